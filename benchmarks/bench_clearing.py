@@ -1,0 +1,149 @@
+"""Clearing benchmark: greedy, LP-optimal and merit-order clearing of 10,000 orders on 33 buses.
+
+``run()`` returns rows ``{"name", "value", "unit", "target"}`` (target a number the
+value must not exceed, or None): median wall
+times over repeats (all three rules measured in the same run, so ratios can be
+quoted) and the welfare gaps of greedy and merit order to the LP optimum on
+1,000 seeded small markets. ``python benchmarks/bench_clearing.py`` prints them.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from gridledger.market.greedy import clear_greedy
+from gridledger.market.merit_order import clear_merit_order
+from gridledger.market.optimal import certify, solve_optimal, surplus_wh_micro
+from gridledger.market.orders import Bid, Side
+
+N_BIDS = 10_000
+N_BUSES = 33
+REPEATS = 7
+
+
+def large_market(seed: int = 0) -> tuple[list[Bid], np.ndarray]:
+    """10,000 orders, random side/price (0.08..0.30 tokens/kWh)/energy/bus, fees <= ~0.03/kWh."""
+    rng = np.random.default_rng(seed)
+    pos = rng.uniform(0, 3, N_BUSES)
+    fees = np.round(np.abs(pos[:, None] - pos[None, :]) * 10_000).astype(np.int64)
+    side = rng.integers(0, 2, N_BIDS)
+    price = rng.integers(80_000, 300_000, N_BIDS)
+    e_wh = rng.integers(100, 5_000, N_BIDS)
+    bus = rng.integers(0, N_BUSES, N_BIDS)
+    bids = [
+        Bid(i, Side(int(side[i])), int(e_wh[i]), int(price[i]), int(bus[i])) for i in range(N_BIDS)
+    ]
+    return bids, fees
+
+
+def small_market(seed: int) -> tuple[list[Bid], np.ndarray]:
+    """2..59 orders on 33 buses; fee scale 0, 0.005, 0.02 or 0.06 tokens/kWh per distance unit."""
+    rng = np.random.default_rng(seed)
+    n_bids = int(rng.integers(2, 60))
+    pos = rng.uniform(0, 3, N_BUSES)
+    scale = int(rng.choice([0, 5_000, 20_000, 60_000]))
+    fees = np.round(np.abs(pos[:, None] - pos[None, :]) * scale).astype(np.int64)
+    side = rng.integers(0, 2, n_bids)
+    price = rng.integers(80, 300, n_bids) * 1_000
+    e_wh = rng.integers(1, 50, n_bids) * 100
+    bus = rng.integers(0, N_BUSES, n_bids)
+    bids = [
+        Bid(i, Side(int(side[i])), int(e_wh[i]), int(price[i]), int(bus[i])) for i in range(n_bids)
+    ]
+    return bids, fees
+
+
+def _median_ms(fn: Callable[[], object], repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def gap_study(n_markets: int = 1_000) -> dict[str, float]:
+    """Welfare gaps to the certified LP optimum over seeded small markets."""
+    greedy_gaps, merit_gaps = [], []
+    below = 0
+    for seed in range(n_markets):
+        bids, fees = small_market(seed)
+        sol = solve_optimal(bids, fees)
+        if not certify(bids, fees, sol.trades, sol.buyer_dual, sol.seller_dual).ok:
+            message = f"LP certificate failed on market seed {seed}"
+            raise RuntimeError(message)
+        greedy = surplus_wh_micro(clear_greedy(bids, fees).trades, bids)
+        merit = surplus_wh_micro(clear_merit_order(bids, fees).trades, bids)
+        below += greedy < merit
+        if sol.welfare_wh_micro > 0:
+            greedy_gaps.append(1 - greedy / sol.welfare_wh_micro)
+            merit_gaps.append(1 - merit / sol.welfare_wh_micro)
+    return {
+        "greedy_gap_mean": float(np.mean(greedy_gaps)),
+        "greedy_gap_worst": float(np.max(greedy_gaps)),
+        "merit_gap_mean": float(np.mean(merit_gaps)),
+        "merit_gap_worst": float(np.max(merit_gaps)),
+        "greedy_below_merit": float(below),
+        "markets": float(n_markets),
+    }
+
+
+def run(repeats: int = REPEATS, n_markets: int = 1_000) -> list[dict[str, object]]:
+    bids, fees = large_market()
+    greedy_ms = _median_ms(lambda: clear_greedy(bids, fees), repeats)
+    lp_ms = _median_ms(lambda: solve_optimal(bids, fees), repeats)
+    merit_ms = _median_ms(lambda: clear_merit_order(bids, fees), repeats)
+    sol = solve_optimal(bids, fees)
+    greedy_share = surplus_wh_micro(clear_greedy(bids, fees).trades, bids) / sol.welfare_wh_micro
+    merit_share = (
+        surplus_wh_micro(clear_merit_order(bids, fees).trades, bids) / sol.welfare_wh_micro
+    )
+    gaps = gap_study(n_markets)
+    size = f"{N_BIDS} orders, {N_BUSES} buses"
+    rows: list[dict[str, object]] = [
+        {"name": f"greedy clearing ({size})", "value": greedy_ms, "unit": "ms", "target": 100.0},
+        {"name": f"LP clearing, HiGHS ({size})", "value": lp_ms, "unit": "ms", "target": 100.0},
+        {"name": f"merit-order clearing ({size})", "value": merit_ms, "unit": "ms", "target": None},
+        {
+            "name": "greedy / merit-order time",
+            "value": greedy_ms / merit_ms,
+            "unit": "x",
+            "target": None,
+        },
+        {"name": "LP / merit-order time", "value": lp_ms / merit_ms, "unit": "x", "target": None},
+        {
+            "name": "greedy welfare / LP (large market)",
+            "value": greedy_share,
+            "unit": "-",
+            "target": None,
+        },
+        {
+            "name": "merit welfare / LP (large market)",
+            "value": merit_share,
+            "unit": "-",
+            "target": None,
+        },
+    ]
+    for key, value in gaps.items():
+        rows.append(
+            {
+                "name": f"{key} ({n_markets} markets, 33 buses)",
+                "value": value,
+                "unit": "-",
+                "target": None,
+            }
+        )
+    return rows
+
+
+if __name__ == "__main__":
+    for row in run():
+        value = row["value"]
+        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+        target = "-" if row["target"] is None else f"<= {row['target']}"
+        print(f"{row['name']:<58} {shown:>10} {row['unit']:<3} target {target}")

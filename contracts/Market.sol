@@ -1,0 +1,744 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {Registry} from "./Registry.sol";
+import {SettlementToken} from "./SettlementToken.sol";
+
+/// @title Market
+/// @notice Interval market of a distribution feeder: signed bid batches per round, on-chain
+///         clearing checked against the recorded bids, security verdict with curtailments,
+///         signed meter readings, settlement from escrow with pull-based withdrawals.
+/// @dev Records are packed into 256-bit words (layouts below, bit 255 is the top bit); the
+///      contract stores only keccak256 hashes of each record list, the lists themselves travel
+///      in calldata and events. Every later step resubmits the list and the contract checks
+///      its hash, so the whole market can be re-derived from chain data alone.
+///
+///      bid word:         member u32 <<224 | side u8 <<216 | eWh u64 <<152 | price u64 <<88 | bus u16 <<72
+///      trade words (2):  w0 = buyer u32 <<224 | seller u32 <<192 | eWh u64 <<128 | buyerBus u16 <<112
+///                             | sellerBus u16 <<96
+///                        w1 = buyerPrice u64 <<192 | sellerPrice u64 <<128
+///      reading word:     member u32 <<224 | netWh int64 (two's complement) <<160
+///      curtailment word: tradeIndex u32 <<224 | cutWh u64 <<160 | elementKind u8 <<152
+///                        | elementIndex u32 <<120
+///      All unused low bits must be zero. Prices are micro-tokens per kWh, energy Wh,
+///      money micro-tokens; money = eWh * price / 1000, floored.
+contract Market is Registry {
+    /// @notice Phases of one interval, in order.
+    enum Phase {
+        Bidding,
+        Clearing,
+        Security,
+        Delivery,
+        Settled
+    }
+
+    /// @notice Storage of one interval: a status word and three hashes.
+    struct IntervalState {
+        Phase phase;
+        uint8 roundsRecorded;
+        bool readingsRecorded;
+        uint8 verdict;
+        uint32 bidCount;
+        uint32 tradeCount;
+        bytes32 bidsHash;
+        bytes32 tradesHash;
+        bytes32 deliveryHash;
+        bytes32 readingsHash;
+    }
+
+    /// @notice Clearing rule id of the uniform-price double auction (market/double_auction.py).
+    uint8 public constant RULE_UNIFORM = 0;
+    /// @notice Verdict: the cleared schedule is secure as is.
+    uint8 public constant VERDICT_SECURE = 0;
+    /// @notice Verdict: secure after the recorded curtailments.
+    uint8 public constant VERDICT_CURTAILED = 1;
+
+    /// @notice EIP-712 type of a bid.
+    bytes32 public constant BID_TYPEHASH = keccak256(
+        "Bid(uint32 interval,uint8 round,uint32 member,uint8 side,uint64 eWh,uint64 pricePerKwhMicro,uint16 bus)"
+    );
+    /// @notice EIP-712 type of a meter reading.
+    bytes32 public constant READING_TYPEHASH = keccak256("Reading(uint32 interval,uint32 member,int64 netWh)");
+
+    uint256 private constant _U64 = 0xffffffffffffffff;
+    uint256 private constant _BID_LOW = (1 << 72) - 1;
+    uint256 private constant _READING_LOW = (1 << 160) - 1;
+    uint256 private constant _TRADE0_LOW = (1 << 96) - 1;
+    uint256 private constant _CURT_LOW = (1 << 120) - 1;
+    uint256 private constant _S_MASK = (1 << 255) - 1;
+    uint256 private constant _E_MISSING = 0x02114a7500000000000000000000000000000000000000000000000000000000; // MissingReading selector
+    uint256 private constant _E_ASC = 0x0674878600000000000000000000000000000000000000000000000000000000; // NotAscending selector
+    uint256 private constant _E_BAD = 0x90bf108100000000000000000000000000000000000000000000000000000000; // MalformedBid selector
+    uint256 private constant _E_UNKNOWN = 0x083b386400000000000000000000000000000000000000000000000000000000; // UnknownMember selector
+    uint256 private constant _E_SUSP = 0x1df5d6e100000000000000000000000000000000000000000000000000000000; // MemberSuspended selector
+    uint256 private constant _E_BUS = 0x984a209c00000000000000000000000000000000000000000000000000000000; // BusMismatch selector
+    uint256 private constant _E_SIG = 0x8bb8fec100000000000000000000000000000000000000000000000000000000; // BadSignature selector
+
+    // ----------------------------------------------------------------- errors
+    /// @notice The interval is not in the phase the call needs.
+    error WrongPhase(uint32 interval, Phase expected, Phase actual);
+    /// @notice Rounds must be recorded in order 0..rounds-1.
+    error WrongRound(uint32 interval, uint8 expected, uint8 got);
+    /// @notice A batch's member ids are not strictly ascending (also catches duplicates).
+    error NotAscending(uint256 index, uint32 member);
+    /// @notice A bid's bus differs from the member's registered bus.
+    error BusMismatch(uint32 member, uint16 registered, uint16 got);
+    /// @notice A bid has zero energy, a side other than 0/1 or non-zero unused bits.
+    error MalformedBid(uint256 index, uint32 member);
+    /// @notice A signature does not recover to the expected account.
+    error BadSignature(uint256 index, uint32 member);
+    /// @notice A resubmitted list does not hash to the recorded hash.
+    error HashMismatch(uint32 interval, bytes32 recorded, bytes32 submitted);
+    /// @notice The supplied clearing order is not a valid sorted permutation.
+    error BadOrder(uint256 position);
+    /// @notice The configured clearing rule is not implemented by this contract.
+    error UnsupportedClearingRule(uint8 rule);
+    /// @notice A verdict code is unknown or inconsistent with the curtailments.
+    error BadVerdict(uint8 verdict, uint256 curtailments);
+    /// @notice A curtailment names no trade, an unknown element kind or cuts more than traded.
+    error BadCurtailment(uint256 index);
+    /// @notice A traded member has no meter reading.
+    error MissingReading(uint32 member);
+    /// @notice A withdrawal exceeds the account's balance.
+    error InsufficientBalance(int256 balance, uint256 amount);
+    /// @notice The caller is not the account of the member.
+    error NotMemberAccount(uint32 member, address caller);
+    /// @notice A token transfer returned false.
+    error TokenTransferFailed();
+    /// @notice A constructor argument is invalid.
+    error BadConfig();
+
+    // ----------------------------------------------------------------- events
+    /// @notice A round's signed bid batch was recorded.
+    event RoundRecorded(uint32 indexed interval, uint8 round, bytes32 bidsHash, uint256[] bids);
+    /// @notice The interval was cleared; `trades` are trade word pairs, `price` 0 if none traded.
+    event IntervalCleared(uint32 indexed interval, uint8 rule, uint64 price, bytes32 tradesHash, uint256[] trades);
+    /// @notice The security verdict and curtailments were recorded.
+    event SecurityRecorded(uint32 indexed interval, uint8 verdict, bytes32 deliveryHash, uint256[] curtailments);
+    /// @notice The signed meter readings were recorded.
+    event ReadingsRecorded(uint32 indexed interval, bytes32 readingsHash, uint256[] readings);
+    /// @notice The interval was settled; account changes in micro-tokens.
+    event IntervalSettled(
+        uint32 indexed interval, int256 gridDeltaMicro, int256 operatorDeltaMicro, uint32[] members, int256[] deltasMicro
+    );
+    /// @notice A member's balance is negative after settlement: the debt is recorded, not lost.
+    event DebtRecorded(uint32 indexed member, uint32 indexed interval, int256 balanceMicro);
+    /// @notice Tokens were deposited into an escrow account (member id, or GRID_ACCOUNT).
+    event Deposited(uint32 indexed account, address indexed from, uint256 amountMicro);
+    /// @notice Tokens were withdrawn from an escrow account.
+    event Withdrawn(uint32 indexed account, address indexed to, uint256 amountMicro);
+
+    /// @notice Pseudo account id of the GRID (supplier of last resort) in Deposited/Withdrawn.
+    uint32 public constant GRID_ACCOUNT = type(uint32).max;
+    /// @notice Pseudo account id of the OPERATOR (network fees) in Deposited/Withdrawn.
+    uint32 public constant OPERATOR_ACCOUNT = type(uint32).max - 1;
+
+    // ------------------------------------------------------------------ state
+    /// @notice The settlement token.
+    SettlementToken public immutable token;
+    /// @notice Bidding rounds per interval.
+    uint8 public immutable rounds;
+    /// @notice Clearing rule id (RULE_UNIFORM).
+    uint8 public immutable clearingRule;
+    /// @notice Retail tariff (buy from the grid), micro-tokens per kWh.
+    uint64 public immutable retailPerKwhMicro;
+    /// @notice Feed-in tariff (sell to the grid), micro-tokens per kWh.
+    uint64 public immutable feedInPerKwhMicro;
+    bytes32 private immutable _domainSeparator;
+
+    mapping(uint32 => IntervalState) internal _intervals;
+    /// @notice Escrow balance of each member (negative = recorded debt).
+    mapping(uint32 => int256) public balanceMicro;
+    /// @notice Balance of the GRID account.
+    int256 public gridBalanceMicro;
+    /// @notice Balance of the OPERATOR (network fee) account.
+    int256 public operatorBalanceMicro;
+    /// @notice Sum of all member balances.
+    int256 public memberBalanceSumMicro;
+    /// @notice Tokens ever deposited.
+    uint256 public totalDepositedMicro;
+    /// @notice Tokens ever withdrawn.
+    uint256 public totalWithdrawnMicro;
+    /// @notice Number of settled intervals.
+    uint32 public settledIntervals;
+    /// @notice Highest settled interval (valid when settledIntervals > 0).
+    uint32 public lastSettledInterval;
+
+    /// @param operator_ Market operator.
+    /// @param token_ Settlement token.
+    /// @param rounds_ Bidding rounds per interval (1..255).
+    /// @param retail_ Retail tariff, micro-tokens per kWh.
+    /// @param feedIn_ Feed-in tariff, micro-tokens per kWh (<= retail).
+    /// @param rule_ Clearing rule id.
+    constructor(address operator_, SettlementToken token_, uint8 rounds_, uint64 retail_, uint64 feedIn_, uint8 rule_)
+        Registry(operator_)
+    {
+        if (address(token_) == address(0) || rounds_ == 0 || feedIn_ > retail_) revert BadConfig();
+        if (rule_ != RULE_UNIFORM) revert UnsupportedClearingRule(rule_);
+        token = token_;
+        rounds = rounds_;
+        retailPerKwhMicro = retail_;
+        feedInPerKwhMicro = feedIn_;
+        clearingRule = rule_;
+        _domainSeparator = keccak256(
+            abi.encode(
+                keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
+                keccak256("gridledger"),
+                keccak256("1"),
+                block.chainid,
+                address(this)
+            )
+        );
+    }
+
+    // ------------------------------------------------------------------ views
+    /// @notice EIP-712 domain separator (name "gridledger", version "1").
+    function domainSeparator() external view returns (bytes32) {
+        return _domainSeparator;
+    }
+
+    /// @notice Stored state of `interval`.
+    function intervalState(uint32 interval) external view returns (IntervalState memory) {
+        return _intervals[interval];
+    }
+
+    /// @notice True when deposits == balances + withdrawals and the token balance matches.
+    function conserved() external view returns (bool) {
+        int256 held = int256(totalDepositedMicro) - int256(totalWithdrawnMicro);
+        return held == memberBalanceSumMicro + gridBalanceMicro + operatorBalanceMicro
+            && uint256(held) == token.balanceOf(address(this));
+    }
+
+    // ---------------------------------------------------------------- bidding
+    /// @notice Record the signed bids of round `round` of `interval` (aggregator = operator).
+    /// @param bids Bid words, member ids strictly ascending (one bid per member).
+    /// @param sigs Compact EIP-2098 signatures: sigs[2k] = r, sigs[2k+1] = yParity<<255 | s.
+    function recordRound(uint32 interval, uint8 round, uint256[] calldata bids, bytes32[] calldata sigs)
+        external
+        onlyOperator
+    {
+        IntervalState storage st = _intervals[interval];
+        if (st.phase != Phase.Bidding) revert WrongPhase(interval, Phase.Bidding, st.phase);
+        if (round != st.roundsRecorded) revert WrongRound(interval, st.roundsRecorded, round);
+        uint256 n = bids.length;
+        if (sigs.length != 2 * n) revert LengthMismatch(2 * n, sigs.length);
+        _checkBids(interval, round, bids, sigs);
+        bytes32 h = _hashWords(bids);
+        st.bidsHash = h;
+        st.bidCount = uint32(n);
+        unchecked {
+            st.roundsRecorded = round + 1;
+        }
+        if (round + 1 == rounds) st.phase = Phase.Clearing;
+        _emitWords(RoundRecorded.selector, interval, round, h, bids);
+    }
+
+    /// @dev Check every bid word of a batch and its signature in one linear pass (assembly
+    ///      for speed on slow EVMs; the checks are those listed for recordRound): ids strictly
+    ///      ascending, well-formed word, registered and active member, matching bus, EIP-712
+    ///      signature by the member's account.
+    function _checkBids(uint32 interval, uint8 round, uint256[] calldata bids, bytes32[] calldata sigs)
+        private
+        view
+    {
+        // Scratch beyond the free memory pointer: p = struct words (typehash, interval, round,
+        // member, side, eWh, price, bus), p+0x100 = 0x1901 || domain || structHash,
+        // p+0x180 = ecrecover input. Constant words are written once.
+        _prepareDigest(BID_TYPEHASH, interval, round, 0x100);
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            let prev := 0
+            for { let k := 0 } lt(k, bids.length) { k := add(k, 1) } {
+                let w := calldataload(add(bids.offset, shl(5, k)))
+                let id := shr(224, w)
+                if and(gt(k, 0), iszero(gt(id, prev))) {
+                    mstore(0, _E_ASC)
+                    mstore(4, k)
+                    mstore(0x24, id)
+                    revert(0, 0x44)
+                }
+                prev := id
+                if or(or(and(w, _BID_LOW), gt(and(shr(216, w), 0xff), 1)), iszero(and(shr(152, w), _U64))) {
+                    mstore(0, _E_BAD)
+                    mstore(4, k)
+                    mstore(0x24, id)
+                    revert(0, 0x44)
+                }
+                mstore(0, id)
+                mstore(0x20, _members.slot)
+                let m := sload(keccak256(0, 0x40))
+                if iszero(and(m, 0xffffffffffffffffffffffffffffffffffffffff)) {
+                    mstore(0, _E_UNKNOWN)
+                    mstore(4, id)
+                    revert(0, 0x24)
+                }
+                if iszero(and(shr(184, m), 0xff)) {
+                    mstore(0, _E_SUSP)
+                    mstore(4, id)
+                    revert(0, 0x24)
+                }
+                if iszero(eq(and(shr(72, w), 0xffff), and(shr(160, m), 0xffff))) {
+                    mstore(0, _E_BUS)
+                    mstore(4, id)
+                    mstore(0x24, and(shr(160, m), 0xffff))
+                    mstore(0x44, and(shr(72, w), 0xffff))
+                    revert(0, 0x64)
+                }
+                mstore(add(p, 0x60), id)
+                mstore(add(p, 0x80), and(shr(216, w), 0xff))
+                mstore(add(p, 0xa0), and(shr(152, w), _U64))
+                mstore(add(p, 0xc0), and(shr(88, w), _U64))
+                mstore(add(p, 0xe0), and(shr(72, w), 0xffff))
+                mstore(add(p, 0x122), keccak256(p, 0x100))
+                mstore(add(p, 0x180), keccak256(add(p, 0x100), 0x42))
+                w := calldataload(add(add(sigs.offset, shl(6, k)), 0x20))
+                mstore(add(p, 0x1a0), add(27, shr(255, w)))
+                mstore(add(p, 0x1c0), calldataload(add(sigs.offset, shl(6, k))))
+                mstore(add(p, 0x1e0), and(w, _S_MASK))
+                mstore(0, 0)
+                pop(staticcall(gas(), 1, add(p, 0x180), 0x80, 0, 0x20))
+                if iszero(eq(mload(0), and(m, 0xffffffffffffffffffffffffffffffffffffffff))) {
+                    mstore(0, _E_SIG)
+                    mstore(4, k)
+                    mstore(0x24, id)
+                    revert(0, 0x44)
+                }
+            }
+        }
+    }
+
+    /// @dev keccak256 of the words concatenated (= keccak256(abi.encodePacked(words))).
+    function _hashWords(uint256[] calldata words) private pure returns (bytes32 h) {
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            let size := shl(5, words.length)
+            calldatacopy(p, words.offset, size)
+            h := keccak256(p, size)
+        }
+    }
+
+    /// @dev Emit an event (topic0, indexed uint topic1) whose data is abi.encode(a, b, words),
+    ///      copying the words from calldata in one step.
+    function _emitWords(bytes32 topic0, uint256 topic1, uint256 a, bytes32 b, uint256[] calldata words) private {
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, a)
+            mstore(add(p, 0x20), b)
+            mstore(add(p, 0x40), 0x60)
+            mstore(add(p, 0x60), words.length)
+            let size := shl(5, words.length)
+            calldatacopy(add(p, 0x80), words.offset, size)
+            log2(p, add(0x80, size), topic0, topic1)
+        }
+    }
+
+    /// @dev Write the constant parts of an EIP-712 digest computation into scratch memory at
+    ///      the free memory pointer p: typehash at p, interval at p+0x20, `second` at p+0x40,
+    ///      and 0x1901 || domain separator at p+`prefixAt`.
+    function _prepareDigest(bytes32 typehash, uint256 interval, uint256 second, uint256 prefixAt) private view {
+        bytes32 domain = _domainSeparator;
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, typehash)
+            mstore(add(p, 0x20), interval)
+            mstore(add(p, 0x40), second)
+            mstore(add(p, prefixAt), shl(240, 0x1901))
+            mstore(add(add(p, prefixAt), 0x02), domain)
+        }
+    }
+
+    // --------------------------------------------------------------- clearing
+    /// @notice Clear `interval` from its last recorded round (operator only).
+    /// @dev The operator resubmits the round's bid words (checked against the stored hash) and
+    ///      the clearing order: `order[0:nBuys]` indexes the buy bids by price descending, then
+    ///      member ascending; `order[nBuys:]` the sell bids by price ascending, then member
+    ///      ascending. The contract checks the order in O(n) and matches with two cursors.
+    ///      Clearing may close bidding early (fewer than `rounds` rounds recorded).
+    function clear(uint32 interval, uint256[] calldata bids, uint256[] calldata order, uint256 nBuys)
+        external
+        onlyOperator
+    {
+        IntervalState storage st = _intervals[interval];
+        Phase phase = st.phase;
+        if (phase != Phase.Clearing && phase != Phase.Bidding) revert WrongPhase(interval, Phase.Clearing, phase);
+        // No round recorded: the book is empty (keccak256 of no words).
+        bytes32 recorded = st.roundsRecorded == 0 ? keccak256("") : st.bidsHash;
+        bytes32 h = _hashWords(bids);
+        if (h != recorded) revert HashMismatch(interval, recorded, h);
+        if (clearingRule != RULE_UNIFORM) revert UnsupportedClearingRule(clearingRule);
+        (uint256[] memory trades, uint64 price) = _clearUniform(_sortedBook(bids, order, nBuys), nBuys);
+        bytes32 th = keccak256(abi.encodePacked(trades));
+        st.tradesHash = th;
+        st.tradeCount = uint32(trades.length / 2);
+        st.phase = Phase.Security;
+        emit IntervalCleared(interval, RULE_UNIFORM, price, th, trades);
+    }
+
+    /// @dev Check that `order` is a permutation of the bid indexes in clearing priority and
+    ///      return the bid words in that order.
+    function _sortedBook(uint256[] calldata bids, uint256[] calldata order, uint256 nBuys)
+        private
+        pure
+        returns (uint256[] memory book)
+    {
+        uint256 n = bids.length;
+        if (order.length != n || nBuys > n) revert BadOrder(n);
+        book = new uint256[](n);
+        uint256[] memory seen = new uint256[]((n >> 8) + 1);
+        uint256 prevPrice = 0;
+        uint256 prevMember = 0;
+        for (uint256 k = 0; k < n; ++k) {
+            uint256 idx = order[k];
+            if (idx >= n) revert BadOrder(k);
+            uint256 bit = 1 << (idx & 0xff);
+            uint256 slot = seen[idx >> 8];
+            if (slot & bit != 0) revert BadOrder(k);
+            seen[idx >> 8] = slot | bit;
+            uint256 w = bids[idx];
+            book[k] = w;
+            uint256 price = (w >> 88) & _U64;
+            uint256 id = w >> 224;
+            bool isBuy = k < nBuys;
+            if (((w >> 216) & 0xff == 0) != isBuy) revert BadOrder(k);
+            if (k != 0 && k != nBuys) {
+                bool ok = isBuy
+                    ? (price < prevPrice || (price == prevPrice && id > prevMember))
+                    : (price > prevPrice || (price == prevPrice && id > prevMember));
+                if (!ok) revert BadOrder(k);
+            }
+            prevPrice = price;
+            prevMember = id;
+        }
+    }
+
+    /// @dev Uniform-price rule of market/double_auction.py on a checked book
+    ///      (book[0:nBuys] buys, book[nBuys:] sells, each in priority order).
+    function _clearUniform(uint256[] memory book, uint256 nBuys)
+        private
+        pure
+        returns (uint256[] memory trades, uint64 price)
+    {
+        uint256 n = book.length;
+        trades = new uint256[](n == 0 ? 0 : 2 * (n - 1));
+        uint256 count = 0;
+        uint256 i = 0;
+        uint256 j = nBuys;
+        uint256 remBuy = i < nBuys ? (book[i] >> 152) & _U64 : 0;
+        uint256 remSell = j < n ? (book[j] >> 152) & _U64 : 0;
+        uint256 lastPrices = 0; // lastBid << 64 | lastAsk
+        while (i < nBuys && j < n) {
+            uint256 buyW = book[i];
+            uint256 sellW = book[j];
+            if (((buyW >> 88) & _U64) < ((sellW >> 88) & _U64)) break;
+            uint256 e = remBuy < remSell ? remBuy : remSell;
+            trades[2 * count] = ((buyW >> 224) << 224) | ((sellW >> 224) << 192) | (e << 128)
+                | (((buyW >> 72) & 0xffff) << 112) | (((sellW >> 72) & 0xffff) << 96);
+            ++count;
+            lastPrices = (((buyW >> 88) & _U64) << 64) | ((sellW >> 88) & _U64);
+            remBuy -= e;
+            remSell -= e;
+            if (remBuy == 0 && ++i < nBuys) remBuy = (book[i] >> 152) & _U64;
+            if (remSell == 0 && ++j < n) remSell = (book[j] >> 152) & _U64;
+        }
+        if (count > 0) price = uint64(((lastPrices >> 64) + (lastPrices & _U64)) / 2);
+        uint256 w1 = (uint256(price) << 192) | (uint256(price) << 128);
+        for (uint256 k = 0; k < count; ++k) {
+            trades[2 * k + 1] = w1;
+        }
+        assembly ("memory-safe") {
+            mstore(trades, mul(count, 2))
+        }
+    }
+
+    // --------------------------------------------------------------- security
+    /// @notice Record the security verdict of `interval` and its curtailments (operator only).
+    /// @param trades The cleared trade words (checked against the stored hash).
+    /// @param curtailments Curtailment words; each cuts a trade's energy (never raises it) and
+    ///        names the violated element (kind 0 bus voltage, 1 line, 2 transformer; index).
+    function recordSecurity(
+        uint32 interval,
+        uint8 verdict,
+        uint256[] calldata trades,
+        uint256[] calldata curtailments
+    ) external onlyOperator {
+        IntervalState storage st = _intervals[interval];
+        if (st.phase != Phase.Security) revert WrongPhase(interval, Phase.Security, st.phase);
+        bytes32 h = _hashWords(trades);
+        if (h != st.tradesHash) revert HashMismatch(interval, st.tradesHash, h);
+        uint256 nc = curtailments.length;
+        if (verdict > VERDICT_CURTAILED || (verdict == VERDICT_SECURE) != (nc == 0)) revert BadVerdict(verdict, nc);
+        bytes32 dh = h;
+        if (nc > 0) {
+            uint256[] memory cut = trades;
+            uint256 nTrades = trades.length / 2;
+            for (uint256 k = 0; k < nc; ++k) {
+                uint256 c = curtailments[k];
+                uint256 t = c >> 224;
+                uint256 cutWh = (c >> 160) & _U64;
+                if (t >= nTrades || c & _CURT_LOW != 0 || (c >> 152) & 0xff > 2) revert BadCurtailment(k);
+                uint256 w0 = cut[2 * t];
+                uint256 e = (w0 >> 128) & _U64;
+                if (cutWh > e) revert BadCurtailment(k);
+                cut[2 * t] = (w0 & ~(_U64 << 128)) | ((e - cutWh) << 128);
+            }
+            dh = keccak256(abi.encodePacked(cut));
+        }
+        st.verdict = verdict;
+        st.deliveryHash = dh;
+        st.phase = Phase.Delivery;
+        emit SecurityRecorded(interval, verdict, dh, curtailments);
+    }
+
+    // --------------------------------------------------------------- delivery
+    /// @notice Record the signed meter readings of `interval` (aggregator = operator), once.
+    /// @param readings Reading words, member ids strictly ascending (one reading per member).
+    /// @param sigs Compact signatures by each member's meter account.
+    function recordReadings(uint32 interval, uint256[] calldata readings, bytes32[] calldata sigs)
+        external
+        onlyOperator
+    {
+        IntervalState storage st = _intervals[interval];
+        if (st.phase != Phase.Delivery || st.readingsRecorded) revert WrongPhase(interval, Phase.Delivery, st.phase);
+        uint256 n = readings.length;
+        if (sigs.length != 2 * n) revert LengthMismatch(2 * n, sigs.length);
+        _checkReadings(interval, readings, sigs);
+        bytes32 h = _hashWords(readings);
+        st.readingsHash = h;
+        st.readingsRecorded = true;
+        emit ReadingsRecorded(interval, h, readings);
+    }
+
+    /// @dev Check reading words (ids strictly ascending, well formed, registered member) and
+    ///      the EIP-712 signature of each by the member's meter account, in one pass.
+    function _checkReadings(uint32 interval, uint256[] calldata readings, bytes32[] calldata sigs) private view {
+        // Scratch: p = (typehash, interval, member, netWh), p+0x80 = 0x1901 || domain ||
+        // structHash, p+0x100 = ecrecover input.
+        _prepareDigest(READING_TYPEHASH, interval, 0, 0x80);
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            let prev := 0
+            for { let k := 0 } lt(k, readings.length) { k := add(k, 1) } {
+                let w := calldataload(add(readings.offset, shl(5, k)))
+                let id := shr(224, w)
+                if and(gt(k, 0), iszero(gt(id, prev))) {
+                    mstore(0, _E_ASC)
+                    mstore(4, k)
+                    mstore(0x24, id)
+                    revert(0, 0x44)
+                }
+                prev := id
+                if and(w, _READING_LOW) {
+                    mstore(0, _E_BAD)
+                    mstore(4, k)
+                    mstore(0x24, id)
+                    revert(0, 0x44)
+                }
+                mstore(0, id)
+                mstore(0x20, _members.slot)
+                let meter := and(sload(add(keccak256(0, 0x40), 1)), 0xffffffffffffffffffffffffffffffffffffffff)
+                if iszero(meter) {
+                    mstore(0, _E_UNKNOWN)
+                    mstore(4, id)
+                    revert(0, 0x24)
+                }
+                mstore(add(p, 0x40), id)
+                mstore(add(p, 0x60), signextend(7, and(shr(160, w), _U64)))
+                mstore(add(p, 0xa2), keccak256(p, 0x80))
+                mstore(add(p, 0x100), keccak256(add(p, 0x80), 0x42))
+                w := calldataload(add(add(sigs.offset, shl(6, k)), 0x20))
+                mstore(add(p, 0x120), add(27, shr(255, w)))
+                mstore(add(p, 0x140), calldataload(add(sigs.offset, shl(6, k))))
+                mstore(add(p, 0x160), and(w, _S_MASK))
+                mstore(0, 0)
+                pop(staticcall(gas(), 1, add(p, 0x100), 0x80, 0, 0x20))
+                if iszero(eq(mload(0), meter)) {
+                    mstore(0, _E_SIG)
+                    mstore(4, k)
+                    mstore(0x24, id)
+                    revert(0, 0x44)
+                }
+            }
+        }
+    }
+
+    // ------------------------------------------------------------- settlement
+    /// @notice Settle `interval` (operator only) exactly like market/settlement.py.
+    /// @param trades The curtailed trade words (checked against the delivery hash).
+    /// @param readings The reading words (checked against the readings hash).
+    /// @param parties For trade k: buyer's reading index << 128 | seller's reading index
+    ///        (a lookup hint, checked: a wrong or impossible hint reverts with MissingReading).
+    /// @dev Per member: P2P money at the trade prices, then the deviation of the metered net
+    ///      injection from the schedule with the GRID: surplus at feed-in, shortfall at retail.
+    ///      Each amount is floored once and booked twice, so money is conserved exactly.
+    function settle(
+        uint32 interval,
+        uint256[] calldata trades,
+        uint256[] calldata readings,
+        uint256[] calldata parties
+    ) external onlyOperator {
+        IntervalState storage st = _intervals[interval];
+        if (st.phase != Phase.Delivery || !st.readingsRecorded) revert WrongPhase(interval, Phase.Delivery, st.phase);
+        bytes32 h = _hashWords(trades);
+        if (h != st.deliveryHash) revert HashMismatch(interval, st.deliveryHash, h);
+        h = _hashWords(readings);
+        if (h != st.readingsHash) revert HashMismatch(interval, st.readingsHash, h);
+        st.phase = Phase.Settled;
+        (int256[] memory money, int256[] memory scheduled, int256 fees) = _tradeMoney(trades, readings, parties);
+        (uint32[] memory ids, int256 grid) = _deviations(interval, readings, money, scheduled);
+        operatorBalanceMicro += fees;
+        gridBalanceMicro += grid;
+        settledIntervals += 1;
+        if (interval > lastSettledInterval || settledIntervals == 1) lastSettledInterval = interval;
+        emit IntervalSettled(interval, grid, fees, ids, money);
+    }
+
+    /// @dev P2P money and scheduled net injection per reading index; fees = paid - received.
+    ///      Bounded: e and prices < 2**64, so every product < 2**128 and the signed sums
+    ///      (two's complement add/sub) cannot overflow.
+    function _tradeMoney(uint256[] calldata trades, uint256[] calldata readings, uint256[] calldata parties)
+        private
+        pure
+        returns (int256[] memory money, int256[] memory scheduled, int256 fees)
+    {
+        if (parties.length * 2 != trades.length) revert LengthMismatch(trades.length / 2, parties.length);
+        money = new int256[](readings.length);
+        scheduled = new int256[](readings.length);
+        assembly ("memory-safe") {
+            for { let k := 0 } lt(k, parties.length) { k := add(k, 1) } {
+                let w0 := calldataload(add(trades.offset, shl(6, k)))
+                let hint := calldataload(add(parties.offset, shl(5, k)))
+                let b := shr(128, hint)
+                let s := and(hint, 0xffffffffffffffffffffffffffffffff)
+                if or(
+                    iszero(lt(b, readings.length)),
+                    iszero(eq(shr(224, calldataload(add(readings.offset, shl(5, b)))), shr(224, w0)))
+                ) {
+                    mstore(0, _E_MISSING)
+                    mstore(4, shr(224, w0))
+                    revert(0, 0x24)
+                }
+                if or(
+                    iszero(lt(s, readings.length)),
+                    iszero(eq(shr(224, calldataload(add(readings.offset, shl(5, s)))), and(shr(192, w0), 0xffffffff)))
+                ) {
+                    mstore(0, _E_MISSING)
+                    mstore(4, and(shr(192, w0), 0xffffffff))
+                    revert(0, 0x24)
+                }
+                let e := and(shr(128, w0), _U64)
+                let w1 := calldataload(add(add(trades.offset, shl(6, k)), 0x20))
+                let paid := div(mul(e, shr(192, w1)), 1000)
+                let received := div(mul(e, and(shr(128, w1), _U64)), 1000)
+                let slot := add(add(money, 0x20), shl(5, b))
+                mstore(slot, sub(mload(slot), paid))
+                slot := add(add(scheduled, 0x20), shl(5, b))
+                mstore(slot, sub(mload(slot), e))
+                slot := add(add(money, 0x20), shl(5, s))
+                mstore(slot, add(mload(slot), received))
+                slot := add(add(scheduled, 0x20), shl(5, s))
+                mstore(slot, add(mload(slot), e))
+                fees := add(fees, sub(paid, received))
+            }
+        }
+    }
+
+    /// @dev Settle each member's deviation with the GRID and book its money; returns the GRID change.
+    function _deviations(uint32 interval, uint256[] calldata readings, int256[] memory money, int256[] memory scheduled)
+        private
+        returns (uint32[] memory ids, int256 grid)
+    {
+        uint256 n = readings.length;
+        ids = new uint32[](n);
+        int256 memberSum = 0;
+        for (uint256 k = 0; k < n; ++k) {
+            uint256 w = readings[k];
+            int256 deviation = int256(int64(uint64(w >> 160))) - scheduled[k];
+            int256 m = money[k];
+            if (deviation > 0) {
+                int256 amount = int256((uint256(deviation) * feedInPerKwhMicro) / 1000);
+                m += amount;
+                grid -= amount;
+            } else if (deviation < 0) {
+                int256 amount = int256((uint256(-deviation) * retailPerKwhMicro) / 1000);
+                m -= amount;
+                grid += amount;
+            }
+            money[k] = m;
+            uint32 id = uint32(w >> 224);
+            ids[k] = id;
+            if (m != 0) {
+                int256 balance = balanceMicro[id] + m;
+                balanceMicro[id] = balance;
+                if (balance < 0) emit DebtRecorded(id, interval, balance);
+            }
+            memberSum += m;
+        }
+        memberBalanceSumMicro += memberSum;
+    }
+
+    // ----------------------------------------------------------------- escrow
+    /// @notice Deposit `amountMicro` tokens (pulled from the caller) into member `id`'s escrow.
+    function deposit(uint32 id, uint256 amountMicro) external {
+        if (_members[id].account == address(0)) revert UnknownMember(id);
+        _credit(id, amountMicro);
+        _pull(amountMicro);
+    }
+
+    /// @notice Deposit into many members' escrow with one token transfer.
+    function depositMany(uint32[] calldata ids, uint256[] calldata amountsMicro) external {
+        uint256 n = ids.length;
+        if (amountsMicro.length != n) revert LengthMismatch(n, amountsMicro.length);
+        uint256 total = 0;
+        for (uint256 k = 0; k < n; ++k) {
+            if (_members[ids[k]].account == address(0)) revert UnknownMember(ids[k]);
+            _credit(ids[k], amountsMicro[k]);
+            total += amountsMicro[k];
+        }
+        _pull(total);
+    }
+
+    /// @notice Fund the GRID account (supplier of last resort) with `amountMicro` tokens.
+    function depositGrid(uint256 amountMicro) external {
+        gridBalanceMicro += int256(amountMicro);
+        totalDepositedMicro += amountMicro;
+        emit Deposited(GRID_ACCOUNT, msg.sender, amountMicro);
+        _pull(amountMicro);
+    }
+
+    /// @notice Withdraw `amountMicro` from member `id`'s escrow to its account (pull payment).
+    function withdraw(uint32 id, uint256 amountMicro) external {
+        if (_members[id].account != msg.sender) revert NotMemberAccount(id, msg.sender);
+        int256 balance = balanceMicro[id];
+        if (balance < 0 || uint256(balance) < amountMicro) revert InsufficientBalance(balance, amountMicro);
+        balanceMicro[id] = balance - int256(amountMicro);
+        memberBalanceSumMicro -= int256(amountMicro);
+        _pay(id, msg.sender, amountMicro);
+    }
+
+    /// @notice Withdraw from the GRID (`fromGrid` true) or OPERATOR account to `to` (operator only).
+    function withdrawOperator(bool fromGrid, address to, uint256 amountMicro) external onlyOperator {
+        if (to == address(0)) revert ZeroAddress();
+        int256 balance = fromGrid ? gridBalanceMicro : operatorBalanceMicro;
+        if (balance < 0 || uint256(balance) < amountMicro) revert InsufficientBalance(balance, amountMicro);
+        if (fromGrid) gridBalanceMicro = balance - int256(amountMicro);
+        else operatorBalanceMicro = balance - int256(amountMicro);
+        _pay(fromGrid ? GRID_ACCOUNT : OPERATOR_ACCOUNT, to, amountMicro);
+    }
+
+    function _credit(uint32 id, uint256 amountMicro) private {
+        balanceMicro[id] += int256(amountMicro);
+        memberBalanceSumMicro += int256(amountMicro);
+        totalDepositedMicro += amountMicro;
+        emit Deposited(id, msg.sender, amountMicro);
+    }
+
+    function _pull(uint256 amountMicro) private {
+        if (!token.transferFrom(msg.sender, address(this), amountMicro)) revert TokenTransferFailed();
+    }
+
+    function _pay(uint32 account, address to, uint256 amountMicro) private {
+        totalWithdrawnMicro += amountMicro;
+        emit Withdrawn(account, to, amountMicro);
+        if (!token.transfer(to, amountMicro)) revert TokenTransferFailed();
+    }
+}

@@ -1,0 +1,751 @@
+"""Best-response dynamics of the non-cooperative bidding game (METHODS.md section 5).
+
+The game (one settlement interval)
+----------------------------------
+Each member that holds a position plays a strategy ``x = (price, quantity)``:
+a limit price in integer micro-tokens per kWh on the grid
+``low, low + tick, ..., high`` (default: feed-in to retail tariff, tick 1 micro)
+and a quantity ``0 <= q <= cap`` in whole Wh (``cap`` = the forecast position;
+``q = 0`` means no order). The bids are cleared by the surplus-ranked pairwise
+double auction with per-bus-pair fees (``market.greedy.clear_greedy``, METHODS.md
+section 3). Payoffs, from the member's own trades only:
+
+- seller ``j``: ``U_j = sum_t sigma_t e_t - (a_j Q_j**2 + b_j Q_j)``, with
+  ``sigma_t`` the seller price of trade ``t`` (the clearing gives the seller
+  ``ask + kappa s``, i.e. the pair's mid price ``p`` minus ``kappa c``);
+- buyer ``i``: ``U_i = alpha_i D_i - beta_i D_i**2 / 2 - sum_t pi_t e_t``, with
+  ``pi_t`` the buyer price of trade ``t`` (seller price plus the fee ``c``,
+  i.e. ``p + (1 - kappa) c``).
+
+``Q_j``, ``D_i`` are the energies traded P2P in kWh; ``a_j = cost_a``,
+``b_j = cost_per_kwh``, ``alpha_i = utility_alpha``, ``beta_i = utility_beta``
+of :class:`gridledger.members.Member` (tokens per kWh, per interval). This is
+METHODS.md section 5 with ``p_ij`` the pair's mid price: the fee enters the
+utilities exactly as the clearing charges it. With ``fees_in_utility=False``
+members best-respond as if the fee table were zero (the fee-unaware baseline).
+
+Exact best response
+-------------------
+The clearing outcome depends only on how each candidate pair ranks against the
+pairs that share a member with it (greedy b-matching: the quantity of a pair is
+``min`` of both members' residuals after their higher-ranked pairs). Moving
+member ``i``'s price shifts all of ``i``'s pair surpluses equally, so ``i``'s
+allocation can only change where one of its pairs (a) appears (surplus reaches
+1 micro) or (b) crosses a pair of another member with the same counterpart
+(tie-breaks included: fee, then member ids). Between two such breakpoints the
+allocation is fixed and the price paid/received is monotone in ``i``'s own
+price, so a buyer's best price in a segment is its lowest, a seller's its
+highest grid price. The best response enumerates these O(n m) breakpoints
+(snapped to the tick grid), clears the market once per breakpoint with a
+numba kernel equivalent to ``clear_greedy`` (property-tested against it), and
+picks the quantity exactly: ``i``'s trades with quantity ``q`` are the first
+``q`` Wh of its trades at full cap (the greedy run is identical until ``i`` is
+exhausted) and marginal prices are monotone along them, so the optimum is
+where marginal utility (cost) meets the marginal price, in whole Wh.
+The result is the exact best response on the tick grid x whole Wh.
+
+Dynamics
+--------
+Gauss-Seidel sweeps: in each round every member in turn replies to the others'
+latest bids; optional damping ``x <- (1 - omega) x_old + omega BR`` (rounded
+to the grid). Stop after the first round whose largest relative change
+``max(|dp| / (high - low), |dq| / cap)`` is ``<= epsilon``, or after ``k_max``
+rounds (then ``converged`` is False; never hidden). A member keeps its current
+price when that is already a best response (ties go to no change).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+from gridledger.errors import GridledgerError
+from gridledger.market.greedy import clear_greedy, kappa_fraction
+from gridledger.market.orders import Bid, ClearingResult, Side, Trade
+from gridledger.market.units import MICRO, price_to_micro
+from gridledger.members.member import Member
+
+if TYPE_CHECKING:
+    from gridledger.mechanisms import Position
+
+__all__ = [
+    "BRDiagnostics",
+    "BRSettings",
+    "BestResponse",
+    "BestResponseError",
+    "BestResponseMechanism",
+    "DynamicsResult",
+    "Game",
+    "Player",
+    "Strategy",
+    "best_response",
+    "payoff_micro",
+    "players_from_positions",
+    "run_dynamics",
+]
+
+log = logging.getLogger(__name__)
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+
+class BestResponseError(GridledgerError):
+    """The best-response game is set up inconsistently (bounds, settings, players)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Player:
+    """One member's game parameters for one interval.
+
+    ``lin``/``quad`` (tokens per kWh, per kWh**2): a seller's ``b_j``/``a_j``
+    (cost ``a Q**2 + b Q``) or a buyer's ``alpha_i``/``beta_i`` (utility
+    ``alpha D - beta D**2 / 2``). ``cap_wh`` bounds the quantity.
+    """
+
+    member: int
+    bus: int
+    side: Side
+    cap_wh: int
+    lin: float
+    quad: float
+
+
+@dataclass(frozen=True, slots=True)
+class Strategy:
+    """A bid of the game: limit price (micro-tokens/kWh) and quantity (Wh, 0 = no order)."""
+
+    price_per_kwh_micro: int
+    e_wh: int
+
+
+@dataclass(frozen=True, slots=True)
+class BRSettings:
+    """Dynamics settings: damping ``omega`` in (0, 1], stop at relative change
+    ``<= epsilon`` or after ``k_max`` rounds; ``tick_micro`` is the price grid step;
+    ``warm_start`` starts an interval from each member's last price on the same side."""
+
+    omega: float = 1.0
+    epsilon: float = 1e-4
+    k_max: int = 50
+    tick_micro: int = 1
+    fees_in_utility: bool = True
+    warm_start: bool = True
+
+    def __post_init__(self) -> None:
+        problem = None
+        if not 0 < self.omega <= 1:
+            problem = f"omega = {self.omega} must lie in (0, 1]"
+        elif not self.epsilon >= 0:
+            problem = f"epsilon = {self.epsilon} must be >= 0"
+        elif self.k_max < 1:
+            problem = f"k_max = {self.k_max} must be >= 1"
+        elif self.tick_micro < 1:
+            problem = f"tick_micro = {self.tick_micro} must be >= 1"
+        if problem is not None:
+            message = f"best-response settings: {problem}"
+            raise BestResponseError(message)
+
+
+@dataclass(frozen=True)
+class Game:
+    """Players, fee table (``fees[seller_bus, buyer_bus]``, int64 micro/kWh), kappa, price grid."""
+
+    players: tuple[Player, ...]
+    fees: IntArray
+    kappa: Fraction
+    low_micro: int
+    high_micro: int
+    tick_micro: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.low_micro <= self.high_micro:
+            message = f"price bounds [{self.low_micro}, {self.high_micro}] micro/kWh are invalid"
+            raise BestResponseError(message)
+        ids = [p.member for p in self.players]
+        if len(set(ids)) != len(ids):
+            message = f"players: a member appears twice in {sorted(ids)}"
+            raise BestResponseError(message)
+        max_bus = max((p.bus for p in self.players), default=0)
+        if self.fees.ndim != 2 or min(self.fees.shape) <= max_bus:
+            message = f"fee table of shape {self.fees.shape} does not cover bus {max_bus}"
+            raise BestResponseError(message)
+
+    @property
+    def span_micro(self) -> int:
+        return max(self.high_micro - self.low_micro, 1)
+
+    def snap_up(self, price: int) -> int:
+        """Smallest grid price >= ``price`` (clipped to the bounds)."""
+        k = -((self.low_micro - price) // self.tick_micro)
+        return min(max(self.low_micro + k * self.tick_micro, self.low_micro), self.high_top)
+
+    def snap_down(self, price: int) -> int:
+        """Largest grid price <= ``price`` (clipped to the bounds)."""
+        k = (price - self.low_micro) // self.tick_micro
+        return min(max(self.low_micro + k * self.tick_micro, self.low_micro), self.high_top)
+
+    @property
+    def high_top(self) -> int:
+        """Highest grid price (``high`` rounded down to the tick grid)."""
+        return self.low_micro + ((self.high_micro - self.low_micro) // self.tick_micro) * self.tick_micro
+
+    def with_fees(self, fees: IntArray) -> Game:
+        return Game(self.players, fees, self.kappa, self.low_micro, self.high_micro, self.tick_micro)
+
+    def bids(self, profile: Sequence[Strategy]) -> list[Bid]:
+        """The orders of a strategy profile (zero quantities omitted)."""
+        return [
+            Bid(p.member, p.side, s.e_wh, s.price_per_kwh_micro, p.bus)
+            for p, s in zip(self.players, profile, strict=True)
+            if s.e_wh > 0
+        ]
+
+    def clear(self, profile: Sequence[Strategy]) -> ClearingResult:
+        """Clear a profile with the reference rule (``clear_greedy``)."""
+        return clear_greedy(self.bids(profile), self.fees, self.kappa)
+
+
+@dataclass(frozen=True, slots=True)
+class BestResponse:
+    """A member's best response, its payoff (micro-tokens) and the prices it tried."""
+
+    strategy: Strategy
+    payoff_micro: float
+    current_payoff_micro: float
+    candidates: int
+
+
+@dataclass
+class DynamicsResult:
+    """Strategy profile after each round (``profiles[0]`` = start), and the verdict."""
+
+    profiles: list[list[Strategy]]
+    converged: bool
+    max_change: list[float]
+    runtime_s: float
+
+    @property
+    def rounds(self) -> int:
+        return len(self.profiles) - 1
+
+    @property
+    def final(self) -> list[Strategy]:
+        return self.profiles[-1]
+
+
+@dataclass
+class BRDiagnostics:
+    """Per-interval record of :class:`BestResponseMechanism` (read by the lead/report)."""
+
+    interval: int
+    players: int
+    rounds: int
+    converged: bool
+    max_change: float
+    runtime_s: float
+    nash_checked: bool = False
+    nash_max_gain_rel: float | None = None
+    nash_max_gain_tokens: float | None = None
+    nash_member: int | None = None
+    nash_is_equilibrium: bool | None = None
+    rule_matches: bool | None = None
+
+
+# ---------------------------------------------------------------------------
+# payoffs
+
+
+def _value_micro(player: Player, e_wh: float) -> float:
+    """Utility (buyer) or minus cost (seller) of ``e_wh`` in micro-tokens."""
+    e_kwh = e_wh / 1000.0
+    if player.side == Side.BUY:
+        return MICRO * (player.lin * e_kwh - 0.5 * player.quad * e_kwh * e_kwh)
+    return -MICRO * (player.quad * e_kwh * e_kwh + player.lin * e_kwh)
+
+
+def payoff_micro(player: Player, trades: Sequence[Trade]) -> float:
+    """``player``'s payoff (micro-tokens, float) from the cleared ``trades``."""
+    energy = 0
+    money = 0.0
+    for t in trades:
+        if player.side == Side.BUY and t.buyer == player.member:
+            energy += t.e_wh
+            money -= t.e_wh * t.buyer_price_per_kwh_micro / 1000.0
+        elif player.side == Side.SELL and t.seller == player.member:
+            energy += t.e_wh
+            money += t.e_wh * t.seller_price_per_kwh_micro / 1000.0
+    return _value_micro(player, energy) + money
+
+
+# ---------------------------------------------------------------------------
+# numba kernel: player i's trades for candidate prices, exact greedy order
+
+
+@numba.njit(cache=True)
+def _better(s1: int, f1: int, b1: int, j1: int, s2: int, f2: int, b2: int, j2: int) -> bool:
+    """Pair key 1 ranks above pair key 2 (surplus desc, fee asc, buyer id, seller id)."""
+    if s1 != s2:
+        return s1 > s2
+    if f1 != f2:
+        return f1 < f2
+    if b1 != b2:
+        return b1 < b2
+    return j1 < j2
+
+
+@numba.njit(cache=True)
+def _best_quantity(
+    e: IntArray, price: IntArray, n: int, cap: int, is_buyer: bool, lin: float, quad: float
+) -> tuple[int, float]:
+    """Best prefix quantity (Wh) of ``n`` trades and its payoff (micro-tokens).
+
+    Marginal prices are monotone along the trades and the value is concave, so
+    the optimum lies where marginal value meets marginal price; whole Wh are
+    checked either side.
+    """
+    best_q = 0
+    best_u = 0.0
+    done = 0
+    money = 0.0  # paid (buyer) or received (seller), micro-tokens
+    for t in range(n):
+        x = min(e[t], cap - done)
+        if x <= 0:
+            break
+        pr = price[t] / 1000.0  # micro per Wh
+        # continuous optimum within [done, done + x]; value'(w) in micro per Wh
+        if is_buyer:
+            # d/dw [lin*w/1000 - quad/2 (w/1000)^2] * 1e6 = 1000 lin - quad w
+            if quad > 0:
+                w_star = (1000.0 * lin - pr) / quad * 1.0
+            else:
+                w_star = 1e300 if 1000.0 * lin > pr else -1e300
+        else:
+            # received pr per Wh; cost'(w) = (2 quad w/1000 + lin) * 1000 micro per Wh
+            if quad > 0:
+                w_star = (pr - 1000.0 * lin) / (2.0 * quad)
+            else:
+                w_star = 1e300 if pr > 1000.0 * lin else -1e300
+        lo = float(done)
+        hi = float(done + x)
+        w_c = min(max(w_star, lo), hi)
+        for w_try in (math.floor(w_c), math.ceil(w_c)):
+            w = int(min(max(w_try, done), done + x))
+            d = w - done
+            kwh = w / 1000.0
+            if is_buyer:
+                u = 1e6 * (lin * kwh - 0.5 * quad * kwh * kwh) - (money + d * pr)
+            else:
+                u = (money + d * pr) - 1e6 * (quad * kwh * kwh + lin * kwh)
+            if u > best_u:
+                best_u = u
+                best_q = w
+        money += x * pr
+        done += x
+    return best_q, best_u
+
+
+@numba.njit(cache=True)
+def _evaluate_candidates(
+    cand: IntArray,
+    is_buyer: bool,
+    my_id: int,
+    my_cap: int,
+    lin: float,
+    quad: float,
+    # my pairs, sorted by rank (independent of my price): counterpart index, base, fee, id
+    m_idx: IntArray,
+    m_base: IntArray,
+    m_fee: IntArray,
+    m_cid: IntArray,
+    # others' pairs sorted by rank: buyer idx, seller idx, surplus, fee, buyer id, seller id
+    o_b: IntArray,
+    o_s: IntArray,
+    o_sur: IntArray,
+    o_fee: IntArray,
+    o_bid: IntArray,
+    o_sid: IntArray,
+    b_cap: IntArray,
+    s_cap: IntArray,
+    c_price: IntArray,
+    num: int,
+    den: int,
+) -> tuple[IntArray, FloatArray]:
+    """For each candidate price: my best quantity and payoff under the greedy rule.
+
+    For a buyer my pair surplus with seller l is ``price - m_base[l]`` (base =
+    ask + fee); for a seller with buyer k it is ``m_base[k] - price`` (base =
+    bid - fee). ``c_price`` holds the counterparts' limit prices.
+    """
+    n_c = cand.shape[0]
+    n_m = m_idx.shape[0]
+    n_o = o_b.shape[0]
+    out_q = np.zeros(n_c, dtype=np.int64)
+    out_u = np.zeros(n_c, dtype=np.float64)
+    e_buf = np.zeros(n_m, dtype=np.int64)
+    p_buf = np.zeros(n_m, dtype=np.int64)
+    for c in range(n_c):
+        p = cand[c]
+        b_rem = b_cap.copy()
+        s_rem = s_cap.copy()
+        rem = my_cap
+        n_tr = 0
+        o = 0
+        m = 0
+        while m < n_m and rem > 0:
+            if is_buyer:
+                ms = p - m_base[m]
+            else:
+                ms = m_base[m] - p
+            if ms < 1:
+                break  # pairs are in rank order: no later pair of mine has surplus
+            if is_buyer:
+                mb, mj = my_id, m_cid[m]
+            else:
+                mb, mj = m_cid[m], my_id
+            if o < n_o and _better(
+                o_sur[o], o_fee[o], o_bid[o], o_sid[o], ms, m_fee[m], mb, mj
+            ):
+                k = o_b[o]
+                j = o_s[o]
+                x = min(b_rem[k], s_rem[j])
+                if x > 0:
+                    b_rem[k] -= x
+                    s_rem[j] -= x
+                o += 1
+                continue
+            k = m_idx[m]
+            if is_buyer:
+                x = min(rem, s_rem[k])
+                if x > 0:
+                    s_rem[k] -= x
+                    seller_price = c_price[k] + (ms * num) // den
+                    e_buf[n_tr] = x
+                    p_buf[n_tr] = seller_price + m_fee[m]
+                    n_tr += 1
+                    rem -= x
+            else:
+                x = min(rem, b_rem[k])
+                if x > 0:
+                    b_rem[k] -= x
+                    e_buf[n_tr] = x
+                    p_buf[n_tr] = p + (ms * num) // den
+                    n_tr += 1
+                    rem -= x
+            m += 1
+        q, u = _best_quantity(e_buf, p_buf, n_tr, my_cap, is_buyer, lin, quad)
+        out_q[c] = q
+        out_u[c] = u
+    return out_q, out_u
+
+
+# ---------------------------------------------------------------------------
+# best response
+
+
+def _book(game: Game, profile: Sequence[Strategy], skip: int) -> tuple[IntArray, ...]:
+    """Others' orders split by side: (member id, price, cap, bus) per side."""
+    rows_b: list[tuple[int, int, int, int]] = []
+    rows_s: list[tuple[int, int, int, int]] = []
+    for index, (pl, st) in enumerate(zip(game.players, profile, strict=True)):
+        if index == skip or st.e_wh <= 0:
+            continue
+        row = (pl.member, st.price_per_kwh_micro, st.e_wh, pl.bus)
+        (rows_b if pl.side == Side.BUY else rows_s).append(row)
+    b = np.array(rows_b, dtype=np.int64).reshape(-1, 4)
+    s = np.array(rows_s, dtype=np.int64).reshape(-1, 4)
+    return b[:, 0], b[:, 1], b[:, 2], b[:, 3], s[:, 0], s[:, 1], s[:, 2], s[:, 3]
+
+
+def best_response(
+    game: Game, index: int, profile: Sequence[Strategy], fees: IntArray | None = None
+) -> BestResponse:
+    """Exact best response of player ``index`` to ``profile`` (see module docstring).
+
+    ``fees`` overrides the game's fee table for the member's model of the market
+    (e.g. zeros for a fee-unaware member).
+    """
+    fee_tab = game.fees if fees is None else fees
+    me = game.players[index]
+    current = profile[index]
+    bid_id, bid_p, bid_cap, bid_bus, ask_id, ask_p, ask_cap, ask_bus = _book(game, profile, index)
+    # others' pairs, ranked like clear_greedy
+    fee_o = fee_tab[ask_bus[None, :], bid_bus[:, None]]  # (nb, ns)
+    sur_o = bid_p[:, None] - ask_p[None, :] - fee_o
+    kb, js = np.nonzero(sur_o >= 1)
+    o_sur = sur_o[kb, js]
+    o_fee = fee_o[kb, js]
+    order = np.lexsort((ask_id[js], bid_id[kb], o_fee, -o_sur))
+    kb, js, o_sur, o_fee = kb[order], js[order], o_sur[order], o_fee[order]
+    is_buyer = me.side == Side.BUY
+    if is_buyer:
+        m_fee = fee_tab[ask_bus, me.bus]
+        m_base = ask_p + m_fee  # my surplus = price - base
+        m_cid = ask_id
+        m_order = np.lexsort((m_cid, m_fee, m_base))
+        # breakpoints: pair appears; I overtake buyer k at seller j
+        entry = m_base + 1
+        c_mine = fee_tab[ask_bus[js], me.bus]
+        t = bid_p[kb] - o_fee + c_mine
+        wins = (c_mine < o_fee) | ((c_mine == o_fee) & (me.member < bid_id[kb]))
+        cross = t + np.where(wins, 0, 1)
+        raw = np.concatenate([entry, cross, [game.low_micro, current.price_per_kwh_micro]])
+        snapped = {game.snap_up(int(x)) for x in raw}
+        c_price = ask_p
+    else:
+        m_fee = fee_tab[me.bus, bid_bus]
+        m_base = bid_p - m_fee  # my surplus = base - price
+        m_cid = bid_id
+        m_order = np.lexsort((m_cid, m_fee, -m_base))
+        entry = m_base - 1
+        c_mine = fee_tab[me.bus, bid_bus[kb]]
+        t = ask_p[js] + o_fee - c_mine
+        wins = (c_mine < o_fee) | ((c_mine == o_fee) & (me.member < ask_id[js]))
+        cross = t - np.where(wins, 0, 1)
+        raw = np.concatenate([entry, cross, [game.high_micro, current.price_per_kwh_micro]])
+        snapped = {game.snap_down(int(x)) for x in raw}
+        c_price = bid_p
+    cur_price = current.price_per_kwh_micro
+    snapped.add(cur_price)
+    cand = np.array(sorted(snapped), dtype=np.int64)
+    lin = me.lin
+    quad = me.quad
+    q, u = _evaluate_candidates(
+        cand,
+        is_buyer,
+        me.member,
+        me.cap_wh,
+        float(lin),
+        float(quad),
+        np.ascontiguousarray(m_order, dtype=np.int64),
+        np.ascontiguousarray(m_base[m_order], dtype=np.int64),
+        np.ascontiguousarray(m_fee[m_order], dtype=np.int64),
+        np.ascontiguousarray(m_cid[m_order], dtype=np.int64),
+        np.ascontiguousarray(kb, dtype=np.int64),
+        np.ascontiguousarray(js, dtype=np.int64),
+        np.ascontiguousarray(o_sur, dtype=np.int64),
+        np.ascontiguousarray(o_fee, dtype=np.int64),
+        np.ascontiguousarray(bid_id[kb], dtype=np.int64),
+        np.ascontiguousarray(ask_id[js], dtype=np.int64),
+        np.ascontiguousarray(bid_cap, dtype=np.int64),
+        np.ascontiguousarray(ask_cap, dtype=np.int64),
+        np.ascontiguousarray(c_price, dtype=np.int64),
+        game.kappa.numerator,
+        game.kappa.denominator,
+    )
+    at_current = int(np.searchsorted(cand, cur_price))
+    u_cur = float(u[at_current])
+    best = int(np.argmax(u))
+    # keep the current price when it is already a best response (ties -> no change)
+    tol = 1e-9 * max(1.0, abs(float(u[best])))
+    if float(u[best]) <= u_cur + tol:
+        best = at_current
+    # among equal payoffs prefer the price closest to the current one
+    else:
+        top = float(u[best])
+        ties = np.flatnonzero(u >= top - tol)
+        best = int(ties[np.argmin(np.abs(cand[ties] - cur_price))])
+    return BestResponse(Strategy(int(cand[best]), int(q[best])), float(u[best]), u_cur, len(cand))
+
+
+# ---------------------------------------------------------------------------
+# dynamics
+
+
+def _relative_change(game: Game, old: Strategy, new: Strategy, cap_wh: int) -> float:
+    dp = abs(new.price_per_kwh_micro - old.price_per_kwh_micro) / game.span_micro
+    dq = abs(new.e_wh - old.e_wh) / max(cap_wh, 1)
+    return max(dp, dq)
+
+
+def _damp(game: Game, old: Strategy, br: Strategy, omega: float, cap_wh: int) -> Strategy:
+    if omega >= 1.0:
+        return br
+    price = (1.0 - omega) * old.price_per_kwh_micro + omega * br.price_per_kwh_micro
+    k = round((price - game.low_micro) / game.tick_micro)
+    p = min(max(game.low_micro + k * game.tick_micro, game.low_micro), game.high_top)
+    q = round((1.0 - omega) * old.e_wh + omega * br.e_wh)
+    return Strategy(int(p), int(min(max(q, 0), cap_wh)))
+
+
+def run_dynamics(
+    game: Game,
+    initial: Sequence[Strategy],
+    settings: BRSettings | None = None,
+    *,
+    on_round: Callable[[int, list[Strategy]], None] | None = None,
+) -> DynamicsResult:
+    """Gauss-Seidel best-response rounds from ``initial`` (see module docstring)."""
+    settings = settings or BRSettings()
+    started = time.perf_counter()
+    model_fees = game.fees if settings.fees_in_utility else np.zeros_like(game.fees)
+    profile = list(initial)
+    if len(profile) != len(game.players):
+        message = f"initial profile has {len(profile)} strategies for {len(game.players)} players"
+        raise BestResponseError(message)
+    profiles = [list(profile)]
+    changes: list[float] = []
+    converged = False
+    for k in range(settings.k_max):
+        change = 0.0
+        for index, player in enumerate(game.players):
+            old = profile[index]
+            br = best_response(game, index, profile, model_fees).strategy
+            new = _damp(game, old, br, settings.omega, player.cap_wh)
+            change = max(change, _relative_change(game, old, new, player.cap_wh))
+            profile[index] = new
+        profiles.append(list(profile))
+        changes.append(change)
+        if on_round is not None:
+            on_round(k, list(profile))
+        if change <= settings.epsilon:
+            converged = True
+            break
+    runtime = time.perf_counter() - started
+    if not converged:
+        log.warning(
+            "best response did not converge in %d rounds (last change %.3g > %.3g)",
+            settings.k_max,
+            changes[-1] if changes else float("nan"),
+            settings.epsilon,
+        )
+    return DynamicsResult(profiles, converged, changes, runtime)
+
+
+# ---------------------------------------------------------------------------
+# mechanism
+
+
+def players_from_positions(
+    members: Mapping[int, Member], positions: Sequence[Position]
+) -> list[Player]:
+    """Players for ``positions`` (``gridledger.mechanisms.Position``) from member parameters."""
+    players = []
+    for pos in positions:
+        member_id = int(pos.member)
+        side = Side(pos.side)
+        if member_id not in members:
+            message = f"position of member {member_id}: no such member"
+            raise BestResponseError(message)
+        m = members[member_id]
+        lin, quad = (
+            (m.utility_alpha, m.utility_beta) if side == Side.BUY else (m.cost_per_kwh, m.cost_a)
+        )
+        players.append(
+            Player(member_id, int(pos.bus), side, int(pos.e_wh), float(lin), float(quad))
+        )
+    return players
+
+
+@dataclass
+class BestResponseMechanism:
+    """The ``br`` mechanism: every best-response round is one recorded round.
+
+    ``fees`` (int64 (B, B) micro/kWh, ``fees[seller_bus, buyer_bus]``, or None)
+    and ``kappa`` must be the ones the simulation clears with, under the
+    ``greedy`` rule. ``members`` gives the quadratic parameters (per interval of
+    ``interval_h`` hours, as the member generator scales them). Prices are bounded
+    by the tariffs. ``nash_check`` runs :func:`gridledger.bidding.nash.check_equilibrium`
+    after each interval (slower; grid of ``nash_prices`` x ``nash_quantities``).
+    Per-interval results are appended to ``diagnostics``.
+    """
+
+    members: Sequence[Member]
+    interval_h: float
+    fees: npt.ArrayLike | None
+    kappa: Fraction | float
+    feed_in_per_kwh: float
+    retail_per_kwh: float
+    settings: BRSettings = field(default_factory=BRSettings)
+    nash_check: bool = False
+    nash_prices: int = 101
+    nash_quantities: int = 11
+    diagnostics: list[BRDiagnostics] = field(default_factory=list)
+    last_price: dict[tuple[int, int], int] = field(default_factory=dict)
+
+    def _fee_table(self, n_buses: int) -> IntArray:
+        if self.fees is None:
+            return np.zeros((n_buses, n_buses), dtype=np.int64)
+        return np.asarray(self.fees, dtype=np.int64)
+
+    def game_for(self, positions: Sequence[Position]) -> Game:
+        by_id = {m.id: m for m in self.members}
+        players = players_from_positions(by_id, positions)
+        n_buses = max([m.bus for m in self.members] + [p.bus for p in players] + [0]) + 1
+        return Game(
+            tuple(players),
+            self._fee_table(n_buses),
+            kappa_fraction(self.kappa),
+            price_to_micro(self.feed_in_per_kwh),
+            price_to_micro(self.retail_per_kwh),
+            self.settings.tick_micro,
+        )
+
+    def initial_profile(self, game: Game, positions: Sequence[Position]) -> list[Strategy]:
+        """Truthful start (limit price, full cap), or last interval's price if warm."""
+        out = []
+        for pl, pos in zip(game.players, positions, strict=True):
+            limit = price_to_micro(float(pos.limit_price_per_kwh))
+            price = limit
+            if self.settings.warm_start:
+                price = self.last_price.get((pl.member, int(pl.side)), limit)
+            snap = game.snap_up if pl.side == Side.BUY else game.snap_down
+            out.append(Strategy(snap(price), pl.cap_wh))
+        return out
+
+    def run_rounds(
+        self,
+        interval: int,
+        positions: Sequence[Position],
+        clear: Callable[[Sequence[Bid]], ClearingResult],
+    ) -> list[list[Bid]]:
+        if not positions:
+            return []
+        game = self.game_for(positions)
+        result = run_dynamics(game, self.initial_profile(game, positions), self.settings)
+        rounds = [game.bids(p) for p in result.profiles[1:]]
+        for pl, st in zip(game.players, result.final, strict=True):
+            self.last_price[(pl.member, int(pl.side))] = st.price_per_kwh_micro
+        diag = BRDiagnostics(
+            interval=interval,
+            players=len(game.players),
+            rounds=result.rounds,
+            converged=result.converged,
+            max_change=result.max_change[-1] if result.max_change else 0.0,
+            runtime_s=result.runtime_s,
+        )
+        final_bids = rounds[-1]
+        if final_bids:
+            diag.rule_matches = clear(final_bids).trades == game.clear(result.final).trades
+            if not diag.rule_matches:
+                log.warning(
+                    "interval %d: the simulation's clearing differs from the greedy rule "
+                    "the best response assumes",
+                    interval,
+                )
+        if self.nash_check:
+            from gridledger.bidding.nash import check_equilibrium
+
+            report = check_equilibrium(
+                game,
+                result.final,
+                n_prices=self.nash_prices,
+                n_quantities=self.nash_quantities,
+                epsilon=self.settings.epsilon,
+            )
+            diag.nash_checked = True
+            diag.nash_max_gain_rel = report.max_gain_rel
+            diag.nash_max_gain_tokens = report.max_gain_micro / MICRO
+            diag.nash_member = report.member
+            diag.nash_is_equilibrium = report.is_equilibrium
+        self.diagnostics.append(diag)
+        return rounds

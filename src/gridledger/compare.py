@@ -1,0 +1,112 @@
+"""Side-by-side runs of one scenario under several settings (the headline experiments).
+
+``gridledger compare scenarios/ieee33.toml --vary market.network_fee=none,flat,distance
+--set market.clearing=greedy`` runs one variant per value, writes each variant's
+folder, a ``compare.csv`` table of KPIs and a ``compare.html`` page with the
+trade maps side by side. Variants run off chain unless ``--set chain.backend=...``
+says otherwise: the comparison is about market outcomes, which the chain
+reproduces to the unit (see ``gridledger audit``).
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import logging
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from gridledger.errors import ScenarioError
+from gridledger.grid import load_feeder
+from gridledger.report.html import figure_to_data_uri
+from gridledger.report.plots import draw_trade_map
+from gridledger.report.tables import load_tables
+from gridledger.runner import run_to_folder
+from gridledger.scenario import load_scenario
+
+__all__ = ["COMPARE_KPIS", "compare", "parse_vary"]
+
+log = logging.getLogger(__name__)
+
+COMPARE_KPIS = [
+    "traded_kwh",
+    "p2p_share",
+    "mean_trade_distance_km",
+    "local_share",
+    "dg_local_share",
+    "social_welfare",
+    "network_fee_revenue",
+    "grid_import_kwh",
+    "v_min_pu",
+    "v_max_pu",
+    "max_line_loading_pct",
+]
+
+
+def parse_vary(text: str) -> tuple[str, list[str]]:
+    """``KEY.PATH=V1,V2`` -> (key, [values])."""
+    if "=" not in text:
+        message = f"--vary {text!r}: expected KEY.PATH=V1,V2,..."
+        raise ScenarioError(message)
+    key, values = text.split("=", 1)
+    parts = [v.strip() for v in values.split(",") if v.strip()]
+    if not parts:
+        message = f"--vary {text!r}: no values after '='"
+        raise ScenarioError(message)
+    return key.strip(), parts
+
+
+def _literal(value: str) -> str:
+    """Quote bare words so that they are read as TOML strings."""
+    try:
+        float(value)
+        return value
+    except ValueError:
+        return value if value[:1] in "[{\"'" or value in ("true", "false") else f'"{value}"'
+
+
+def compare(
+    scenario_path: Path,
+    vary: list[str],
+    overrides: list[str] | None = None,
+    out: Path | None = None,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Run every combination of the ``vary`` values; return the KPI table."""
+    axes = [parse_vary(v) for v in vary]
+    base = ["chain.backend=none", *(overrides or [])]
+    first = load_scenario(scenario_path, base)
+    out = out or Path("runs") / f"compare-{first.name}"
+    out.mkdir(parents=True, exist_ok=True)
+    rows, folders = [], []
+    for combo in itertools.product(*[values for _key, values in axes]):
+        sets = [f"{key}={_literal(value)}" for (key, _), value in zip(axes, combo, strict=True)]
+        scenario = load_scenario(scenario_path, base + sets)
+        label = ", ".join(f"{key.split('.')[-1]}={value}" for (key, _), value in zip(axes, combo, strict=True))
+        folder = out / "_".join(value.replace("/", "-") for value in combo)
+        log.info("compare: running %s", label)
+        kpis = run_to_folder(scenario, folder, progress=progress)
+        rows.append({"variant": label, **{k: kpis.get(k) for k in COMPARE_KPIS}})
+        folders.append((label, folder))
+    table = pd.DataFrame(rows).set_index("variant")
+    table.to_csv(out / "compare.csv")
+    _write_page(table, folders, out, first.network.feeder)
+    return table
+
+
+def _write_page(table: pd.DataFrame, folders: list[tuple[str, Path]], out: Path, feeder_name: str) -> None:
+    feeder = load_feeder(feeder_name)
+    fig, axes = plt.subplots(1, len(folders), figsize=(6 * len(folders), 5), squeeze=False)
+    for ax, (label, folder) in zip(axes[0], folders, strict=True):
+        draw_trade_map(ax, load_tables(folder), feeder, label)
+    fig.tight_layout()
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>gridledger compare</title></head>"
+        "<body style='font-family:system-ui,sans-serif'>"
+        f"<h1>Comparison on {html.escape(feeder_name)}</h1>{table.to_html(float_format='%.4f')}"
+        f"<h2>Trades on the feeder map</h2><img style='max-width:100%' src='{figure_to_data_uri(fig)}'>"
+        "</body></html>"
+    )
+    (out / "compare.html").write_text(page, encoding="utf-8")

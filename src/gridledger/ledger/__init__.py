@@ -1,0 +1,27 @@
+"""Ledger layer: contracts' artifacts, typed bindings, backends, the ``Ledger`` facade.
+
+Knows nothing of power flow or bidding: it moves typed market records
+(:mod:`gridledger.market.orders`) to and from the contracts.
+"""
+
+from gridledger.ledger.backends import Backend, EmbeddedBackend, RpcBackend
+from gridledger.ledger.facade import (
+    DEFAULT_SEED,
+    ROLE_CODES,
+    ChainStats,
+    Ledger,
+    LedgerMember,
+    members_for_ledger,
+)
+
+__all__ = [
+    "DEFAULT_SEED",
+    "ROLE_CODES",
+    "Backend",
+    "ChainStats",
+    "EmbeddedBackend",
+    "Ledger",
+    "LedgerMember",
+    "RpcBackend",
+    "members_for_ledger",
+]

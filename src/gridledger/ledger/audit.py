@@ -1,0 +1,109 @@
+"""Re-derive clearing and settlement from chain data alone and compare with market/.
+
+For every interval the audit takes, from the Market contract's events only:
+the last recorded round's bids (``RoundRecorded``), the emitted trades
+(``IntervalCleared``), the curtailments (``SecurityRecorded``), the meter readings
+(``ReadingsRecorded``) and the booked account changes (``IntervalSettled``); the
+tariffs come from the contract's immutables. It re-runs
+:func:`gridledger.market.clear_uniform` and :func:`gridledger.market.settle` and
+compares to the unit, checks that each interval's changes sum to zero and that
+the contract's own conservation check holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from gridledger.ledger import encoding as enc
+from gridledger.ledger.facade import deltas_from_event
+from gridledger.market.double_auction import clear_uniform
+from gridledger.market.orders import apply_curtailments
+from gridledger.market.settlement import Tariffs, settle
+
+if TYPE_CHECKING:
+    from gridledger.ledger.facade import Ledger
+
+__all__ = ["AuditReport", "audit"]
+
+
+@dataclass(slots=True)
+class AuditReport:
+    """Outcome of :func:`audit`: intervals checked and every discrepancy found."""
+
+    intervals_checked: int = 0
+    intervals_settled: int = 0
+    bids_seen: int = 0
+    trades_seen: int = 0
+    conserved: bool = True
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and self.conserved
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "intervals_checked": self.intervals_checked,
+            "intervals_settled": self.intervals_settled,
+            "bids_seen": self.bids_seen,
+            "trades_seen": self.trades_seen,
+            "conserved": self.conserved,
+            "problems": list(self.problems),
+        }
+
+
+def audit(ledger: Ledger) -> AuditReport:
+    """Audit every interval recorded on ``ledger``'s chain (see the module docstring)."""
+    report = AuditReport()
+    retail = int(ledger.view("retailPerKwhMicro")[0])
+    feed_in = int(ledger.view("feedInPerKwhMicro")[0])
+    tariffs = Tariffs(retail, feed_in)
+    last_round: dict[int, list[int]] = {}
+    cleared: dict[int, Any] = {}
+    curtailments: dict[int, list[int]] = {}
+    readings: dict[int, list[int]] = {}
+    for event in ledger.events():
+        args = event.args
+        interval = int(args["interval"]) if "interval" in args else -1
+        if event.name == "RoundRecorded":
+            last_round[interval] = list(args["bids"])
+            report.bids_seen += len(args["bids"])
+            if enc.list_hash(args["bids"]) != bytes(args["bidsHash"]):
+                report.problems.append(f"interval {interval}: RoundRecorded hash differs from its bids")
+        elif event.name == "IntervalCleared":
+            report.intervals_checked += 1
+            bids = [enc.unpack_bid(w) for w in last_round.get(interval, [])]
+            reference = clear_uniform(bids)
+            trades = enc.unpack_trades(list(args["trades"]))
+            report.trades_seen += len(trades)
+            cleared[interval] = trades
+            if trades != reference.trades:
+                report.problems.append(
+                    f"interval {interval}: chain cleared {len(trades)} trades, reference "
+                    f"{len(reference.trades)} (first difference in the trade list)"
+                )
+            price = int(args["price"]) if trades else None
+            if price != reference.price_per_kwh_micro:
+                report.problems.append(
+                    f"interval {interval}: chain price {price}, reference {reference.price_per_kwh_micro}"
+                )
+        elif event.name == "SecurityRecorded":
+            curtailments[interval] = list(args["curtailments"])
+        elif event.name == "ReadingsRecorded":
+            readings[interval] = list(args["readings"])
+        elif event.name == "IntervalSettled":
+            report.intervals_settled += 1
+            cuts = [enc.unpack_curtailment(w) for w in curtailments.get(interval, [])]
+            trades = apply_curtailments(cleared.get(interval, ()), cuts)
+            metered = dict(enc.unpack_reading(w) for w in readings.get(interval, []))
+            expected = settle(trades, metered, tariffs).deltas()
+            got = deltas_from_event(args)
+            if got != expected:
+                wrong = sorted(k for k in set(got) | set(expected) if got.get(k) != expected.get(k))
+                report.problems.append(f"interval {interval}: settlement differs for accounts {wrong}")
+            if sum(got.values()) != 0:
+                report.problems.append(f"interval {interval}: account changes sum to {sum(got.values())}")
+    report.conserved = ledger.conserved()
+    return report

@@ -1,0 +1,403 @@
+"""Chain backends behind one interface: embedded py-evm (default) and JSON-RPC.
+
+- :class:`EmbeddedBackend`: eth-tester's ``PyEVMBackend`` in process, no server and
+  no node.js. Transactions execute when sent (``chain.apply_transaction``), so a
+  revert surfaces at once with its decoded custom error; :meth:`Backend.seal` mines
+  them into one block (one block per market interval).
+- :class:`RpcBackend`: any JSON-RPC node (anvil, geth, besu). Transactions are
+  queued, sent in one JSON-RPC batch, mined with one ``evm_mine`` (automine is
+  switched off where the node allows it) and their receipts fetched in one batch;
+  no receipt polling.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import urllib.error
+import urllib.request
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gridledger.errors import ChainError
+
+__all__ = ["Backend", "EmbeddedBackend", "LogEntry", "RpcBackend", "TxResult"]
+
+log = logging.getLogger(__name__)
+
+BLOCK_GAS_LIMIT = 30_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One event log: emitting address, topics, data, block number."""
+
+    address: bytes
+    topics: tuple[bytes, ...]
+    data: bytes
+    block_number: int
+
+
+@dataclass(slots=True)
+class TxResult:
+    """Outcome of one transaction."""
+
+    tx_hash: bytes
+    status: bool
+    gas_used: int
+    logs: list[LogEntry] = field(default_factory=list)
+    revert_data: bytes = b""
+
+
+class Backend(ABC):
+    """What the ledger needs from a chain."""
+
+    chain_id: int
+    #: True when :meth:`send` executes at once (results without mining).
+    eager: bool
+
+    @abstractmethod
+    def fund(self, address: bytes, wei: int) -> None:
+        """Give ``address`` ether for gas (genesis allocation or a dev-node call)."""
+
+    @abstractmethod
+    def nonce(self, address: bytes) -> int:
+        """Next nonce of ``address`` including pending transactions."""
+
+    @abstractmethod
+    def send(self, raws: Sequence[bytes]) -> list[TxResult]:
+        """Execute signed transactions in order (included in the chain on return)."""
+
+    @abstractmethod
+    def seal(self) -> None:
+        """Close the current block (embedded: mine; rpc: nothing pending, no-op)."""
+
+    @abstractmethod
+    def call(self, sender: bytes, to: bytes, data: bytes) -> bytes:
+        """``eth_call`` at the latest state; raises :class:`ChainError` on revert."""
+
+    @abstractmethod
+    def logs(self, address: bytes, from_block: int = 0) -> list[LogEntry]:
+        """All logs emitted by ``address`` from ``from_block`` on, in chain order."""
+
+    @abstractmethod
+    def block_number(self) -> int:
+        """Number of the latest sealed block."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources (stop nothing that the backend did not start)."""
+
+
+class CallReverted(ChainError):
+    """An ``eth_call`` reverted; ``data`` holds the revert data."""
+
+    def __init__(self, message: str, data: bytes) -> None:
+        super().__init__(message)
+        self.data = data
+
+
+# ---------------------------------------------------------------- embedded
+class EmbeddedBackend(Backend):
+    """py-evm in process through eth-tester's ``PyEVMBackend``."""
+
+    eager = True
+
+    def __init__(self, funded: Sequence[bytes] = (), wei_each: int = 10**24) -> None:
+        from eth_tester import PyEVMBackend
+
+        state = {
+            address: {"balance": wei_each, "storage": {}, "code": b"", "nonce": 0}
+            for address in funded
+        }
+        params = PyEVMBackend.generate_genesis_params(
+            overrides={"gas_limit": BLOCK_GAS_LIMIT, "timestamp": 1_700_000_000}
+        )
+        self._backend = PyEVMBackend(genesis_parameters=params, genesis_state=state or None)
+        self.chain = self._backend.chain
+        self.chain_id = int(self.chain.chain_id)
+        self._vm: Any = None
+        self._header: Any = None
+        self._txs: list[Any] = []
+        self._receipts: list[Any] = []
+        self._cumulative_gas = 0
+
+    def fund(self, address: bytes, wei: int) -> None:
+        balance = self._state_vm().state.get_balance(address)
+        if balance < wei:
+            message = (
+                f"embedded chain: account 0x{address.hex()} has {balance} wei; "
+                "fund it at genesis (EmbeddedBackend(funded=...))"
+            )
+            raise ChainError(message)
+
+    def _state_vm(self) -> Any:
+        """The VM holding unsealed transactions, else a fresh one at the pending header."""
+        return self._vm if self._vm is not None else self.chain.get_vm()
+
+    def nonce(self, address: bytes) -> int:
+        return int(self._state_vm().state.get_nonce(address))
+
+    def send(self, raws: Sequence[bytes]) -> list[TxResult]:
+        # Faster than chain.apply_transaction, which rebuilds the block's transaction and
+        # receipt tries and the state root after every transaction: here that happens once,
+        # in seal().
+        out = []
+        for raw in raws:
+            if self._vm is None:
+                self._vm = self.chain.get_vm(self.chain.header)
+                self._header = self.chain.header
+            vm = self._vm
+            try:
+                tx = vm.get_transaction_builder().decode(raw)
+                receipt, computation = vm.apply_transaction(self._header, tx)
+            except Exception as error:  # py-evm validation errors have no common base
+                message = f"embedded chain rejected a transaction: {error}"
+                raise ChainError(message) from error
+            self._header = vm.add_receipt_to_header(self._header, receipt)
+            self._txs.append(tx)
+            self._receipts.append(receipt)
+            cumulative = int(receipt.gas_used)  # py-evm receipts carry the block's cumulative gas
+            gas_used = cumulative - self._cumulative_gas
+            self._cumulative_gas = cumulative
+            number = int(self._header.block_number)
+            logs = [
+                LogEntry(
+                    address=bytes(entry.address),
+                    topics=tuple(t.to_bytes(32, "big") for t in entry.topics),
+                    data=bytes(entry.data),
+                    block_number=number,
+                )
+                for entry in receipt.logs
+            ]
+            out.append(
+                TxResult(
+                    tx_hash=bytes(tx.hash),
+                    status=not computation.is_error,
+                    gas_used=gas_used,
+                    logs=logs,
+                    revert_data=bytes(computation.output or b"") if computation.is_error else b"",
+                )
+            )
+        return out
+
+    def seal(self) -> None:
+        vm = self._vm
+        if vm is not None:
+            vm.state.persist()
+            header = self._header.copy(state_root=vm.state.state_root)
+            block = vm.set_block_transactions_and_withdrawals(
+                vm.get_block(), header, self._txs, self._receipts
+            )
+            self.chain.header = block.header
+        self._backend.mine_blocks(1)
+        self._vm = None
+        self._header = None
+        self._txs = []
+        self._receipts = []
+        self._cumulative_gas = 0
+
+    def call(self, sender: bytes, to: bytes, data: bytes) -> bytes:
+        from eth.vm.spoof import SpoofTransaction
+
+        vm = self._state_vm()
+        state = vm.state
+        unsigned = vm.create_unsigned_transaction(
+            nonce=state.get_nonce(sender),
+            gas_price=vm.get_header().base_fee_per_gas or 0,
+            gas=BLOCK_GAS_LIMIT // 2,
+            to=to,
+            value=0,
+            data=data,
+        )
+        spoof = SpoofTransaction(unsigned, from_=sender)
+        snapshot = state.snapshot()
+        try:
+            computation = state.apply_transaction(spoof)  # type: ignore[arg-type]
+        finally:
+            state.revert(snapshot)
+        if computation.is_error:
+            output = bytes(computation.output or b"")
+            raise CallReverted(f"call to 0x{to.hex()} reverted", output)
+        return bytes(computation.output)
+
+    def logs(self, address: bytes, from_block: int = 0) -> list[LogEntry]:
+        chaindb = self.chain.chaindb
+        head = int(self.chain.get_canonical_head().block_number)
+        out = []
+        for number in range(from_block, head + 1):
+            block = self.chain.get_canonical_block_by_number(number)
+            for receipt in block.get_receipts(chaindb):
+                for entry in receipt.logs:
+                    if bytes(entry.address) == address:
+                        out.append(
+                            LogEntry(
+                                address=address,
+                                topics=tuple(t.to_bytes(32, "big") for t in entry.topics),
+                                data=bytes(entry.data),
+                                block_number=number,
+                            )
+                        )
+        return out
+
+    def block_number(self) -> int:
+        return int(self.chain.get_canonical_head().block_number)
+
+
+# --------------------------------------------------------------------- rpc
+def _hex(value: bytes) -> str:
+    return "0x" + value.hex()
+
+
+def _unhex(value: str) -> bytes:
+    return bytes.fromhex(value[2:] if value.startswith("0x") else value)
+
+
+class RpcBackend(Backend):
+    """A JSON-RPC node. On anvil: automine off, one batch and one ``evm_mine`` per send."""
+
+    eager = False
+
+    def __init__(self, url: str, timeout_s: float = 60.0) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+        self._ids = itertools.count(1)
+        self.chain_id = int(self._rpc("eth_chainId", []), 16)
+        self.is_anvil = False
+        try:
+            self._rpc("anvil_setAutomine", [False])
+            self.is_anvil = True
+        except ChainError:
+            try:
+                self._rpc("evm_setAutomine", [False])
+            except ChainError:
+                log.info("%s: node has no automine switch; mining with evm_mine", url)
+
+    def _post(self, payload: Any) -> Any:
+        body = json.dumps(payload).encode()
+        request = urllib.request.Request(
+            self.url, data=body, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                return json.loads(response.read())
+        except (urllib.error.URLError, OSError, json.JSONDecodeError) as error:
+            message = f"JSON-RPC node {self.url} unreachable or invalid answer: {error}"
+            raise ChainError(message) from error
+
+    def _rpc(self, method: str, params: list[Any]) -> Any:
+        answer = self._post({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params})
+        if "error" in answer:
+            message = f"{self.url}: {method} failed: {answer['error']}"
+            raise ChainError(message)
+        return answer["result"]
+
+    def _batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
+        if not calls:
+            return []
+        ids = [next(self._ids) for _ in calls]
+        payload = [
+            {"jsonrpc": "2.0", "id": i, "method": m, "params": p}
+            for i, (m, p) in zip(ids, calls, strict=True)
+        ]
+        answers = self._post(payload)
+        by_id = {a.get("id"): a for a in answers}
+        out = []
+        for i, (method, _params) in zip(ids, calls, strict=True):
+            answer = by_id.get(i)
+            if answer is None or "error" in answer:
+                detail = None if answer is None else answer["error"]
+                message = f"{self.url}: batched {method} failed: {detail}"
+                raise ChainError(message)
+            out.append(answer["result"])
+        return out
+
+    def fund(self, address: bytes, wei: int) -> None:
+        balance = int(self._rpc("eth_getBalance", [_hex(address), "latest"]), 16)
+        if balance >= wei:
+            return
+        try:
+            self._rpc("anvil_setBalance", [_hex(address), hex(wei)])
+            return
+        except ChainError:
+            pass
+        accounts = self._rpc("eth_accounts", [])
+        if not accounts:
+            message = f"{self.url}: cannot fund 0x{address.hex()} (no anvil_setBalance, no unlocked account)"
+            raise ChainError(message)
+        self._rpc(
+            "eth_sendTransaction",
+            [{"from": accounts[0], "to": _hex(address), "value": hex(wei - balance)}],
+        )
+        self._rpc("evm_mine", [])
+
+    def nonce(self, address: bytes) -> int:
+        return int(self._rpc("eth_getTransactionCount", [_hex(address), "pending"]), 16)
+
+    def send(self, raws: Sequence[bytes]) -> list[TxResult]:
+        if not raws:
+            return []
+        hashes = self._batch([("eth_sendRawTransaction", [_hex(r)]) for r in raws])
+        self._rpc("evm_mine", [])
+        receipts = self._batch([("eth_getTransactionReceipt", [h]) for h in hashes])
+        out = []
+        for h, receipt in zip(hashes, receipts, strict=True):
+            if receipt is None:
+                message = f"{self.url}: transaction {h} not mined by evm_mine (block full?)"
+                raise ChainError(message)
+            logs = [
+                LogEntry(
+                    address=_unhex(e["address"]),
+                    topics=tuple(_unhex(t) for t in e["topics"]),
+                    data=_unhex(e["data"]),
+                    block_number=int(e["blockNumber"], 16),
+                )
+                for e in receipt["logs"]
+            ]
+            out.append(
+                TxResult(
+                    tx_hash=_unhex(h),
+                    status=int(receipt["status"], 16) == 1,
+                    gas_used=int(receipt["gasUsed"], 16),
+                    logs=logs,
+                )
+            )
+        return out
+
+    def seal(self) -> None:
+        return None
+
+    def call(self, sender: bytes, to: bytes, data: bytes) -> bytes:
+        answer = self._post(
+            {
+                "jsonrpc": "2.0",
+                "id": next(self._ids),
+                "method": "eth_call",
+                "params": [{"from": _hex(sender), "to": _hex(to), "data": _hex(data)}, "latest"],
+            }
+        )
+        if "error" in answer:
+            err = answer["error"]
+            raw = err.get("data") if isinstance(err, dict) else None
+            data_out = _unhex(raw) if isinstance(raw, str) and raw.startswith("0x") else b""
+            raise CallReverted(f"call to 0x{to.hex()} reverted: {err}", data_out)
+        return _unhex(answer["result"])
+
+    def logs(self, address: bytes, from_block: int = 0) -> list[LogEntry]:
+        entries = self._rpc(
+            "eth_getLogs", [{"address": _hex(address), "fromBlock": hex(from_block), "toBlock": "latest"}]
+        )
+        return [
+            LogEntry(
+                address=_unhex(e["address"]),
+                topics=tuple(_unhex(t) for t in e["topics"]),
+                data=_unhex(e["data"]),
+                block_number=int(e["blockNumber"], 16),
+            )
+            for e in entries
+        ]
+
+    def block_number(self) -> int:
+        return int(self._rpc("eth_blockNumber", []), 16)

@@ -1,0 +1,58 @@
+"""Pure-Python reference of the market rules (integers in, integers out, no I/O)."""
+
+from gridledger.market.double_auction import clear_uniform, sorted_books
+from gridledger.market.fees import FEE_METHODS, FeeSpec, fee_table
+from gridledger.market.greedy import clear_greedy
+from gridledger.market.merit_order import clear_merit_order
+from gridledger.market.optimal import certify, clear_optimal, solve_optimal, surplus_wh_micro
+from gridledger.market.orders import (
+    Bid,
+    ClearingResult,
+    Curtailment,
+    Side,
+    Trade,
+    apply_curtailments,
+    validate_bids,
+)
+from gridledger.market.rules import CLEARING_RULES, clear
+from gridledger.market.settlement import (
+    GRID,
+    OPERATOR,
+    MemberSettlement,
+    Settlement,
+    Tariffs,
+    settle,
+)
+from gridledger.market.units import kwh_to_wh, money_micro, price_to_micro
+
+__all__ = [
+    "CLEARING_RULES",
+    "FEE_METHODS",
+    "GRID",
+    "OPERATOR",
+    "Bid",
+    "ClearingResult",
+    "Curtailment",
+    "FeeSpec",
+    "MemberSettlement",
+    "Settlement",
+    "Side",
+    "Tariffs",
+    "Trade",
+    "apply_curtailments",
+    "certify",
+    "clear",
+    "clear_greedy",
+    "clear_merit_order",
+    "clear_optimal",
+    "clear_uniform",
+    "fee_table",
+    "kwh_to_wh",
+    "money_micro",
+    "price_to_micro",
+    "settle",
+    "solve_optimal",
+    "sorted_books",
+    "surplus_wh_micro",
+    "validate_bids",
+]

@@ -1,0 +1,121 @@
+"""Key figures of a run, computed from its saved tables (so ``report DIR`` can redo them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gridledger.report.tables import RunTables
+
+__all__ = ["summary"]
+
+
+def _round(value: float, digits: int = 6) -> float:
+    return float(round(float(value), digits))
+
+
+def _efficiency(tables: RunTables) -> float | None:
+    iv = tables.intervals
+    optimum = float(iv["optimal_welfare"].sum()) if len(iv) else 0.0
+    return _round(float(iv["welfare"].sum()) / optimum) if optimum > 0 else None
+
+
+def by_attitude(tables: RunTables) -> dict[str, dict[str, float]]:
+    """Trade rate and margin per traded kWh, by members' risk attitude.
+
+    ``trade_rate``: kWh traded over kWh offered in binding rounds. ``margin_per_kwh``:
+    a seller's price received minus its cost, a buyer's value minus its price paid
+    (true limits, tariff-bounded), averaged over traded kWh.
+    """
+    rounds, trades, members = tables.rounds, tables.trades, tables.members
+    if len(rounds) == 0 or len(members) == 0:
+        return {}
+    market = tables.meta["scenario"]["market"]
+    last = rounds[rounds["round"] == rounds.groupby("interval")["round"].transform("max")]
+    offered = last.groupby("member")["e_kwh"].sum()
+    cost = members.set_index("id")["cost_per_kwh"].clip(lower=market["feed_in_per_kwh"])
+    value = members.set_index("id")["utility_per_kwh"].clip(upper=market["retail_per_kwh"])
+    traded: dict[int, float] = {}
+    margin: dict[int, float] = {}
+    for row in trades.itertuples(index=False):
+        e = float(row.e_kwh)
+        traded[row.buyer] = traded.get(row.buyer, 0.0) + e
+        traded[row.seller] = traded.get(row.seller, 0.0) + e
+        margin[row.buyer] = margin.get(row.buyer, 0.0) + e * (value[row.buyer] - row.buyer_price_per_kwh)
+        margin[row.seller] = margin.get(row.seller, 0.0) + e * (row.seller_price_per_kwh - cost[row.seller])
+    out: dict[str, dict[str, float]] = {}
+    for attitude, group in members.groupby("risk_attitude"):
+        ids = list(group["id"])
+        off = float(sum(offered.get(i, 0.0) for i in ids))
+        tr = float(sum(traded.get(i, 0.0) for i in ids))
+        mg = float(sum(margin.get(i, 0.0) for i in ids))
+        out[str(attitude)] = {
+            "members": len(ids),
+            "offered_kwh": _round(off, 3),
+            "traded_kwh": _round(tr, 3),
+            "trade_rate": _round(tr / off if off else 0.0),
+            "margin_per_kwh": _round(mg / tr if tr else 0.0),
+        }
+    return out
+
+
+def summary(tables: RunTables) -> dict[str, Any]:
+    """The KPIs of ``summary.json``.
+
+    - ``p2p_share``: P2P kWh over all kWh consumed by members (metered loads).
+    - ``social_welfare``: gains from P2P trade at members' true values and costs,
+      net of use-of-system charges (tokens).
+    - ``mean_trade_distance_km``: energy-weighted mean path length of trades.
+    - ``local_share``: share of traded kWh whose seller and buyer are on the same
+      feeder branch (``grid`` branch definition).
+    - ``dg_local_share``: DG/PV energy sold P2P within the seller's own branch, over
+      all DG/PV energy generated: the local consumption of DG energy.
+    - voltages and loadings are those after security management.
+    """
+    iv = tables.intervals
+    tr = tables.trades
+    meta = tables.meta
+    traded = float(iv["traded_kwh"].sum()) if len(iv) else 0.0
+    consumed = float(iv["load_kwh"].sum()) if len(iv) else 0.0
+    kwh_km = float(iv["trade_kwh_km"].sum()) if len(iv) else 0.0
+    local = float(tr.loc[tr["same_branch"].astype(bool), "e_kwh"].sum()) if len(tr) else 0.0
+    generated = float(iv["pv_kwh"].sum()) if len(iv) else 0.0
+    stats = meta.get("chain_stats") or {}
+    out: dict[str, Any] = {
+        "scenario": meta["scenario"]["name"],
+        "feeder": meta["feeder"],
+        "intervals": len(iv),
+        "members": len(tables.members),
+        "mechanism": meta["scenario"]["market"]["mechanism"],
+        "rounds": meta["scenario"]["market"]["rounds"],
+        "clearing": meta["scenario"]["market"]["clearing"],
+        "network_fee_method": meta["scenario"]["market"]["network_fee"],
+        "traded_kwh": _round(traded, 3),
+        "p2p_share": _round(traded / consumed if consumed else 0.0),
+        "social_welfare": _round(iv["welfare"].sum() if len(iv) else 0.0),
+        "efficiency": _efficiency(tables),
+        "by_attitude": by_attitude(tables),
+        "network_fee_revenue": _round(iv["fees"].sum() if len(iv) else 0.0),
+        "mean_trade_distance_km": _round(kwh_km / traded if traded else 0.0),
+        "local_share": _round(local / traded if traded else 0.0),
+        "dg_local_share": _round(local / generated if generated else 0.0),
+        "grid_import_kwh": _round(iv["grid_import_kwh"].sum() if len(iv) else 0.0, 3),
+        "grid_export_kwh": _round(iv["grid_export_kwh"].sum() if len(iv) else 0.0, 3),
+        "mean_price_per_kwh": _round(np.nanmean(iv["price_per_kwh"]) if iv["price_per_kwh"].notna().any() else 0.0),
+        "v_min_pu": _round(iv["v_min_pu"].min()),
+        "v_max_pu": _round(iv["v_max_pu"].max()),
+        "max_line_loading_pct": _round(iv["max_line_loading_pct"].max(), 3),
+        "violations_before": int(iv["violations_before"].sum()),
+        "violations_after": int(iv["violations_after"].sum()),
+        "curtailed_kwh": _round(iv["curtailed_kwh"].sum(), 3),
+        "conservation_ok": bool(iv["conserved"].all()),
+        "chain": meta.get("chain", "none"),
+        "tx_count": stats.get("tx_count"),
+        "gas_total": stats.get("gas_total"),
+        "gas_per_bid": stats.get("gas_per_bid"),
+        "gas_per_interval_max": stats.get("gas_per_interval_max"),
+        "onchain_matches_reference": meta.get("onchain_matches_reference"),
+        "runtime_s": _round(meta.get("runtime_s", 0.0), 3),
+    }
+    return out

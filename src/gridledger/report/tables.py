@@ -1,0 +1,189 @@
+"""Result tables of a run (pandas), and saving/loading an output folder.
+
+An output folder holds ``run.json`` (scenario and run facts), ``summary.json``
+(KPIs), CSV tables (``intervals``, ``rounds``, ``trades``, ``settlement``,
+``members``, ``bus_voltages``, ``line_loading``) and ``report.html``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gridledger.errors import GridledgerError
+from gridledger.market.units import micro_to_money, micro_to_price
+from gridledger.simulation import RunResult, welfare_micro
+
+__all__ = ["RunTables", "build_tables", "load_tables", "save_tables"]
+
+log = logging.getLogger(__name__)
+
+TABLES = (
+    "intervals",
+    "rounds",
+    "trades",
+    "settlement",
+    "members",
+    "bus_voltages",
+    "line_loading",
+)
+
+
+@dataclass
+class RunTables:
+    """All tables of one run plus ``meta`` (scenario dump and run facts)."""
+
+    meta: dict[str, Any]
+    intervals: pd.DataFrame
+    rounds: pd.DataFrame
+    trades: pd.DataFrame
+    settlement: pd.DataFrame
+    members: pd.DataFrame
+    bus_voltages: pd.DataFrame
+    line_loading: pd.DataFrame
+
+
+def build_tables(result: RunResult) -> RunTables:
+    """Turn a :class:`~gridledger.simulation.RunResult` into tables."""
+    world = result.world
+    h = world.interval_h
+    members = world.members
+    dist = world.distances
+    zone = np.asarray(dist.zone)
+    step = pd.Timedelta(minutes=world.scenario.horizon.interval_min)
+    start = pd.Timestamp(world.scenario.horizon.start) + world.scenario.horizon.first_interval * step
+    interval_rows, round_rows, trade_rows, settle_rows = [], [], [], []
+    volt_rows, load_rows = [], []
+    for out in result.outcomes:
+        t = out.interval
+        sec = out.security
+        cut_wh = sum(c.cut_wh for c in sec.curtailments)
+        trades_final = {i: tr for i, tr in enumerate(out.settlement_trades)}
+        for k, bids in enumerate(out.rounds):
+            for b in bids:
+                round_rows.append(
+                    (t, k, b.member, "buy" if b.side == 0 else "sell", b.e_wh / 1000.0,
+                     micro_to_price(b.price_per_kwh_micro), b.bus)
+                )
+        dist_kwh_km = 0.0
+        for i, tr in trades_final.items():
+            d_km = float(dist.path_km[tr.seller_bus, tr.buyer_bus])
+            dist_kwh_km += tr.e_wh / 1000.0 * d_km
+            trade_rows.append(
+                (t, i, tr.buyer, tr.seller, tr.buyer_bus, tr.seller_bus, tr.e_wh / 1000.0,
+                 out.cleared.trades[i].e_wh / 1000.0,
+                 micro_to_price(tr.buyer_price_per_kwh_micro),
+                 micro_to_price(tr.seller_price_per_kwh_micro),
+                 micro_to_price(tr.fee_per_kwh_micro), d_km,
+                 bool(zone[tr.seller_bus] == zone[tr.buyer_bus]))
+            )
+        st = out.settlement
+        for line in st.members.values():
+            settle_rows.append(
+                (t, line.member, line.scheduled_net_wh, line.actual_net_wh,
+                 micro_to_money(line.p2p_paid_micro), micro_to_money(line.p2p_received_micro),
+                 line.grid_import_wh, line.grid_export_wh, micro_to_money(line.grid_paid_micro),
+                 micro_to_money(line.grid_received_micro), micro_to_money(line.net_micro))
+            )
+        load_kwh = float(members.load_kw[:, t].sum() * h)
+        pv_kwh = float(members.pv_kw[:, t].sum() * h)
+        after = sec.after
+        interval_rows.append(
+            dict(
+                interval=t,
+                time=start + t * step,
+                price_per_kwh=(micro_to_price(out.cleared.price_per_kwh_micro)
+                               if out.cleared.price_per_kwh_micro is not None else np.nan),
+                n_bids=len(out.rounds[-1]) if out.rounds else 0,
+                traded_kwh=sum(tr.e_wh for tr in trades_final.values()) / 1000.0,
+                load_kwh=load_kwh,
+                pv_kwh=pv_kwh,
+                grid_import_kwh=sum(m.grid_import_wh for m in st.members.values()) / 1000.0,
+                grid_export_kwh=sum(m.grid_export_wh for m in st.members.values()) / 1000.0,
+                fees=micro_to_money(st.fees_micro),
+                welfare=micro_to_money(welfare_micro(world, out.settlement_trades)),
+                optimal_welfare=micro_to_money(out.optimum_welfare_micro),
+                trade_kwh_km=dist_kwh_km,
+                v_min_pu=float(np.min(after.v_pu)),
+                v_max_pu=float(np.max(after.v_pu)),
+                v_min_before_pu=float(np.min(sec.before.v_pu)),
+                v_max_before_pu=float(np.max(sec.before.v_pu)),
+                max_line_loading_pct=float(np.max(after.line_loading_pct)),
+                losses_kw=float(after.losses_kw),
+                violations_before=sec.violations_before,
+                violations_after=sec.violations_after,
+                curtailed_kwh=cut_wh / 1000.0,
+                conserved=st.conserved(),
+            )
+        )
+        volt_rows.append(np.asarray(after.v_pu, dtype=float))
+        load_rows.append(np.asarray(after.line_loading_pct, dtype=float))
+    member_rows = [
+        (m.id, m.name, m.bus, m.role.value, m.pv_kwp, m.load_annual_kwh, m.cost_per_kwh,
+         m.utility_per_kwh, str(m.risk_attitude), m.strategy,
+         float(members.load_kw[m.id].sum() * h), float(members.pv_kw[m.id].sum() * h))
+        for m in members.members
+    ]
+    meta = {
+        "scenario": json.loads(world.scenario.model_dump_json()),
+        "feeder": world.feeder.name,
+        "runtime_s": result.runtime_s,
+        "chain": result.chain,
+        "chain_stats": result.chain_stats,
+        "onchain_matches_reference": result.onchain_matches_reference,
+        "interval_h": h,
+    }
+    return RunTables(
+        meta=meta,
+        intervals=pd.DataFrame(interval_rows),
+        rounds=pd.DataFrame(round_rows, columns=["interval", "round", "member", "side", "e_kwh",
+                                                 "price_per_kwh", "bus"]),
+        trades=pd.DataFrame(trade_rows, columns=[
+            "interval", "trade", "buyer", "seller", "buyer_bus", "seller_bus", "e_kwh",
+            "cleared_kwh", "buyer_price_per_kwh", "seller_price_per_kwh", "fee_per_kwh",
+            "distance_km", "same_branch"]),
+        settlement=pd.DataFrame(settle_rows, columns=[
+            "interval", "member", "scheduled_net_wh", "actual_net_wh", "p2p_paid",
+            "p2p_received", "grid_import_wh", "grid_export_wh", "grid_paid", "grid_received",
+            "net"]),
+        members=pd.DataFrame(member_rows, columns=[
+            "id", "name", "bus", "role", "pv_kwp", "load_annual_kwh", "cost_per_kwh",
+            "utility_per_kwh", "risk_attitude", "strategy", "load_kwh", "pv_kwh"]),
+        bus_voltages=pd.DataFrame(np.vstack(volt_rows) if volt_rows else np.zeros((0, 0))),
+        line_loading=pd.DataFrame(np.vstack(load_rows) if load_rows else np.zeros((0, 0))),
+    )
+
+
+def save_tables(tables: RunTables, out_dir: Path) -> None:
+    """Write ``run.json`` and every table as CSV into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "run.json").write_text(json.dumps(tables.meta, indent=2, default=str))
+    for name in TABLES:
+        frame: pd.DataFrame = getattr(tables, name)
+        frame.to_csv(out_dir / f"{name}.csv", index=False)
+
+
+def load_tables(out_dir: Path) -> RunTables:
+    """Read a saved output folder back."""
+    meta_file = out_dir / "run.json"
+    if not meta_file.is_file():
+        message = f"{out_dir}: not a gridledger output folder (no run.json)"
+        raise GridledgerError(message)
+    meta = json.loads(meta_file.read_text())
+    frames = {}
+    for name in TABLES:
+        file = out_dir / f"{name}.csv"
+        if not file.is_file():
+            message = f"{out_dir}: missing table {file.name}"
+            raise GridledgerError(message)
+        try:
+            frames[name] = pd.read_csv(file)
+        except pd.errors.EmptyDataError:
+            frames[name] = pd.DataFrame()
+    return RunTables(meta=meta, **frames)

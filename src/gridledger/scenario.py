@@ -1,0 +1,280 @@
+"""Scenario files: a validated model (pydantic) and a TOML loader with overrides.
+
+A scenario describes one study: the feeder, its members (or a generator for
+them), the horizon, the market rules, the security limits, the chain backend
+and the random seed. Every key is validated on load; an invalid file fails with
+one message naming the file, the key, the bad value and what is allowed.
+
+``--set KEY.PATH=VALUE`` overrides are applied to the raw TOML data before
+validation, so they are checked exactly like the file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from gridledger.errors import ScenarioError
+
+__all__ = [
+    "ChainSpec",
+    "HorizonSpec",
+    "MarketSpec",
+    "MemberOverride",
+    "MembersSpec",
+    "NetworkSpec",
+    "Scenario",
+    "SecuritySpec",
+    "apply_overrides",
+    "load_scenario",
+    "parse_override",
+    "validate_scenario",
+]
+
+Attitude = Literal["averse", "neutral", "seeking"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NetworkSpec(_Strict):
+    """The feeder: a name from ``gridledger.grid`` (ieee33, cigre_lv, a SimBench code)."""
+
+    feeder: str = "ieee33"
+
+
+class HorizonSpec(_Strict):
+    """When and how long: ``intervals`` settlement intervals of ``interval_min`` minutes."""
+
+    start: dt.date = dt.date(2026, 6, 21)
+    first_interval: int = Field(0, ge=0, le=287)
+    """Offset of the first simulated interval from midnight (e.g. 44 = 11:00 at 15 min)."""
+    intervals: int = Field(96, ge=1, le=35_040)
+    interval_min: Literal[5, 10, 15, 30, 60] = 15
+
+    @property
+    def interval_h(self) -> float:
+        return self.interval_min / 60.0
+
+
+class MemberOverride(_Strict):
+    """Explicit settings for the member(s) at one bus, replacing the generator's choice."""
+
+    bus: int = Field(ge=1)
+    pv_kwp: float | None = Field(None, ge=0)
+    risk_attitude: Attitude | float | None = None
+    strategy: str | None = None
+
+
+def _equal_shares() -> dict[Attitude, float]:
+    return {"averse": 1 / 3, "neutral": 1 / 3, "seeking": 1 / 3}
+
+
+class MembersSpec(_Strict):
+    """Generator for the members.
+
+    One consumer per load bus of the feeder, with a BDEW profile scaled so the
+    day's peak equals the bus's base load times ``load_scaling``. Buses in
+    ``pv_buses`` host PV prosumers (``pv_kwp`` each, or a list), buses in
+    ``dg_buses`` host an extra producer (a PV plant of ``dg_kwp``). Risk
+    attitudes are drawn with the given shares; costs and utilities uniformly
+    from their ranges (tokens/kWh).
+    """
+
+    load_profile: Literal[
+        "h0", "h0_dyn", "g0", "g1", "g2", "g3", "g4", "g5", "g6", "l0", "l1", "l2", "h25", "g25"
+    ] = "h0_dyn"
+    load_scaling: float = Field(1.0, gt=0, le=10)
+    pv_buses: list[int] = Field(default_factory=list)
+    pv_kwp: float | list[float] = 10.0
+    dg_buses: list[int] = Field(default_factory=list)
+    dg_kwp: float | list[float] = 100.0
+    attitude_shares: dict[Attitude, float] = Field(default_factory=_equal_shares)
+    strategy: str | None = None
+    """Default bidding strategy of members (zi, aa); None follows ``market.mechanism``."""
+    cost_per_kwh: tuple[float, float] = (0.04, 0.10)
+    utility_per_kwh: tuple[float, float] = (0.18, 0.30)
+    latitude: float = Field(52.5, ge=-90, le=90)
+    longitude: float = Field(13.4, ge=-180, le=180)
+    cloudiness: float = Field(0.3, ge=0, le=1)
+    utc_offset_h: float = Field(2.0, ge=-12, le=14)
+    """Offset of the profiles' wall clock from UTC (PV follows the sun; 2 = CEST)."""
+    forecaster: str = "noisy"
+    forecast_nmae: float = Field(0.1, ge=0, le=1)
+    overrides: list[MemberOverride] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> MembersSpec:
+        for name in ("cost_per_kwh", "utility_per_kwh"):
+            low, high = getattr(self, name)
+            if not 0 <= low <= high:
+                message = f"need 0 <= low <= high, got [{low}, {high}]"
+                raise ValueError(f"{name}: {message}")
+        total = sum(self.attitude_shares.values())
+        if abs(total - 1.0) > 1e-6 or any(v < 0 for v in self.attitude_shares.values()):
+            message = f"attitude_shares must be non-negative and sum to 1, got {total:.6g}"
+            raise ValueError(message)
+        for name, buses, sizes in (
+            ("pv_kwp", self.pv_buses, self.pv_kwp),
+            ("dg_kwp", self.dg_buses, self.dg_kwp),
+        ):
+            if isinstance(sizes, list) and len(sizes) != len(buses):
+                message = f"{name} lists {len(sizes)} sizes for {len(buses)} buses"
+                raise ValueError(message)
+        return self
+
+
+def _default_fee_params() -> dict[str, dict[str, float | str]]:
+    return {
+        "flat": {"gamma_u": 0.02},
+        "zonal": {"gamma_in": 0.005, "gamma_out": 0.03},
+        "distance": {"gamma_d": 0.005, "metric": "km"},
+        "mw_mile": {"cost_per_km_year": 30000.0},
+    }
+
+
+class MarketSpec(_Strict):
+    """Market rules: mechanism, rounds, clearing rule, network fee, tariffs."""
+
+    mechanism: Literal["zi", "aa", "best-response"] = "aa"
+    rounds: int = Field(5, ge=1, le=50)
+    clearing: Literal["uniform", "greedy", "optimal", "merit_order"] = "uniform"
+    network_fee: Literal["none", "flat", "zonal", "distance", "mw_mile"] = "none"
+    fee_params: dict[str, dict[str, float | str]] = Field(default_factory=_default_fee_params)
+    """Parameters per fee method (tokens/kWh, tokens/kWh/km, ...), see docs/clearing.md."""
+    kappa: float = Field(0.5, ge=0, le=1)
+    retail_per_kwh: float = Field(0.30, gt=0)
+    feed_in_per_kwh: float = Field(0.08, ge=0)
+
+    @model_validator(mode="after")
+    def _tariffs(self) -> MarketSpec:
+        unknown = sorted(set(self.fee_params) - {"flat", "zonal", "distance", "mw_mile"})
+        if unknown:
+            message = f"fee_params: unknown fee method(s) {unknown}; allowed: flat, zonal, distance, mw_mile"
+            raise ValueError(message)
+        if self.feed_in_per_kwh > self.retail_per_kwh:
+            message = (
+                f"feed_in_per_kwh ({self.feed_in_per_kwh}) must not exceed "
+                f"retail_per_kwh ({self.retail_per_kwh})"
+            )
+            raise ValueError(message)
+        return self
+
+
+class SecuritySpec(_Strict):
+    """Security limits: the voltage band and the thermal-limit policy."""
+
+    v_min_pu: float = Field(0.95, gt=0.5, lt=1.0)
+    v_max_pu: float = Field(1.05, gt=1.0, lt=1.5)
+    thermal_limit_pct: float = Field(100.0, gt=0, le=200)
+    congestion: Literal["none", "greedy", "lp"] = "none"
+
+
+class ChainSpec(_Strict):
+    """Ledger backend: ``embedded`` (in-process py-evm), ``none``, or an http(s) URL."""
+
+    backend: str = "embedded"
+
+    @model_validator(mode="after")
+    def _backend(self) -> ChainSpec:
+        ok = self.backend in ("embedded", "none") or self.backend.startswith(
+            ("http://", "https://")
+        )
+        if not ok:
+            message = f"backend must be 'embedded', 'none' or an http(s) URL, got {self.backend!r}"
+            raise ValueError(message)
+        return self
+
+
+class Scenario(_Strict):
+    """A whole study, as loaded from a TOML file."""
+
+    name: str = "scenario"
+    seed: int = Field(0, ge=0)
+    network: NetworkSpec = NetworkSpec()
+    horizon: HorizonSpec = HorizonSpec()
+    members: MembersSpec = MembersSpec()
+    market: MarketSpec = MarketSpec()
+    security: SecuritySpec = SecuritySpec()
+    chain: ChainSpec = ChainSpec()
+
+
+def _format_errors(source: str, error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        value = item.get("input")
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        lines.append(f"  {key} = {shown}: {item['msg']}")
+    return f"{source}: invalid scenario ({len(lines)} problem(s)):\n" + "\n".join(lines)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Parse ``KEY.PATH=VALUE``; VALUE is read as a TOML value, else as a string."""
+    if "=" not in text:
+        message = f"override {text!r}: expected KEY.PATH=VALUE"
+        raise ScenarioError(message)
+    key, raw = text.split("=", 1)
+    path = [part.strip() for part in key.strip().split(".")]
+    if not all(path):
+        message = f"override {text!r}: empty part in key path {key!r}"
+        raise ScenarioError(message)
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return path, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of raw scenario ``data`` with ``KEY.PATH=VALUE`` overrides applied."""
+    import copy
+
+    out = copy.deepcopy(data)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = out
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                message = f"override {text!r}: {part!r} is a value, not a table"
+                raise ScenarioError(message)
+            node = child
+        node[path[-1]] = value
+    return out
+
+
+def validate_scenario(data: dict[str, Any], source: str) -> Scenario:
+    """Validate raw scenario data; ``source`` names it in error messages."""
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as error:
+        raise ScenarioError(_format_errors(source, error)) from None
+
+
+def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
+    """Load and validate a TOML scenario, applying ``--set`` style overrides."""
+    file = Path(path)
+    try:
+        raw = file.read_text(encoding="utf-8")
+    except OSError as error:
+        message = f"{file}: cannot read scenario ({error.strerror})"
+        raise ScenarioError(message) from None
+    try:
+        data = tomllib.loads(raw)
+    except tomllib.TOMLDecodeError as error:
+        message = f"{file}: not valid TOML: {error}"
+        raise ScenarioError(message) from None
+    if overrides:
+        data = apply_overrides(data, overrides)
+        source = f"{file} (with --set {' '.join(overrides)})"
+    else:
+        source = str(file)
+    return validate_scenario(data, source)

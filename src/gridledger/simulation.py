@@ -1,0 +1,337 @@
+"""The interval loop: forecast -> bidding rounds -> clearing -> security -> delivery -> settlement.
+
+Each stage sits behind a small interface so later capabilities plug in:
+
+- bidding: a :class:`~gridledger.mechanisms.Mechanism` (``market.mechanism``);
+- clearing: a rule from :mod:`gridledger.market.rules` (``market.clearing``),
+  with the scenario's use-of-system fee table;
+- security: a :class:`SecurityStage` (power flow verdict, curtailments);
+- ledger: an optional recorder with the ``Ledger`` facade of
+  :mod:`gridledger.ledger` (``chain.backend``); ``None`` runs the pure reference.
+
+The loop is deterministic for a given scenario and seed: a resumed run replays
+the completed intervals off chain (checking them against the chain) and carries
+on, so it ends with the same results as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Protocol
+
+import numpy as np
+
+from gridledger.grid import ElectricalDistances, Feeder, electrical_distances, load_feeder
+from gridledger.grid.powerflow import PowerFlowResult, run_ac, violations
+from gridledger.market.orders import (
+    Bid,
+    ClearingResult,
+    Curtailment,
+    Side,
+    Trade,
+    apply_curtailments,
+)
+from gridledger.market.rules import clear
+from gridledger.market.settlement import Settlement, Tariffs, settle
+from gridledger.market.units import kwh_to_wh, money_micro, price_to_micro
+from gridledger.mechanisms import Mechanism, Position, TraderMechanism
+from gridledger.members.generator import MemberSet, build_members
+from gridledger.scenario import Scenario
+
+__all__ = [
+    "CheckOnlySecurity",
+    "IntervalOutcome",
+    "RunResult",
+    "SecurityOutcome",
+    "SecurityStage",
+    "World",
+    "build_world",
+    "make_mechanism",
+    "run",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class World:
+    """Everything static for one run."""
+
+    scenario: Scenario
+    feeder: Feeder
+    distances: ElectricalDistances
+    members: MemberSet
+    tariffs: Tariffs
+    fees: np.ndarray | None
+    kappa: Fraction
+
+    @property
+    def interval_h(self) -> float:
+        return self.scenario.horizon.interval_h
+
+    @property
+    def n_buses(self) -> int:
+        return len(self.feeder.bus_ids)
+
+    def bus_injection_kw(self, member_net_kw: np.ndarray) -> np.ndarray:
+        """Sum members' net injections (kW) per market bus."""
+        out = np.zeros(self.n_buses)
+        buses = np.array([m.bus for m in self.members.members])
+        np.add.at(out, buses, member_net_kw)
+        return out
+
+
+@dataclass(frozen=True)
+class SecurityOutcome:
+    """Verdict of the security check for one interval."""
+
+    trades: tuple[Trade, ...]
+    curtailments: tuple[Curtailment, ...]
+    before: PowerFlowResult
+    after: PowerFlowResult
+    violations_before: int
+    violations_after: int
+
+
+class SecurityStage(Protocol):
+    def check(
+        self, world: World, interval: int, trades: tuple[Trade, ...], schedule_net_kw: np.ndarray
+    ) -> SecurityOutcome:
+        """Check the schedule (per-member net kW) and curtail ``trades`` if needed."""
+        ...
+
+
+@dataclass
+class CheckOnlySecurity:
+    """AC power flow verdict without congestion management (``security.congestion = none``)."""
+
+    def check(
+        self, world: World, interval: int, trades: tuple[Trade, ...], schedule_net_kw: np.ndarray
+    ) -> SecurityOutcome:
+        result = run_ac(world.feeder, world.bus_injection_kw(schedule_net_kw))
+        count = len(violations(world.feeder, result))
+        return SecurityOutcome(trades, (), result, result, count, count)
+
+
+@dataclass
+class IntervalOutcome:
+    """Everything one interval produced (integers where they are settled)."""
+
+    interval: int
+    rounds: list[list[Bid]]
+    cleared: ClearingResult
+    security: SecurityOutcome
+    readings_wh: dict[int, int]
+    settlement_trades: tuple[Trade, ...]
+    settlement: Settlement
+    optimum_welfare_micro: int = 0
+    """Competitive optimum of the interval: the welfare-optimal clearing of truthful
+    orders (members' true values and costs) under the same fees."""
+
+
+@dataclass
+class RunResult:
+    """A run's outcomes, in interval order, plus run-level facts."""
+
+    world: World
+    outcomes: list[IntervalOutcome] = field(default_factory=list)
+    runtime_s: float = 0.0
+    chain: str = "none"
+    chain_stats: dict[str, Any] = field(default_factory=dict)
+    onchain_matches_reference: bool | None = None
+
+
+def make_mechanism(scenario: Scenario) -> Mechanism:
+    """The scenario's bidding mechanism."""
+    market = scenario.market
+    return TraderMechanism(
+        rounds=market.rounds,
+        feed_in_per_kwh=market.feed_in_per_kwh,
+        retail_per_kwh=market.retail_per_kwh,
+        seed=scenario.seed,
+    )
+
+
+def _fee_table(scenario: Scenario, distances: ElectricalDistances) -> np.ndarray | None:
+    if scenario.market.network_fee == "none":
+        return None
+    from gridledger.market.fees import fee_table
+
+    method = scenario.market.network_fee
+    return fee_table(
+        method,
+        dict(scenario.market.fee_params.get(method, {})),
+        path_km=distances.path_km,
+        path_ohm=distances.path_ohm,
+        ptdf_distance=distances.ptdf_distance,
+        ptdf=distances.ptdf,
+        line_rating_kw=distances.line_rating_kw,
+        line_length_km=distances.line_length_km,
+        zone=distances.zone,
+    )
+
+
+def build_world(scenario: Scenario) -> World:
+    """Load the feeder, build members and profiles, and the fee table."""
+    feeder = load_feeder(scenario.network.feeder)
+    distances = electrical_distances(feeder)
+    base = np.asarray(feeder.base_load_p_kw, dtype=float)
+    load_buses = [b for b in range(1, len(feeder.bus_ids)) if base[b] > 0]
+    members = build_members(scenario, load_buses, base, len(feeder.bus_ids))
+    market = scenario.market
+    tariffs = Tariffs(
+        retail_per_kwh_micro=price_to_micro(market.retail_per_kwh),
+        feed_in_per_kwh_micro=price_to_micro(market.feed_in_per_kwh),
+    )
+    kappa = Fraction(market.kappa).limit_denominator(1000)
+    return World(scenario, feeder, distances, members, tariffs, _fee_table(scenario, distances), kappa)
+
+
+def positions_for(world: World, interval: int) -> list[Position]:
+    """Members' orders for ``interval`` from their forecasts (no pricing yet)."""
+    market = world.scenario.market
+    net_kw = world.members.forecast_net_kw[:, interval]
+    out = []
+    for member, p_kw in zip(world.members.members, net_kw, strict=True):
+        e_wh = kwh_to_wh(abs(float(p_kw)) * world.interval_h)
+        if e_wh <= 0:
+            continue
+        if p_kw > 0:
+            side, limit = Side.SELL, max(member.cost_per_kwh, market.feed_in_per_kwh)
+        else:
+            side, limit = Side.BUY, min(member.utility_per_kwh, market.retail_per_kwh)
+        out.append(
+            Position(member.id, member.bus, side, e_wh, limit, member.risk_attitude, member.strategy)
+        )
+    return out
+
+
+def curtailed_generation_kw(
+    world: World, trades: tuple[Trade, ...], curtailments: Sequence[Curtailment]
+) -> np.ndarray:
+    """Per-member generation curtailed (kW) by ``curtailments`` of ``trades``."""
+    out = np.zeros(len(world.members.members))
+    for c in curtailments:
+        out[trades[c.trade_index].seller] += c.cut_wh / 1000.0 / world.interval_h
+    return out
+
+
+def run_interval(
+    world: World,
+    interval: int,
+    mechanism: Mechanism,
+    security: SecurityStage,
+    ledger: Any | None = None,
+) -> IntervalOutcome:
+    """One interval through every stage; records on ``ledger`` when given."""
+    scenario = world.scenario
+
+    def clear_bids(bids: Sequence[Bid]) -> ClearingResult:
+        return clear(scenario.market.clearing, bids, world.fees, world.kappa)
+
+    positions = positions_for(world, interval)
+    rounds = mechanism.run_rounds(interval, positions, clear_bids)
+    if ledger is not None:
+        for k, bids in enumerate(rounds):
+            ledger.record_round(interval, k, bids)
+    cleared = clear_bids(rounds[-1]) if rounds else ClearingResult((), None)
+    if ledger is not None:
+        onchain = ledger.clear(interval)
+        if onchain.trades != cleared.trades:
+            log.error("interval %d: on-chain clearing differs from the reference", interval)
+            ledger.mismatches.append(("clearing", interval))
+    schedule = world.members.forecast_net_kw[:, interval]
+    outcome = security.check(world, interval, cleared.trades, schedule)
+    if ledger is not None:
+        ledger.record_security(interval, list(outcome.curtailments))
+    curtailed = curtailed_generation_kw(world, cleared.trades, outcome.curtailments)
+    actual_kw = world.members.actual_net_kw[:, interval] - curtailed
+    readings = {
+        m.id: kwh_to_wh(float(p) * world.interval_h)
+        for m, p in zip(world.members.members, actual_kw, strict=True)
+    }
+    trades = apply_curtailments(cleared.trades, outcome.curtailments)
+    settlement = settle(trades, readings, world.tariffs)
+    if ledger is not None:
+        ledger.record_readings(interval, readings)
+        deltas = ledger.settle(interval)
+        if deltas != settlement.deltas():
+            log.error("interval %d: on-chain settlement differs from the reference", interval)
+            ledger.mismatches.append(("settlement", interval))
+        ledger.end_interval(interval)
+    return IntervalOutcome(
+        interval,
+        rounds,
+        cleared,
+        outcome,
+        readings,
+        trades,
+        settlement,
+        optimum_welfare_micro(world, positions),
+    )
+
+
+def optimum_welfare_micro(world: World, positions: Sequence[Position]) -> int:
+    """Welfare of the LP-optimal clearing of truthful orders (the competitive optimum)."""
+    truthful = [
+        Bid(p.member, p.side, p.e_wh, price_to_micro(p.limit_price_per_kwh), p.bus)
+        for p in positions
+    ]
+    if not truthful:
+        return 0
+    return welfare_micro(world, clear("optimal", truthful, world.fees, world.kappa).trades)
+
+
+def run(
+    scenario: Scenario,
+    *,
+    ledger: Any | None = None,
+    progress: Callable[[int], None] | None = None,
+    world: World | None = None,
+    security: SecurityStage | None = None,
+    resume_from: int = 0,
+) -> RunResult:
+    """Run ``scenario`` over its horizon.
+
+    ``resume_from``: intervals before it are replayed off chain (the chain already
+    holds them) so that every member's learning state is what it would have been.
+    """
+    started = time.perf_counter()
+    world = world or build_world(scenario)
+    mechanism = make_mechanism(scenario)
+    security = security or make_security(scenario)
+    result = RunResult(world=world, chain=scenario.chain.backend if ledger is not None else "none")
+    for interval in range(scenario.horizon.intervals):
+        use_ledger = ledger if interval >= resume_from else None
+        result.outcomes.append(run_interval(world, interval, mechanism, security, use_ledger))
+        if progress is not None:
+            progress(interval)
+    result.runtime_s = time.perf_counter() - started
+    return result
+
+
+def make_security(scenario: Scenario) -> SecurityStage:
+    """The scenario's security stage (``security.congestion``)."""
+    return CheckOnlySecurity()
+
+
+def welfare_micro(world: World, trades: Sequence[Trade]) -> int:
+    """Gains from P2P trade net of use-of-system charges, in micro-tokens.
+
+    Sum over trades of E x (buyer's value - seller's cost - fee), with values and
+    costs the members' true limit prices (not their bids).
+    """
+    members = world.members.members
+    market = world.scenario.market
+    total = 0
+    for t in trades:
+        value = price_to_micro(min(members[t.buyer].utility_per_kwh, market.retail_per_kwh))
+        cost = price_to_micro(max(members[t.seller].cost_per_kwh, market.feed_in_per_kwh))
+        surplus = value - cost - t.fee_per_kwh_micro
+        sign = 1 if surplus >= 0 else -1
+        total += sign * money_micro(t.e_wh, abs(surplus))
+    return total

@@ -1,0 +1,64 @@
+"""On random markets the chain's clearing and settlement equal market/'s to the unit."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gridledger.ledger.audit import audit
+from gridledger.market import Bid, Side, clear_uniform, settle
+from gridledger.market.orders import Curtailment, apply_curtailments
+
+from .conftest import N_MEMBERS, ROUNDS, TARIFFS, Market, bus_of
+
+bid_rows = st.lists(
+    st.tuples(
+        st.integers(0, N_MEMBERS - 1),
+        st.sampled_from(Side),
+        st.integers(1, 5_000),
+        st.integers(50_000, 350_000),
+    ),
+    max_size=N_MEMBERS,
+    unique_by=lambda row: row[0],
+)
+
+
+def _bids(rows: list[tuple[int, Side, int, int]]) -> list[Bid]:
+    return [Bid(m, side, e, p, bus_of(m)) for m, side, e, p in rows]
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rounds=st.lists(bid_rows, min_size=ROUNDS, max_size=ROUNDS),
+    readings=st.lists(st.integers(-8_000, 8_000), min_size=N_MEMBERS, max_size=N_MEMBERS),
+    cut_seed=st.lists(st.tuples(st.integers(0, 1000), st.integers(0, 100)), max_size=3),
+)
+def test_chain_equals_reference(market: Market, rounds, readings, cut_seed) -> None:
+    ledger = market.ledger
+    interval = market.take_interval()
+    for k, rows in enumerate(rounds):
+        ledger.record_round(interval, k, _bids(rows))
+    reference = clear_uniform(_bids(rounds[-1]))
+    onchain = ledger.clear(interval)
+    assert onchain == reference
+    trades = reference.trades
+    curtailments = []
+    if trades:
+        for index_seed, share in cut_seed:
+            t = index_seed % len(trades)
+            curtailments.append(Curtailment(t, trades[t].e_wh * share // 400, "line", index_seed % 7))
+    ledger.record_security(interval, curtailments)
+    metered = dict(enumerate(readings))
+    ledger.record_readings(interval, metered)
+    expected = settle(apply_curtailments(trades, curtailments), metered, TARIFFS).deltas()
+    assert ledger.settle(interval) == expected
+    ledger.end_interval(interval)
+    # Conservation after every interval: deposits = balances + withdrawals = tokens held.
+    assert ledger.conserved()
+    assert sum(ledger.balances().values()) == ledger.view("totalDepositedMicro")[0] - ledger.view("totalWithdrawnMicro")[0]
+
+
+def test_audit_of_the_module_chain(market: Market) -> None:
+    report = audit(market.ledger)
+    assert report.ok, report.problems
+    assert report.intervals_checked == report.intervals_settled

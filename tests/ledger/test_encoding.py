@@ -1,0 +1,90 @@
+"""Word layouts and EIP-712 digests agree with independent implementations."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_utils import keccak
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gridledger.ledger import encoding as enc
+from gridledger.market import Bid, Side, Trade
+from gridledger.market.orders import Curtailment
+
+MARKET = bytes.fromhex("5fbdb2315678afecb367f032d93f642f64180aa3")
+CHAIN_ID = 31337
+
+u32 = st.integers(0, 2**32 - 1)
+u64 = st.integers(0, 2**64 - 1)
+
+
+def _domain() -> dict[str, object]:
+    return {"name": "gridledger", "version": "1", "chainId": CHAIN_ID, "verifyingContract": "0x" + MARKET.hex()}
+
+
+@given(u32, st.integers(0, 255), u32, st.sampled_from(Side), st.integers(1, 2**64 - 1), u64, st.integers(0, 0xFFFF))
+def test_bid_digest_matches_eth_account(interval, round_, member, side, e_wh, price, bus) -> None:
+    bid = Bid(member, side, e_wh, price, bus)
+    word = enc.pack_bid(bid)
+    assert enc.unpack_bid(word) == bid
+    message = {
+        "interval": interval, "round": round_, "member": member, "side": int(side),
+        "eWh": e_wh, "pricePerKwhMicro": price, "bus": bus,
+    }
+    types = {
+        "Bid": [
+            {"name": "interval", "type": "uint32"}, {"name": "round", "type": "uint8"},
+            {"name": "member", "type": "uint32"}, {"name": "side", "type": "uint8"},
+            {"name": "eWh", "type": "uint64"}, {"name": "pricePerKwhMicro", "type": "uint64"},
+            {"name": "bus", "type": "uint16"},
+        ]
+    }
+    signable = encode_typed_data(domain_data=_domain(), message_types=types, message_data=message)
+    expected = keccak(b"\x19" + signable.version + signable.header + signable.body)
+    domain = enc.domain_separator(CHAIN_ID, MARKET)
+    assert enc.bid_digest(domain, interval, round_, word) == expected
+
+
+@given(u32, u32, st.integers(-(2**63), 2**63 - 1))
+def test_reading_digest_and_signature(interval, member, net_wh) -> None:
+    word = enc.pack_reading(member, net_wh)
+    assert enc.unpack_reading(word) == (member, net_wh)
+    types = {"Reading": [
+        {"name": "interval", "type": "uint32"}, {"name": "member", "type": "uint32"}, {"name": "netWh", "type": "int64"},
+    ]}
+    signable = encode_typed_data(
+        domain_data=_domain(), message_types=types, message_data={"interval": interval, "member": member, "netWh": net_wh}
+    )
+    digest = enc.reading_digest(enc.domain_separator(CHAIN_ID, MARKET), interval, word)
+    assert digest == keccak(b"\x19" + signable.version + signable.header + signable.body)
+    key = enc.derive_key(b"seed", f"meter/{member}")
+    r, vs = enc.sign_compact(key, digest)
+    v = 27 + (int.from_bytes(vs, "big") >> 255)
+    s = int.from_bytes(vs, "big") & ((1 << 255) - 1)
+    signer = Account._recover_hash(digest, vrs=(v, int.from_bytes(r, "big"), s))
+    assert bytes.fromhex(signer[2:]) == enc.address_of(key)
+
+
+@given(st.lists(st.tuples(u32, u32, u64, u64, u64, st.integers(0, 0xFFFF), st.integers(0, 0xFFFF)), max_size=5))
+def test_trade_words_round_trip(rows) -> None:
+    trades = tuple(Trade(*row) for row in rows)
+    assert enc.unpack_trades(enc.pack_trades(trades)) == trades
+
+
+def test_curtailment_round_trip() -> None:
+    c = Curtailment(trade_index=3, cut_wh=120, element="line", element_index=7)
+    assert enc.unpack_curtailment(enc.pack_curtailment(c)) == c
+
+
+def test_assembly_error_selectors_match_the_abi() -> None:
+    folder = Path(__file__).parents[2] / "contracts"
+    source = (folder / "Market.sol").read_text() + (folder / "Registry.sol").read_text()
+    for literal, name in re.findall(r"constant _E_\w+ = (0x[0-9a-f]{64}); // (\w+) selector", source):
+        signature = re.search(rf"error {name}\(([^)]*)\)", source)
+        assert signature is not None
+        types = ",".join(p.split()[0] for p in signature.group(1).split(",") if p.strip())
+        assert literal[2:10] == keccak(f"{name}({types})".encode())[:4].hex(), name
