@@ -68,10 +68,17 @@ def _day_onchain() -> list[Row]:
         from gridledger.ledger.anvil import start_anvil
 
         anvil = start_anvil()
-    except Exception as error:  # noqa: BLE001 - report why the anvil row is missing
+    except Exception as error:
         anvil = None
-        rows.append({"name": "ieee33_full_day_anvil", "value": None, "unit": "s", "target": None,
-                     "note": f"skipped: {error}"})
+        rows.append(
+            {
+                "name": "ieee33_full_day_anvil",
+                "value": None,
+                "unit": "s",
+                "target": None,
+                "note": f"skipped: {error}",
+            }
+        )
     if anvil is not None:
         backends.append(anvil.url)
     for backend in backends:
@@ -92,10 +99,24 @@ def _day_onchain() -> list[Row]:
         }
         if name == "embedded":
             baseline = elapsed
-            rows.append({"name": "gas_per_recorded_bid", "value": stats.get("gas_per_bid"),
-                         "unit": "gas", "target": 30_000, "note": "full day, embedded"})
-            rows.append({"name": "gas_biggest_interval", "value": stats.get("gas_per_interval_max"),
-                         "unit": "gas", "target": 30_000_000, "note": "must fit a 30M block"})
+            rows.append(
+                {
+                    "name": "gas_per_recorded_bid",
+                    "value": stats.get("gas_per_bid"),
+                    "unit": "gas",
+                    "target": 30_000,
+                    "note": "full day, embedded",
+                }
+            )
+            rows.append(
+                {
+                    "name": "gas_biggest_interval",
+                    "value": stats.get("gas_per_interval_max"),
+                    "unit": "gas",
+                    "target": 30_000_000,
+                    "note": "must fit a 30M block",
+                }
+            )
         elif baseline is not None:
             row["note"] += f"; speed-up vs embedded {baseline / elapsed:.1f}x (target >= 5x)"
         rows.append(row)
@@ -124,7 +145,9 @@ GROUPS: dict[str, Callable[[], list[Row]]] = {
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--only", action="append", help="run groups whose name contains this")
     parser.add_argument("--skip-chain", action="store_true", help="skip the on-chain full-day rows")
     args = parser.parse_args()
@@ -137,8 +160,15 @@ def main() -> int:
         try:
             got = fn()
         except ModuleNotFoundError as error:
-            got = [{"name": group, "value": None, "unit": "", "target": None,
-                    "note": f"not available: {error}"}]
+            got = [
+                {
+                    "name": group,
+                    "value": None,
+                    "unit": "",
+                    "target": None,
+                    "note": f"not available: {error}",
+                }
+            ]
         for row in got:
             row.setdefault("group", group)
             target, value = row.get("target"), row.get("value")
@@ -150,12 +180,21 @@ def main() -> int:
         value = "-" if r["value"] is None else f"{r['value']:,.3f}".rstrip("0").rstrip(".")
         target = "-" if r["target"] is None else f"{r['target']:,}"
         ok = {None: "-", True: "yes", False: "NO"}[r["ok"]]
-        print(f"{r['name']:<{width}}  {value:>12}  {r['unit']:<5}  {target:>10}  {ok:<4}  {r.get('note', '')}")
+        print(
+            f"{r['name']:<{width}}  {value:>12}  {r['unit']:<5}  {target:>10}  {ok:<4}  {r.get('note', '')}"
+        )
     results = HERE / "results"
     results.mkdir(exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    payload = {"machine": {"python": platform.python_version(), "platform": platform.platform(),
-                           "processor": platform.processor()}, "timestamp": stamp, "rows": rows}
+    payload = {
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+        },
+        "timestamp": stamp,
+        "rows": rows,
+    }
     for name in (f"{stamp}.json", "latest.json"):
         (results / name).write_text(json.dumps(payload, indent=2))
     print(f"\nwritten: {results / 'latest.json'}")

@@ -84,7 +84,9 @@ def compare(
     for combo in itertools.product(*[values for _key, values in axes]):
         sets = [f"{key}={_literal(value)}" for (key, _), value in zip(axes, combo, strict=True)]
         scenario = load_scenario(scenario_path, base + sets)
-        label = ", ".join(f"{key.split('.')[-1]}={value}" for (key, _), value in zip(axes, combo, strict=True))
+        label = ", ".join(
+            f"{key.split('.')[-1]}={value}" for (key, _), value in zip(axes, combo, strict=True)
+        )
         folder = out / "_".join(value.replace("/", "-") for value in combo)
         log.info("compare: running %s", label)
         kpis = run_to_folder(scenario, folder, progress=progress)
@@ -96,7 +98,9 @@ def compare(
     return table
 
 
-def _write_page(table: pd.DataFrame, folders: list[tuple[str, Path]], out: Path, feeder_name: str) -> None:
+def _write_page(
+    table: pd.DataFrame, folders: list[tuple[str, Path]], out: Path, feeder_name: str
+) -> None:
     feeder = load_feeder(feeder_name)
     fig, axes = plt.subplots(1, len(folders), figsize=(6 * len(folders), 5), squeeze=False)
     for ax, (label, folder) in zip(axes[0], folders, strict=True):

@@ -117,9 +117,7 @@ class TraderMechanism:
                     price = min(price, pos.limit_price_per_kwh)
                 else:
                     price = max(price, pos.limit_price_per_kwh)
-                bids.append(
-                    Bid(pos.member, pos.side, pos.e_wh, price_to_micro(price), pos.bus)
-                )
+                bids.append(Bid(pos.member, pos.side, pos.e_wh, price_to_micro(price), pos.bus))
             all_rounds.append(bids)
             info = round_info(bids, clear(bids))
             for pos in positions:

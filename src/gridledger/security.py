@@ -253,7 +253,14 @@ class CongestionSecurity:
             report.reason,
         )
         return SecurityOutcome(
-            trades, records, before, after, count_before, report.violations_after
+            trades,
+            records,
+            before,
+            after,
+            count_before,
+            report.violations_after,
+            lost_surplus_micro=report.lost_surplus_micro,
+            reason=report.reason,
         )
 
     def _manage(

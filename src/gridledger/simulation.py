@@ -95,6 +95,10 @@ class SecurityOutcome:
     after: PowerFlowResult
     violations_before: int
     violations_after: int
+    lost_surplus_micro: int = 0
+    """Surplus (at members' true values and costs) lost to curtailment."""
+    reason: str = ""
+    """Why management stopped when violations remain (empty when secure)."""
 
 
 class SecurityStage(Protocol):
@@ -113,7 +117,8 @@ class CheckOnlySecurity:
         self, world: World, interval: int, trades: tuple[Trade, ...], schedule_net_kw: np.ndarray
     ) -> SecurityOutcome:
         result = run_ac(world.feeder, world.bus_injection_kw(schedule_net_kw))
-        count = len(violations(world.feeder, result))
+        limit = world.scenario.security.thermal_limit_pct
+        count = len(violations(world.feeder, result, thermal_limit_pct=limit))
         return SecurityOutcome(trades, (), result, result, count, count)
 
 
@@ -177,7 +182,10 @@ def _fee_table(scenario: Scenario, distances: ElectricalDistances) -> np.ndarray
 
 def build_world(scenario: Scenario) -> World:
     """Load the feeder, build members and profiles, and the fee table."""
-    feeder = load_feeder(scenario.network.feeder)
+    security = scenario.security
+    feeder = load_feeder(
+        scenario.network.feeder, v_min_pu=security.v_min_pu, v_max_pu=security.v_max_pu
+    )
     distances = electrical_distances(feeder)
     base = np.asarray(feeder.base_load_p_kw, dtype=float)
     load_buses = [b for b in range(1, len(feeder.bus_ids)) if base[b] > 0]
@@ -188,7 +196,9 @@ def build_world(scenario: Scenario) -> World:
         feed_in_per_kwh_micro=price_to_micro(market.feed_in_per_kwh),
     )
     kappa = Fraction(market.kappa).limit_denominator(1000)
-    return World(scenario, feeder, distances, members, tariffs, _fee_table(scenario, distances), kappa)
+    return World(
+        scenario, feeder, distances, members, tariffs, _fee_table(scenario, distances), kappa
+    )
 
 
 def positions_for(world: World, interval: int) -> list[Position]:
@@ -205,7 +215,9 @@ def positions_for(world: World, interval: int) -> list[Position]:
         else:
             side, limit = Side.BUY, min(member.utility_per_kwh, market.retail_per_kwh)
         out.append(
-            Position(member.id, member.bus, side, e_wh, limit, member.risk_attitude, member.strategy)
+            Position(
+                member.id, member.bus, side, e_wh, limit, member.risk_attitude, member.strategy
+            )
         )
     return out
 
@@ -316,7 +328,9 @@ def run(
 
 def make_security(scenario: Scenario) -> SecurityStage:
     """The scenario's security stage (``security.congestion``)."""
-    return CheckOnlySecurity()
+    from gridledger.security import make_security as make
+
+    return make(scenario)
 
 
 def welfare_micro(world: World, trades: Sequence[Trade]) -> int:

@@ -3,69 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
-
-from gridledger.ledger import EmbeddedBackend, Ledger, LedgerMember
-from gridledger.ledger import encoding as enc
-from gridledger.ledger.contracts import decode_error
-from gridledger.market import Tariffs
-
-TARIFFS = Tariffs(retail_per_kwh_micro=300_000, feed_in_per_kwh_micro=80_000)
-N_MEMBERS = 12
-ROUNDS = 2
-DEPOSIT = 10**9
-
-
-def bus_of(member: int) -> int:
-    return member % 5 + 1
-
-
-@dataclass
-class Market:
-    ledger: Ledger
-    outsider_key: bytes
-    outsider: bytes
-    next_interval: int = 0
-
-    def take_interval(self) -> int:
-        self.next_interval += 1
-        return self.next_interval - 1
-
-    def send_raw(self, to: bytes, data: bytes, key: bytes | None = None, gas: int = 2_000_000) -> str | None:
-        """Send one transaction; the revert's error name, or None when it succeeded."""
-        ledger = self.ledger
-        if key is None:
-            raw = ledger._sign_tx(to, data, gas)
-        else:
-            nonce = ledger.backend.nonce(enc.address_of(key))
-            raw = ledger._sign_tx(to, data, gas, key=key, nonce=nonce)
-        (result,) = ledger.backend.send([raw])
-        if result.status:
-            return None
-        return decode_error(result.revert_data).split("(")[0]
-
-    def market_call(self, function: str, *args: object, key: bytes | None = None) -> str | None:
-        assert self.ledger.market is not None
-        return self.send_raw(self.ledger.market, self.ledger.market_abi.encode_call(function, *args), key)
-
-    def token_call(self, function: str, *args: object, key: bytes | None = None) -> str | None:
-        assert self.ledger.token is not None
-        return self.send_raw(self.ledger.token, self.ledger.token_abi.encode_call(function, *args), key)
-
-
-def make_market(n_members: int = N_MEMBERS, rounds: int = ROUNDS) -> Market:
-    outsider_key = enc.derive_key(b"tests", "outsider")
-    outsider = enc.address_of(outsider_key)
-    ledger_probe = enc.address_of(enc.derive_key(b"tests-seed", "operator"))
-    # Fund the operator, the outsider and every member account so each can send transactions.
-    members = [LedgerMember(i, bus_of(i), i % 3) for i in range(n_members)]
-    member_accounts = [enc.address_of(enc.derive_key(b"tests-seed", f"member/{m.id}")) for m in members]
-    backend = EmbeddedBackend(funded=[ledger_probe, outsider, *member_accounts])
-    ledger = Ledger(backend, "embedded", None, seed=b"tests-seed")
-    ledger.setup(members, TARIFFS, rounds, DEPOSIT)
-    return Market(ledger, outsider_key, outsider)
+from ledgerkit import Market, make_market
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ledgerkit import N_MEMBERS, ROUNDS, TARIFFS, Market, bus_of
 
 from gridledger.ledger.audit import audit
 from gridledger.market import Bid, Side, clear_uniform, settle
 from gridledger.market.orders import Curtailment, apply_curtailments
-
-from .conftest import N_MEMBERS, ROUNDS, TARIFFS, Market, bus_of
 
 bid_rows = st.lists(
     st.tuples(
@@ -27,7 +26,9 @@ def _bids(rows: list[tuple[int, Side, int, int]]) -> list[Bid]:
     return [Bid(m, side, e, p, bus_of(m)) for m, side, e, p in rows]
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     rounds=st.lists(bid_rows, min_size=ROUNDS, max_size=ROUNDS),
     readings=st.lists(st.integers(-8_000, 8_000), min_size=N_MEMBERS, max_size=N_MEMBERS),
@@ -46,7 +47,9 @@ def test_chain_equals_reference(market: Market, rounds, readings, cut_seed) -> N
     if trades:
         for index_seed, share in cut_seed:
             t = index_seed % len(trades)
-            curtailments.append(Curtailment(t, trades[t].e_wh * share // 400, "line", index_seed % 7))
+            curtailments.append(
+                Curtailment(t, trades[t].e_wh * share // 400, "line", index_seed % 7)
+            )
     ledger.record_security(interval, curtailments)
     metered = dict(enumerate(readings))
     ledger.record_readings(interval, metered)
@@ -55,7 +58,10 @@ def test_chain_equals_reference(market: Market, rounds, readings, cut_seed) -> N
     ledger.end_interval(interval)
     # Conservation after every interval: deposits = balances + withdrawals = tokens held.
     assert ledger.conserved()
-    assert sum(ledger.balances().values()) == ledger.view("totalDepositedMicro")[0] - ledger.view("totalWithdrawnMicro")[0]
+    assert (
+        sum(ledger.balances().values())
+        == ledger.view("totalDepositedMicro")[0] - ledger.view("totalWithdrawnMicro")[0]
+    )
 
 
 def test_audit_of_the_module_chain(market: Market) -> None:

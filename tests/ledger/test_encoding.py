@@ -23,23 +23,44 @@ u64 = st.integers(0, 2**64 - 1)
 
 
 def _domain() -> dict[str, object]:
-    return {"name": "gridledger", "version": "1", "chainId": CHAIN_ID, "verifyingContract": "0x" + MARKET.hex()}
+    return {
+        "name": "gridledger",
+        "version": "1",
+        "chainId": CHAIN_ID,
+        "verifyingContract": "0x" + MARKET.hex(),
+    }
 
 
-@given(u32, st.integers(0, 255), u32, st.sampled_from(Side), st.integers(1, 2**64 - 1), u64, st.integers(0, 0xFFFF))
+@given(
+    u32,
+    st.integers(0, 255),
+    u32,
+    st.sampled_from(Side),
+    st.integers(1, 2**64 - 1),
+    u64,
+    st.integers(0, 0xFFFF),
+)
 def test_bid_digest_matches_eth_account(interval, round_, member, side, e_wh, price, bus) -> None:
     bid = Bid(member, side, e_wh, price, bus)
     word = enc.pack_bid(bid)
     assert enc.unpack_bid(word) == bid
     message = {
-        "interval": interval, "round": round_, "member": member, "side": int(side),
-        "eWh": e_wh, "pricePerKwhMicro": price, "bus": bus,
+        "interval": interval,
+        "round": round_,
+        "member": member,
+        "side": int(side),
+        "eWh": e_wh,
+        "pricePerKwhMicro": price,
+        "bus": bus,
     }
     types = {
         "Bid": [
-            {"name": "interval", "type": "uint32"}, {"name": "round", "type": "uint8"},
-            {"name": "member", "type": "uint32"}, {"name": "side", "type": "uint8"},
-            {"name": "eWh", "type": "uint64"}, {"name": "pricePerKwhMicro", "type": "uint64"},
+            {"name": "interval", "type": "uint32"},
+            {"name": "round", "type": "uint8"},
+            {"name": "member", "type": "uint32"},
+            {"name": "side", "type": "uint8"},
+            {"name": "eWh", "type": "uint64"},
+            {"name": "pricePerKwhMicro", "type": "uint64"},
             {"name": "bus", "type": "uint16"},
         ]
     }
@@ -53,11 +74,17 @@ def test_bid_digest_matches_eth_account(interval, round_, member, side, e_wh, pr
 def test_reading_digest_and_signature(interval, member, net_wh) -> None:
     word = enc.pack_reading(member, net_wh)
     assert enc.unpack_reading(word) == (member, net_wh)
-    types = {"Reading": [
-        {"name": "interval", "type": "uint32"}, {"name": "member", "type": "uint32"}, {"name": "netWh", "type": "int64"},
-    ]}
+    types = {
+        "Reading": [
+            {"name": "interval", "type": "uint32"},
+            {"name": "member", "type": "uint32"},
+            {"name": "netWh", "type": "int64"},
+        ]
+    }
     signable = encode_typed_data(
-        domain_data=_domain(), message_types=types, message_data={"interval": interval, "member": member, "netWh": net_wh}
+        domain_data=_domain(),
+        message_types=types,
+        message_data={"interval": interval, "member": member, "netWh": net_wh},
     )
     digest = enc.reading_digest(enc.domain_separator(CHAIN_ID, MARKET), interval, word)
     assert digest == keccak(b"\x19" + signable.version + signable.header + signable.body)
@@ -69,7 +96,12 @@ def test_reading_digest_and_signature(interval, member, net_wh) -> None:
     assert bytes.fromhex(signer[2:]) == enc.address_of(key)
 
 
-@given(st.lists(st.tuples(u32, u32, u64, u64, u64, st.integers(0, 0xFFFF), st.integers(0, 0xFFFF)), max_size=5))
+@given(
+    st.lists(
+        st.tuples(u32, u32, u64, u64, u64, st.integers(0, 0xFFFF), st.integers(0, 0xFFFF)),
+        max_size=5,
+    )
+)
 def test_trade_words_round_trip(rows) -> None:
     trades = tuple(Trade(*row) for row in rows)
     assert enc.unpack_trades(enc.pack_trades(trades)) == trades
@@ -83,7 +115,9 @@ def test_curtailment_round_trip() -> None:
 def test_assembly_error_selectors_match_the_abi() -> None:
     folder = Path(__file__).parents[2] / "contracts"
     source = (folder / "Market.sol").read_text() + (folder / "Registry.sol").read_text()
-    for literal, name in re.findall(r"constant _E_\w+ = (0x[0-9a-f]{64}); // (\w+) selector", source):
+    for literal, name in re.findall(
+        r"constant _E_\w+ = (0x[0-9a-f]{64}); // (\w+) selector", source
+    ):
         signature = re.search(rf"error {name}\(([^)]*)\)", source)
         assert signature is not None
         types = ",".join(p.split()[0] for p in signature.group(1).split(",") if p.strip())

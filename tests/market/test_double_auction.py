@@ -20,7 +20,9 @@ def sell(member: int, e_wh: int, price: int, bus: int = 2) -> Bid:
 
 def test_hand_case_partial_fill_and_midpoint_price() -> None:
     # buys: 0 @ 300 (1000 Wh), 1 @ 200 (500 Wh); sells: 2 @ 100 (600 Wh), 3 @ 250 (800 Wh)
-    result = clear_uniform([buy(0, 1000, 300), buy(1, 500, 200), sell(2, 600, 100), sell(3, 800, 250)])
+    result = clear_uniform(
+        [buy(0, 1000, 300), buy(1, 500, 200), sell(2, 600, 100), sell(3, 800, 250)]
+    )
     # 0 takes 600 from 2, then 400 from 3 (300 >= 250); buyer 1 @ 200 < 250 stops.
     assert [(t.buyer, t.seller, t.e_wh) for t in result.trades] == [(0, 2, 600), (0, 3, 400)]
     assert result.price_per_kwh_micro == (300 + 250) // 2
@@ -103,8 +105,7 @@ def test_properties(bids: list[Bid]) -> None:
 def test_settlement_conserves_money(bids: list[Bid], seed: int, data: st.DataObject) -> None:
     result = clear_uniform(bids)
     readings = {
-        b.member: data.draw(st.integers(-60_000, 60_000), label=f"reading {b.member}")
-        for b in bids
+        b.member: data.draw(st.integers(-60_000, 60_000), label=f"reading {b.member}") for b in bids
     }
     tariffs = Tariffs(300_000, 80_000)
     s = settle(result.trades, readings, tariffs)

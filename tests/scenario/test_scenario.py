@@ -78,7 +78,7 @@ def test_overrides_are_validated_like_the_file() -> None:
         load_scenario(path, ["market.rounds=-2"])
     assert "--set market.rounds=-2" in str(info.value)
     assert "market.rounds = -2" in str(info.value)
-    with pytest.raises(ScenarioError, match="chain.backend"):
+    with pytest.raises(ScenarioError, match=r"chain\.backend"):
         load_scenario(path, ["chain.backend=ftp://x"])
 
 
@@ -86,7 +86,7 @@ def test_parse_override_forms() -> None:
     assert parse_override("a.b=3") == (["a", "b"], 3)
     assert parse_override("a=[1, 2]") == (["a"], [1, 2])
     assert parse_override("a=hello") == (["a"], "hello")
-    with pytest.raises(ScenarioError, match="KEY.PATH=VALUE"):
+    with pytest.raises(ScenarioError, match=r"KEY\.PATH=VALUE"):
         parse_override("novalue")
     with pytest.raises(ScenarioError, match="not a table"):
         apply_overrides({"seed": 1}, ["seed.x=2"])

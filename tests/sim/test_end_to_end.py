@@ -16,19 +16,41 @@ IEEE33 = ROOT / "scenarios" / "ieee33.toml"
 NOON = ["horizon.intervals=8", "horizon.first_interval=44", "chain.backend=none"]
 
 REQUIRED_KPIS = {
-    "intervals", "members", "traded_kwh", "p2p_share", "social_welfare",
-    "mean_trade_distance_km", "grid_import_kwh", "grid_export_kwh", "v_min_pu",
-    "v_max_pu", "max_line_loading_pct", "runtime_s",
+    "intervals",
+    "members",
+    "traded_kwh",
+    "p2p_share",
+    "social_welfare",
+    "mean_trade_distance_km",
+    "grid_import_kwh",
+    "grid_export_kwh",
+    "v_min_pu",
+    "v_max_pu",
+    "max_line_loading_pct",
+    "runtime_s",
 }
 
 
 def test_cli_run_writes_folder_and_report_rebuilds(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    code = main(["run", str(IEEE33), "--out", str(out), "-q", "--chain", "none",
-                 "--set", "horizon.intervals=6", "--set", 'horizon.start=2026-06-21'])
+    code = main(
+        [
+            "run",
+            str(IEEE33),
+            "--out",
+            str(out),
+            "-q",
+            "--chain",
+            "none",
+            "--set",
+            "horizon.intervals=6",
+            "--set",
+            "horizon.start=2026-06-21",
+        ]
+    )
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert REQUIRED_KPIS <= set(summary)
+    assert set(summary) >= REQUIRED_KPIS
     assert summary["intervals"] == 6
     assert summary["members"] >= 32
     for name in ("trades.csv", "intervals.csv", "rounds.csv", "settlement.csv", "report.html"):
@@ -63,4 +85,6 @@ def test_run_is_deterministic() -> None:
     scenario = load_scenario(IEEE33, ["horizon.intervals=3", "chain.backend=none"])
     a, b = run(scenario), run(scenario)
     assert [o.cleared for o in a.outcomes] == [o.cleared for o in b.outcomes]
-    assert [o.settlement.deltas() for o in a.outcomes] == [o.settlement.deltas() for o in b.outcomes]
+    assert [o.settlement.deltas() for o in a.outcomes] == [
+        o.settlement.deltas() for o in b.outcomes
+    ]

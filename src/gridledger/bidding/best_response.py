@@ -130,16 +130,27 @@ class Strategy:
 
 @dataclass(frozen=True, slots=True)
 class BRSettings:
-    """Dynamics settings: damping ``omega`` in (0, 1], stop at relative change
-    ``<= epsilon`` or after ``k_max`` rounds; ``tick_micro`` is the price grid step;
-    ``warm_start`` starts an interval from each member's last price on the same side."""
+    """Dynamics settings (module docstring).
+
+    ``omega``: damping in (0, 1]; ``epsilon``: a member moves only if its best
+    response gains more than ``epsilon`` of its payoff scale (cap kWh x price
+    span), and the run stops after a round where nobody moved (or every change is
+    ``<= epsilon``); ``k_max``: round cap; ``tick_fraction``: price tick as a
+    share of the tariff span (0 = 1 micro); ``inertia``: probability that a member
+    keeps its bid in a round although a better one exists, and ``random_order``
+    (seeded by ``seed``) shuffles the sweep order: both break best-response
+    cycles; ``warm_start``: start from each member's last price on the same side.
+    """
 
     omega: float = 1.0
     epsilon: float = 1e-4
-    k_max: int = 50
-    tick_micro: int = 1
+    k_max: int = 100
+    tick_fraction: float = 0.01
     fees_in_utility: bool = True
     warm_start: bool = True
+    inertia: float = 0.5
+    random_order: bool = True
+    seed: int = 0
 
     def __post_init__(self) -> None:
         problem = None
@@ -149,8 +160,10 @@ class BRSettings:
             problem = f"epsilon = {self.epsilon} must be >= 0"
         elif self.k_max < 1:
             problem = f"k_max = {self.k_max} must be >= 1"
-        elif self.tick_micro < 1:
-            problem = f"tick_micro = {self.tick_micro} must be >= 1"
+        elif not 0 <= self.inertia < 1:
+            problem = f"inertia = {self.inertia} must lie in [0, 1)"
+        elif not 0 <= self.tick_fraction <= 1:
+            problem = f"tick_fraction = {self.tick_fraction} must lie in [0, 1]"
         if problem is not None:
             message = f"best-response settings: {problem}"
             raise BestResponseError(message)
@@ -197,10 +210,15 @@ class Game:
     @property
     def high_top(self) -> int:
         """Highest grid price (``high`` rounded down to the tick grid)."""
-        return self.low_micro + ((self.high_micro - self.low_micro) // self.tick_micro) * self.tick_micro
+        return (
+            self.low_micro
+            + ((self.high_micro - self.low_micro) // self.tick_micro) * self.tick_micro
+        )
 
     def with_fees(self, fees: IntArray) -> Game:
-        return Game(self.players, fees, self.kappa, self.low_micro, self.high_micro, self.tick_micro)
+        return Game(
+            self.players, fees, self.kappa, self.low_micro, self.high_micro, self.tick_micro
+        )
 
     def bids(self, profile: Sequence[Strategy]) -> list[Bid]:
         """The orders of a strategy profile (zero quantities omitted)."""
@@ -355,6 +373,25 @@ def _best_quantity(
 
 
 @numba.njit(cache=True)
+def _prefix_payoff(
+    e: IntArray, price: IntArray, n: int, q: int, is_buyer: bool, lin: float, quad: float
+) -> float:
+    """Payoff (micro-tokens) of the first ``q`` Wh of ``n`` trades."""
+    done = 0
+    money = 0.0
+    for t in range(n):
+        x = min(e[t], q - done)
+        if x <= 0:
+            break
+        money += x * price[t] / 1000.0
+        done += x
+    kwh = done / 1000.0
+    if is_buyer:
+        return 1e6 * (lin * kwh - 0.5 * quad * kwh * kwh) - money
+    return money - 1e6 * (quad * kwh * kwh + lin * kwh)
+
+
+@numba.njit(cache=True)
 def _evaluate_candidates(
     cand: IntArray,
     is_buyer: bool,
@@ -379,7 +416,9 @@ def _evaluate_candidates(
     c_price: IntArray,
     num: int,
     den: int,
-) -> tuple[IntArray, FloatArray]:
+    cur_c: int,
+    cur_q: int,
+) -> tuple[IntArray, FloatArray, float]:
     """For each candidate price: my best quantity and payoff under the greedy rule.
 
     For a buyer my pair surplus with seller l is ``price - m_base[l]`` (base =
@@ -393,6 +432,7 @@ def _evaluate_candidates(
     out_u = np.zeros(n_c, dtype=np.float64)
     e_buf = np.zeros(n_m, dtype=np.int64)
     p_buf = np.zeros(n_m, dtype=np.int64)
+    u_cur = 0.0
     for c in range(n_c):
         p = cand[c]
         b_rem = b_cap.copy()
@@ -402,19 +442,14 @@ def _evaluate_candidates(
         o = 0
         m = 0
         while m < n_m and rem > 0:
-            if is_buyer:
-                ms = p - m_base[m]
-            else:
-                ms = m_base[m] - p
+            ms = p - m_base[m] if is_buyer else m_base[m] - p
             if ms < 1:
                 break  # pairs are in rank order: no later pair of mine has surplus
             if is_buyer:
                 mb, mj = my_id, m_cid[m]
             else:
                 mb, mj = m_cid[m], my_id
-            if o < n_o and _better(
-                o_sur[o], o_fee[o], o_bid[o], o_sid[o], ms, m_fee[m], mb, mj
-            ):
+            if o < n_o and _better(o_sur[o], o_fee[o], o_bid[o], o_sid[o], ms, m_fee[m], mb, mj):
                 k = o_b[o]
                 j = o_s[o]
                 x = min(b_rem[k], s_rem[j])
@@ -445,7 +480,9 @@ def _evaluate_candidates(
         q, u = _best_quantity(e_buf, p_buf, n_tr, my_cap, is_buyer, lin, quad)
         out_q[c] = q
         out_u[c] = u
-    return out_q, out_u
+        if c == cur_c:
+            u_cur = _prefix_payoff(e_buf, p_buf, n_tr, cur_q, is_buyer, lin, quad)
+    return out_q, out_u, u_cur
 
 
 # ---------------------------------------------------------------------------
@@ -517,9 +554,10 @@ def best_response(
     cur_price = current.price_per_kwh_micro
     snapped.add(cur_price)
     cand = np.array(sorted(snapped), dtype=np.int64)
+    at_current = int(np.searchsorted(cand, cur_price))
     lin = me.lin
     quad = me.quad
-    q, u = _evaluate_candidates(
+    q, u, u_cur = _evaluate_candidates(
         cand,
         is_buyer,
         me.member,
@@ -541,19 +579,16 @@ def best_response(
         np.ascontiguousarray(c_price, dtype=np.int64),
         game.kappa.numerator,
         game.kappa.denominator,
+        at_current,
+        current.e_wh,
     )
-    at_current = int(np.searchsorted(cand, cur_price))
-    u_cur = float(u[at_current])
-    best = int(np.argmax(u))
-    # keep the current price when it is already a best response (ties -> no change)
-    tol = 1e-9 * max(1.0, abs(float(u[best])))
-    if float(u[best]) <= u_cur + tol:
-        best = at_current
+    top = float(u.max())
+    tol = 1e-9 * max(1.0, abs(top))
+    if top <= u_cur + tol:  # the current bid is a best response: no change
+        return BestResponse(current, u_cur, u_cur, len(cand))
     # among equal payoffs prefer the price closest to the current one
-    else:
-        top = float(u[best])
-        ties = np.flatnonzero(u >= top - tol)
-        best = int(ties[np.argmin(np.abs(cand[ties] - cur_price))])
+    ties = np.flatnonzero(u >= top - tol)
+    best = int(ties[np.argmin(np.abs(cand[ties] - cur_price))])
     return BestResponse(Strategy(int(cand[best]), int(q[best])), float(u[best]), u_cur, len(cand))
 
 
@@ -567,14 +602,27 @@ def _relative_change(game: Game, old: Strategy, new: Strategy, cap_wh: int) -> f
     return max(dp, dq)
 
 
+def _scale(game: Game, player: Player) -> float:
+    """Payoff scale of a player (micro-tokens): its cap in kWh times the price span."""
+    return max(player.cap_wh / 1000.0 * game.span_micro, 1e-9)
+
+
 def _damp(game: Game, old: Strategy, br: Strategy, omega: float, cap_wh: int) -> Strategy:
+    """Move ``omega`` of the way to ``br``, at least one tick / one Wh (so that a
+    fixed point of the damped map is a best response), rounded to the grid."""
     if omega >= 1.0:
         return br
-    price = (1.0 - omega) * old.price_per_kwh_micro + omega * br.price_per_kwh_micro
-    k = round((price - game.low_micro) / game.tick_micro)
-    p = min(max(game.low_micro + k * game.tick_micro, game.low_micro), game.high_top)
-    q = round((1.0 - omega) * old.e_wh + omega * br.e_wh)
-    return Strategy(int(p), int(min(max(q, 0), cap_wh)))
+
+    def step(old_v: int, new_v: int, unit: int) -> int:
+        gap = new_v - old_v
+        if gap == 0:
+            return old_v
+        move = max(unit, round(omega * abs(gap) / unit) * unit)
+        return old_v + min(move, abs(gap)) * (1 if gap > 0 else -1)
+
+    p = step(old.price_per_kwh_micro, br.price_per_kwh_micro, game.tick_micro)
+    q = step(old.e_wh, br.e_wh, 1)
+    return Strategy(p, min(max(q, 0), cap_wh))
 
 
 def run_dynamics(
@@ -595,13 +643,23 @@ def run_dynamics(
     profiles = [list(profile)]
     changes: list[float] = []
     converged = False
+    rng = np.random.default_rng(settings.seed)
+    order = list(range(len(game.players)))
     for k in range(settings.k_max):
-        change = 0.0
-        for index, player in enumerate(game.players):
+        change = 0.0  # largest change a best response asks for (also under inertia)
+        if settings.random_order:
+            rng.shuffle(order)
+        for index in order:
+            player = game.players[index]
             old = profile[index]
-            br = best_response(game, index, profile, model_fees).strategy
-            new = _damp(game, old, br, settings.omega, player.cap_wh)
+            reply = best_response(game, index, profile, model_fees)
+            gain = (reply.payoff_micro - reply.current_payoff_micro) / _scale(game, player)
+            if gain <= settings.epsilon:
+                continue  # epsilon-best response already: keep the bid
+            new = _damp(game, old, reply.strategy, settings.omega, player.cap_wh)
             change = max(change, _relative_change(game, old, new, player.cap_wh))
+            if settings.inertia > 0 and rng.random() < settings.inertia:
+                continue
             profile[index] = new
         profiles.append(list(profile))
         changes.append(change)
@@ -681,13 +739,15 @@ class BestResponseMechanism:
         by_id = {m.id: m for m in self.members}
         players = players_from_positions(by_id, positions)
         n_buses = max([m.bus for m in self.members] + [p.bus for p in players] + [0]) + 1
+        feed_in = price_to_micro(self.feed_in_per_kwh)
+        retail = price_to_micro(self.retail_per_kwh)
         return Game(
             tuple(players),
             self._fee_table(n_buses),
             kappa_fraction(self.kappa),
-            price_to_micro(self.feed_in_per_kwh),
-            price_to_micro(self.retail_per_kwh),
-            self.settings.tick_micro,
+            feed_in,
+            retail,
+            max(1, round(self.settings.tick_fraction * (retail - feed_in))),
         )
 
     def initial_profile(self, game: Game, positions: Sequence[Position]) -> list[Strategy]:

@@ -104,7 +104,10 @@ def payoff_by_quantity(
 
 def _price_grid(game: Game, own: int, n_prices: int) -> list[int]:
     span = game.high_top - game.low_micro
-    grid = {game.snap_down(game.low_micro + round(span * k / max(n_prices - 1, 1))) for k in range(n_prices)}
+    grid = {
+        game.snap_down(game.low_micro + round(span * k / max(n_prices - 1, 1)))
+        for k in range(n_prices)
+    }
     for p in (own - game.tick_micro, own, own + game.tick_micro):
         if game.low_micro <= p <= game.high_top:
             grid.add(p)

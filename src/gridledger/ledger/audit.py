@@ -71,7 +71,9 @@ def audit(ledger: Ledger) -> AuditReport:
             last_round[interval] = list(args["bids"])
             report.bids_seen += len(args["bids"])
             if enc.list_hash(args["bids"]) != bytes(args["bidsHash"]):
-                report.problems.append(f"interval {interval}: RoundRecorded hash differs from its bids")
+                report.problems.append(
+                    f"interval {interval}: RoundRecorded hash differs from its bids"
+                )
         elif event.name == "IntervalCleared":
             report.intervals_checked += 1
             bids = [enc.unpack_bid(w) for w in last_round.get(interval, [])]
@@ -102,8 +104,12 @@ def audit(ledger: Ledger) -> AuditReport:
             got = deltas_from_event(args)
             if got != expected:
                 wrong = sorted(k for k in set(got) | set(expected) if got.get(k) != expected.get(k))
-                report.problems.append(f"interval {interval}: settlement differs for accounts {wrong}")
+                report.problems.append(
+                    f"interval {interval}: settlement differs for accounts {wrong}"
+                )
             if sum(got.values()) != 0:
-                report.problems.append(f"interval {interval}: account changes sum to {sum(got.values())}")
+                report.problems.append(
+                    f"interval {interval}: account changes sum to {sum(got.values())}"
+                )
     report.conserved = ledger.conserved()
     return report

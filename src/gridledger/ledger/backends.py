@@ -215,7 +215,7 @@ class EmbeddedBackend(Backend):
         spoof = SpoofTransaction(unsigned, from_=sender)
         snapshot = state.snapshot()
         try:
-            computation = state.apply_transaction(spoof)  # type: ignore[arg-type]
+            computation = state.apply_transaction(spoof)
         finally:
             state.revert(snapshot)
         if computation.is_error:
@@ -288,7 +288,9 @@ class RpcBackend(Backend):
             raise ChainError(message) from error
 
     def _rpc(self, method: str, params: list[Any]) -> Any:
-        answer = self._post({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params})
+        answer = self._post(
+            {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
+        )
         if "error" in answer:
             message = f"{self.url}: {method} failed: {answer['error']}"
             raise ChainError(message)
@@ -387,7 +389,8 @@ class RpcBackend(Backend):
 
     def logs(self, address: bytes, from_block: int = 0) -> list[LogEntry]:
         entries = self._rpc(
-            "eth_getLogs", [{"address": _hex(address), "fromBlock": hex(from_block), "toBlock": "latest"}]
+            "eth_getLogs",
+            [{"address": _hex(address), "fromBlock": hex(from_block), "toBlock": "latest"}],
         )
         return [
             LogEntry(

@@ -91,7 +91,9 @@ class Artifact:
         name, types = self._errors[data[:4]]
         return name, tuple(decode(types, data[4:]))
 
-    def decode_log(self, topics: tuple[bytes, ...], data: bytes, block_number: int) -> DecodedEvent | None:
+    def decode_log(
+        self, topics: tuple[bytes, ...], data: bytes, block_number: int
+    ) -> DecodedEvent | None:
         if not topics or topics[0] not in self._events:
             return None
         name, inputs = self._events[topics[0]]
@@ -108,7 +110,9 @@ class Artifact:
 def artifact(name: str) -> Artifact:
     """Load the committed artifact ``name`` (``Market`` or ``SettlementToken``)."""
     try:
-        text = resources.files("gridledger.ledger").joinpath("artifacts", f"{name}.json").read_text()
+        text = (
+            resources.files("gridledger.ledger").joinpath("artifacts", f"{name}.json").read_text()
+        )
     except (FileNotFoundError, OSError) as error:
         message = f"contract artifact {name}.json missing in gridledger/ledger/artifacts: run node scripts/compile_contracts.mjs"
         raise ChainError(message) from error

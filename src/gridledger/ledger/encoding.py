@@ -212,7 +212,10 @@ def bid_digest(domain: bytes, interval: int, round_: int, word: int) -> bytes:
 def reading_digest(domain: bytes, interval: int, word: int) -> bytes:
     member, net_wh = unpack_reading(word)
     struct_hash = keccak(
-        READING_TYPEHASH + _u256(interval) + _u256(member) + (net_wh % (1 << 256)).to_bytes(32, "big")
+        READING_TYPEHASH
+        + _u256(interval)
+        + _u256(member)
+        + (net_wh % (1 << 256)).to_bytes(32, "big")
     )
     return keccak(b"\x19\x01" + domain + struct_hash)
 

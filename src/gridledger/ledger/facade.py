@@ -113,7 +113,7 @@ def members_for_ledger(members: Sequence[Any]) -> list[LedgerMember]:
 
 @dataclass(slots=True)
 class ChainStats:
-    """Transaction and gas counters of this session (not of a replayed log)."""
+    """Transaction and gas counters of the chain's run (restored from the log on resume)."""
 
     tx_count: int = 0
     gas_total: int = 0
@@ -227,7 +227,9 @@ class Ledger:
         self.token = bytes.fromhex(saved["token"])
         self.market = bytes.fromhex(saved["market"])
         self.rounds = int(saved["rounds"])
-        self.tariffs = Tariffs(int(saved["retail_per_kwh_micro"]), int(saved["feed_in_per_kwh_micro"]))
+        self.tariffs = Tariffs(
+            int(saved["retail_per_kwh_micro"]), int(saved["feed_in_per_kwh_micro"])
+        )
         for m in saved["members"]:
             self._add_member(LedgerMember(int(m["id"]), int(m["bus"]), int(m["role"])))
         self._domain = enc.domain_separator(self.backend.chain_id, self.market)
@@ -246,7 +248,9 @@ class Ledger:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
-                log.warning("%s:%d: incomplete record ignored (run killed while writing)", path, number)
+                log.warning(
+                    "%s:%d: incomplete record ignored (run killed while writing)", path, number
+                )
                 break
             raws = [bytes.fromhex(h) for h in record["txs"]]
             results = self.backend.send(raws)
@@ -259,7 +263,11 @@ class Ledger:
                     raise ChainError(message)
             self.backend.seal()
             groups += 1
-        log.info("replayed %d blocks from %s in %.1f s", groups, path, time.perf_counter() - started)
+            if "stats" in record:
+                self._stats = ChainStats(**record["stats"])
+        log.info(
+            "replayed %d blocks from %s in %.1f s", groups, path, time.perf_counter() - started
+        )
 
     # ------------------------------------------------------------ helpers
     def _add_member(self, m: LedgerMember) -> None:
@@ -285,7 +293,14 @@ class Ledger:
             raise ChainError(message)
         return self.market
 
-    def _sign_tx(self, to: bytes | None, data: bytes, gas: int, key: bytes | None = None, nonce: int | None = None) -> bytes:
+    def _sign_tx(
+        self,
+        to: bytes | None,
+        data: bytes,
+        gas: int,
+        key: bytes | None = None,
+        nonce: int | None = None,
+    ) -> bytes:
         tx: dict[str, Any] = {
             "type": 2,
             "chainId": self.backend.chain_id,
@@ -376,7 +391,9 @@ class Ledger:
             message = "ledger is not set up: call setup() first"
             raise ChainError(message)
         data = self.token_abi.encode_call(function, *args)
-        return self.token_abi.decode_output(function, self.backend.call(self.operator, self.token, data))
+        return self.token_abi.decode_output(
+            function, self.backend.call(self.operator, self.token, data)
+        )
 
     # --------------------------------------------------------------- setup
     def is_set_up(self) -> bool:
@@ -413,7 +430,14 @@ class Ledger:
         grid_micro = deposit_micro * len(ids) if grid_deposit_micro is None else grid_deposit_micro
         total = deposit_micro * len(ids) + grid_micro
         steps: list[tuple[str, bytes]] = [
-            ("deploy token", self._sign_tx(None, self.token_abi.deploy_data(to_checksum_address(self.operator)), GAS_DEPLOY_TOKEN)),
+            (
+                "deploy token",
+                self._sign_tx(
+                    None,
+                    self.token_abi.deploy_data(to_checksum_address(self.operator)),
+                    GAS_DEPLOY_TOKEN,
+                ),
+            ),
             (
                 "deploy market",
                 self._sign_tx(
@@ -440,13 +464,42 @@ class Ledger:
                 [self.members[i].bus for i in chunk],
                 [self.members[i].role for i in chunk],
             )
-            steps.append(("register members", self._sign_tx(self.market, data, 80_000 + 60_000 * len(chunk))))
-        steps.append(("mint", self._sign_tx(self.token, self.token_abi.encode_call("mint", to_checksum_address(self.operator), total), 120_000)))
-        steps.append(("approve", self._sign_tx(self.token, self.token_abi.encode_call("approve", to_checksum_address(self.market), total), 80_000)))
+            steps.append(
+                ("register members", self._sign_tx(self.market, data, 80_000 + 60_000 * len(chunk)))
+            )
+        steps.append(
+            (
+                "mint",
+                self._sign_tx(
+                    self.token,
+                    self.token_abi.encode_call("mint", to_checksum_address(self.operator), total),
+                    120_000,
+                ),
+            )
+        )
+        steps.append(
+            (
+                "approve",
+                self._sign_tx(
+                    self.token,
+                    self.token_abi.encode_call("approve", to_checksum_address(self.market), total),
+                    80_000,
+                ),
+            )
+        )
         if ids:
             data = self.market_abi.encode_call("depositMany", ids, [deposit_micro] * len(ids))
-            steps.append(("deposit members", self._sign_tx(self.market, data, 120_000 + 30_000 * len(ids))))
-        steps.append(("deposit grid", self._sign_tx(self.market, self.market_abi.encode_call("depositGrid", grid_micro), 120_000)))
+            steps.append(
+                ("deposit members", self._sign_tx(self.market, data, 120_000 + 30_000 * len(ids)))
+            )
+        steps.append(
+            (
+                "deposit grid",
+                self._sign_tx(
+                    self.market, self.market_abi.encode_call("depositGrid", grid_micro), 120_000
+                ),
+            )
+        )
         self._send(steps)
         self.backend.seal()
         self._checkpoint("setup", None)
@@ -487,6 +540,7 @@ class Ledger:
             "interval": interval,
             "txs": [raw.hex() for raw, _ in entries],
             "gas": [gas for _, gas in entries],
+            "stats": asdict(self._stats),  # cumulative, so a resumed run reports the whole day
         }
         with open(self.state_dir / TXLOG_FILE, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
@@ -506,11 +560,17 @@ class Ledger:
                 message = f"interval {interval} round {round}: bid by unknown member {bid.member}"
                 raise ChainError(message)
             word = enc.pack_bid(bid)
-            r, vs = enc.sign_compact(self._member_keys[bid.member], enc.bid_digest(self._domain, interval, round, word))
+            r, vs = enc.sign_compact(
+                self._member_keys[bid.member], enc.bid_digest(self._domain, interval, round, word)
+            )
             words.append(word)
             sigs += [r, vs]
         data = self.market_abi.encode_call("recordRound", interval, round, words, sigs)
-        self._queue(f"recordRound {interval}/{round}", self._sign_tx(self.market, data, _gas_round(len(words))), interval)
+        self._queue(
+            f"recordRound {interval}/{round}",
+            self._sign_tx(self.market, data, _gas_round(len(words))),
+            interval,
+        )
         self._interval(interval).bids = words
         self._stats.bids_recorded += len(words)
 
@@ -524,7 +584,9 @@ class Ledger:
         buys, sells = sorted_books(bids)
         order = [index[b.member] for b in buys] + [index[b.member] for b in sells]
         data = self.market_abi.encode_call("clear", interval, words, order, len(buys))
-        self._queue(f"clear {interval}", self._sign_tx(self.market, data, _gas_clear(len(words))), interval)
+        self._queue(
+            f"clear {interval}", self._sign_tx(self.market, data, _gas_clear(len(words))), interval
+        )
         events = self._events(self._take_recent(), "IntervalCleared")
         if len(events) != 1:
             message = f"clear {interval}: expected one IntervalCleared event, got {len(events)}"
@@ -563,11 +625,17 @@ class Ledger:
                 message = f"interval {interval}: reading for unknown member {member}"
                 raise ChainError(message)
             word = enc.pack_reading(member, int(actual_net_wh[member]))
-            r, vs = enc.sign_compact(self._meter_keys[member], enc.reading_digest(self._domain, interval, word))
+            r, vs = enc.sign_compact(
+                self._meter_keys[member], enc.reading_digest(self._domain, interval, word)
+            )
             words.append(word)
             sigs += [r, vs]
         data = self.market_abi.encode_call("recordReadings", interval, words, sigs)
-        self._queue(f"recordReadings {interval}", self._sign_tx(self.market, data, _gas_readings(len(words))), interval)
+        self._queue(
+            f"recordReadings {interval}",
+            self._sign_tx(self.market, data, _gas_readings(len(words))),
+            interval,
+        )
         self._interval(interval).readings = words
 
     def settle(self, interval: int) -> dict[int, int]:

@@ -89,7 +89,9 @@ def validate_bids(bids: list[Bid] | tuple[Bid, ...]) -> None:
         elif not 0 < bid.e_wh <= UINT64_MAX:
             problem = f"e_wh={bid.e_wh} must be a positive 64-bit integer"
         elif not 0 <= bid.price_per_kwh_micro <= UINT64_MAX:
-            problem = f"price_per_kwh_micro={bid.price_per_kwh_micro} must be a 64-bit unsigned integer"
+            problem = (
+                f"price_per_kwh_micro={bid.price_per_kwh_micro} must be a 64-bit unsigned integer"
+            )
         elif not 0 <= bid.bus <= 0xFFFF:
             problem = f"bus={bid.bus} must be in 0..65535"
         if problem is not None:

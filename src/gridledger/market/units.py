@@ -18,10 +18,10 @@ __all__ = [
     "MICRO",
     "WH_PER_KWH",
     "kwh_to_wh",
-    "money_micro",
     "micro_to_money",
-    "price_to_micro",
     "micro_to_price",
+    "money_micro",
+    "price_to_micro",
     "wh_to_kwh",
 ]
 

@@ -45,7 +45,21 @@ def _kpi_table(kpis: dict[str, Any]) -> str:
     return f"<table>{rows}</table>"
 
 
-def write_report(tables: RunTables, out_dir: Path, extra: list[tuple[str, str]] | None = None) -> Path:
+def _attitude_table(rows: dict[str, dict[str, float]]) -> str:
+    keys = ["members", "offered_kwh", "traded_kwh", "trade_rate", "margin_per_kwh"]
+    head = "".join(f"<th>{k}</th>" for k in ["attitude", *keys])
+    body = "".join(
+        f"<tr><td>{html.escape(name)}</td>"
+        + "".join(f"<td>{row.get(k, '')}</td>" for k in keys)
+        + "</tr>"
+        for name, row in rows.items()
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def write_report(
+    tables: RunTables, out_dir: Path, extra: list[tuple[str, str]] | None = None
+) -> Path:
     """Write ``summary.json`` and ``report.html`` into ``out_dir``; return the report path."""
     kpis = summary(tables)
     (out_dir / "summary.json").write_text(json.dumps(kpis, indent=2))
@@ -59,6 +73,13 @@ def write_report(tables: RunTables, out_dir: Path, extra: list[tuple[str, str]] 
         "<h2>Key figures</h2>",
         _kpi_table(kpis),
     ]
+    if kpis.get("by_attitude"):
+        parts.append("<h2>Risk attitudes</h2>" + _attitude_table(kpis["by_attitude"]))
+        parts.append(
+            "<p>Per run, attitudes are mixed with members' different limits and sizes; "
+            "the controlled comparison (same limits, attitude the only difference) is "
+            "<code>gridledger.bidding.experiments.attitude_table</code>, see docs/bidding.md.</p>"
+        )
     for title, plot in PLOTS:
         fig = plot(tables, feeder)
         if fig is None:

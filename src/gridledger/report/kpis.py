@@ -42,8 +42,12 @@ def by_attitude(tables: RunTables) -> dict[str, dict[str, float]]:
         e = float(row.e_kwh)
         traded[row.buyer] = traded.get(row.buyer, 0.0) + e
         traded[row.seller] = traded.get(row.seller, 0.0) + e
-        margin[row.buyer] = margin.get(row.buyer, 0.0) + e * (value[row.buyer] - row.buyer_price_per_kwh)
-        margin[row.seller] = margin.get(row.seller, 0.0) + e * (row.seller_price_per_kwh - cost[row.seller])
+        margin[row.buyer] = margin.get(row.buyer, 0.0) + e * (
+            value[row.buyer] - row.buyer_price_per_kwh
+        )
+        margin[row.seller] = margin.get(row.seller, 0.0) + e * (
+            row.seller_price_per_kwh - cost[row.seller]
+        )
     out: dict[str, dict[str, float]] = {}
     for attitude, group in members.groupby("risk_attitude"):
         ids = list(group["id"])
@@ -102,13 +106,16 @@ def summary(tables: RunTables) -> dict[str, Any]:
         "dg_local_share": _round(local / generated if generated else 0.0),
         "grid_import_kwh": _round(iv["grid_import_kwh"].sum() if len(iv) else 0.0, 3),
         "grid_export_kwh": _round(iv["grid_export_kwh"].sum() if len(iv) else 0.0, 3),
-        "mean_price_per_kwh": _round(np.nanmean(iv["price_per_kwh"]) if iv["price_per_kwh"].notna().any() else 0.0),
+        "mean_price_per_kwh": _round(
+            np.nanmean(iv["price_per_kwh"]) if iv["price_per_kwh"].notna().any() else 0.0
+        ),
         "v_min_pu": _round(iv["v_min_pu"].min()),
         "v_max_pu": _round(iv["v_max_pu"].max()),
         "max_line_loading_pct": _round(iv["max_line_loading_pct"].max(), 3),
         "violations_before": int(iv["violations_before"].sum()),
         "violations_after": int(iv["violations_after"].sum()),
         "curtailed_kwh": _round(iv["curtailed_kwh"].sum(), 3),
+        "lost_surplus": _round(iv["lost_surplus"].sum() if "lost_surplus" in iv else 0.0),
         "conservation_ok": bool(iv["conserved"].all()),
         "chain": meta.get("chain", "none"),
         "tx_count": stats.get("tx_count"),

@@ -7,12 +7,12 @@ from collections.abc import Callable
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
 
-from gridledger.grid import Feeder  # noqa: E402
-from gridledger.report.tables import RunTables  # noqa: E402
+from gridledger.grid import Feeder
+from gridledger.report.tables import RunTables
 
 __all__ = [
     "PLOTS",
@@ -22,6 +22,8 @@ __all__ = [
     "plot_round_convergence",
     "plot_trade_map",
     "plot_voltage_envelope",
+    "plot_voltage_profile",
+    "tree_layout",
 ]
 
 PlotFn = Callable[[RunTables, Feeder], Figure | None]
@@ -47,8 +49,14 @@ def plot_prices(tables: RunTables, feeder: Feeder) -> Figure:
         last = rounds[rounds["round"] == rounds["round"].max()]
         for side, colour in (("buy", "tab:blue"), ("sell", "tab:orange")):
             part = last[last["side"] == side]
-            ax.scatter(_to_hours(tables, part["interval"]), part["price_per_kwh"], s=4, alpha=0.25, color=colour,
-                       label=f"{side} orders (binding round)")
+            ax.scatter(
+                _to_hours(tables, part["interval"]),
+                part["price_per_kwh"],
+                s=4,
+                alpha=0.25,
+                color=colour,
+                label=f"{side} orders (binding round)",
+            )
     iv = tables.intervals
     if "price_per_kwh" in iv and iv["price_per_kwh"].notna().any():
         ax.plot(hours, iv["price_per_kwh"], color="black", lw=1.8, label="clearing price")
@@ -56,8 +64,13 @@ def plot_prices(tables: RunTables, feeder: Feeder) -> Figure:
     if len(tr) and iv["price_per_kwh"].isna().all():
         paid = (tr["buyer_price_per_kwh"] * tr["e_kwh"]).groupby(tr["interval"]).sum()
         mean = paid / tr.groupby("interval")["e_kwh"].sum().clip(lower=1e-9)
-        ax.plot(_to_hours(tables, mean.index), mean.values, color="black", lw=1.8,
-                label="mean buyer price")
+        ax.plot(
+            _to_hours(tables, mean.index),
+            mean.values,
+            color="black",
+            lw=1.8,
+            label="mean buyer price",
+        )
     ax.axhline(market["retail_per_kwh"], color="tab:red", ls="--", lw=1, label="retail tariff")
     ax.axhline(market["feed_in_per_kwh"], color="tab:green", ls="--", lw=1, label="feed-in tariff")
     ax.set_xlabel("hour of day")
@@ -148,14 +161,25 @@ def draw_trade_map(ax: plt.Axes, tables: RunTables, feeder: Feeder, title: str) 
             if s_bus == b_bus or e_kwh <= 0:
                 continue
             (x0, y0), (x1, y1) = xy[int(s_bus)], xy[int(b_bus)]
-            ax.annotate("", xy=(x1, y1), xytext=(x0, y0), zorder=2,
-                        arrowprops=dict(arrowstyle="-|>", color="tab:purple",
-                                        alpha=0.25 + 0.6 * e_kwh / top, lw=0.4 + 3.5 * e_kwh / top,
-                                        connectionstyle="arc3,rad=0.25"))
+            ax.annotate(
+                "",
+                xy=(x1, y1),
+                xytext=(x0, y0),
+                zorder=2,
+                arrowprops=dict(
+                    arrowstyle="-|>",
+                    color="tab:purple",
+                    alpha=0.25 + 0.6 * e_kwh / top,
+                    lw=0.4 + 3.5 * e_kwh / top,
+                    connectionstyle="arc3,rad=0.25",
+                ),
+            )
     for bus in range(len(xy)):
         ax.text(xy[bus, 0], xy[bus, 1], f" {bus}", fontsize=6, color="0.3")
-    ax.set_title(f"{title}\n(arcs: top {MAX_ARCS} bus pairs by kWh, seller -> buyer; dot size: PV kWp)",
-                 fontsize=9)
+    ax.set_title(
+        f"{title}\n(arcs: top {MAX_ARCS} bus pairs by kWh, seller -> buyer; dot size: PV kWp)",
+        fontsize=9,
+    )
     ax.set_axis_off()
 
 
@@ -165,8 +189,14 @@ def plot_voltage_envelope(tables: RunTables, feeder: Feeder) -> Figure:
     sec = tables.meta["scenario"]["security"]
     hours = _hours(tables)
     fig, ax = plt.subplots(figsize=(9, 3.6))
-    ax.fill_between(hours, iv["v_min_pu"], iv["v_max_pu"], color="tab:blue", alpha=0.3,
-                    label="voltage envelope (after)")
+    ax.fill_between(
+        hours,
+        iv["v_min_pu"],
+        iv["v_max_pu"],
+        color="tab:blue",
+        alpha=0.3,
+        label="voltage envelope (after)",
+    )
     if "v_min_before_pu" in iv and not np.allclose(iv["v_min_before_pu"], iv["v_min_pu"]):
         ax.plot(hours, iv["v_min_before_pu"], color="tab:red", lw=0.8, ls=":", label="before")
         ax.plot(hours, iv["v_max_before_pu"], color="tab:red", lw=0.8, ls=":")
@@ -188,8 +218,14 @@ def plot_line_loading(tables: RunTables, feeder: Feeder) -> Figure | None:
     fig, ax = plt.subplots(figsize=(9, 3.6))
     hours = _hours(tables)
     step = float(tables.meta["interval_h"])
-    image = ax.imshow(data.T, aspect="auto", cmap="magma_r", vmin=0, vmax=max(100.0, data.max()),
-                      extent=(hours[0], hours[-1] + step, data.shape[1] - 0.5, -0.5))
+    image = ax.imshow(
+        data.T,
+        aspect="auto",
+        cmap="magma_r",
+        vmin=0,
+        vmax=max(100.0, data.max()),
+        extent=(hours[0], hours[-1] + step, data.shape[1] - 0.5, -0.5),
+    )
     fig.colorbar(image, ax=ax, label="loading (%)")
     ax.set_xlabel("hour of day")
     ax.set_ylabel("line")
@@ -220,11 +256,41 @@ def plot_round_convergence(tables: RunTables, feeder: Feeder) -> Figure | None:
     return fig
 
 
+def plot_voltage_profile(tables: RunTables, feeder: Feeder) -> Figure | None:
+    """Voltage along the feeder (bus by bus) in the worst interval, before and after management."""
+    before = np.asarray(tables.bus_voltages_before, dtype=float)
+    after = np.asarray(tables.bus_voltages, dtype=float)
+    if before.size == 0:
+        return None
+    sec = tables.meta["scenario"]["security"]
+    excess = np.maximum(before - sec["v_max_pu"], sec["v_min_pu"] - before).max(axis=1)
+    worst = int(np.argmax(excess))
+    depth = np.asarray(feeder.tree.depth)
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    children = feeder.tree.children()
+    for values, colour, label in ((before, "tab:red", "before"), (after, "tab:blue", "after")):
+        v = values[worst]
+        for bus in range(len(v)):
+            for child in children[bus]:
+                ax.plot(depth[[bus, child]], v[[bus, child]], color=colour, lw=1.2)
+        ax.scatter(depth, v, s=10, color=colour, label=f"{label} management")
+    ax.axhline(sec["v_min_pu"], color="black", ls="--", lw=1)
+    ax.axhline(sec["v_max_pu"], color="black", ls="--", lw=1, label="limits")
+    hour = _to_hours(tables, [tables.intervals["interval"].iloc[worst]])[0]
+    ax.set_xlabel("hops from the substation (every branch drawn)")
+    ax.set_ylabel("voltage (p.u.)")
+    ax.set_title(f"Voltage profile along the feeder, worst interval ({hour:.2f} h)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 PLOTS: list[tuple[str, PlotFn]] = [
     ("Prices per interval", plot_prices),
     ("Energy balance", plot_energy_balance),
     ("Trades on the feeder map", plot_trade_map),
     ("Voltage envelope", plot_voltage_envelope),
+    ("Voltage profile along the feeder", plot_voltage_profile),
     ("Line loading", plot_line_loading),
     ("Bidding rounds", plot_round_convergence),
 ]

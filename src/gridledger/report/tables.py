@@ -31,6 +31,7 @@ TABLES = (
     "settlement",
     "members",
     "bus_voltages",
+    "bus_voltages_before",
     "line_loading",
 )
 
@@ -46,6 +47,7 @@ class RunTables:
     settlement: pd.DataFrame
     members: pd.DataFrame
     bus_voltages: pd.DataFrame
+    bus_voltages_before: pd.DataFrame
     line_loading: pd.DataFrame
 
 
@@ -57,9 +59,11 @@ def build_tables(result: RunResult) -> RunTables:
     dist = world.distances
     zone = np.asarray(dist.zone)
     step = pd.Timedelta(minutes=world.scenario.horizon.interval_min)
-    start = pd.Timestamp(world.scenario.horizon.start) + world.scenario.horizon.first_interval * step
+    start = (
+        pd.Timestamp(world.scenario.horizon.start) + world.scenario.horizon.first_interval * step
+    )
     interval_rows, round_rows, trade_rows, settle_rows = [], [], [], []
-    volt_rows, load_rows = [], []
+    volt_rows, volt_before_rows, load_rows = [], [], []
     for out in result.outcomes:
         t = out.interval
         sec = out.security
@@ -68,28 +72,53 @@ def build_tables(result: RunResult) -> RunTables:
         for k, bids in enumerate(out.rounds):
             for b in bids:
                 round_rows.append(
-                    (t, k, b.member, "buy" if b.side == 0 else "sell", b.e_wh / 1000.0,
-                     micro_to_price(b.price_per_kwh_micro), b.bus)
+                    (
+                        t,
+                        k,
+                        b.member,
+                        "buy" if b.side == 0 else "sell",
+                        b.e_wh / 1000.0,
+                        micro_to_price(b.price_per_kwh_micro),
+                        b.bus,
+                    )
                 )
         dist_kwh_km = 0.0
         for i, tr in trades_final.items():
             d_km = float(dist.path_km[tr.seller_bus, tr.buyer_bus])
             dist_kwh_km += tr.e_wh / 1000.0 * d_km
             trade_rows.append(
-                (t, i, tr.buyer, tr.seller, tr.buyer_bus, tr.seller_bus, tr.e_wh / 1000.0,
-                 out.cleared.trades[i].e_wh / 1000.0,
-                 micro_to_price(tr.buyer_price_per_kwh_micro),
-                 micro_to_price(tr.seller_price_per_kwh_micro),
-                 micro_to_price(tr.fee_per_kwh_micro), d_km,
-                 bool(zone[tr.seller_bus] == zone[tr.buyer_bus]))
+                (
+                    t,
+                    i,
+                    tr.buyer,
+                    tr.seller,
+                    tr.buyer_bus,
+                    tr.seller_bus,
+                    tr.e_wh / 1000.0,
+                    out.cleared.trades[i].e_wh / 1000.0,
+                    micro_to_price(tr.buyer_price_per_kwh_micro),
+                    micro_to_price(tr.seller_price_per_kwh_micro),
+                    micro_to_price(tr.fee_per_kwh_micro),
+                    d_km,
+                    bool(zone[tr.seller_bus] == zone[tr.buyer_bus]),
+                )
             )
         st = out.settlement
         for line in st.members.values():
             settle_rows.append(
-                (t, line.member, line.scheduled_net_wh, line.actual_net_wh,
-                 micro_to_money(line.p2p_paid_micro), micro_to_money(line.p2p_received_micro),
-                 line.grid_import_wh, line.grid_export_wh, micro_to_money(line.grid_paid_micro),
-                 micro_to_money(line.grid_received_micro), micro_to_money(line.net_micro))
+                (
+                    t,
+                    line.member,
+                    line.scheduled_net_wh,
+                    line.actual_net_wh,
+                    micro_to_money(line.p2p_paid_micro),
+                    micro_to_money(line.p2p_received_micro),
+                    line.grid_import_wh,
+                    line.grid_export_wh,
+                    micro_to_money(line.grid_paid_micro),
+                    micro_to_money(line.grid_received_micro),
+                    micro_to_money(line.net_micro),
+                )
             )
         load_kwh = float(members.load_kw[:, t].sum() * h)
         pv_kwh = float(members.pv_kw[:, t].sum() * h)
@@ -98,8 +127,11 @@ def build_tables(result: RunResult) -> RunTables:
             dict(
                 interval=t,
                 time=start + t * step,
-                price_per_kwh=(micro_to_price(out.cleared.price_per_kwh_micro)
-                               if out.cleared.price_per_kwh_micro is not None else np.nan),
+                price_per_kwh=(
+                    micro_to_price(out.cleared.price_per_kwh_micro)
+                    if out.cleared.price_per_kwh_micro is not None
+                    else np.nan
+                ),
                 n_bids=len(out.rounds[-1]) if out.rounds else 0,
                 traded_kwh=sum(tr.e_wh for tr in trades_final.values()) / 1000.0,
                 load_kwh=load_kwh,
@@ -119,15 +151,29 @@ def build_tables(result: RunResult) -> RunTables:
                 violations_before=sec.violations_before,
                 violations_after=sec.violations_after,
                 curtailed_kwh=cut_wh / 1000.0,
+                lost_surplus=micro_to_money(sec.lost_surplus_micro),
+                security_note=sec.reason,
                 conserved=st.conserved(),
             )
         )
         volt_rows.append(np.asarray(after.v_pu, dtype=float))
+        volt_before_rows.append(np.asarray(sec.before.v_pu, dtype=float))
         load_rows.append(np.asarray(after.line_loading_pct, dtype=float))
     member_rows = [
-        (m.id, m.name, m.bus, m.role.value, m.pv_kwp, m.load_annual_kwh, m.cost_per_kwh,
-         m.utility_per_kwh, str(m.risk_attitude), m.strategy,
-         float(members.load_kw[m.id].sum() * h), float(members.pv_kw[m.id].sum() * h))
+        (
+            m.id,
+            m.name,
+            m.bus,
+            m.role.value,
+            m.pv_kwp,
+            m.load_annual_kwh,
+            m.cost_per_kwh,
+            m.utility_per_kwh,
+            str(m.risk_attitude),
+            m.strategy,
+            float(members.load_kw[m.id].sum() * h),
+            float(members.pv_kw[m.id].sum() * h),
+        )
         for m in members.members
     ]
     meta = {
@@ -142,20 +188,65 @@ def build_tables(result: RunResult) -> RunTables:
     return RunTables(
         meta=meta,
         intervals=pd.DataFrame(interval_rows),
-        rounds=pd.DataFrame(round_rows, columns=["interval", "round", "member", "side", "e_kwh",
-                                                 "price_per_kwh", "bus"]),
-        trades=pd.DataFrame(trade_rows, columns=[
-            "interval", "trade", "buyer", "seller", "buyer_bus", "seller_bus", "e_kwh",
-            "cleared_kwh", "buyer_price_per_kwh", "seller_price_per_kwh", "fee_per_kwh",
-            "distance_km", "same_branch"]),
-        settlement=pd.DataFrame(settle_rows, columns=[
-            "interval", "member", "scheduled_net_wh", "actual_net_wh", "p2p_paid",
-            "p2p_received", "grid_import_wh", "grid_export_wh", "grid_paid", "grid_received",
-            "net"]),
-        members=pd.DataFrame(member_rows, columns=[
-            "id", "name", "bus", "role", "pv_kwp", "load_annual_kwh", "cost_per_kwh",
-            "utility_per_kwh", "risk_attitude", "strategy", "load_kwh", "pv_kwh"]),
+        rounds=pd.DataFrame(
+            round_rows,
+            columns=["interval", "round", "member", "side", "e_kwh", "price_per_kwh", "bus"],
+        ),
+        trades=pd.DataFrame(
+            trade_rows,
+            columns=[
+                "interval",
+                "trade",
+                "buyer",
+                "seller",
+                "buyer_bus",
+                "seller_bus",
+                "e_kwh",
+                "cleared_kwh",
+                "buyer_price_per_kwh",
+                "seller_price_per_kwh",
+                "fee_per_kwh",
+                "distance_km",
+                "same_branch",
+            ],
+        ),
+        settlement=pd.DataFrame(
+            settle_rows,
+            columns=[
+                "interval",
+                "member",
+                "scheduled_net_wh",
+                "actual_net_wh",
+                "p2p_paid",
+                "p2p_received",
+                "grid_import_wh",
+                "grid_export_wh",
+                "grid_paid",
+                "grid_received",
+                "net",
+            ],
+        ),
+        members=pd.DataFrame(
+            member_rows,
+            columns=[
+                "id",
+                "name",
+                "bus",
+                "role",
+                "pv_kwp",
+                "load_annual_kwh",
+                "cost_per_kwh",
+                "utility_per_kwh",
+                "risk_attitude",
+                "strategy",
+                "load_kwh",
+                "pv_kwh",
+            ],
+        ),
         bus_voltages=pd.DataFrame(np.vstack(volt_rows) if volt_rows else np.zeros((0, 0))),
+        bus_voltages_before=pd.DataFrame(
+            np.vstack(volt_before_rows) if volt_before_rows else np.zeros((0, 0))
+        ),
         line_loading=pd.DataFrame(np.vstack(load_rows) if load_rows else np.zeros((0, 0))),
     )
 

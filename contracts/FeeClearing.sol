@@ -1,0 +1,546 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+/// @title FeeClearing
+/// @notice Verification of fee-aware clearing results (METHODS.md section 3): the surplus-ranked
+///         greedy rule of market/greedy.py re-executed to the unit, and the welfare-optimal rule
+///         of market/optimal.py certified by integer LP duals. The operator computes off chain
+///         and submits the result; the library only checks it ("checking costs less than
+///         searching") and reverts with a named error carrying the offending index.
+/// @dev Words use the layouts of Market.sol:
+///        bid word:        member u32 <<224 | side u8 <<216 | eWh u64 <<152 | price u64 <<88 | bus u16 <<72
+///        trade words (2): w0 = buyer u32 <<224 | seller u32 <<192 | eWh u64 <<128 | buyerBus u16 <<112
+///                              | sellerBus u16 <<96;  w1 = buyerPrice u64 <<192 | sellerPrice u64 <<128
+///      Fee table: `nBuses * nBuses` big-endian uint32 entries, entry (p, q) at byte offset
+///      4 * (p * nBuses + q) is the fee in micro-tokens per kWh of a trade from a seller at bus p
+///      to a buyer at bus q (market/fees.py: fees[seller_bus, buyer_bus]).
+///      Surplus of buyer i (bid b, bus q) and seller j (ask a, bus p): s = b - a - c[p][q]
+///      (micro-tokens per kWh). Trade prices: the seller receives a + floor(s * num / den), the
+///      buyer pays that plus c (kappa = num / den, the seller's share of the surplus).
+///      Preconditions (Market.recordRound enforces them): member ids unique, bid words well formed.
+library FeeClearing {
+    /// @notice Clearing parameters: buses covered by the fee table and kappa = kappaNum / kappaDen.
+    struct Config {
+        uint256 nBuses;
+        uint256 kappaNum;
+        uint256 kappaDen;
+    }
+
+    /// @dev Greedy book: bid words in queue order and per-bus queue state.
+    ///      Bus state word: headPrice u64 <<192 | headId u32 <<160 | headRemainingWh u64 <<96
+    ///      | head u32 <<64 | end u32 <<32 | position in the active list u32. The queue of a bus
+    ///      is book[head:end]; it is active while head < end.
+    struct Queues {
+        uint256[] book;
+        uint256[] buyState;
+        uint256[] sellState;
+        uint256[] activeBuy;
+        uint256[] activeSell;
+    }
+
+    // ----------------------------------------------------------------- errors
+    /// @notice The fee table has the wrong byte length for the configured number of buses.
+    error FeeTableLength(uint256 expectedBytes, uint256 gotBytes);
+    /// @notice The submitted fee table does not hash to the recorded hash.
+    error FeeTableMismatch(bytes32 recorded, bytes32 submitted);
+    /// @notice kappa = num / den must satisfy den > 0 and num <= den; nBuses in 1..65536.
+    error BadFeeConfig(uint256 nBuses, uint256 kappaNum, uint256 kappaDen);
+    /// @notice Two parallel inputs have inconsistent lengths.
+    error FeeInputLength(uint256 expected, uint256 got);
+    /// @notice Bid `index` has a side other than 0/1 or zero energy.
+    error MalformedOrder(uint256 index);
+    /// @notice Bid `index` sits at a bus outside the fee table.
+    error BusOutOfRange(uint256 index, uint256 bus);
+    /// @notice The queue order is not a permutation sorted by (bus, price, member) at `position`.
+    error BadQueueOrder(uint256 position);
+    /// @notice Trade `trade` has non-zero unused bits.
+    error MalformedTrade(uint256 trade);
+    /// @notice Greedy: trade `trade` is not between the current heads of its buses' queues.
+    error NotQueueHead(uint256 trade);
+    /// @notice Greedy: trade `trade` has surplus <= 0.
+    error NonPositiveSurplus(uint256 trade);
+    /// @notice Greedy: trade `trade` does not trade min(remaining buy, remaining sell).
+    error WrongQuantity(uint256 trade, uint256 expectedWh, uint256 gotWh);
+    /// @notice Trade `trade`'s prices differ from the kappa split.
+    error WrongPrice(uint256 trade, uint256 expectedBuyerPrice, uint256 expectedSellerPrice);
+    /// @notice Greedy: at the step of trade `trade`, bus pair (sellerBus, buyerBus) ranked above
+    ///         the pair that traded (larger surplus; ties: smaller fee, buyer id, seller id).
+    error BetterPairExists(uint256 trade, uint256 sellerBus, uint256 buyerBus);
+    /// @notice Greedy: after the last trade, bus pair (sellerBus, buyerBus) still has surplus > 0.
+    error SurplusLeft(uint256 sellerBus, uint256 buyerBus);
+    /// @notice Optimal: trade `trade`'s party hint does not name its buyer and seller bids.
+    error BadParty(uint256 trade);
+    /// @notice Optimal: trade `trade` has zero energy.
+    error ZeroQuantity(uint256 trade);
+    /// @notice Optimal: dual of bid `index` is >= 2**64.
+    error DualOutOfRange(uint256 index);
+    /// @notice Optimal: u_i + v_j != s_ij on trade `trade` (complementary slackness).
+    error SlacknessViolated(uint256 trade);
+    /// @notice Optimal: bid `index` trades more than its order.
+    error Overfilled(uint256 index, uint256 tradedWh, uint256 orderWh);
+    /// @notice Optimal: bid `index` has a positive dual but is not fully traded.
+    error SlackOrderHasDual(uint256 index);
+    /// @notice Optimal: max(b_i - u_i) at buyerBus - min(a_j + v_j) at sellerBus > fee (dual infeasible).
+    error DualInfeasible(uint256 sellerBus, uint256 buyerBus);
+
+    uint256 private constant _U32 = 0xffffffff;
+    uint256 private constant _U64 = 0xffffffffffffffff;
+    uint256 private constant _U128 = 0xffffffffffffffffffffffffffffffff;
+    /// @dev Offset that keeps signed surpluses non-negative (|s| < 2**65).
+    uint256 private constant _OFF = 1 << 66;
+    uint256 private constant _TRADE0_LOW = (1 << 96) - 1;
+    uint256 private constant _TRADE1_LOW = (1 << 128) - 1;
+    uint256 private constant _NONE = type(uint256).max;
+
+    // ------------------------------------------------------------ fee table
+    /// @notice Revert unless `fees` is a table for `cfg` hashing to `recorded`.
+    function checkFeeTable(Config memory cfg, bytes memory fees, bytes32 recorded) internal pure {
+        _checkConfig(cfg, fees);
+        bytes32 h = keccak256(fees);
+        if (h != recorded) revert FeeTableMismatch(recorded, h);
+    }
+
+    /// @notice Fee in micro-tokens per kWh from a seller at `sellerBus` to a buyer at `buyerBus`.
+    function fee(bytes memory fees, uint256 nBuses, uint256 sellerBus, uint256 buyerBus)
+        internal
+        pure
+        returns (uint256 c)
+    {
+        assembly ("memory-safe") {
+            c := shr(224, mload(add(add(fees, 0x20), shl(2, add(mul(sellerBus, nBuses), buyerBus)))))
+        }
+    }
+
+    function _checkConfig(Config memory cfg, bytes memory fees) private pure {
+        uint256 nb = cfg.nBuses;
+        if (nb == 0 || nb > 65536 || cfg.kappaDen == 0 || cfg.kappaNum > cfg.kappaDen || cfg.kappaDen > _U64) {
+            revert BadFeeConfig(nb, cfg.kappaNum, cfg.kappaDen);
+        }
+        if (fees.length != 4 * nb * nb) revert FeeTableLength(4 * nb * nb, fees.length);
+    }
+
+    // --------------------------------------------------------------- greedy
+    /// @notice Check that `trades` is exactly clear_greedy(bids, fees, kappa) (market/greedy.py).
+    /// @param order Queue order: order[0:nBuys] indexes the buy bids sorted by (bus asc, price
+    ///        desc, member asc), order[nBuys:] the sell bids by (bus asc, price asc, member asc).
+    /// @param trades Trade word pairs in clearing order.
+    /// @return welfareWhMicro Sum of s * eWh over the trades (micro-tokens/kWh x Wh).
+    /// @dev Each pair version (a bus pair with fixed queue heads) is compared once, when one of
+    ///      its heads leaves, with the key of the trade made at that step; keys must not
+    ///      increase from trade to trade; versions alive at the end must have surplus <= 0.
+    ///      Cost O(n + trades + sum over leaving heads of the active buses on the other side
+    ///      + S*Q once). See docs/fee_clearing.md for the soundness argument.
+    function verifyGreedy(
+        Config memory cfg,
+        bytes memory fees,
+        uint256[] calldata bids,
+        uint256[] calldata order,
+        uint256 nBuys,
+        uint256[] calldata trades
+    ) internal pure returns (uint256 welfareWhMicro) {
+        _checkConfig(cfg, fees);
+        Queues memory qs = _queues(cfg.nBuses, bids, order, nBuys);
+        if (trades.length & 1 != 0) revert FeeInputLength(trades.length + 1, trades.length);
+        uint256 nt = trades.length >> 1;
+        uint256 prevKey = _NONE;
+        for (uint256 t = 0; t < nt; ++t) {
+            uint256 gain;
+            (prevKey, gain) = _greedyStep(cfg, fees, qs, t, prevKey, trades[2 * t], trades[2 * t + 1]);
+            unchecked {
+                welfareWhMicro += gain;
+            }
+        }
+        (uint256 p, uint256 q) = _surplusLeft(fees, cfg.nBuses, qs);
+        if (p != _NONE) revert SurplusLeft(p, q);
+    }
+
+    /// @dev Check the queue order and build the per-bus queues.
+    function _queues(uint256 nb, uint256[] calldata bids, uint256[] calldata order, uint256 nBuys)
+        private
+        pure
+        returns (Queues memory qs)
+    {
+        uint256 n = bids.length;
+        if (order.length != n) revert FeeInputLength(n, order.length);
+        if (nBuys > n) revert FeeInputLength(n, nBuys);
+        qs.book = new uint256[](n);
+        qs.buyState = new uint256[](nb);
+        qs.sellState = new uint256[](nb);
+        qs.activeBuy = new uint256[](nb);
+        qs.activeSell = new uint256[](nb);
+        uint256[] memory seen = new uint256[]((n >> 8) + 1);
+        uint256 prevKey = 0;
+        uint256 nBuyActive = 0;
+        uint256 nSellActive = 0;
+        for (uint256 k = 0; k < n; ++k) {
+            uint256 idx = order[k];
+            if (idx >= n) revert BadQueueOrder(k);
+            uint256 bit = 1 << (idx & 0xff);
+            uint256 slot = seen[idx >> 8];
+            if (slot & bit != 0) revert BadQueueOrder(k);
+            seen[idx >> 8] = slot | bit;
+            uint256 w = bids[idx];
+            uint256 e = (w >> 152) & _U64;
+            uint256 side = (w >> 216) & 0xff;
+            if (side > 1 || e == 0) revert MalformedOrder(idx);
+            bool isBuy = k < nBuys;
+            if ((side == 0) != isBuy) revert BadQueueOrder(k);
+            uint256 bus = (w >> 72) & 0xffff;
+            if (bus >= nb) revert BusOutOfRange(idx, bus);
+            uint256 price = (w >> 88) & _U64;
+            uint256 key = (bus << 128) | ((isBuy ? _U64 - price : price) << 32) | (w >> 224);
+            bool first = k == 0 || k == nBuys;
+            if (!first && key <= prevKey) revert BadQueueOrder(k);
+            if (first || bus != prevKey >> 128) {
+                uint256 pos;
+                if (isBuy) {
+                    pos = nBuyActive++;
+                    qs.activeBuy[pos] = bus;
+                } else {
+                    pos = nSellActive++;
+                    qs.activeSell[pos] = bus;
+                }
+                uint256 st = (price << 192) | ((w >> 224) << 160) | (e << 96) | (k << 64) | ((k + 1) << 32) | pos;
+                if (isBuy) qs.buyState[bus] = st;
+                else qs.sellState[bus] = st;
+            } else if (isBuy) {
+                qs.buyState[bus] += 1 << 32;
+            } else {
+                qs.sellState[bus] += 1 << 32;
+            }
+            qs.book[k] = w;
+            prevKey = key;
+        }
+        uint256[] memory ab = qs.activeBuy;
+        uint256[] memory as_ = qs.activeSell;
+        assembly ("memory-safe") {
+            mstore(ab, nBuyActive)
+            mstore(as_, nSellActive)
+        }
+    }
+
+    /// @dev One greedy step: check trade `t` against the queue heads, compare the pair versions
+    ///      that end with it, advance the queues. Returns the trade's key and s * eWh.
+    function _greedyStep(
+        Config memory cfg,
+        bytes memory fees,
+        Queues memory qs,
+        uint256 t,
+        uint256 prevKey,
+        uint256 w0,
+        uint256 w1
+    ) private pure returns (uint256 key, uint256 gain) {
+        uint256 nb = cfg.nBuses;
+        uint256 q = (w0 >> 112) & 0xffff;
+        uint256 p = (w0 >> 96) & 0xffff;
+        if (q >= nb || p >= nb) revert NotQueueHead(t);
+        uint256 bw = qs.buyState[q];
+        uint256 sw = qs.sellState[p];
+        if (
+            ((bw >> 64) & _U32) >= ((bw >> 32) & _U32) || ((sw >> 64) & _U32) >= ((sw >> 32) & _U32)
+                || (w0 >> 224) != ((bw >> 160) & _U32) || ((w0 >> 192) & _U32) != ((sw >> 160) & _U32)
+        ) revert NotQueueHead(t);
+        if (w0 & _TRADE0_LOW != 0 || w1 & _TRADE1_LOW != 0) revert MalformedTrade(t);
+        uint256 c = fee(fees, nb, p, q);
+        uint256 s;
+        unchecked {
+            // prices < 2**64 and c < 2**32: no overflow
+            if ((bw >> 192) <= (sw >> 192) + c) revert NonPositiveSurplus(t);
+            s = (bw >> 192) - (sw >> 192) - c;
+            key = ((s + _OFF) << 96) | ((_U32 - c) << 64) | ((_U32 - ((bw >> 160) & _U32)) << 32)
+                | (_U32 - ((sw >> 160) & _U32));
+        }
+        if (key > prevKey) revert BetterPairExists(t - 1, p, q);
+        uint256 rb = (bw >> 96) & _U64;
+        uint256 rs = (sw >> 96) & _U64;
+        uint256 e = rb < rs ? rb : rs;
+        if ((w0 >> 128) & _U64 != e) revert WrongQuantity(t, e, (w0 >> 128) & _U64);
+        uint256 sp = (sw >> 192) + (s * cfg.kappaNum) / cfg.kappaDen;
+        if (w1 != (((sp + c) << 192) | (sp << 128))) revert WrongPrice(t, sp + c, sp);
+        gain = s * e;
+        // Pair versions ending now: row p if the seller leaves, column q if the buyer leaves.
+        if (rs == e) {
+            uint256 bad = _rowCheck(fees, nb, p, sw, qs.buyState, qs.activeBuy, key);
+            if (bad != _NONE) revert BetterPairExists(t, p, bad);
+        }
+        if (rb == e) {
+            uint256 bad = _columnCheck(fees, nb, q, bw, qs.sellState, qs.activeSell, key);
+            if (bad != _NONE) revert BetterPairExists(t, bad, q);
+        }
+        if (rs == e) _advance(qs.book, qs.sellState, qs.activeSell, p);
+        else qs.sellState[p] = sw - (e << 96);
+        if (rb == e) _advance(qs.book, qs.buyState, qs.activeBuy, q);
+        else qs.buyState[q] = bw - (e << 96);
+    }
+
+    /// @dev First buyer bus q (active) whose pair with seller bus p (head word sw) has a key
+    ///      above k, or _NONE.
+    function _rowCheck(
+        bytes memory fees,
+        uint256 nb,
+        uint256 p,
+        uint256 sw,
+        uint256[] memory buyState,
+        uint256[] memory activeBuy,
+        uint256 k
+    ) private pure returns (uint256 bad) {
+        bad = _NONE;
+        assembly ("memory-safe") {
+            let a := shr(192, sw)
+            let sidPart := sub(_U32, and(shr(160, sw), _U32))
+            let kS := shr(96, k)
+            let rowBase := add(add(fees, 0x20), shl(2, mul(p, nb)))
+            let stBase := add(buyState, 0x20)
+            let ptr := add(activeBuy, 0x20)
+            let stop := add(ptr, shl(5, mload(activeBuy)))
+            for {} lt(ptr, stop) { ptr := add(ptr, 0x20) } {
+                let q := mload(ptr)
+                let w := mload(add(stBase, shl(5, q)))
+                let c := shr(224, mload(add(rowBase, shl(2, q))))
+                let sv := sub(sub(add(shr(192, w), _OFF), a), c)
+                if iszero(lt(sv, kS)) {
+                    let key := or(
+                        or(shl(96, sv), shl(64, sub(_U32, c))), or(shl(32, sub(_U32, and(shr(160, w), _U32))), sidPart)
+                    )
+                    if gt(key, k) {
+                        bad := q
+                        break
+                    }
+                }
+            }
+        }
+    }
+
+    /// @dev First seller bus p (active) whose pair with buyer bus q (head word bw) has a key
+    ///      above k, or _NONE.
+    function _columnCheck(
+        bytes memory fees,
+        uint256 nb,
+        uint256 q,
+        uint256 bw,
+        uint256[] memory sellState,
+        uint256[] memory activeSell,
+        uint256 k
+    ) private pure returns (uint256 bad) {
+        bad = _NONE;
+        assembly ("memory-safe") {
+            let bOff := add(shr(192, bw), _OFF)
+            let bidPart := shl(32, sub(_U32, and(shr(160, bw), _U32)))
+            let kS := shr(96, k)
+            let colBase := add(add(fees, 0x20), shl(2, q))
+            let stride := shl(2, nb)
+            let stBase := add(sellState, 0x20)
+            let ptr := add(activeSell, 0x20)
+            let stop := add(ptr, shl(5, mload(activeSell)))
+            for {} lt(ptr, stop) { ptr := add(ptr, 0x20) } {
+                let p := mload(ptr)
+                let w := mload(add(stBase, shl(5, p)))
+                let c := shr(224, mload(add(colBase, mul(p, stride))))
+                let sv := sub(sub(bOff, shr(192, w)), c)
+                if iszero(lt(sv, kS)) {
+                    let key := or(
+                        or(shl(96, sv), shl(64, sub(_U32, c))), or(bidPart, sub(_U32, and(shr(160, w), _U32)))
+                    )
+                    if gt(key, k) {
+                        bad := p
+                        break
+                    }
+                }
+            }
+        }
+    }
+
+    /// @dev Move the queue of `bus` to its next order, or drop the bus from the active list.
+    function _advance(uint256[] memory book, uint256[] memory state, uint256[] memory active, uint256 bus)
+        private
+        pure
+    {
+        uint256 w = state[bus];
+        uint256 head = ((w >> 64) & _U32) + 1;
+        uint256 end = (w >> 32) & _U32;
+        if (head < end) {
+            uint256 nw = book[head];
+            state[bus] = (((nw >> 88) & _U64) << 192) | ((nw >> 224) << 160) | (((nw >> 152) & _U64) << 96)
+                | (head << 64) | (end << 32) | (w & _U32);
+            return;
+        }
+        uint256 pos = w & _U32;
+        uint256 last = active.length - 1;
+        uint256 moved = active[last];
+        active[pos] = moved;
+        state[moved] = (state[moved] & ~_U32) | pos;
+        state[bus] = (head << 64) | (end << 32);
+        assembly ("memory-safe") {
+            mstore(active, last)
+        }
+    }
+
+    /// @dev A pair of active buses with surplus > 0, or (_NONE, _NONE).
+    function _surplusLeft(bytes memory fees, uint256 nb, Queues memory qs)
+        private
+        pure
+        returns (uint256 p, uint256 q)
+    {
+        p = _NONE;
+        q = _NONE;
+        uint256[] memory buyState = qs.buyState;
+        uint256[] memory sellState = qs.sellState;
+        uint256[] memory activeBuy = qs.activeBuy;
+        uint256[] memory activeSell = qs.activeSell;
+        assembly ("memory-safe") {
+            let base := add(fees, 0x20)
+            let bPtr0 := add(activeBuy, 0x20)
+            let bStop := add(bPtr0, shl(5, mload(activeBuy)))
+            let sPtr := add(activeSell, 0x20)
+            let sStop := add(sPtr, shl(5, mload(activeSell)))
+            for {} lt(sPtr, sStop) { sPtr := add(sPtr, 0x20) } {
+                let ps := mload(sPtr)
+                let a := shr(192, mload(add(add(sellState, 0x20), shl(5, ps))))
+                let rowBase := add(base, shl(2, mul(ps, nb)))
+                for { let bPtr := bPtr0 } lt(bPtr, bStop) { bPtr := add(bPtr, 0x20) } {
+                    let qb := mload(bPtr)
+                    let b := shr(192, mload(add(add(buyState, 0x20), shl(5, qb))))
+                    if gt(b, add(a, shr(224, mload(add(rowBase, shl(2, qb)))))) {
+                        p := ps
+                        q := qb
+                        break
+                    }
+                }
+                if iszero(eq(p, _NONE)) { break }
+            }
+        }
+    }
+
+    // -------------------------------------------------------------- optimal
+    /// @notice Check that `trades` maximise welfare, certified by the integer duals `duals`.
+    /// @param parties For trade k: buyer bid index << 128 | seller bid index (checked hint).
+    /// @param duals duals[k] is u_i (buy bid k) or v_j (sell bid k), micro-tokens per kWh.
+    /// @return welfareWhMicro Sum of s * eWh over the trades (= sum of duals x order Wh).
+    /// @dev Checks: primal feasibility (each bid's trades <= its order, eWh > 0, kappa-split
+    ///      prices), 0 <= duals < 2**64, u_i + v_j == s_ij on every trade, duals zero on bids not
+    ///      fully traded, and per bus pair max_{i at q}(b_i - u_i) - min_{j at p}(a_j + v_j) <= c_pq.
+    ///      Cost O(n + trades + S*Q).
+    function verifyOptimal(
+        Config memory cfg,
+        bytes memory fees,
+        uint256[] calldata bids,
+        uint256[] calldata trades,
+        uint256[] calldata parties,
+        uint256[] calldata duals
+    ) internal pure returns (uint256 welfareWhMicro) {
+        _checkConfig(cfg, fees);
+        uint256 n = bids.length;
+        if (duals.length != n) revert FeeInputLength(n, duals.length);
+        if (trades.length != 2 * parties.length) revert FeeInputLength(2 * parties.length, trades.length);
+        uint256 nb = cfg.nBuses;
+        // top[q] = max over buyers at q of b - u + OFF, bottom[p] = min over sellers at p of
+        // a + v + OFF (0 = no order at the bus)
+        uint256[] memory top = new uint256[](nb);
+        uint256[] memory bottom = new uint256[](nb);
+        for (uint256 k = 0; k < n; ++k) {
+            uint256 w = bids[k];
+            uint256 side = (w >> 216) & 0xff;
+            if (side > 1 || (w >> 152) & _U64 == 0) revert MalformedOrder(k);
+            uint256 bus = (w >> 72) & 0xffff;
+            if (bus >= nb) revert BusOutOfRange(k, bus);
+            uint256 d = duals[k];
+            if (d > _U64) revert DualOutOfRange(k);
+            uint256 price = (w >> 88) & _U64;
+            if (side == 0) {
+                uint256 x = price + _OFF - d;
+                if (x > top[bus]) top[bus] = x;
+            } else {
+                uint256 y = price + _OFF + d;
+                uint256 old = bottom[bus];
+                if (old == 0 || y < old) bottom[bus] = y;
+            }
+        }
+        uint256[] memory traded = new uint256[](n);
+        for (uint256 t = 0; t < parties.length; ++t) {
+            welfareWhMicro += _optimalTrade(cfg, fees, bids, duals, traded, t, trades[2 * t], trades[2 * t + 1], parties[t]);
+        }
+        for (uint256 k = 0; k < n; ++k) {
+            uint256 order = (bids[k] >> 152) & _U64;
+            uint256 got = traded[k];
+            if (got > order) revert Overfilled(k, got, order);
+            if (duals[k] != 0 && got != order) revert SlackOrderHasDual(k);
+        }
+        (uint256 p, uint256 q) = _dualInfeasible(fees, nb, top, bottom);
+        if (p != _NONE) revert DualInfeasible(p, q);
+    }
+
+    /// @dev Check one trade of verifyOptimal and book its energy; returns s * eWh.
+    function _optimalTrade(
+        Config memory cfg,
+        bytes memory fees,
+        uint256[] calldata bids,
+        uint256[] calldata duals,
+        uint256[] memory traded,
+        uint256 t,
+        uint256 w0,
+        uint256 w1,
+        uint256 hint
+    ) private pure returns (uint256 gain) {
+        uint256 bi = hint >> 128;
+        uint256 si = hint & _U128;
+        if (bi >= bids.length || si >= bids.length) revert BadParty(t);
+        uint256 bw = bids[bi];
+        uint256 sw = bids[si];
+        if (
+            (bw >> 224) != (w0 >> 224) || (sw >> 224) != ((w0 >> 192) & _U32) || (bw >> 216) & 0xff != 0
+                || (sw >> 216) & 0xff != 1 || (bw >> 72) & 0xffff != (w0 >> 112) & 0xffff
+                || (sw >> 72) & 0xffff != (w0 >> 96) & 0xffff
+        ) revert BadParty(t);
+        if (w0 & _TRADE0_LOW != 0 || w1 & _TRADE1_LOW != 0) revert MalformedTrade(t);
+        uint256 e = (w0 >> 128) & _U64;
+        if (e == 0) revert ZeroQuantity(t);
+        uint256 b = (bw >> 88) & _U64;
+        uint256 a = (sw >> 88) & _U64;
+        uint256 c = fee(fees, cfg.nBuses, (sw >> 72) & 0xffff, (bw >> 72) & 0xffff);
+        // duals < 2**64 (checked), prices < 2**64, c < 2**32: the sum cannot overflow
+        if (duals[bi] + duals[si] + a + c != b) revert SlacknessViolated(t);
+        uint256 s = b - a - c;
+        uint256 sp = a + (s * cfg.kappaNum) / cfg.kappaDen;
+        if (w1 != (((sp + c) << 192) | (sp << 128))) revert WrongPrice(t, sp + c, sp);
+        traded[bi] += e;
+        traded[si] += e;
+        gain = s * e;
+    }
+
+    /// @dev A bus pair (p, q) with top[q] > bottom[p] + c[p][q], or (_NONE, _NONE).
+    function _dualInfeasible(bytes memory fees, uint256 nb, uint256[] memory top, uint256[] memory bottom)
+        private
+        pure
+        returns (uint256 p, uint256 q)
+    {
+        p = _NONE;
+        q = _NONE;
+        // compact lists of the buses with buyers (value, bus) and with sellers
+        uint256[] memory buyers = new uint256[](nb);
+        uint256 nq = 0;
+        for (uint256 k = 0; k < nb; ++k) {
+            if (top[k] != 0) buyers[nq++] = k;
+        }
+        assembly ("memory-safe") {
+            let base := add(fees, 0x20)
+            let bPtr0 := add(buyers, 0x20)
+            let bStop := add(bPtr0, shl(5, nq))
+            let topBase := add(top, 0x20)
+            for { let ps := 0 } lt(ps, nb) { ps := add(ps, 1) } {
+                let y := mload(add(add(bottom, 0x20), shl(5, ps)))
+                if y {
+                    let rowBase := add(base, shl(2, mul(ps, nb)))
+                    for { let bPtr := bPtr0 } lt(bPtr, bStop) { bPtr := add(bPtr, 0x20) } {
+                        let qb := mload(bPtr)
+                        if gt(mload(add(topBase, shl(5, qb))), add(y, shr(224, mload(add(rowBase, shl(2, qb)))))) {
+                            p := ps
+                            q := qb
+                            break
+                        }
+                    }
+                    if iszero(eq(p, _NONE)) { break }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,316 @@
+"""Best-response game: exact best response, dynamics, equilibrium check, mechanism."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from gridledger.bidding.best_response import (
+    BestResponseMechanism,
+    BRSettings,
+    Game,
+    Player,
+    Strategy,
+    best_response,
+    payoff_micro,
+    run_dynamics,
+)
+from gridledger.bidding.nash import check_equilibrium
+from gridledger.market.greedy import clear_greedy
+from gridledger.market.orders import Side
+from gridledger.mechanisms import Position
+from gridledger.members.member import Member, Role
+
+# Two buses (1, 2); fee 10_000 micro/kWh across, 0 within a bus; kappa = 1/2.
+FEES_2 = np.array([[0, 0, 0], [0, 0, 10_000], [0, 10_000, 0]], dtype=np.int64)
+
+
+def _market_2x2(beta: float) -> tuple[Game, list[Strategy]]:
+    players = (
+        Player(1, 1, Side.BUY, 1000, 0.30, beta),  # B1, the responder
+        Player(2, 2, Side.BUY, 1000, 0.30, 0.0),  # B2 bids 150_000
+        Player(3, 1, Side.SELL, 600, 0.0, 0.0),  # S1 asks 100_000, 600 Wh
+        Player(4, 2, Side.SELL, 1000, 0.0, 0.0),  # S2 asks 110_000, 1000 Wh
+    )
+    game = Game(players, FEES_2, Fraction(1, 2), 0, 300_000, 1)
+    profile = [
+        Strategy(200_000, 1000),
+        Strategy(150_000, 1000),
+        Strategy(100_000, 600),
+        Strategy(110_000, 1000),
+    ]
+    return game, profile
+
+
+def test_best_response_2x2_closed_form_linear() -> None:
+    """B1 (bus 1, value 0.30/kWh, beta 0) against B2, S1, S2.
+
+    B2-S2 (surplus 40_000, fee 0) beats B2-S1 (40_000, fee 10_000), so B2 takes
+    all of S2 and never competes for S1. B1 gets S1's 600 Wh for any bid
+    p >= 100_001 (surplus >= 1); it wins 400 Wh of S2 from B2 only if
+    p - 120_000 > 40_000 (a tie loses on the fee): p >= 160_001.
+    - p = 100_001: 600 Wh at 100_000 + floor(1/2) = 100_000 -> 0.6 x 200_000 = 120_000
+    - p = 160_001: 600 Wh at 100_000 + floor(60_001/2) = 130_000 and
+      400 Wh at 110_000 + floor(40_001/2) + 10_000 = 140_000
+      -> 0.6 x 170_000 + 0.4 x 160_000 = 166_000 (best; payoff falls with p elsewhere).
+    """
+    game, profile = _market_2x2(beta=0.0)
+    reply = best_response(game, 0, profile)
+    assert reply.strategy == Strategy(160_001, 1000)
+    assert reply.payoff_micro == pytest.approx(166_000)
+    trial = list(profile)
+    trial[0] = reply.strategy
+    assert payoff_micro(game.players[0], game.clear(trial).trades) == pytest.approx(166_000)
+
+
+def test_best_response_2x2_closed_form_quadratic() -> None:
+    """Same market, beta = 0.25/kWh^2: marginal value 300_000 - 250_000 D (micro/kWh).
+
+    - p = 160_001: 600 Wh at 130_000 (marginal value 150_000 at 0.6 kWh, take all),
+      then 140_000 = 300_000 - 250_000 D -> D = 0.64 kWh:
+      1e6 (0.3 x 0.64 - 0.125 x 0.64^2) - (78_000 + 40 x 140) = 57_200
+    - p = 100_001: price 100_000 -> D = 0.8 > 0.6, take the 600 Wh:
+      180_000 - 45_000 - 60_000 = 75_000 (best).
+    """
+    game, profile = _market_2x2(beta=0.25)
+    reply = best_response(game, 0, profile)
+    assert reply.strategy == Strategy(100_001, 600)
+    assert reply.payoff_micro == pytest.approx(75_000)
+
+
+def _random_game(rng: np.random.Generator, tick: int) -> tuple[Game, list[Strategy]]:
+    n_bus = 4
+    fees = rng.integers(0, 3, (n_bus, n_bus)) * 5000
+    fees = np.maximum(fees, fees.T).astype(np.int64)
+    players = []
+    for i in range(int(rng.integers(2, 6))):
+        side = Side.BUY if rng.random() < 0.5 else Side.SELL
+        lin = float(rng.uniform(0.15, 0.3) if side == Side.BUY else rng.uniform(0.03, 0.1))
+        players.append(
+            Player(
+                3 * i + 1,
+                int(rng.integers(0, n_bus)),
+                side,
+                int(rng.integers(1, 7)),
+                lin,
+                float(rng.uniform(0, 5)),
+            )
+        )
+    game = Game(tuple(players), fees, Fraction(int(rng.integers(0, 3)), 2), 80_000, 300_000, tick)
+    profile = [
+        Strategy(
+            game.snap_down(int(rng.integers(80_000, 300_000))), int(rng.integers(0, p.cap_wh + 1))
+        )
+        for p in players
+    ]
+    return game, profile
+
+
+def test_best_response_equals_brute_force() -> None:
+    """On the tick grid x whole Wh the reply is exactly the best (reference clearing)."""
+    rng = np.random.default_rng(7)
+    tick = 5000
+    for _ in range(12):
+        game, profile = _random_game(rng, tick)
+        for i, player in enumerate(game.players):
+            reply = best_response(game, i, profile)
+            best = -np.inf
+            for price in range(game.low_micro, game.high_top + 1, tick):
+                for q in range(player.cap_wh + 1):
+                    trial = list(profile)
+                    trial[i] = Strategy(price, q)
+                    best = max(best, payoff_micro(player, game.clear(trial).trades))
+            trial = list(profile)
+            trial[i] = reply.strategy
+            realised = payoff_micro(player, game.clear(trial).trades)
+            assert realised == pytest.approx(reply.payoff_micro, abs=1e-6)
+            assert realised >= best - 1e-6
+
+
+def test_prefix_shortcut_matches_strict_check() -> None:
+    rng = np.random.default_rng(3)
+    game, profile = _random_game(rng, 10_000)
+    fast = check_equilibrium(game, profile, n_prices=12, n_quantities=5)
+    strict = check_equilibrium(game, profile, n_prices=12, n_quantities=5, strict=True)
+    assert [d.best_micro for d in fast.per_member] == pytest.approx(
+        [d.best_micro for d in strict.per_member]
+    )
+
+
+# --- a 32-member market on an IEEE 33-bus-like radial feeder --------------------
+
+PARENT_33 = [
+    -1,
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+    11,
+    12,
+    13,
+    14,
+    15,
+    16,
+    1,
+    18,
+    19,
+    20,
+    2,
+    22,
+    23,
+    5,
+    25,
+    26,
+    27,
+    28,
+    29,
+    30,
+    31,
+]
+
+
+def hop_distance_33() -> np.ndarray:
+    """Symmetric hop-count distance matrix of the IEEE 33-bus radial topology."""
+    paths = []
+    for b in range(33):
+        path = []
+        while b != -1:
+            path.append(b)
+            b = PARENT_33[b]
+        paths.append(set(path))
+    return np.array([[len(a ^ b) for b in paths] for a in paths], dtype=np.float64)
+
+
+def market_32(seed: int, fee_per_hop_micro: int = 2000) -> tuple[Game, list[Strategy]]:
+    rng = np.random.default_rng(seed)
+    fees = np.round(hop_distance_33() * fee_per_hop_micro).astype(np.int64)
+    players = []
+    for i in range(32):
+        cap = int(rng.integers(200, 3000))
+        if i % 2 == 0:
+            u = float(rng.uniform(0.18, 0.30))
+            players.append(Player(i, int(rng.integers(1, 33)), Side.BUY, cap, u, u / (cap / 1000)))
+        else:
+            c = float(rng.uniform(0.04, 0.10))
+            players.append(Player(i, int(rng.integers(1, 33)), Side.SELL, cap, c, c / (cap / 1000)))
+    game = Game(tuple(players), fees, Fraction(1, 2), 80_000, 300_000, 2200)
+    start = [
+        Strategy(
+            game.snap_up(round(p.lin * 1e6))
+            if p.side == Side.BUY
+            else game.snap_down(round(p.lin * 1e6)),
+            p.cap_wh,
+        )
+        for p in players
+    ]
+    return game, start
+
+
+def test_dynamics_32_members_converge_to_verified_equilibrium() -> None:
+    game, start = market_32(seed=3)
+    settings = BRSettings(k_max=100)
+    result = run_dynamics(game, start, settings)
+    assert result.converged, result.max_change[-5:]
+    assert result.rounds <= settings.k_max
+    report = check_equilibrium(game, result.final, n_prices=101, n_quantities=11, epsilon=1e-4)
+    assert report.is_equilibrium, (report.max_gain_rel, report.member, report.deviation)
+    assert game.clear(result.final).traded_wh > 0
+
+
+def test_equilibrium_check_fails_on_planted_deviation() -> None:
+    game, start = market_32(seed=3)
+    final = run_dynamics(game, start, BRSettings(k_max=100)).final
+    traded = game.clear(final).trades
+    buyer = next(
+        i
+        for i, p in enumerate(game.players)
+        if p.side == Side.BUY and any(t.buyer == p.member for t in traded)
+    )
+    planted = list(final)
+    planted[buyer] = Strategy(game.low_micro, final[buyer].e_wh)  # bids the floor: loses its trades
+    report = check_equilibrium(game, planted, n_prices=51, n_quantities=11)
+    assert not report.is_equilibrium
+    assert report.member == game.players[buyer].member
+    assert report.max_gain_micro > 0
+
+
+def test_cap_reports_non_convergence() -> None:
+    game, start = market_32(seed=3)
+    result = run_dynamics(game, start, BRSettings(k_max=2))
+    assert not result.converged
+    assert result.rounds == 2
+    assert len(result.max_change) == 2
+
+
+def test_damping_moves_part_of_the_way() -> None:
+    game, profile = _market_2x2(beta=0.0)
+    full = best_response(game, 0, profile).strategy  # 160_001
+    settings = BRSettings(omega=0.5, k_max=1, inertia=0.0, random_order=False, epsilon=0.0)
+    damped = run_dynamics(game, profile, settings).profiles[1][0]
+    old = profile[0].price_per_kwh_micro
+    assert damped.price_per_kwh_micro == old + round(0.5 * (full.price_per_kwh_micro - old))
+    assert damped.e_wh == profile[0].e_wh  # BR keeps 1000 Wh
+
+
+def _member(i: int, bus: int, role: Role, kwp: float) -> Member:
+    return Member(
+        id=i,
+        name=f"m{i}",
+        bus=bus,
+        role=role,
+        load_annual_kwh=1000.0 if role != Role.PRODUCER else 0.0,
+        load_profile="h0",
+        pv_kwp=kwp,
+        p_max_kw=10.0,
+        cost_per_kwh=0.05 + 0.01 * i % 3,
+        utility_per_kwh=0.25,
+        cost_a=0.02,
+        utility_alpha=0.25 + 0.01 * (i % 4),
+        utility_beta=0.1,
+        risk_attitude="neutral",
+        strategy="br",
+    )
+
+
+def test_mechanism_records_rounds_and_diagnostics() -> None:
+    members = [
+        _member(
+            i, 1 + i % 6, Role.CONSUMER if i % 2 == 0 else Role.PRODUCER, 0.0 if i % 2 == 0 else 5.0
+        )
+        for i in range(10)
+    ]
+    fees = np.round(hop_distance_33()[:7, :7] * 3000).astype(np.int64)
+    mech = BestResponseMechanism(members, 0.25, fees, Fraction(1, 2), 0.08, 0.30)
+    positions = [
+        Position(
+            m.id,
+            m.bus,
+            Side.BUY if m.role == Role.CONSUMER else Side.SELL,
+            800 + 50 * m.id,
+            0.25 if m.role == Role.CONSUMER else 0.08,
+            "neutral",
+            "br",
+        )
+        for m in members
+    ]
+
+    def clear(bids):  # the simulation's greedy clearing
+        return clear_greedy(bids, fees, Fraction(1, 2))
+
+    rounds = mech.run_rounds(0, positions, clear)
+    diag = mech.diagnostics[-1]
+    assert len(rounds) == diag.rounds >= 1
+    assert diag.rule_matches is True
+    assert diag.converged == (
+        diag.rounds < mech.settings.k_max or diag.max_change <= mech.settings.epsilon
+    )
+    assert all(b.e_wh > 0 for b in rounds[-1])
