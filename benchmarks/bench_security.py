@@ -194,7 +194,7 @@ def _stressed_rows() -> list[Row]:
     summary: dict[str, tuple[int, int, int, int, float]] = {}
     for rule in ("none", "greedy", "lp"):
         sec = CheckOnlySecurity() if rule == "none" else CongestionSecurity(rule, limits)  # type: ignore[arg-type]
-        mechanism = make_mechanism(scenario)
+        mechanism = make_mechanism(world)
         before = after = cut_wh = lost = 0
         managed_s: list[float] = []
         for k in range(scenario.horizon.intervals):

@@ -38,6 +38,15 @@ library FeeClearing {
         uint256[] activeSell;
     }
 
+    /// @dev Optimal: inputs of one certificate check (bids and duals copied to memory).
+    struct Certificate {
+        Config cfg;
+        bytes fees;
+        uint256[] bids;
+        uint256[] duals;
+        uint256[] traded;
+    }
+
     // ----------------------------------------------------------------- errors
     /// @notice The fee table has the wrong byte length for the configured number of buses.
     error FeeTableLength(uint256 expectedBytes, uint256 gotBytes);
@@ -87,7 +96,7 @@ library FeeClearing {
     uint256 private constant _U64 = 0xffffffffffffffff;
     uint256 private constant _U128 = 0xffffffffffffffffffffffffffffffff;
     /// @dev Offset that keeps signed surpluses non-negative (|s| < 2**65).
-    uint256 private constant _OFF = 1 << 66;
+    uint256 private constant _OFF = 0x40000000000000000;
     uint256 private constant _TRADE0_LOW = (1 << 96) - 1;
     uint256 private constant _TRADE1_LOW = (1 << 128) - 1;
     uint256 private constant _NONE = type(uint256).max;
@@ -140,6 +149,16 @@ library FeeClearing {
     ) internal pure returns (uint256 welfareWhMicro) {
         _checkConfig(cfg, fees);
         Queues memory qs = _queues(cfg.nBuses, bids, order, nBuys);
+        welfareWhMicro = _greedyTrades(cfg, fees, qs, trades);
+        _noSurplusLeft(fees, cfg.nBuses, qs);
+    }
+
+    /// @dev Re-run the greedy steps of `trades`; returns the welfare.
+    function _greedyTrades(Config memory cfg, bytes memory fees, Queues memory qs, uint256[] calldata trades)
+        private
+        pure
+        returns (uint256 welfareWhMicro)
+    {
         if (trades.length & 1 != 0) revert FeeInputLength(trades.length + 1, trades.length);
         uint256 nt = trades.length >> 1;
         uint256 prevKey = _NONE;
@@ -150,7 +169,11 @@ library FeeClearing {
                 welfareWhMicro += gain;
             }
         }
-        (uint256 p, uint256 q) = _surplusLeft(fees, cfg.nBuses, qs);
+    }
+
+    /// @dev Revert with SurplusLeft if an active bus pair still has surplus > 0.
+    function _noSurplusLeft(bytes memory fees, uint256 nb, Queues memory qs) private pure {
+        (uint256 p, uint256 q) = _surplusLeft(fees, nb, qs.buyState, qs.sellState, qs.activeBuy, qs.activeSell);
         if (p != _NONE) revert SurplusLeft(p, q);
     }
 
@@ -160,18 +183,46 @@ library FeeClearing {
         pure
         returns (Queues memory qs)
     {
-        uint256 n = bids.length;
-        if (order.length != n) revert FeeInputLength(n, order.length);
-        if (nBuys > n) revert FeeInputLength(n, nBuys);
-        qs.book = new uint256[](n);
+        if (nBuys > bids.length) revert FeeInputLength(bids.length, nBuys);
+        qs.book = _permute(nb, bids, order);
         qs.buyState = new uint256[](nb);
         qs.sellState = new uint256[](nb);
-        qs.activeBuy = new uint256[](nb);
-        qs.activeSell = new uint256[](nb);
-        uint256[] memory seen = new uint256[]((n >> 8) + 1);
+        qs.activeBuy = _emptyList(nb);
+        qs.activeSell = _emptyList(nb);
+        uint256[] memory book = qs.book;
         uint256 prevKey = 0;
-        uint256 nBuyActive = 0;
-        uint256 nSellActive = 0;
+        for (uint256 k = 0; k < book.length; ++k) {
+            uint256 w = book[k];
+            bool isBuy = k < nBuys;
+            if (((w >> 216) & 0xff == 0) != isBuy) revert BadQueueOrder(k);
+            uint256 bus = (w >> 72) & 0xffff;
+            uint256 price = (w >> 88) & _U64;
+            uint256 key = (bus << 128) | ((isBuy ? _U64 - price : price) << 32) | (w >> 224);
+            bool first = k == 0 || k == nBuys;
+            if (!first && key <= prevKey) revert BadQueueOrder(k);
+            uint256[] memory state = isBuy ? qs.buyState : qs.sellState;
+            if (first || bus != prevKey >> 128) {
+                uint256 pos = _push(isBuy ? qs.activeBuy : qs.activeSell, bus);
+                state[bus] = (price << 192) | ((w >> 224) << 160) | (((w >> 152) & _U64) << 96) | (k << 64)
+                    | ((k + 1) << 32) | pos;
+            } else {
+                state[bus] += 1 << 32;
+            }
+            prevKey = key;
+        }
+    }
+
+    /// @dev bids[order[k]] for k = 0..n-1, checking that order is a permutation and each bid is
+    ///      well formed with its bus inside the fee table.
+    function _permute(uint256 nb, uint256[] calldata bids, uint256[] calldata order)
+        private
+        pure
+        returns (uint256[] memory book)
+    {
+        uint256 n = bids.length;
+        if (order.length != n) revert FeeInputLength(n, order.length);
+        book = new uint256[](n);
+        uint256[] memory seen = new uint256[]((n >> 8) + 1);
         for (uint256 k = 0; k < n; ++k) {
             uint256 idx = order[k];
             if (idx >= n) revert BadQueueOrder(k);
@@ -180,42 +231,32 @@ library FeeClearing {
             if (slot & bit != 0) revert BadQueueOrder(k);
             seen[idx >> 8] = slot | bit;
             uint256 w = bids[idx];
-            uint256 e = (w >> 152) & _U64;
-            uint256 side = (w >> 216) & 0xff;
-            if (side > 1 || e == 0) revert MalformedOrder(idx);
-            bool isBuy = k < nBuys;
-            if ((side == 0) != isBuy) revert BadQueueOrder(k);
-            uint256 bus = (w >> 72) & 0xffff;
-            if (bus >= nb) revert BusOutOfRange(idx, bus);
-            uint256 price = (w >> 88) & _U64;
-            uint256 key = (bus << 128) | ((isBuy ? _U64 - price : price) << 32) | (w >> 224);
-            bool first = k == 0 || k == nBuys;
-            if (!first && key <= prevKey) revert BadQueueOrder(k);
-            if (first || bus != prevKey >> 128) {
-                uint256 pos;
-                if (isBuy) {
-                    pos = nBuyActive++;
-                    qs.activeBuy[pos] = bus;
-                } else {
-                    pos = nSellActive++;
-                    qs.activeSell[pos] = bus;
-                }
-                uint256 st = (price << 192) | ((w >> 224) << 160) | (e << 96) | (k << 64) | ((k + 1) << 32) | pos;
-                if (isBuy) qs.buyState[bus] = st;
-                else qs.sellState[bus] = st;
-            } else if (isBuy) {
-                qs.buyState[bus] += 1 << 32;
-            } else {
-                qs.sellState[bus] += 1 << 32;
-            }
-            qs.book[k] = w;
-            prevKey = key;
+            _checkBid(w, idx, nb);
+            book[k] = w;
         }
-        uint256[] memory ab = qs.activeBuy;
-        uint256[] memory as_ = qs.activeSell;
+    }
+
+    /// @dev Revert unless bid word w (index idx) has side 0/1, energy > 0 and bus < nb.
+    function _checkBid(uint256 w, uint256 idx, uint256 nb) private pure {
+        if ((w >> 216) & 0xff > 1 || (w >> 152) & _U64 == 0) revert MalformedOrder(idx);
+        uint256 bus = (w >> 72) & 0xffff;
+        if (bus >= nb) revert BusOutOfRange(idx, bus);
+    }
+
+    /// @dev An array with room for `capacity` words and length 0.
+    function _emptyList(uint256 capacity) private pure returns (uint256[] memory list) {
+        list = new uint256[](capacity);
         assembly ("memory-safe") {
-            mstore(ab, nBuyActive)
-            mstore(as_, nSellActive)
+            mstore(list, 0)
+        }
+    }
+
+    /// @dev Append v to a list made by _emptyList (no capacity check: at most one entry per bus).
+    function _push(uint256[] memory list, uint256 v) private pure returns (uint256 pos) {
+        assembly ("memory-safe") {
+            pos := mload(list)
+            mstore(add(add(list, 0x20), shl(5, pos)), v)
+            mstore(list, add(pos, 1))
         }
     }
 
@@ -230,18 +271,9 @@ library FeeClearing {
         uint256 w0,
         uint256 w1
     ) private pure returns (uint256 key, uint256 gain) {
-        uint256 nb = cfg.nBuses;
-        uint256 q = (w0 >> 112) & 0xffff;
-        uint256 p = (w0 >> 96) & 0xffff;
-        if (q >= nb || p >= nb) revert NotQueueHead(t);
-        uint256 bw = qs.buyState[q];
-        uint256 sw = qs.sellState[p];
-        if (
-            ((bw >> 64) & _U32) >= ((bw >> 32) & _U32) || ((sw >> 64) & _U32) >= ((sw >> 32) & _U32)
-                || (w0 >> 224) != ((bw >> 160) & _U32) || ((w0 >> 192) & _U32) != ((sw >> 160) & _U32)
-        ) revert NotQueueHead(t);
+        (uint256 bw, uint256 sw) = _heads(qs, cfg.nBuses, t, w0);
         if (w0 & _TRADE0_LOW != 0 || w1 & _TRADE1_LOW != 0) revert MalformedTrade(t);
-        uint256 c = fee(fees, nb, p, q);
+        uint256 c = fee(fees, cfg.nBuses, (w0 >> 96) & 0xffff, (w0 >> 112) & 0xffff);
         uint256 s;
         unchecked {
             // prices < 2**64 and c < 2**32: no overflow
@@ -250,59 +282,83 @@ library FeeClearing {
             key = ((s + _OFF) << 96) | ((_U32 - c) << 64) | ((_U32 - ((bw >> 160) & _U32)) << 32)
                 | (_U32 - ((sw >> 160) & _U32));
         }
-        if (key > prevKey) revert BetterPairExists(t - 1, p, q);
+        if (key > prevKey) revert BetterPairExists(t - 1, (w0 >> 96) & 0xffff, (w0 >> 112) & 0xffff);
+        _checkPrices(cfg, t, w1, sw >> 192, c, s);
+        gain = s * _consume(fees, cfg.nBuses, qs, t, key, bw, sw, w0);
+    }
+
+    /// @dev Queue state words of trade `t`'s buyer bus and seller bus; reverts with
+    ///      NotQueueHead unless both queues are active and the trade names their heads.
+    function _heads(Queues memory qs, uint256 nb, uint256 t, uint256 w0)
+        private
+        pure
+        returns (uint256 bw, uint256 sw)
+    {
+        uint256 q = (w0 >> 112) & 0xffff;
+        uint256 p = (w0 >> 96) & 0xffff;
+        if (q >= nb || p >= nb) revert NotQueueHead(t);
+        bw = qs.buyState[q];
+        sw = qs.sellState[p];
+        if (
+            ((bw >> 64) & _U32) >= ((bw >> 32) & _U32) || ((sw >> 64) & _U32) >= ((sw >> 32) & _U32)
+                || (w0 >> 224) != ((bw >> 160) & _U32) || ((w0 >> 192) & _U32) != ((sw >> 160) & _U32)
+        ) revert NotQueueHead(t);
+    }
+
+    /// @dev Check trade t's energy (min of the heads' remaining Wh), compare the pair versions
+    ///      that end with it against its key, advance the queues. Returns the energy.
+    function _consume(
+        bytes memory fees,
+        uint256 nb,
+        Queues memory qs,
+        uint256 t,
+        uint256 key,
+        uint256 bw,
+        uint256 sw,
+        uint256 w0
+    ) private pure returns (uint256 e) {
         uint256 rb = (bw >> 96) & _U64;
         uint256 rs = (sw >> 96) & _U64;
-        uint256 e = rb < rs ? rb : rs;
+        e = rb < rs ? rb : rs;
         if ((w0 >> 128) & _U64 != e) revert WrongQuantity(t, e, (w0 >> 128) & _U64);
-        uint256 sp = (sw >> 192) + (s * cfg.kappaNum) / cfg.kappaDen;
-        if (w1 != (((sp + c) << 192) | (sp << 128))) revert WrongPrice(t, sp + c, sp);
-        gain = s * e;
         // Pair versions ending now: row p if the seller leaves, column q if the buyer leaves.
         if (rs == e) {
-            uint256 bad = _rowCheck(fees, nb, p, sw, qs.buyState, qs.activeBuy, key);
-            if (bad != _NONE) revert BetterPairExists(t, p, bad);
+            uint256 bad = _rowCheck(fees, nb, (w0 >> 96) & 0xffff, sw, qs, key);
+            if (bad != _NONE) revert BetterPairExists(t, (w0 >> 96) & 0xffff, bad);
         }
         if (rb == e) {
-            uint256 bad = _columnCheck(fees, nb, q, bw, qs.sellState, qs.activeSell, key);
-            if (bad != _NONE) revert BetterPairExists(t, bad, q);
+            uint256 bad = _columnCheck(fees, nb, (w0 >> 112) & 0xffff, bw, qs, key);
+            if (bad != _NONE) revert BetterPairExists(t, bad, (w0 >> 112) & 0xffff);
         }
-        if (rs == e) _advance(qs.book, qs.sellState, qs.activeSell, p);
-        else qs.sellState[p] = sw - (e << 96);
-        if (rb == e) _advance(qs.book, qs.buyState, qs.activeBuy, q);
-        else qs.buyState[q] = bw - (e << 96);
+        if (rs == e) _advance(qs.book, qs.sellState, qs.activeSell, (w0 >> 96) & 0xffff);
+        else qs.sellState[(w0 >> 96) & 0xffff] = sw - (e << 96);
+        if (rb == e) _advance(qs.book, qs.buyState, qs.activeBuy, (w0 >> 112) & 0xffff);
+        else qs.buyState[(w0 >> 112) & 0xffff] = bw - (e << 96);
     }
 
     /// @dev First buyer bus q (active) whose pair with seller bus p (head word sw) has a key
-    ///      above k, or _NONE.
-    function _rowCheck(
-        bytes memory fees,
-        uint256 nb,
-        uint256 p,
-        uint256 sw,
-        uint256[] memory buyState,
-        uint256[] memory activeBuy,
-        uint256 k
-    ) private pure returns (uint256 bad) {
+    ///      above k, or _NONE. (Assembly reuses the argument slots to stay within the stack.)
+    function _rowCheck(bytes memory fees, uint256 nb, uint256 p, uint256 sw, Queues memory qs, uint256 k)
+        private
+        pure
+        returns (uint256 bad)
+    {
         bad = _NONE;
         assembly ("memory-safe") {
             let a := shr(192, sw)
-            let sidPart := sub(_U32, and(shr(160, sw), _U32))
-            let kS := shr(96, k)
-            let rowBase := add(add(fees, 0x20), shl(2, mul(p, nb)))
-            let stBase := add(buyState, 0x20)
-            let ptr := add(activeBuy, 0x20)
-            let stop := add(ptr, shl(5, mload(activeBuy)))
-            for {} lt(ptr, stop) { ptr := add(ptr, 0x20) } {
+            sw := sub(_U32, and(shr(160, sw), _U32)) // seller id part of the key
+            p := add(add(fees, 0x20), shl(2, mul(p, nb))) // fee row of p
+            nb := shr(96, k) // surplus part of k
+            fees := add(mload(add(qs, 0x20)), 0x20) // buyState data
+            let ptr := add(mload(add(qs, 0x60)), 0x20) // activeBuy data
+            let last := add(ptr, shl(5, mload(mload(add(qs, 0x60)))))
+            for {} lt(ptr, last) { ptr := add(ptr, 0x20) } {
                 let q := mload(ptr)
-                let w := mload(add(stBase, shl(5, q)))
-                let c := shr(224, mload(add(rowBase, shl(2, q))))
+                let w := mload(add(fees, shl(5, q)))
+                let c := shr(224, mload(add(p, shl(2, q))))
                 let sv := sub(sub(add(shr(192, w), _OFF), a), c)
-                if iszero(lt(sv, kS)) {
-                    let key := or(
-                        or(shl(96, sv), shl(64, sub(_U32, c))), or(shl(32, sub(_U32, and(shr(160, w), _U32))), sidPart)
-                    )
-                    if gt(key, k) {
+                if iszero(lt(sv, nb)) {
+                    if gt(or(or(shl(96, sv), shl(64, sub(_U32, c))), or(shl(32, sub(_U32, and(shr(160, w), _U32))), sw)), k) {
                         bad := q
                         break
                     }
@@ -312,36 +368,28 @@ library FeeClearing {
     }
 
     /// @dev First seller bus p (active) whose pair with buyer bus q (head word bw) has a key
-    ///      above k, or _NONE.
-    function _columnCheck(
-        bytes memory fees,
-        uint256 nb,
-        uint256 q,
-        uint256 bw,
-        uint256[] memory sellState,
-        uint256[] memory activeSell,
-        uint256 k
-    ) private pure returns (uint256 bad) {
+    ///      above k, or _NONE. (Assembly reuses the argument slots to stay within the stack.)
+    function _columnCheck(bytes memory fees, uint256 nb, uint256 q, uint256 bw, Queues memory qs, uint256 k)
+        private
+        pure
+        returns (uint256 bad)
+    {
         bad = _NONE;
         assembly ("memory-safe") {
             let bOff := add(shr(192, bw), _OFF)
-            let bidPart := shl(32, sub(_U32, and(shr(160, bw), _U32)))
-            let kS := shr(96, k)
-            let colBase := add(add(fees, 0x20), shl(2, q))
-            let stride := shl(2, nb)
-            let stBase := add(sellState, 0x20)
-            let ptr := add(activeSell, 0x20)
-            let stop := add(ptr, shl(5, mload(activeSell)))
-            for {} lt(ptr, stop) { ptr := add(ptr, 0x20) } {
+            bw := shl(32, sub(_U32, and(shr(160, bw), _U32))) // buyer id part of the key
+            q := add(add(fees, 0x20), shl(2, q)) // fee column of q
+            nb := shl(2, nb) // row stride in bytes
+            fees := add(mload(add(qs, 0x40)), 0x20) // sellState data
+            let ptr := add(mload(add(qs, 0x80)), 0x20) // activeSell data
+            let last := add(ptr, shl(5, mload(mload(add(qs, 0x80)))))
+            for {} lt(ptr, last) { ptr := add(ptr, 0x20) } {
                 let p := mload(ptr)
-                let w := mload(add(stBase, shl(5, p)))
-                let c := shr(224, mload(add(colBase, mul(p, stride))))
+                let w := mload(add(fees, shl(5, p)))
+                let c := shr(224, mload(add(q, mul(p, nb))))
                 let sv := sub(sub(bOff, shr(192, w)), c)
-                if iszero(lt(sv, kS)) {
-                    let key := or(
-                        or(shl(96, sv), shl(64, sub(_U32, c))), or(bidPart, sub(_U32, and(shr(160, w), _U32)))
-                    )
-                    if gt(key, k) {
+                if iszero(lt(sv, shr(96, k))) {
+                    if gt(or(or(shl(96, sv), shl(64, sub(_U32, c))), or(bw, sub(_U32, and(shr(160, w), _U32)))), k) {
                         bad := p
                         break
                     }
@@ -375,38 +423,32 @@ library FeeClearing {
         }
     }
 
-    /// @dev A pair of active buses with surplus > 0, or (_NONE, _NONE).
-    function _surplusLeft(bytes memory fees, uint256 nb, Queues memory qs)
-        private
-        pure
-        returns (uint256 p, uint256 q)
-    {
+    /// @dev A pair of active buses (p, q) with surplus > 0, or (_NONE, _NONE).
+    function _surplusLeft(
+        bytes memory fees,
+        uint256 nb,
+        uint256[] memory buyState,
+        uint256[] memory sellState,
+        uint256[] memory activeBuy,
+        uint256[] memory activeSell
+    ) private pure returns (uint256 p, uint256 q) {
         p = _NONE;
         q = _NONE;
-        uint256[] memory buyState = qs.buyState;
-        uint256[] memory sellState = qs.sellState;
-        uint256[] memory activeBuy = qs.activeBuy;
-        uint256[] memory activeSell = qs.activeSell;
         assembly ("memory-safe") {
-            let base := add(fees, 0x20)
-            let bPtr0 := add(activeBuy, 0x20)
-            let bStop := add(bPtr0, shl(5, mload(activeBuy)))
-            let sPtr := add(activeSell, 0x20)
-            let sStop := add(sPtr, shl(5, mload(activeSell)))
-            for {} lt(sPtr, sStop) { sPtr := add(sPtr, 0x20) } {
-                let ps := mload(sPtr)
-                let a := shr(192, mload(add(add(sellState, 0x20), shl(5, ps))))
-                let rowBase := add(base, shl(2, mul(ps, nb)))
-                for { let bPtr := bPtr0 } lt(bPtr, bStop) { bPtr := add(bPtr, 0x20) } {
+            let bStop := add(add(activeBuy, 0x20), shl(5, mload(activeBuy)))
+            let sStop := add(add(activeSell, 0x20), shl(5, mload(activeSell)))
+            for { let sPtr := add(activeSell, 0x20) } lt(sPtr, sStop) { sPtr := add(sPtr, 0x20) } {
+                let a := shr(192, mload(add(add(sellState, 0x20), shl(5, mload(sPtr)))))
+                let rowBase := add(add(fees, 0x20), shl(2, mul(mload(sPtr), nb)))
+                for { let bPtr := add(activeBuy, 0x20) } lt(bPtr, bStop) { bPtr := add(bPtr, 0x20) } {
                     let qb := mload(bPtr)
-                    let b := shr(192, mload(add(add(buyState, 0x20), shl(5, qb))))
-                    if gt(b, add(a, shr(224, mload(add(rowBase, shl(2, qb)))))) {
-                        p := ps
+                    if gt(shr(192, mload(add(add(buyState, 0x20), shl(5, qb)))), add(a, shr(224, mload(add(rowBase, shl(2, qb)))))) {
+                        p := mload(sPtr)
                         q := qb
                         break
                     }
                 }
-                if iszero(eq(p, _NONE)) { break }
+                if iszero(eq(p, not(0))) { break }
             }
         }
     }
@@ -429,24 +471,41 @@ library FeeClearing {
         uint256[] calldata duals
     ) internal pure returns (uint256 welfareWhMicro) {
         _checkConfig(cfg, fees);
-        uint256 n = bids.length;
-        if (duals.length != n) revert FeeInputLength(n, duals.length);
+        if (duals.length != bids.length) revert FeeInputLength(bids.length, duals.length);
         if (trades.length != 2 * parties.length) revert FeeInputLength(2 * parties.length, trades.length);
-        uint256 nb = cfg.nBuses;
-        // top[q] = max over buyers at q of b - u + OFF, bottom[p] = min over sellers at p of
-        // a + v + OFF (0 = no order at the bus)
-        uint256[] memory top = new uint256[](nb);
-        uint256[] memory bottom = new uint256[](nb);
-        for (uint256 k = 0; k < n; ++k) {
+        Certificate memory cert = Certificate(cfg, fees, bids, duals, new uint256[](bids.length));
+        (uint256[] memory top, uint256[] memory bottom) = _dualBounds(cert);
+        welfareWhMicro = _optimalTrades(cert, trades, parties);
+        _fillCheck(cert);
+        _dualFeasible(cert, top, bottom);
+    }
+
+    /// @dev Revert with DualInfeasible unless every bus pair is dual feasible.
+    function _dualFeasible(Certificate memory cert, uint256[] memory top, uint256[] memory bottom) private pure {
+        (uint256 p, uint256 q) = _dualInfeasible(cert.fees, cert.cfg.nBuses, top, bottom);
+        if (p != _NONE) revert DualInfeasible(p, q);
+    }
+
+    /// @dev Per bus: top[q] = max over buyers at q of b - u + OFF, bottom[p] = min over sellers
+    ///      at p of a + v + OFF (0 = no order at the bus). Checks bids and dual ranges.
+    function _dualBounds(Certificate memory cert)
+        private
+        pure
+        returns (uint256[] memory top, uint256[] memory bottom)
+    {
+        uint256 nb = cert.cfg.nBuses;
+        uint256[] memory bids = cert.bids;
+        uint256[] memory duals = cert.duals;
+        top = new uint256[](nb);
+        bottom = new uint256[](nb);
+        for (uint256 k = 0; k < bids.length; ++k) {
             uint256 w = bids[k];
-            uint256 side = (w >> 216) & 0xff;
-            if (side > 1 || (w >> 152) & _U64 == 0) revert MalformedOrder(k);
+            _checkBid(w, k, nb);
             uint256 bus = (w >> 72) & 0xffff;
-            if (bus >= nb) revert BusOutOfRange(k, bus);
             uint256 d = duals[k];
             if (d > _U64) revert DualOutOfRange(k);
             uint256 price = (w >> 88) & _U64;
-            if (side == 0) {
+            if ((w >> 216) & 0xff == 0) {
                 uint256 x = price + _OFF - d;
                 if (x > top[bus]) top[bus] = x;
             } else {
@@ -455,34 +514,50 @@ library FeeClearing {
                 if (old == 0 || y < old) bottom[bus] = y;
             }
         }
-        uint256[] memory traded = new uint256[](n);
-        for (uint256 t = 0; t < parties.length; ++t) {
-            welfareWhMicro += _optimalTrade(cfg, fees, bids, duals, traded, t, trades[2 * t], trades[2 * t + 1], parties[t]);
-        }
-        for (uint256 k = 0; k < n; ++k) {
-            uint256 order = (bids[k] >> 152) & _U64;
-            uint256 got = traded[k];
-            if (got > order) revert Overfilled(k, got, order);
-            if (duals[k] != 0 && got != order) revert SlackOrderHasDual(k);
-        }
-        (uint256 p, uint256 q) = _dualInfeasible(fees, nb, top, bottom);
-        if (p != _NONE) revert DualInfeasible(p, q);
     }
 
-    /// @dev Check one trade of verifyOptimal and book its energy; returns s * eWh.
-    function _optimalTrade(
-        Config memory cfg,
-        bytes memory fees,
-        uint256[] calldata bids,
-        uint256[] calldata duals,
-        uint256[] memory traded,
-        uint256 t,
-        uint256 w0,
-        uint256 w1,
-        uint256 hint
-    ) private pure returns (uint256 gain) {
-        uint256 bi = hint >> 128;
-        uint256 si = hint & _U128;
+    /// @dev Check every trade (parties, energy, slackness, prices), book energy; returns welfare.
+    function _optimalTrades(Certificate memory cert, uint256[] calldata trades, uint256[] calldata parties)
+        private
+        pure
+        returns (uint256 welfareWhMicro)
+    {
+        for (uint256 t = 0; t < parties.length; ++t) {
+            welfareWhMicro += _optimalTrade(cert, t, trades[2 * t], trades[2 * t + 1], parties[t]);
+        }
+    }
+
+    /// @dev Check one trade of verifyOptimal (hint = buyer index << 128 | seller index), book its
+    ///      energy on both bids; returns s * eWh.
+    function _optimalTrade(Certificate memory cert, uint256 t, uint256 w0, uint256 w1, uint256 hint)
+        private
+        pure
+        returns (uint256 gain)
+    {
+        (uint256 bi, uint256 si) = _parties(cert.bids, t, w0, hint);
+        if (w0 & _TRADE0_LOW != 0 || w1 & _TRADE1_LOW != 0) revert MalformedTrade(t);
+        uint256 e = (w0 >> 128) & _U64;
+        if (e == 0) revert ZeroQuantity(t);
+        uint256 b = (cert.bids[bi] >> 88) & _U64;
+        uint256 a = (cert.bids[si] >> 88) & _U64;
+        uint256 c = fee(cert.fees, cert.cfg.nBuses, (w0 >> 96) & 0xffff, (w0 >> 112) & 0xffff);
+        // duals < 2**64 (checked), prices < 2**64, c < 2**32: the sum cannot overflow
+        if (cert.duals[bi] + cert.duals[si] + a + c != b) revert SlacknessViolated(t);
+        uint256 s = b - a - c;
+        _checkPrices(cert.cfg, t, w1, a, c, s);
+        cert.traded[bi] += e;
+        cert.traded[si] += e;
+        gain = s * e;
+    }
+
+    /// @dev Bid indexes of a trade's buyer and seller from the hint, checked against the trade.
+    function _parties(uint256[] memory bids, uint256 t, uint256 w0, uint256 hint)
+        private
+        pure
+        returns (uint256 bi, uint256 si)
+    {
+        bi = hint >> 128;
+        si = hint & _U128;
         if (bi >= bids.length || si >= bids.length) revert BadParty(t);
         uint256 bw = bids[bi];
         uint256 sw = bids[si];
@@ -491,20 +566,25 @@ library FeeClearing {
                 || (sw >> 216) & 0xff != 1 || (bw >> 72) & 0xffff != (w0 >> 112) & 0xffff
                 || (sw >> 72) & 0xffff != (w0 >> 96) & 0xffff
         ) revert BadParty(t);
-        if (w0 & _TRADE0_LOW != 0 || w1 & _TRADE1_LOW != 0) revert MalformedTrade(t);
-        uint256 e = (w0 >> 128) & _U64;
-        if (e == 0) revert ZeroQuantity(t);
-        uint256 b = (bw >> 88) & _U64;
-        uint256 a = (sw >> 88) & _U64;
-        uint256 c = fee(fees, cfg.nBuses, (sw >> 72) & 0xffff, (bw >> 72) & 0xffff);
-        // duals < 2**64 (checked), prices < 2**64, c < 2**32: the sum cannot overflow
-        if (duals[bi] + duals[si] + a + c != b) revert SlacknessViolated(t);
-        uint256 s = b - a - c;
+    }
+
+    /// @dev Revert with WrongPrice unless w1 holds the kappa-split prices of surplus s.
+    function _checkPrices(Config memory cfg, uint256 t, uint256 w1, uint256 a, uint256 c, uint256 s) private pure {
         uint256 sp = a + (s * cfg.kappaNum) / cfg.kappaDen;
         if (w1 != (((sp + c) << 192) | (sp << 128))) revert WrongPrice(t, sp + c, sp);
-        traded[bi] += e;
-        traded[si] += e;
-        gain = s * e;
+    }
+
+    /// @dev Primal feasibility and complementary slackness per bid.
+    function _fillCheck(Certificate memory cert) private pure {
+        uint256[] memory bids = cert.bids;
+        uint256[] memory duals = cert.duals;
+        uint256[] memory traded = cert.traded;
+        for (uint256 k = 0; k < bids.length; ++k) {
+            uint256 order = (bids[k] >> 152) & _U64;
+            uint256 got = traded[k];
+            if (got > order) revert Overfilled(k, got, order);
+            if (duals[k] != 0 && got != order) revert SlackOrderHasDual(k);
+        }
     }
 
     /// @dev A bus pair (p, q) with top[q] > bottom[p] + c[p][q], or (_NONE, _NONE).
@@ -538,7 +618,7 @@ library FeeClearing {
                             break
                         }
                     }
-                    if iszero(eq(p, _NONE)) { break }
+                    if iszero(eq(p, not(0))) { break }
                 }
             }
         }

@@ -73,6 +73,8 @@ contract Market is Registry {
     uint256 private constant _E_SUSP = 0x1df5d6e100000000000000000000000000000000000000000000000000000000; // MemberSuspended selector
     uint256 private constant _E_BUS = 0x984a209c00000000000000000000000000000000000000000000000000000000; // BusMismatch selector
     uint256 private constant _E_SIG = 0x8bb8fec100000000000000000000000000000000000000000000000000000000; // BadSignature selector
+    uint256 private constant _E_METER = 0x22afd3e900000000000000000000000000000000000000000000000000000000; // NotMemberMeter selector
+    uint256 private constant _E_DUP = 0x4c411b4300000000000000000000000000000000000000000000000000000000; // DuplicateReading selector
 
     // ----------------------------------------------------------------- errors
     /// @notice The interval is not in the phase the call needs.
@@ -99,6 +101,15 @@ contract Market is Registry {
     error BadCurtailment(uint256 index);
     /// @notice A traded member has no meter reading.
     error MissingReading(uint32 member);
+    /// @notice A reading is not signed by the meter registered for its member (a meter can
+    ///         only report for its own member); `signer` is the recovered address.
+    error NotMemberMeter(uint256 index, uint32 member, address signer);
+    /// @notice A member appears twice in one readings batch (one reading per member).
+    error DuplicateReading(uint256 index, uint32 member);
+    /// @notice The interval's readings were already recorded (once per interval).
+    error ReadingsAlreadyRecorded(uint32 interval);
+    /// @notice A member both buys and sells in one interval's delivered trades.
+    error BothSides(uint32 member);
     /// @notice A withdrawal exceeds the account's balance.
     error InsufficientBalance(int256 balance, uint256 amount);
     /// @notice The caller is not the account of the member.
@@ -144,6 +155,8 @@ contract Market is Registry {
     uint64 public immutable retailPerKwhMicro;
     /// @notice Feed-in tariff (sell to the grid), micro-tokens per kWh.
     uint64 public immutable feedInPerKwhMicro;
+    /// @notice Tolerance band of settlement, basis points of each trade's energy (<= 10000).
+    uint16 public immutable toleranceBp;
     bytes32 private immutable _domainSeparator;
 
     mapping(uint32 => IntervalState) internal _intervals;
@@ -170,16 +183,26 @@ contract Market is Registry {
     /// @param retail_ Retail tariff, micro-tokens per kWh.
     /// @param feedIn_ Feed-in tariff, micro-tokens per kWh (<= retail).
     /// @param rule_ Clearing rule id.
-    constructor(address operator_, SettlementToken token_, uint8 rounds_, uint64 retail_, uint64 feedIn_, uint8 rule_)
-        Registry(operator_)
-    {
-        if (address(token_) == address(0) || rounds_ == 0 || feedIn_ > retail_) revert BadConfig();
+    /// @param toleranceBp_ Settlement tolerance band, basis points of a trade's energy (<= 10000).
+    constructor(
+        address operator_,
+        SettlementToken token_,
+        uint8 rounds_,
+        uint64 retail_,
+        uint64 feedIn_,
+        uint8 rule_,
+        uint16 toleranceBp_
+    ) Registry(operator_) {
+        if (address(token_) == address(0) || rounds_ == 0 || feedIn_ > retail_ || toleranceBp_ > 10_000) {
+            revert BadConfig();
+        }
         if (rule_ != RULE_UNIFORM) revert UnsupportedClearingRule(rule_);
         token = token_;
         rounds = rounds_;
         retailPerKwhMicro = retail_;
         feedInPerKwhMicro = feedIn_;
         clearingRule = rule_;
+        toleranceBp = toleranceBp_;
         _domainSeparator = keccak256(
             abi.encode(
                 keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
@@ -498,7 +521,8 @@ contract Market is Registry {
         onlyOperator
     {
         IntervalState storage st = _intervals[interval];
-        if (st.phase != Phase.Delivery || st.readingsRecorded) revert WrongPhase(interval, Phase.Delivery, st.phase);
+        if (st.phase != Phase.Delivery) revert WrongPhase(interval, Phase.Delivery, st.phase);
+        if (st.readingsRecorded) revert ReadingsAlreadyRecorded(interval);
         uint256 n = readings.length;
         if (sigs.length != 2 * n) revert LengthMismatch(2 * n, sigs.length);
         _checkReadings(interval, readings, sigs);
@@ -508,8 +532,9 @@ contract Market is Registry {
         emit ReadingsRecorded(interval, h, readings);
     }
 
-    /// @dev Check reading words (ids strictly ascending, well formed, registered member) and
-    ///      the EIP-712 signature of each by the member's meter account, in one pass.
+    /// @dev Check reading words (ids strictly ascending: a repeated id reverts DuplicateReading,
+    ///      a smaller one NotAscending; well formed; registered member) and the EIP-712
+    ///      signature of each by the member's own meter account (else NotMemberMeter), in one pass.
     function _checkReadings(uint32 interval, uint256[] calldata readings, bytes32[] calldata sigs) private view {
         // Scratch: p = (typehash, interval, member, netWh), p+0x80 = 0x1901 || domain ||
         // structHash, p+0x100 = ecrecover input.
@@ -522,6 +547,7 @@ contract Market is Registry {
                 let id := shr(224, w)
                 if and(gt(k, 0), iszero(gt(id, prev))) {
                     mstore(0, _E_ASC)
+                    if eq(id, prev) { mstore(0, _E_DUP) }
                     mstore(4, k)
                     mstore(0x24, id)
                     revert(0, 0x44)
@@ -551,24 +577,50 @@ contract Market is Registry {
                 mstore(add(p, 0x160), and(w, _S_MASK))
                 mstore(0, 0)
                 pop(staticcall(gas(), 1, add(p, 0x100), 0x80, 0, 0x20))
-                if iszero(eq(mload(0), meter)) {
-                    mstore(0, _E_SIG)
+                let signer := mload(0)
+                if iszero(eq(signer, meter)) {
+                    mstore(0, _E_METER)
                     mstore(4, k)
                     mstore(0x24, id)
-                    revert(0, 0x44)
+                    mstore(0x44, signer)
+                    revert(0, 0x64)
                 }
             }
         }
     }
 
     // ------------------------------------------------------------- settlement
+    /// @dev Per-member working record of one settlement (memory only).
+    ///      flags: bit 0 buyer, bit 1 seller; mode: 0 none, 1 seller short, 2 seller surplus,
+    ///      3 buyer over-consumption, 4 buyer under-consumption.
+    struct Book {
+        int256 money;
+        int256 scheduled;
+        uint256 quantity;
+        uint256 sliceTotal;
+        uint256 cumulative;
+        uint256 allocated;
+        uint256 flags;
+        uint256 mode;
+    }
+
+    uint256 private constant _MODE_SHORT = 1;
+    uint256 private constant _MODE_SURPLUS = 2;
+    uint256 private constant _MODE_OVER = 3;
+    uint256 private constant _MODE_UNDER = 4;
+
     /// @notice Settle `interval` (operator only) exactly like market/settlement.py.
     /// @param trades The curtailed trade words (checked against the delivery hash).
     /// @param readings The reading words (checked against the readings hash).
     /// @param parties For trade k: buyer's reading index << 128 | seller's reading index
     ///        (a lookup hint, checked: a wrong or impossible hint reverts with MissingReading).
-    /// @dev Per member: P2P money at the trade prices, then the deviation of the metered net
-    ///      injection from the schedule with the GRID: surplus at feed-in, shortfall at retail.
+    /// @dev Rules (docs/settlement.md): P2P money on delivered energy at the trade prices
+    ///      (fee = paid - received to OPERATOR); each trader's deviation d = metered - scheduled
+    ///      is split over its trades by cumulative floors; seller short: the buyer is supplied
+    ///      by the GRID (in band at its price, beyond at retail) and the seller pays the buyer a
+    ///      penalty so the buyer pays its contract; seller surplus to the GRID at feed-in;
+    ///      buyer over at retail; buyer under take-or-pay, untaken energy resold at feed-in;
+    ///      in-band slices at the trade price; non-traders and residuals at the tariffs.
     ///      Each amount is floored once and booked twice, so money is conserved exactly.
     function settle(
         uint32 interval,
@@ -583,89 +635,192 @@ contract Market is Registry {
         h = _hashWords(readings);
         if (h != st.readingsHash) revert HashMismatch(interval, st.readingsHash, h);
         st.phase = Phase.Settled;
-        (int256[] memory money, int256[] memory scheduled, int256 fees) = _tradeMoney(trades, readings, parties);
-        (uint32[] memory ids, int256 grid) = _deviations(interval, readings, money, scheduled);
+        Book[] memory books = _schedules(trades, readings, parties);
+        int256 grid = _memberDeviations(readings, books);
+        (int256 tradeGrid, int256 fees) = _settleTrades(trades, parties, books);
+        grid += tradeGrid;
+        (uint32[] memory ids, int256[] memory deltas) = _book(interval, readings, books);
         operatorBalanceMicro += fees;
         gridBalanceMicro += grid;
         settledIntervals += 1;
         if (interval > lastSettledInterval || settledIntervals == 1) lastSettledInterval = interval;
-        emit IntervalSettled(interval, grid, fees, ids, money);
+        emit IntervalSettled(interval, grid, fees, ids, deltas);
     }
 
-    /// @dev P2P money and scheduled net injection per reading index; fees = paid - received.
-    ///      Bounded: e and prices < 2**64, so every product < 2**128 and the signed sums
-    ///      (two's complement add/sub) cannot overflow.
-    function _tradeMoney(uint256[] calldata trades, uint256[] calldata readings, uint256[] calldata parties)
+    /// @dev Pass 1: check the party hints, sum each member's contracted energy and schedule,
+    ///      reject a member on both sides. Bounded: e < 2**64 and at most 2**32 trades.
+    function _schedules(uint256[] calldata trades, uint256[] calldata readings, uint256[] calldata parties)
         private
         pure
-        returns (int256[] memory money, int256[] memory scheduled, int256 fees)
+        returns (Book[] memory books)
     {
         if (parties.length * 2 != trades.length) revert LengthMismatch(trades.length / 2, parties.length);
-        money = new int256[](readings.length);
-        scheduled = new int256[](readings.length);
-        assembly ("memory-safe") {
-            for { let k := 0 } lt(k, parties.length) { k := add(k, 1) } {
-                let w0 := calldataload(add(trades.offset, shl(6, k)))
-                let hint := calldataload(add(parties.offset, shl(5, k)))
-                let b := shr(128, hint)
-                let s := and(hint, 0xffffffffffffffffffffffffffffffff)
-                if or(
-                    iszero(lt(b, readings.length)),
-                    iszero(eq(shr(224, calldataload(add(readings.offset, shl(5, b)))), shr(224, w0)))
-                ) {
-                    mstore(0, _E_MISSING)
-                    mstore(4, shr(224, w0))
-                    revert(0, 0x24)
-                }
-                if or(
-                    iszero(lt(s, readings.length)),
-                    iszero(eq(shr(224, calldataload(add(readings.offset, shl(5, s)))), and(shr(192, w0), 0xffffffff)))
-                ) {
-                    mstore(0, _E_MISSING)
-                    mstore(4, and(shr(192, w0), 0xffffffff))
-                    revert(0, 0x24)
-                }
-                let e := and(shr(128, w0), _U64)
-                let w1 := calldataload(add(add(trades.offset, shl(6, k)), 0x20))
-                let paid := div(mul(e, shr(192, w1)), 1000)
-                let received := div(mul(e, and(shr(128, w1), _U64)), 1000)
-                let slot := add(add(money, 0x20), shl(5, b))
-                mstore(slot, sub(mload(slot), paid))
-                slot := add(add(scheduled, 0x20), shl(5, b))
-                mstore(slot, sub(mload(slot), e))
-                slot := add(add(money, 0x20), shl(5, s))
-                mstore(slot, add(mload(slot), received))
-                slot := add(add(scheduled, 0x20), shl(5, s))
-                mstore(slot, add(mload(slot), e))
-                fees := add(fees, sub(paid, received))
+        uint256 n = readings.length;
+        books = new Book[](n);
+        for (uint256 k = 0; k < parties.length; ++k) {
+            uint256 w0 = trades[2 * k];
+            uint256 hint = parties[k];
+            uint256 b = hint >> 128;
+            uint256 s = uint128(hint);
+            uint32 buyerId = uint32(w0 >> 224);
+            uint32 sellerId = uint32(w0 >> 192);
+            if (b >= n || uint32(readings[b] >> 224) != buyerId) revert MissingReading(buyerId);
+            if (s >= n || uint32(readings[s] >> 224) != sellerId) revert MissingReading(sellerId);
+            uint256 e = (w0 >> 128) & _U64;
+            Book memory buyer = books[b];
+            Book memory seller = books[s];
+            if (b == s || buyer.flags & 2 != 0) revert BothSides(buyerId);
+            if (seller.flags & 1 != 0) revert BothSides(sellerId);
+            unchecked {
+                buyer.flags = 1;
+                seller.flags = 2;
+                buyer.quantity += e;
+                seller.quantity += e;
+                buyer.scheduled -= int256(e);
+                seller.scheduled += int256(e);
             }
         }
     }
 
-    /// @dev Settle each member's deviation with the GRID and book its money; returns the GRID change.
-    function _deviations(uint32 interval, uint256[] calldata readings, int256[] memory money, int256[] memory scheduled)
+    /// @dev Each member's branch and slice total; its residual with the GRID at the tariffs.
+    ///      Returns the GRID's change.
+    function _memberDeviations(uint256[] calldata readings, Book[] memory books) private view returns (int256 grid) {
+        uint256 retail = retailPerKwhMicro;
+        uint256 feedIn = feedInPerKwhMicro;
+        for (uint256 k = 0; k < readings.length; ++k) {
+            Book memory bk = books[k];
+            int256 deviation = int256(int64(uint64(readings[k] >> 160))) - bk.scheduled;
+            int256 residual = deviation;
+            uint256 q = bk.quantity;
+            if (q > 0) {
+                if (bk.flags == 2) {
+                    if (deviation < 0) {
+                        uint256 x = uint256(-deviation) < q ? uint256(-deviation) : q;
+                        (bk.mode, bk.sliceTotal) = (_MODE_SHORT, x);
+                        residual = deviation + int256(x);
+                    } else if (deviation > 0) {
+                        (bk.mode, bk.sliceTotal) = (_MODE_SURPLUS, uint256(deviation));
+                        residual = 0;
+                    }
+                } else if (deviation < 0) {
+                    (bk.mode, bk.sliceTotal) = (_MODE_OVER, uint256(-deviation));
+                    residual = 0;
+                } else if (deviation > 0) {
+                    uint256 x = uint256(deviation) < q ? uint256(deviation) : q;
+                    (bk.mode, bk.sliceTotal) = (_MODE_UNDER, x);
+                    residual = deviation - int256(x);
+                }
+            }
+            if (residual > 0) {
+                int256 amount = int256((uint256(residual) * feedIn) / 1000);
+                bk.money += amount;
+                grid -= amount;
+            } else if (residual < 0) {
+                int256 amount = int256((uint256(-residual) * retail) / 1000);
+                bk.money -= amount;
+                grid += amount;
+            }
+        }
+    }
+
+    /// @dev Pass 2 over the trades in order; returns the GRID's and OPERATOR's changes.
+    function _settleTrades(uint256[] calldata trades, uint256[] calldata parties, Book[] memory books)
         private
-        returns (uint32[] memory ids, int256 grid)
+        view
+        returns (int256 grid, int256 fees)
+    {
+        for (uint256 k = 0; k < parties.length; ++k) {
+            uint256 hint = parties[k];
+            (int256 g, int256 f) = _settleTrade(books[hint >> 128], books[uint128(hint)], trades[2 * k], trades[2 * k + 1]);
+            grid += g;
+            fees += f;
+        }
+    }
+
+    /// @dev The member's slice of a trade of `e` Wh: cumulative floors in trade order.
+    function _slice(Book memory bk, uint256 e) private pure returns (uint256 piece) {
+        if (bk.mode == 0) return 0;
+        uint256 cumulative = bk.cumulative + e;
+        bk.cumulative = cumulative;
+        uint256 after_ = (bk.sliceTotal * cumulative) / bk.quantity;
+        piece = after_ - bk.allocated;
+        bk.allocated = after_;
+    }
+
+    /// @dev Pass 2 for one trade: P2P money on delivered energy, then the seller's and the
+    ///      buyer's deviation slices. Returns the GRID's and OPERATOR's changes.
+    function _settleTrade(Book memory buyer, Book memory seller, uint256 w0, uint256 w1)
+        private
+        view
+        returns (int256 grid, int256 fee)
+    {
+        uint256 e = (w0 >> 128) & _U64;
+        uint256 sSlice = _slice(seller, e);
+        uint256 bSlice = _slice(buyer, e);
+        uint256 delivered = seller.mode == _MODE_SHORT ? e - sSlice : e;
+        uint256 paid = (delivered * (w1 >> 192)) / 1000;
+        uint256 received = (delivered * ((w1 >> 128) & _U64)) / 1000;
+        buyer.money -= int256(paid);
+        seller.money += int256(received);
+        fee = int256(paid) - int256(received);
+        if (sSlice > 0) grid = _sellerSlice(buyer, seller, e, w1, sSlice, paid);
+        if (bSlice > 0) grid += _buyerSlice(buyer, w1 >> 192, (e * toleranceBp) / 10_000, bSlice);
+    }
+
+    /// @dev A seller's short or surplus slice on one trade of `e` Wh; returns the GRID's change.
+    function _sellerSlice(Book memory buyer, Book memory seller, uint256 e, uint256 w1, uint256 slice, uint256 paid)
+        private
+        view
+        returns (int256 grid)
+    {
+        uint256 band = (e * toleranceBp) / 10_000;
+        uint256 inBand = slice < band ? slice : band;
+        uint256 outBand = slice - inBand;
+        if (seller.mode == _MODE_SHORT) {
+            uint256 pb = w1 >> 192;
+            uint256 covered = ((e - slice + inBand) * pb) / 1000;
+            uint256 atRetail = (outBand * retailPerKwhMicro) / 1000;
+            uint256 contract_ = (e * pb) / 1000;
+            uint256 penalty = atRetail + covered > contract_ ? atRetail + covered - contract_ : 0;
+            grid = int256(covered - paid + atRetail);
+            buyer.money += int256(penalty) - grid;
+            seller.money -= int256(penalty);
+        } else {
+            grid = -int256((inBand * ((w1 >> 128) & _U64)) / 1000 + (outBand * feedInPerKwhMicro) / 1000);
+            seller.money -= grid;
+        }
+    }
+
+    /// @dev A buyer's over- or under-consumption slice on one trade; returns the GRID's change.
+    function _buyerSlice(Book memory buyer, uint256 pb, uint256 band, uint256 slice)
+        private
+        view
+        returns (int256 grid)
+    {
+        uint256 inBand = slice < band ? slice : band;
+        uint256 outBand = slice - inBand;
+        if (buyer.mode == _MODE_OVER) {
+            grid = int256((inBand * pb) / 1000 + (outBand * retailPerKwhMicro) / 1000);
+        } else {
+            grid = -int256((inBand * pb) / 1000 + (outBand * feedInPerKwhMicro) / 1000);
+        }
+        buyer.money -= grid;
+    }
+
+    /// @dev Book every member's change into its escrow balance (debt recorded when negative).
+    function _book(uint32 interval, uint256[] calldata readings, Book[] memory books)
+        private
+        returns (uint32[] memory ids, int256[] memory deltas)
     {
         uint256 n = readings.length;
         ids = new uint32[](n);
+        deltas = new int256[](n);
         int256 memberSum = 0;
         for (uint256 k = 0; k < n; ++k) {
-            uint256 w = readings[k];
-            int256 deviation = int256(int64(uint64(w >> 160))) - scheduled[k];
-            int256 m = money[k];
-            if (deviation > 0) {
-                int256 amount = int256((uint256(deviation) * feedInPerKwhMicro) / 1000);
-                m += amount;
-                grid -= amount;
-            } else if (deviation < 0) {
-                int256 amount = int256((uint256(-deviation) * retailPerKwhMicro) / 1000);
-                m -= amount;
-                grid += amount;
-            }
-            money[k] = m;
-            uint32 id = uint32(w >> 224);
+            uint32 id = uint32(readings[k] >> 224);
+            int256 m = books[k].money;
             ids[k] = id;
+            deltas[k] = m;
             if (m != 0) {
                 int256 balance = balanceMicro[id] + m;
                 balanceMicro[id] = balance;

@@ -25,7 +25,15 @@ const settings = {
   metadata: { bytecodeHash: "none" },
   outputSelection: {
     "*": {
-      "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "evm.methodIdentifiers", "metadata"],
+      "*": [
+        "abi",
+        "evm.bytecode.object",
+        "evm.bytecode.sourceMap",
+        "evm.deployedBytecode.object",
+        "evm.deployedBytecode.sourceMap",
+        "evm.methodIdentifiers",
+        "metadata",
+      ],
       "": ["ast"],
     },
   },

@@ -51,14 +51,48 @@ class Mechanism(Protocol):
         ...
 
 
-def round_info(bids: Sequence[Bid], result: ClearingResult) -> RoundInfo:
-    """Public summary of a cleared round."""
+def round_info(
+    bids: Sequence[Bid],
+    result: ClearingResult,
+    side: Side | None = None,
+    bus: int | None = None,
+    fees: np.ndarray | None = None,
+) -> RoundInfo:
+    """Public summary of a cleared round, as seen by a member on ``side`` at ``bus``.
+
+    With network fees a trade has two prices: what the buyer pays and what the
+    seller receives (the difference is the fee). ``side`` picks the prices that
+    side sees (buyers learn from buyer prices, sellers from seller prices);
+    ``None`` gives the midpoint of the two. With a fee table and a bus, the other
+    side's best quote is the one *delivered to that bus*: a buyer at q sees
+    ``min_j (a_j + c[bus_j, q])``, a seller at p sees ``max_i (b_i - c[p, bus_i])``,
+    so that "accepting the best offer" means a trade that can actually clear, and
+    trade prices likewise: the seller's price plus the fee to this bus for a buyer,
+    the buyer's price minus the fee from this bus for a seller.
+    """
+    fee = fees if fees is not None and bus is not None else None
     buys = [b.price_per_kwh_micro for b in bids if b.side == Side.BUY]
     sells = [b.price_per_kwh_micro for b in bids if b.side == Side.SELL]
-    prices = tuple(
-        micro_to_price((t.buyer_price_per_kwh_micro + t.seller_price_per_kwh_micro) // 2)
-        for t in result.trades
-    )
+    trades = result.trades
+    if side == Side.BUY:
+        if fee is not None:
+            sells = [
+                b.price_per_kwh_micro + int(fee[b.bus, bus]) for b in bids if b.side == Side.SELL
+            ]
+            micro = [t.seller_price_per_kwh_micro + int(fee[t.seller_bus, bus]) for t in trades]
+        else:
+            micro = [t.buyer_price_per_kwh_micro for t in trades]
+    elif side == Side.SELL:
+        if fee is not None:
+            buys = [
+                b.price_per_kwh_micro - int(fee[bus, b.bus]) for b in bids if b.side == Side.BUY
+            ]
+            micro = [t.buyer_price_per_kwh_micro - int(fee[bus, t.buyer_bus]) for t in trades]
+        else:
+            micro = [t.seller_price_per_kwh_micro for t in trades]
+    else:
+        micro = [(t.buyer_price_per_kwh_micro + t.seller_price_per_kwh_micro) // 2 for t in trades]
+    prices = tuple(micro_to_price(m) for m in micro)
     return RoundInfo(
         best_bid=micro_to_price(max(buys)) if buys else None,
         best_ask=micro_to_price(min(sells)) if sells else None,
@@ -74,8 +108,12 @@ class TraderMechanism:
     feed_in_per_kwh: float
     retail_per_kwh: float
     seed: int
+    fees: np.ndarray | None = None
+    """Use-of-system fee table (micro-tokens/kWh, [seller_bus, buyer_bus]); public."""
     traders: dict[tuple[int, Side], Trader] = field(default_factory=dict)
-    past_trade_prices: list[float] = field(default_factory=list)
+    past_trade_prices: dict[Side, list[float]] = field(
+        default_factory=lambda: {Side.BUY: [], Side.SELL: []}
+    )
 
     def _trader(self, pos: Position) -> Trader:
         key = (pos.member, pos.side)
@@ -98,20 +136,25 @@ class TraderMechanism:
         positions: Sequence[Position],
         clear: Callable[[Sequence[Bid]], ClearingResult],
     ) -> list[list[Bid]]:
-        view = PublicView(
-            interval=interval,
-            round=0,
-            rounds=self.rounds,
-            feed_in_per_kwh=self.feed_in_per_kwh,
-            retail_per_kwh=self.retail_per_kwh,
-            past_trade_prices=list(self.past_trade_prices),
-        )
+        def new_view(side: Side) -> PublicView:
+            return PublicView(
+                interval=interval,
+                round=0,
+                rounds=self.rounds,
+                feed_in_per_kwh=self.feed_in_per_kwh,
+                retail_per_kwh=self.retail_per_kwh,
+                past_trade_prices=list(self.past_trade_prices[side]),
+            )
+
+        # one public view per (side, bus): the book as delivered to that bus
+        views = {(pos.side, pos.bus): new_view(pos.side) for pos in positions}
         all_rounds: list[list[Bid]] = []
         low, high = self.feed_in_per_kwh, self.retail_per_kwh
         for k in range(self.rounds):
-            view.round = k
             bids = []
             for pos in positions:
+                view = views[(pos.side, pos.bus)]
+                view.round = k
                 price = min(max(self._trader(pos).quote(view), low), high)
                 if pos.side == Side.BUY:
                     price = min(price, pos.limit_price_per_kwh)
@@ -119,11 +162,16 @@ class TraderMechanism:
                     price = max(price, pos.limit_price_per_kwh)
                 bids.append(Bid(pos.member, pos.side, pos.e_wh, price_to_micro(price), pos.bus))
             all_rounds.append(bids)
-            info = round_info(bids, clear(bids))
+            result = clear(bids)
+            infos = {key: round_info(bids, result, key[0], key[1], self.fees) for key in views}
             for pos in positions:
-                self._trader(pos).observe(view, info)
-            view.history.append(info)
+                key = (pos.side, pos.bus)
+                self._trader(pos).observe(views[key], infos[key])
+            for key, view in views.items():
+                view.history.append(infos[key])
             if k == self.rounds - 1:
-                self.past_trade_prices.extend(info.trade_prices)
-                del self.past_trade_prices[:-PAST_PRICES_KEPT]
+                for side in (Side.BUY, Side.SELL):
+                    kept = self.past_trade_prices[side]
+                    kept.extend(round_info(bids, result, side).trade_prices)
+                    del kept[:-PAST_PRICES_KEPT]
         return all_rounds

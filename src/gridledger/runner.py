@@ -12,7 +12,7 @@ from gridledger.errors import GridledgerError
 from gridledger.report.html import write_report
 from gridledger.report.kpis import summary
 from gridledger.report.tables import build_tables, save_tables
-from gridledger.scenario import Scenario
+from gridledger.scenario import Scenario, max_rounds
 from gridledger.simulation import RunResult, build_world, run
 
 __all__ = ["audit_folder", "run_to_folder", "run_with_chain"]
@@ -57,7 +57,7 @@ def run_with_chain(
             ledger.setup(
                 members_for_ledger(world.members.members),
                 world.tariffs,
-                scenario.market.rounds,
+                max_rounds(scenario.market),
                 deposit_micro=10**12,
             )
     bar = tqdm(

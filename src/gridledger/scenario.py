@@ -31,6 +31,7 @@ __all__ = [
     "SecuritySpec",
     "apply_overrides",
     "load_scenario",
+    "max_rounds",
     "parse_override",
     "validate_scenario",
 ]
@@ -150,9 +151,19 @@ class MarketSpec(_Strict):
     kappa: float = Field(0.5, ge=0, le=1)
     retail_per_kwh: float = Field(0.30, gt=0)
     feed_in_per_kwh: float = Field(0.08, ge=0)
+    br_fees_in_utility: bool = True
+    """Best response: members count the network fee in their utilities."""
+    br_max_rounds: int = Field(100, ge=1, le=255)
+    """Best response: iteration cap per interval (non-convergence is reported)."""
 
     @model_validator(mode="after")
     def _tariffs(self) -> MarketSpec:
+        if self.mechanism == "best-response" and self.clearing != "greedy":
+            message = (
+                f"mechanism 'best-response' needs clearing = 'greedy' (its best responses are "
+                f"exact for that rule), got clearing = {self.clearing!r}"
+            )
+            raise ValueError(message)
         unknown = sorted(set(self.fee_params) - {"flat", "zonal", "distance", "mw_mile"})
         if unknown:
             message = f"fee_params: unknown fee method(s) {unknown}; allowed: flat, zonal, distance, mw_mile"
@@ -164,6 +175,11 @@ class MarketSpec(_Strict):
             )
             raise ValueError(message)
         return self
+
+
+def max_rounds(market: MarketSpec) -> int:
+    """Most bidding rounds an interval can have (the ledger is set up for this many)."""
+    return market.br_max_rounds if market.mechanism == "best-response" else market.rounds
 
 
 class SecuritySpec(_Strict):

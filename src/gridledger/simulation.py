@@ -27,6 +27,7 @@ import numpy as np
 
 from gridledger.grid import ElectricalDistances, Feeder, electrical_distances, load_feeder
 from gridledger.grid.powerflow import PowerFlowResult, run_ac, violations
+from gridledger.market.optimal import solve_optimal, surplus_wh_micro
 from gridledger.market.orders import (
     Bid,
     ClearingResult,
@@ -136,6 +137,12 @@ class IntervalOutcome:
     optimum_welfare_micro: int = 0
     """Competitive optimum of the interval: the welfare-optimal clearing of truthful
     orders (members' true values and costs) under the same fees."""
+    bid_surplus_wh_micro: int = 0
+    """Surplus of the clearing measured at the binding bids (Wh x micro/kWh)."""
+    bid_optimum_wh_micro: int = 0
+    """LP optimum of the same binding bids and fees (HiGHS), the clearing's reference."""
+    mechanism_info: dict[str, Any] = field(default_factory=dict)
+    """Per-interval diagnostics of the mechanism (best response: rounds, convergence, Nash gain)."""
 
 
 @dataclass
@@ -150,14 +157,33 @@ class RunResult:
     onchain_matches_reference: bool | None = None
 
 
-def make_mechanism(scenario: Scenario) -> Mechanism:
+def make_mechanism(world: World) -> Mechanism:
     """The scenario's bidding mechanism."""
+    scenario = world.scenario
     market = scenario.market
+    if market.mechanism == "best-response":
+        from gridledger.bidding.best_response import BestResponseMechanism, BRSettings
+
+        return BestResponseMechanism(
+            world.members.members,
+            world.interval_h,
+            world.fees,
+            world.kappa,
+            market.feed_in_per_kwh,
+            market.retail_per_kwh,
+            settings=BRSettings(
+                fees_in_utility=market.br_fees_in_utility,
+                k_max=market.br_max_rounds,
+                seed=scenario.seed,
+            ),
+            nash_check=True,
+        )
     return TraderMechanism(
         rounds=market.rounds,
         feed_in_per_kwh=market.feed_in_per_kwh,
         retail_per_kwh=market.retail_per_kwh,
         seed=scenario.seed,
+        fees=world.fees,
     )
 
 
@@ -247,10 +273,12 @@ def run_interval(
 
     positions = positions_for(world, interval)
     rounds = mechanism.run_rounds(interval, positions, clear_bids)
+    info = _mechanism_info(mechanism, interval)
     if ledger is not None:
         for k, bids in enumerate(rounds):
             ledger.record_round(interval, k, bids)
-    cleared = clear_bids(rounds[-1]) if rounds else ClearingResult((), None)
+    final_bids = rounds[-1] if rounds else []
+    cleared = clear_bids(final_bids) if final_bids else ClearingResult((), None)
     if ledger is not None:
         onchain = ledger.clear(interval)
         if onchain.trades != cleared.trades:
@@ -284,7 +312,24 @@ def run_interval(
         trades,
         settlement,
         optimum_welfare_micro(world, positions),
+        surplus_wh_micro(cleared.trades, final_bids),
+        solve_optimal(final_bids, world.fees, world.kappa).welfare_wh_micro if final_bids else 0,
+        info,
     )
+
+
+def _mechanism_info(mechanism: Mechanism, interval: int) -> dict[str, Any]:
+    """The mechanism's diagnostics for ``interval``, if it keeps any."""
+    diagnostics = getattr(mechanism, "diagnostics", None)
+    if not diagnostics or getattr(diagnostics[-1], "interval", None) != interval:
+        return {}
+    last = diagnostics[-1]
+    return {
+        "br_rounds": last.rounds,
+        "br_converged": last.converged,
+        "nash_max_gain": last.nash_max_gain_rel,
+        "nash_max_gain_tokens": last.nash_max_gain_tokens,
+    }
 
 
 def optimum_welfare_micro(world: World, positions: Sequence[Position]) -> int:
@@ -314,7 +359,7 @@ def run(
     """
     started = time.perf_counter()
     world = world or build_world(scenario)
-    mechanism = make_mechanism(scenario)
+    mechanism = make_mechanism(world)
     security = security or make_security(scenario)
     result = RunResult(world=world, chain=scenario.chain.backend if ledger is not None else "none")
     for interval in range(scenario.horizon.intervals):

@@ -161,7 +161,7 @@ def test_security_readings_settlement_reverts(market: Market) -> None:
     w2, s2 = _readings(
         market, t, {1: -1000}, key=ledger.member_key(1)
     )  # member key is not the meter
-    assert market.market_call("recordReadings", t, w2, s2) == "BadSignature"
+    assert market.market_call("recordReadings", t, w2, s2) == "NotMemberMeter"
     w2, s2 = _readings(market, t, {55: 1}, key=ledger.member_key(1))
     assert market.market_call("recordReadings", t, w2, s2) == "UnknownMember"
     w2, s2 = _readings(market, t, {1: 0})
@@ -169,7 +169,9 @@ def test_security_readings_settlement_reverts(market: Market) -> None:
     assert market.market_call("settle", t, [], [], []) == "WrongPhase"
     only_buyer, sig_buyer = _readings(market, t, {1: -1000})
     assert market.market_call("recordReadings", t, only_buyer, sig_buyer) is None
-    assert market.market_call("recordReadings", t, words, sigs) == "WrongPhase"  # once per interval
+    assert (
+        market.market_call("recordReadings", t, words, sigs) == "ReadingsAlreadyRecorded"
+    )  # once per interval
     delivered = enc.pack_trades(result.trades)
     delivered[0] = (delivered[0] & ~(((1 << 64) - 1) << 128)) | (500 << 128)
     assert market.market_call("settle", t, delivered, only_buyer, [0]) == "MissingReading"
@@ -236,10 +238,11 @@ def test_constructor_checks(market: Market) -> None:
     op = to_checksum_address(ledger.operator)
     token = to_checksum_address(ledger.token)
     for args, name in (
-        ((op, token, 0, 10, 5, 0), "BadConfig"),
-        ((op, token, 1, 10, 50, 0), "BadConfig"),
-        ((op, token, 1, 10, 5, 3), "UnsupportedClearingRule"),
-        (("0x" + "00" * 20, token, 1, 10, 5, 0), "ZeroAddress"),
+        ((op, token, 0, 10, 5, 0, 0), "BadConfig"),
+        ((op, token, 1, 10, 50, 0, 0), "BadConfig"),
+        ((op, token, 1, 10, 5, 0, 10_001), "BadConfig"),
+        ((op, token, 1, 10, 5, 3, 0), "UnsupportedClearingRule"),
+        (("0x" + "00" * 20, token, 1, 10, 5, 0, 0), "ZeroAddress"),
     ):
         raw = ledger._sign_tx(None, art.deploy_data(*args), 4_000_000)
         (res,) = ledger.backend.send([raw])

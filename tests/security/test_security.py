@@ -38,7 +38,7 @@ def world() -> World:
 @pytest.fixture(scope="module")
 def noon_trades(world: World) -> tuple:
     """The cleared trades of every interval up to the end of the stressed window."""
-    mechanism = make_mechanism(world.scenario)
+    mechanism = make_mechanism(world)
     return tuple(
         run_interval(world, k, mechanism, CheckOnlySecurity()).cleared.trades
         for k in range(LAST_STRESSED)
@@ -110,7 +110,7 @@ def test_stressed_day_is_secure_with_management() -> None:
             if rule == "none"
             else CongestionSecurity(rule, SecurityLimits.from_spec(scenario.security))  # type: ignore[arg-type]
         )
-        mechanism = make_mechanism(scenario)
+        mechanism = make_mechanism(world)
         before = after = 0
         lost = 0
         for k in range(LAST_STRESSED):

@@ -4,7 +4,7 @@ For every interval the audit takes, from the Market contract's events only:
 the last recorded round's bids (``RoundRecorded``), the emitted trades
 (``IntervalCleared``), the curtailments (``SecurityRecorded``), the meter readings
 (``ReadingsRecorded``) and the booked account changes (``IntervalSettled``); the
-tariffs come from the contract's immutables. It re-runs
+tariffs and the settlement tolerance band come from the contract's immutables. It re-runs
 :func:`gridledger.market.clear_uniform` and :func:`gridledger.market.settle` and
 compares to the unit, checks that each interval's changes sum to zero and that
 the contract's own conservation check holds.
@@ -59,7 +59,8 @@ def audit(ledger: Ledger) -> AuditReport:
     report = AuditReport()
     retail = int(ledger.view("retailPerKwhMicro")[0])
     feed_in = int(ledger.view("feedInPerKwhMicro")[0])
-    tariffs = Tariffs(retail, feed_in)
+    tolerance_bp = int(ledger.view("toleranceBp")[0])
+    tariffs = Tariffs(retail, feed_in, tolerance_bp)
     last_round: dict[int, list[int]] = {}
     cleared: dict[int, Any] = {}
     curtailments: dict[int, list[int]] = {}

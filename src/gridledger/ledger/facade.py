@@ -228,7 +228,9 @@ class Ledger:
         self.market = bytes.fromhex(saved["market"])
         self.rounds = int(saved["rounds"])
         self.tariffs = Tariffs(
-            int(saved["retail_per_kwh_micro"]), int(saved["feed_in_per_kwh_micro"])
+            int(saved["retail_per_kwh_micro"]),
+            int(saved["feed_in_per_kwh_micro"]),
+            int(saved.get("tolerance_bp", 0)),
         )
         for m in saved["members"]:
             self._add_member(LedgerMember(int(m["id"]), int(m["bus"]), int(m["role"])))
@@ -449,6 +451,7 @@ class Ledger:
                         tariffs.retail_per_kwh_micro,
                         tariffs.feed_in_per_kwh_micro,
                         0,
+                        tariffs.tolerance_bp,
                     ),
                     GAS_DEPLOY_MARKET,
                 ),
@@ -522,6 +525,7 @@ class Ledger:
             "rounds": self.rounds,
             "retail_per_kwh_micro": self.tariffs.retail_per_kwh_micro,
             "feed_in_per_kwh_micro": self.tariffs.feed_in_per_kwh_micro,
+            "tolerance_bp": self.tariffs.tolerance_bp,
             "deposit_micro": deposit_micro,
             "grid_deposit_micro": grid_micro,
             "members": [asdict(m) for m in sorted(self.members.values(), key=lambda m: m.id)],

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gridledger.errors import SecurityError
+from gridledger.market._highs import new_highs
 from gridledger.market.orders import Curtailment, Trade
 from gridledger.market.units import money_micro
 
@@ -244,7 +245,7 @@ def _solve_lp(
     """min cost @ z  s.t.  rows @ z >= row_lower, 0 <= z <= col_upper (HiGHS); None if infeasible."""
     import highspy  # lazily: the greedy rule needs no solver
 
-    h = highspy.Highs()
+    h = new_highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("presolve", "off" if rows.shape[1] < 200 else "choose")
     lp = highspy.HighsLp()

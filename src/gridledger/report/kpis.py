@@ -15,6 +15,28 @@ def _round(value: float, digits: int = 6) -> float:
     return float(round(float(value), digits))
 
 
+def _ratio(iv: Any, num: str, den: str) -> float | None:
+    """Sum of column ``num`` over sum of ``den`` (None when the denominator is zero)."""
+    if num not in iv or den not in iv:
+        return None
+    total = float(iv[den].sum())
+    return _round(float(iv[num].sum()) / total) if total > 0 else None
+
+
+def _best_response(iv: Any) -> dict[str, Any]:
+    """Best-response diagnostics: rounds used, convergence, largest Nash deviation gain."""
+    if "br_rounds" not in iv:
+        return {}
+    gains = iv["nash_max_gain"].dropna() if "nash_max_gain" in iv else []
+    return {
+        "br_rounds": int(iv["br_rounds"].max()),
+        "br_rounds_mean": _round(iv["br_rounds"].mean(), 2),
+        "br_converged": bool(iv["br_converged"].astype(bool).all()),
+        "br_converged_share": _round(iv["br_converged"].astype(bool).mean(), 4),
+        "nash_max_gain": _round(float(max(gains)), 8) if len(gains) else None,
+    }
+
+
 def _efficiency(tables: RunTables) -> float | None:
     iv = tables.intervals
     optimum = float(iv["optimal_welfare"].sum()) if len(iv) else 0.0
@@ -70,6 +92,10 @@ def summary(tables: RunTables) -> dict[str, Any]:
     - ``p2p_share``: P2P kWh over all kWh consumed by members (metered loads).
     - ``social_welfare``: gains from P2P trade at members' true values and costs,
       net of use-of-system charges (tokens).
+    - ``efficiency``: welfare over the competitive optimum (LP clearing of truthful
+      orders at members' true values and costs, same fees).
+    - ``welfare_vs_optimal``: the clearing's surplus at the binding bids over the LP
+      optimum of the same bids (1.0 for an optimal rule; greedy's gap shows here).
     - ``mean_trade_distance_km``: energy-weighted mean path length of trades.
     - ``local_share``: share of traded kWh whose seller and buyer are on the same
       feeder branch (``grid`` branch definition).
@@ -99,11 +125,13 @@ def summary(tables: RunTables) -> dict[str, Any]:
         "p2p_share": _round(traded / consumed if consumed else 0.0),
         "social_welfare": _round(iv["welfare"].sum() if len(iv) else 0.0),
         "efficiency": _efficiency(tables),
+        "welfare_vs_optimal": _ratio(iv, "bid_surplus", "bid_optimum"),
         "by_attitude": by_attitude(tables),
         "network_fee_revenue": _round(iv["fees"].sum() if len(iv) else 0.0),
         "mean_trade_distance_km": _round(kwh_km / traded if traded else 0.0),
         "local_share": _round(local / traded if traded else 0.0),
         "dg_local_share": _round(local / generated if generated else 0.0),
+        "local_consumption_share": _round(local / generated if generated else 0.0),
         "grid_import_kwh": _round(iv["grid_import_kwh"].sum() if len(iv) else 0.0, 3),
         "grid_export_kwh": _round(iv["grid_export_kwh"].sum() if len(iv) else 0.0, 3),
         "mean_price_per_kwh": _round(
@@ -117,6 +145,7 @@ def summary(tables: RunTables) -> dict[str, Any]:
         "curtailed_kwh": _round(iv["curtailed_kwh"].sum(), 3),
         "lost_surplus": _round(iv["lost_surplus"].sum() if "lost_surplus" in iv else 0.0),
         "conservation_ok": bool(iv["conserved"].all()),
+        **_best_response(iv),
         "chain": meta.get("chain", "none"),
         "tx_count": stats.get("tx_count"),
         "gas_total": stats.get("gas_total"),

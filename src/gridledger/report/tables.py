@@ -141,6 +141,8 @@ def build_tables(result: RunResult) -> RunTables:
                 fees=micro_to_money(st.fees_micro),
                 welfare=micro_to_money(welfare_micro(world, out.settlement_trades)),
                 optimal_welfare=micro_to_money(out.optimum_welfare_micro),
+                bid_surplus=out.bid_surplus_wh_micro / 1000 / 1_000_000,
+                bid_optimum=out.bid_optimum_wh_micro / 1000 / 1_000_000,
                 trade_kwh_km=dist_kwh_km,
                 v_min_pu=float(np.min(after.v_pu)),
                 v_max_pu=float(np.max(after.v_pu)),
@@ -154,6 +156,7 @@ def build_tables(result: RunResult) -> RunTables:
                 lost_surplus=micro_to_money(sec.lost_surplus_micro),
                 security_note=sec.reason,
                 conserved=st.conserved(),
+                **out.mechanism_info,
             )
         )
         volt_rows.append(np.asarray(after.v_pu, dtype=float))

@@ -1,0 +1,398 @@
+"""On-chain fee-aware clearing checks (contracts/FeeClearing.sol) against market/greedy.py
+and market/optimal.py: the references are accepted to the unit, tampered results are
+rejected with the named custom error."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gridledger.ledger.backends import EmbeddedBackend
+from gridledger.ledger.encoding import address_of, derive_key, pack_bid, pack_trades
+from gridledger.ledger.fee_clearing import (
+    FeeClearingHarness,
+    FeeClearingRejected,
+    greedy_args,
+    greedy_order,
+    make_trade_words,
+    optimal_args,
+    pack_fee_table,
+)
+from gridledger.market.greedy import clear_greedy, make_trade
+from gridledger.market.optimal import certify, solve_optimal, surplus_wh_micro
+from gridledger.market.orders import Bid, Side, Trade
+
+KAPPA = Fraction(1, 2)
+
+
+@pytest.fixture(scope="module")
+def harness() -> Iterator[FeeClearingHarness]:
+    key = derive_key(b"tests-fee-clearing", "operator")
+    backend = EmbeddedBackend(funded=[address_of(key)])
+    yield FeeClearingHarness.deploy(backend, key)
+
+
+def _rejected(fn: object, *args: object) -> FeeClearingRejected:
+    with pytest.raises(FeeClearingRejected) as info:
+        fn(*args)  # type: ignore[operator]
+    return info.value
+
+
+def _greedy(h: FeeClearingHarness, bids: Sequence[Bid], fees: np.ndarray, trades: Sequence[Trade]) -> int:
+    h.set_fee_table(fees)
+    return h.verify_greedy(bids, fees, trades)
+
+
+def _greedy_error(
+    h: FeeClearingHarness, bids: Sequence[Bid], fees: np.ndarray, trades: Sequence[Trade]
+) -> tuple[str, tuple[object, ...]]:
+    h.set_fee_table(fees)
+    err = _rejected(h.verify_greedy, bids, fees, trades)
+    return err.error, err.args_
+
+
+def _optimal_error(
+    h: FeeClearingHarness,
+    bids: Sequence[Bid],
+    fees: np.ndarray,
+    trades: Sequence[Trade],
+    u: dict[int, int],
+    v: dict[int, int],
+) -> tuple[str, tuple[object, ...]]:
+    h.set_fee_table(fees)
+    err = _rejected(h.verify_optimal, bids, fees, trades, u, v)
+    return err.error, err.args_
+
+
+# ----------------------------------------------------------- test markets
+@st.composite
+def markets(draw: st.DrawFn, max_bids: int = 24) -> tuple[list[Bid], np.ndarray]:
+    """Small markets with many ties: few buses, prices and quantities from short grids."""
+    n_buses = draw(st.integers(1, 6))
+    n_bids = draw(st.integers(0, max_bids))
+    raw = draw(
+        st.lists(
+            st.integers(0, 30), min_size=n_buses * n_buses, max_size=n_buses * n_buses
+        )
+    )
+    fees = np.array(raw, dtype=np.int64).reshape(n_buses, n_buses)
+    if draw(st.booleans()):
+        fees = np.minimum(fees, fees.T)
+    members = draw(st.permutations(range(100)))[:n_bids]
+    bids = [
+        Bid(
+            member=int(m),
+            side=Side(draw(st.integers(0, 1))),
+            e_wh=draw(st.sampled_from([1, 2, 3, 5, 10, 100])),
+            price_per_kwh_micro=draw(st.integers(90, 130)),
+            bus=draw(st.integers(0, n_buses - 1)),
+        )
+        for m in members
+    ]
+    return bids, fees
+
+
+def random_market(seed: int, n_bids: int, n_buses: int = 33) -> tuple[list[Bid], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    pos = rng.uniform(0, 3, n_buses)
+    fees = np.round(np.abs(pos[:, None] - pos[None, :]) * 10_000).astype(np.int64)
+    bids = [
+        Bid(
+            i,
+            Side(int(rng.integers(0, 2))),
+            int(rng.integers(100, 5_000)),
+            int(rng.integers(80_000, 300_000)),
+            int(rng.integers(0, n_buses)),
+        )
+        for i in range(n_bids)
+    ]
+    return bids, fees
+
+
+# ------------------------------------------------------------- simple greedy
+def _key(buyer: Bid, seller: Bid, fees: np.ndarray) -> tuple[int, int, int, int]:
+    c = int(fees[seller.bus, buyer.bus])
+    s = buyer.price_per_kwh_micro - seller.price_per_kwh_micro - c
+    return (s, -c, -buyer.member, -seller.member)
+
+
+def forced_greedy(
+    bids: Sequence[Bid], fees: np.ndarray, force_step: int | None = None
+) -> list[Trade]:
+    """Plain O(n^2)-per-step greedy; at ``force_step`` take the second-best pair instead."""
+    buys: dict[int, list[list[object]]] = {}
+    sells: dict[int, list[list[object]]] = {}
+    for b in sorted(bids, key=lambda b: (-b.price_per_kwh_micro, b.member)):
+        if b.side == Side.BUY:
+            buys.setdefault(b.bus, []).append([b, b.e_wh])
+    for b in sorted(bids, key=lambda b: (b.price_per_kwh_micro, b.member)):
+        if b.side == Side.SELL:
+            sells.setdefault(b.bus, []).append([b, b.e_wh])
+    trades: list[Trade] = []
+    step = 0
+    while True:
+        pairs = []
+        for q, bq in buys.items():
+            for p, sq in sells.items():
+                if bq and sq:
+                    key = _key(bq[0][0], sq[0][0], fees)  # type: ignore[arg-type]
+                    if key[0] > 0:
+                        pairs.append((key, p, q))
+        if not pairs:
+            return trades
+        pairs.sort(reverse=True)
+        pick = 1 if step == force_step and len(pairs) > 1 else 0
+        _, p, q = pairs[pick]
+        bh, sh = buys[q][0], sells[p][0]
+        e = min(int(bh[1]), int(sh[1]))  # type: ignore[call-overload]
+        buyer, seller = bh[0], sh[0]
+        assert isinstance(buyer, Bid) and isinstance(seller, Bid)
+        trades.append(make_trade(buyer, seller, e, int(fees[p, q]), KAPPA))
+        bh[1] = int(bh[1]) - e  # type: ignore[call-overload]
+        sh[1] = int(sh[1]) - e  # type: ignore[call-overload]
+        if bh[1] == 0:
+            buys[q].pop(0)
+        if sh[1] == 0:
+            sells[p].pop(0)
+        step += 1
+
+
+# ------------------------------------------------------------- differential
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(market=markets())
+def test_greedy_reference_accepted(harness: FeeClearingHarness, market: tuple) -> None:
+    bids, fees = market
+    result = clear_greedy(bids, fees, KAPPA)
+    assert forced_greedy(bids, fees) == list(result.trades)  # the test's model is the reference
+    assert _greedy(harness, bids, fees, result.trades) == surplus_wh_micro(result.trades, bids)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(market=markets(), data=st.data())
+def test_greedy_tampered_rejected(harness: FeeClearingHarness, market: tuple, data: st.DataObject) -> None:
+    bids, fees = market
+    trades = list(clear_greedy(bids, fees, KAPPA).trades)
+    if not trades:
+        return
+    k = data.draw(st.integers(0, len(trades) - 1))
+    t = trades[k]
+    bumped_e = [*trades[:k], dataclasses.replace(t, e_wh=t.e_wh + 1), *trades[k + 1 :]]
+    assert _greedy_error(harness, bids, fees, bumped_e) == ("WrongQuantity", (k, t.e_wh, t.e_wh + 1))
+    bumped_p = [
+        *trades[:k],
+        dataclasses.replace(t, buyer_price_per_kwh_micro=t.buyer_price_per_kwh_micro + 1),
+        *trades[k + 1 :],
+    ]
+    assert _greedy_error(harness, bids, fees, bumped_p)[0] == "WrongPrice"
+    assert _greedy_error(harness, bids, fees, trades[:-1])[0] == "SurplusLeft"
+    worse = forced_greedy(bids, fees, force_step=k)
+    if worse != trades:
+        name, args = _greedy_error(harness, bids, fees, worse)
+        assert name == "BetterPairExists" and args[0] >= k
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(market=markets())
+def test_optimal_reference_certified(harness: FeeClearingHarness, market: tuple) -> None:
+    bids, fees = market
+    sol = solve_optimal(bids, fees, KAPPA)
+    cert = certify(bids, fees, sol.trades, sol.buyer_dual, sol.seller_dual)
+    assert cert.ok, cert.problems
+    harness.set_fee_table(fees)
+    welfare = harness.verify_optimal(bids, fees, sol.trades, sol.buyer_dual, sol.seller_dual)
+    assert welfare == sol.welfare_wh_micro == surplus_wh_micro(sol.trades, bids)
+    # strong duality: the duals price the orders at exactly the welfare
+    dual_value = sum(
+        (sol.buyer_dual if b.side == Side.BUY else sol.seller_dual)[b.member] * b.e_wh for b in bids
+    )
+    assert dual_value == welfare
+    # greedy is feasible but only certified when it happens to be optimal
+    greedy = clear_greedy(bids, fees, KAPPA).trades
+    greedy_welfare = surplus_wh_micro(greedy, bids)
+    if greedy_welfare < welfare:
+        _rejected(harness.verify_optimal, bids, fees, greedy, sol.buyer_dual, sol.seller_dual)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(market=markets(), data=st.data())
+def test_optimal_tampered_rejected(harness: FeeClearingHarness, market: tuple, data: st.DataObject) -> None:
+    bids, fees = market
+    sol = solve_optimal(bids, fees, KAPPA)
+    trades, u, v = list(sol.trades), dict(sol.buyer_dual), dict(sol.seller_dual)
+    by_member = {b.member: b for b in bids}
+    if trades:
+        k = data.draw(st.integers(0, len(trades) - 1))
+        t = trades[k]
+        bumped = [*trades[:k], dataclasses.replace(t, e_wh=t.e_wh + 1), *trades[k + 1 :]]
+        name, _ = _optimal_error(harness, bids, fees, bumped, u, v)
+        assert name == "Overfilled"
+        priced = [
+            *trades[:k],
+            dataclasses.replace(t, seller_price_per_kwh_micro=t.seller_price_per_kwh_micro + 1),
+            *trades[k + 1 :],
+        ]
+        assert _optimal_error(harness, bids, fees, priced, u, v)[0] == "WrongPrice"
+        u2 = {**u, t.buyer: u[t.buyer] + 1}
+        assert _optimal_error(harness, bids, fees, trades, u2, v) == ("SlacknessViolated", (k,))
+        # move the trade to a worse seller: the certificate breaks
+        worse = [
+            s
+            for s in bids
+            if s.side == Side.SELL
+            and s.member != t.seller
+            and _key(by_member[t.buyer], s, fees)[0] < _key(by_member[t.buyer], by_member[t.seller], fees)[0]
+        ]
+        if worse:
+            s = worse[0]
+            moved = make_trade(by_member[t.buyer], s, t.e_wh, int(fees[s.bus, t.buyer_bus]), KAPPA)
+            name, _ = _optimal_error(harness, bids, fees, [*trades[:k], moved, *trades[k + 1 :]], u, v)
+            assert name in {"SlacknessViolated", "Overfilled"}
+    if sol.trades:
+        zero_u = dict.fromkeys(u, 0)
+        zero_v = dict.fromkeys(v, 0)
+        assert _optimal_error(harness, bids, fees, [], zero_u, zero_v)[0] == "DualInfeasible"
+    traded = {t.buyer for t in trades} | {t.seller for t in trades}
+    idle = [b for b in bids if b.member not in traded]
+    if idle:
+        b = idle[0]
+        if b.side == Side.BUY:
+            u3, v3 = {**u, b.member: u[b.member] + 1}, v
+        else:
+            u3, v3 = u, {**v, b.member: v[b.member] + 1}
+        assert _optimal_error(harness, bids, fees, trades, u3, v3) == (
+            "SlackOrderHasDual",
+            (bids.index(b),),
+        )
+
+
+def test_large_markets_33_buses(harness: FeeClearingHarness) -> None:
+    for seed, n in ((1, 32), (2, 64), (3, 128)):
+        bids, fees = random_market(seed, n)
+        harness.set_fee_table(fees)
+        greedy = clear_greedy(bids, fees, KAPPA).trades
+        assert harness.verify_greedy(bids, fees, greedy) == surplus_wh_micro(greedy, bids)
+        sol = solve_optimal(bids, fees, KAPPA)
+        got = harness.verify_optimal(bids, fees, sol.trades, sol.buyer_dual, sol.seller_dual)
+        assert got == sol.welfare_wh_micro
+
+
+# --------------------------------------------------------------- hand cases
+def _hand(seller_far_ask: int) -> tuple[list[Bid], np.ndarray]:
+    """Buyer at bus 0 bids 100; seller 1 at bus 0 (fee 0) asks 90; seller 2 at bus 2 (fee 5)."""
+    fees = np.array([[0, 2, 5], [2, 0, 3], [5, 3, 0]], dtype=np.int64)
+    bids = [
+        Bid(10, Side.BUY, 100, 100, 0),
+        Bid(11, Side.SELL, 100, 90, 0),
+        Bid(12, Side.SELL, 100, seller_far_ask, 2),
+    ]
+    return bids, fees
+
+
+@pytest.mark.parametrize(
+    ("far_ask", "winner"),
+    [(85, 11), (87, 11), (84, 12)],
+    ids=["tie-nearby-wins", "fee-gap-exceeds-price-gap", "price-gap-exceeds-fee-gap"],
+)
+def test_nearby_wins_ties_and_when_fee_gap_exceeds_price_gap(
+    harness: FeeClearingHarness, far_ask: int, winner: int
+) -> None:
+    bids, fees = _hand(far_ask)
+    trades = clear_greedy(bids, fees, KAPPA).trades
+    assert [t.seller for t in trades] == [winner]
+    assert _greedy(harness, bids, fees, trades) == surplus_wh_micro(trades, bids)
+    loser = next(b for b in bids if b.side == Side.SELL and b.member != winner)
+    wrong = [make_trade(bids[0], loser, 100, int(fees[loser.bus, 0]), KAPPA)]
+    loser_bus = loser.bus
+    winner_bus = next(b.bus for b in bids if b.member == winner)
+    assert _greedy_error(harness, bids, fees, wrong) == ("BetterPairExists", (0, winner_bus, 0))
+    assert loser_bus != winner_bus
+    sol = solve_optimal(bids, fees, KAPPA)
+    assert [t.seller for t in sol.trades] == [winner]
+    assert harness.verify_optimal(bids, fees, sol.trades, sol.buyer_dual, sol.seller_dual) > 0
+    name, _ = _optimal_error(harness, bids, fees, wrong, sol.buyer_dual, sol.seller_dual)
+    assert name == "SlacknessViolated"
+
+
+def test_greedy_not_optimal_case(harness: FeeClearingHarness) -> None:
+    """Greedy takes the best pair first and loses welfare; both results verify as what they are."""
+    fees = np.zeros((1, 1), dtype=np.int64)
+    bids = [
+        Bid(1, Side.BUY, 10, 200, 0),
+        Bid(2, Side.BUY, 10, 150, 0),
+        Bid(3, Side.SELL, 10, 100, 0),
+        Bid(4, Side.SELL, 10, 160, 0),
+    ]
+    greedy = clear_greedy(bids, fees, KAPPA).trades
+    sol = solve_optimal(bids, fees, KAPPA)
+    assert surplus_wh_micro(greedy, bids) == sol.welfare_wh_micro  # same here: 1000 either way
+    assert _greedy(harness, bids, fees, greedy) == sol.welfare_wh_micro
+
+
+# ------------------------------------------------------------- input checks
+def test_fee_table_hash_and_order_checks(harness: FeeClearingHarness) -> None:
+    bids, fees = random_market(7, 16, n_buses=5)
+    harness.set_fee_table(fees)
+    trades = clear_greedy(bids, fees, KAPPA).trades
+    other = fees.copy()
+    other[0, 1] += 1
+    err = _rejected(harness.verify_greedy, bids, other, trades)
+    assert err.error == "FeeTableMismatch"
+    table, words, order, n_buys, trade_words = greedy_args(bids, fees, trades)
+    swapped = [order[1], order[0], *order[2:]]
+    with pytest.raises(FeeClearingRejected) as info:
+        harness.call("verifyGreedy", table, words, swapped, n_buys, trade_words)
+    assert info.value.error in {"BadQueueOrder"}
+    far = [*bids[:-1], dataclasses.replace(bids[-1], bus=9)]
+    err = _rejected(harness.verify_greedy, far, fees, [])
+    assert err.error == "BusOutOfRange"
+
+
+def test_kappa_split(harness: FeeClearingHarness) -> None:
+    bids, fees = random_market(11, 40, n_buses=8)
+    harness.set_fee_table(fees)
+    try:
+        for kappa in (Fraction(1, 3), Fraction(0), Fraction(1)):
+            harness.set_kappa(kappa)
+            trades = clear_greedy(bids, fees, kappa).trades
+            assert harness.verify_greedy(bids, fees, trades) == surplus_wh_micro(trades, bids)
+            sol = solve_optimal(bids, fees, kappa)
+            assert harness.verify_optimal(
+                bids, fees, sol.trades, sol.buyer_dual, sol.seller_dual
+            ) == sol.welfare_wh_micro
+            if trades and kappa == Fraction(1, 3):
+                half = clear_greedy(bids, fees, KAPPA).trades
+                if half != trades:
+                    assert _rejected(harness.verify_greedy, bids, fees, half).error == "WrongPrice"
+    finally:
+        harness.set_kappa(KAPPA)
+
+
+def test_packing_helpers() -> None:
+    fees = np.array([[0, 7], [7, 0x01020304]], dtype=np.int64)
+    assert pack_fee_table(fees) == bytes.fromhex("00000000" "00000007" "00000007" "01020304")
+    bids = [Bid(3, Side.SELL, 5, 10, 1), Bid(1, Side.BUY, 5, 20, 1), Bid(2, Side.BUY, 5, 30, 0)]
+    assert greedy_order(bids) == ([2, 1, 0], 2)
+    assert make_trade_words is not None
+    assert pack_trades([]) == [] and pack_bid(bids[0]) > 0
