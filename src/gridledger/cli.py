@@ -125,6 +125,22 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_experiment(args: argparse.Namespace) -> int:
+    from gridledger.experiments import run_experiment
+
+    out = Path(args.out) if args.out else Path("runs") / f"experiment-{args.name}"
+    table = run_experiment(
+        args.name,
+        Path(args.scenario) if args.scenario else None,
+        list(args.set or []),
+        out,
+        seed=args.seed,
+    )
+    print(table.to_string(index=False))
+    print(f"written: {out / (args.name + '.csv')}, {out / (args.name + '.html')}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gridledger",
@@ -166,6 +182,19 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--out", help="output folder (default runs/compare-<scenario name>)")
     compare.add_argument("-q", "--quiet", action="store_true")
     compare.set_defaults(func=_cmd_compare)
+
+    experiment = sub.add_parser(
+        "experiment",
+        help="run a named experiment: attitudes | aa-convergence | best-response | forecast-errors",
+    )
+    experiment.add_argument(
+        "name", choices=["attitudes", "aa-convergence", "best-response", "forecast-errors"]
+    )
+    experiment.add_argument("--scenario", help="scenario TOML (best-response, forecast-errors)")
+    experiment.add_argument("--set", action="append", metavar="KEY.PATH=VALUE")
+    experiment.add_argument("--seed", type=int)
+    experiment.add_argument("--out", help="output folder (default runs/experiment-<name>)")
+    experiment.set_defaults(func=_cmd_experiment)
     return parser
 
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gridledger.ledger import Ledger, LedgerMember
+from gridledger.ledger.anvil import find_anvil, start_anvil
 from gridledger.ledger.audit import audit
 from gridledger.market import Bid, Side, Tariffs, clear_uniform, settle
 
@@ -19,43 +16,14 @@ ROOT = Path(__file__).parents[2]
 pytestmark = pytest.mark.anvil
 
 
-def _anvil_binary() -> Path | None:
-    for candidate in sorted((ROOT / "node_modules" / "@foundry-rs").glob("anvil-*/bin/anvil")):
-        if candidate.is_file():
-            return candidate
-    found = shutil.which("anvil")
-    return Path(found) if found else None
-
-
 @pytest.fixture(scope="module")
 def anvil_url() -> Iterator[str]:
-    binary = _anvil_binary()
-    if binary is None:
+    if find_anvil() is None:
         pytest.skip(
             "anvil not found: run `npm ci` (node_modules/@foundry-rs/anvil-*) to enable this test"
         )
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [str(binary), "--host", "127.0.0.1", "--port", str(port), "--silent"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("anvil did not open its port within 20 s")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with start_anvil() as node:
+        yield node.url
 
 
 def test_market_on_anvil(anvil_url: str, tmp_path: Path) -> None:

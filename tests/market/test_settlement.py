@@ -193,8 +193,10 @@ def test_conservation_and_energy_balance(market) -> None:
     # A buyer whose sellers fall short pays exactly its contracts when retail >= its price.
     for member, line in s.members.items():
         own = [t for t in trades if t.buyer == member]
-        if own and line.deviation_wh == 0 and all(
-            t.buyer_price_per_kwh_micro <= tariffs.retail_per_kwh_micro for t in own
+        if (
+            own
+            and line.deviation_wh == 0
+            and all(t.buyer_price_per_kwh_micro <= tariffs.retail_per_kwh_micro for t in own)
         ):
             contract = sum(t.e_wh * t.buyer_price_per_kwh_micro // 1000 for t in own)
             assert contract - len(own) <= -line.net_micro <= contract

@@ -251,6 +251,11 @@ class DynamicsResult:
     converged: bool
     max_change: list[float]
     runtime_s: float
+    max_gain: list[float] = field(default_factory=list)
+    """Largest relative best-response gain of any member, per round."""
+    cycle_round: int | None = None
+    """Round after which a profile repeated in the deterministic phase (None: no cycle)."""
+    cycle_period: int | None = None
 
     @property
     def rounds(self) -> int:
@@ -625,6 +630,12 @@ def _damp(game: Game, old: Strategy, br: Strategy, omega: float, cap_wh: int) ->
     return Strategy(p, min(max(q, 0), cap_wh))
 
 
+def _profile_key(profile: Sequence[Strategy]) -> bytes:
+    """Exact fingerprint of a profile (for cycle detection)."""
+    flat = [v for st in profile for v in (st.price_per_kwh_micro, st.e_wh)]
+    return np.asarray(flat, dtype=np.int64).tobytes()
+
+
 def run_dynamics(
     game: Game,
     initial: Sequence[Strategy],
@@ -632,7 +643,13 @@ def run_dynamics(
     *,
     on_round: Callable[[int, list[Strategy]], None] | None = None,
 ) -> DynamicsResult:
-    """Gauss-Seidel best-response rounds from ``initial`` (see module docstring)."""
+    """Gauss-Seidel best-response rounds from ``initial`` (see module docstring).
+
+    Phase 1 is deterministic (fixed seeded order, no inertia), so a repeated
+    end-of-round profile proves a best-response cycle; it is recorded
+    (``cycle_round``, ``cycle_period``) and, if ``settings.inertia > 0``, the
+    dynamics continue with inertia and a fresh seeded order each round.
+    """
     settings = settings or BRSettings()
     started = time.perf_counter()
     model_fees = game.fees if settings.fees_in_utility else np.zeros_like(game.fees)
@@ -642,41 +659,71 @@ def run_dynamics(
         raise BestResponseError(message)
     profiles = [list(profile)]
     changes: list[float] = []
+    gains: list[float] = []
     converged = False
     rng = np.random.default_rng(settings.seed)
     order = list(range(len(game.players)))
+    if settings.random_order:
+        rng.shuffle(order)
+    seen: dict[bytes, int] = {_profile_key(profile): 0}
+    cycle_round: int | None = None
+    cycle_period: int | None = None
+    inertia = 0.0
     for k in range(settings.k_max):
         change = 0.0  # largest change a best response asks for (also under inertia)
-        if settings.random_order:
+        gain_max = 0.0  # largest relative gain of a best response in this round
+        if inertia > 0 and settings.random_order:
             rng.shuffle(order)
         for index in order:
             player = game.players[index]
             old = profile[index]
             reply = best_response(game, index, profile, model_fees)
             gain = (reply.payoff_micro - reply.current_payoff_micro) / _scale(game, player)
+            gain_max = max(gain_max, gain)
             if gain <= settings.epsilon:
                 continue  # epsilon-best response already: keep the bid
             new = _damp(game, old, reply.strategy, settings.omega, player.cap_wh)
             change = max(change, _relative_change(game, old, new, player.cap_wh))
-            if settings.inertia > 0 and rng.random() < settings.inertia:
+            if inertia > 0 and rng.random() < inertia:
                 continue
             profile[index] = new
         profiles.append(list(profile))
         changes.append(change)
+        gains.append(gain_max)
         if on_round is not None:
             on_round(k, list(profile))
-        if change <= settings.epsilon:
+        if gain_max <= settings.epsilon:
             converged = True
             break
+        if cycle_round is None:
+            key = _profile_key(profile)
+            if key in seen:
+                cycle_round = k + 1
+                cycle_period = k + 1 - seen[key]
+                log.info(
+                    "best-response cycle of period %d detected after round %d",
+                    cycle_period,
+                    cycle_round,
+                )
+                if settings.inertia <= 0:
+                    break  # deterministic: it would repeat until the cap
+                inertia = settings.inertia
+            else:
+                seen[key] = k + 1
     runtime = time.perf_counter() - started
     if not converged:
         log.warning(
-            "best response did not converge in %d rounds (last change %.3g > %.3g)",
-            settings.k_max,
-            changes[-1] if changes else float("nan"),
+            "best response did not converge in %d rounds (largest gain %.3g > %.3g%s)",
+            len(changes),
+            gains[-1] if gains else float("nan"),
             settings.epsilon,
+            f"; cycle of period {cycle_period} after round {cycle_round}"
+            if cycle_round is not None
+            else "",
         )
-    return DynamicsResult(profiles, converged, changes, runtime)
+    return DynamicsResult(
+        profiles, converged, changes, runtime, gains, cycle_round, cycle_period
+    )
 
 
 # ---------------------------------------------------------------------------

@@ -202,7 +202,9 @@ class FeeClearingHarness:
         Raises :class:`FeeClearingRejected` when the transaction reverts with a custom error.
         """
         data = self.abi.encode_call(function, *args)
-        raw = _sign(self.backend, self.key, self.address, data, gas, self.backend.nonce(self.sender))
+        raw = _sign(
+            self.backend, self.key, self.address, data, gas, self.backend.nonce(self.sender)
+        )
         (result,) = self.backend.send([raw])
         self.backend.seal()
         if not result.status:
@@ -235,7 +237,9 @@ class FeeClearingHarness:
     def set_kappa(self, kappa: Fraction | float) -> None:
         self.transact("setKappa", *kappa_args(kappa), gas=100_000)
 
-    def verify_greedy(self, bids: Sequence[Bid], fees: npt.ArrayLike, trades: Sequence[Trade]) -> int:
+    def verify_greedy(
+        self, bids: Sequence[Bid], fees: npt.ArrayLike, trades: Sequence[Trade]
+    ) -> int:
         """Welfare (micro-tokens/kWh x Wh) if the chain accepts ``trades`` as the greedy result."""
         return int(self.call("verifyGreedy", *greedy_args(bids, fees, trades))[0])
 

@@ -16,11 +16,11 @@ Rule, written so that the Solidity contract can follow it step by step:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from gridledger.market.orders import Bid, ClearingResult, Side, Trade, validate_bids
 
-__all__ = ["clear_uniform", "sorted_books"]
+__all__ = ["clear_uniform", "merit_pairs", "sorted_books"]
 
 
 def sorted_books(bids: Sequence[Bid]) -> tuple[list[Bid], list[Bid]]:
@@ -34,20 +34,17 @@ def sorted_books(bids: Sequence[Bid]) -> tuple[list[Bid], list[Bid]]:
     return buys, sells
 
 
-def clear_uniform(bids: Sequence[Bid]) -> ClearingResult:
-    """Clear ``bids`` with the uniform-price rule in this module's docstring."""
-    validate_bids(list(bids))
-    buys, sells = sorted_books(bids)
-    matched: list[tuple[Bid, Bid, int]] = []
+def merit_pairs(buys: Sequence[Bid], sells: Sequence[Bid]) -> Iterator[tuple[Bid, Bid, int]]:
+    """Walk sorted books with two cursors: ``(buy, sell, e_wh)`` while the prices cross."""
     i = j = 0
     rem_buy = buys[0].e_wh if buys else 0
     rem_sell = sells[0].e_wh if sells else 0
     while i < len(buys) and j < len(sells):
         buy, sell = buys[i], sells[j]
         if buy.price_per_kwh_micro < sell.price_per_kwh_micro:
-            break
+            return
         e_wh = min(rem_buy, rem_sell)
-        matched.append((buy, sell, e_wh))
+        yield buy, sell, e_wh
         rem_buy -= e_wh
         rem_sell -= e_wh
         if rem_buy == 0:
@@ -56,6 +53,12 @@ def clear_uniform(bids: Sequence[Bid]) -> ClearingResult:
         if rem_sell == 0:
             j += 1
             rem_sell = sells[j].e_wh if j < len(sells) else 0
+
+
+def clear_uniform(bids: Sequence[Bid]) -> ClearingResult:
+    """Clear ``bids`` with the uniform-price rule in this module's docstring."""
+    validate_bids(list(bids))
+    matched = list(merit_pairs(*sorted_books(bids)))
     if not matched:
         return ClearingResult(trades=(), price_per_kwh_micro=None)
     last_buy, last_sell, _ = matched[-1]

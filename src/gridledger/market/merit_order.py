@@ -22,7 +22,7 @@ from fractions import Fraction
 
 import numpy.typing as npt
 
-from gridledger.market.double_auction import sorted_books
+from gridledger.market.double_auction import merit_pairs, sorted_books
 from gridledger.market.greedy import kappa_fraction, make_trade, split_books
 from gridledger.market.orders import Bid, ClearingResult, Trade
 
@@ -40,23 +40,8 @@ def clear_merit_order(
     table = books.fees
     buys, sells = sorted_books([*books.buys, *books.sells])
     trades: list[Trade] = []
-    i = j = 0
-    rem_buy = buys[0].e_wh if buys else 0
-    rem_sell = sells[0].e_wh if sells else 0
-    while i < len(buys) and j < len(sells):
-        buy, sell = buys[i], sells[j]
-        if buy.price_per_kwh_micro < sell.price_per_kwh_micro:
-            break
-        e_wh = min(rem_buy, rem_sell)
+    for buy, sell, e_wh in merit_pairs(buys, sells):
         fee = int(table[sell.bus, buy.bus])
         if buy.price_per_kwh_micro - sell.price_per_kwh_micro - fee > 0:
             trades.append(make_trade(buy, sell, e_wh, fee, kappa))
-        rem_buy -= e_wh
-        rem_sell -= e_wh
-        if rem_buy == 0:
-            i += 1
-            rem_buy = buys[i].e_wh if i < len(buys) else 0
-        if rem_sell == 0:
-            j += 1
-            rem_sell = sells[j].e_wh if j < len(sells) else 0
     return ClearingResult(trades=tuple(trades), price_per_kwh_micro=None)

@@ -68,7 +68,7 @@ BP_DENOMINATOR = 10_000
 
 def tolerance_bp_from_pct(tolerance_pct: float) -> int:
     """Convert a tolerance in percent (scenario ``market.tolerance_pct``) to basis points."""
-    bp = int(round(float(tolerance_pct) * 100))
+    bp = round(float(tolerance_pct) * 100)
     if not 0 <= bp <= BP_DENOMINATOR:
         message = f"market.tolerance_pct = {tolerance_pct}: must be in 0..100 (percent)"
         raise SettlementError(message)
@@ -136,6 +136,17 @@ class MemberSettlement:
         return self.actual_net_wh - self.scheduled_net_wh
 
     @property
+    def shortfall_wh(self) -> int:
+        """Part of the deviation that breaks the member's contracts: a seller's shortfall or
+        a buyer's untaken energy, at most its contracted energy (0 otherwise)."""
+        scheduled, deviation = self.scheduled_net_wh, self.deviation_wh
+        if scheduled > 0 and deviation < 0:
+            return min(-deviation, scheduled)
+        if scheduled < 0 and deviation > 0:
+            return min(deviation, -scheduled)
+        return 0
+
+    @property
     def net_micro(self) -> int:
         """Money the member gains (positive) or pays (negative) this interval."""
         return (
@@ -150,10 +161,13 @@ class MemberSettlement:
 
 @dataclass(slots=True)
 class Settlement:
-    """The interval's settlement: per-member lines and the operator accounts."""
+    """The interval's settlement: per-member lines, the operator accounts, and the energy
+    each trade actually delivered (``trade_delivered_wh``, in trade order: the contract
+    minus the seller's short slice)."""
 
     members: dict[int, MemberSettlement] = field(default_factory=dict)
     fees_micro: int = 0
+    trade_delivered_wh: list[int] = field(default_factory=list)
 
     @property
     def grid_net_micro(self) -> int:
@@ -168,6 +182,12 @@ class Settlement:
     @property
     def imbalance_wh(self) -> int:
         return sum(m.imbalance_wh for m in self.members.values())
+
+    @property
+    def shortfall_wh(self) -> int:
+        """Contracted energy not honoured: sellers' short slices plus buyers' untaken energy
+        (the deviations against the trade direction, capped at the contracts)."""
+        return sum(m.shortfall_wh for m in self.members.values())
 
     @property
     def imbalance_cost_micro(self) -> int:
@@ -314,6 +334,7 @@ def settle(
         s_slice = _next_slice(s_book, e_wh)
         b_slice = _next_slice(b_book, e_wh)
         delivered = e_wh - s_slice if s_book.mode == _SHORT else e_wh
+        result.trade_delivered_wh.append(delivered)
         paid = money_micro(delivered, pb)
         received = money_micro(delivered, ps)
         b_line.p2p_paid_micro += paid

@@ -51,6 +51,20 @@ class RunTables:
     line_loading: pd.DataFrame
 
 
+def _forecast_nmae(members: Any) -> dict[str, float]:
+    """Realised normalised mean absolute forecast error: sum |f - a| / sum |a|."""
+
+    def nmae(actual: np.ndarray, forecast: np.ndarray) -> float:
+        total = float(np.abs(actual).sum())
+        return float(np.abs(forecast - actual).sum() / total) if total > 0 else 0.0
+
+    return {
+        "net": nmae(members.actual_net_kw, members.forecast_net_kw),
+        "load": nmae(members.load_kw, members.load_forecast_kw),
+        "pv": nmae(members.pv_kw, members.pv_forecast_kw),
+    }
+
+
 def build_tables(result: RunResult) -> RunTables:
     """Turn a :class:`~gridledger.simulation.RunResult` into tables."""
     world = result.world
@@ -187,6 +201,7 @@ def build_tables(result: RunResult) -> RunTables:
         "chain_stats": result.chain_stats,
         "onchain_matches_reference": result.onchain_matches_reference,
         "interval_h": h,
+        "forecast_nmae": _forecast_nmae(members),
     }
     return RunTables(
         meta=meta,

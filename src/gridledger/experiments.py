@@ -1,0 +1,134 @@
+"""Named experiments behind ``gridledger experiment NAME``: a table (CSV) and a page (HTML).
+
+- ``attitudes``: AA traders by risk attitude on a matched seeded market
+  (trade rate and margin per kWh; :mod:`gridledger.bidding.experiments`).
+- ``aa-convergence``: AA transaction prices against the competitive equilibrium
+  in a stationary symmetric market, per interval.
+- ``best-response``: best response with the network fee in the utilities vs
+  without, vs AA traders, on a scenario's intervals (local consumption of DG).
+- ``forecast-errors``: imbalance payments and P2P welfare as forecast error grows.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from gridledger.errors import GridledgerError
+from gridledger.report.html import figure_to_data_uri
+from gridledger.scenario import load_scenario
+
+__all__ = ["EXPERIMENTS", "run_experiment"]
+
+log = logging.getLogger(__name__)
+
+Experiment = Callable[[Path | None, list[str], int | None], tuple[pd.DataFrame, object | None]]
+
+
+def _attitudes(
+    scenario: Path | None, overrides: list[str], seed: int | None
+) -> tuple[pd.DataFrame, object | None]:
+    from gridledger.bidding.experiments import attitude_table
+
+    return pd.DataFrame(attitude_table(seed=7 if seed is None else seed)), None
+
+
+def _aa_convergence(
+    scenario: Path | None, overrides: list[str], seed: int | None
+) -> tuple[pd.DataFrame, object | None]:
+    import matplotlib.pyplot as plt
+
+    from gridledger.bidding.experiments import convergence_run
+
+    frames = []
+    for attitude in ("averse", "neutral", "seeking"):
+        rows = convergence_run(intervals=10, attitude=attitude, seed=0 if seed is None else seed)
+        frames.append(pd.DataFrame(rows).assign(attitude=attitude))
+    table = pd.concat(frames, ignore_index=True)
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for attitude, part in table.groupby("attitude"):
+        ax.plot(part["interval"], part["rel_error"], marker="o", label=str(attitude))
+    ax.set_xlabel("interval")
+    ax.set_ylabel("|price - p_ce| / p_ce")
+    ax.set_title("AA convergence to the competitive equilibrium")
+    ax.legend()
+    fig.tight_layout()
+    return table, fig
+
+
+def _need_scenario(scenario: Path | None, name: str) -> Path:
+    if scenario is None:
+        message = f"experiment {name!r} needs a scenario file (--scenario)"
+        raise GridledgerError(message)
+    return scenario
+
+
+def _best_response(
+    scenario: Path | None, overrides: list[str], seed: int | None
+) -> tuple[pd.DataFrame, object | None]:
+    from gridledger.bidding.br_experiment import compare_world
+    from gridledger.simulation import build_world
+
+    path = _need_scenario(scenario, "best-response")
+    sets = ['market.clearing="greedy"', *overrides]
+    if seed is not None:
+        sets.append(f"seed={seed}")
+    loaded = load_scenario(path, sets)
+    if loaded.market.network_fee == "none":
+        loaded = load_scenario(path, ['market.network_fee="distance"', *sets])
+    world = build_world(loaded)
+    return compare_world(world), None
+
+
+def _forecast_errors(
+    scenario: Path | None, overrides: list[str], seed: int | None
+) -> tuple[pd.DataFrame, object | None]:
+    from gridledger.forecast_study import forecast_error_study, plot_forecast_study
+
+    path = _need_scenario(scenario, "forecast-errors")
+    sets = ["chain.backend=none", *overrides]
+    if seed is not None:
+        sets.append(f"seed={seed}")
+    table = forecast_error_study(load_scenario(path, sets))
+    return table, plot_forecast_study(table)
+
+
+EXPERIMENTS: dict[str, Experiment] = {
+    "attitudes": _attitudes,
+    "aa-convergence": _aa_convergence,
+    "best-response": _best_response,
+    "forecast-errors": _forecast_errors,
+}
+
+
+def run_experiment(
+    name: str,
+    scenario: Path | None,
+    overrides: list[str],
+    out: Path,
+    seed: int | None = None,
+) -> pd.DataFrame:
+    """Run experiment ``name``; write ``<name>.csv`` and ``<name>.html`` into ``out``."""
+    if name not in EXPERIMENTS:
+        message = f"experiment {name!r} is not known; known: {sorted(EXPERIMENTS)}"
+        raise GridledgerError(message)
+    table, fig = EXPERIMENTS[name](scenario, overrides, seed)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / f"{name}.csv", index=False)
+    image = (
+        f"<img style='max-width:100%' src='{figure_to_data_uri(fig)}'>" if fig is not None else ""
+    )
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>gridledger experiment {html.escape(name)}</title></head>"
+        "<body style='font-family:system-ui,sans-serif'>"
+        f"<h1>Experiment: {html.escape(name)}</h1>"
+        f"{table.to_html(index=False, float_format='%.4f')}{image}</body></html>"
+    )
+    (out / f"{name}.html").write_text(page, encoding="utf-8")
+    log.info("experiment %s written to %s", name, out)
+    return table

@@ -1,0 +1,52 @@
+"""The headline commands: compare variants side by side, and named experiments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from gridledger.cli import main
+from gridledger.compare import parse_vary
+from gridledger.errors import ScenarioError
+
+ROOT = Path(__file__).resolve().parents[2]
+IEEE33 = ROOT / "scenarios" / "ieee33.toml"
+NOON = ["horizon.intervals=4", "horizon.first_interval=48"]
+
+
+def test_compare_network_fees_writes_table_and_page(tmp_path: Path) -> None:
+    args = ["compare", str(IEEE33), "--vary", "market.network_fee=none,distance", "-q"]
+    args += ["--set", "market.clearing=greedy", "--out", str(tmp_path)]
+    for item in NOON:
+        args += ["--set", item]
+    assert main(args) == 0
+    table = pd.read_csv(tmp_path / "compare.csv", index_col=0)
+    assert list(table.index) == ["network_fee=none", "network_fee=distance"]
+    # the distance fee makes energy travel less far (or not at all when nothing trades)
+    none, dist = table.loc["network_fee=none"], table.loc["network_fee=distance"]
+    assert dist["mean_trade_distance_km"] <= none["mean_trade_distance_km"]
+    assert dist["network_fee_revenue"] > 0
+    html = (tmp_path / "compare.html").read_text()
+    assert "data:image/png;base64" in html
+
+
+def test_parse_vary_errors() -> None:
+    assert parse_vary("a.b=1,2") == ("a.b", ["1", "2"])
+    with pytest.raises(ScenarioError, match="KEY.PATH"):
+        parse_vary("nothing")
+    with pytest.raises(ScenarioError, match="no values"):
+        parse_vary("a=")
+
+
+def test_attitude_experiment(tmp_path: Path) -> None:
+    assert main(["experiment", "attitudes", "--out", str(tmp_path)]) == 0
+    table = pd.read_csv(tmp_path / "attitudes.csv").set_index("attitude")
+    assert table.loc["averse", "trade_rate"] > table.loc["seeking", "trade_rate"]
+    assert table.loc["seeking", "margin_per_kwh"] > table.loc["averse", "margin_per_kwh"]
+
+
+def test_experiment_needing_a_scenario_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["experiment", "best-response"]) == 2
+    assert "needs a scenario file" in capsys.readouterr().err
