@@ -79,6 +79,7 @@ def run_with_chain(
     if ledger is not None:
         result.chain_stats = ledger.stats().as_dict()
         result.onchain_matches_reference = not ledger.mismatches
+        result.chain_conserved = bool(ledger.conserved())
         result.chain = scenario.chain.backend
     return result
 

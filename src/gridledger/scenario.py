@@ -151,6 +151,9 @@ class MarketSpec(_Strict):
     kappa: float = Field(0.5, ge=0, le=1)
     retail_per_kwh: float = Field(0.30, gt=0)
     feed_in_per_kwh: float = Field(0.08, ge=0)
+    tolerance_pct: float = Field(0.0, ge=0, le=100)
+    """Forecast-error tolerance band: per trade, deviations up to this share of the
+    trade's energy settle at the trade price without penalty (docs/settlement.md)."""
     br_fees_in_utility: bool = True
     """Best response: members count the network fee in their utilities."""
     br_max_rounds: int = Field(100, ge=1, le=255)

@@ -37,7 +37,7 @@ from gridledger.market.orders import (
     apply_curtailments,
 )
 from gridledger.market.rules import clear
-from gridledger.market.settlement import Settlement, Tariffs, settle
+from gridledger.market.settlement import Settlement, Tariffs, settle, tolerance_bp_from_pct
 from gridledger.market.units import kwh_to_wh, money_micro, price_to_micro
 from gridledger.mechanisms import Mechanism, Position, TraderMechanism
 from gridledger.members.generator import MemberSet, build_members
@@ -155,6 +155,8 @@ class RunResult:
     chain: str = "none"
     chain_stats: dict[str, Any] = field(default_factory=dict)
     onchain_matches_reference: bool | None = None
+    chain_conserved: bool | None = None
+    """The contract's own check: deposits = balances + withdrawals = tokens held."""
 
 
 def make_mechanism(world: World) -> Mechanism:
@@ -220,6 +222,7 @@ def build_world(scenario: Scenario) -> World:
     tariffs = Tariffs(
         retail_per_kwh_micro=price_to_micro(market.retail_per_kwh),
         feed_in_per_kwh_micro=price_to_micro(market.feed_in_per_kwh),
+        tolerance_bp=tolerance_bp_from_pct(market.tolerance_pct),
     )
     kappa = Fraction(market.kappa).limit_denominator(1000)
     return World(

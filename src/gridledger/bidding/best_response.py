@@ -46,12 +46,28 @@ The result is the exact best response on the tick grid x whole Wh.
 
 Dynamics
 --------
-Gauss-Seidel sweeps: in each round every member in turn replies to the others'
-latest bids; optional damping ``x <- (1 - omega) x_old + omega BR`` (rounded
-to the grid). Stop after the first round whose largest relative change
-``max(|dp| / (high - low), |dq| / cap)`` is ``<= epsilon``, or after ``k_max``
-rounds (then ``converged`` is False; never hidden). A member keeps its current
-price when that is already a best response (ties go to no change).
+Asynchronous (Gauss-Seidel) sweeps: in each round every member in turn replies
+to the others' latest bids, in one permutation drawn from ``seed`` and fixed for
+the run; optional damping ``x <- (1 - omega) x_old + omega BR`` (rounded to the
+grid). Satisficing: a member moves only if its best response gains more than
+``epsilon`` of its payoff scale, and keeps its bid on ties. Converged = a round
+in which no member could gain more than ``epsilon``: the profile did not change
+during that round, so it is an epsilon-equilibrium on the grid (the reply is
+exact), which ``nash.check_equilibrium`` verifies independently.
+
+Cycles. The game has Edgeworth-type dynamics (discriminatory kappa-split prices:
+every member wants the thinnest positive margin; buyers over-bid each other for a
+scarce seller and fall back when the price passes their alternative; a seller
+raises its ask while its buyers lower their bids one tick at a time). While the
+sweep order is fixed and nobody randomises, the dynamics are a deterministic map
+of the profile, so a repeated end-of-round profile proves a cycle: it is recorded
+(``cycle_round``, ``cycle_period``). Then either the run stops (``inertia = 0``)
+or it continues as best response with inertia (each improving member keeps its
+bid with probability ``inertia``, fresh seeded order each round), which leaves
+such cycles with positive probability and reaches a pure equilibrium where one is
+reachable (Young 1993, weakly acyclic games), for at most ``escape_rounds``
+rounds. Non-convergence (cap, or escape budget spent) is reported with the cycle
+and logged; never hidden.
 """
 
 from __future__ import annotations
@@ -134,12 +150,15 @@ class BRSettings:
 
     ``omega``: damping in (0, 1]; ``epsilon``: a member moves only if its best
     response gains more than ``epsilon`` of its payoff scale (cap kWh x price
-    span), and the run stops after a round where nobody moved (or every change is
-    ``<= epsilon``); ``k_max``: round cap; ``tick_fraction``: price tick as a
-    share of the tariff span (0 = 1 micro); ``inertia``: probability that a member
-    keeps its bid in a round although a better one exists, and ``random_order``
-    (seeded by ``seed``) shuffles the sweep order: both break best-response
-    cycles; ``warm_start``: start from each member's last price on the same side.
+    span), and the run has converged after a round in which no member could gain
+    more than that (an epsilon-equilibrium on the grid); ``k_max``: round cap;
+    ``tick_fraction``: price tick as a share of the tariff span (0 = 1 micro);
+    ``random_order``: sweep in one permutation drawn from ``seed`` (else member
+    order), fixed while the dynamics are deterministic; ``inertia``: after a
+    detected cycle, the probability that a member keeps its bid although a better
+    one exists (0 = stop at the first cycle); ``escape_rounds``: rounds allowed in
+    that randomised phase before the run stops unconverged; ``warm_start``: start
+    from each member's last price on the same side.
     """
 
     omega: float = 1.0
@@ -151,6 +170,7 @@ class BRSettings:
     inertia: float = 0.5
     random_order: bool = True
     seed: int = 0
+    escape_rounds: int = 100
 
     def __post_init__(self) -> None:
         problem = None
@@ -162,6 +182,8 @@ class BRSettings:
             problem = f"k_max = {self.k_max} must be >= 1"
         elif not 0 <= self.inertia < 1:
             problem = f"inertia = {self.inertia} must lie in [0, 1)"
+        elif self.escape_rounds < 0:
+            problem = f"escape_rounds = {self.escape_rounds} must be >= 0"
         elif not 0 <= self.tick_fraction <= 1:
             problem = f"tick_fraction = {self.tick_fraction} must lie in [0, 1]"
         if problem is not None:
@@ -276,6 +298,11 @@ class BRDiagnostics:
     converged: bool
     max_change: float
     runtime_s: float
+    cycle_round: int | None = None
+    """Round after which the deterministic phase repeated a profile (None: no cycle)."""
+    cycle_period: int | None = None
+    max_gain_rel: float = 0.0
+    """Largest best-response gain (share of the payoff scale) in the last round."""
     nash_checked: bool = False
     nash_max_gain_rel: float | None = None
     nash_max_gain_tokens: float | None = None
@@ -508,6 +535,15 @@ def _book(game: Game, profile: Sequence[Strategy], skip: int) -> tuple[IntArray,
     return b[:, 0], b[:, 1], b[:, 2], b[:, 3], s[:, 0], s[:, 1], s[:, 2], s[:, 3]
 
 
+def _snap_all(game: Game, prices: IntArray, *, up: bool) -> IntArray:
+    """Vectorised :meth:`Game.snap_up` / :meth:`Game.snap_down`."""
+    tick = game.tick_micro
+    offset = prices.astype(np.int64) - game.low_micro
+    steps = -((-offset) // tick) if up else offset // tick
+    snapped = game.low_micro + steps * tick
+    return np.clip(snapped, game.low_micro, game.high_top)
+
+
 def best_response(
     game: Game, index: int, profile: Sequence[Strategy], fees: IntArray | None = None
 ) -> BestResponse:
@@ -541,7 +577,7 @@ def best_response(
         wins = (c_mine < o_fee) | ((c_mine == o_fee) & (me.member < bid_id[kb]))
         cross = t + np.where(wins, 0, 1)
         raw = np.concatenate([entry, cross, [game.low_micro, current.price_per_kwh_micro]])
-        snapped = {game.snap_up(int(x)) for x in raw}
+        snapped = _snap_all(game, raw, up=True)
         c_price = ask_p
     else:
         m_fee = fee_tab[me.bus, bid_bus]
@@ -554,11 +590,10 @@ def best_response(
         wins = (c_mine < o_fee) | ((c_mine == o_fee) & (me.member < ask_id[js]))
         cross = t - np.where(wins, 0, 1)
         raw = np.concatenate([entry, cross, [game.high_micro, current.price_per_kwh_micro]])
-        snapped = {game.snap_down(int(x)) for x in raw}
+        snapped = _snap_all(game, raw, up=False)
         c_price = bid_p
     cur_price = current.price_per_kwh_micro
-    snapped.add(cur_price)
-    cand = np.array(sorted(snapped), dtype=np.int64)
+    cand = np.unique(np.append(snapped, np.int64(cur_price)))
     at_current = int(np.searchsorted(cand, cur_price))
     lin = me.lin
     quad = me.quad
@@ -710,6 +745,8 @@ def run_dynamics(
                 inertia = settings.inertia
             else:
                 seen[key] = k + 1
+        elif k + 1 - cycle_round >= settings.escape_rounds:
+            break  # the randomised phase did not settle either: report the cycle
     runtime = time.perf_counter() - started
     if not converged:
         log.warning(
@@ -721,9 +758,7 @@ def run_dynamics(
             if cycle_round is not None
             else "",
         )
-    return DynamicsResult(
-        profiles, converged, changes, runtime, gains, cycle_round, cycle_period
-    )
+    return DynamicsResult(profiles, converged, changes, runtime, gains, cycle_round, cycle_period)
 
 
 # ---------------------------------------------------------------------------
@@ -829,6 +864,9 @@ class BestResponseMechanism:
             converged=result.converged,
             max_change=result.max_change[-1] if result.max_change else 0.0,
             runtime_s=result.runtime_s,
+            cycle_round=result.cycle_round,
+            cycle_period=result.cycle_period,
+            max_gain_rel=result.max_gain[-1] if result.max_gain else 0.0,
         )
         final_bids = rounds[-1]
         if final_bids:

@@ -6,7 +6,9 @@ Variants, all cleared by the greedy rule:
 - ``br_fee_unaware``: fees charged by the clearing, members best-respond as if
   there were none (the fee is not in their utilities);
 - ``br_no_fee``: no fee anywhere (clearing and utilities);
-- ``aa`` (optional): the adaptive-aggressive traders, fees charged by the clearing.
+- ``aa`` (optional): the adaptive-aggressive traders, fees charged by the clearing;
+  in :func:`compare_world` they are fee-aware (``TraderMechanism(fees=...)``: quotes
+  and trade prices as delivered to their bus).
 
 Local consumption is measured on the binding trades of every interval:
 ``local_share`` = DG energy consumed on the seller's own branch
@@ -26,12 +28,18 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from gridledger.bidding.best_response import BestResponseMechanism, BRSettings
+from gridledger.bidding.best_response import BestResponseError, BestResponseMechanism, BRSettings
 from gridledger.market.greedy import clear_greedy
 from gridledger.market.orders import Bid, ClearingResult, Side, Trade
 from gridledger.members.member import Member
 
-__all__ = ["VARIANTS", "compare_fee_in_utility", "compare_world", "local_metrics"]
+__all__ = [
+    "VARIANTS",
+    "aa_mechanism_for",
+    "compare_fee_in_utility",
+    "compare_world",
+    "local_metrics",
+]
 
 VARIANTS = ("br_fee", "br_fee_unaware", "br_no_fee", "aa")
 
@@ -87,7 +95,7 @@ def compare_fee_in_utility(
     for variant in variants:
         if variant not in VARIANTS:
             message = f"experiment variant {variant!r} is not known; known: {VARIANTS}"
-            raise ValueError(message)
+            raise BestResponseError(message)
         if variant == "aa" and aa_mechanism is None:
             continue
         clear_fees = zero if variant == "br_no_fee" else fee_table
@@ -127,8 +135,24 @@ def compare_fee_in_utility(
             row["mean_rounds"] = (
                 float(np.mean([d.rounds for d in diags])) if diags else float("nan")
             )
+            row["cycles"] = sum(d.cycle_round is not None for d in diags)
         rows.append(row)
     return pd.DataFrame(rows).set_index("variant")
+
+
+def aa_mechanism_for(world: Any) -> Any:
+    """The ``aa`` variant's mechanism: fee-aware AA traders (``TraderMechanism(fees=...)``),
+    so that quotes and trade prices are seen as delivered to each member's bus."""
+    from gridledger.mechanisms import TraderMechanism
+
+    market = world.scenario.market
+    return TraderMechanism(
+        market.rounds,
+        market.feed_in_per_kwh,
+        market.retail_per_kwh,
+        world.scenario.seed,
+        fees=world.fees,
+    )
 
 
 def compare_world(
@@ -143,12 +167,11 @@ def compare_world(
     Needs ``world.fees`` (a fee table); zones and hop-free distances come from
     ``world.distances`` (``zone``, ``path_km``).
     """
-    from gridledger.mechanisms import TraderMechanism
     from gridledger.simulation import positions_for
 
     if world.fees is None:
         message = "compare_world: the scenario has no network fee (market.network_fee = 'none')"
-        raise ValueError(message)
+        raise BestResponseError(message)
     chosen = range(world.scenario.horizon.intervals) if intervals is None else intervals
     positions = [positions_for(world, k) for k in chosen]
     market = world.scenario.market
@@ -159,9 +182,7 @@ def compare_world(
         variants = (*variants, "aa")
 
         def aa() -> Any:
-            return TraderMechanism(
-                market.rounds, market.feed_in_per_kwh, market.retail_per_kwh, world.scenario.seed
-            )
+            return aa_mechanism_for(world)
 
     return compare_fee_in_utility(
         world.members.members,

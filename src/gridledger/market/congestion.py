@@ -248,6 +248,8 @@ def _solve_lp(
     h = new_highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("presolve", "off" if rows.shape[1] < 200 else "choose")
+    # the default 1e-7 lets a limit end a few micro-units short; curtailment must hold
+    h.setOptionValue("primal_feasibility_tolerance", 1e-10)
     lp = highspy.HighsLp()
     n_cols = int(cost.shape[0])
     n_rows = int(rows.shape[0])
@@ -296,7 +298,9 @@ def curtail_lp(
     # scale rows to their violation so p.u. and % rows are comparable in the solver
     scale = 1.0 / np.maximum(np.abs(limits.margin), 1e-6)
     relief = limits.relief_per_wh * scale[:, None]
-    need = -limits.margin * scale
+    # cuts are rounded up to whole Wh; a cut that hurts another row (negative relief)
+    # can then cost that row up to |relief| x 1 Wh: reserve that much in advance
+    need = -limits.margin * scale + np.maximum(-relief, 0.0).sum(axis=1)
     cost_per_wh = (surplus.astype(float) + LP_TIE_BREAK_PER_KWH_MICRO) / 1000.0
     upper = cut_max.astype(float)
     x = _solve_lp(cost_per_wh, upper, relief, need)

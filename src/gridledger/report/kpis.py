@@ -144,7 +144,13 @@ def summary(tables: RunTables) -> dict[str, Any]:
         "violations_after": int(iv["violations_after"].sum()),
         "curtailed_kwh": _round(iv["curtailed_kwh"].sum(), 3),
         "lost_surplus": _round(iv["lost_surplus"].sum() if "lost_surplus" in iv else 0.0),
-        "conservation_ok": bool(iv["conserved"].all()),
+        "conservation_ok": bool(iv["conserved"].all())
+        and meta.get("onchain_matches_reference") is not False
+        and (meta.get("chain_conserved") is not False),
+        "imbalance_kwh": _round(iv["imbalance_kwh"].sum(), 3) if "imbalance_kwh" in iv else None,
+        "imbalance_cost": _round(iv["imbalance_cost"].sum()) if "imbalance_cost" in iv else None,
+        "shortfall_kwh": _round(iv["shortfall_kwh"].sum(), 3) if "shortfall_kwh" in iv else None,
+        "penalties": _round(iv["penalties"].sum()) if "penalties" in iv else None,
         "forecast_nmae": _round((meta.get("forecast_nmae") or {}).get("net", 0.0)),
         "forecast_nmae_load": _round((meta.get("forecast_nmae") or {}).get("load", 0.0)),
         "forecast_nmae_pv": _round((meta.get("forecast_nmae") or {}).get("pv", 0.0)),

@@ -170,6 +170,14 @@ def build_tables(result: RunResult) -> RunTables:
                 lost_surplus=micro_to_money(sec.lost_surplus_micro),
                 security_note=sec.reason,
                 conserved=st.conserved(),
+                imbalance_kwh=st.imbalance_wh / 1000.0,
+                imbalance_cost=micro_to_money(st.imbalance_cost_micro),
+                penalties=micro_to_money(st.penalties_micro),
+                shortfall_kwh=st.shortfall_wh / 1000.0,
+                forecast_abs_err_kwh=float(
+                    np.abs(members.forecast_net_kw[:, t] - members.actual_net_kw[:, t]).sum() * h
+                ),
+                actual_abs_kwh=float(np.abs(members.actual_net_kw[:, t]).sum() * h),
                 **out.mechanism_info,
             )
         )
@@ -200,6 +208,7 @@ def build_tables(result: RunResult) -> RunTables:
         "chain": result.chain,
         "chain_stats": result.chain_stats,
         "onchain_matches_reference": result.onchain_matches_reference,
+        "chain_conserved": result.chain_conserved,
         "interval_h": h,
         "forecast_nmae": _forecast_nmae(members),
     }
