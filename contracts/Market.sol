@@ -3,6 +3,7 @@ pragma solidity 0.8.28;
 
 import {Registry} from "./Registry.sol";
 import {SettlementToken} from "./SettlementToken.sol";
+import {FeeClearing, FeeClearingVerifier} from "./FeeClearing.sol";
 
 /// @title Market
 /// @notice Interval market of a distribution feeder: signed bid batches per round, on-chain
@@ -48,6 +49,12 @@ contract Market is Registry {
 
     /// @notice Clearing rule id of the uniform-price double auction (market/double_auction.py).
     uint8 public constant RULE_UNIFORM = 0;
+    /// @notice Clearing rule id of the surplus-ranked greedy rule with fees (market/greedy.py).
+    uint8 public constant RULE_GREEDY = 1;
+    /// @notice Clearing rule id of the welfare-optimal rule with fees (market/optimal.py).
+    uint8 public constant RULE_OPTIMAL = 2;
+    /// @notice Largest fee table (bytes) one data contract can hold (EIP-170 code size - 1).
+    uint256 public constant MAX_FEE_TABLE_BYTES = 24_575;
     /// @notice Verdict: the cleared schedule is secure as is.
     uint8 public constant VERDICT_SECURE = 0;
     /// @notice Verdict: secure after the recorded curtailments.
@@ -118,6 +125,14 @@ contract Market is Registry {
     error TokenTransferFailed();
     /// @notice A constructor argument is invalid.
     error BadConfig();
+    /// @notice The clearing entry point called does not implement the configured rule.
+    error WrongClearingRule(uint8 configured, uint8 called);
+    /// @notice A fee rule's table and kappa were not configured (configureClearing) yet.
+    error ClearingNotConfigured();
+    /// @notice The fee table and kappa are set once.
+    error ClearingAlreadyConfigured();
+    /// @notice The fee table does not fit one data contract (MAX_FEE_TABLE_BYTES).
+    error FeeTableTooLarge(uint256 bytesLength);
 
     // ----------------------------------------------------------------- events
     /// @notice A round's signed bid batch was recorded.
@@ -134,6 +149,17 @@ contract Market is Registry {
     );
     /// @notice A member's balance is negative after settlement: the debt is recorded, not lost.
     event DebtRecorded(uint32 indexed member, uint32 indexed interval, int256 balanceMicro);
+    /// @notice The fee rule's parameters were set: the table is the code (after a 0x00 byte)
+    ///         of `feeTableData` and is repeated here, so chain data alone recovers it.
+    event ClearingConfigured(
+        uint8 rule,
+        uint16 nBuses,
+        uint64 kappaNum,
+        uint64 kappaDen,
+        bytes32 feeTableHash,
+        address feeTableData,
+        bytes feeTable
+    );
     /// @notice Tokens were deposited into an escrow account (member id, or GRID_ACCOUNT).
     event Deposited(uint32 indexed account, address indexed from, uint256 amountMicro);
     /// @notice Tokens were withdrawn from an escrow account.
@@ -149,8 +175,11 @@ contract Market is Registry {
     SettlementToken public immutable token;
     /// @notice Bidding rounds per interval.
     uint8 public immutable rounds;
-    /// @notice Clearing rule id (RULE_UNIFORM).
+    /// @notice Clearing rule id (RULE_UNIFORM, RULE_GREEDY or RULE_OPTIMAL), fixed at deployment.
     uint8 public immutable clearingRule;
+    /// @notice Checker of fee-rule results (FeeClearing library), deployed by the constructor
+    ///         for the fee rules (zero address for the uniform rule).
+    FeeClearingVerifier public immutable feeVerifier;
     /// @notice Retail tariff (buy from the grid), micro-tokens per kWh.
     uint64 public immutable retailPerKwhMicro;
     /// @notice Feed-in tariff (sell to the grid), micro-tokens per kWh.
@@ -176,6 +205,16 @@ contract Market is Registry {
     uint32 public settledIntervals;
     /// @notice Highest settled interval (valid when settledIntervals > 0).
     uint32 public lastSettledInterval;
+    /// @notice Data contract whose code is 0x00 || fee table (zero until configureClearing).
+    address public feeTableData;
+    /// @notice Buses covered by the fee table.
+    uint16 public feeBuses;
+    /// @notice Seller's share of a pair's surplus, numerator.
+    uint64 public kappaNum;
+    /// @notice Seller's share of a pair's surplus, denominator (0 until configured).
+    uint64 public kappaDen;
+    /// @notice keccak256 of the packed fee table.
+    bytes32 public feeTableHash;
 
     /// @param operator_ Market operator.
     /// @param token_ Settlement token.
@@ -196,7 +235,8 @@ contract Market is Registry {
         if (address(token_) == address(0) || rounds_ == 0 || feedIn_ > retail_ || toleranceBp_ > 10_000) {
             revert BadConfig();
         }
-        if (rule_ != RULE_UNIFORM) revert UnsupportedClearingRule(rule_);
+        if (rule_ > RULE_OPTIMAL) revert UnsupportedClearingRule(rule_);
+        feeVerifier = rule_ == RULE_UNIFORM ? FeeClearingVerifier(address(0)) : new FeeClearingVerifier();
         token = token_;
         rounds = rounds_;
         retailPerKwhMicro = retail_;
@@ -388,7 +428,7 @@ contract Market is Registry {
         bytes32 recorded = st.roundsRecorded == 0 ? keccak256("") : st.bidsHash;
         bytes32 h = _hashWords(bids);
         if (h != recorded) revert HashMismatch(interval, recorded, h);
-        if (clearingRule != RULE_UNIFORM) revert UnsupportedClearingRule(clearingRule);
+        if (clearingRule != RULE_UNIFORM) revert WrongClearingRule(clearingRule, RULE_UNIFORM);
         (uint256[] memory trades, uint64 price) = _clearUniform(_sortedBook(bids, order, nBuys), nBuys);
         bytes32 th = keccak256(abi.encodePacked(trades));
         st.tradesHash = th;

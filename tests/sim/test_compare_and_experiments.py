@@ -34,7 +34,7 @@ def test_compare_network_fees_writes_table_and_page(tmp_path: Path) -> None:
 
 def test_parse_vary_errors() -> None:
     assert parse_vary("a.b=1,2") == ("a.b", ["1", "2"])
-    with pytest.raises(ScenarioError, match="KEY.PATH"):
+    with pytest.raises(ScenarioError, match=r"KEY\.PATH"):
         parse_vary("nothing")
     with pytest.raises(ScenarioError, match="no values"):
         parse_vary("a=")
