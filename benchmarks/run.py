@@ -3,6 +3,7 @@
     python benchmarks/run.py                 # all rows
     python benchmarks/run.py --only day      # rows whose group name contains "day"
     python benchmarks/run.py --skip-chain    # skip the on-chain full-day rows (slow)
+    python benchmarks/run.py --skip best_response   # skip a group (300-member BR takes minutes)
 
 Each row: name, value, unit, target (None when the issue sets none), ok, note.
 Ratios are computed against baselines measured in the same run (machines are noisy).
@@ -136,6 +137,7 @@ GROUPS: dict[str, Callable[[], list[Row]]] = {
     "day_offchain": _day_offchain,
     "aa": _module_rows("bench_aa"),
     "clearing": _module_rows("bench_clearing"),
+    "fee_clearing": _module_rows("bench_fee_clearing"),
     "security": _module_rows("bench_security"),
     "best_response": _module_rows("bench_best_response"),
     "settlement": _module_rows("bench_settlement"),
@@ -150,12 +152,15 @@ def main() -> int:
     )
     parser.add_argument("--only", action="append", help="run groups whose name contains this")
     parser.add_argument("--skip-chain", action="store_true", help="skip the on-chain full-day rows")
+    parser.add_argument("--skip", action="append", default=[], help="skip groups containing this")
     args = parser.parse_args()
     rows: list[Row] = []
     for group, fn in GROUPS.items():
         if args.only and not any(o in group for o in args.only):
             continue
         if args.skip_chain and group == "day_onchain":
+            continue
+        if any(skip in group for skip in args.skip):
             continue
         try:
             got = fn()

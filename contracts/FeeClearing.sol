@@ -624,3 +624,51 @@ library FeeClearing {
         }
     }
 }
+
+/// @title FeeClearingVerifier
+/// @notice Stateless front end of the FeeClearing library for Market (which deploys one in its
+///         constructor for the fee rules; the library inlined into Market would exceed the
+///         EIP-170 code size limit). The fee table is read with EXTCODECOPY from a data
+///         contract whose code is 0x00 || table (written once by Market.configureClearing).
+/// @dev `cfg` packs nBuses << 128 | kappaNum << 64 | kappaDen. Reverts with the library's errors.
+contract FeeClearingVerifier {
+    uint256 private constant _U64 = 0xffffffffffffffff;
+
+    /// @notice FeeClearing.verifyGreedy with the fee table of data contract `table`.
+    function verifyGreedy(
+        uint256 cfg,
+        address table,
+        uint256[] calldata bids,
+        uint256[] calldata order,
+        uint256 nBuys,
+        uint256[] calldata trades
+    ) external view returns (uint256 welfareWhMicro) {
+        (FeeClearing.Config memory c, bytes memory fees) = _load(cfg, table);
+        return FeeClearing.verifyGreedy(c, fees, bids, order, nBuys, trades);
+    }
+
+    /// @notice FeeClearing.verifyOptimal with the fee table of data contract `table`.
+    function verifyOptimal(
+        uint256 cfg,
+        address table,
+        uint256[] calldata bids,
+        uint256[] calldata trades,
+        uint256[] calldata parties,
+        uint256[] calldata duals
+    ) external view returns (uint256 welfareWhMicro) {
+        (FeeClearing.Config memory c, bytes memory fees) = _load(cfg, table);
+        return FeeClearing.verifyOptimal(c, fees, bids, trades, parties, duals);
+    }
+
+    /// @dev Unpack the configuration and copy the fee table (code of `table` after its first byte).
+    function _load(uint256 cfg, address table) private view returns (FeeClearing.Config memory c, bytes memory fees) {
+        c = FeeClearing.Config(cfg >> 128, (cfg >> 64) & _U64, cfg & _U64);
+        uint256 size = 4 * c.nBuses * c.nBuses;
+        uint256 codeSize = table.code.length;
+        if (codeSize != size + 1) revert FeeClearing.FeeTableLength(size, codeSize == 0 ? 0 : codeSize - 1);
+        fees = new bytes(size);
+        assembly ("memory-safe") {
+            extcodecopy(table, add(fees, 0x20), 1, size)
+        }
+    }
+}

@@ -139,6 +139,9 @@ contract Market is Registry {
     event RoundRecorded(uint32 indexed interval, uint8 round, bytes32 bidsHash, uint256[] bids);
     /// @notice The interval was cleared; `trades` are trade word pairs, `price` 0 if none traded.
     event IntervalCleared(uint32 indexed interval, uint8 rule, uint64 price, bytes32 tradesHash, uint256[] trades);
+    /// @notice A fee rule's clearing was verified; its welfare sum(s * eWh) over the trades in
+    ///         micro-tokens/kWh x Wh (divide by 1000 for micro-tokens).
+    event ClearingWelfare(uint32 indexed interval, uint256 welfareWhMicro);
     /// @notice The security verdict and curtailments were recorded.
     event SecurityRecorded(uint32 indexed interval, uint8 verdict, bytes32 deliveryHash, uint256[] curtailments);
     /// @notice The signed meter readings were recorded.
@@ -421,6 +424,7 @@ contract Market is Registry {
         external
         onlyOperator
     {
+        if (clearingRule != RULE_UNIFORM) revert WrongClearingRule(clearingRule, RULE_UNIFORM);
         IntervalState storage st = _intervals[interval];
         Phase phase = st.phase;
         if (phase != Phase.Clearing && phase != Phase.Bidding) revert WrongPhase(interval, Phase.Clearing, phase);
@@ -428,13 +432,135 @@ contract Market is Registry {
         bytes32 recorded = st.roundsRecorded == 0 ? keccak256("") : st.bidsHash;
         bytes32 h = _hashWords(bids);
         if (h != recorded) revert HashMismatch(interval, recorded, h);
-        if (clearingRule != RULE_UNIFORM) revert WrongClearingRule(clearingRule, RULE_UNIFORM);
         (uint256[] memory trades, uint64 price) = _clearUniform(_sortedBook(bids, order, nBuys), nBuys);
         bytes32 th = keccak256(abi.encodePacked(trades));
         st.tradesHash = th;
         st.tradeCount = uint32(trades.length / 2);
         st.phase = Phase.Security;
         emit IntervalCleared(interval, RULE_UNIFORM, price, th, trades);
+    }
+
+    // ---------------------------------------------------------- fee clearing
+    /// @notice Set the fee rule's parameters once (operator only): `nBuses_` buses, kappa =
+    ///         `kappaNum_ / kappaDen_` (seller's share of a pair's surplus) and the fee table,
+    ///         `nBuses_ * nBuses_` big-endian uint32 micro-tokens per kWh, entry (p, q) at byte
+    ///         4 * (p * nBuses_ + q) = fee from a seller at bus p to a buyer at bus q.
+    /// @dev The table is stored once as the code of a data contract (0x00 || table, so it can
+    ///      never run) and read by the verifier with EXTCODECOPY, instead of travelling in the
+    ///      calldata of every clearing. The event repeats it so audits need only chain data.
+    function configureClearing(uint16 nBuses_, uint64 kappaNum_, uint64 kappaDen_, bytes calldata table)
+        external
+        onlyOperator
+    {
+        if (clearingRule == RULE_UNIFORM) revert UnsupportedClearingRule(RULE_UNIFORM);
+        if (kappaDen != 0) revert ClearingAlreadyConfigured();
+        if (nBuses_ == 0 || kappaDen_ == 0 || kappaNum_ > kappaDen_) {
+            revert FeeClearing.BadFeeConfig(nBuses_, kappaNum_, kappaDen_);
+        }
+        uint256 size = table.length;
+        if (size != 4 * uint256(nBuses_) * nBuses_) revert FeeClearing.FeeTableLength(4 * uint256(nBuses_) * nBuses_, size);
+        if (size > MAX_FEE_TABLE_BYTES) revert FeeTableTooLarge(size);
+        address data = _deployData(table);
+        bytes32 h = keccak256(table);
+        feeTableData = data;
+        feeBuses = nBuses_;
+        kappaNum = kappaNum_;
+        kappaDen = kappaDen_;
+        feeTableHash = h;
+        emit ClearingConfigured(clearingRule, nBuses_, kappaNum_, kappaDen_, h, data, table);
+    }
+
+    /// @notice The configured fee table (empty before configureClearing), read from its data contract.
+    function feeTable() external view returns (bytes memory table) {
+        address data = feeTableData;
+        if (data == address(0)) return table;
+        uint256 size = data.code.length - 1;
+        table = new bytes(size);
+        assembly ("memory-safe") {
+            extcodecopy(data, add(table, 0x20), 1, size)
+        }
+    }
+
+    /// @notice Clear `interval` with the greedy rule (operator only): the operator submits the
+    ///         result of market/greedy.py and the contract re-executes it to the unit.
+    /// @param bids The last round's bid words (checked against the stored hash).
+    /// @param order Queue order: order[0:nBuys] indexes the buy bids by (bus asc, price desc,
+    ///        member asc), order[nBuys:] the sell bids by (bus asc, price asc, member asc).
+    /// @param trades Trade word pairs in clearing order (see FeeClearing.verifyGreedy).
+    function clearGreedy(
+        uint32 interval,
+        uint256[] calldata bids,
+        uint256[] calldata order,
+        uint256 nBuys,
+        uint256[] calldata trades
+    ) external onlyOperator {
+        (FeeClearingVerifier verifier, uint256 cfg, address data) = _feeClearingInput(interval, RULE_GREEDY, bids);
+        uint256 welfare = verifier.verifyGreedy(cfg, data, bids, order, nBuys, trades);
+        _recordCleared(interval, RULE_GREEDY, trades, welfare);
+    }
+
+    /// @notice Clear `interval` with the welfare-optimal rule (operator only): the operator
+    ///         submits the result of market/optimal.py with its integer LP duals as certificate.
+    /// @param bids The last round's bid words (checked against the stored hash).
+    /// @param trades Trade word pairs.
+    /// @param parties For trade k: buyer bid index << 128 | seller bid index (checked hint).
+    /// @param duals One dual per bid (u for a buy bid, v for a sell bid), micro-tokens per kWh.
+    function clearOptimal(
+        uint32 interval,
+        uint256[] calldata bids,
+        uint256[] calldata trades,
+        uint256[] calldata parties,
+        uint256[] calldata duals
+    ) external onlyOperator {
+        (FeeClearingVerifier verifier, uint256 cfg, address data) = _feeClearingInput(interval, RULE_OPTIMAL, bids);
+        uint256 welfare = verifier.verifyOptimal(cfg, data, bids, trades, parties, duals);
+        _recordCleared(interval, RULE_OPTIMAL, trades, welfare);
+    }
+
+    /// @dev Checks shared by the fee rules (rule, configuration, phase, bid hash); returns the
+    ///      verifier, the packed configuration (nBuses << 128 | kappaNum << 64 | kappaDen) and
+    ///      the fee table's data contract.
+    function _feeClearingInput(uint32 interval, uint8 rule, uint256[] calldata bids)
+        private
+        view
+        returns (FeeClearingVerifier verifier, uint256 cfg, address data)
+    {
+        if (clearingRule != rule) revert WrongClearingRule(clearingRule, rule);
+        data = feeTableData;
+        if (data == address(0)) revert ClearingNotConfigured();
+        IntervalState storage st = _intervals[interval];
+        Phase phase = st.phase;
+        if (phase != Phase.Clearing && phase != Phase.Bidding) revert WrongPhase(interval, Phase.Clearing, phase);
+        bytes32 recorded = st.roundsRecorded == 0 ? keccak256("") : st.bidsHash;
+        bytes32 h = _hashWords(bids);
+        if (h != recorded) revert HashMismatch(interval, recorded, h);
+        verifier = feeVerifier;
+        cfg = (uint256(feeBuses) << 128) | (uint256(kappaNum) << 64) | kappaDen;
+    }
+
+    /// @dev Store a verified clearing (trades hash, count, next phase) and emit it.
+    function _recordCleared(uint32 interval, uint8 rule, uint256[] calldata trades, uint256 welfare) private {
+        IntervalState storage st = _intervals[interval];
+        bytes32 th = _hashWords(trades);
+        st.tradesHash = th;
+        st.tradeCount = uint32(trades.length / 2);
+        st.phase = Phase.Security;
+        emit IntervalCleared(interval, rule, 0, th, trades);
+        emit ClearingWelfare(interval, welfare);
+    }
+
+    /// @dev Deploy a data contract whose code is 0x00 || `table` (init code: copy and return).
+    function _deployData(bytes calldata table) private returns (address data) {
+        uint256 size = table.length + 1;
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            // PUSH2 size, DUP1, PUSH1 12, PUSH1 0, CODECOPY, PUSH1 0, RETURN (12 bytes), 0x00 || table
+            mstore(p, or(shl(248, 0x61), shl(232, size)))
+            mstore(add(p, 3), shl(176, 0x80600c6000396000f300))
+            calldatacopy(add(p, 13), table.offset, table.length)
+            data := create(0, p, add(12, size))
+        }
+        if (data == address(0)) revert FeeTableTooLarge(table.length);
     }
 
     /// @dev Check that `order` is a permutation of the bid indexes in clearing priority and

@@ -59,6 +59,9 @@ def run_with_chain(
                 world.tariffs,
                 max_rounds(scenario.market),
                 deposit_micro=10**12,
+                clearing=scenario.market.clearing,
+                fees=world.fees,
+                kappa=world.kappa,
             )
     bar = tqdm(
         total=scenario.horizon.intervals,

@@ -332,6 +332,7 @@ def _mechanism_info(mechanism: Mechanism, interval: int) -> dict[str, Any]:
         "br_converged": last.converged,
         "nash_max_gain": last.nash_max_gain_rel,
         "nash_max_gain_tokens": last.nash_max_gain_tokens,
+        "br_cycle_round": getattr(last, "cycle_round", None),
     }
 
 

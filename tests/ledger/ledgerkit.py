@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
 
 from gridledger.ledger import EmbeddedBackend, Ledger, LedgerMember
 from gridledger.ledger import encoding as enc
@@ -58,7 +61,14 @@ class Market:
         )
 
 
-def make_market(n_members: int = N_MEMBERS, rounds: int = ROUNDS) -> Market:
+def make_market(
+    n_members: int = N_MEMBERS,
+    rounds: int = ROUNDS,
+    *,
+    clearing: str = "uniform",
+    fees: np.ndarray | None = None,
+    kappa: Fraction = Fraction(1, 2),
+) -> Market:
     outsider_key = enc.derive_key(b"tests", "outsider")
     outsider = enc.address_of(outsider_key)
     ledger_probe = enc.address_of(enc.derive_key(b"tests-seed", "operator"))
@@ -69,5 +79,5 @@ def make_market(n_members: int = N_MEMBERS, rounds: int = ROUNDS) -> Market:
     ]
     backend = EmbeddedBackend(funded=[ledger_probe, outsider, *member_accounts])
     ledger = Ledger(backend, "embedded", None, seed=b"tests-seed")
-    ledger.setup(members, TARIFFS, rounds, DEPOSIT)
+    ledger.setup(members, TARIFFS, rounds, DEPOSIT, clearing=clearing, fees=fees, kappa=kappa)
     return Market(ledger, outsider_key, outsider)

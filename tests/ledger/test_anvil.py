@@ -58,3 +58,113 @@ def test_market_on_anvil(anvil_url: str, tmp_path: Path) -> None:
     assert audit(ledger).ok
     again = Ledger.connect(anvil_url, state_dir=tmp_path / "chain")
     assert again.last_settled_interval() == 2
+
+
+def test_fee_rule_on_anvil(anvil_url: str, tmp_path: Path) -> None:
+    import random
+    from fractions import Fraction
+
+    import numpy as np
+
+    from gridledger.market.greedy import clear_greedy
+
+    tariffs = Tariffs(300_000, 80_000)
+    members = [LedgerMember(i, i % 5 + 1, 2) for i in range(16)]
+    fees = (np.random.default_rng(3).integers(0, 5, (6, 6)) * 4_000).astype(np.int64)
+    kappa = Fraction(2, 5)
+    ledger = Ledger.connect(anvil_url, state_dir=tmp_path / "chain")
+    ledger.setup(members, tariffs, 2, 10**9, clearing="greedy", fees=fees, kappa=kappa)
+    rng = random.Random(11)
+    for t in range(2):
+        for k in range(2):
+            bids = [
+                Bid(
+                    m.id,
+                    Side(rng.randint(0, 1)),
+                    rng.randint(1, 900),
+                    rng.randint(60_000, 300_000),
+                    m.bus,
+                )
+                for m in members
+            ]
+            ledger.record_round(t, k, bids)
+        reference = clear_greedy(bids, fees, kappa)
+        assert ledger.clear(t) == reference
+        ledger.record_security(t, [])
+        readings = {m.id: rng.randint(-900, 900) for m in members}
+        ledger.record_readings(t, readings)
+        assert ledger.settle(t) == settle(reference.trades, readings, tariffs).deltas()
+        ledger.end_interval(t)
+    assert ledger.conserved()
+    again = Ledger.connect(anvil_url, state_dir=tmp_path / "chain", read_only=True)
+    assert again.clearing == "greedy" and np.array_equal(again.fees, fees)
+    report = audit(again)
+    assert report.ok, report.problems
+    assert report.intervals_settled == 2
+
+
+def test_resume_mid_interval_on_anvil(anvil_url: str, tmp_path: Path) -> None:
+    """Killed after the clear flush (rounds and clear mined, no settlement): the resumed
+    run skips the steps already on chain, after checking their hashes, and finishes."""
+    import random
+
+    import pytest as _pytest
+
+    from gridledger.errors import ChainError
+
+    tariffs = Tariffs(300_000, 80_000)
+    members = [LedgerMember(i, i % 5 + 1, 2) for i in range(10)]
+    rng = random.Random(5)
+    books = [
+        [
+            [
+                Bid(
+                    m.id,
+                    Side(rng.randint(0, 1)),
+                    rng.randint(1, 900),
+                    rng.randint(60_000, 300_000),
+                    m.bus,
+                )
+                for m in members
+            ]
+            for _ in range(2)
+        ]
+        for _ in range(2)
+    ]
+    readings = [{m.id: rng.randint(-900, 900) for m in members} for _ in range(2)]
+
+    def interval(ledger: Ledger, t: int, finish: bool = True) -> dict[int, int] | None:
+        for k, bids in enumerate(books[t]):
+            ledger.record_round(t, k, bids)
+        assert ledger.clear(t) == clear_uniform(books[t][-1])
+        if not finish:
+            return None
+        ledger.record_security(t, [])
+        ledger.record_readings(t, readings[t])
+        deltas = ledger.settle(t)
+        ledger.end_interval(t)
+        return deltas
+
+    state = tmp_path / "chain"
+    first = Ledger.connect(anvil_url, state_dir=state)
+    first.setup(members, tariffs, 2, 10**9)
+    interval(first, 0)
+    interval(first, 1, finish=False)  # killed here: rounds and clear are mined
+    del first
+
+    diverged = Ledger.connect(anvil_url, state_dir=state)
+    other = [Bid(b.member, b.side, b.e_wh + 1, b.price_per_kwh_micro, b.bus) for b in books[1][1]]
+    diverged.record_round(1, 0, books[1][0])
+    with _pytest.raises(ChainError, match="diverged"):
+        diverged.record_round(1, 1, other)
+    del diverged
+
+    resumed = Ledger.connect(anvil_url, state_dir=state)
+    assert resumed.last_settled_interval() == 0
+    expected = settle(clear_uniform(books[1][-1]).trades, readings[1], tariffs).deltas()
+    assert interval(resumed, 1) == expected
+    assert resumed.last_settled_interval() == 1
+    assert resumed.conserved()
+    report = audit(Ledger.connect(anvil_url, state_dir=state, read_only=True))
+    assert report.ok, report.problems
+    assert report.intervals_settled == 2

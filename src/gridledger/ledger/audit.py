@@ -4,21 +4,30 @@ For every interval the audit takes, from the Market contract's events only:
 the last recorded round's bids (``RoundRecorded``), the emitted trades
 (``IntervalCleared``), the curtailments (``SecurityRecorded``), the meter readings
 (``ReadingsRecorded``) and the booked account changes (``IntervalSettled``); the
-tariffs and the settlement tolerance band come from the contract's immutables. It re-runs
-:func:`gridledger.market.clear_uniform` and :func:`gridledger.market.settle` and
-compares to the unit, checks that each interval's changes sum to zero and that
+tariffs, the settlement tolerance band and the clearing rule come from the contract's
+immutables, and for the fee rules the fee table (read from its data contract and checked
+against the recorded ``feeTableHash``) and kappa from its storage. It re-runs the rule
+(:func:`gridledger.market.clear_uniform`, :func:`~gridledger.market.greedy.clear_greedy`
+or :func:`~gridledger.market.optimal.clear_optimal`) and :func:`gridledger.market.settle`
+and compares to the unit, checks that each interval's changes sum to zero and that
 the contract's own conservation check holds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
+from eth_utils import keccak
+
 from gridledger.ledger import encoding as enc
-from gridledger.ledger.facade import deltas_from_event
+from gridledger.ledger.facade import CLEARING_RULE_IDS, deltas_from_event, unpack_fee_table
 from gridledger.market.double_auction import clear_uniform
-from gridledger.market.orders import apply_curtailments
+from gridledger.market.greedy import clear_greedy
+from gridledger.market.optimal import clear_optimal
+from gridledger.market.orders import Bid, ClearingResult, apply_curtailments
 from gridledger.market.settlement import Tariffs, settle
 
 if TYPE_CHECKING:
@@ -54,9 +63,29 @@ class AuditReport:
         }
 
 
+def _clearing_rule(
+    ledger: Ledger, report: AuditReport
+) -> Callable[[Sequence[Bid]], ClearingResult]:
+    """The chain's clearing rule as a reference function, parameters from chain data only."""
+    rule = int(ledger.view("clearingRule")[0])
+    if rule == CLEARING_RULE_IDS["uniform"]:
+        return clear_uniform
+    packed = bytes(ledger.view("feeTable")[0])
+    recorded = bytes(ledger.view("feeTableHash")[0])
+    if keccak(packed) != recorded:
+        report.problems.append("fee table read from its data contract differs from feeTableHash")
+    n_buses = int(ledger.view("feeBuses")[0])
+    fees = unpack_fee_table(packed, n_buses)
+    kappa = Fraction(int(ledger.view("kappaNum")[0]), int(ledger.view("kappaDen")[0]))
+    if rule == CLEARING_RULE_IDS["greedy"]:
+        return lambda bids: clear_greedy(bids, fees, kappa)
+    return lambda bids: clear_optimal(bids, fees, kappa)
+
+
 def audit(ledger: Ledger) -> AuditReport:
     """Audit every interval recorded on ``ledger``'s chain (see the module docstring)."""
     report = AuditReport()
+    reference_rule = _clearing_rule(ledger, report)
     retail = int(ledger.view("retailPerKwhMicro")[0])
     feed_in = int(ledger.view("feedInPerKwhMicro")[0])
     tolerance_bp = int(ledger.view("toleranceBp")[0])
@@ -78,7 +107,7 @@ def audit(ledger: Ledger) -> AuditReport:
         elif event.name == "IntervalCleared":
             report.intervals_checked += 1
             bids = [enc.unpack_bid(w) for w in last_round.get(interval, [])]
-            reference = clear_uniform(bids)
+            reference = reference_rule(bids)
             trades = enc.unpack_trades(list(args["trades"]))
             report.trades_seen += len(trades)
             cleared[interval] = trades
@@ -87,7 +116,7 @@ def audit(ledger: Ledger) -> AuditReport:
                     f"interval {interval}: chain cleared {len(trades)} trades, reference "
                     f"{len(reference.trades)} (first difference in the trade list)"
                 )
-            price = int(args["price"]) if trades else None
+            price = int(args["price"]) if trades and reference_rule is clear_uniform else None
             if price != reference.price_per_kwh_micro:
                 report.problems.append(
                     f"interval {interval}: chain price {price}, reference {reference.price_per_kwh_micro}"

@@ -15,7 +15,7 @@ from gridledger.errors import ChainError
 
 __all__ = ["Artifact", "DecodedEvent", "artifact", "decode_error"]
 
-CONTRACT_NAMES = ("Market", "SettlementToken")
+CONTRACT_NAMES = ("Market", "SettlementToken", "FeeClearingVerifier")
 
 
 def _type_of(param: dict[str, Any]) -> str:

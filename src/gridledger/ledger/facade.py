@@ -26,9 +26,12 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
@@ -43,11 +46,21 @@ from gridledger.ledger.backends import (
     TxResult,
 )
 from gridledger.ledger.contracts import DecodedEvent, artifact, decode_error
+from gridledger.ledger.fee_clearing import (
+    dual_words,
+    greedy_order,
+    kappa_args,
+    optimal_parties,
+    pack_fee_table,
+)
 from gridledger.market.double_auction import sorted_books
+from gridledger.market.greedy import clear_greedy
+from gridledger.market.optimal import solve_optimal
 from gridledger.market.orders import Bid, ClearingResult, Curtailment, Trade, validate_bids
 from gridledger.market.settlement import GRID, OPERATOR, Tariffs
 
 __all__ = [
+    "CLEARING_RULE_IDS",
     "DEFAULT_SEED",
     "ROLE_CODES",
     "ChainStats",
@@ -59,6 +72,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_SEED = b"gridledger-simulation-only"
+CLEARING_RULE_IDS: dict[str, int] = {"uniform": 0, "greedy": 1, "optimal": 2}
+MAX_FEE_TABLE_BYTES = 24_575  # one data contract (EIP-170 code size limit - 1)
 ROLE_CODES: dict[str, int] = {"consumer": 0, "producer": 1, "prosumer": 2}
 LEDGER_FILE = "ledger.json"
 TXLOG_FILE = "txlog.jsonl"
@@ -67,7 +82,8 @@ REGISTER_CHUNK = 64
 
 # Gas limits: measured cost (docs/ledger.md) times about 1.5, explicit on every transaction.
 GAS_DEPLOY_TOKEN = 1_500_000
-GAS_DEPLOY_MARKET = 4_500_000
+GAS_DEPLOY_MARKET = 7_000_000
+GAS_DEPLOY_MARKET_FEE_RULE = 9_000_000  # the constructor also deploys the FeeClearingVerifier
 
 
 def _gas_round(n: int) -> int:
@@ -76,6 +92,14 @@ def _gas_round(n: int) -> int:
 
 def _gas_clear(n: int) -> int:
     return 120_000 + 9_000 * n
+
+
+def _gas_fee_clear(n_bids: int, n_trades: int) -> int:
+    return 250_000 + 12_000 * n_bids + 14_000 * n_trades
+
+
+def _gas_configure(table_bytes: int) -> int:
+    return 250_000 + 260 * table_bytes
 
 
 def _gas_security(n_trades: int, n_curt: int) -> int:
@@ -135,6 +159,24 @@ class ChainStats:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class _ChainInterval:
+    """``Market.intervalState`` of one interval (phase codes of ``Market.Phase``)."""
+
+    phase: int
+    rounds_recorded: int
+    readings_recorded: bool
+    bids_hash: bytes
+    trades_hash: bytes
+    delivery_hash: bytes
+    readings_hash: bytes
+
+
+PHASE_SECURITY = 2
+PHASE_DELIVERY = 3
+PHASE_SETTLED = 4
+
+
 @dataclass(slots=True)
 class _IntervalCache:
     bids: list[int] = field(default_factory=list)
@@ -169,6 +211,9 @@ class Ledger:
         self.members: dict[int, LedgerMember] = {}
         self.tariffs: Tariffs | None = None
         self.rounds = 0
+        self.clearing = "uniform"
+        self.fees: npt.NDArray[np.int64] | None = None
+        self.kappa = Fraction(1, 2)
         self.mismatches: list[tuple[str, int]] = []
         self._nonce = 0
         self._domain = b""
@@ -179,6 +224,10 @@ class Ledger:
         self._pending: list[tuple[str, bytes, int | None]] = []
         self._recent: list[TxResult] = []
         self._stats = ChainStats()
+        # After reattaching to a node, the first interval may be partly on chain already
+        # (killed between the clear and the settle flush): its recorded steps are skipped.
+        self._resume_check = False
+        self._resume_states: dict[int, _ChainInterval] = {}
 
     # ------------------------------------------------------------ connect
     @classmethod
@@ -218,6 +267,7 @@ class Ledger:
         ledger = cls(backend, chain, state_dir, seed=seed, read_only=read_only)
         if saved is not None:
             ledger._restore(saved)
+            ledger._resume_check = not read_only
         ledger._nonce = backend.nonce(ledger.operator)
         return ledger
 
@@ -234,6 +284,10 @@ class Ledger:
         )
         for m in saved["members"]:
             self._add_member(LedgerMember(int(m["id"]), int(m["bus"]), int(m["role"])))
+        self.clearing = str(saved.get("clearing", "uniform"))
+        self.kappa = Fraction(int(saved.get("kappa_num", 1)), int(saved.get("kappa_den", 2)))
+        if saved.get("fee_table") is not None:
+            self.fees = unpack_fee_table(bytes.fromhex(saved["fee_table"]), int(saved["fee_buses"]))
         self._domain = enc.domain_separator(self.backend.chain_id, self.market)
         if saved.get("chain_id") != self.backend.chain_id:
             message = f"{self.state_dir}: saved chain id {saved.get('chain_id')} != node's {self.backend.chain_id}"
@@ -409,10 +463,19 @@ class Ledger:
         rounds: int,
         deposit_micro: int,
         grid_deposit_micro: int | None = None,
+        *,
+        clearing: str = "uniform",
+        fees: npt.ArrayLike | None = None,
+        kappa: Fraction | float = Fraction(1, 2),
     ) -> None:
         """Deploy, register members, mint and deposit escrow, fund the GRID account.
 
         ``grid_deposit_micro`` defaults to ``deposit_micro * len(members)``.
+        ``clearing`` is the rule of :mod:`gridledger.market.rules` run on chain
+        (``"uniform"``, ``"greedy"`` or ``"optimal"``); for the fee rules ``fees`` is the
+        (B, B) table in micro-tokens per kWh (``fees[seller_bus, buyer_bus]``, None = no
+        fees) and ``kappa`` the seller's share of a pair's surplus, both recorded on chain
+        once (``Market.configureClearing``).
         """
         if self.market is not None:
             message = "setup(): a market is already deployed on this ledger"
@@ -420,6 +483,7 @@ class Ledger:
         if not 1 <= rounds <= 255:
             message = f"setup(): rounds={rounds} must be in 1..255"
             raise ChainError(message)
+        table = self._clearing_config(clearing, fees, kappa, members)
         token_nonce, market_nonce = self._nonce, self._nonce + 1
         self.token = _create_address(self.operator, token_nonce)
         self.market = _create_address(self.operator, market_nonce)
@@ -450,13 +514,21 @@ class Ledger:
                         rounds,
                         tariffs.retail_per_kwh_micro,
                         tariffs.feed_in_per_kwh_micro,
-                        0,
+                        CLEARING_RULE_IDS[clearing],
                         tariffs.tolerance_bp,
                     ),
-                    GAS_DEPLOY_MARKET,
+                    GAS_DEPLOY_MARKET if table is None else GAS_DEPLOY_MARKET_FEE_RULE,
                 ),
             ),
         ]
+        if table is not None:
+            n_buses = int(np.asarray(self.fees).shape[0])
+            data = self.market_abi.encode_call(
+                "configureClearing", n_buses, *kappa_args(self.kappa), table
+            )
+            steps.append(
+                ("configure clearing", self._sign_tx(self.market, data, _gas_configure(len(table))))
+            )
         for start in range(0, len(ids), REGISTER_CHUNK):
             chunk = ids[start : start + REGISTER_CHUNK]
             data = self.market_abi.encode_call(
@@ -508,6 +580,46 @@ class Ledger:
         self._checkpoint("setup", None)
         self._save_deployment(deposit_micro, grid_micro)
 
+    def _clearing_config(
+        self,
+        clearing: str,
+        fees: npt.ArrayLike | None,
+        kappa: Fraction | float,
+        members: Sequence[LedgerMember],
+    ) -> bytes | None:
+        """Validate the rule; for a fee rule set ``fees``/``kappa`` and return the packed table."""
+        if clearing not in CLEARING_RULE_IDS:
+            message = (
+                f"setup(): clearing rule {clearing!r} is not implemented on chain; "
+                f"use one of {sorted(CLEARING_RULE_IDS)}"
+            )
+            raise ChainError(message)
+        self.clearing = clearing
+        self.kappa = Fraction(*kappa_args(kappa))
+        if clearing == "uniform":
+            if fees is not None and np.any(np.asarray(fees)):
+                message = "setup(): clearing 'uniform' charges no network fees; use greedy/optimal"
+                raise ChainError(message)
+            self.fees = None
+            return None
+        max_bus = max((m.bus for m in members), default=0)
+        if fees is None:
+            table = np.zeros((max_bus + 1, max_bus + 1), dtype=np.int64)
+        else:
+            table = np.asarray(fees).astype(np.int64)
+        packed = pack_fee_table(table)
+        if table.shape[0] <= max_bus:
+            message = f"setup(): fee table covers buses 0..{table.shape[0] - 1}, a member is at bus {max_bus}"
+            raise ChainError(message)
+        if len(packed) > MAX_FEE_TABLE_BYTES:
+            message = (
+                f"setup(): fee table of {table.shape[0]} buses is {len(packed)} bytes; one data "
+                f"contract holds at most {MAX_FEE_TABLE_BYTES} (78 buses)"
+            )
+            raise ChainError(message)
+        self.fees = table
+        return packed
+
     def _save_deployment(self, deposit_micro: int, grid_micro: int) -> None:
         if self.state_dir is None:
             return
@@ -526,6 +638,11 @@ class Ledger:
             "retail_per_kwh_micro": self.tariffs.retail_per_kwh_micro,
             "feed_in_per_kwh_micro": self.tariffs.feed_in_per_kwh_micro,
             "tolerance_bp": self.tariffs.tolerance_bp,
+            "clearing": self.clearing,
+            "kappa_num": self.kappa.numerator,
+            "kappa_den": self.kappa.denominator,
+            "fee_buses": None if self.fees is None else int(self.fees.shape[0]),
+            "fee_table": None if self.fees is None else pack_fee_table(self.fees).hex(),
             "deposit_micro": deposit_micro,
             "grid_deposit_micro": grid_micro,
             "members": [asdict(m) for m in sorted(self.members.values(), key=lambda m: m.id)],
@@ -551,6 +668,46 @@ class Ledger:
             handle.flush()
             os.fsync(handle.fileno())
 
+    # ------------------------------------------------------------- resume
+    def _on_chain(self, interval: int) -> _ChainInterval | None:
+        """The chain's state of ``interval`` when it may be partly recorded (first interval
+        after reattaching to a saved deployment), else None."""
+        if not self._resume_check:
+            return None
+        if interval not in self._resume_states:
+            (raw,) = self.view("intervalState", interval)
+            phase, rounds, readings, _, _, _, bids_h, trades_h, delivery_h, readings_h = raw
+            self._resume_states[interval] = _ChainInterval(
+                int(phase),
+                int(rounds),
+                bool(readings),
+                bytes(bids_h),
+                bytes(trades_h),
+                bytes(delivery_h),
+                bytes(readings_h),
+            )
+        return self._resume_states[interval]
+
+    def _recorded_event(self, interval: int, name: str) -> DecodedEvent:
+        found = [e for e in self.events() if e.name == name and int(e.args["interval"]) == interval]
+        if not found:
+            message = (
+                f"interval {interval}: the chain has no {name} event although its state says so"
+            )
+            raise ChainError(message)
+        return found[-1]
+
+    @staticmethod
+    def _same(interval: int, step: str, recorded: bytes, words: Sequence[int]) -> None:
+        submitted = enc.list_hash(words)
+        if submitted != recorded:
+            message = (
+                f"resume: interval {interval} {step} is already on chain with hash "
+                f"0x{recorded.hex()}, but this run would record 0x{submitted.hex()} "
+                "(the resumed run diverged from the one that was killed)"
+            )
+            raise ChainError(message)
+
     # ------------------------------------------------------------ interval
     def record_round(self, interval: int, round: int, bids: Sequence[Bid]) -> None:
         """Sign each bid with its member's key and record the round as one batch."""
@@ -569,6 +726,13 @@ class Ledger:
             )
             words.append(word)
             sigs += [r, vs]
+        state = self._on_chain(interval)
+        if state is not None and round < state.rounds_recorded:
+            if round == state.rounds_recorded - 1:
+                self._same(interval, f"round {round}", state.bids_hash, words)
+            log.info("resume: interval %d round %d already on chain, skipped", interval, round)
+            self._interval(interval).bids = words
+            return
         data = self.market_abi.encode_call("recordRound", interval, round, words, sigs)
         self._queue(
             f"recordRound {interval}/{round}",
@@ -579,27 +743,59 @@ class Ledger:
         self._stats.bids_recorded += len(words)
 
     def clear(self, interval: int) -> ClearingResult:
-        """Clear ``interval`` on chain from its last recorded round; trades as the chain emitted."""
+        """Clear ``interval`` on chain from its last recorded round with the deployed rule.
+
+        Uniform: the chain matches the sorted book itself. Greedy / optimal: the reference
+        (:func:`~gridledger.market.greedy.clear_greedy` / :func:`~gridledger.market.optimal.
+        solve_optimal`) is computed here and submitted with its hints (queue order / party
+        indexes and LP duals); the chain checks it. The trades returned are the ones the
+        chain emitted in ``IntervalCleared``.
+        """
         self._require_market()
         cache = self._interval(interval)
         words = cache.bids
         bids = [enc.unpack_bid(w) for w in words]
-        index = {b.member: k for k, b in enumerate(bids)}
-        buys, sells = sorted_books(bids)
-        order = [index[b.member] for b in buys] + [index[b.member] for b in sells]
-        data = self.market_abi.encode_call("clear", interval, words, order, len(buys))
-        self._queue(
-            f"clear {interval}", self._sign_tx(self.market, data, _gas_clear(len(words))), interval
-        )
+        state = self._on_chain(interval)
+        if state is not None and state.phase >= PHASE_SECURITY:
+            self._same(interval, "bids", state.bids_hash, words)
+            event = self._recorded_event(interval, "IntervalCleared")
+            self._same(interval, "clearing", state.trades_hash, event.args["trades"])
+            log.info("resume: interval %d already cleared on chain, skipped", interval)
+            return self._cleared(cache, event)
+        if self.clearing == "greedy":
+            trades = enc.pack_trades(clear_greedy(bids, self.fees, self.kappa).trades)
+            order, n_buys = greedy_order(bids)
+            data = self.market_abi.encode_call(
+                "clearGreedy", interval, words, order, n_buys, trades
+            )
+            gas = _gas_fee_clear(len(words), len(trades) // 2)
+        elif self.clearing == "optimal":
+            sol = solve_optimal(bids, self.fees, self.kappa)
+            trades = enc.pack_trades(sol.trades)
+            parties = optimal_parties(bids, sol.trades)
+            duals = dual_words(bids, sol.buyer_dual, sol.seller_dual)
+            data = self.market_abi.encode_call(
+                "clearOptimal", interval, words, trades, parties, duals
+            )
+            gas = _gas_fee_clear(len(words), len(trades) // 2)
+        else:
+            index = {b.member: k for k, b in enumerate(bids)}
+            buys, sells = sorted_books(bids)
+            order = [index[b.member] for b in buys] + [index[b.member] for b in sells]
+            data = self.market_abi.encode_call("clear", interval, words, order, len(buys))
+            gas = _gas_clear(len(words))
+        self._queue(f"clear {interval}", self._sign_tx(self.market, data, gas), interval)
         events = self._events(self._take_recent(), "IntervalCleared")
         if len(events) != 1:
             message = f"clear {interval}: expected one IntervalCleared event, got {len(events)}"
             raise ChainError(message)
-        args = events[0].args
-        trades = enc.unpack_trades(args["trades"])
-        cache.trades = trades
-        price = int(args["price"]) if trades else None
-        return ClearingResult(trades=trades, price_per_kwh_micro=price)
+        return self._cleared(cache, events[0])
+
+    def _cleared(self, cache: _IntervalCache, event: DecodedEvent) -> ClearingResult:
+        emitted = enc.unpack_trades(event.args["trades"])
+        cache.trades = emitted
+        price = int(event.args["price"]) if emitted and self.clearing == "uniform" else None
+        return ClearingResult(trades=emitted, price_per_kwh_micro=price)
 
     def record_security(self, interval: int, curtailments: Sequence[Curtailment]) -> None:
         """Record the verdict (secure, or secure after ``curtailments``) of ``interval``."""
@@ -615,6 +811,11 @@ class Ledger:
             raise ChainError(message) from error
         verdict = 1 if curtailments else 0
         packed = [enc.pack_curtailment(c) for c in curtailments]
+        state = self._on_chain(interval)
+        if state is not None and state.phase >= PHASE_DELIVERY:
+            self._same(interval, "delivery", state.delivery_hash, enc.pack_trades(cache.delivery))
+            log.info("resume: interval %d security already on chain, skipped", interval)
+            return
         data = self.market_abi.encode_call("recordSecurity", interval, verdict, words, packed)
         gas = _gas_security(len(cache.trades), len(packed))
         self._queue(f"recordSecurity {interval}", self._sign_tx(self.market, data, gas), interval)
@@ -634,13 +835,18 @@ class Ledger:
             )
             words.append(word)
             sigs += [r, vs]
+        self._interval(interval).readings = words
+        state = self._on_chain(interval)
+        if state is not None and state.readings_recorded:
+            self._same(interval, "readings", state.readings_hash, words)
+            log.info("resume: interval %d readings already on chain, skipped", interval)
+            return
         data = self.market_abi.encode_call("recordReadings", interval, words, sigs)
         self._queue(
             f"recordReadings {interval}",
             self._sign_tx(self.market, data, _gas_readings(len(words))),
             interval,
         )
-        self._interval(interval).readings = words
 
     def settle(self, interval: int) -> dict[int, int]:
         """Settle ``interval`` on chain; account changes as ``Settlement.deltas()``."""
@@ -653,6 +859,10 @@ class Ledger:
             message = f"settle {interval}: traded members {missing} have no meter reading"
             raise ChainError(message)
         parties = [(position[t.buyer] << 128) | position[t.seller] for t in cache.delivery]
+        state = self._on_chain(interval)
+        if state is not None and state.phase >= PHASE_SETTLED:
+            log.info("resume: interval %d already settled on chain, skipped", interval)
+            return deltas_from_event(self._recorded_event(interval, "IntervalSettled").args)
         data = self.market_abi.encode_call("settle", interval, trades, cache.readings, parties)
         gas = _gas_settle(len(cache.readings), len(cache.delivery))
         self._queue(f"settle {interval}", self._sign_tx(self.market, data, gas), interval)
@@ -667,6 +877,8 @@ class Ledger:
         self._flush()
         self._recent = []
         self.backend.seal()
+        self._resume_check = False
+        self._resume_states.clear()
         cache = self._cache.pop(interval, _IntervalCache())
         self._stats.intervals += 1
         self._stats.gas_per_interval_max = max(self._stats.gas_per_interval_max, cache.gas)
@@ -718,6 +930,15 @@ def deltas_from_event(args: Mapping[str, Any]) -> dict[int, int]:
     out[GRID] = int(args["gridDeltaMicro"])
     out[OPERATOR] = int(args["operatorDeltaMicro"])
     return out
+
+
+def unpack_fee_table(packed: bytes, n_buses: int) -> npt.NDArray[np.int64]:
+    """Inverse of :func:`~gridledger.ledger.fee_clearing.pack_fee_table`."""
+    if len(packed) != 4 * n_buses * n_buses:
+        message = f"fee table: {len(packed)} bytes for {n_buses} buses (expected {4 * n_buses**2})"
+        raise ChainError(message)
+    table = np.frombuffer(packed, dtype=">u4").astype(np.int64)
+    return table.reshape(n_buses, n_buses)
 
 
 def _create_address(sender: bytes, nonce: int) -> bytes:

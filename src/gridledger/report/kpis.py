@@ -34,6 +34,9 @@ def _best_response(iv: Any) -> dict[str, Any]:
         "br_converged": bool(iv["br_converged"].astype(bool).all()),
         "br_converged_share": _round(iv["br_converged"].astype(bool).mean(), 4),
         "nash_max_gain": _round(float(max(gains)), 8) if len(gains) else None,
+        "br_cycles_detected": int(iv["br_cycle_round"].notna().sum())
+        if "br_cycle_round" in iv
+        else 0,
     }
 
 

@@ -1,0 +1,292 @@
+"""Fee-aware clearing rules on the Market (clearGreedy / clearOptimal) through the Ledger facade.
+
+Differential on random markets: the chain's clearing equals market/greedy.py and
+market/optimal.py to the unit, settlement equals market/settlement.py, money is conserved
+after every interval; wrong-rule calls and tampered submissions revert with named errors;
+the audit re-derives everything from chain data (fee table from its data contract).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from eth_utils import keccak, to_checksum_address
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from ledgerkit import N_MEMBERS, ROUNDS, TARIFFS, Market, bus_of, make_market
+
+from gridledger.errors import ChainError
+from gridledger.ledger import Ledger, LedgerMember
+from gridledger.ledger import encoding as enc
+from gridledger.ledger.audit import audit
+from gridledger.ledger.facade import _create_address, unpack_fee_table
+from gridledger.ledger.fee_clearing import (
+    dual_words,
+    greedy_order,
+    optimal_parties,
+    pack_fee_table,
+)
+from gridledger.market import Bid, Side, settle
+from gridledger.market.greedy import clear_greedy
+from gridledger.market.optimal import clear_optimal, solve_optimal
+from gridledger.market.orders import Curtailment, apply_curtailments
+
+KAPPA = Fraction(1, 3)
+# 6 buses (members sit at 1..5), asymmetric, coarse values so that surpluses tie often.
+FEES = (np.random.default_rng(5).integers(0, 7, (6, 6)) * 5_000).astype(np.int64)
+REFERENCE = {"greedy": clear_greedy, "optimal": clear_optimal}
+
+
+@pytest.fixture(scope="module")
+def greedy_market() -> Iterator[Market]:
+    yield make_market(clearing="greedy", fees=FEES, kappa=KAPPA)
+
+
+@pytest.fixture(scope="module")
+def optimal_market() -> Iterator[Market]:
+    yield make_market(clearing="optimal", fees=FEES, kappa=KAPPA)
+
+
+bid_rows = st.lists(
+    st.tuples(
+        st.integers(0, N_MEMBERS - 1),
+        st.sampled_from(Side),
+        st.sampled_from([1, 7, 100, 250, 1_000, 4_000]),
+        st.integers(5, 35).map(lambda p: p * 10_000),
+    ),
+    max_size=N_MEMBERS,
+    unique_by=lambda row: row[0],
+)
+
+
+def _bids(rows: list[tuple[int, Side, int, int]]) -> list[Bid]:
+    return [Bid(m, side, e, p, bus_of(m)) for m, side, e, p in rows]
+
+
+def _run_interval(market: Market, rule: str, rounds, readings, cut_seed) -> None:
+    ledger = market.ledger
+    interval = market.take_interval()
+    for k, rows in enumerate(rounds):
+        ledger.record_round(interval, k, _bids(rows))
+    reference = REFERENCE[rule](_bids(rounds[-1]), FEES, KAPPA)
+    assert ledger.clear(interval) == reference
+    trades = reference.trades
+    curtailments = []
+    if trades:
+        for index_seed, share in cut_seed:
+            t = index_seed % len(trades)
+            curtailments.append(
+                Curtailment(t, trades[t].e_wh * share // 400, "bus", index_seed % 7)
+            )
+    ledger.record_security(interval, curtailments)
+    metered = dict(enumerate(readings))
+    ledger.record_readings(interval, metered)
+    expected = settle(apply_curtailments(trades, curtailments), metered, TARIFFS).deltas()
+    assert ledger.settle(interval) == expected
+    ledger.end_interval(interval)
+    assert ledger.conserved()
+    assert (
+        sum(ledger.balances().values())
+        == ledger.view("totalDepositedMicro")[0] - ledger.view("totalWithdrawnMicro")[0]
+    )
+
+
+interval_data = {
+    "rounds": st.lists(bid_rows, min_size=ROUNDS, max_size=ROUNDS),
+    "readings": st.lists(st.integers(-8_000, 8_000), min_size=N_MEMBERS, max_size=N_MEMBERS),
+    "cut_seed": st.lists(st.tuples(st.integers(0, 1000), st.integers(0, 100)), max_size=2),
+}
+fast = settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+@fast
+@given(**interval_data)
+def test_greedy_chain_equals_reference(greedy_market: Market, rounds, readings, cut_seed) -> None:
+    _run_interval(greedy_market, "greedy", rounds, readings, cut_seed)
+
+
+@fast
+@given(**interval_data)
+def test_optimal_chain_equals_reference(optimal_market: Market, rounds, readings, cut_seed) -> None:
+    _run_interval(optimal_market, "optimal", rounds, readings, cut_seed)
+
+
+# ------------------------------------------------------------ configuration
+@pytest.mark.parametrize("rule", ["greedy", "optimal"])
+def test_configuration_on_chain(rule: str, request: pytest.FixtureRequest) -> None:
+    market: Market = request.getfixturevalue(f"{rule}_market")
+    ledger = market.ledger
+    packed = pack_fee_table(FEES)
+    assert ledger.view("clearingRule")[0] == {"greedy": 1, "optimal": 2}[rule]
+    assert bytes(ledger.view("feeTable")[0]) == packed
+    assert bytes(ledger.view("feeTableHash")[0]) == keccak(packed)
+    assert ledger.view("feeBuses")[0] == 6
+    assert (ledger.view("kappaNum")[0], ledger.view("kappaDen")[0]) == (1, 3)
+    (event,) = [e for e in ledger.events() if e.name == "ClearingConfigured"]
+    assert bytes(event.args["feeTable"]) == packed
+    assert np.array_equal(unpack_fee_table(bytes(event.args["feeTable"]), 6), FEES)
+    # set once
+    name = market.market_call("configureClearing", 6, 1, 2, packed)
+    assert name == "ClearingAlreadyConfigured"
+
+
+def test_setup_rejects_bad_configurations() -> None:
+    ledger = Ledger.connect("embedded")
+    members = [LedgerMember(0, 7, 0)]
+    with pytest.raises(ChainError, match="merit_order"):
+        ledger.setup(members, TARIFFS, 1, 10, clearing="merit_order")
+    with pytest.raises(ChainError, match="covers buses"):
+        ledger.setup(members, TARIFFS, 1, 10, clearing="greedy", fees=FEES)
+    with pytest.raises(ChainError, match="78 buses"):
+        ledger.setup(members, TARIFFS, 1, 10, clearing="greedy", fees=np.zeros((79, 79)))
+    with pytest.raises(ChainError, match="uniform"):
+        ledger.setup(members, TARIFFS, 1, 10, fees=np.ones((8, 8)))
+
+
+# --------------------------------------------------------------- wrong rule
+def _round(market: Market) -> tuple[int, list[Bid], list[int]]:
+    """Record ROUNDS rounds of a fixed book on a fresh interval; last bids and words."""
+    ledger = market.ledger
+    interval = market.take_interval()
+    bids = [
+        Bid(m, Side(m % 2), 500 + 37 * m, 100_000 + 17_000 * ((m * 7) % 11), bus_of(m))
+        for m in range(N_MEMBERS)
+    ]
+    for k in range(ROUNDS):
+        ledger.record_round(interval, k, bids)
+    ledger._flush()
+    return interval, bids, [enc.pack_bid(b) for b in bids]
+
+
+def test_wrong_rule_calls_revert(
+    market: Market, greedy_market: Market, optimal_market: Market
+) -> None:
+    interval, _, words = _round(greedy_market)
+    n = len(words)
+    assert greedy_market.market_call("clear", interval, words, list(range(n)), 0) == (
+        "WrongClearingRule"
+    )
+    assert greedy_market.market_call("clearOptimal", interval, words, [], [], [0] * n) == (
+        "WrongClearingRule"
+    )
+    interval, _, words = _round(optimal_market)
+    assert optimal_market.market_call("clearGreedy", interval, words, [], 0, []) == (
+        "WrongClearingRule"
+    )
+    # the uniform market (module fixture of conftest) has neither entry point's rule
+    assert market.market_call("clearGreedy", 0, [], [], 0, []) == "WrongClearingRule"
+    assert market.market_call("configureClearing", 1, 1, 2, b"\0" * 4) == (
+        "UnsupportedClearingRule"
+    )
+
+
+def test_fee_rule_before_configuration_reverts(market: Market) -> None:
+    ledger = market.ledger
+    op = to_checksum_address(ledger.operator)
+    token = to_checksum_address(ledger.token)
+    nonce = ledger._nonce
+    raw = ledger._sign_tx(None, ledger.market_abi.deploy_data(op, token, 1, 10, 5, 1, 0), 9_000_000)
+    (res,) = ledger.backend.send([raw])
+    assert res.status
+    fresh = _create_address(ledger.operator, nonce)
+    data = ledger.market_abi.encode_call("clearGreedy", 0, [], [], 0, [])
+    assert market.send_raw(fresh, data) == "ClearingNotConfigured"
+    bad = ledger.market_abi.encode_call("configureClearing", 2, 3, 2, b"\0" * 16)
+    assert market.send_raw(fresh, bad) == "BadFeeConfig"
+    short = ledger.market_abi.encode_call("configureClearing", 2, 1, 2, b"\0" * 15)
+    assert market.send_raw(fresh, short) == "FeeTableLength"
+
+
+# ----------------------------------------------------------------- tampered
+def test_greedy_tampered_submissions_revert(greedy_market: Market) -> None:
+    ledger = greedy_market.ledger
+    interval, bids, words = _round(greedy_market)
+    trades = list(clear_greedy(bids, FEES, KAPPA).trades)
+    assert trades
+    order, n_buys = greedy_order(bids)
+
+    def submit(w: list[int], o: list[int], tr: list) -> str | None:
+        return greedy_market.market_call("clearGreedy", interval, w, o, n_buys, enc.pack_trades(tr))
+
+    t = trades[0]
+    assert submit(words, order, [dataclasses.replace(t, e_wh=t.e_wh + 1), *trades[1:]]) == (
+        "WrongQuantity"
+    )
+    repriced = dataclasses.replace(t, seller_price_per_kwh_micro=t.seller_price_per_kwh_micro - 1)
+    assert submit(words, order, [repriced, *trades[1:]]) == "WrongPrice"
+    assert submit(words, order, trades[:-1]) == "SurplusLeft"
+    assert submit(words, [order[1], order[0], *order[2:]], trades) == "BadQueueOrder"
+    other = [*words[:-1], words[-1] + (1 << 88)]
+    assert submit(other, order, trades) == "HashMismatch"
+    assert ledger.clear(interval).trades == tuple(trades)  # the honest result still clears
+    assert greedy_market.market_call("clearGreedy", interval, words, order, n_buys, []) == (
+        "WrongPhase"
+    )
+
+
+def test_optimal_tampered_submissions_revert(optimal_market: Market) -> None:
+    ledger = optimal_market.ledger
+    interval, bids, words = _round(optimal_market)
+    sol = solve_optimal(bids, FEES, KAPPA)
+    assert sol.trades
+    duals = dual_words(bids, sol.buyer_dual, sol.seller_dual)
+    parties = optimal_parties(bids, sol.trades)
+
+    def submit(tr: list, p: list[int], d: list[int]) -> str | None:
+        return optimal_market.market_call(
+            "clearOptimal", interval, words, enc.pack_trades(tr), p, d
+        )
+
+    trades = list(sol.trades)
+    t = trades[0]
+    assert submit([dataclasses.replace(t, e_wh=t.e_wh + 10**6), *trades[1:]], parties, duals) == (
+        "Overfilled"
+    )
+    b = next(k for k, bid in enumerate(bids) if bid.member == t.buyer)
+    bumped = [*duals[:b], duals[b] + 1, *duals[b + 1 :]]
+    assert submit(trades, parties, bumped) == "SlacknessViolated"
+    assert submit(trades, [parties[0] ^ 1, *parties[1:]], duals) == "BadParty"
+    assert submit([], [], [0] * len(bids)) == "DualInfeasible"
+    assert ledger.clear(interval).trades == sol.trades
+
+
+# -------------------------------------------------------------------- audit
+def test_audit_of_fee_rule_chains(greedy_market: Market, optimal_market: Market) -> None:
+    for market in (greedy_market, optimal_market):
+        report = audit(market.ledger)
+        assert report.ok, report.problems
+        assert report.intervals_checked >= report.intervals_settled > 0
+
+
+def test_resume_and_audit_from_disk_with_fee_rule(tmp_path: Path) -> None:
+    state = tmp_path / "chain"
+    members = [LedgerMember(i, i % 5 + 1, 2) for i in range(8)]
+    first = Ledger.connect("embedded", state_dir=state)
+    first.setup(members, TARIFFS, 1, 10**9, clearing="greedy", fees=FEES, kappa=KAPPA)
+    bids = [Bid(m.id, Side(m.id % 2), 300 + m.id, 90_000 + 9_000 * m.id, m.bus) for m in members]
+    for t in range(2):
+        first.record_round(t, 0, bids)
+        first.clear(t)
+        first.record_security(t, [])
+        first.record_readings(t, {m.id: 0 for m in members})
+        first.settle(t)
+        first.end_interval(t)
+    del first
+    again = Ledger.connect("embedded", state_dir=state)
+    assert again.clearing == "greedy" and again.kappa == KAPPA
+    assert again.fees is not None and np.array_equal(again.fees, FEES)
+    again.record_round(2, 0, bids)
+    assert again.clear(2) == clear_greedy(bids, FEES, KAPPA)
+    reader = Ledger.connect("embedded", state_dir=state, read_only=True)
+    report = audit(reader)
+    assert report.ok, report.problems
+    assert report.intervals_settled == 2
