@@ -75,7 +75,7 @@ def run_with_chain(
             ledger=ledger,
             world=world,
             resume_from=resume_from,
-            progress=lambda _t: bar.update(1),
+            progress=lambda _t: _tick(bar),
         )
     finally:
         bar.close()
@@ -85,6 +85,10 @@ def run_with_chain(
         result.chain_conserved = bool(ledger.conserved())
         result.chain = scenario.chain.backend
     return result
+
+
+def _tick(bar: tqdm) -> None:
+    bar.update(1)
 
 
 def run_to_folder(
