@@ -6,8 +6,8 @@
 Market: members on an IEEE 33-bus-like radial feeder (hop distance), fee 0.002
 tokens/kWh per hop, kappa 1/2, buyers value 0.18-0.30, sellers cost 0.04-0.10
 tokens/kWh, caps 0.2-3 kWh; default BRSettings (tick 1 % of the tariff span,
-fixed seeded Gauss-Seidel order, inertia 0.5 only after a detected cycle,
-epsilon 1e-4, k_max 100). Time excludes the numba compile. Rows per size: worst
+fixed seeded Gauss-Seidel order; after each detected cycle a burst of 5 rounds
+with inertia 0.5, then a fresh deterministic order; epsilon 1e-4, k_max 100). Time excludes the numba compile. Rows per size: worst
 rounds and time over the seeds, converged count, cycles detected.
 """
 
@@ -112,7 +112,7 @@ def run(
             times.append(time.perf_counter() - t0)
             rounds.append(res.rounds)
             conv.append(res.converged)
-            cycles.append(res.cycle_round is not None)
+            cycles.append(res.cycles)
             if n <= 32:
                 gains.append(
                     check_equilibrium(game, res.final, n_prices=101, n_quantities=11).max_gain_rel

@@ -32,6 +32,8 @@ def main() -> int:
     parser.add_argument("--slither", default=shutil.which("slither") or "slither")
     parser.add_argument("--json", type=Path, help="write Slither's JSON report here")
     args = parser.parse_args()
+    if "/" in args.slither:  # a path: make it absolute, Slither runs in a temporary folder
+        args.slither = str(Path(args.slither).resolve())
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         shutil.copytree(ROOT / "contracts", work / "contracts")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from gridledger.bidding.best_response import (
+    BestResponseError,
     BestResponseMechanism,
     BRSettings,
     Game,
@@ -340,3 +341,21 @@ def test_mechanism_records_rounds_and_diagnostics() -> None:
     assert diag.rule_matches is True
     assert diag.converged == (diag.max_gain_rel <= mech.settings.epsilon)
     assert all(b.e_wh > 0 for b in rounds[-1])
+
+
+def test_bursts_restart_deterministic_phase_and_count_cycles() -> None:
+    """After each detected cycle: a short inertia burst, then a fresh deterministic
+    order with cycle detection restarted; every cycle is counted, and with
+    ``burst_rounds=None`` the run stays in the inertia phase (one cycle recorded)."""
+    game, start = market_32(seed=7)
+    bursts = run_dynamics(game, start, BRSettings(k_max=100))
+    assert bursts.cycles >= 2 and bursts.cycle_round is not None
+    assert bursts.converged
+    report = check_equilibrium(game, bursts.final, n_prices=101, n_quantities=11)
+    assert report.is_equilibrium, (report.max_gain_rel, report.member)
+    stay = run_dynamics(game, start, BRSettings(k_max=100, burst_rounds=None))
+    assert stay.cycles == 1
+    assert stay.cycle_round == bursts.cycle_round
+    assert stay.converged == (stay.max_gain[-1] <= 1e-4)
+    with pytest.raises(BestResponseError, match="burst_rounds"):
+        BRSettings(burst_rounds=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -129,6 +130,9 @@ def test_compare_world_two_noon_intervals(ieee33_world: World) -> None:
 
 
 def test_compare_world_needs_a_fee() -> None:
-    world = build_world(load_scenario("scenarios/ieee33.toml", ["horizon.intervals=1"]))
+    scenario = Path(__file__).resolve().parents[2] / "scenarios" / "ieee33.toml"
+    world = build_world(
+        load_scenario(scenario, ["horizon.intervals=1", 'market.network_fee="none"'])
+    )
     with pytest.raises(BestResponseError, match="network_fee"):
         compare_world(world, intervals=[0])

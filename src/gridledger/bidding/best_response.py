@@ -62,12 +62,14 @@ raises its ask while its buyers lower their bids one tick at a time). While the
 sweep order is fixed and nobody randomises, the dynamics are a deterministic map
 of the profile, so a repeated end-of-round profile proves a cycle: it is recorded
 (``cycle_round``, ``cycle_period``). Then either the run stops (``inertia = 0``)
-or it continues as best response with inertia (each improving member keeps its
-bid with probability ``inertia``, fresh seeded order each round), which leaves
-such cycles with positive probability and reaches a pure equilibrium where one is
-reachable (Young 1993, weakly acyclic games), for at most ``escape_rounds``
-rounds. Non-convergence (cap, or escape budget spent) is reported with the cycle
-and logged; never hidden.
+or it continues with a burst of ``burst_rounds`` rounds of best response with
+inertia (each improving member keeps its bid with probability ``inertia``, fresh
+seeded order each round), which leaves such cycles with positive probability
+(Young 1993, weakly acyclic games); then the dynamics are deterministic again in a
+fresh seeded order, with cycle detection restarted, and every further detected
+cycle triggers another burst, for at most ``escape_rounds`` rounds after the first
+cycle (``burst_rounds = None``: stay in the inertia phase). Non-convergence (cap,
+or escape budget spent) is reported with the cycles and logged; never hidden.
 """
 
 from __future__ import annotations
@@ -157,8 +159,11 @@ class BRSettings:
     order), fixed while the dynamics are deterministic; ``inertia``: after a
     detected cycle, the probability that a member keeps its bid although a better
     one exists (0 = stop at the first cycle); ``escape_rounds``: rounds allowed in
-    that randomised phase before the run stops unconverged; ``warm_start``: start
-    from each member's last price on the same side.
+    the phase after the first cycle before the run stops unconverged;
+    ``burst_rounds``: length of each inertia burst after a detected cycle, after
+    which the order is redrawn and the dynamics are deterministic again (None:
+    inertia until the end); ``warm_start``: start from each member's last price
+    on the same side.
     """
 
     omega: float = 1.0
@@ -171,6 +176,7 @@ class BRSettings:
     random_order: bool = True
     seed: int = 0
     escape_rounds: int = 100
+    burst_rounds: int | None = 5
 
     def __post_init__(self) -> None:
         problem = None
@@ -182,6 +188,8 @@ class BRSettings:
             problem = f"k_max = {self.k_max} must be >= 1"
         elif not 0 <= self.inertia < 1:
             problem = f"inertia = {self.inertia} must lie in [0, 1)"
+        elif self.burst_rounds is not None and self.burst_rounds < 1:
+            problem = f"burst_rounds = {self.burst_rounds} must be >= 1 or None"
         elif self.escape_rounds < 0:
             problem = f"escape_rounds = {self.escape_rounds} must be >= 0"
         elif not 0 <= self.tick_fraction <= 1:
@@ -278,6 +286,8 @@ class DynamicsResult:
     cycle_round: int | None = None
     """Round after which a profile repeated in the deterministic phase (None: no cycle)."""
     cycle_period: int | None = None
+    cycles: int = 0
+    """Number of cycles detected (each ends a deterministic phase)."""
 
     @property
     def rounds(self) -> int:
@@ -301,6 +311,8 @@ class BRDiagnostics:
     cycle_round: int | None = None
     """Round after which the deterministic phase repeated a profile (None: no cycle)."""
     cycle_period: int | None = None
+    cycles: int = 0
+    """Cycles detected in the interval (each followed by an inertia burst)."""
     max_gain_rel: float = 0.0
     """Largest best-response gain (share of the payoff scale) in the last round."""
     nash_checked: bool = False
@@ -703,7 +715,9 @@ def run_dynamics(
     seen: dict[bytes, int] = {_profile_key(profile): 0}
     cycle_round: int | None = None
     cycle_period: int | None = None
+    cycles = 0
     inertia = 0.0
+    burst_start = 0
     for k in range(settings.k_max):
         change = 0.0  # largest change a best response asks for (also under inertia)
         gain_max = 0.0  # largest relative gain of a best response in this round
@@ -730,23 +744,29 @@ def run_dynamics(
         if gain_max <= settings.epsilon:
             converged = True
             break
+        if cycle_round is not None and k + 1 - cycle_round >= settings.escape_rounds:
+            break  # the phase after the first cycle did not settle: report the cycles
+        if inertia > 0:
+            if settings.burst_rounds is not None and k + 1 - burst_start >= settings.burst_rounds:
+                # burst over: deterministic again in a fresh order, new cycle detection
+                inertia = 0.0
+                if settings.random_order:
+                    rng.shuffle(order)
+                seen = {_profile_key(profile): k + 1}
+            continue
+        key = _profile_key(profile)
+        if key not in seen:
+            seen[key] = k + 1
+            continue
+        cycles += 1
+        period = k + 1 - seen[key]
         if cycle_round is None:
-            key = _profile_key(profile)
-            if key in seen:
-                cycle_round = k + 1
-                cycle_period = k + 1 - seen[key]
-                log.info(
-                    "best-response cycle of period %d detected after round %d",
-                    cycle_period,
-                    cycle_round,
-                )
-                if settings.inertia <= 0:
-                    break  # deterministic: it would repeat until the cap
-                inertia = settings.inertia
-            else:
-                seen[key] = k + 1
-        elif k + 1 - cycle_round >= settings.escape_rounds:
-            break  # the randomised phase did not settle either: report the cycle
+            cycle_round, cycle_period = k + 1, period
+        log.info("best-response cycle of period %d detected after round %d", period, k + 1)
+        if settings.inertia <= 0:
+            break  # deterministic: it would repeat until the cap
+        inertia = settings.inertia
+        burst_start = k + 1
     runtime = time.perf_counter() - started
     if not converged:
         log.warning(
@@ -754,11 +774,13 @@ def run_dynamics(
             len(changes),
             gains[-1] if gains else float("nan"),
             settings.epsilon,
-            f"; cycle of period {cycle_period} after round {cycle_round}"
+            f"; {cycles} cycle(s), first of period {cycle_period} after round {cycle_round}"
             if cycle_round is not None
             else "",
         )
-    return DynamicsResult(profiles, converged, changes, runtime, gains, cycle_round, cycle_period)
+    return DynamicsResult(
+        profiles, converged, changes, runtime, gains, cycle_round, cycle_period, cycles
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -866,6 +888,7 @@ class BestResponseMechanism:
             runtime_s=result.runtime_s,
             cycle_round=result.cycle_round,
             cycle_period=result.cycle_period,
+            cycles=result.cycles,
             max_gain_rel=result.max_gain[-1] if result.max_gain else 0.0,
         )
         final_bids = rounds[-1]
