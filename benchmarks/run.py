@@ -176,6 +176,9 @@ def main() -> int:
             ]
         for row in got:
             row.setdefault("group", group)
+            row.setdefault("name", group)
+            for key in ("value", "unit", "target"):
+                row.setdefault(key, None if key != "unit" else "")
             target, value = row.get("target"), row.get("value")
             row["ok"] = None if target is None or value is None else bool(value <= target)
         rows.extend(got)

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import random
-import shutil
-import socket
-import subprocess
 import time
-from pathlib import Path
 from typing import Any
 
+from gridledger.ledger.anvil import find_anvil, start_anvil
 from gridledger.ledger.facade import Ledger, LedgerMember
 from gridledger.market.orders import Bid, Side
 from gridledger.market.settlement import Tariffs
@@ -75,56 +72,66 @@ def _clearing_gas(n_bids: int) -> int:
     return ledger.stats().gas_by_step["clear"] - before
 
 
-def _anvil_binary() -> Path | None:
-    root = Path(__file__).resolve().parents[3]
-    for candidate in sorted((root / "node_modules" / "@foundry-rs").glob("anvil-*/bin/anvil")):
-        return candidate
-    found = shutil.which("anvil")
-    return Path(found) if found else None
-
-
 def run(intervals: int = 10, members: int = 32, rounds: int = 5) -> list[dict[str, Any]]:
-    """Benchmark rows (embedded always; anvil when the npm binary is installed)."""
+    """Benchmark rows ``{name, value, unit, target, note}`` (anvil when installed).
+
+    Uniform-price clearing on synthetic random books; the fee rules' clearing gas is
+    in ``benchmarks/bench_fee_clearing.py`` and the full ieee33 day in
+    ``benchmarks/run.py``.
+    """
     rows: list[dict[str, Any]] = []
     embedded = Ledger.connect("embedded")
     embedded.setup(_members(members), TARIFFS, rounds, 10**12)
+    emb = run_intervals(embedded, members, rounds, intervals)
+    rows += [
+        {
+            "name": "ledger_gas_per_bid_synthetic",
+            "value": emb["gas_per_bid"],
+            "unit": "gas",
+            "target": 30_000,
+            "note": f"{members} members x {rounds} rounds, 21k base included",
+        },
+        {
+            "name": "ledger_interval_embedded",
+            "value": emb["s_per_interval"],
+            "unit": "s",
+            "target": None,
+            "note": f"{emb['tx_per_s']} tx/s; day estimate {emb['day_estimate_s']} s",
+        },
+    ]
+    for n in (32, 64, 128):
+        rows.append(
+            {
+                "name": f"ledger_uniform_clearing_gas_{n}_bids",
+                "value": _clearing_gas(n),
+                "unit": "gas",
+                "target": None,
+                "note": "uniform rule, one transaction",
+            }
+        )
+    if find_anvil() is None:
+        rows.append(
+            {
+                "name": "ledger_interval_anvil",
+                "value": None,
+                "unit": "s",
+                "target": None,
+                "note": "skipped: anvil not installed (npm ci)",
+            }
+        )
+        return rows
+    with start_anvil() as node:
+        ledger = Ledger.connect(node.url)
+        ledger.setup(_members(members), TARIFFS, rounds, 10**12)
+        anv = run_intervals(ledger, members, rounds, intervals)
+    speedup = emb["s_per_interval"] / anv["s_per_interval"]
     rows.append(
         {
-            "bench": "interval",
-            "backend": "embedded",
-            **run_intervals(embedded, members, rounds, intervals),
+            "name": "ledger_interval_anvil",
+            "value": anv["s_per_interval"],
+            "unit": "s",
+            "target": None,
+            "note": f"{anv['tx_per_s']} tx/s; speed-up vs embedded {speedup:.1f}x",
         }
     )
-    for n in (32, 64, 128):
-        rows.append({"bench": "clearing_gas", "bids": n, "gas": _clearing_gas(n)})
-    binary = _anvil_binary()
-    if binary is not None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        process = subprocess.Popen(
-            [str(binary), "--host", "127.0.0.1", "--port", str(port), "--silent"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            ledger = Ledger.connect(f"http://127.0.0.1:{port}")
-            ledger.setup(_members(members), TARIFFS, rounds, 10**12)
-            rows.append(
-                {
-                    "bench": "interval",
-                    "backend": "anvil",
-                    **run_intervals(ledger, members, rounds, intervals),
-                }
-            )
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
     return rows
