@@ -209,3 +209,26 @@ def test_welfare_units() -> None:
     trades = clear_greedy(bids, fees).trades
     # (0.20 - 0.10 - 0.02) tokens/kWh * 1.5 kWh = 0.12 tokens = 120,000 micro
     assert welfare_micro(trades, bids) == 120_000
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_optimal_trades_do_not_depend_on_bid_order(data: st.DataObject) -> None:
+    """Degenerate LPs have several optima; the rule must pick the same one for any listing."""
+    import random
+
+    n = data.draw(st.integers(2, 12), label="n")
+    bids = [
+        Bid(
+            i,
+            Side(data.draw(st.integers(0, 1), label=f"side{i}")),
+            data.draw(st.sampled_from([1, 2, 50, 100, 250]), label=f"e{i}"),
+            data.draw(st.sampled_from([50_000, 100_000, 130_000, 290_000, 320_000]), label=f"p{i}"),
+            data.draw(st.integers(1, 5), label=f"bus{i}"),
+        )
+        for i in range(n)
+    ]
+    fees = np.array([[abs(p - q) * 5_000 for q in range(6)] for p in range(6)], dtype=np.int64)
+    shuffled = list(bids)
+    random.Random(data.draw(st.integers(0, 1000), label="perm")).shuffle(shuffled)
+    assert solve_optimal(bids, fees).trades == solve_optimal(shuffled, fees).trades

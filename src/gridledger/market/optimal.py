@@ -210,6 +210,9 @@ def solve_optimal(
 ) -> OptimalSolution:
     """Solve the welfare-optimal clearing LP and convert it to integer trades (module docstring)."""
     kappa = kappa_fraction(kappa)
+    # canonical order: an LP with several optima must give the same one for the same
+    # book however the bids are listed (the chain and the reference list them differently)
+    bids = sorted(bids, key=lambda b: (int(b.side), b.bus, b.member))
     books = split_books(bids, fees)
     table = books.fees
     buy_groups = _grouped(books.buys, descending=True)
