@@ -14,8 +14,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from gridledger.ledger.bench import random_bids
 from gridledger.ledger.facade import Ledger, LedgerMember
-from gridledger.market.orders import Bid, Side
 from gridledger.market.settlement import Tariffs
 
 __all__ = ["measure", "run"]
@@ -33,16 +33,7 @@ def measure(
     ledger.setup(members, Tariffs(300_000, 80_000, tolerance_bp), 1, 10**12)
     settle_gas = readings_gas = trades = 0
     for t in range(intervals):
-        bids = [
-            Bid(
-                m.id,
-                Side(rng.randint(0, 1)),
-                rng.randint(100, 3000),
-                rng.randint(80_000, 300_000),
-                m.bus,
-            )
-            for m in members
-        ]
+        bids = random_bids(members, rng, (100, 3000), (80_000, 300_000))
         ledger.record_round(t, 0, bids)
         cleared = ledger.clear(t)
         trades += len(cleared.trades)

@@ -10,7 +10,8 @@ import pytest
 from gridledger.ledger import Ledger, LedgerMember
 from gridledger.ledger.anvil import find_anvil, start_anvil
 from gridledger.ledger.audit import audit
-from gridledger.market import Bid, Side, Tariffs, clear_uniform, settle
+from gridledger.ledger.bench import random_bids
+from gridledger.market import Bid, Tariffs, clear_uniform, settle
 
 ROOT = Path(__file__).parents[2]
 pytestmark = pytest.mark.anvil
@@ -36,16 +37,7 @@ def test_market_on_anvil(anvil_url: str, tmp_path: Path) -> None:
     rng = random.Random(7)
     for t in range(3):
         for k in range(3):
-            bids = [
-                Bid(
-                    m.id,
-                    Side(rng.randint(0, 1)),
-                    rng.randint(1, 900),
-                    rng.randint(60_000, 300_000),
-                    m.bus,
-                )
-                for m in members
-            ]
+            bids = random_bids(members, rng)
             ledger.record_round(t, k, bids)
         assert ledger.clear(t) == clear_uniform(bids)
         ledger.record_security(t, [])
@@ -77,16 +69,7 @@ def test_fee_rule_on_anvil(anvil_url: str, tmp_path: Path) -> None:
     rng = random.Random(11)
     for t in range(2):
         for k in range(2):
-            bids = [
-                Bid(
-                    m.id,
-                    Side(rng.randint(0, 1)),
-                    rng.randint(1, 900),
-                    rng.randint(60_000, 300_000),
-                    m.bus,
-                )
-                for m in members
-            ]
+            bids = random_bids(members, rng)
             ledger.record_round(t, k, bids)
         reference = clear_greedy(bids, fees, kappa)
         assert ledger.clear(t) == reference
@@ -115,22 +98,7 @@ def test_resume_mid_interval_on_anvil(anvil_url: str, tmp_path: Path) -> None:
     tariffs = Tariffs(300_000, 80_000)
     members = [LedgerMember(i, i % 5 + 1, 2) for i in range(10)]
     rng = random.Random(5)
-    books = [
-        [
-            [
-                Bid(
-                    m.id,
-                    Side(rng.randint(0, 1)),
-                    rng.randint(1, 900),
-                    rng.randint(60_000, 300_000),
-                    m.bus,
-                )
-                for m in members
-            ]
-            for _ in range(2)
-        ]
-        for _ in range(2)
-    ]
+    books = [[random_bids(members, rng) for _ in range(2)] for _ in range(2)]
     readings = [{m.id: rng.randint(-900, 900) for m in members} for _ in range(2)]
 
     def interval(ledger: Ledger, t: int, finish: bool = True) -> dict[int, int] | None:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from gridledger.ledger import Ledger, LedgerMember
 from gridledger.ledger.audit import audit
-from gridledger.market import Bid, Side, Tariffs
+from gridledger.ledger.bench import random_bids
+from gridledger.market import Tariffs
 
 TARIFFS = Tariffs(300_000, 80_000)
 MEMBERS = [LedgerMember(i, i % 4 + 1, 0) for i in range(6)]
@@ -16,16 +17,7 @@ MEMBERS = [LedgerMember(i, i % 4 + 1, 0) for i in range(6)]
 def _interval(ledger: Ledger, t: int, finish: bool = True) -> None:
     rng = random.Random(t)
     for k in range(2):
-        bids = [
-            Bid(
-                m.id,
-                Side(rng.randint(0, 1)),
-                rng.randint(1, 900),
-                rng.randint(60_000, 300_000),
-                m.bus,
-            )
-            for m in MEMBERS
-        ]
+        bids = random_bids(MEMBERS, rng)
         ledger.record_round(t, k, bids)
     ledger.clear(t)
     if not finish:

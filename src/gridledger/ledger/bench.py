@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from gridledger.ledger.anvil import find_anvil, start_anvil
@@ -11,9 +12,28 @@ from gridledger.ledger.facade import Ledger, LedgerMember
 from gridledger.market.orders import Bid, Side
 from gridledger.market.settlement import Tariffs
 
-__all__ = ["run", "run_intervals"]
+__all__ = ["random_bids", "run", "run_intervals"]
 
 TARIFFS = Tariffs(300_000, 80_000)
+
+
+def random_bids(
+    members: Sequence[LedgerMember],
+    rng: random.Random,
+    e_wh: tuple[int, int] = (1, 900),
+    price_per_kwh_micro: tuple[int, int] = (60_000, 300_000),
+) -> list[Bid]:
+    """A synthetic round: one order per member, random side, energy and price (seeded)."""
+    return [
+        Bid(
+            m.id,
+            Side(rng.randint(0, 1)),
+            rng.randint(*e_wh),
+            rng.randint(*price_per_kwh_micro),
+            m.bus,
+        )
+        for m in members
+    ]
 
 
 def _members(n: int) -> list[LedgerMember]:
@@ -25,20 +45,11 @@ def run_intervals(
 ) -> dict[str, Any]:
     """Run ``intervals`` full intervals on a set-up ledger; timing and gas figures."""
     rng = random.Random(seed)
+    members = _members(n_members)
     started = time.perf_counter()
     for t in range(intervals):
         for k in range(rounds):
-            bids = [
-                Bid(
-                    i,
-                    Side(rng.randint(0, 1)),
-                    rng.randint(1, 3000),
-                    rng.randint(80_000, 300_000),
-                    i % 10 + 1,
-                )
-                for i in range(n_members)
-            ]
-            ledger.record_round(t, k, bids)
+            ledger.record_round(t, k, random_bids(members, rng, (1, 3000), (80_000, 300_000)))
         ledger.clear(t)
         ledger.record_security(t, [])
         ledger.record_readings(t, {i: rng.randint(-3000, 3000) for i in range(n_members)})
