@@ -306,6 +306,11 @@ def run_interval(
             log.error("interval %d: on-chain settlement differs from the reference", interval)
             ledger.mismatches.append(("settlement", interval))
         ledger.end_interval(interval)
+    bid_surplus = surplus_wh_micro(cleared.trades, final_bids)
+    if scenario.market.clearing == "optimal" or not final_bids:
+        bid_optimum = bid_surplus  # the clearing already is the LP optimum (or nothing to clear)
+    else:
+        bid_optimum = solve_optimal(final_bids, world.fees, world.kappa).welfare_wh_micro
     return IntervalOutcome(
         interval,
         rounds,
@@ -315,8 +320,8 @@ def run_interval(
         trades,
         settlement,
         optimum_welfare_micro(world, positions),
-        surplus_wh_micro(cleared.trades, final_bids),
-        solve_optimal(final_bids, world.fees, world.kappa).welfare_wh_micro if final_bids else 0,
+        bid_surplus,
+        bid_optimum,
         info,
     )
 
