@@ -70,7 +70,7 @@ def _need_scenario(scenario: Path | None, name: str) -> Path:
 def _best_response(
     scenario: Path | None, overrides: list[str], seed: int | None
 ) -> tuple[pd.DataFrame, object | None]:
-    from gridledger.bidding.br_experiment import compare_world
+    from gridledger.bidding.br_experiment import ExperimentTrace, compare_world, plot_experiment
     from gridledger.simulation import build_world
 
     path = _need_scenario(scenario, "best-response")
@@ -81,7 +81,9 @@ def _best_response(
     if loaded.market.network_fee == "none":
         loaded = load_scenario(path, ['market.network_fee="distance"', *sets])
     world = build_world(loaded)
-    return compare_world(world), None
+    trace = ExperimentTrace()
+    table = compare_world(world, trace=trace)
+    return table.reset_index(), plot_experiment(table, trace)
 
 
 def _forecast_errors(

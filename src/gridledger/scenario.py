@@ -158,6 +158,16 @@ class MarketSpec(_Strict):
     """Best response: members count the network fee in their utilities."""
     br_max_rounds: int = Field(100, ge=1, le=255)
     """Best response: iteration cap per interval (non-convergence is reported)."""
+    br_epsilon: float | None = Field(None, ge=0)
+    """Best response: equilibrium tolerance, a share of each member's payoff scale
+    (cap x tariff span); unset = one price tick's worth (0.005 with kappa 1/2),
+    docs/best_response.md."""
+    br_start: Literal["competitive", "truthful", "warm"] = "competitive"
+    """Best response: starting bids (bus competitive prices, limit prices, or each
+    member's last price), docs/best_response.md."""
+    br_order: Literal["shuffle", "seeded", "member"] = "shuffle"
+    """Best response: sweep order (fresh random permutation each round, one fixed
+    random permutation, or member order), docs/best_response.md."""
 
     @model_validator(mode="after")
     def _tariffs(self) -> MarketSpec:

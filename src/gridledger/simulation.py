@@ -176,6 +176,9 @@ def make_mechanism(world: World) -> Mechanism:
             settings=BRSettings(
                 fees_in_utility=market.br_fees_in_utility,
                 k_max=market.br_max_rounds,
+                epsilon=market.br_epsilon,
+                start=market.br_start,
+                order=market.br_order,
                 seed=scenario.seed,
             ),
             nash_check=True,
@@ -338,6 +341,8 @@ def _mechanism_info(mechanism: Mechanism, interval: int) -> dict[str, Any]:
         "nash_max_gain": last.nash_max_gain_rel,
         "nash_max_gain_tokens": last.nash_max_gain_tokens,
         "br_cycle_round": getattr(last, "cycle_round", None),
+        "br_moving": getattr(last, "moving", 0),
+        "br_epsilon": getattr(last, "epsilon", None),
     }
 
 

@@ -11,10 +11,12 @@ import pytest
 
 from gridledger.bidding.best_response import BestResponseError, BRSettings
 from gridledger.bidding.br_experiment import (
+    ExperimentTrace,
     aa_mechanism_for,
     compare_fee_in_utility,
     compare_world,
     local_metrics,
+    plot_experiment,
 )
 from gridledger.market.orders import Side, Trade
 from gridledger.mechanisms import Position, TraderMechanism
@@ -118,15 +120,26 @@ def test_aa_variant_is_fee_aware(ieee33_world: World) -> None:
     mech = aa_mechanism_for(ieee33_world)
     assert isinstance(mech, TraderMechanism)
     assert mech.fees is ieee33_world.fees
+    assert aa_mechanism_for(ieee33_world, fee_aware=False).fees is None
 
 
 def test_compare_world_two_noon_intervals(ieee33_world: World) -> None:
-    table = compare_world(ieee33_world, intervals=[0, 1], settings=BRSettings(k_max=60))
-    assert list(table.index) == ["br_fee", "br_fee_unaware", "br_no_fee", "aa"]
+    trace = ExperimentTrace()
+    table = compare_world(
+        ieee33_world, intervals=[0, 1], settings=BRSettings(k_max=60), trace=trace
+    )
+    variants = ["br_fee", "br_fee_unaware", "br_no_fee", "aa", "aa_fee_unaware"]
+    assert list(table.index) == variants
     assert (table.loc[["br_fee", "br_fee_unaware", "br_no_fee"], "intervals"] == 2).all()
     assert table.loc["aa", "p2p_kwh"] >= 0
     assert table.loc["br_fee", "p2p_kwh"] > 0
     assert table.loc["br_no_fee", "fees_tokens"] == 0
+    # the trace: every variant's utilities for the same members, one interval's rounds
+    assert list(trace.utilities) == variants
+    assert len({frozenset(u) for u in trace.utilities.values()}) == 1
+    assert trace.interval in (0, 1) and len(trace.rounds) >= 1
+    fig = plot_experiment(table, trace)
+    assert len(fig.axes) == 3
 
 
 def test_compare_world_needs_a_fee() -> None:

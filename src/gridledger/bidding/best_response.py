@@ -78,9 +78,9 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numba
 import numpy as np
@@ -153,27 +153,31 @@ class BRSettings:
     ``omega``: damping in (0, 1]; ``epsilon``: a member moves only if its best
     response gains more than ``epsilon`` of its payoff scale (cap kWh x price
     span), and the run has converged after a round in which no member could gain
-    more than that (an epsilon-equilibrium on the grid); ``k_max``: round cap;
+    more than that (an epsilon-equilibrium on the grid); None (default) = the
+    payoff resolution of the price grid, :attr:`Game.tick_gain_rel` (what one
+    price tick is worth on the full position); ``k_max``: round cap;
     ``tick_fraction``: price tick as a share of the tariff span (0 = 1 micro);
-    ``random_order``: sweep in one permutation drawn from ``seed`` (else member
-    order), fixed while the dynamics are deterministic; ``inertia``: after a
-    detected cycle, the probability that a member keeps its bid although a better
-    one exists (0 = stop at the first cycle); ``escape_rounds``: rounds allowed in
-    the phase after the first cycle before the run stops unconverged;
-    ``burst_rounds``: length of each inertia burst after a detected cycle, after
-    which the order is redrawn and the dynamics are deterministic again (None:
-    inertia until the end); ``warm_start``: start from each member's last price
-    on the same side.
+    ``order``: the sweep order, ``"shuffle"`` (a fresh permutation drawn from
+    ``seed`` every round: random-order asynchronous best response), ``"seeded"``
+    (one permutation drawn from ``seed``, kept while the dynamics are
+    deterministic) or ``"member"`` (member order); ``start``: the starting
+    profile, ``"competitive"`` (bus competitive prices, ``bidding.br_start``),
+    ``"truthful"`` (limit prices) or ``"warm"`` (each member's last price on the
+    same side, in the mechanism). With a deterministic order (``seeded``,
+    ``member``) a repeated profile proves a cycle; then ``inertia`` is the
+    probability that an improving member keeps its bid during a burst of
+    ``burst_rounds`` rounds (0 = stop at the first cycle; None = inertia until
+    the end), and ``escape_rounds`` bounds the rounds after the first cycle.
     """
 
     omega: float = 1.0
-    epsilon: float = 1e-4
+    epsilon: float | None = None
     k_max: int = 100
     tick_fraction: float = 0.01
     fees_in_utility: bool = True
-    warm_start: bool = True
+    start: Literal["competitive", "truthful", "warm"] = "competitive"
+    order: Literal["shuffle", "seeded", "member"] = "shuffle"
     inertia: float = 0.5
-    random_order: bool = True
     seed: int = 0
     escape_rounds: int = 100
     burst_rounds: int | None = 5
@@ -182,8 +186,8 @@ class BRSettings:
         problem = None
         if not 0 < self.omega <= 1:
             problem = f"omega = {self.omega} must lie in (0, 1]"
-        elif not self.epsilon >= 0:
-            problem = f"epsilon = {self.epsilon} must be >= 0"
+        elif self.epsilon is not None and not self.epsilon >= 0:
+            problem = f"epsilon = {self.epsilon} must be >= 0 (or None: one tick's worth)"
         elif self.k_max < 1:
             problem = f"k_max = {self.k_max} must be >= 1"
         elif not 0 <= self.inertia < 1:
@@ -194,6 +198,10 @@ class BRSettings:
             problem = f"escape_rounds = {self.escape_rounds} must be >= 0"
         elif not 0 <= self.tick_fraction <= 1:
             problem = f"tick_fraction = {self.tick_fraction} must lie in [0, 1]"
+        elif self.order not in ("shuffle", "seeded", "member"):
+            problem = f"order = {self.order!r} must be 'shuffle', 'seeded' or 'member'"
+        elif self.start not in ("competitive", "truthful", "warm"):
+            problem = f"start = {self.start!r} must be 'competitive', 'truthful' or 'warm'"
         if problem is not None:
             message = f"best-response settings: {problem}"
             raise BestResponseError(message)
@@ -226,6 +234,26 @@ class Game:
     @property
     def span_micro(self) -> int:
         return max(self.high_micro - self.low_micro, 1)
+
+    @property
+    def tick_gain_rel(self) -> float:
+        """What one price tick is worth, relative to a payoff scale (cap x span).
+
+        Moving one's own price by a tick moves the trade price by ``kappa`` tick
+        (buyer) or ``1 - kappa`` tick (seller), so on the full position the gain is
+        at most ``max(kappa, 1 - kappa) x tick / span``: the payoff resolution of
+        the price grid.
+        """
+        share = max(self.kappa, 1 - self.kappa)
+        return float(share * self.tick_micro / self.span_micro)
+
+    def epsilon(self, settings: BRSettings) -> float:
+        """The equilibrium tolerance of ``settings`` for this game (None: one tick's
+        worth, widened by 1e-9 of itself so that float rounding of an exact
+        one-tick gain does not count as more)."""
+        if settings.epsilon is None:
+            return self.tick_gain_rel * (1 + 1e-9)
+        return settings.epsilon
 
     def snap_up(self, price: int) -> int:
         """Smallest grid price >= ``price`` (clipped to the bounds)."""
@@ -288,6 +316,12 @@ class DynamicsResult:
     cycle_period: int | None = None
     cycles: int = 0
     """Number of cycles detected (each ends a deterministic phase)."""
+    revisits: int = 0
+    """Shuffled order: end-of-round profiles that had been seen before."""
+    moving: tuple[int, ...] = ()
+    """Not converged: the members that still changed their bids in the last round."""
+    epsilon: float = 0.0
+    """The tolerance the run used (relative to each member's payoff scale)."""
 
     @property
     def rounds(self) -> int:
@@ -315,6 +349,10 @@ class BRDiagnostics:
     """Cycles detected in the interval (each followed by an inertia burst)."""
     max_gain_rel: float = 0.0
     """Largest best-response gain (share of the payoff scale) in the last round."""
+    moving: int = 0
+    """Not converged: members that still changed their bids in the last round."""
+    epsilon: float = 0.0
+    """Equilibrium tolerance used (relative to each member's payoff scale)."""
     nash_checked: bool = False
     nash_max_gain_rel: float | None = None
     nash_max_gain_tokens: float | None = None
@@ -690,15 +728,18 @@ def run_dynamics(
     *,
     on_round: Callable[[int, list[Strategy]], None] | None = None,
 ) -> DynamicsResult:
-    """Gauss-Seidel best-response rounds from ``initial`` (see module docstring).
+    """Asynchronous best-response rounds from ``initial`` (see module docstring).
 
-    Phase 1 is deterministic (fixed seeded order, no inertia), so a repeated
-    end-of-round profile proves a best-response cycle; it is recorded
-    (``cycle_round``, ``cycle_period``) and, if ``settings.inertia > 0``, the
-    dynamics continue with inertia and a fresh seeded order each round.
+    ``order = "shuffle"``: every round sweeps the members in a fresh permutation
+    drawn from ``settings.seed``; end-of-round profiles seen before are counted
+    (``revisits``) but prove nothing. Deterministic orders (``"seeded"``,
+    ``"member"``): a repeated end-of-round profile proves a cycle; it is recorded
+    (``cycle_round``, ``cycle_period``) and, if ``settings.inertia > 0``, followed
+    by an inertia burst and a fresh order.
     """
     settings = settings or BRSettings()
     started = time.perf_counter()
+    epsilon = game.epsilon(settings)
     model_fees = game.fees if settings.fees_in_utility else np.zeros_like(game.fees)
     profile = list(initial)
     if len(profile) != len(game.players):
@@ -710,51 +751,60 @@ def run_dynamics(
     converged = False
     rng = np.random.default_rng(settings.seed)
     order = list(range(len(game.players)))
-    if settings.random_order:
+    shuffle_every_round = settings.order == "shuffle"
+    if settings.order != "member":
         rng.shuffle(order)
     seen: dict[bytes, int] = {_profile_key(profile): 0}
     cycle_round: int | None = None
     cycle_period: int | None = None
     cycles = 0
+    revisits = 0
+    moved: list[int] = []
     inertia = 0.0
     burst_start = 0
     for k in range(settings.k_max):
         change = 0.0  # largest change a best response asks for (also under inertia)
         gain_max = 0.0  # largest relative gain of a best response in this round
-        if inertia > 0 and settings.random_order:
+        if k > 0 and (shuffle_every_round or (inertia > 0 and settings.order == "seeded")):
             rng.shuffle(order)
+        moved = []
         for index in order:
             player = game.players[index]
             old = profile[index]
             reply = best_response(game, index, profile, model_fees)
             gain = (reply.payoff_micro - reply.current_payoff_micro) / _scale(game, player)
             gain_max = max(gain_max, gain)
-            if gain <= settings.epsilon:
+            if gain <= epsilon:
                 continue  # epsilon-best response already: keep the bid
             new = _damp(game, old, reply.strategy, settings.omega, player.cap_wh)
             change = max(change, _relative_change(game, old, new, player.cap_wh))
             if inertia > 0 and rng.random() < inertia:
                 continue
             profile[index] = new
+            moved.append(player.member)
         profiles.append(list(profile))
         changes.append(change)
         gains.append(gain_max)
         if on_round is not None:
             on_round(k, list(profile))
-        if gain_max <= settings.epsilon:
+        if gain_max <= epsilon:
             converged = True
             break
+        key = _profile_key(profile)
+        if shuffle_every_round:
+            revisits += key in seen
+            seen.setdefault(key, k + 1)
+            continue
         if cycle_round is not None and k + 1 - cycle_round >= settings.escape_rounds:
             break  # the phase after the first cycle did not settle: report the cycles
         if inertia > 0:
             if settings.burst_rounds is not None and k + 1 - burst_start >= settings.burst_rounds:
                 # burst over: deterministic again in a fresh order, new cycle detection
                 inertia = 0.0
-                if settings.random_order:
+                if settings.order == "seeded":
                     rng.shuffle(order)
-                seen = {_profile_key(profile): k + 1}
+                seen = {key: k + 1}
             continue
-        key = _profile_key(profile)
         if key not in seen:
             seen[key] = k + 1
             continue
@@ -770,16 +820,28 @@ def run_dynamics(
     runtime = time.perf_counter() - started
     if not converged:
         log.warning(
-            "best response did not converge in %d rounds (largest gain %.3g > %.3g%s)",
+            "best response did not converge in %d rounds (largest gain %.3g > %.3g; "
+            "%d member(s) still moving%s)",
             len(changes),
             gains[-1] if gains else float("nan"),
-            settings.epsilon,
+            epsilon,
+            len(moved),
             f"; {cycles} cycle(s), first of period {cycle_period} after round {cycle_round}"
             if cycle_round is not None
             else "",
         )
     return DynamicsResult(
-        profiles, converged, changes, runtime, gains, cycle_round, cycle_period, cycles
+        profiles,
+        converged,
+        changes,
+        runtime,
+        gains,
+        cycle_round,
+        cycle_period,
+        cycles,
+        revisits,
+        tuple(sorted(moved)) if not converged else (),
+        epsilon,
     )
 
 
@@ -855,16 +917,14 @@ class BestResponseMechanism:
         )
 
     def initial_profile(self, game: Game, positions: Sequence[Position]) -> list[Strategy]:
-        """Truthful start (limit price, full cap), or last interval's price if warm."""
-        out = []
-        for pl, pos in zip(game.players, positions, strict=True):
-            limit = price_to_micro(float(pos.limit_price_per_kwh))
-            price = limit
-            if self.settings.warm_start:
-                price = self.last_price.get((pl.member, int(pl.side)), limit)
-            snap = game.snap_up if pl.side == Side.BUY else game.snap_down
-            out.append(Strategy(snap(price), pl.cap_wh))
-        return out
+        """The starting profile of ``settings.start`` (``bidding.br_start``); "warm"
+        starts from each member's last price on the same side, else its limit."""
+        from gridledger.bidding.br_start import start_profile
+
+        del positions  # the players carry the positions' members, sides and caps
+        model_fees = game.fees if self.settings.fees_in_utility else np.zeros_like(game.fees)
+        last = [self.last_price.get((pl.member, int(pl.side))) for pl in game.players]
+        return start_profile(game, self.settings.start, model_fees, last)
 
     def run_rounds(
         self,
@@ -875,7 +935,11 @@ class BestResponseMechanism:
         if not positions:
             return []
         game = self.game_for(positions)
-        result = run_dynamics(game, self.initial_profile(game, positions), self.settings)
+        # one random stream per interval: intervals are independent of each other
+        # (and of a resume) unless the start is warm
+        seed = int(np.random.SeedSequence([self.settings.seed, interval]).generate_state(1)[0])
+        settings = replace(self.settings, seed=seed)
+        result = run_dynamics(game, self.initial_profile(game, positions), settings)
         rounds = [game.bids(p) for p in result.profiles[1:]]
         for pl, st in zip(game.players, result.final, strict=True):
             self.last_price[(pl.member, int(pl.side))] = st.price_per_kwh_micro
@@ -890,6 +954,8 @@ class BestResponseMechanism:
             cycle_period=result.cycle_period,
             cycles=result.cycles,
             max_gain_rel=result.max_gain[-1] if result.max_gain else 0.0,
+            moving=len(result.moving),
+            epsilon=result.epsilon,
         )
         final_bids = rounds[-1]
         if final_bids:
@@ -908,7 +974,7 @@ class BestResponseMechanism:
                 result.final,
                 n_prices=self.nash_prices,
                 n_quantities=self.nash_quantities,
-                epsilon=self.settings.epsilon,
+                epsilon=result.epsilon,
             )
             diag.nash_checked = True
             diag.nash_max_gain_rel = report.max_gain_rel

@@ -8,7 +8,9 @@ Variants, all cleared by the greedy rule:
 - ``br_no_fee``: no fee anywhere (clearing and utilities);
 - ``aa`` (optional): the adaptive-aggressive traders, fees charged by the clearing;
   in :func:`compare_world` they are fee-aware (``TraderMechanism(fees=...)``: quotes
-  and trade prices as delivered to their bus).
+  and trade prices as delivered to their bus);
+- ``aa_fee_unaware`` (optional): the same traders seeing undelivered prices (the
+  fee is charged but not in their view of the market).
 
 Local consumption is measured on the binding trades of every interval:
 ``local_share`` = DG energy consumed on the seller's own branch
@@ -20,28 +22,40 @@ Local consumption is measured on the binding trades of every interval:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from gridledger.bidding.best_response import BestResponseError, BestResponseMechanism, BRSettings
+from gridledger.bidding.best_response import (
+    BestResponseError,
+    BestResponseMechanism,
+    BRSettings,
+    payoff_micro,
+    players_from_positions,
+)
 from gridledger.market.greedy import clear_greedy
 from gridledger.market.orders import Bid, ClearingResult, Side, Trade
+from gridledger.market.units import MICRO
 from gridledger.members.member import Member
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "VARIANTS",
+    "ExperimentTrace",
     "aa_mechanism_for",
     "compare_fee_in_utility",
     "compare_world",
     "local_metrics",
+    "plot_experiment",
 ]
 
-VARIANTS = ("br_fee", "br_fee_unaware", "br_no_fee", "aa")
+VARIANTS = ("br_fee", "br_fee_unaware", "br_no_fee", "aa", "aa_fee_unaware")
 
 
 def local_metrics(
@@ -67,6 +81,22 @@ def local_metrics(
     return out
 
 
+@dataclass
+class ExperimentTrace:
+    """What the plots of the experiment need besides the table.
+
+    ``utilities``: per variant, each member's payoff summed over the intervals
+    (tokens; quadratic value or cost of its P2P energy plus the money of its
+    trades, the game's utilities for every variant, AA included).
+    ``rounds``: the ``br_fee`` bids of every round of the interval that took the
+    most rounds (``interval``), to show the bids converging.
+    """
+
+    utilities: dict[str, dict[int, float]] = field(default_factory=dict)
+    rounds: list[list[Bid]] = field(default_factory=list)
+    interval: int | None = None
+
+
 def compare_fee_in_utility(
     members: Sequence[Member],
     positions_by_interval: Sequence[Sequence[Any]],
@@ -80,14 +110,19 @@ def compare_fee_in_utility(
     distance: npt.ArrayLike | None = None,
     settings: BRSettings | None = None,
     variants: Sequence[str] = ("br_fee", "br_fee_unaware", "br_no_fee"),
-    aa_mechanism: Callable[[], Any] | None = None,
+    aa_mechanism: Callable[[bool], Any] | None = None,
+    trace: ExperimentTrace | None = None,
 ) -> pd.DataFrame:
     """One row per variant: local-consumption metrics summed over the intervals.
 
     ``positions_by_interval``: ``gridledger.mechanisms.Position`` lists (e.g. from
     ``simulation.positions_for``). ``aa_mechanism``: factory of a mechanism for
-    the ``aa`` variant (e.g. ``lambda: TraderMechanism(...)``); skipped when None.
+    the ``aa`` variants, called with ``fee_aware`` (e.g.
+    ``lambda aware: TraderMechanism(..., fees=fees if aware else None)``); the
+    ``aa`` variants are skipped when None.
+    ``trace`` (optional) collects per-member utilities and one interval's rounds.
     """
+    by_id = {m.id: m for m in members}
     settings = settings or BRSettings()
     fee_table = np.asarray(fees, dtype=np.int64)
     zero = np.zeros_like(fee_table)
@@ -96,11 +131,12 @@ def compare_fee_in_utility(
         if variant not in VARIANTS:
             message = f"experiment variant {variant!r} is not known; known: {VARIANTS}"
             raise BestResponseError(message)
-        if variant == "aa" and aa_mechanism is None:
+        is_aa = variant.startswith("aa")
+        if is_aa and aa_mechanism is None:
             continue
         clear_fees = zero if variant == "br_no_fee" else fee_table
-        if variant == "aa":
-            mech: Any = aa_mechanism() if aa_mechanism is not None else None
+        if is_aa:
+            mech: Any = aa_mechanism(variant == "aa") if aa_mechanism is not None else None
         else:
             mech = BestResponseMechanism(
                 members,
@@ -117,16 +153,24 @@ def compare_fee_in_utility(
 
         trades: list[Trade] = []
         consumption = 0
+        utilities: dict[int, float] = {}
         for interval, positions in enumerate(positions_by_interval):
             consumption += sum(p.e_wh for p in positions if p.side == Side.BUY)
             rounds = mech.run_rounds(interval, positions, clear)
-            if rounds and rounds[-1]:
-                trades.extend(clear(rounds[-1]).trades)
+            done = clear(rounds[-1]).trades if rounds and rounds[-1] else ()
+            trades.extend(done)
+            for player in players_from_positions(by_id, positions):
+                value = payoff_micro(player, done) / MICRO
+                utilities[player.member] = utilities.get(player.member, 0.0) + value
+            if trace is not None and variant == "br_fee" and len(rounds) > len(trace.rounds):
+                trace.rounds, trace.interval = rounds, interval
+        if trace is not None:
+            trace.utilities[variant] = utilities
         row: dict[str, Any] = {"variant": variant}
         row.update(local_metrics(trades, consumption, zone, distance))
         fee_paid = sum(t.e_wh * t.fee_per_kwh_micro for t in trades) / 1e9
         row["fees_tokens"] = fee_paid
-        if variant != "aa":
+        if not is_aa:
             diags = mech.diagnostics
             row["intervals"] = len(diags)
             row["converged_share"] = (
@@ -140,9 +184,9 @@ def compare_fee_in_utility(
     return pd.DataFrame(rows).set_index("variant")
 
 
-def aa_mechanism_for(world: Any) -> Any:
-    """The ``aa`` variant's mechanism: fee-aware AA traders (``TraderMechanism(fees=...)``),
-    so that quotes and trade prices are seen as delivered to each member's bus."""
+def aa_mechanism_for(world: Any, fee_aware: bool = True) -> Any:
+    """The ``aa`` variants' mechanism: AA traders that see quotes and trade prices
+    as delivered to their bus (``fee_aware``, ``TraderMechanism(fees=...)``) or not."""
     from gridledger.mechanisms import TraderMechanism
 
     market = world.scenario.market
@@ -151,7 +195,7 @@ def aa_mechanism_for(world: Any) -> Any:
         market.feed_in_per_kwh,
         market.retail_per_kwh,
         world.scenario.seed,
-        fees=world.fees,
+        fees=world.fees if fee_aware else None,
     )
 
 
@@ -161,6 +205,7 @@ def compare_world(
     *,
     settings: BRSettings | None = None,
     with_aa: bool = True,
+    trace: ExperimentTrace | None = None,
 ) -> pd.DataFrame:
     """:func:`compare_fee_in_utility` on a built ``simulation.World``.
 
@@ -179,10 +224,10 @@ def compare_world(
     aa = None
     if with_aa:
         positions = [[replace(p, strategy="aa") for p in ps] for ps in positions]
-        variants = (*variants, "aa")
+        variants = (*variants, "aa", "aa_fee_unaware")
 
-        def aa() -> Any:
-            return aa_mechanism_for(world)
+        def aa(fee_aware: bool) -> Any:
+            return aa_mechanism_for(world, fee_aware)
 
     return compare_fee_in_utility(
         world.members.members,
@@ -197,4 +242,47 @@ def compare_world(
         settings=settings,
         variants=variants,
         aa_mechanism=aa,
+        trace=trace,
     )
+
+
+def plot_experiment(table: pd.DataFrame, trace: ExperimentTrace) -> Figure:
+    """Local consumption per variant, the ``br_fee`` bids converging over the rounds
+    of its longest interval, and each member's utility per variant."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax_share, ax_rounds, ax_util) = plt.subplots(1, 3, figsize=(15, 4.2))
+    shares = table[["local_share", "p2p_share"]].rename(
+        columns={"local_share": "DG consumed on own branch", "p2p_share": "P2P share of demand"}
+    )
+    shares.plot.bar(ax=ax_share, rot=20)
+    ax_share.set_ylim(0, 1)
+    ax_share.set_title("Local consumption of DG energy")
+    ax_share.legend(fontsize=7)
+    by_member: dict[tuple[int, Side], list[tuple[int, float]]] = {}
+    for k, bids in enumerate(trace.rounds, start=1):
+        for bid in bids:
+            by_member.setdefault((bid.member, bid.side), []).append(
+                (k, bid.price_per_kwh_micro / MICRO)
+            )
+    for (_member, side), points in by_member.items():
+        rounds, prices = zip(*points, strict=True)
+        colour = "tab:blue" if side == Side.BUY else "tab:orange"
+        ax_rounds.plot(rounds, prices, color=colour, alpha=0.6, lw=1, marker=".", ms=3)
+    ax_rounds.set_xlabel("best-response round")
+    ax_rounds.set_ylabel("bid price (tokens/kWh)")
+    ax_rounds.set_title(
+        f"br_fee bids per round (blue buy, orange sell), interval #{trace.interval}"
+    )
+    members = sorted({m for u in trace.utilities.values() for m in u})
+    width = 0.8 / max(len(trace.utilities), 1)
+    for k, (variant, util) in enumerate(trace.utilities.items()):
+        xs = np.arange(len(members)) + k * width
+        ax_util.bar(xs, [util.get(m, 0.0) for m in members], width=width, label=variant)
+    ax_util.set_xticks(np.arange(len(members)) + 0.4, [str(m) for m in members], fontsize=6)
+    ax_util.set_xlabel("member")
+    ax_util.set_ylabel("utility over the intervals (tokens)")
+    ax_util.set_title("Utilities per member")
+    ax_util.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

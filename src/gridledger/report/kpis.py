@@ -34,6 +34,10 @@ def _best_response(iv: Any) -> dict[str, Any]:
         "br_converged": bool(iv["br_converged"].astype(bool).all()),
         "br_converged_share": _round(iv["br_converged"].astype(bool).mean(), 4),
         "nash_max_gain": _round(float(max(gains)), 8) if len(gains) else None,
+        "br_epsilon": _round(float(iv["br_epsilon"].max()), 8) if "br_epsilon" in iv else None,
+        "br_exact_share": _round(float(np.mean(np.asarray(gains) <= 1e-4)), 4)
+        if len(gains)
+        else None,
         "br_cycles_detected": int(iv["br_cycle_round"].notna().sum())
         if "br_cycle_round" in iv
         else 0,
