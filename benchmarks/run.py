@@ -3,7 +3,7 @@
     python benchmarks/run.py                 # all rows
     python benchmarks/run.py --only day      # rows whose group name contains "day"
     python benchmarks/run.py --skip-chain    # skip the on-chain full-day rows (slow)
-    python benchmarks/run.py --skip best_response   # skip a group (300-member BR takes minutes)
+    python benchmarks/run.py --skip best_response   # skip a group (best response: about 90 s)
 
 Each row: name, value, unit, target (None when the issue sets none), ok, note.
 Ratios are computed against baselines measured in the same run (machines are noisy).
