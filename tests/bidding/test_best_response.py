@@ -280,6 +280,17 @@ def test_mechanism_records_rounds_and_diagnostics() -> None:
     assert diag.rule_matches is True
     assert diag.converged == (diag.max_gain_rel <= diag.epsilon)
     assert all(b.e_wh > 0 for b in rounds[-1])
+    # the competitive start is stateless: the same interval replays identically
+    assert mech.run_rounds(0, positions, clear) == rounds
+    # a warm start begins at each member's last price (kept per member and side)
+    warm = BestResponseMechanism(
+        members, 0.25, fees, Fraction(1, 2), 0.08, 0.30, settings=BRSettings(start="warm")
+    )
+    warm.run_rounds(0, positions, clear)
+    game = warm.game_for(positions)
+    start = warm.initial_profile(game, positions)
+    for player, strategy in zip(game.players, start, strict=True):
+        assert strategy.price_per_kwh_micro == warm.last_price[(player.member, int(player.side))]
 
 
 def test_bursts_restart_deterministic_phase_and_count_cycles() -> None:
