@@ -343,6 +343,7 @@ def _mechanism_info(mechanism: Mechanism, interval: int) -> dict[str, Any]:
         "br_cycle_round": getattr(last, "cycle_round", None),
         "br_moving": getattr(last, "moving", 0),
         "br_epsilon": getattr(last, "epsilon", None),
+        "br_restarts": getattr(last, "restarts", 0),
     }
 
 

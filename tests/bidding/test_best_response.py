@@ -155,7 +155,8 @@ def test_dynamics_32_members_converge_to_verified_equilibrium() -> None:
     result = run_dynamics(game, start, settings)
     assert result.converged, result.max_change[-5:]
     assert result.rounds <= settings.k_max
-    assert result.epsilon == pytest.approx(0.005)  # default: one tick's worth (kappa 1/2)
+    # default: one tick's worth (0.005), refined to exact (1e-4) where it settles
+    assert min(abs(result.epsilon - e) for e in (1e-4, 0.005)) < 1e-8
     report = check_equilibrium(
         game, result.final, n_prices=101, n_quantities=11, epsilon=result.epsilon
     )
@@ -204,7 +205,9 @@ def test_deterministic_cycle_is_detected_and_reported() -> None:
     cycle, reported instead of running to the cap; with inertia the run leaves it."""
     game, start = market_32(seed=6)
     stuck = run_dynamics(
-        game, start, BRSettings(k_max=100, inertia=0.0, order="seeded", epsilon=1e-4)
+        game,
+        start,
+        BRSettings(k_max=100, inertia=0.0, order="seeded", epsilon=1e-4, restart_rounds=0),
     )
     assert not stuck.converged
     assert stuck.cycle_round is not None and stuck.cycle_period is not None
@@ -212,7 +215,9 @@ def test_deterministic_cycle_is_detected_and_reported() -> None:
     period = stuck.cycle_period
     assert stuck.profiles[-1] == stuck.profiles[-1 - period]
     assert stuck.max_gain[-1] > 1e-4
-    escaped = run_dynamics(game, start, BRSettings(k_max=100, order="seeded", epsilon=1e-4))
+    escaped = run_dynamics(
+        game, start, BRSettings(k_max=100, order="seeded", epsilon=1e-4, restart_rounds=0)
+    )
     assert escaped.cycle_round == stuck.cycle_round
     assert escaped.converged
     report = check_equilibrium(game, escaped.final, n_prices=101, n_quantities=11)
@@ -298,7 +303,7 @@ def test_bursts_restart_deterministic_phase_and_count_cycles() -> None:
     order with cycle detection restarted; every cycle is counted, and with
     ``burst_rounds=None`` the run stays in the inertia phase (one cycle recorded)."""
     game, start = market_32(seed=7)
-    exact = {"order": "seeded", "epsilon": 1e-4}
+    exact = {"order": "seeded", "epsilon": 1e-4, "restart_rounds": 0}
     bursts = run_dynamics(game, start, BRSettings(k_max=100, **exact))
     assert bursts.cycles >= 2 and bursts.cycle_round is not None
     assert bursts.converged
@@ -361,3 +366,27 @@ def test_competitive_profile_prices_routes_by_hand() -> None:
     assert ask.price_per_kwh_micro >= 100_000
     with pytest.raises(BestResponseError, match="start"):
         start_profile(game, "sideways")
+
+
+def test_exact_refinement_or_fallback_to_the_tick_equilibrium() -> None:
+    """Phase 1 settles at one tick's worth (0.005 with kappa 1/2); the refinement at
+    1e-4 either settles (exact) or a last round returns to phase 1's profile."""
+    game, start = market_32(seed=3)
+    assert game.tick_gain_rel == pytest.approx(0.005)
+    short = run_dynamics(game, start, BRSettings(strict_rounds=2))
+    assert short.converged and short.fallback
+    assert short.epsilon == pytest.approx(0.005)
+    quiet = next(k for k, g in enumerate(short.max_gain, start=1) if g <= short.epsilon)
+    assert short.rounds == quiet + 2 + 1  # phase 1, two strict rounds, the return
+    assert short.final == short.profiles[quiet]
+    report = check_equilibrium(game, short.final, n_prices=101, n_quantities=11)
+    assert report.max_gain_rel <= short.epsilon
+    exact = [run_dynamics(g, s, BRSettings()) for g, s in map(market_32, (3, 4, 6))]
+    assert any(r.epsilon == pytest.approx(1e-4) and not r.fallback for r in exact)
+    for (game, _), r in zip(map(market_32, (3, 4, 6)), exact, strict=True):
+        gain = check_equilibrium(game, r.final, n_prices=101, n_quantities=11).max_gain_rel
+        assert gain <= r.epsilon
+    with pytest.raises(BestResponseError, match="strict_rounds"):
+        BRSettings(strict_rounds=-1)
+    with pytest.raises(BestResponseError, match="restart_rounds"):
+        BRSettings(restart_rounds=-1)

@@ -46,30 +46,42 @@ The result is the exact best response on the tick grid x whole Wh.
 
 Dynamics
 --------
-Asynchronous (Gauss-Seidel) sweeps: in each round every member in turn replies
-to the others' latest bids, in one permutation drawn from ``seed`` and fixed for
-the run; optional damping ``x <- (1 - omega) x_old + omega BR`` (rounded to the
-grid). Satisficing: a member moves only if its best response gains more than
-``epsilon`` of its payoff scale, and keeps its bid on ties. Converged = a round
-in which no member could gain more than ``epsilon``: the profile did not change
-during that round, so it is an epsilon-equilibrium on the grid (the reply is
-exact), which ``nash.check_equilibrium`` verifies independently.
+Asynchronous sweeps: in each round every member in turn replies to the others'
+latest bids, by default in a fresh permutation drawn from ``seed`` every round
+(random-order best response); optional damping ``x <- (1 - omega) x_old + omega
+BR`` (rounded to the grid). Satisficing: a member moves only if its best
+response gains more than the tolerance (a share of its payoff scale) and keeps
+its bid on ties. Converged = a round in which no member could gain more than the
+tolerance: the profile did not change during that round, so it is an
+epsilon-equilibrium on the grid (the reply is exact), which
+``nash.check_equilibrium`` verifies independently. Two phases: rounds at the
+tolerance ``epsilon`` (default: what one price tick is worth on the full
+position, :attr:`Game.tick_gain_rel`) until a round is quiet; then up to
+``strict_rounds`` rounds refining at ``strict_epsilon`` (1e-4: an exact
+equilibrium on the grid). If the refinement does not settle, a last round
+returns every member to the first phase's equilibrium. The run reports the
+tolerance its final profile meets.
 
-Cycles. The game has Edgeworth-type dynamics (discriminatory kappa-split prices:
-every member wants the thinnest positive margin; buyers over-bid each other for a
-scarce seller and fall back when the price passes their alternative; a seller
-raises its ask while its buyers lower their bids one tick at a time). While the
-sweep order is fixed and nobody randomises, the dynamics are a deterministic map
-of the profile, so a repeated end-of-round profile proves a cycle: it is recorded
-(``cycle_round``, ``cycle_period``). Then either the run stops (``inertia = 0``)
-or it continues with a burst of ``burst_rounds`` rounds of best response with
-inertia (each improving member keeps its bid with probability ``inertia``, fresh
-seeded order each round), which leaves such cycles with positive probability
-(Young 1993, weakly acyclic games); then the dynamics are deterministic again in a
-fresh seeded order, with cycle detection restarted, and every further detected
-cycle triggers another burst, for at most ``escape_rounds`` rounds after the first
+Why relax. The game has Edgeworth-type dynamics (discriminatory kappa-split
+prices: every member wants the thinnest positive margin; buyers over-bid each
+other by a tick for a scarce seller and fall back when the price passes their
+alternative; a seller raises its ask while its buyers lower their bids one tick
+at a time), and below one tick's worth some intervals never settle. One tick's
+worth is the payoff resolution of the grid (docs/best_response.md).
+
+Cycles. With a fixed order (``order = "seeded"`` or ``"member"``) and nobody
+randomising, the dynamics are a deterministic map of the profile, so a repeated
+end-of-round profile proves a cycle: it is recorded (``cycle_round``,
+``cycle_period``). Then either the run stops (``inertia = 0``) or it continues
+with a burst of ``burst_rounds`` rounds of best response with inertia (each
+improving member keeps its bid with probability ``inertia``, fresh seeded order
+each round), which leaves such cycles with positive probability (Young 1993,
+weakly acyclic games); then the dynamics are deterministic again in a fresh
+seeded order, with cycle detection restarted, and every further detected cycle
+triggers another burst, for at most ``escape_rounds`` rounds after the first
 cycle (``burst_rounds = None``: stay in the inertia phase). Non-convergence (cap,
-or escape budget spent) is reported with the cycles and logged; never hidden.
+or escape budget spent) is reported with the members still moving and logged;
+never hidden.
 """
 
 from __future__ import annotations
@@ -155,7 +167,14 @@ class BRSettings:
     span), and the run has converged after a round in which no member could gain
     more than that (an epsilon-equilibrium on the grid); None (default) = the
     payoff resolution of the price grid, :attr:`Game.tick_gain_rel` (what one
-    price tick is worth on the full position); ``k_max``: round cap;
+    price tick is worth on the full position); ``strict_epsilon`` /
+    ``strict_rounds``: after converging at ``epsilon``, up to ``strict_rounds``
+    rounds refine the profile at the tighter tolerance ``strict_epsilon`` (an
+    exact equilibrium on the grid, METHODS.md's 1e-4); if they do not settle, a
+    last round returns to the ``epsilon``-equilibrium (0 rounds: no
+    refinement); ``restart_rounds``: if the first phase has not settled after
+    this many rounds, it starts again from the starting profile (the random
+    stream goes on; 0: never); ``k_max``: round cap (all phases);
     ``tick_fraction``: price tick as a share of the tariff span (0 = 1 micro);
     ``order``: the sweep order, ``"shuffle"`` (a fresh permutation drawn from
     ``seed`` every round: random-order asynchronous best response), ``"seeded"``
@@ -172,6 +191,9 @@ class BRSettings:
 
     omega: float = 1.0
     epsilon: float | None = None
+    strict_epsilon: float = 1e-4
+    strict_rounds: int = 40
+    restart_rounds: int = 50
     k_max: int = 100
     tick_fraction: float = 0.01
     fees_in_utility: bool = True
@@ -188,6 +210,13 @@ class BRSettings:
             problem = f"omega = {self.omega} must lie in (0, 1]"
         elif self.epsilon is not None and not self.epsilon >= 0:
             problem = f"epsilon = {self.epsilon} must be >= 0 (or None: one tick's worth)"
+        elif self.restart_rounds < 0:
+            problem = f"restart_rounds = {self.restart_rounds} must be >= 0 (0: never)"
+        elif not self.strict_epsilon >= 0 or self.strict_rounds < 0:
+            problem = (
+                f"strict_epsilon = {self.strict_epsilon} and strict_rounds = "
+                f"{self.strict_rounds} must be >= 0"
+            )
         elif self.k_max < 1:
             problem = f"k_max = {self.k_max} must be >= 1"
         elif not 0 <= self.inertia < 1:
@@ -321,7 +350,12 @@ class DynamicsResult:
     moving: tuple[int, ...] = ()
     """Not converged: the members that still changed their bids in the last round."""
     epsilon: float = 0.0
-    """The tolerance the run used (relative to each member's payoff scale)."""
+    """The tolerance the final profile meets (relative to each member's payoff scale)."""
+    fallback: bool = False
+    """The strict refinement did not settle and the last round returned to the
+    equilibrium of the first phase."""
+    restarts: int = 0
+    """Times the first phase started again from the starting profile."""
 
     @property
     def rounds(self) -> int:
@@ -353,6 +387,11 @@ class BRDiagnostics:
     """Not converged: members that still changed their bids in the last round."""
     epsilon: float = 0.0
     """Equilibrium tolerance used (relative to each member's payoff scale)."""
+    restarts: int = 0
+    """Times the first phase started again from the starting profile."""
+    fallback: bool = False
+    """The exact refinement did not settle; the last round returned to the first
+    phase's equilibrium."""
     nash_checked: bool = False
     nash_max_gain_rel: float | None = None
     nash_max_gain_tokens: float | None = None
@@ -721,6 +760,130 @@ def _profile_key(profile: Sequence[Strategy]) -> bytes:
     return np.asarray(flat, dtype=np.int64).tobytes()
 
 
+class _Dynamics:
+    """State of one run of the dynamics: the profile, the record, the random stream."""
+
+    def __init__(
+        self,
+        game: Game,
+        initial: Sequence[Strategy],
+        settings: BRSettings,
+        on_round: Callable[[int, list[Strategy]], None] | None,
+    ) -> None:
+        if len(initial) != len(game.players):
+            message = (
+                f"initial profile has {len(initial)} strategies for {len(game.players)} players"
+            )
+            raise BestResponseError(message)
+        self.game = game
+        self.settings = settings
+        self.on_round = on_round
+        self.model_fees = game.fees if settings.fees_in_utility else np.zeros_like(game.fees)
+        self.profile = list(initial)
+        self.profiles = [list(initial)]
+        self.changes: list[float] = []
+        self.gains: list[float] = []
+        self.rng = np.random.default_rng(settings.seed)
+        self.order = list(range(len(game.players)))
+        if settings.order != "member":
+            self.rng.shuffle(self.order)
+        self.cycle_round: int | None = None
+        self.cycle_period: int | None = None
+        self.cycles = 0
+        self.revisits = 0
+        self.moved: list[int] = []
+
+    @property
+    def rounds(self) -> int:
+        return len(self.profiles) - 1
+
+    def _record(self, change: float, gain: float) -> None:
+        self.profiles.append(list(self.profile))
+        self.changes.append(change)
+        self.gains.append(gain)
+        if self.on_round is not None:
+            self.on_round(self.rounds - 1, list(self.profile))
+
+    def _sweep(self, epsilon: float, inertia: float) -> tuple[float, float]:
+        """One round; returns the largest change a reply asked for and the largest gain."""
+        game, settings = self.game, self.settings
+        change = 0.0
+        gain_max = 0.0
+        self.moved = []
+        for index in self.order:
+            player = game.players[index]
+            old = self.profile[index]
+            reply = best_response(game, index, self.profile, self.model_fees)
+            gain = (reply.payoff_micro - reply.current_payoff_micro) / _scale(game, player)
+            gain_max = max(gain_max, gain)
+            if gain <= epsilon:
+                continue  # epsilon-best response already: keep the bid
+            new = _damp(game, old, reply.strategy, settings.omega, player.cap_wh)
+            change = max(change, _relative_change(game, old, new, player.cap_wh))
+            if inertia > 0 and self.rng.random() < inertia:
+                continue
+            self.profile[index] = new
+            self.moved.append(player.member)
+        return change, gain_max
+
+    def phase(self, epsilon: float, budget: int) -> bool:
+        """Up to ``budget`` rounds at tolerance ``epsilon``; True if a round was quiet."""
+        settings = self.settings
+        shuffle = settings.order == "shuffle"
+        seen: dict[bytes, int] = {_profile_key(self.profile): self.rounds}
+        first_cycle: int | None = None
+        inertia = 0.0
+        burst_start = 0
+        for _ in range(budget):
+            if self.rounds > 0 and (shuffle or (inertia > 0 and settings.order == "seeded")):
+                self.rng.shuffle(self.order)
+            change, gain = self._sweep(epsilon, inertia)
+            self._record(change, gain)
+            if gain <= epsilon:
+                return True
+            key = _profile_key(self.profile)
+            k = self.rounds
+            if shuffle:
+                self.revisits += key in seen
+                seen.setdefault(key, k)
+                continue
+            if first_cycle is not None and k - first_cycle >= settings.escape_rounds:
+                return False  # the phase after the first cycle did not settle
+            if inertia > 0:
+                if settings.burst_rounds is not None and k - burst_start >= settings.burst_rounds:
+                    # burst over: deterministic again in a fresh order, new cycle detection
+                    inertia = 0.0
+                    if settings.order == "seeded":
+                        self.rng.shuffle(self.order)
+                    seen = {key: k}
+                continue
+            if key not in seen:
+                seen[key] = k
+                continue
+            self.cycles += 1
+            period = k - seen[key]
+            if first_cycle is None:
+                first_cycle = k
+            if self.cycle_round is None:
+                self.cycle_round, self.cycle_period = k, period
+            log.info("best-response cycle of period %d detected after round %d", period, k)
+            if settings.inertia <= 0:
+                return False  # deterministic: it would repeat until the cap
+            inertia = settings.inertia
+            burst_start = k
+        return False
+
+    def fall_back(self, anchor: list[Strategy], gain: float) -> None:
+        """Record one round in which every member returns to ``anchor``."""
+        change = max(
+            _relative_change(self.game, old, new, pl.cap_wh)
+            for old, new, pl in zip(self.profile, anchor, self.game.players, strict=True)
+        )
+        self.profile = list(anchor)
+        self.moved = []
+        self._record(change, gain)
+
+
 def run_dynamics(
     game: Game,
     initial: Sequence[Strategy],
@@ -729,6 +892,15 @@ def run_dynamics(
     on_round: Callable[[int, list[Strategy]], None] | None = None,
 ) -> DynamicsResult:
     """Asynchronous best-response rounds from ``initial`` (see module docstring).
+
+    1. Rounds at the tolerance ``epsilon`` (default one tick's worth) until a
+       round is quiet or ``k_max`` rounds are used; every ``restart_rounds``
+       rounds without a quiet one it starts again from ``initial``.
+    2. If that profile is not already within ``strict_epsilon``: up to
+       ``strict_rounds`` more rounds at ``strict_epsilon`` (within the cap, one
+       round kept in reserve). If they settle, the run ends at an equilibrium
+       within ``strict_epsilon``; else a last round returns every member to the
+       profile of step 1 (``fallback``), which is within ``epsilon``.
 
     ``order = "shuffle"``: every round sweeps the members in a fresh permutation
     drawn from ``settings.seed``; end-of-round profiles seen before are counted
@@ -739,109 +911,60 @@ def run_dynamics(
     """
     settings = settings or BRSettings()
     started = time.perf_counter()
-    epsilon = game.epsilon(settings)
-    model_fees = game.fees if settings.fees_in_utility else np.zeros_like(game.fees)
-    profile = list(initial)
-    if len(profile) != len(game.players):
-        message = f"initial profile has {len(profile)} strategies for {len(game.players)} players"
-        raise BestResponseError(message)
-    profiles = [list(profile)]
-    changes: list[float] = []
-    gains: list[float] = []
-    converged = False
-    rng = np.random.default_rng(settings.seed)
-    order = list(range(len(game.players)))
-    shuffle_every_round = settings.order == "shuffle"
-    if settings.order != "member":
-        rng.shuffle(order)
-    seen: dict[bytes, int] = {_profile_key(profile): 0}
-    cycle_round: int | None = None
-    cycle_period: int | None = None
-    cycles = 0
-    revisits = 0
-    moved: list[int] = []
-    inertia = 0.0
-    burst_start = 0
-    for k in range(settings.k_max):
-        change = 0.0  # largest change a best response asks for (also under inertia)
-        gain_max = 0.0  # largest relative gain of a best response in this round
-        if k > 0 and (shuffle_every_round or (inertia > 0 and settings.order == "seeded")):
-            rng.shuffle(order)
-        moved = []
-        for index in order:
-            player = game.players[index]
-            old = profile[index]
-            reply = best_response(game, index, profile, model_fees)
-            gain = (reply.payoff_micro - reply.current_payoff_micro) / _scale(game, player)
-            gain_max = max(gain_max, gain)
-            if gain <= epsilon:
-                continue  # epsilon-best response already: keep the bid
-            new = _damp(game, old, reply.strategy, settings.omega, player.cap_wh)
-            change = max(change, _relative_change(game, old, new, player.cap_wh))
-            if inertia > 0 and rng.random() < inertia:
-                continue
-            profile[index] = new
-            moved.append(player.member)
-        profiles.append(list(profile))
-        changes.append(change)
-        gains.append(gain_max)
-        if on_round is not None:
-            on_round(k, list(profile))
-        if gain_max <= epsilon:
-            converged = True
-            break
-        key = _profile_key(profile)
-        if shuffle_every_round:
-            revisits += key in seen
-            seen.setdefault(key, k + 1)
-            continue
-        if cycle_round is not None and k + 1 - cycle_round >= settings.escape_rounds:
-            break  # the phase after the first cycle did not settle: report the cycles
-        if inertia > 0:
-            if settings.burst_rounds is not None and k + 1 - burst_start >= settings.burst_rounds:
-                # burst over: deterministic again in a fresh order, new cycle detection
-                inertia = 0.0
-                if settings.order == "seeded":
-                    rng.shuffle(order)
-                seen = {key: k + 1}
-            continue
-        if key not in seen:
-            seen[key] = k + 1
-            continue
-        cycles += 1
-        period = k + 1 - seen[key]
-        if cycle_round is None:
-            cycle_round, cycle_period = k + 1, period
-        log.info("best-response cycle of period %d detected after round %d", period, k + 1)
-        if settings.inertia <= 0:
-            break  # deterministic: it would repeat until the cap
-        inertia = settings.inertia
-        burst_start = k + 1
+    relaxed = game.epsilon(settings)
+    strict = min(settings.strict_epsilon, relaxed)
+    run = _Dynamics(game, initial, settings, on_round)
+    span = settings.restart_rounds or settings.k_max
+    converged = run.phase(relaxed, min(span, settings.k_max))
+    restarts = 0
+    while not converged and settings.restart_rounds > 0 and run.rounds < settings.k_max:
+        # trapped away from any equilibrium: start again from the starting profile
+        # (the random stream goes on, so the path differs)
+        restarts += 1
+        run.profile = list(initial)
+        log.info("best response: restart %d after round %d", restarts, run.rounds)
+        converged = run.phase(relaxed, min(span, settings.k_max - run.rounds))
+    epsilon = relaxed
+    fallback = False
+    if converged and run.gains[-1] <= strict:
+        epsilon = strict
+    elif converged and settings.strict_rounds > 0:
+        budget = min(settings.strict_rounds, settings.k_max - run.rounds - 1)
+        if budget > 0:
+            anchor, anchor_gain = list(run.profile), run.gains[-1]
+            if run.phase(strict, budget):
+                epsilon = strict
+            else:
+                run.fall_back(anchor, anchor_gain)
+                fallback = True
     runtime = time.perf_counter() - started
     if not converged:
         log.warning(
             "best response did not converge in %d rounds (largest gain %.3g > %.3g; "
             "%d member(s) still moving%s)",
-            len(changes),
-            gains[-1] if gains else float("nan"),
-            epsilon,
-            len(moved),
-            f"; {cycles} cycle(s), first of period {cycle_period} after round {cycle_round}"
-            if cycle_round is not None
+            run.rounds,
+            run.gains[-1] if run.gains else float("nan"),
+            relaxed,
+            len(run.moved),
+            f"; {run.cycles} cycle(s), first of period {run.cycle_period} after round "
+            f"{run.cycle_round}"
+            if run.cycle_round is not None
             else "",
         )
     return DynamicsResult(
-        profiles,
+        run.profiles,
         converged,
-        changes,
+        run.changes,
         runtime,
-        gains,
-        cycle_round,
-        cycle_period,
-        cycles,
-        revisits,
-        tuple(sorted(moved)) if not converged else (),
+        run.gains,
+        run.cycle_round,
+        run.cycle_period,
+        run.cycles,
+        run.revisits,
+        tuple(sorted(run.moved)) if not converged else (),
         epsilon,
+        fallback,
+        restarts,
     )
 
 
@@ -956,6 +1079,8 @@ class BestResponseMechanism:
             max_gain_rel=result.max_gain[-1] if result.max_gain else 0.0,
             moving=len(result.moving),
             epsilon=result.epsilon,
+            restarts=result.restarts,
+            fallback=result.fallback,
         )
         final_bids = rounds[-1]
         if final_bids:

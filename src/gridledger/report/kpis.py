@@ -23,6 +23,17 @@ def _ratio(iv: Any, num: str, den: str) -> float | None:
     return _round(float(iv[num].sum()) / total) if total > 0 else None
 
 
+def _exact_share(iv: Any) -> float | None:
+    """Share of the intervals with P2P trades whose best-response profile is also an
+    exact equilibrium on the grid (largest deviation gain <= 1e-4)."""
+    if "nash_max_gain" not in iv or "traded_kwh" not in iv:
+        return None
+    trading = iv[(iv["traded_kwh"] > 0) & iv["nash_max_gain"].notna()]
+    if len(trading) == 0:
+        return None
+    return _round(float(np.mean(trading["nash_max_gain"].to_numpy(dtype=float) <= 1e-4)), 4)
+
+
 def _best_response(iv: Any) -> dict[str, Any]:
     """Best-response diagnostics: rounds used, convergence, largest Nash deviation gain."""
     if "br_rounds" not in iv:
@@ -35,9 +46,7 @@ def _best_response(iv: Any) -> dict[str, Any]:
         "br_converged_share": _round(iv["br_converged"].astype(bool).mean(), 4),
         "nash_max_gain": _round(float(max(gains)), 8) if len(gains) else None,
         "br_epsilon": _round(float(iv["br_epsilon"].max()), 8) if "br_epsilon" in iv else None,
-        "br_exact_share": _round(float(np.mean(np.asarray(gains) <= 1e-4)), 4)
-        if len(gains)
-        else None,
+        "br_exact_share": _exact_share(iv),
         "br_cycles_detected": int(iv["br_cycle_round"].notna().sum())
         if "br_cycle_round" in iv
         else 0,

@@ -16,6 +16,7 @@ from gridledger.report.tables import RunTables
 
 __all__ = [
     "PLOTS",
+    "plot_best_response",
     "plot_energy_balance",
     "plot_line_loading",
     "plot_prices",
@@ -285,6 +286,42 @@ def plot_voltage_profile(tables: RunTables, feeder: Feeder) -> Figure | None:
     return fig
 
 
+def plot_best_response(tables: RunTables, feeder: Feeder) -> Figure | None:
+    """Best response per interval: rounds to converge and the equilibrium check's
+    largest deviation gain against the tolerance (best-response runs only)."""
+    iv = tables.intervals
+    if "br_rounds" not in iv or iv["br_rounds"].isna().all():
+        return None
+    hours = _hours(tables)
+    converged = iv["br_converged"].astype(bool).to_numpy()
+    fig, (ax_r, ax_g) = plt.subplots(1, 2, figsize=(11, 3.6))
+    ax_r.bar(hours[converged], iv["br_rounds"][converged], width=0.2, label="converged")
+    if (~converged).any():
+        ax_r.bar(
+            hours[~converged],
+            iv["br_rounds"][~converged],
+            width=0.2,
+            color="tab:red",
+            label="not converged",
+        )
+    ax_r.set_xlabel("hour of day")
+    ax_r.set_ylabel("best-response rounds")
+    ax_r.set_title("Rounds to converge")
+    ax_r.legend(fontsize=7)
+    gains = iv["nash_max_gain"].to_numpy(dtype=float)
+    floor = 1e-7  # exact equilibria (gain 0) drawn at the bottom of the log axis
+    ax_g.semilogy(hours, np.maximum(gains, floor), "o", ms=3, label="largest deviation gain")
+    if "br_epsilon" in iv:
+        ax_g.semilogy(hours, iv["br_epsilon"], "k--", lw=1, label="tolerance")
+    ax_g.axhline(1e-4, color="tab:green", ls=":", lw=1, label="exact (1e-4)")
+    ax_g.set_xlabel("hour of day")
+    ax_g.set_ylabel("share of payoff scale")
+    ax_g.set_title("Equilibrium check per interval")
+    ax_g.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 PLOTS: list[tuple[str, PlotFn]] = [
     ("Prices per interval", plot_prices),
     ("Energy balance", plot_energy_balance),
@@ -293,4 +330,5 @@ PLOTS: list[tuple[str, PlotFn]] = [
     ("Voltage profile along the feeder", plot_voltage_profile),
     ("Line loading", plot_line_loading),
     ("Bidding rounds", plot_round_convergence),
+    ("Best response: convergence and equilibrium check", plot_best_response),
 ]
