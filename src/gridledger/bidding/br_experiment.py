@@ -251,6 +251,8 @@ def plot_experiment(table: pd.DataFrame, trace: ExperimentTrace) -> Figure:
     of its longest interval, and each member's utility per variant."""
     import matplotlib.pyplot as plt
 
+    from gridledger.report.plots import label_axes
+
     fig, (ax_share, ax_rounds, ax_util) = plt.subplots(1, 3, figsize=(15, 4.2))
     shares = table[["local_share", "p2p_share"]].rename(
         columns={"local_share": "DG consumed on own branch", "p2p_share": "P2P share of demand"}
@@ -280,9 +282,6 @@ def plot_experiment(table: pd.DataFrame, trace: ExperimentTrace) -> Figure:
         xs = np.arange(len(members)) + k * width
         ax_util.bar(xs, [util.get(m, 0.0) for m in members], width=width, label=variant)
     ax_util.set_xticks(np.arange(len(members)) + 0.4, [str(m) for m in members], fontsize=6)
-    ax_util.set_xlabel("member")
-    ax_util.set_ylabel("utility over the intervals (tokens)")
-    ax_util.set_title("Utilities per member")
-    ax_util.legend(fontsize=7)
+    label_axes(ax_util, "member", "utility over the intervals (tokens)", "Utilities per member")
     fig.tight_layout()
     return fig

@@ -16,6 +16,7 @@ from gridledger.report.tables import RunTables
 
 __all__ = [
     "PLOTS",
+    "label_axes",
     "plot_best_response",
     "plot_energy_balance",
     "plot_line_loading",
@@ -28,6 +29,15 @@ __all__ = [
 ]
 
 PlotFn = Callable[[RunTables, Feeder], Figure | None]
+
+
+def label_axes(ax: plt.Axes, xlabel: str, ylabel: str, title: str, legend: bool = True) -> None:
+    """Axis labels, title and (small) legend of one panel."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if legend:
+        ax.legend(fontsize=7)
 
 
 def _to_hours(tables: RunTables, interval: object) -> np.ndarray:
@@ -203,10 +213,7 @@ def plot_voltage_envelope(tables: RunTables, feeder: Feeder) -> Figure:
         ax.plot(hours, iv["v_max_before_pu"], color="tab:red", lw=0.8, ls=":")
     ax.axhline(sec["v_min_pu"], color="black", ls="--", lw=1, label="limits")
     ax.axhline(sec["v_max_pu"], color="black", ls="--", lw=1)
-    ax.set_xlabel("hour of day")
-    ax.set_ylabel("voltage (p.u.)")
-    ax.set_title("Voltage envelope")
-    ax.legend(fontsize=7)
+    label_axes(ax, "hour of day", "voltage (p.u.)", "Voltage envelope")
     fig.tight_layout()
     return fig
 
@@ -304,20 +311,14 @@ def plot_best_response(tables: RunTables, feeder: Feeder) -> Figure | None:
             color="tab:red",
             label="not converged",
         )
-    ax_r.set_xlabel("hour of day")
-    ax_r.set_ylabel("best-response rounds")
-    ax_r.set_title("Rounds to converge")
-    ax_r.legend(fontsize=7)
+    label_axes(ax_r, "hour of day", "best-response rounds", "Rounds to converge")
     gains = iv["nash_max_gain"].to_numpy(dtype=float)
     floor = 1e-7  # exact equilibria (gain 0) drawn at the bottom of the log axis
     ax_g.semilogy(hours, np.maximum(gains, floor), "o", ms=3, label="largest deviation gain")
     if "br_epsilon" in iv:
-        ax_g.semilogy(hours, iv["br_epsilon"], "k--", lw=1, label="tolerance")
+        ax_g.semilogy(hours, iv["br_epsilon"], "_", color="black", ms=7, label="tolerance met")
     ax_g.axhline(1e-4, color="tab:green", ls=":", lw=1, label="exact (1e-4)")
-    ax_g.set_xlabel("hour of day")
-    ax_g.set_ylabel("share of payoff scale")
-    ax_g.set_title("Equilibrium check per interval")
-    ax_g.legend(fontsize=7)
+    label_axes(ax_g, "hour of day", "share of payoff scale", "Equilibrium check per interval")
     fig.tight_layout()
     return fig
 
