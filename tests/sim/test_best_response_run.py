@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from gridledger.errors import ScenarioError
+from gridledger.grid import load_feeder
 from gridledger.report.kpis import summary
+from gridledger.report.plots import plot_best_response
 from gridledger.report.tables import build_tables
 from gridledger.scenario import load_scenario
 from gridledger.simulation import run
@@ -29,7 +31,10 @@ def test_best_response_run_reports_rounds_convergence_and_nash_gain() -> None:
         ],
     )
     result = run(scenario)
-    kpis = summary(build_tables(result))
+    tables = build_tables(result)
+    kpis = summary(tables)
+    fig = plot_best_response(tables, load_feeder(tables.meta["feeder"]))
+    assert fig is not None and len(fig.axes) == 2
     assert kpis["mechanism"] == "best-response"
     assert 1 <= kpis["br_rounds"] <= scenario.market.br_max_rounds
     assert kpis["br_converged"] is True
