@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -10,7 +11,8 @@ import numpy as np
 from gridledger.ledger import EmbeddedBackend, Ledger, LedgerMember
 from gridledger.ledger import encoding as enc
 from gridledger.ledger.contracts import decode_error
-from gridledger.market import Tariffs
+from gridledger.market import Bid, Side, Tariffs, Trade, settle
+from gridledger.market.orders import Curtailment, apply_curtailments
 
 TARIFFS = Tariffs(retail_per_kwh_micro=300_000, feed_in_per_kwh_micro=80_000)
 N_MEMBERS = 12
@@ -20,6 +22,42 @@ DEPOSIT = 10**9
 
 def bus_of(member: int) -> int:
     return member % 5 + 1
+
+
+def bids_of(rows: Sequence[tuple[int, Side, int, int]]) -> list[Bid]:
+    """Bids from (member, side, Wh, price micro/kWh) rows, each at its member's bus."""
+    return [Bid(m, side, e, p, bus_of(m)) for m, side, e, p in rows]
+
+
+def deliver_and_settle(
+    ledger: Ledger,
+    interval: int,
+    trades: Sequence[Trade],
+    readings: Sequence[int],
+    cut_seed: Sequence[tuple[int, int]],
+    element: str,
+) -> None:
+    """After the clearing: record curtailments drawn from ``cut_seed`` and the meter
+    ``readings``, settle, and check the chain against market/settlement.py to the
+    unit and money conservation (deposits = balances + withdrawals = tokens held)."""
+    curtailments = []
+    if trades:
+        for index_seed, share in cut_seed:
+            t = index_seed % len(trades)
+            curtailments.append(
+                Curtailment(t, trades[t].e_wh * share // 400, element, index_seed % 7)
+            )
+    ledger.record_security(interval, curtailments)
+    metered = dict(enumerate(readings))
+    ledger.record_readings(interval, metered)
+    expected = settle(apply_curtailments(trades, curtailments), metered, TARIFFS).deltas()
+    assert ledger.settle(interval) == expected
+    ledger.end_interval(interval)
+    assert ledger.conserved()
+    assert (
+        sum(ledger.balances().values())
+        == ledger.view("totalDepositedMicro")[0] - ledger.view("totalWithdrawnMicro")[0]
+    )
 
 
 @dataclass

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ledgerkit import N_MEMBERS, ROUNDS, TARIFFS, Market, bus_of
+from ledgerkit import N_MEMBERS, ROUNDS, Market, bids_of, deliver_and_settle
 
 from gridledger.ledger.audit import audit
-from gridledger.market import Bid, Side, clear_uniform, settle
-from gridledger.market.orders import Curtailment, apply_curtailments
+from gridledger.market import Side, clear_uniform
 
 bid_rows = st.lists(
     st.tuples(
@@ -20,10 +19,6 @@ bid_rows = st.lists(
     max_size=N_MEMBERS,
     unique_by=lambda row: row[0],
 )
-
-
-def _bids(rows: list[tuple[int, Side, int, int]]) -> list[Bid]:
-    return [Bid(m, side, e, p, bus_of(m)) for m, side, e, p in rows]
 
 
 @settings(
@@ -38,30 +33,11 @@ def test_chain_equals_reference(market: Market, rounds, readings, cut_seed) -> N
     ledger = market.ledger
     interval = market.take_interval()
     for k, rows in enumerate(rounds):
-        ledger.record_round(interval, k, _bids(rows))
-    reference = clear_uniform(_bids(rounds[-1]))
+        ledger.record_round(interval, k, bids_of(rows))
+    reference = clear_uniform(bids_of(rounds[-1]))
     onchain = ledger.clear(interval)
     assert onchain == reference
-    trades = reference.trades
-    curtailments = []
-    if trades:
-        for index_seed, share in cut_seed:
-            t = index_seed % len(trades)
-            curtailments.append(
-                Curtailment(t, trades[t].e_wh * share // 400, "line", index_seed % 7)
-            )
-    ledger.record_security(interval, curtailments)
-    metered = dict(enumerate(readings))
-    ledger.record_readings(interval, metered)
-    expected = settle(apply_curtailments(trades, curtailments), metered, TARIFFS).deltas()
-    assert ledger.settle(interval) == expected
-    ledger.end_interval(interval)
-    # Conservation after every interval: deposits = balances + withdrawals = tokens held.
-    assert ledger.conserved()
-    assert (
-        sum(ledger.balances().values())
-        == ledger.view("totalDepositedMicro")[0] - ledger.view("totalWithdrawnMicro")[0]
-    )
+    deliver_and_settle(ledger, interval, reference.trades, readings, cut_seed, "line")
 
 
 def test_audit_of_the_module_chain(market: Market) -> None:

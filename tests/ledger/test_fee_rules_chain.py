@@ -18,7 +18,16 @@ import pytest
 from eth_utils import keccak, to_checksum_address
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ledgerkit import N_MEMBERS, ROUNDS, TARIFFS, Market, bus_of, make_market
+from ledgerkit import (
+    N_MEMBERS,
+    ROUNDS,
+    TARIFFS,
+    Market,
+    bids_of,
+    bus_of,
+    deliver_and_settle,
+    make_market,
+)
 
 from gridledger.errors import ChainError
 from gridledger.ledger import Ledger, LedgerMember
@@ -31,10 +40,9 @@ from gridledger.ledger.fee_clearing import (
     optimal_parties,
     pack_fee_table,
 )
-from gridledger.market import Bid, Side, settle
+from gridledger.market import Bid, Side
 from gridledger.market.greedy import clear_greedy
 from gridledger.market.optimal import clear_optimal, solve_optimal
-from gridledger.market.orders import Curtailment, apply_curtailments
 
 KAPPA = Fraction(1, 3)
 # 6 buses (members sit at 1..5), asymmetric, coarse values so that surpluses tie often.
@@ -64,36 +72,14 @@ bid_rows = st.lists(
 )
 
 
-def _bids(rows: list[tuple[int, Side, int, int]]) -> list[Bid]:
-    return [Bid(m, side, e, p, bus_of(m)) for m, side, e, p in rows]
-
-
 def _run_interval(market: Market, rule: str, rounds, readings, cut_seed) -> None:
     ledger = market.ledger
     interval = market.take_interval()
     for k, rows in enumerate(rounds):
-        ledger.record_round(interval, k, _bids(rows))
-    reference = REFERENCE[rule](_bids(rounds[-1]), FEES, KAPPA)
+        ledger.record_round(interval, k, bids_of(rows))
+    reference = REFERENCE[rule](bids_of(rounds[-1]), FEES, KAPPA)
     assert ledger.clear(interval) == reference
-    trades = reference.trades
-    curtailments = []
-    if trades:
-        for index_seed, share in cut_seed:
-            t = index_seed % len(trades)
-            curtailments.append(
-                Curtailment(t, trades[t].e_wh * share // 400, "bus", index_seed % 7)
-            )
-    ledger.record_security(interval, curtailments)
-    metered = dict(enumerate(readings))
-    ledger.record_readings(interval, metered)
-    expected = settle(apply_curtailments(trades, curtailments), metered, TARIFFS).deltas()
-    assert ledger.settle(interval) == expected
-    ledger.end_interval(interval)
-    assert ledger.conserved()
-    assert (
-        sum(ledger.balances().values())
-        == ledger.view("totalDepositedMicro")[0] - ledger.view("totalWithdrawnMicro")[0]
-    )
+    deliver_and_settle(ledger, interval, reference.trades, readings, cut_seed, "bus")
 
 
 interval_data = {
