@@ -21,8 +21,9 @@ from hexbytes import HexBytes
 
 from gridledger.ledger import EmbeddedBackend, Ledger, LedgerMember
 from gridledger.ledger import encoding as enc
+from gridledger.ledger.bench import random_fee_market
 from gridledger.market import Tariffs
-from gridledger.market.orders import Bid, Side
+from gridledger.market.orders import Bid
 
 SIZES = (32, 64, 128)
 RULES = ("greedy", "optimal")
@@ -32,24 +33,6 @@ TX_BASE_GAS = 21_000
 SEED = b"bench-fee-clearing"
 
 log = logging.getLogger(__name__)
-
-
-def market(seed: int, n_bids: int) -> tuple[list[Bid], np.ndarray]:
-    """``n_bids`` random orders on 33 buses; fees from bus positions (<= ~30,000 micro/kWh)."""
-    rng = np.random.default_rng(seed)
-    pos = rng.uniform(0, 3, N_BUSES)
-    fees = np.round(np.abs(pos[:, None] - pos[None, :]) * 10_000).astype(np.int64)
-    bids = [
-        Bid(
-            i,
-            Side(int(rng.integers(0, 2))),
-            int(rng.integers(100, 5_000)),
-            int(rng.integers(80_000, 300_000)),
-            int(rng.integers(0, N_BUSES)),
-        )
-        for i in range(n_bids)
-    ]
-    return bids, fees
 
 
 def _calldata_gas(data: bytes) -> int:
@@ -80,7 +63,7 @@ def run() -> list[dict[str, Any]]:
     """Gas rows for Market.clearGreedy and Market.clearOptimal at 32, 64 and 128 bids."""
     rows: list[dict[str, Any]] = []
     for seed, n_bids in enumerate(SIZES, start=1):
-        bids, fees = market(seed, n_bids)
+        bids, fees = random_fee_market(seed, n_bids, N_BUSES)
         for rule in RULES:
             total, calldata, trades = clearing_gas(rule, bids, fees)
             note = f"{n_bids} bids, {N_BUSES} buses, {trades} trades"

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gridledger.ledger.backends import EmbeddedBackend
+from gridledger.ledger.bench import random_fee_market
 from gridledger.ledger.encoding import address_of, derive_key, pack_bid, pack_trades
 from gridledger.ledger.fee_clearing import (
     FeeClearingHarness,
@@ -90,23 +91,6 @@ def markets(draw: st.DrawFn, max_bids: int = 24) -> tuple[list[Bid], np.ndarray]
             bus=draw(st.integers(0, n_buses - 1)),
         )
         for m in members
-    ]
-    return bids, fees
-
-
-def random_market(seed: int, n_bids: int, n_buses: int = 33) -> tuple[list[Bid], np.ndarray]:
-    rng = np.random.default_rng(seed)
-    pos = rng.uniform(0, 3, n_buses)
-    fees = np.round(np.abs(pos[:, None] - pos[None, :]) * 10_000).astype(np.int64)
-    bids = [
-        Bid(
-            i,
-            Side(int(rng.integers(0, 2))),
-            int(rng.integers(100, 5_000)),
-            int(rng.integers(80_000, 300_000)),
-            int(rng.integers(0, n_buses)),
-        )
-        for i in range(n_bids)
     ]
     return bids, fees
 
@@ -297,7 +281,7 @@ def test_optimal_tampered_rejected(
 
 def test_large_markets_33_buses(harness: FeeClearingHarness) -> None:
     for seed, n in ((1, 32), (2, 64), (3, 128)):
-        bids, fees = random_market(seed, n)
+        bids, fees = random_fee_market(seed, n)
         harness.set_fee_table(fees)
         greedy = clear_greedy(bids, fees, KAPPA).trades
         assert harness.verify_greedy(bids, fees, greedy) == surplus_wh_micro(greedy, bids)
@@ -374,7 +358,7 @@ def test_greedy_not_optimal_case(harness: FeeClearingHarness) -> None:
 
 # ------------------------------------------------------------- input checks
 def test_fee_table_hash_and_order_checks(harness: FeeClearingHarness) -> None:
-    bids, fees = random_market(7, 16, n_buses=5)
+    bids, fees = random_fee_market(7, 16, n_buses=5)
     harness.set_fee_table(fees)
     trades = clear_greedy(bids, fees, KAPPA).trades
     other = fees.copy()
@@ -392,7 +376,7 @@ def test_fee_table_hash_and_order_checks(harness: FeeClearingHarness) -> None:
 
 
 def test_kappa_split(harness: FeeClearingHarness) -> None:
-    bids, fees = random_market(11, 40, n_buses=8)
+    bids, fees = random_fee_market(11, 40, n_buses=8)
     harness.set_fee_table(fees)
     try:
         for kappa in (Fraction(1, 3), Fraction(0), Fraction(1)):
