@@ -29,9 +29,11 @@ for simulation only: anyone who knows the seed can sign for every member.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from coincurve import PrivateKey
-from eth_utils import keccak
+from eth_account import Account
+from eth_utils import keccak, to_checksum_address
 
 from gridledger.errors import ChainError
 from gridledger.market.orders import Bid, Curtailment, Side, Trade
@@ -51,6 +53,7 @@ __all__ = [
     "pack_trades",
     "reading_digest",
     "sign_compact",
+    "sign_transaction",
     "unpack_bid",
     "unpack_curtailment",
     "unpack_reading",
@@ -58,6 +61,34 @@ __all__ = [
 ]
 
 U64 = (1 << 64) - 1
+
+
+def sign_transaction(
+    chain_id: int,
+    key: bytes,
+    to: bytes | None,
+    data: bytes,
+    gas: int,
+    nonce: int,
+    max_fee_wei: int,
+) -> bytes:
+    """A raw EIP-1559 transaction: explicit gas and nonce, no value, no priority fee
+    (``to`` None: contract creation)."""
+    tx: dict[str, Any] = {
+        "type": 2,
+        "chainId": chain_id,
+        "nonce": nonce,
+        "value": 0,
+        "data": data,
+        "gas": gas,
+        "maxFeePerGas": max_fee_wei,
+        "maxPriorityFeePerGas": 0,
+    }
+    if to is not None:
+        tx["to"] = to_checksum_address(to)
+    return bytes(Account.sign_transaction(tx, key).raw_transaction)
+
+
 U32 = (1 << 32) - 1
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 

@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
 from gridledger.errors import ChainError
@@ -357,22 +356,18 @@ class Ledger:
         key: bytes | None = None,
         nonce: int | None = None,
     ) -> bytes:
-        tx: dict[str, Any] = {
-            "type": 2,
-            "chainId": self.backend.chain_id,
-            "nonce": self._nonce if nonce is None else nonce,
-            "value": 0,
-            "data": data,
-            "gas": gas,
-            "maxFeePerGas": MAX_FEE_WEI,
-            "maxPriorityFeePerGas": 0,
-        }
-        if to is not None:
-            tx["to"] = to_checksum_address(to)
-        signed = Account.sign_transaction(tx, key or self.operator_key)
+        raw = enc.sign_transaction(
+            self.backend.chain_id,
+            key or self.operator_key,
+            to,
+            data,
+            gas,
+            self._nonce if nonce is None else nonce,
+            MAX_FEE_WEI,
+        )
         if nonce is None:
             self._nonce += 1
-        return bytes(signed.raw_transaction)
+        return raw
 
     def _send(self, steps: Sequence[tuple[str, bytes]]) -> list[TxResult]:
         """Send operator transactions ``(label, raw)`` and check their status."""

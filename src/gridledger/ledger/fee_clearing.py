@@ -30,13 +30,12 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from eth_account import Account
-from eth_utils import keccak, to_checksum_address
+from eth_utils import keccak
 
 from gridledger.errors import ChainError
 from gridledger.ledger.backends import Backend, CallReverted
 from gridledger.ledger.contracts import Artifact, artifact
-from gridledger.ledger.encoding import address_of, pack_bid, pack_trades
+from gridledger.ledger.encoding import address_of, pack_bid, pack_trades, sign_transaction
 from gridledger.market.greedy import kappa_fraction
 from gridledger.market.orders import Bid, Side, Trade
 
@@ -184,7 +183,13 @@ class FeeClearingHarness:
         abi = artifact(HARNESS)
         sender = address_of(key)
         nonce = backend.nonce(sender)
-        (result,) = backend.send([_sign(backend, key, None, abi.deploy_data(), gas, nonce)])
+        (result,) = backend.send(
+            [
+                sign_transaction(
+                    backend.chain_id, key, None, abi.deploy_data(), gas, nonce, MAX_FEE_WEI
+                )
+            ]
+        )
         if not result.status:
             message = f"deploying {HARNESS} failed (gas used {result.gas_used})"
             raise ChainError(message)
@@ -202,8 +207,9 @@ class FeeClearingHarness:
         Raises :class:`FeeClearingRejected` when the transaction reverts with a custom error.
         """
         data = self.abi.encode_call(function, *args)
-        raw = _sign(
-            self.backend, self.key, self.address, data, gas, self.backend.nonce(self.sender)
+        nonce = self.backend.nonce(self.sender)
+        raw = sign_transaction(
+            self.backend.chain_id, self.key, self.address, data, gas, nonce, MAX_FEE_WEI
         )
         (result,) = self.backend.send([raw])
         self.backend.seal()
@@ -254,24 +260,6 @@ class FeeClearingHarness:
         """Welfare if the chain accepts ``trades`` as optimal, certified by the duals."""
         args = optimal_args(bids, fees, trades, buyer_dual, seller_dual)
         return int(self.call("verifyOptimal", *args)[0])
-
-
-def _sign(
-    backend: Backend, key: bytes, to: bytes | None, data: bytes, gas: int, nonce: int
-) -> bytes:
-    tx: dict[str, Any] = {
-        "type": 2,
-        "chainId": backend.chain_id,
-        "nonce": nonce,
-        "value": 0,
-        "data": data,
-        "gas": gas,
-        "maxFeePerGas": MAX_FEE_WEI,
-        "maxPriorityFeePerGas": 0,
-    }
-    if to is not None:
-        tx["to"] = to_checksum_address(to)
-    return bytes(Account.sign_transaction(tx, key).raw_transaction)
 
 
 def _rlp_sender_nonce(sender: bytes, nonce: int) -> bytes:
