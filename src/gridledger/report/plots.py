@@ -235,9 +235,7 @@ def plot_line_loading(tables: RunTables, feeder: Feeder) -> Figure | None:
         extent=(hours[0], hours[-1] + step, data.shape[1] - 0.5, -0.5),
     )
     fig.colorbar(image, ax=ax, label="loading (%)")
-    ax.set_xlabel("hour of day")
-    ax.set_ylabel("line")
-    ax.set_title("Line loading")
+    label_axes(ax, "hour of day", "line", "Line loading", legend=False)
     fig.tight_layout()
     return fig
 
@@ -256,10 +254,7 @@ def plot_round_convergence(tables: RunTables, feeder: Feeder) -> Figure | None:
             ax.plot(d["round"], d["price_per_kwh"], color=colour, alpha=0.35, lw=0.8)
         best = sub.groupby("round")["price_per_kwh"].agg("max" if side == "buy" else "min")
         ax.plot(best.index, best.values, color=colour, lw=2.5, label=f"best {side}")
-    ax.set_xlabel("bidding round")
-    ax.set_ylabel("price (tokens/kWh)")
-    ax.set_title(f"Bids per round, interval {busiest}")
-    ax.legend(fontsize=7)
+    label_axes(ax, "bidding round", "price (tokens/kWh)", f"Bids per round, interval {busiest}")
     fig.tight_layout()
     return fig
 
@@ -285,10 +280,12 @@ def plot_voltage_profile(tables: RunTables, feeder: Feeder) -> Figure | None:
     ax.axhline(sec["v_min_pu"], color="black", ls="--", lw=1)
     ax.axhline(sec["v_max_pu"], color="black", ls="--", lw=1, label="limits")
     hour = _to_hours(tables, [tables.intervals["interval"].iloc[worst]])[0]
-    ax.set_xlabel("hops from the substation (every branch drawn)")
-    ax.set_ylabel("voltage (p.u.)")
-    ax.set_title(f"Voltage profile along the feeder, worst interval ({hour:.2f} h)")
-    ax.legend(fontsize=7)
+    label_axes(
+        ax,
+        "hops from the substation (every branch drawn)",
+        "voltage (p.u.)",
+        f"Voltage profile along the feeder, worst interval ({hour:.2f} h)",
+    )
     fig.tight_layout()
     return fig
 
