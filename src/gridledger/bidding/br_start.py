@@ -20,14 +20,17 @@ members need no one else's private parameters.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
+from gridledger.bidding.best_response import (
+    BestResponseError,
+    Game,
+    IntArray,
+    Player,
+    Strategy,
+)
 from gridledger.market.optimal import solve_optimal
 from gridledger.market.orders import Bid, Side
 from gridledger.market.units import MICRO
-
-if TYPE_CHECKING:
-    from gridledger.bidding.best_response import Game, IntArray, Player, Strategy
 
 __all__ = ["competitive_profile", "start_profile", "stepwise_book", "truthful_profile"]
 
@@ -47,8 +50,6 @@ def _on_grid(game: Game, player: Player, price_micro: int) -> int:
 
 def truthful_profile(game: Game) -> list[Strategy]:
     """Every member bids its limit price for its whole position."""
-    from gridledger.bidding.best_response import Strategy
-
     return [Strategy(_on_grid(game, p, _limit_micro(p)), p.cap_wh) for p in game.players]
 
 
@@ -80,8 +81,6 @@ def competitive_profile(
 
     ``fees`` is the fee table the members reason with (default: the game's).
     """
-    from gridledger.bidding.best_response import Strategy
-
     book = stepwise_book(game, blocks)
     table = game.fees if fees is None else fees
     solution = solve_optimal(book, table, game.kappa)
@@ -101,8 +100,6 @@ def start_profile(
 ) -> list[Strategy]:
     """Dispatch on ``how`` ("competitive", "truthful", "warm"); ``last`` gives each
     player's last price for "warm" (None: truthful)."""
-    from gridledger.bidding.best_response import BestResponseError, Strategy
-
     if how == "competitive":
         return competitive_profile(game, fees)
     if how == "truthful":
