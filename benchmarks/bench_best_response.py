@@ -3,7 +3,7 @@
     python benchmarks/bench_best_response.py            # 32, 100, 300 members
     python benchmarks/bench_best_response.py --quick    # 32 and 100 only
 
-Markets: ``gridledger.bidding.br_synthetic.synthetic_game`` (members on random
+Markets: ``gridledger.bidding.game.synthetic.synthetic_game`` (members on random
 buses of the IEEE 33-bus feeder, fee 0.002 tokens/kWh per hop, kappa 1/2, buyers
 value 0.18-0.30, sellers cost 0.04-0.10 tokens/kWh, caps 0.2-3 kWh, 1 % price
 ticks). Default dynamics (competitive start, a fresh random sweep order every
@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from gridledger.bidding.best_response import BRSettings, run_dynamics
-from gridledger.bidding.br_start import competitive_profile
-from gridledger.bidding.br_synthetic import synthetic_game
-from gridledger.bidding.nash import check_equilibrium
+from gridledger.bidding.game.dynamics import BRSettings, run_dynamics
+from gridledger.bidding.game.nash import check_equilibrium
+from gridledger.bidding.game.start import competitive_profile
+from gridledger.bidding.game.synthetic import synthetic_game
 
 SEEDS = (3, 4, 6)
 

@@ -21,7 +21,7 @@ from hexbytes import HexBytes
 
 from gridledger.ledger import EmbeddedBackend, Ledger, LedgerMember
 from gridledger.ledger import encoding as enc
-from gridledger.ledger.bench import random_fee_market
+from markets import random_fee_market
 from gridledger.market import Tariffs
 from gridledger.market.orders import Bid
 

@@ -27,10 +27,12 @@ from typing import Any
 import numpy as np
 
 from gridledger.grid import Feeder, load_feeder, run_ac, screen, sensitivities
-from gridledger.market.congestion import LinearLimits, curtail_greedy, curtail_lp
 from gridledger.scenario import load_scenario
-from gridledger.security import CongestionSecurity, SecurityLimits, linear_limits
-from gridledger.simulation import CheckOnlySecurity, build_world, make_mechanism, run_interval
+from gridledger.security import CheckOnlySecurity
+from gridledger.security.congestion import CongestionSecurity, SecurityLimits, linear_limits
+from gridledger.security.curtailment import LinearLimits, curtail_greedy, curtail_lp
+from gridledger.sim.loop import make_mechanism, run_interval
+from gridledger.world import build_world
 
 Row = dict[str, Any]
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,8 +161,8 @@ def _check_members_free(
     surplus: np.ndarray,
 ) -> tuple[int, int]:
     """The stage's iteration without a World: returns (lost surplus, violations after)."""
-    from gridledger.market.congestion import curtail, lost_surplus_micro
-    from gridledger.security import security_violations
+    from gridledger.security.congestion import security_violations
+    from gridledger.security.curtailment import curtail, lost_surplus_micro
 
     limits = SecurityLimits(feeder.v_min_pu, feeder.v_max_pu, 100.0)
     sens = sec.sensitivities(feeder)

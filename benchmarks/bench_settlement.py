@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from gridledger.ledger.bench import random_bids
+from markets import random_bids
 from gridledger.ledger.facade import Ledger, LedgerMember
 from gridledger.market.settlement import Tariffs
 

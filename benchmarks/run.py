@@ -32,7 +32,8 @@ Row = dict[str, Any]
 
 def _day(chain: str) -> list[Row]:
     from gridledger.scenario import load_scenario
-    from gridledger.simulation import build_world, run
+    from gridledger.sim.loop import run
+    from gridledger.world import build_world
 
     scenario = load_scenario(ROOT / "scenarios" / "ieee33.toml", [f'chain.backend="{chain}"'])
     build_world(scenario)  # warm caches (numba compile of the first power flow, profiles)
@@ -59,8 +60,8 @@ def _day_offchain() -> list[Row]:
 def _day_onchain() -> list[Row]:
     import tempfile
 
-    from gridledger.runner import run_with_chain
     from gridledger.scenario import load_scenario
+    from gridledger.sim.runner import run_with_chain
 
     rows: list[Row] = []
     baseline: float | None = None
@@ -141,7 +142,7 @@ GROUPS: dict[str, Callable[[], list[Row]]] = {
     "security": _module_rows("bench_security"),
     "best_response": _module_rows("bench_best_response"),
     "settlement": _module_rows("bench_settlement"),
-    "ledger": _module_rows("gridledger.ledger.bench"),
+    "ledger": _module_rows("bench_ledger"),
     "day_onchain": _day_onchain,
 }
 

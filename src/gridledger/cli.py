@@ -15,7 +15,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.table import Table
+
 from gridledger.errors import GridledgerError
+from gridledger.report.folder import run_to_folder
+from gridledger.report.html import rebuild_report
+from gridledger.scenario import load_scenario
+from gridledger.sim.runner import audit_folder
+from gridledger.studies.compare import compare
+from gridledger.studies.experiments import run_experiment
 
 __all__ = ["main"]
 
@@ -51,9 +60,6 @@ SUMMARY_KEYS = (
 
 
 def _print_summary(kpis: dict[str, Any], title: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     table = Table(title=title)
     table.add_column("KPI")
     table.add_column("value", justify="right")
@@ -66,9 +72,6 @@ def _print_summary(kpis: dict[str, Any], title: str) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from gridledger.runner import run_to_folder
-    from gridledger.scenario import load_scenario
-
     overrides = list(args.set or [])
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
@@ -88,8 +91,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from gridledger.report.html import rebuild_report
-
     path = rebuild_report(Path(args.dir))
     kpis = json.loads((Path(args.dir) / "summary.json").read_text())
     _print_summary(kpis, f"gridledger report: {args.dir}")
@@ -98,8 +99,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from gridledger.runner import audit_folder
-
     report = audit_folder(Path(args.dir), chain=args.chain)
     facts = report.as_dict()
     problems = facts.pop("problems")
@@ -112,8 +111,6 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from gridledger.compare import compare
-
     table = compare(
         Path(args.scenario),
         vary=args.vary,
@@ -126,8 +123,6 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_experiment(args: argparse.Namespace) -> int:
-    from gridledger.experiments import run_experiment
-
     out = Path(args.out) if args.out else Path("runs") / f"experiment-{args.name}"
     table = run_experiment(
         args.name,

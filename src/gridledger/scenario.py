@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from gridledger.errors import ScenarioError
 
 __all__ = [
+    "SHIPPED_DIR",
     "ChainSpec",
     "HorizonSpec",
     "MarketSpec",
@@ -33,6 +34,8 @@ __all__ = [
     "load_scenario",
     "max_rounds",
     "parse_override",
+    "resolve_scenario_path",
+    "shipped_scenarios",
     "validate_scenario",
 ]
 
@@ -288,13 +291,36 @@ def validate_scenario(data: dict[str, Any], source: str) -> Scenario:
         raise ScenarioError(_format_errors(source, error)) from None
 
 
-def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
-    """Load and validate a TOML scenario, applying ``--set`` style overrides."""
+SHIPPED_DIR = Path(__file__).parent / "scenarios"
+"""The scenarios that ship with the package (``scenarios/`` in a clone links here)."""
+
+
+def shipped_scenarios() -> list[str]:
+    """Names of the shipped scenarios (``gridledger run NAME`` works for each)."""
+    return sorted(p.stem for p in SHIPPED_DIR.glob("*.toml"))
+
+
+def resolve_scenario_path(path: str | Path) -> Path:
+    """``path`` itself if it exists, else the shipped scenario of that name (``ieee33``)."""
     file = Path(path)
+    if file.exists() or file.suffix or len(file.parts) != 1:
+        return file
+    shipped = SHIPPED_DIR / f"{file.name}.toml"
+    return shipped if shipped.exists() else file
+
+
+def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
+    """Load and validate a TOML scenario, applying ``--set`` style overrides.
+
+    ``path`` is a file, or the name of a shipped scenario (see :func:`shipped_scenarios`).
+    """
+    file = resolve_scenario_path(path)
     try:
         raw = file.read_text(encoding="utf-8")
     except OSError as error:
         message = f"{file}: cannot read scenario ({error.strerror})"
+        if not file.suffix and len(file.parts) == 1:
+            message += f"; shipped scenarios: {', '.join(shipped_scenarios())}"
         raise ScenarioError(message) from None
     try:
         data = tomllib.loads(raw)

@@ -1,6 +1,6 @@
 """AA in a stationary symmetric call market converges to the competitive equilibrium.
 
-Market (gridledger.bidding.experiments.convergence_run): 10 buyers with limits
+Market (gridledger.studies.aa_markets.convergence_run): 10 buyers with limits
 0.09..0.27 and 10 sellers with limits 0.08..0.26 tokens/kWh (step 0.02), 1 kWh
 each; competitive equilibrium: 5 kWh at any price in [0.17, 0.18], p_ce = 0.175.
 K = 5 rounds per interval (4 indicative + 1 binding), uniform-price clearing
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from gridledger.bidding.experiments import competitive_equilibrium, convergence_run
+from gridledger.studies.aa_markets import competitive_equilibrium, convergence_run
 
 
 def test_competitive_equilibrium_of_the_test_market() -> None:

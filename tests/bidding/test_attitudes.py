@@ -8,9 +8,9 @@ import pytest
 
 from gridledger.bidding.adaptive_aggressive import AATrader
 from gridledger.bidding.base import TraderSpec
-from gridledger.bidding.experiments import attitude_table
 from gridledger.bidding.risk import RISK_TABLE, attitude_value, risk_profile
 from gridledger.errors import GridledgerError
+from gridledger.studies.aa_markets import attitude_table
 
 
 def test_named_attitudes_set_the_sign_of_r0() -> None:

@@ -7,7 +7,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from gridledger.bidding.best_response import (
+from gridledger.bidding.game.dynamics import (
     BestResponseError,
     BestResponseMechanism,
     BRSettings,
@@ -18,12 +18,12 @@ from gridledger.bidding.best_response import (
     payoff_micro,
     run_dynamics,
 )
-from gridledger.bidding.br_start import competitive_profile, start_profile
-from gridledger.bidding.br_synthetic import hop_distance_33, synthetic_game
-from gridledger.bidding.nash import check_equilibrium
+from gridledger.bidding.game.nash import check_equilibrium
+from gridledger.bidding.game.start import competitive_profile, start_profile
+from gridledger.bidding.game.synthetic import hop_distance_33, synthetic_game
+from gridledger.bidding.mechanism import Position
 from gridledger.market.greedy import clear_greedy
 from gridledger.market.orders import Side
-from gridledger.mechanisms import Position
 from gridledger.members.member import Member, Role
 
 # Two buses (1, 2); fee 10_000 micro/kWh across, 0 within a bus; kappa = 1/2.

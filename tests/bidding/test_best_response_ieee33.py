@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from gridledger.scenario import load_scenario
-from gridledger.simulation import run
+from gridledger.sim.loop import run
 
 CASES = {
     "ieee33": ("scenarios/ieee33.toml", 44, 8),

@@ -9,8 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gridledger.bidding.best_response import BestResponseError, BRSettings
-from gridledger.bidding.br_experiment import (
+from gridledger.bidding.game.dynamics import BestResponseError, BRSettings
+from gridledger.bidding.mechanism import Position, TraderMechanism
+from gridledger.market.orders import Side, Trade
+from gridledger.members.member import Member, Role
+from gridledger.scenario import load_scenario
+from gridledger.studies.best_response import (
     ExperimentTrace,
     aa_mechanism_for,
     compare_fee_in_utility,
@@ -18,11 +22,7 @@ from gridledger.bidding.br_experiment import (
     local_metrics,
     plot_experiment,
 )
-from gridledger.market.orders import Side, Trade
-from gridledger.mechanisms import Position, TraderMechanism
-from gridledger.members.member import Member, Role
-from gridledger.scenario import load_scenario
-from gridledger.simulation import World, build_world
+from gridledger.world import World, build_world
 
 ZONE = np.array([0, 1, 1, 2, 2])
 FEES = np.where(ZONE[:, None] == ZONE[None, :], 2_000, 30_000).astype(np.int64)

@@ -107,7 +107,7 @@ def test_base_case_undervoltage_reported(ieee33: Feeder) -> None:
     res = run_ac(ieee33, -ieee33.base_load_p_kw, -ieee33.base_load_q_kvar)
     assert res.v_pu.min() == pytest.approx(0.91309, abs=1e-4)  # Baran & Wu's published 0.9131
     assert res.losses_kw == pytest.approx(202.68, abs=0.05)  # published 202.7 kW
-    found = violations(ieee33, res)
+    found = violations(res, ieee33.v_min_pu, ieee33.v_max_pu)
     assert {v.kind for v in found} == {"bus"}
     assert all(v.value < v.limit == 0.95 for v in found)
     assert 17 in {v.index for v in found}
@@ -116,7 +116,7 @@ def test_base_case_undervoltage_reported(ieee33: Feeder) -> None:
 def test_thermal_violation_reported(ieee33: Feeder) -> None:
     p = -2.0 * ieee33.base_load_p_kw
     res = run_ac(ieee33, p, 0.0 * p)
-    lines = [v for v in violations(ieee33, res) if v.kind == "line"]
+    lines = [v for v in violations(res, ieee33.v_min_pu, ieee33.v_max_pu) if v.kind == "line"]
     assert lines and lines[0].index == 0 and lines[0].value > 100.0
 
 

@@ -10,7 +10,7 @@ import pytest
 from gridledger.ledger import Ledger, LedgerMember
 from gridledger.ledger.anvil import find_anvil, start_anvil
 from gridledger.ledger.audit import audit
-from gridledger.ledger.bench import random_bids
+from benchmarks.markets import random_bids
 from gridledger.market import Bid, Tariffs, clear_uniform, settle
 
 ROOT = Path(__file__).parents[2]

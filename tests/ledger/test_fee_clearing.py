@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gridledger.ledger.backends import EmbeddedBackend
-from gridledger.ledger.bench import random_fee_market
+from benchmarks.markets import random_fee_market
 from gridledger.ledger.encoding import address_of, derive_key, pack_bid, pack_trades
 from gridledger.ledger.fee_clearing import (
     FeeClearingHarness,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from gridledger.ledger import Ledger, LedgerMember
 from gridledger.ledger.audit import audit
-from gridledger.ledger.bench import random_bids
+from benchmarks.markets import random_bids
 from gridledger.market import Tariffs
 
 TARIFFS = Tariffs(300_000, 80_000)

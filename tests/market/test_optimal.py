@@ -16,7 +16,6 @@ from gridledger.market.optimal import (
     clear_optimal,
     solve_optimal,
     surplus_wh_micro,
-    welfare_micro,
 )
 from gridledger.market.orders import Bid, Side, Trade
 
@@ -208,7 +207,7 @@ def test_welfare_units() -> None:
     fees = np.array([[0, 20_000], [20_000, 0]])
     trades = clear_greedy(bids, fees).trades
     # (0.20 - 0.10 - 0.02) tokens/kWh * 1.5 kWh = 0.12 tokens = 120,000 micro
-    assert welfare_micro(trades, bids) == 120_000
+    assert surplus_wh_micro(trades, bids) == 120_000_000
 
 
 @settings(max_examples=60, deadline=None)

@@ -8,8 +8,8 @@ import pytest
 from matplotlib.figure import Figure
 
 from gridledger.errors import ScenarioError
-from gridledger.forecast_study import forecast_error_study, plot_forecast_study
 from gridledger.scenario import load_scenario
+from gridledger.studies.forecast_errors import forecast_error_study, plot_forecast_study
 
 SCENARIO = Path(__file__).parents[2] / "scenarios" / "ieee33.toml"
 

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gridledger.errors import SecurityError
-from gridledger.market.congestion import (
+from gridledger.market.orders import Trade, apply_curtailments
+from gridledger.security.curtailment import (
     CurtailmentPlan,
     LinearLimits,
     curtail,
@@ -18,7 +19,6 @@ from gridledger.market.congestion import (
     curtail_lp,
     relief_from_bus_sensitivity,
 )
-from gridledger.market.orders import Trade, apply_curtailments
 
 log = logging.getLogger(__name__)
 

@@ -10,20 +10,15 @@ import pytest
 from gridledger.grid import run_ac
 from gridledger.market.orders import apply_curtailments
 from gridledger.scenario import load_scenario
-from gridledger.security import (
+from gridledger.security import CheckOnlySecurity, make_security
+from gridledger.security.congestion import (
     CongestionSecurity,
     SecurityLimits,
     linear_limits,
-    make_security,
     security_violations,
 )
-from gridledger.simulation import (
-    CheckOnlySecurity,
-    World,
-    build_world,
-    make_mechanism,
-    run_interval,
-)
+from gridledger.sim.loop import make_mechanism, run_interval
+from gridledger.world import World, build_world
 
 SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "ieee33_stressed.toml"
 NOON = 54  # 13:30, the stressed day's worst interval

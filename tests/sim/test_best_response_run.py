@@ -12,7 +12,7 @@ from gridledger.report.kpis import summary
 from gridledger.report.plots import plot_best_response
 from gridledger.report.tables import build_tables
 from gridledger.scenario import load_scenario
-from gridledger.simulation import run
+from gridledger.sim.loop import run
 
 ROOT = Path(__file__).resolve().parents[2]
 IEEE33 = ROOT / "scenarios" / "ieee33.toml"

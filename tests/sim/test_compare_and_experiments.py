@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from gridledger.cli import main
-from gridledger.compare import parse_vary
 from gridledger.errors import ScenarioError
+from gridledger.studies.compare import parse_vary
 
 ROOT = Path(__file__).resolve().parents[2]
 IEEE33 = ROOT / "scenarios" / "ieee33.toml"

@@ -9,7 +9,7 @@ import pytest
 
 from gridledger.cli import main
 from gridledger.scenario import load_scenario
-from gridledger.simulation import run
+from gridledger.sim.loop import run
 
 ROOT = Path(__file__).resolve().parents[2]
 IEEE33 = ROOT / "scenarios" / "ieee33.toml"

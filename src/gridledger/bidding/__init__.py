@@ -1,4 +1,5 @@
-"""Bidding strategies behind one protocol, selected by name from a registry."""
+"""Bidding: strategies behind one protocol (a registry by name), the mechanisms that
+turn members' positions into rounds of bids, and the best-response game (``game/``)."""
 
 from gridledger.bidding import adaptive_aggressive as _aa  # noqa: F401  (registers "aa")
 from gridledger.bidding import zero_intelligence as _zi  # noqa: F401  (registers "zi")
@@ -11,9 +12,16 @@ from gridledger.bidding.base import (
     make_trader,
     register_strategy,
 )
+from gridledger.bidding.game import BestResponseMechanism, BRSettings
+from gridledger.bidding.mechanism import Mechanism, Position, TraderMechanism
 
 __all__ = [
     "STRATEGIES",
+    "BRSettings",
+    "BestResponseMechanism",
+    "Mechanism",
+    "Position",
+    "TraderMechanism",
     "PublicView",
     "RoundInfo",
     "Trader",

@@ -195,20 +195,21 @@ class LimitsView(Protocol):
 
 
 def violations(
-    feeder: Feeder, result: LimitsView, thermal_limit_pct: float = 100.0
+    result: LimitsView, v_min_pu: float, v_max_pu: float, thermal_limit_pct: float = 100.0
 ) -> list[Violation]:
     """Voltages outside ``[v_min_pu, v_max_pu]`` and loadings above ``thermal_limit_pct``.
 
-    Works on a :class:`PowerFlowResult` or a screening result. The slack bus is
-    not checked (its voltage is set by the external grid).
+    The one place limits are checked: the security stage and its screening call it.
+    Works on a :class:`PowerFlowResult` or a screening result. The slack bus (0) is
+    not checked (its voltage is set by the external grid). Order: under-voltages,
+    over-voltages, lines, transformers, each by index.
     """
     out: list[Violation] = []
-    for b in range(1, feeder.n_buses):
-        v = float(result.v_pu[b])
-        if v < feeder.v_min_pu:
-            out.append(Violation("bus", b, v, feeder.v_min_pu))
-        elif v > feeder.v_max_pu:
-            out.append(Violation("bus", b, v, feeder.v_max_pu))
+    v = result.v_pu
+    for b in np.flatnonzero(v[1:] < v_min_pu) + 1:
+        out.append(Violation("bus", int(b), float(v[b]), v_min_pu))
+    for b in np.flatnonzero(v[1:] > v_max_pu) + 1:
+        out.append(Violation("bus", int(b), float(v[b]), v_max_pu))
     for i in np.flatnonzero(result.line_loading_pct > thermal_limit_pct):
         out.append(Violation("line", int(i), float(result.line_loading_pct[i]), thermal_limit_pct))
     for i in np.flatnonzero(result.trafo_loading_pct > thermal_limit_pct):

@@ -45,7 +45,8 @@ import numpy as np
 import numpy.typing as npt
 
 from gridledger.errors import ClearingError
-from gridledger.market._highs import new_highs
+from gridledger.lp import new_highs
+from gridledger.market import welfare
 from gridledger.market.greedy import kappa_fraction, make_trade, split_books
 from gridledger.market.orders import Bid, ClearingResult, Side, Trade
 
@@ -56,7 +57,6 @@ __all__ = [
     "clear_optimal",
     "solve_optimal",
     "surplus_wh_micro",
-    "welfare_micro",
 ]
 
 log = logging.getLogger(__name__)
@@ -65,17 +65,9 @@ IntArray = npt.NDArray[np.int64]
 
 
 def surplus_wh_micro(trades: Sequence[Trade], bids: Sequence[Bid]) -> int:
-    """Exact welfare ``sum (b_i - a_j - c) * e_wh`` in micro-tokens/kWh x Wh (= 1e-3 micro)."""
+    """Exact welfare at the bid prices, ``sum (b_i - a_j - c) * e_wh`` (Wh x micro/kWh)."""
     price = {b.member: b.price_per_kwh_micro for b in bids}
-    total = 0
-    for t in trades:
-        total += (price[t.buyer] - price[t.seller] - t.fee_per_kwh_micro) * t.e_wh
-    return total
-
-
-def welfare_micro(trades: Sequence[Trade], bids: Sequence[Bid]) -> float:
-    """Welfare of ``trades`` in micro-tokens: ``sum (b_i - a_j - c) * e_wh / 1000``."""
-    return surplus_wh_micro(trades, bids) / 1000
+    return welfare.surplus_wh_micro(trades, price, price)
 
 
 @dataclass(frozen=True, slots=True)

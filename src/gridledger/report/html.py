@@ -78,7 +78,7 @@ def write_report(
         parts.append(
             "<p>Per run, attitudes are mixed with members' different limits and sizes; "
             "the controlled comparison (same limits, attitude the only difference) is "
-            "<code>gridledger.bidding.experiments.attitude_table</code>, see docs/bidding.md.</p>"
+            "<code>gridledger.studies.aa_markets.attitude_table</code>, see docs/bidding.md.</p>"
         )
     for title, plot in PLOTS:
         fig = plot(tables, feeder)

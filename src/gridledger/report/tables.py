@@ -18,7 +18,8 @@ import pandas as pd
 
 from gridledger.errors import GridledgerError
 from gridledger.market.units import micro_to_money, micro_to_price
-from gridledger.simulation import RunResult, welfare_micro
+from gridledger.sim.loop import RunResult
+from gridledger.world import welfare_micro
 
 __all__ = ["RunTables", "build_tables", "load_tables", "save_tables"]
 
@@ -66,7 +67,7 @@ def _forecast_nmae(members: Any) -> dict[str, float]:
 
 
 def build_tables(result: RunResult) -> RunTables:
-    """Turn a :class:`~gridledger.simulation.RunResult` into tables."""
+    """Turn a :class:`~gridledger.sim.loop.RunResult` into tables."""
     world = result.world
     h = world.interval_h
     members = world.members

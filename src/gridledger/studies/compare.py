@@ -20,10 +20,10 @@ import pandas as pd
 
 from gridledger.errors import ScenarioError
 from gridledger.grid import load_feeder
+from gridledger.report.folder import run_to_folder
 from gridledger.report.html import figure_to_data_uri
 from gridledger.report.plots import draw_trade_map
 from gridledger.report.tables import load_tables
-from gridledger.runner import run_to_folder
 from gridledger.scenario import load_scenario
 
 __all__ = ["COMPARE_KPIS", "compare", "parse_vary"]

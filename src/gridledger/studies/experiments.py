@@ -1,7 +1,7 @@
 """Named experiments behind ``gridledger experiment NAME``: a table (CSV) and a page (HTML).
 
 - ``attitudes``: AA traders by risk attitude on a matched seeded market
-  (trade rate and margin per kWh; :mod:`gridledger.bidding.experiments`).
+  (trade rate and margin per kWh; :mod:`gridledger.studies.aa_markets`).
 - ``aa-convergence``: AA transaction prices against the competitive equilibrium
   in a stationary symmetric market, per interval.
 - ``best-response``: best response with the network fee in the utilities vs
@@ -32,7 +32,7 @@ Experiment = Callable[[Path | None, list[str], int | None], tuple[pd.DataFrame, 
 def _attitudes(
     scenario: Path | None, overrides: list[str], seed: int | None
 ) -> tuple[pd.DataFrame, object | None]:
-    from gridledger.bidding.experiments import attitude_table
+    from gridledger.studies.aa_markets import attitude_table
 
     return pd.DataFrame(attitude_table(seed=7 if seed is None else seed)), None
 
@@ -42,7 +42,7 @@ def _aa_convergence(
 ) -> tuple[pd.DataFrame, object | None]:
     import matplotlib.pyplot as plt
 
-    from gridledger.bidding.experiments import convergence_run
+    from gridledger.studies.aa_markets import convergence_run
 
     frames = []
     for attitude in ("averse", "neutral", "seeking"):
@@ -70,8 +70,8 @@ def _need_scenario(scenario: Path | None, name: str) -> Path:
 def _best_response(
     scenario: Path | None, overrides: list[str], seed: int | None
 ) -> tuple[pd.DataFrame, object | None]:
-    from gridledger.bidding.br_experiment import ExperimentTrace, compare_world, plot_experiment
-    from gridledger.simulation import build_world
+    from gridledger.studies.best_response import ExperimentTrace, compare_world, plot_experiment
+    from gridledger.world import build_world
 
     path = _need_scenario(scenario, "best-response")
     sets = ['market.clearing="greedy"', *overrides]
@@ -89,7 +89,7 @@ def _best_response(
 def _forecast_errors(
     scenario: Path | None, overrides: list[str], seed: int | None
 ) -> tuple[pd.DataFrame, object | None]:
-    from gridledger.forecast_study import forecast_error_study, plot_forecast_study
+    from gridledger.studies.forecast_errors import forecast_error_study, plot_forecast_study
 
     path = _need_scenario(scenario, "forecast-errors")
     sets = ["chain.backend=none", *overrides]

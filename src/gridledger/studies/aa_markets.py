@@ -1,7 +1,7 @@
 """Reproducible AA market experiments used by the tests, the docs and the report.
 
 Both experiments run the project's own round mechanism
-(:class:`gridledger.mechanisms.TraderMechanism`: K rounds per interval, rounds
+(:class:`gridledger.bidding.mechanism.TraderMechanism`: K rounds per interval, rounds
 1..K-1 indicative, round K binding) with the uniform-price rule
 :func:`gridledger.market.clear_uniform` on integer bids (:mod:`gridledger.market.units`).
 
@@ -21,12 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 
 import gridledger.bidding.adaptive_aggressive as _aa  # noqa: F401  (registers "aa")
+from gridledger.bidding.mechanism import Position, TraderMechanism
 from gridledger.bidding.risk import ATTITUDE_NAMES
 from gridledger.errors import GridledgerError
 from gridledger.market.double_auction import clear_uniform
 from gridledger.market.orders import Bid, ClearingResult, Side
 from gridledger.market.units import micro_to_price
-from gridledger.mechanisms import Position, TraderMechanism
 
 __all__ = [
     "FEED_IN_PER_KWH",

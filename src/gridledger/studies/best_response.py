@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from gridledger.bidding.best_response import (
+from gridledger.bidding.game.dynamics import (
     BestResponseError,
     BestResponseMechanism,
     BRSettings,
@@ -115,7 +115,7 @@ def compare_fee_in_utility(
 ) -> pd.DataFrame:
     """One row per variant: local-consumption metrics summed over the intervals.
 
-    ``positions_by_interval``: ``gridledger.mechanisms.Position`` lists (e.g. from
+    ``positions_by_interval``: ``gridledger.bidding.mechanism.Position`` lists (e.g. from
     ``simulation.positions_for``). ``aa_mechanism``: factory of a mechanism for
     the ``aa`` variants, called with ``fee_aware`` (e.g.
     ``lambda aware: TraderMechanism(..., fees=fees if aware else None)``); the
@@ -187,7 +187,7 @@ def compare_fee_in_utility(
 def aa_mechanism_for(world: Any, fee_aware: bool = True) -> Any:
     """The ``aa`` variants' mechanism: AA traders that see quotes and trade prices
     as delivered to their bus (``fee_aware``, ``TraderMechanism(fees=...)``) or not."""
-    from gridledger.mechanisms import TraderMechanism
+    from gridledger.bidding.mechanism import TraderMechanism
 
     market = world.scenario.market
     return TraderMechanism(
@@ -212,7 +212,7 @@ def compare_world(
     Needs ``world.fees`` (a fee table); zones and hop-free distances come from
     ``world.distances`` (``zone``, ``path_km``).
     """
-    from gridledger.simulation import positions_for
+    from gridledger.sim.loop import positions_for
 
     if world.fees is None:
         message = "compare_world: the scenario has no network fee (market.network_fee = 'none')"

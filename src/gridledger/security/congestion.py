@@ -1,6 +1,6 @@
-"""Security check and congestion management of a cleared interval (METHODS.md section 4).
+"""Security check and congestion management of a cleared interval (docs/security.md).
 
-:class:`CongestionSecurity` implements ``simulation.SecurityStage``:
+:class:`CongestionSecurity` implements :class:`gridledger.security.stage.SecurityStage`:
 
 1. AC power flow (pandapower Newton-Raphson) of the schedule's net injections;
    voltages checked against ``[security.v_min_pu, security.v_max_pu]`` (slack bus
@@ -8,7 +8,7 @@
 2. If a limit is violated: linearise every limit around the AC operating point
    (LinDistFlow ``dv_dp`` for voltages, PTDF for branch flows, from
    :mod:`gridledger.grid.sensitivities`), take each trade's column at its seller's
-   bus, and let the congestion rule (:mod:`gridledger.market.congestion`, greedy
+   bus, and let the congestion rule (:mod:`gridledger.security.curtailment`, greedy
    or LP) choose integer cuts. The linearised limits are tightened by a safety
    margin that grows each iteration (``margin_pct * growth**k``).
 3. Apply the cuts (the seller's generation at its bus drops by the cut energy;
@@ -23,7 +23,7 @@ Units inside the linear model: voltage margins in percent of 1 p.u. (0.01 p.u. =
 
 Surplus lost per kWh cut of a trade: the gains from trade at the members' true
 limits, ``min(utility, retail) - max(cost, feed_in) - fee`` clipped at 0, the same
-quantity ``simulation.welfare_micro`` sums (not the bid prices: with uniform
+quantity :func:`gridledger.world.welfare_micro` sums (not the bid prices: with uniform
 clearing both sides pay the same price and the bids carry no surplus).
 """
 
@@ -33,34 +33,32 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 
 from gridledger.errors import SecurityError
 from gridledger.grid.catalogue import Feeder
-from gridledger.grid.powerflow import PowerFlowResult, Violation, run_ac
+from gridledger.grid.powerflow import PowerFlowResult, Violation, run_ac, violations
 from gridledger.grid.sensitivities import Sensitivities, sensitivities
-from gridledger.market.congestion import (
+from gridledger.market.orders import Curtailment, Trade
+from gridledger.market.welfare import surplus_per_kwh_micro
+from gridledger.scenario import SecuritySpec
+from gridledger.security.curtailment import (
     CurtailmentPlan,
     LinearLimits,
     curtail,
     lost_surplus_micro,
     relief_from_bus_sensitivity,
 )
-from gridledger.market.orders import Curtailment, Trade
-from gridledger.market.units import price_to_micro
-
-if TYPE_CHECKING:
-    from gridledger.scenario import Scenario, SecuritySpec
-    from gridledger.simulation import SecurityOutcome, SecurityStage, World
+from gridledger.security.stage import SecurityOutcome
+from gridledger.world import World, true_limits_micro
 
 __all__ = [
     "CongestionReport",
     "CongestionSecurity",
     "SecurityLimits",
     "linear_limits",
-    "make_security",
     "security_violations",
     "trade_surplus_per_kwh_micro",
 ]
@@ -85,28 +83,15 @@ class SecurityLimits:
 
 def security_violations(result: PowerFlowResult, limits: SecurityLimits) -> list[Violation]:
     """Voltages outside the band (slack excluded) and loadings above the thermal limit."""
-    out: list[Violation] = []
-    v = result.v_pu
-    for b in np.flatnonzero(v[1:] < limits.v_min_pu) + 1:
-        out.append(Violation("bus", int(b), float(v[b]), limits.v_min_pu))
-    for b in np.flatnonzero(v[1:] > limits.v_max_pu) + 1:
-        out.append(Violation("bus", int(b), float(v[b]), limits.v_max_pu))
-    for kind, loading in (("line", result.line_loading_pct), ("trafo", result.trafo_loading_pct)):
-        for i in np.flatnonzero(loading > limits.thermal_limit_pct):
-            out.append(Violation(kind, int(i), float(loading[i]), limits.thermal_limit_pct))  # type: ignore[arg-type]
-    return out
+    return violations(result, limits.v_min_pu, limits.v_max_pu, limits.thermal_limit_pct)
 
 
 def trade_surplus_per_kwh_micro(world: World, trades: tuple[Trade, ...]) -> np.ndarray:
     """Gains from trade per kWh of each trade at the members' limits, net of fee, >= 0."""
-    members = world.members.members
-    market = world.scenario.market
-    out = np.zeros(len(trades), dtype=np.int64)
-    for k, t in enumerate(trades):
-        value = price_to_micro(min(members[t.buyer].utility_per_kwh, market.retail_per_kwh))
-        cost = price_to_micro(max(members[t.seller].cost_per_kwh, market.feed_in_per_kwh))
-        out[k] = max(0, value - cost - t.fee_per_kwh_micro)
-    return out
+    values, costs = true_limits_micro(world)
+    return np.array(
+        [max(0, surplus_per_kwh_micro(t, values, costs)) for t in trades], dtype=np.int64
+    )
 
 
 def linear_limits(
@@ -223,8 +208,6 @@ class CongestionSecurity:
     def check(
         self, world: World, interval: int, trades: tuple[Trade, ...], schedule_net_kw: np.ndarray
     ) -> SecurityOutcome:
-        from gridledger.simulation import SecurityOutcome
-
         started = time.perf_counter()
         feeder = world.feeder
         limits = self._limits(feeder)
@@ -403,13 +386,3 @@ def _violation_name(v: Violation) -> str:
 
 def _names(lin: LinearLimits, plan: CurtailmentPlan) -> tuple[str, ...]:
     return tuple(f"{lin.element[i]} {int(lin.element_index[i])}" for i in plan.unresolved)
-
-
-def make_security(scenario: Scenario) -> SecurityStage:
-    """The scenario's security stage: check only for ``congestion = none``, else curtailment."""
-    from gridledger.simulation import CheckOnlySecurity
-
-    spec = scenario.security
-    if spec.congestion == "none":
-        return CheckOnlySecurity()
-    return CongestionSecurity(rule=spec.congestion, limits=SecurityLimits.from_spec(spec))

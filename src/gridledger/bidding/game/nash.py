@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gridledger.bidding.best_response import Game, Strategy, payoff_micro
+from gridledger.bidding.game.dynamics import Game, Strategy, payoff_micro
 from gridledger.market.orders import Side, Trade
 
 __all__ = ["Deviation", "NashReport", "check_equilibrium", "payoff_by_quantity"]

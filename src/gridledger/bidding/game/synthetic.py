@@ -13,8 +13,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from gridledger.bidding.best_response import FloatArray, Game, Player, Strategy
-from gridledger.bidding.br_start import truthful_profile
+from gridledger.bidding.game.dynamics import FloatArray, Game, Player, Strategy
+from gridledger.bidding.game.start import truthful_profile
 from gridledger.market.orders import Side
 
 __all__ = ["PARENT_33", "hop_distance_33", "synthetic_game"]

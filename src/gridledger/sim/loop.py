@@ -1,17 +1,19 @@
 """The interval loop: forecast -> bidding rounds -> clearing -> security -> delivery -> settlement.
 
-Each stage sits behind a small interface so later capabilities plug in:
+Each stage sits behind a small interface:
 
-- bidding: a :class:`~gridledger.mechanisms.Mechanism` (``market.mechanism``);
+- bidding: a :class:`~gridledger.bidding.mechanism.Mechanism` (``market.mechanism``);
 - clearing: a rule from :mod:`gridledger.market.rules` (``market.clearing``),
   with the scenario's use-of-system fee table;
-- security: a :class:`SecurityStage` (power flow verdict, curtailments);
-- ledger: an optional recorder with the ``Ledger`` facade of
-  :mod:`gridledger.ledger` (``chain.backend``); ``None`` runs the pure reference.
+- security: a :class:`~gridledger.security.SecurityStage` (power flow verdict,
+  curtailments);
+- ledger: an optional :class:`~gridledger.sim.ports.LedgerPort` (``chain.backend``);
+  ``None`` runs the pure reference. Every on-chain result is compared with the
+  reference, and a difference is returned in the interval's outcome.
 
 The loop is deterministic for a given scenario and seed: a resumed run replays
-the completed intervals off chain (checking them against the chain) and carries
-on, so it ends with the same results as an uninterrupted run.
+the completed intervals off chain and carries on, so it ends with the same
+results as an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -20,13 +22,11 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
-from typing import Any, Protocol
 
 import numpy as np
 
-from gridledger.grid import ElectricalDistances, Feeder, electrical_distances, load_feeder
-from gridledger.grid.powerflow import PowerFlowResult, run_ac, violations
+from gridledger.bidding import BestResponseMechanism, BRSettings
+from gridledger.bidding.mechanism import Mechanism, Position, TraderMechanism
 from gridledger.market.optimal import solve_optimal, surplus_wh_micro
 from gridledger.market.orders import (
     Bid,
@@ -37,90 +37,26 @@ from gridledger.market.orders import (
     apply_curtailments,
 )
 from gridledger.market.rules import clear
-from gridledger.market.settlement import Settlement, Tariffs, settle, tolerance_bp_from_pct
-from gridledger.market.units import kwh_to_wh, money_micro, price_to_micro
-from gridledger.mechanisms import Mechanism, Position, TraderMechanism
-from gridledger.members.generator import MemberSet, build_members
+from gridledger.market.settlement import Settlement
+from gridledger.market.units import kwh_to_wh, price_to_micro
 from gridledger.scenario import Scenario
+from gridledger.security import SecurityOutcome, SecurityStage, make_security
+from gridledger.sim.ports import LedgerPort
+from gridledger.world import World, build_world, welfare_micro
 
 __all__ = [
-    "CheckOnlySecurity",
     "IntervalOutcome",
     "RunResult",
-    "SecurityOutcome",
-    "SecurityStage",
-    "World",
-    "build_world",
     "make_mechanism",
+    "positions_for",
     "run",
+    "run_interval",
 ]
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class World:
-    """Everything static for one run."""
-
-    scenario: Scenario
-    feeder: Feeder
-    distances: ElectricalDistances
-    members: MemberSet
-    tariffs: Tariffs
-    fees: np.ndarray | None
-    kappa: Fraction
-
-    @property
-    def interval_h(self) -> float:
-        return self.scenario.horizon.interval_h
-
-    @property
-    def n_buses(self) -> int:
-        return len(self.feeder.bus_ids)
-
-    def bus_injection_kw(self, member_net_kw: np.ndarray) -> np.ndarray:
-        """Sum members' net injections (kW) per market bus."""
-        out = np.zeros(self.n_buses)
-        buses = np.array([m.bus for m in self.members.members])
-        np.add.at(out, buses, member_net_kw)
-        return out
-
-
-@dataclass(frozen=True)
-class SecurityOutcome:
-    """Verdict of the security check for one interval."""
-
-    trades: tuple[Trade, ...]
-    curtailments: tuple[Curtailment, ...]
-    before: PowerFlowResult
-    after: PowerFlowResult
-    violations_before: int
-    violations_after: int
-    lost_surplus_micro: int = 0
-    """Surplus (at members' true values and costs) lost to curtailment."""
-    reason: str = ""
-    """Why management stopped when violations remain (empty when secure)."""
-
-
-class SecurityStage(Protocol):
-    def check(
-        self, world: World, interval: int, trades: tuple[Trade, ...], schedule_net_kw: np.ndarray
-    ) -> SecurityOutcome:
-        """Check the schedule (per-member net kW) and curtail ``trades`` if needed."""
-        ...
-
-
-@dataclass
-class CheckOnlySecurity:
-    """AC power flow verdict without congestion management (``security.congestion = none``)."""
-
-    def check(
-        self, world: World, interval: int, trades: tuple[Trade, ...], schedule_net_kw: np.ndarray
-    ) -> SecurityOutcome:
-        result = run_ac(world.feeder, world.bus_injection_kw(schedule_net_kw))
-        limit = world.scenario.security.thermal_limit_pct
-        count = len(violations(world.feeder, result, thermal_limit_pct=limit))
-        return SecurityOutcome(trades, (), result, result, count, count)
+MechanismValue = int | float | bool | None
+ChainStatValue = int | float | dict[str, int]
 
 
 @dataclass
@@ -141,8 +77,10 @@ class IntervalOutcome:
     """Surplus of the clearing measured at the binding bids (Wh x micro/kWh)."""
     bid_optimum_wh_micro: int = 0
     """LP optimum of the same binding bids and fees (HiGHS), the clearing's reference."""
-    mechanism_info: dict[str, Any] = field(default_factory=dict)
+    mechanism_info: dict[str, MechanismValue] = field(default_factory=dict)
     """Per-interval diagnostics of the mechanism (best response: rounds, convergence, Nash gain)."""
+    chain_mismatches: tuple[str, ...] = ()
+    """Steps whose on-chain result differed from the reference (``clearing``, ``settlement``)."""
 
 
 @dataclass
@@ -153,8 +91,9 @@ class RunResult:
     outcomes: list[IntervalOutcome] = field(default_factory=list)
     runtime_s: float = 0.0
     chain: str = "none"
-    chain_stats: dict[str, Any] = field(default_factory=dict)
+    chain_stats: dict[str, ChainStatValue] = field(default_factory=dict)
     onchain_matches_reference: bool | None = None
+    """None off chain; else whether every recorded interval matched the reference."""
     chain_conserved: bool | None = None
     """The contract's own check: deposits = balances + withdrawals = tokens held."""
 
@@ -164,8 +103,6 @@ def make_mechanism(world: World) -> Mechanism:
     scenario = world.scenario
     market = scenario.market
     if market.mechanism == "best-response":
-        from gridledger.bidding.best_response import BestResponseMechanism, BRSettings
-
         return BestResponseMechanism(
             world.members.members,
             world.interval_h,
@@ -189,47 +126,6 @@ def make_mechanism(world: World) -> Mechanism:
         retail_per_kwh=market.retail_per_kwh,
         seed=scenario.seed,
         fees=world.fees,
-    )
-
-
-def _fee_table(scenario: Scenario, distances: ElectricalDistances) -> np.ndarray | None:
-    if scenario.market.network_fee == "none":
-        return None
-    from gridledger.market.fees import fee_table
-
-    method = scenario.market.network_fee
-    return fee_table(
-        method,
-        dict(scenario.market.fee_params.get(method, {})),
-        path_km=distances.path_km,
-        path_ohm=distances.path_ohm,
-        ptdf_distance=distances.ptdf_distance,
-        ptdf=distances.ptdf,
-        line_rating_kw=distances.line_rating_kw,
-        line_length_km=distances.line_length_km,
-        zone=distances.zone,
-    )
-
-
-def build_world(scenario: Scenario) -> World:
-    """Load the feeder, build members and profiles, and the fee table."""
-    security = scenario.security
-    feeder = load_feeder(
-        scenario.network.feeder, v_min_pu=security.v_min_pu, v_max_pu=security.v_max_pu
-    )
-    distances = electrical_distances(feeder)
-    base = np.asarray(feeder.base_load_p_kw, dtype=float)
-    load_buses = [b for b in range(1, len(feeder.bus_ids)) if base[b] > 0]
-    members = build_members(scenario, load_buses, base, len(feeder.bus_ids))
-    market = scenario.market
-    tariffs = Tariffs(
-        retail_per_kwh_micro=price_to_micro(market.retail_per_kwh),
-        feed_in_per_kwh_micro=price_to_micro(market.feed_in_per_kwh),
-        tolerance_bp=tolerance_bp_from_pct(market.tolerance_pct),
-    )
-    kappa = Fraction(market.kappa).limit_denominator(1000)
-    return World(
-        scenario, feeder, distances, members, tariffs, _fee_table(scenario, distances), kappa
     )
 
 
@@ -269,7 +165,7 @@ def run_interval(
     interval: int,
     mechanism: Mechanism,
     security: SecurityStage,
-    ledger: Any | None = None,
+    ledger: LedgerPort | None = None,
 ) -> IntervalOutcome:
     """One interval through every stage; records on ``ledger`` when given."""
     scenario = world.scenario
@@ -285,11 +181,12 @@ def run_interval(
             ledger.record_round(interval, k, bids)
     final_bids = rounds[-1] if rounds else []
     cleared = clear_bids(final_bids) if final_bids else ClearingResult((), None)
+    mismatches: list[str] = []
     if ledger is not None:
         onchain = ledger.clear(interval)
         if onchain.trades != cleared.trades:
             log.error("interval %d: on-chain clearing differs from the reference", interval)
-            ledger.mismatches.append(("clearing", interval))
+            mismatches.append("clearing")
     schedule = world.members.forecast_net_kw[:, interval]
     outcome = security.check(world, interval, cleared.trades, schedule)
     if ledger is not None:
@@ -307,7 +204,7 @@ def run_interval(
         deltas = ledger.settle(interval)
         if deltas != settlement.deltas():
             log.error("interval %d: on-chain settlement differs from the reference", interval)
-            ledger.mismatches.append(("settlement", interval))
+            mismatches.append("settlement")
         ledger.end_interval(interval)
     bid_surplus = surplus_wh_micro(cleared.trades, final_bids)
     if scenario.market.clearing == "optimal" or not final_bids:
@@ -326,10 +223,11 @@ def run_interval(
         bid_surplus,
         bid_optimum,
         info,
+        tuple(mismatches),
     )
 
 
-def _mechanism_info(mechanism: Mechanism, interval: int) -> dict[str, Any]:
+def _mechanism_info(mechanism: Mechanism, interval: int) -> dict[str, MechanismValue]:
     """The mechanism's diagnostics for ``interval``, if it keeps any."""
     diagnostics = getattr(mechanism, "diagnostics", None)
     if not diagnostics or getattr(diagnostics[-1], "interval", None) != interval:
@@ -361,7 +259,7 @@ def optimum_welfare_micro(world: World, positions: Sequence[Position]) -> int:
 def run(
     scenario: Scenario,
     *,
-    ledger: Any | None = None,
+    ledger: LedgerPort | None = None,
     progress: Callable[[int], None] | None = None,
     world: World | None = None,
     security: SecurityStage | None = None,
@@ -382,30 +280,7 @@ def run(
         result.outcomes.append(run_interval(world, interval, mechanism, security, use_ledger))
         if progress is not None:
             progress(interval)
+    if ledger is not None:
+        result.onchain_matches_reference = not any(o.chain_mismatches for o in result.outcomes)
     result.runtime_s = time.perf_counter() - started
     return result
-
-
-def make_security(scenario: Scenario) -> SecurityStage:
-    """The scenario's security stage (``security.congestion``)."""
-    from gridledger.security import make_security as make
-
-    return make(scenario)
-
-
-def welfare_micro(world: World, trades: Sequence[Trade]) -> int:
-    """Gains from P2P trade net of use-of-system charges, in micro-tokens.
-
-    Sum over trades of E x (buyer's value - seller's cost - fee), with values and
-    costs the members' true limit prices (not their bids).
-    """
-    members = world.members.members
-    market = world.scenario.market
-    total = 0
-    for t in trades:
-        value = price_to_micro(min(members[t.buyer].utility_per_kwh, market.retail_per_kwh))
-        cost = price_to_micro(max(members[t.seller].cost_per_kwh, market.feed_in_per_kwh))
-        surplus = value - cost - t.fee_per_kwh_micro
-        sign = 1 if surplus >= 0 else -1
-        total += sign * money_micro(t.e_wh, abs(surplus))
-    return total

@@ -1,33 +1,30 @@
-"""Run a scenario into an output folder: simulation, chain, tables, report."""
+"""Run a scenario on its chain backend: set up or resume the chain, run the loop, audit."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 from tqdm import tqdm
 
 from gridledger.errors import GridledgerError
-from gridledger.report.html import write_report
-from gridledger.report.kpis import summary
-from gridledger.report.tables import build_tables, save_tables
+from gridledger.ledger import Ledger, members_for_ledger
+from gridledger.ledger.audit import AuditReport, audit
 from gridledger.scenario import Scenario, max_rounds
-from gridledger.simulation import RunResult, build_world, run
+from gridledger.sim.loop import RunResult, run
+from gridledger.world import build_world
 
-__all__ = ["audit_folder", "run_to_folder", "run_with_chain"]
+__all__ = ["CHAIN_DIR", "audit_folder", "run_with_chain"]
 
 log = logging.getLogger(__name__)
 
 CHAIN_DIR = "chain"
 
 
-def _open_ledger(scenario: Scenario, out: Path, resume: bool) -> Any | None:
+def _open_ledger(scenario: Scenario, out: Path, resume: bool) -> Ledger | None:
     backend = scenario.chain.backend
     if backend == "none":
         return None
-    from gridledger.ledger import Ledger
-
     state_dir = out / CHAIN_DIR
     if not resume and state_dir.exists() and any(state_dir.iterdir()):
         message = (
@@ -47,8 +44,6 @@ def run_with_chain(
     ledger = _open_ledger(scenario, out, resume)
     resume_from = 0
     if ledger is not None:
-        from gridledger.ledger import members_for_ledger
-
         if resume and ledger.is_set_up():
             last = ledger.last_settled_interval()
             resume_from = 0 if last is None else last + 1
@@ -81,7 +76,6 @@ def run_with_chain(
         bar.close()
     if ledger is not None:
         result.chain_stats = ledger.stats().as_dict()
-        result.onchain_matches_reference = not ledger.mismatches
         result.chain_conserved = bool(ledger.conserved())
         result.chain = scenario.chain.backend
     return result
@@ -91,23 +85,8 @@ def _tick(bar: tqdm) -> None:
     bar.update(1)
 
 
-def run_to_folder(
-    scenario: Scenario, out: Path, *, resume: bool = False, progress: bool = False
-) -> dict[str, Any]:
-    """Run and write tables, ``summary.json`` and ``report.html`` into ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    result = run_with_chain(scenario, out, resume=resume, progress=progress)
-    tables = build_tables(result)
-    save_tables(tables, out)
-    write_report(tables, out)
-    return summary(tables)
-
-
-def audit_folder(out: Path, chain: str | None = None) -> Any:
+def audit_folder(out: Path, chain: str | None = None) -> AuditReport:
     """Re-derive clearing and settlement from the chain of a saved run."""
-    from gridledger.ledger import Ledger
-    from gridledger.ledger.audit import audit
-
     source = chain or "embedded"
     ledger = Ledger.connect(source, state_dir=out / CHAIN_DIR, read_only=True)
     return audit(ledger)

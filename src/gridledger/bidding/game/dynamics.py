@@ -105,7 +105,7 @@ from gridledger.market.units import MICRO, price_to_micro
 from gridledger.members.member import Member
 
 if TYPE_CHECKING:
-    from gridledger.mechanisms import Position
+    from gridledger.bidding.mechanism import Position
 
 __all__ = [
     "BRDiagnostics",
@@ -975,7 +975,7 @@ def run_dynamics(
 def players_from_positions(
     members: Mapping[int, Member], positions: Sequence[Position]
 ) -> list[Player]:
-    """Players for ``positions`` (``gridledger.mechanisms.Position``) from member parameters."""
+    """Players for ``positions`` (``gridledger.bidding.mechanism.Position``) from member parameters."""
     players = []
     for pos in positions:
         member_id = int(pos.member)
@@ -1001,7 +1001,7 @@ class BestResponseMechanism:
     and ``kappa`` must be the ones the simulation clears with, under the
     ``greedy`` rule. ``members`` gives the quadratic parameters (per interval of
     ``interval_h`` hours, as the member generator scales them). Prices are bounded
-    by the tariffs. ``nash_check`` runs :func:`gridledger.bidding.nash.check_equilibrium`
+    by the tariffs. ``nash_check`` runs :func:`gridledger.bidding.game.nash.check_equilibrium`
     after each interval (slower; grid of ``nash_prices`` x ``nash_quantities``).
     Per-interval results are appended to ``diagnostics``.
     """
@@ -1042,7 +1042,7 @@ class BestResponseMechanism:
     def initial_profile(self, game: Game, positions: Sequence[Position]) -> list[Strategy]:
         """The starting profile of ``settings.start`` (``bidding.br_start``); "warm"
         starts from each member's last price on the same side, else its limit."""
-        from gridledger.bidding.br_start import start_profile
+        from gridledger.bidding.game.start import start_profile
 
         del positions  # the players carry the positions' members, sides and caps
         model_fees = game.fees if self.settings.fees_in_utility else np.zeros_like(game.fees)
@@ -1092,7 +1092,7 @@ class BestResponseMechanism:
                     interval,
                 )
         if self.nash_check:
-            from gridledger.bidding.nash import check_equilibrium
+            from gridledger.bidding.game.nash import check_equilibrium
 
             report = check_equilibrium(
                 game,

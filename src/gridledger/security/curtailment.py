@@ -1,7 +1,7 @@
 """Congestion management rules: which cleared trades to curtail, and by how much.
 
 Pure and deterministic: numpy arrays in, integer :class:`Curtailment` records out.
-The physics (power flow, sensitivities) lives in :mod:`gridledger.security`; this
+The physics (power flow, sensitivities) lives in :mod:`gridledger.security.congestion`; this
 module only sees a *linearised* picture of the network limits:
 
 - ``LinearLimits``: one row per monitored limit ``i`` (a bus voltage bound, a line
@@ -10,7 +10,7 @@ module only sees a *linearised* picture of the network limits:
   grows per Wh cut from trade ``t`` (negative: the cut makes that limit worse).
   After cuts ``x`` (Wh) the linearised margin is ``margin + relief_per_wh @ x``.
 - ``surplus_per_kwh_micro[t]``: the surplus lost per kWh cut from trade ``t``
-  (micro-tokens per kWh). :mod:`gridledger.security` passes the gains from trade
+  (micro-tokens per kWh). :mod:`gridledger.security.congestion` passes the gains from trade
   at the members' true limits (buyer's value - seller's cost - use-of-system fee,
   clipped at 0), the same quantity ``simulation.welfare_micro`` sums.
 
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gridledger.errors import SecurityError
-from gridledger.market._highs import new_highs
+from gridledger.lp import new_highs
 from gridledger.market.orders import Curtailment, Trade
 from gridledger.market.units import money_micro
 

@@ -1,4 +1,8 @@
-"""A silent HiGHS instance.
+"""A silent HiGHS instance, for every LP of the project (clearing, curtailment).
+
+It sits at the bottom of the package layers, beside ``errors``, so that ``market``
+(the pure integer reference) constructs its solver without touching the process's
+streams itself.
 
 HiGHS's constructor prints a banner on the process's stdout (C level), which
 would corrupt command output (``gridledger ... > file``). The banner is written

@@ -1,0 +1,1 @@
+"""Studies: side-by-side comparisons and the named experiments, built on runs."""

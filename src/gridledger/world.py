@@ -1,0 +1,117 @@
+"""The static world of a run: feeder, distances, members, tariffs and the fee table.
+
+Built once from a scenario by :func:`build_world`. It sits above ``grid``,
+``members`` and ``market`` (it combines them) and below the stages that use it
+(``security``, ``bidding`` and ``sim``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from gridledger.grid import ElectricalDistances, Feeder, electrical_distances, load_feeder
+from gridledger.market import welfare
+from gridledger.market.fees import fee_table
+from gridledger.market.orders import Trade
+from gridledger.market.settlement import Tariffs, tolerance_bp_from_pct
+from gridledger.market.units import price_to_micro
+from gridledger.members.generator import MemberSet, build_members
+from gridledger.scenario import Scenario
+
+__all__ = ["World", "build_world", "true_limits_micro", "welfare_micro"]
+
+
+@dataclass
+class World:
+    """Everything static for one run."""
+
+    scenario: Scenario
+    feeder: Feeder
+    distances: ElectricalDistances
+    members: MemberSet
+    tariffs: Tariffs
+    fees: np.ndarray | None
+    kappa: Fraction
+
+    @property
+    def interval_h(self) -> float:
+        return self.scenario.horizon.interval_h
+
+    @property
+    def n_buses(self) -> int:
+        return len(self.feeder.bus_ids)
+
+    def bus_injection_kw(self, member_net_kw: np.ndarray) -> np.ndarray:
+        """Sum members' net injections (kW) per market bus."""
+        out = np.zeros(self.n_buses)
+        buses = np.array([m.bus for m in self.members.members])
+        np.add.at(out, buses, member_net_kw)
+        return out
+
+
+def _fee_table(scenario: Scenario, distances: ElectricalDistances) -> np.ndarray | None:
+    if scenario.market.network_fee == "none":
+        return None
+    method = scenario.market.network_fee
+    return fee_table(
+        method,
+        dict(scenario.market.fee_params.get(method, {})),
+        path_km=distances.path_km,
+        path_ohm=distances.path_ohm,
+        ptdf_distance=distances.ptdf_distance,
+        ptdf=distances.ptdf,
+        line_rating_kw=distances.line_rating_kw,
+        line_length_km=distances.line_length_km,
+        zone=distances.zone,
+    )
+
+
+def build_world(scenario: Scenario) -> World:
+    """Load the feeder, build members and profiles, and the fee table."""
+    security = scenario.security
+    feeder = load_feeder(
+        scenario.network.feeder, v_min_pu=security.v_min_pu, v_max_pu=security.v_max_pu
+    )
+    distances = electrical_distances(feeder)
+    base = np.asarray(feeder.base_load_p_kw, dtype=float)
+    load_buses = [b for b in range(1, len(feeder.bus_ids)) if base[b] > 0]
+    members = build_members(scenario, load_buses, base, len(feeder.bus_ids))
+    market = scenario.market
+    tariffs = Tariffs(
+        retail_per_kwh_micro=price_to_micro(market.retail_per_kwh),
+        feed_in_per_kwh_micro=price_to_micro(market.feed_in_per_kwh),
+        tolerance_bp=tolerance_bp_from_pct(market.tolerance_pct),
+    )
+    kappa = Fraction(market.kappa).limit_denominator(1000)
+    return World(
+        scenario, feeder, distances, members, tariffs, _fee_table(scenario, distances), kappa
+    )
+
+
+def true_limits_micro(world: World) -> tuple[list[int], list[int]]:
+    """Members' true value (buyers) and cost (sellers) per kWh in micro-tokens.
+
+    Values are capped at the retail tariff and costs floored at the feed-in
+    tariff: nobody pays more for P2P energy than for grid energy, nor sells below
+    what the grid pays.
+    """
+    market = world.scenario.market
+    members = world.members.members
+    values = [price_to_micro(min(m.utility_per_kwh, market.retail_per_kwh)) for m in members]
+    costs = [price_to_micro(max(m.cost_per_kwh, market.feed_in_per_kwh)) for m in members]
+    return values, costs
+
+
+def welfare_micro(world: World, trades: Sequence[Trade]) -> int:
+    """Gains from P2P trade net of use-of-system charges, in micro-tokens.
+
+    Sum over trades of E x (buyer's value - seller's cost - fee), with values and
+    costs the members' true limit prices (not their bids); see
+    :func:`gridledger.market.welfare.welfare_micro`.
+    """
+    values, costs = true_limits_micro(world)
+    return welfare.welfare_micro(trades, values, costs)
