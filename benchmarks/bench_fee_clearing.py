@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 from eth_account.typed_transactions import TypedTransaction
 from hexbytes import HexBytes
+from markets import random_fee_market
 
 from gridledger.ledger import EmbeddedBackend, Ledger, LedgerMember
 from gridledger.ledger import encoding as enc
-from markets import random_fee_market
 from gridledger.market import Tariffs
 from gridledger.market.orders import Bid
 

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
+from markets import random_bids
 
 from gridledger.ledger.anvil import find_anvil, start_anvil
 from gridledger.ledger.facade import Ledger, LedgerMember
 from gridledger.market.settlement import Tariffs
-from markets import random_bids
 
 __all__ = ["run", "run_intervals"]
 

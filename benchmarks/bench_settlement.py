@@ -15,6 +15,7 @@ import random
 from typing import Any
 
 from markets import random_bids
+
 from gridledger.ledger.facade import Ledger, LedgerMember
 from gridledger.market.settlement import Tariffs
 

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from benchmarks.markets import random_bids
 
 from gridledger.ledger import Ledger, LedgerMember
 from gridledger.ledger.anvil import find_anvil, start_anvil
 from gridledger.ledger.audit import audit
-from benchmarks.markets import random_bids
 from gridledger.market import Bid, Tariffs, clear_uniform, settle
 
 ROOT = Path(__file__).parents[2]

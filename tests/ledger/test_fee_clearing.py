@@ -10,11 +10,11 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from benchmarks.markets import random_fee_market
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gridledger.ledger.backends import EmbeddedBackend
-from benchmarks.markets import random_fee_market
 from gridledger.ledger.encoding import address_of, derive_key, pack_bid, pack_trades
 from gridledger.ledger.fee_clearing import (
     FeeClearingHarness,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from benchmarks.markets import random_bids
+
 from gridledger.ledger import Ledger, LedgerMember
 from gridledger.ledger.audit import audit
-from benchmarks.markets import random_bids
 from gridledger.market import Tariffs
 
 TARIFFS = Tariffs(300_000, 80_000)

@@ -37,7 +37,7 @@ from gridledger.market.orders import (
     apply_curtailments,
 )
 from gridledger.market.rules import clear
-from gridledger.market.settlement import Settlement
+from gridledger.market.settlement import Settlement, settle
 from gridledger.market.units import kwh_to_wh, price_to_micro
 from gridledger.scenario import Scenario
 from gridledger.security import SecurityOutcome, SecurityStage, make_security
