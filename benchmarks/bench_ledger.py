@@ -10,6 +10,7 @@ from markets import random_bids
 
 from gridledger.ledger.anvil import find_anvil, start_anvil
 from gridledger.ledger.facade import Ledger, LedgerMember
+from gridledger.market.orders import Bid, Side
 from gridledger.market.settlement import Tariffs
 
 __all__ = ["run", "run_intervals"]
