@@ -1,0 +1,1 @@
+"""Output stage: tables, key figures, plots and the one HTML page builder; a run into a folder."""
