@@ -145,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a scenario and write results and report")
-    run.add_argument("scenario", help="scenario TOML file, e.g. scenarios/ieee33.toml")
+    run.add_argument(
+        "scenario", help="scenario TOML file, or a shipped name (ieee33, cigre_lv, ieee33_stressed)"
+    )
     run.add_argument("--out", help="output folder (default runs/<scenario name>)")
     run.add_argument("--seed", type=int, help="override the scenario's seed")
     run.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a key")
