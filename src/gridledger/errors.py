@@ -11,6 +11,7 @@ __all__ = [
     "ClearingError",
     "GridError",
     "GridledgerError",
+    "MemberError",
     "ScenarioError",
     "SecurityError",
     "SettlementError",
@@ -27,6 +28,10 @@ class ScenarioError(GridledgerError):
 
 class GridError(GridledgerError):
     """A feeder could not be built or a power flow failed."""
+
+
+class MemberError(GridledgerError):
+    """A member, profile or forecaster parameter is invalid."""
 
 
 class ClearingError(GridledgerError):

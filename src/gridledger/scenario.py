@@ -11,6 +11,7 @@ validation, so they are checked exactly like the file.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import tomllib
 from pathlib import Path
@@ -267,8 +268,6 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Return a copy of raw scenario ``data`` with ``KEY.PATH=VALUE`` overrides applied."""
-    import copy
-
     out = copy.deepcopy(data)
     for text in overrides:
         path, value = parse_override(text)

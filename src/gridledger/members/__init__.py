@@ -3,6 +3,7 @@
 The scenario-driven member generator is in :mod:`gridledger.members.generator`.
 """
 
+from gridledger.errors import MemberError
 from gridledger.members.forecast import (
     FORECASTERS,
     ArForecaster,
@@ -15,7 +16,7 @@ from gridledger.members.forecast import (
     nmae,
     score,
 )
-from gridledger.members.member import RISK_ATTITUDES, Member, MemberError, Role
+from gridledger.members.member import RISK_ATTITUDES, Member, Role
 from gridledger.members.profiles import PROFILES, german_holidays, load_profile_kw, year_profile_kw
 from gridledger.members.pv import DAY_TYPES, DayType, clear_sky_poa_w_m2, pv_profile_kw
 

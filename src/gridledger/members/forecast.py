@@ -47,8 +47,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from gridledger.members.member import MemberError
-from gridledger.members.profiles import _ar1_unit
+from gridledger.errors import MemberError
+from gridledger.members.profiles import ar1_unit
 
 __all__ = [
     "FORECASTERS",
@@ -200,7 +200,7 @@ class NoisyForecaster:
         if a.size == 0 or self.nmae == 0.0:
             return a.copy()
         phi = math.exp(-self.interval_min / self.error_tau_min) if self.error_tau_min > 0 else 0.0
-        z = _ar1_unit(rng, a.size, phi)
+        z = ar1_unit(rng, a.size, phi)
         e = math.sqrt(math.pi / 2.0) * self.nmae * np.abs(a) * z
         if self.calibrate:
             realised = float(np.abs(e).sum())

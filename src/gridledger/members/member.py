@@ -14,15 +14,12 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
-from gridledger.errors import GridledgerError
+from gridledger.errors import MemberError
+from gridledger.members.profiles import PROFILES
 
-__all__ = ["RISK_ATTITUDES", "Member", "MemberError", "Role"]
+__all__ = ["RISK_ATTITUDES", "Member", "Role"]
 
 RISK_ATTITUDES = ("averse", "neutral", "seeking")
-
-
-class MemberError(GridledgerError):
-    """A member, profile or forecaster parameter is invalid."""
 
 
 class Role(StrEnum):
@@ -110,8 +107,6 @@ class Member:
             raise _fail(self.id, "p_max_kw", self.p_max_kw, "need a limit > 0 kW")
 
     def _check_profile(self) -> None:
-        from gridledger.members.profiles import PROFILES  # local: profiles imports MemberError
-
         if self.load_profile not in PROFILES:
             allowed = ", ".join(sorted(PROFILES))
             raise _fail(self.id, "load_profile", self.load_profile, f"need one of {allowed}")

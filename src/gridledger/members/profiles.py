@@ -39,13 +39,16 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+from demandlib import bdew
 from scipy.signal import lfilter
 
-from gridledger.members.member import MemberError
+from gridledger.errors import MemberError
 
 __all__ = [
     "BASE_STEP_MIN",
     "PROFILES",
+    "ar1_unit",
+    "check_time_grid",
     "german_holidays",
     "load_profile_kw",
     "year_profile_kw",
@@ -99,8 +102,6 @@ def _holiday_list(holidays: str, year: int) -> list[dt.date] | None:
 
 @lru_cache(maxsize=16)
 def _elec_slp_year(year: int, holidays: str) -> dict[str, np.ndarray]:
-    from demandlib import bdew
-
     with warnings.catch_warnings():  # ElecSlp sets simplefilter("error") globally
         warnings.simplefilter("ignore")
         frame = bdew.ElecSlp(year, holidays=_holiday_list(holidays, year)).get_profiles()
@@ -108,8 +109,6 @@ def _elec_slp_year(year: int, holidays: str) -> dict[str, np.ndarray]:
 
 
 def _bdew25_year(profile: str, year: int, holidays: str) -> np.ndarray:
-    from demandlib import bdew
-
     cls = {"h25": bdew.H25, "g25": bdew.G25, "l25": bdew.L25, "p25": bdew.P25, "s25": bdew.S25}
     index = pd.date_range(dt.datetime(year, 1, 1), dt.datetime(year + 1, 1, 1), freq="15min")[:-1]
     with warnings.catch_warnings():
@@ -137,7 +136,7 @@ def year_profile_kw(profile: str, year: int, holidays: str = "de") -> np.ndarray
     return p_kw
 
 
-def _check_grid(start: pd.Timestamp, intervals: int, interval_min: int) -> pd.Timestamp:
+def check_time_grid(start: pd.Timestamp, intervals: int, interval_min: int) -> pd.Timestamp:
     if isinstance(intervals, bool) or not isinstance(intervals, int | np.integer) or intervals < 1:
         raise MemberError(f"intervals = {intervals!r}: need an integer >= 1")
     if (
@@ -178,7 +177,7 @@ def _window_kw(profile: str, start: pd.Timestamp, n_base: int, holidays: str) ->
     return np.concatenate(parts)[offset : offset + n_base]
 
 
-def _ar1_unit(rng: np.random.Generator, n: int, phi: float) -> np.ndarray:
+def ar1_unit(rng: np.random.Generator, n: int, phi: float) -> np.ndarray:
     """Stationary AR(1) with unit variance: z_t = phi z_(t-1) + sqrt(1 - phi^2) e_t."""
     e = rng.standard_normal(n)
     z0 = e[0]
@@ -211,7 +210,7 @@ def load_profile_kw(
     unit-variance AR(1) with correlation time ``noise_tau_min`` on the interval
     grid and ``s = noise_sd``. Energy is preserved in expectation.
     """
-    start = _check_grid(start, intervals, interval_min)
+    start = check_time_grid(start, intervals, interval_min)
     if not math.isfinite(annual_kwh) or annual_kwh < 0:
         raise MemberError(f"annual_kwh = {annual_kwh!r}: need a finite number >= 0")
     if not math.isfinite(noise_sd) or noise_sd < 0:
@@ -233,6 +232,6 @@ def load_profile_kw(
     p_kw = base.reshape(intervals, steps).mean(axis=1) * annual_kwh
     if rng is not None and noise_sd > 0:
         phi = math.exp(-interval_min / noise_tau_min)
-        z = _ar1_unit(rng, intervals, phi)
+        z = ar1_unit(rng, intervals, phi)
         p_kw = p_kw * np.exp(noise_sd * z - 0.5 * noise_sd * noise_sd)
     return p_kw

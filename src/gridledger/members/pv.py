@@ -50,9 +50,10 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+import pvlib
 
-from gridledger.members.member import MemberError
-from gridledger.members.profiles import BASE_STEP_MIN, _ar1_unit, _check_grid
+from gridledger.errors import MemberError
+from gridledger.members.profiles import BASE_STEP_MIN, ar1_unit, check_time_grid
 
 __all__ = ["DAY_TYPES", "DayType", "clear_sky_poa_w_m2", "pv_profile_kw"]
 
@@ -88,8 +89,6 @@ _sky_cache: dict[tuple[int, float, float, int, float], tuple[np.ndarray, float]]
 
 def _compute_clear_days(site: _Site, days: list[int]) -> np.ndarray:
     """POA irradiance (W/m^2), shape (len(days), STEPS_PER_DAY), at 5-min midpoints."""
-    import pvlib
-
     lat, lon, offset_h, tilt, azimuth, albedo = site
     step_s = BASE_STEP_MIN * 60
     local0 = np.array([np.datetime64(dt.date.fromordinal(d), "s") for d in days])
@@ -142,7 +141,7 @@ def _day_sky(
     p_clear = (1.0 - cloudiness) ** 2
     p_overcast = cloudiness**2
     kind = DAY_TYPES[0] if u < p_clear else DAY_TYPES[2] if u >= 1.0 - p_overcast else DAY_TYPES[1]
-    z = _ar1_unit(rng, STEPS_PER_DAY, math.exp(-BASE_STEP_MIN / kind.tau_min))
+    z = ar1_unit(rng, STEPS_PER_DAY, math.exp(-BASE_STEP_MIN / kind.tau_min))
     k = kind.k_mean + kind.mean_jitter_sd * jitter + kind.k_sd * z
     k.setflags(write=False)
     if len(_sky_cache) >= _CACHE_MAX:
@@ -236,7 +235,7 @@ def pv_profile_kw(
     if start_ts.tzinfo is not None and utc_offset_h is None:
         offset = start_ts.utcoffset()
         utc_offset_h = offset.total_seconds() / 3600.0 if offset is not None else 0.0
-    start_ts = _check_grid(start_ts, intervals, interval_min)
+    start_ts = check_time_grid(start_ts, intervals, interval_min)
     if not math.isfinite(kwp) or kwp < 0:
         raise MemberError(f"kwp = {kwp!r}: need a finite number >= 0")
     if not 0.0 <= cloudiness <= 1.0:
@@ -267,7 +266,7 @@ def pv_profile_kw(
     if rng is not None:
         gain = 1.0 + gain_spread * float(rng.uniform(-1.0, 1.0))
         if individual_share > 0:
-            y = _ar1_unit(rng, n_base, math.exp(-BASE_STEP_MIN / INDIVIDUAL_TAU_MIN))
+            y = ar1_unit(rng, n_base, math.exp(-BASE_STEP_MIN / INDIVIDUAL_TAU_MIN))
             k = k + individual_share * sd * y
     k = np.clip(k, 0.0, K_MAX)
     p_kw = np.minimum(kwp * performance_ratio * gain * k * poa / 1000.0, kwp)

@@ -36,6 +36,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import highspy
 import numpy as np
 
 from gridledger.errors import SecurityError
@@ -243,8 +244,6 @@ def _solve_lp(
     row_lower: np.ndarray,
 ) -> np.ndarray | None:
     """min cost @ z  s.t.  rows @ z >= row_lower, 0 <= z <= col_upper (HiGHS); None if infeasible."""
-    import highspy  # lazily: the greedy rule needs no solver
-
     h = new_highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("presolve", "off" if rows.shape[1] < 200 else "choose")
