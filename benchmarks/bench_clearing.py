@@ -17,8 +17,9 @@ import numpy as np
 
 from gridledger.market.greedy import clear_greedy
 from gridledger.market.merit_order import clear_merit_order
-from gridledger.market.optimal import certify, solve_optimal, surplus_wh_micro
+from gridledger.market.optimal import certify, solve_optimal
 from gridledger.market.orders import Bid, Side
+from gridledger.market.welfare import bid_surplus_wh_micro as surplus_wh_micro
 
 N_BIDS = 10_000
 N_BUSES = 33

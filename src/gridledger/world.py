@@ -14,11 +14,11 @@ from fractions import Fraction
 import numpy as np
 
 from gridledger.grid import ElectricalDistances, Feeder, electrical_distances, load_feeder
-from gridledger.market import welfare
 from gridledger.market.fees import fee_table
 from gridledger.market.orders import Trade
 from gridledger.market.settlement import Tariffs, tolerance_bp_from_pct
 from gridledger.market.units import price_to_micro
+from gridledger.market.welfare import welfare_micro as trade_welfare_micro
 from gridledger.members.generator import MemberSet, build_members
 from gridledger.scenario import Scenario
 
@@ -114,4 +114,4 @@ def welfare_micro(world: World, trades: Sequence[Trade]) -> int:
     :func:`gridledger.market.welfare.welfare_micro`.
     """
     values, costs = true_limits_micro(world)
-    return welfare.welfare_micro(trades, values, costs)
+    return trade_welfare_micro(trades, values, costs)

@@ -24,8 +24,9 @@ from gridledger.ledger.fee_clearing import (
     pack_fee_table,
 )
 from gridledger.market.greedy import clear_greedy, make_trade
-from gridledger.market.optimal import certify, solve_optimal, surplus_wh_micro
+from gridledger.market.optimal import certify, solve_optimal
 from gridledger.market.orders import Bid, Side, Trade
+from gridledger.market.welfare import bid_surplus_wh_micro as surplus_wh_micro
 
 KAPPA = Fraction(1, 2)
 

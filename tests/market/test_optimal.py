@@ -11,13 +11,9 @@ from hypothesis import strategies as st
 
 from gridledger.market.greedy import clear_greedy
 from gridledger.market.merit_order import clear_merit_order
-from gridledger.market.optimal import (
-    certify,
-    clear_optimal,
-    solve_optimal,
-    surplus_wh_micro,
-)
+from gridledger.market.optimal import certify, clear_optimal, solve_optimal
 from gridledger.market.orders import Bid, Side, Trade
+from gridledger.market.welfare import bid_surplus_wh_micro as surplus_wh_micro
 
 
 @st.composite

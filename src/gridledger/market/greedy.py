@@ -40,6 +40,7 @@ import numpy.typing as npt
 from gridledger.errors import ClearingError
 from gridledger.market.fees import fees_or_zero
 from gridledger.market.orders import Bid, ClearingResult, Side, Trade, validate_bids
+from gridledger.market.welfare import order_surplus_per_kwh_micro
 
 __all__ = ["Books", "clear_greedy", "kappa_fraction", "make_trade", "split_books"]
 
@@ -60,7 +61,7 @@ def kappa_fraction(kappa: Fraction | float | int) -> Fraction:
 
 def make_trade(buyer: Bid, seller: Bid, e_wh: int, fee: int, kappa: Fraction) -> Trade:
     """A trade of ``e_wh`` priced by the kappa split of the pair's surplus (rule step 4)."""
-    surplus = buyer.price_per_kwh_micro - seller.price_per_kwh_micro - fee
+    surplus = order_surplus_per_kwh_micro(buyer, seller, fee)
     seller_price = seller.price_per_kwh_micro + (surplus * kappa.numerator) // kappa.denominator
     return Trade(
         buyer=buyer.member,
@@ -178,6 +179,7 @@ def clear_greedy(
     matched: list[tuple[Bid, Bid, int, int]] = []
 
     while True:
+        # head surplus b - a - c of every bus pair, packed with the tie rank
         keys = ((hb_arr[None, :] - ha_arr[:, None]) << shift) + c_term
         flat = int(keys.argmax())
         k_max = int(keys.flat[flat])
@@ -221,6 +223,7 @@ def clear_greedy(
                 else:
                     ha[pi] = sentinel
                 ha_arr[pi] = ha[pi]
+            # the heads' order_surplus_per_kwh_micro, inlined in this hot loop
             surplus = hb[qi] - ha[pi] - fee
             # Every other entry only fell since k_second was taken, so the pair
             # stays the unique best while its key is strictly above k_second.

@@ -25,6 +25,7 @@ import numpy.typing as npt
 from gridledger.market.double_auction import merit_pairs, sorted_books
 from gridledger.market.greedy import kappa_fraction, make_trade, split_books
 from gridledger.market.orders import Bid, ClearingResult, Trade
+from gridledger.market.welfare import order_surplus_per_kwh_micro
 
 __all__ = ["clear_merit_order"]
 
@@ -42,6 +43,6 @@ def clear_merit_order(
     trades: list[Trade] = []
     for buy, sell, e_wh in merit_pairs(buys, sells):
         fee = int(table[sell.bus, buy.bus])
-        if buy.price_per_kwh_micro - sell.price_per_kwh_micro - fee > 0:
+        if order_surplus_per_kwh_micro(buy, sell, fee) > 0:
             trades.append(make_trade(buy, sell, e_wh, fee, kappa))
     return ClearingResult(trades=tuple(trades), price_per_kwh_micro=None)

@@ -46,9 +46,9 @@ import numpy.typing as npt
 
 from gridledger.errors import ClearingError
 from gridledger.lp import new_highs
-from gridledger.market import welfare
 from gridledger.market.greedy import kappa_fraction, make_trade, split_books
 from gridledger.market.orders import Bid, ClearingResult, Side, Trade
+from gridledger.market.welfare import bid_surplus_wh_micro, order_surplus_per_kwh_micro
 
 __all__ = [
     "Certificate",
@@ -56,18 +56,11 @@ __all__ = [
     "certify",
     "clear_optimal",
     "solve_optimal",
-    "surplus_wh_micro",
 ]
 
 log = logging.getLogger(__name__)
 
 IntArray = npt.NDArray[np.int64]
-
-
-def surplus_wh_micro(trades: Sequence[Trade], bids: Sequence[Bid]) -> int:
-    """Exact welfare at the bid prices, ``sum (b_i - a_j - c) * e_wh`` (Wh x micro/kWh)."""
-    price = {b.member: b.price_per_kwh_micro for b in bids}
-    return welfare.surplus_wh_micro(trades, price, price)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +75,6 @@ class OptimalSolution:
     seller_bus_price: dict[int, int]
     buyer_bus_price: dict[int, int]
     bus_flow_wh: dict[tuple[int, int], int] = field(default_factory=dict)
-
-    @property
-    def welfare_micro(self) -> float:
-        return self.welfare_wh_micro / 1000
 
 
 def _grouped(orders: Sequence[Bid], descending: bool) -> dict[int, list[Bid]]:
@@ -245,7 +234,7 @@ def solve_optimal(
                 b_ptr[q] += 1
     kept: list[tuple[int, int, int, int, int, Bid, Bid]] = []
     for buyer, seller, e_wh, fee in raw:
-        surplus = buyer.price_per_kwh_micro - seller.price_per_kwh_micro - fee
+        surplus = order_surplus_per_kwh_micro(buyer, seller, fee)
         if surplus < 0:
             log.warning("optimal clearing: dropping a negative-surplus piece %s", (buyer, seller))
         if surplus > 0:
@@ -256,7 +245,7 @@ def solve_optimal(
     seller_dual = {s.member: max(0, pi_int[s.bus] - s.price_per_kwh_micro) for s in books.sells}
     return OptimalSolution(
         trades=trades,
-        welfare_wh_micro=-sum(k[0] * k[4] for k in kept),
+        welfare_wh_micro=bid_surplus_wh_micro(trades, bids),
         lp_objective_wh_micro=-objective,
         buyer_dual=buyer_dual,
         seller_dual=seller_dual,
@@ -314,7 +303,7 @@ def certify(
         if t.e_wh < 0:
             problems.append(f"trade #{k}: negative energy {t.e_wh}")
         fee = int(table[seller.bus, buyer.bus])
-        surplus = buyer.price_per_kwh_micro - seller.price_per_kwh_micro - fee
+        surplus = order_surplus_per_kwh_micro(buyer, seller, fee)
         primal += surplus * t.e_wh
         traded[t.buyer] = traded.get(t.buyer, 0) + t.e_wh
         traded[t.seller] = traded.get(t.seller, 0) + t.e_wh

@@ -27,7 +27,7 @@ import numpy as np
 
 from gridledger.bidding import BestResponseMechanism, BRSettings
 from gridledger.bidding.mechanism import Mechanism, Position, TraderMechanism
-from gridledger.market.optimal import solve_optimal, surplus_wh_micro
+from gridledger.market.optimal import solve_optimal
 from gridledger.market.orders import (
     Bid,
     ClearingResult,
@@ -39,6 +39,7 @@ from gridledger.market.orders import (
 from gridledger.market.rules import clear
 from gridledger.market.settlement import Settlement, settle
 from gridledger.market.units import kwh_to_wh, price_to_micro
+from gridledger.market.welfare import bid_surplus_wh_micro as surplus_wh_micro
 from gridledger.scenario import Scenario
 from gridledger.security import SecurityOutcome, SecurityStage, make_security
 from gridledger.sim.ports import LedgerPort
