@@ -8,7 +8,6 @@ previous interval), so agreement is to that tolerance, not bit for bit.
 from __future__ import annotations
 
 import copy
-import time
 
 import numpy as np
 import pandapower as pp
@@ -136,15 +135,11 @@ def test_divergence_raises_then_recovers(ieee33: Feeder) -> None:
     assert ok.converged and ok.v_pu.min() == pytest.approx(0.91309, abs=1e-4)
 
 
-def test_speed_ieee33(ieee33: Feeder) -> None:
-    """Target 30 ms per call after warm-up; asserted loosely (shared CI machine)."""
+def test_ieee33_warm_starts_over_random_loads(ieee33: Feeder) -> None:
+    """Each run warm-starts from the last; all converge (speed: benchmarks/bench_security.py)."""
     base = -ieee33.base_load_p_kw
     run_ac(ieee33, base)
     rng = np.random.default_rng(1)
-    times = []
     for _ in range(30):
         p = base * rng.uniform(0.3, 1.2, 33)
-        t0 = time.perf_counter()
-        run_ac(ieee33, p)
-        times.append(time.perf_counter() - t0)
-    assert float(np.median(times)) < 0.1
+        assert run_ac(ieee33, p).converged

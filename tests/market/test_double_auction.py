@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.conftest import books
 
 from gridledger.errors import ClearingError
 from gridledger.market import Bid, Side, Tariffs, clear_uniform, money_micro, settle
@@ -58,19 +59,8 @@ def test_invalid_bids_are_named(bad: list[Bid]) -> None:
         clear_uniform(bad)
 
 
-bids_strategy = st.lists(
-    st.tuples(
-        st.sampled_from([Side.BUY, Side.SELL]),
-        st.integers(1, 50_000),
-        st.integers(0, 400_000),
-        st.integers(0, 32),
-    ),
-    max_size=40,
-).map(lambda rows: [Bid(i, s, e, p, b) for i, (s, e, p, b) in enumerate(rows)])
-
-
 @settings(max_examples=300, deadline=None)
-@given(bids_strategy)
+@given(books())
 def test_properties(bids: list[Bid]) -> None:
     result = clear_uniform(bids)
     by_id = {b.member: b for b in bids}
@@ -101,7 +91,7 @@ def test_properties(bids: list[Bid]) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(bids_strategy, st.integers(0, 2**16), st.data())
+@given(books(), st.integers(0, 2**16), st.data())
 def test_settlement_conserves_money(bids: list[Bid], seed: int, data: st.DataObject) -> None:
     result = clear_uniform(bids)
     readings = {

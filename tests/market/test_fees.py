@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.conftest import fee_networks
 
 from gridledger.errors import ClearingError
 from gridledger.market.fees import FEE_METHODS, fee_table, fees_or_zero
@@ -73,32 +74,8 @@ def test_rounding_is_half_up_to_micro() -> None:
     assert np.all(fees == 12)
 
 
-@st.composite
-def networks(draw: st.DrawFn) -> dict:
-    n_buses = draw(st.integers(1, 8))
-    n_lines = draw(st.integers(1, 6))
-    seed = draw(st.integers(0, 2**32 - 1))
-    rng = np.random.default_rng(seed)
-
-    def sym() -> np.ndarray:
-        d = rng.uniform(0, 3, (n_buses, n_buses))
-        d = d + d.T
-        np.fill_diagonal(d, 0.0)
-        return d
-
-    return {
-        "path_km": sym(),
-        "path_ohm": sym(),
-        "ptdf_distance": sym(),
-        "ptdf": rng.uniform(-1, 1, (n_lines, n_buses)),
-        "line_rating_kw": rng.uniform(10, 5000, n_lines),
-        "line_length_km": rng.uniform(0, 2, n_lines),
-        "zone": rng.integers(0, 3, n_buses),
-    }
-
-
 @settings(max_examples=60, deadline=None)
-@given(networks(), st.sampled_from(FEE_METHODS), st.sampled_from(["km", "ohm", "ptdf"]))
+@given(fee_networks(), st.sampled_from(FEE_METHODS), st.sampled_from(["km", "ohm", "ptdf"]))
 def test_symmetric_non_negative_int(net: dict, method: str, metric: str) -> None:
     params = dict(PARAMS[method])
     if method == "distance":

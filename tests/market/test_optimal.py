@@ -3,80 +3,26 @@
 from __future__ import annotations
 
 import itertools
+import random
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.conftest import (
+    FeeMarket,
+    MarketWithDistance,
+    check_fee_trades,
+    degenerate_fee_markets,
+    fee_markets,
+)
 
 from gridledger.market.greedy import clear_greedy
 from gridledger.market.merit_order import clear_merit_order
 from gridledger.market.optimal import certify, clear_optimal, solve_optimal
-from gridledger.market.orders import Bid, Side, Trade
+from gridledger.market.orders import Bid, Side
 from gridledger.market.welfare import bid_surplus_wh_micro as surplus_wh_micro
-
-
-@st.composite
-def markets(draw: st.DrawFn, max_buses: int = 5, max_bids: int = 14) -> tuple:
-    n_buses = draw(st.integers(1, max_buses))
-    raw = draw(
-        st.lists(
-            st.lists(st.integers(0, 3), min_size=n_buses, max_size=n_buses),
-            min_size=n_buses,
-            max_size=n_buses,
-        )
-    )
-    dist = np.array(raw, dtype=np.int64)
-    dist = dist + dist.T
-    np.fill_diagonal(dist, 0)
-    fees = dist * draw(st.sampled_from([0, 1, 3, 10]))
-    members = draw(st.lists(st.integers(0, 500), max_size=max_bids, unique=True))
-    bids = [
-        Bid(
-            m,
-            draw(st.sampled_from([Side.BUY, Side.SELL])),
-            draw(st.integers(1, 6)) * 100,
-            draw(st.integers(0, 20)),
-            draw(st.integers(0, n_buses - 1)),
-        )
-        for m in members
-    ]
-    return bids, fees, dist
-
-
-def check_trades(trades: tuple[Trade, ...], bids: list[Bid], fees: np.ndarray) -> None:
-    by = {b.member: b for b in bids}
-    used: dict[int, int] = {}
-    for t in trades:
-        b, s = by[t.buyer], by[t.seller]
-        assert b.side == Side.BUY and s.side == Side.SELL
-        assert (t.buyer_bus, t.seller_bus) == (b.bus, s.bus)
-        assert t.e_wh > 0
-        # budget balance: the difference is exactly the fee, in integers
-        assert t.buyer_price_per_kwh_micro - t.seller_price_per_kwh_micro == fees[s.bus, b.bus]
-        assert t.buyer_price_per_kwh_micro <= b.price_per_kwh_micro
-        assert t.seller_price_per_kwh_micro >= s.price_per_kwh_micro
-        used[t.buyer] = used.get(t.buyer, 0) + t.e_wh
-        used[t.seller] = used.get(t.seller, 0) + t.e_wh
-    for member, e_wh in used.items():
-        assert e_wh <= by[member].e_wh
-
-
-def random_market(seed: int, n_buses: int = 33) -> tuple[list[Bid], np.ndarray]:
-    """Mixed buses, fees from a random line distance (scale 0..0.06 tokens/kWh/unit)."""
-    rng = np.random.default_rng(seed)
-    n_bids = int(rng.integers(2, 60))
-    pos = rng.uniform(0, 3, n_buses)
-    scale = int(rng.choice([0, 5_000, 20_000, 60_000]))
-    fees = np.round(np.abs(pos[:, None] - pos[None, :]) * scale).astype(np.int64)
-    side = rng.integers(0, 2, n_bids)
-    price = rng.integers(80, 300, n_bids) * 1_000
-    e_wh = rng.integers(1, 50, n_bids) * 100
-    bus = rng.integers(0, n_buses, n_bids)
-    bids = [
-        Bid(i, Side(int(side[i])), int(e_wh[i]), int(price[i]), int(bus[i])) for i in range(n_bids)
-    ]
-    return bids, fees
 
 
 def brute_force_optimum(bids: list[Bid], fees: np.ndarray) -> int:
@@ -124,8 +70,8 @@ def test_hand_case_greedy_is_myopic() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(markets(max_buses=3, max_bids=5))
-def test_lp_matches_brute_force_on_tiny_markets(market: tuple) -> None:
+@given(fee_markets(max_buses=3, max_bids=5))
+def test_lp_matches_brute_force_on_tiny_markets(market: MarketWithDistance) -> None:
     bids, fees, _ = market
     if sum(b.e_wh for b in bids) > 1500:
         bids = [
@@ -137,11 +83,11 @@ def test_lp_matches_brute_force_on_tiny_markets(market: tuple) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(markets(max_buses=8, max_bids=40))
-def test_certificate_and_integrality(market: tuple) -> None:
+@given(fee_markets(max_buses=8, max_bids=40))
+def test_certificate_and_integrality(market: MarketWithDistance) -> None:
     bids, fees, _ = market
     sol = solve_optimal(bids, fees)
-    check_trades(sol.trades, bids, fees)
+    check_fee_trades(sol.trades, bids, fees)
     assert sol.welfare_wh_micro == surplus_wh_micro(sol.trades, bids)
     assert sol.welfare_wh_micro == pytest.approx(sol.lp_objective_wh_micro, abs=1e-6)
     cert = certify(bids, fees, sol.trades, sol.buyer_dual, sol.seller_dual)
@@ -164,19 +110,18 @@ def test_certificate_rejects_a_suboptimal_clearing() -> None:
     assert not cert.ok and any("dual infeasible" in p for p in cert.problems)
 
 
-def test_thousand_markets_greedy_merit_and_lp() -> None:
+def test_thousand_markets_greedy_merit_and_lp(small_fee_markets: Sequence[FeeMarket]) -> None:
     """1,000 seeded markets on 33 buses: what holds between greedy, merit order and the LP."""
     greedy_gaps, merit_gaps = [], []
     greedy_below_merit = 0
     total = {"greedy": 0, "merit": 0, "lp": 0}
-    for seed in range(1_000):
-        bids, fees = random_market(seed)
+    for seed, (bids, fees) in enumerate(small_fee_markets):
         sol = solve_optimal(bids, fees)
         cert = certify(bids, fees, sol.trades, sol.buyer_dual, sol.seller_dual)
         assert cert.ok, (seed, cert.problems)
         greedy_trades = clear_greedy(bids, fees).trades
         merit_trades = clear_merit_order(bids, fees).trades
-        check_trades(greedy_trades, bids, fees)
+        check_fee_trades(greedy_trades, bids, fees)
         greedy = surplus_wh_micro(greedy_trades, bids)
         merit = surplus_wh_micro(merit_trades, bids)
         best = sol.welfare_wh_micro
@@ -207,23 +152,10 @@ def test_welfare_units() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.data())
-def test_optimal_trades_do_not_depend_on_bid_order(data: st.DataObject) -> None:
+@given(degenerate_fee_markets(), st.integers(0, 1000))
+def test_optimal_trades_do_not_depend_on_bid_order(market: FeeMarket, perm: int) -> None:
     """Degenerate LPs have several optima; the rule must pick the same one for any listing."""
-    import random
-
-    n = data.draw(st.integers(2, 12), label="n")
-    bids = [
-        Bid(
-            i,
-            Side(data.draw(st.integers(0, 1), label=f"side{i}")),
-            data.draw(st.sampled_from([1, 2, 50, 100, 250]), label=f"e{i}"),
-            data.draw(st.sampled_from([50_000, 100_000, 130_000, 290_000, 320_000]), label=f"p{i}"),
-            data.draw(st.integers(1, 5), label=f"bus{i}"),
-        )
-        for i in range(n)
-    ]
-    fees = np.array([[abs(p - q) * 5_000 for q in range(6)] for p in range(6)], dtype=np.int64)
+    bids, fees = market
     shuffled = list(bids)
-    random.Random(data.draw(st.integers(0, 1000), label="perm")).shuffle(shuffled)
+    random.Random(perm).shuffle(shuffled)
     assert solve_optimal(bids, fees).trades == solve_optimal(shuffled, fees).trades

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
+from tests.conftest import SettlementCase, settlement_cases
 
 from gridledger.errors import SettlementError
 from gridledger.market import GRID, OPERATOR, Trade
@@ -151,38 +151,10 @@ def test_errors() -> None:
     assert tolerance_bp_from_pct(5) == 500
 
 
-@st.composite
-def markets(draw: st.DrawFn) -> tuple[list[Trade], dict[int, int], Tariffs]:
-    n = draw(st.integers(2, 8))
-    sellers = draw(st.sets(st.integers(0, n - 1), max_size=n - 1))
-    buyers = [m for m in range(n) if m not in sellers]
-    trades = []
-    if sellers:
-        for _ in range(draw(st.integers(0, 10))):
-            pb = draw(st.integers(0, 400_000))
-            trades.append(
-                Trade(
-                    draw(st.sampled_from(buyers)),
-                    draw(st.sampled_from(sorted(sellers))),
-                    draw(st.integers(0, 5_000)),
-                    pb,
-                    draw(st.integers(0, pb)),
-                    1,
-                    2,
-                )
-            )
-    readings = {m: draw(st.integers(-20_000, 20_000)) for m in range(n)}
-    feed_in = draw(st.integers(0, 300_000))
-    tariffs = Tariffs(
-        draw(st.integers(feed_in, 400_000)), feed_in, draw(st.sampled_from([0, 1, 500, 10_000]))
-    )
-    return trades, readings, tariffs
-
-
 @settings(max_examples=300, deadline=None)
-@given(markets())
-def test_conservation_and_energy_balance(market) -> None:
-    trades, readings, tariffs = market
+@given(settlement_cases())
+def test_conservation_and_energy_balance(case: SettlementCase) -> None:
+    trades, readings, tariffs = case
     s = settle(trades, readings, tariffs)
     assert s.conserved()
     assert sum(s.deltas().values()) == 0
