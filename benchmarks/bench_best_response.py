@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from gridledger.bidding.game.dynamics import BRSettings, run_dynamics
+from gridledger.bidding.game import BRSettings, run_dynamics
 from gridledger.bidding.game.nash import check_equilibrium
 from gridledger.bidding.game.start import competitive_profile
 from gridledger.bidding.game.synthetic import synthetic_game

@@ -7,7 +7,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from gridledger.bidding.game.dynamics import (
+from gridledger.bidding.game import (
     BestResponseError,
     BestResponseMechanism,
     BRSettings,

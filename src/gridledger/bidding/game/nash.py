@@ -1,4 +1,4 @@
-"""Equilibrium check for the best-response game (METHODS.md section 5).
+"""Equilibrium check for the best-response game (docs/best_response.md).
 
 Independent of the best-response search: for every player, try unilateral
 deviations on a grid and clear each with the reference rule
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gridledger.bidding.game.dynamics import Game, Strategy, payoff_micro
+from gridledger.bidding.game.model import Game, Strategy, payoff_micro
 from gridledger.market.orders import Side, Trade
 
 __all__ = ["Deviation", "NashReport", "check_equilibrium", "payoff_by_quantity"]

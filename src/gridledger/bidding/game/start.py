@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gridledger.bidding.game.dynamics import (
+from gridledger.bidding.game.model import (
     BestResponseError,
     Game,
     IntArray,

@@ -13,7 +13,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from gridledger.bidding.game.dynamics import FloatArray, Game, Player, Strategy
+from gridledger.bidding.game.model import FloatArray, Game, Player, Strategy
 from gridledger.bidding.game.start import truthful_profile
 from gridledger.market.orders import Side
 
