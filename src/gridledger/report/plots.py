@@ -16,6 +16,7 @@ from gridledger.report.tables import RunTables
 
 __all__ = [
     "PLOTS",
+    "draw_trade_map",
     "label_axes",
     "plot_best_response",
     "plot_energy_balance",

@@ -8,6 +8,8 @@ Both experiments run the project's own round mechanism
 - :func:`convergence_run`: a stationary symmetric market (n buyers, n sellers,
   evenly spread limit prices, 1 kWh each); per interval the binding price, its
   relative error to the competitive equilibrium price and the allocative efficiency.
+  :func:`convergence_table` runs it for each attitude, :func:`plot_convergence`
+  draws the relative error per interval.
 - :func:`attitude_table`: a seeded market with members of the three attitudes and
   changing participation; per attitude the share of offered energy that traded
   and the surplus per traded kWh.
@@ -19,8 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-import gridledger.bidding.adaptive_aggressive as _aa  # noqa: F401  (registers "aa")
 from gridledger.bidding.mechanism import Position, TraderMechanism
 from gridledger.bidding.risk import ATTITUDE_NAMES
 from gridledger.errors import GridledgerError
@@ -34,6 +37,8 @@ __all__ = [
     "attitude_table",
     "competitive_equilibrium",
     "convergence_run",
+    "convergence_table",
+    "plot_convergence",
 ]
 
 FEED_IN_PER_KWH = 0.05
@@ -134,6 +139,33 @@ def convergence_run(
             }
         )
     return out
+
+
+def convergence_table(
+    intervals: int = 10, seed: int = 0, attitudes: Sequence[str] = ("averse", "neutral", "seeking")
+) -> pd.DataFrame:
+    """:func:`convergence_run` for each of ``attitudes``, stacked, with an ``attitude`` column."""
+    frames = [
+        pd.DataFrame(convergence_run(intervals=intervals, attitude=attitude, seed=seed)).assign(
+            attitude=attitude
+        )
+        for attitude in attitudes
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def plot_convergence(table: pd.DataFrame) -> Figure:
+    """Relative error of the binding price to p_ce per interval, one line per attitude."""
+    fig = Figure(figsize=(7, 3.5))
+    ax = fig.subplots()
+    for attitude, part in table.groupby("attitude"):
+        ax.plot(part["interval"], part["rel_error"], marker="o", label=str(attitude))
+    ax.set_xlabel("interval")
+    ax.set_ylabel("|price - p_ce| / p_ce")
+    ax.set_title("AA convergence to the competitive equilibrium")
+    ax.legend()
+    fig.tight_layout()
+    return fig
 
 
 def attitude_table(

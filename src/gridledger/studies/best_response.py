@@ -24,26 +24,29 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from matplotlib.figure import Figure
 
-from gridledger.bidding.game.dynamics import (
+from gridledger.bidding.game import (
     BestResponseError,
     BestResponseMechanism,
     BRSettings,
     payoff_micro,
     players_from_positions,
 )
+from gridledger.bidding.mechanism import Mechanism, Position, TraderMechanism
 from gridledger.market.greedy import clear_greedy
 from gridledger.market.orders import Bid, ClearingResult, Side, Trade
 from gridledger.market.units import MICRO
 from gridledger.members.member import Member
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+from gridledger.report.plots import label_axes
+from gridledger.sim.loop import positions_for
+from gridledger.world import World
 
 __all__ = [
     "VARIANTS",
@@ -99,7 +102,7 @@ class ExperimentTrace:
 
 def compare_fee_in_utility(
     members: Sequence[Member],
-    positions_by_interval: Sequence[Sequence[Any]],
+    positions_by_interval: Sequence[Sequence[Position]],
     fees: npt.ArrayLike,
     kappa: Fraction | float,
     feed_in_per_kwh: float,
@@ -110,13 +113,13 @@ def compare_fee_in_utility(
     distance: npt.ArrayLike | None = None,
     settings: BRSettings | None = None,
     variants: Sequence[str] = ("br_fee", "br_fee_unaware", "br_no_fee"),
-    aa_mechanism: Callable[[bool], Any] | None = None,
+    aa_mechanism: Callable[[bool], Mechanism] | None = None,
     trace: ExperimentTrace | None = None,
 ) -> pd.DataFrame:
     """One row per variant: local-consumption metrics summed over the intervals.
 
     ``positions_by_interval``: ``gridledger.bidding.mechanism.Position`` lists (e.g. from
-    ``simulation.positions_for``). ``aa_mechanism``: factory of a mechanism for
+    ``gridledger.sim.loop.positions_for``). ``aa_mechanism``: factory of a mechanism for
     the ``aa`` variants, called with ``fee_aware`` (e.g.
     ``lambda aware: TraderMechanism(..., fees=fees if aware else None)``); the
     ``aa`` variants are skipped when None.
@@ -131,14 +134,11 @@ def compare_fee_in_utility(
         if variant not in VARIANTS:
             message = f"experiment variant {variant!r} is not known; known: {VARIANTS}"
             raise BestResponseError(message)
-        is_aa = variant.startswith("aa")
-        if is_aa and aa_mechanism is None:
-            continue
         clear_fees = zero if variant == "br_no_fee" else fee_table
-        if is_aa:
-            mech: Any = aa_mechanism(variant == "aa") if aa_mechanism is not None else None
-        else:
-            mech = BestResponseMechanism(
+        br_mech: BestResponseMechanism | None = None
+        mech: Mechanism
+        if not variant.startswith("aa"):
+            br_mech = mech = BestResponseMechanism(
                 members,
                 interval_h,
                 clear_fees,
@@ -147,6 +147,10 @@ def compare_fee_in_utility(
                 retail_per_kwh,
                 replace(settings, fees_in_utility=variant == "br_fee"),
             )
+        elif aa_mechanism is not None:
+            mech = aa_mechanism(variant == "aa")
+        else:
+            continue
 
         def clear(bids: Sequence[Bid], table: np.ndarray = clear_fees) -> ClearingResult:
             return clear_greedy(bids, table, kappa)
@@ -170,8 +174,8 @@ def compare_fee_in_utility(
         row.update(local_metrics(trades, consumption, zone, distance))
         fee_paid = sum(t.e_wh * t.fee_per_kwh_micro for t in trades) / 1e9
         row["fees_tokens"] = fee_paid
-        if not is_aa:
-            diags = mech.diagnostics
+        if br_mech is not None:
+            diags = br_mech.diagnostics
             row["intervals"] = len(diags)
             row["converged_share"] = (
                 float(np.mean([d.converged for d in diags])) if diags else float("nan")
@@ -184,11 +188,9 @@ def compare_fee_in_utility(
     return pd.DataFrame(rows).set_index("variant")
 
 
-def aa_mechanism_for(world: Any, fee_aware: bool = True) -> Any:
+def aa_mechanism_for(world: World, fee_aware: bool = True) -> TraderMechanism:
     """The ``aa`` variants' mechanism: AA traders that see quotes and trade prices
     as delivered to their bus (``fee_aware``, ``TraderMechanism(fees=...)``) or not."""
-    from gridledger.bidding.mechanism import TraderMechanism
-
     market = world.scenario.market
     return TraderMechanism(
         market.rounds,
@@ -200,20 +202,18 @@ def aa_mechanism_for(world: Any, fee_aware: bool = True) -> Any:
 
 
 def compare_world(
-    world: Any,
+    world: World,
     intervals: Sequence[int] | None = None,
     *,
     settings: BRSettings | None = None,
     with_aa: bool = True,
     trace: ExperimentTrace | None = None,
 ) -> pd.DataFrame:
-    """:func:`compare_fee_in_utility` on a built ``simulation.World``.
+    """:func:`compare_fee_in_utility` on a built :class:`gridledger.world.World`.
 
     Needs ``world.fees`` (a fee table); zones and hop-free distances come from
     ``world.distances`` (``zone``, ``path_km``).
     """
-    from gridledger.sim.loop import positions_for
-
     if world.fees is None:
         message = "compare_world: the scenario has no network fee (market.network_fee = 'none')"
         raise BestResponseError(message)
@@ -221,13 +221,11 @@ def compare_world(
     positions = [positions_for(world, k) for k in chosen]
     market = world.scenario.market
     variants: tuple[str, ...] = ("br_fee", "br_fee_unaware", "br_no_fee")
-    aa = None
+    aa: Callable[[bool], Mechanism] | None = None
     if with_aa:
         positions = [[replace(p, strategy="aa") for p in ps] for ps in positions]
         variants = (*variants, "aa", "aa_fee_unaware")
-
-        def aa(fee_aware: bool) -> Any:
-            return aa_mechanism_for(world, fee_aware)
+        aa = partial(aa_mechanism_for, world)
 
     return compare_fee_in_utility(
         world.members.members,
@@ -249,11 +247,8 @@ def compare_world(
 def plot_experiment(table: pd.DataFrame, trace: ExperimentTrace) -> Figure:
     """Local consumption per variant, the ``br_fee`` bids converging over the rounds
     of its longest interval, and each member's utility per variant."""
-    import matplotlib.pyplot as plt
-
-    from gridledger.report.plots import label_axes
-
-    fig, (ax_share, ax_rounds, ax_util) = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig = Figure(figsize=(15, 4.2))
+    ax_share, ax_rounds, ax_util = fig.subplots(1, 3)
     shares = table[["local_share", "p2p_share"]].rename(
         columns={"local_share": "DG consumed on own branch", "p2p_share": "P2P share of demand"}
     )

@@ -10,18 +10,17 @@ reproduces to the unit (see ``gridledger audit``).
 
 from __future__ import annotations
 
-import html
 import itertools
 import logging
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.figure import Figure
 
 from gridledger.errors import ScenarioError
 from gridledger.grid import load_feeder
 from gridledger.report.folder import run_to_folder
-from gridledger.report.html import figure_to_data_uri
+from gridledger.report.html import Image, Page, Section, Table, write_page
 from gridledger.report.plots import draw_trade_map
 from gridledger.report.tables import load_tables
 from gridledger.scenario import load_scenario
@@ -102,15 +101,15 @@ def _write_page(
     table: pd.DataFrame, folders: list[tuple[str, Path]], out: Path, feeder_name: str
 ) -> None:
     feeder = load_feeder(feeder_name)
-    fig, axes = plt.subplots(1, len(folders), figsize=(6 * len(folders), 5), squeeze=False)
+    fig = Figure(figsize=(6 * len(folders), 5))
+    axes = fig.subplots(1, len(folders), squeeze=False)
     for ax, (label, folder) in zip(axes[0], folders, strict=True):
         draw_trade_map(ax, load_tables(folder), feeder, label)
     fig.tight_layout()
-    page = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>gridledger compare</title></head>"
-        "<body style='font-family:system-ui,sans-serif'>"
-        f"<h1>Comparison on {html.escape(feeder_name)}</h1>{table.to_html(float_format='%.4f')}"
-        f"<h2>Trades on the feeder map</h2><img style='max-width:100%' src='{figure_to_data_uri(fig)}'>"
-        "</body></html>"
+    page = Page(
+        "gridledger compare",
+        f"Comparison on {feeder_name}",
+        [Table(table)],
+        [Section("Trades on the feeder map", [Image.of(fig)])],
     )
-    (out / "compare.html").write_text(page, encoding="utf-8")
+    write_page(page, out / "compare.html")

@@ -11,53 +11,40 @@
 
 from __future__ import annotations
 
-import html
 import logging
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+from matplotlib.figure import Figure
 
 from gridledger.errors import GridledgerError
-from gridledger.report.html import figure_to_data_uri
+from gridledger.report.html import Block, Image, Page, Table, write_page
 from gridledger.scenario import load_scenario
+from gridledger.studies.aa_markets import attitude_table, convergence_table, plot_convergence
+from gridledger.studies.best_response import ExperimentTrace, compare_world, plot_experiment
+from gridledger.studies.forecast_errors import forecast_error_study, plot_forecast_study
+from gridledger.world import build_world
 
-__all__ = ["EXPERIMENTS", "run_experiment"]
+__all__ = ["EXPERIMENTS", "Experiment", "run_experiment"]
 
 log = logging.getLogger(__name__)
 
-Experiment = Callable[[Path | None, list[str], int | None], tuple[pd.DataFrame, object | None]]
+Experiment = Callable[[Path | None, list[str], int | None], tuple[pd.DataFrame, Figure | None]]
+"""(scenario file or None, ``--set`` overrides, seed or None) -> (table, figure or None)."""
 
 
 def _attitudes(
     scenario: Path | None, overrides: list[str], seed: int | None
-) -> tuple[pd.DataFrame, object | None]:
-    from gridledger.studies.aa_markets import attitude_table
-
+) -> tuple[pd.DataFrame, Figure | None]:
     return pd.DataFrame(attitude_table(seed=7 if seed is None else seed)), None
 
 
 def _aa_convergence(
     scenario: Path | None, overrides: list[str], seed: int | None
-) -> tuple[pd.DataFrame, object | None]:
-    import matplotlib.pyplot as plt
-
-    from gridledger.studies.aa_markets import convergence_run
-
-    frames = []
-    for attitude in ("averse", "neutral", "seeking"):
-        rows = convergence_run(intervals=10, attitude=attitude, seed=0 if seed is None else seed)
-        frames.append(pd.DataFrame(rows).assign(attitude=attitude))
-    table = pd.concat(frames, ignore_index=True)
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    for attitude, part in table.groupby("attitude"):
-        ax.plot(part["interval"], part["rel_error"], marker="o", label=str(attitude))
-    ax.set_xlabel("interval")
-    ax.set_ylabel("|price - p_ce| / p_ce")
-    ax.set_title("AA convergence to the competitive equilibrium")
-    ax.legend()
-    fig.tight_layout()
-    return table, fig
+) -> tuple[pd.DataFrame, Figure | None]:
+    table = convergence_table(intervals=10, seed=0 if seed is None else seed)
+    return table, plot_convergence(table)
 
 
 def _need_scenario(scenario: Path | None, name: str) -> Path:
@@ -69,10 +56,7 @@ def _need_scenario(scenario: Path | None, name: str) -> Path:
 
 def _best_response(
     scenario: Path | None, overrides: list[str], seed: int | None
-) -> tuple[pd.DataFrame, object | None]:
-    from gridledger.studies.best_response import ExperimentTrace, compare_world, plot_experiment
-    from gridledger.world import build_world
-
+) -> tuple[pd.DataFrame, Figure | None]:
     path = _need_scenario(scenario, "best-response")
     sets = ['market.clearing="greedy"', *overrides]
     if seed is not None:
@@ -88,9 +72,7 @@ def _best_response(
 
 def _forecast_errors(
     scenario: Path | None, overrides: list[str], seed: int | None
-) -> tuple[pd.DataFrame, object | None]:
-    from gridledger.studies.forecast_errors import forecast_error_study, plot_forecast_study
-
+) -> tuple[pd.DataFrame, Figure | None]:
     path = _need_scenario(scenario, "forecast-errors")
     sets = ["chain.backend=none", *overrides]
     if seed is not None:
@@ -121,16 +103,12 @@ def run_experiment(
     table, fig = EXPERIMENTS[name](scenario, overrides, seed)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / f"{name}.csv", index=False)
-    image = (
-        f"<img style='max-width:100%' src='{figure_to_data_uri(fig)}'>" if fig is not None else ""
+    blocks: list[Block] = [Table(table, index=False)]
+    if fig is not None:
+        blocks.append(Image.of(fig))
+    write_page(
+        Page(f"gridledger experiment {name}", f"Experiment: {name}", blocks),
+        out / f"{name}.html",
     )
-    page = (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>gridledger experiment {html.escape(name)}</title></head>"
-        "<body style='font-family:system-ui,sans-serif'>"
-        f"<h1>Experiment: {html.escape(name)}</h1>"
-        f"{table.to_html(index=False, float_format='%.4f')}{image}</body></html>"
-    )
-    (out / f"{name}.html").write_text(page, encoding="utf-8")
     log.info("experiment %s written to %s", name, out)
     return table

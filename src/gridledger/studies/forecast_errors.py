@@ -24,7 +24,7 @@ Columns of the result (one row per level):
   short, buyers' untaken energy); the rest is energy beyond the contracts, which
   at perfect forecasts is the untraded remainder of partly cleared orders;
 - ``p2p_welfare``: welfare of the contracted trades (tokens, members' true values
-  and costs, net of network fees, :func:`gridledger.sim.loop.welfare_micro`),
+  and costs, net of network fees, :func:`gridledger.world.welfare_micro`),
   ``p2p_welfare_delivered``: the same on the energy actually delivered;
 - ``grid_import_kwh``, ``grid_export_kwh``, ``conservation_ok`` (every interval's
   settlement conserves money exactly), ``runtime_s``.

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gridledger.bidding.game.dynamics import BestResponseError, BRSettings
+from gridledger.bidding.game import BestResponseError, BRSettings
 from gridledger.bidding.mechanism import Position, TraderMechanism
 from gridledger.market.orders import Side, Trade
 from gridledger.members.member import Member, Role

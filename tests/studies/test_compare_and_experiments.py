@@ -9,6 +9,7 @@ import pytest
 
 from gridledger.cli import main
 from gridledger.errors import ScenarioError
+from gridledger.report.html import Code, Page, Paragraph, Section, Strong, Table, render_page
 from gridledger.studies.compare import parse_vary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,3 +51,28 @@ def test_attitude_experiment(tmp_path: Path) -> None:
 def test_experiment_needing_a_scenario_says_so(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["experiment", "best-response"]) == 2
     assert "needs a scenario file" in capsys.readouterr().err
+
+
+def test_aa_convergence_experiment_writes_table_and_figure(tmp_path: Path) -> None:
+    assert main(["experiment", "aa-convergence", "--out", str(tmp_path)]) == 0
+    table = pd.read_csv(tmp_path / "aa-convergence.csv")
+    assert sorted(set(table["attitude"])) == ["averse", "neutral", "seeking"]
+    assert len(table) == 30
+    page = (tmp_path / "aa-convergence.html").read_text()
+    assert "<h1>Experiment: aa-convergence</h1>" in page
+    assert "data:image/png;base64" in page
+
+
+def test_pages_escape_text_and_cells() -> None:
+    frame = pd.DataFrame({"<col>": ["<script>x</script>"], "value": [0.123456]})
+    page = Page(
+        "a <title>",
+        "R&D",
+        [Paragraph(("1 < 2 ", Strong("<b>"), Code("a & b")))],
+        [Section("<h2>", [Table(frame, index=False)])],
+    )
+    text = render_page(page)
+    assert "<script>" not in text and "&lt;script&gt;" in text
+    assert "<title>a &lt;title&gt;</title>" in text and "<h1>R&amp;D</h1>" in text
+    assert "<p>1 &lt; 2 <b>&lt;b&gt;</b><code>a &amp; b</code></p>" in text
+    assert "<h2>&lt;h2&gt;</h2>" in text and "&lt;col&gt;" in text and "0.1235" in text
