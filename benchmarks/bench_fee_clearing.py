@@ -49,11 +49,11 @@ def clearing_gas(rule: str, bids: list[Bid], fees: np.ndarray) -> tuple[int, int
     ledger = Ledger(EmbeddedBackend(funded=[operator]), "embedded", None, seed=SEED)
     ledger.setup(members, Tariffs(300_000, 80_000), 1, 10**9, clearing=rule, fees=fees)
     ledger.record_round(0, 0, bids)
-    ledger._flush()
+    ledger.txq.flush()
     before = ledger.stats().gas_by_step.get("clear", 0)
-    txlog_start = len(ledger._txlog)
+    txlog_start = len(ledger.txq.txlog)
     result = ledger.clear(0)
-    raw = ledger._txlog[txlog_start][0]
+    raw = ledger.txq.txlog[txlog_start][0]
     gas = ledger.stats().gas_by_step["clear"] - before
     data = TypedTransaction.from_bytes(HexBytes(raw)).as_dict()["data"]
     return gas, _calldata_gas(bytes(data)), len(result.trades)

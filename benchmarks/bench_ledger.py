@@ -8,8 +8,8 @@ from typing import Any
 
 from markets import random_bids
 
+from gridledger.ledger import Ledger, LedgerMember
 from gridledger.ledger.anvil import find_anvil, start_anvil
-from gridledger.ledger.facade import Ledger, LedgerMember
 from gridledger.market.orders import Bid, Side
 from gridledger.market.settlement import Tariffs
 

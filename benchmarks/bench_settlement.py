@@ -16,7 +16,7 @@ from typing import Any
 
 from markets import random_bids
 
-from gridledger.ledger.facade import Ledger, LedgerMember
+from gridledger.ledger import Ledger, LedgerMember
 from gridledger.market.settlement import Tariffs
 
 __all__ = ["measure", "run"]

@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // Compile contracts/*.sol with the pinned solc-js (package.json) through its standard-JSON
-// interface and write ABI + bytecode artifacts into src/gridledger/ledger/artifacts/, plus a
-// Hardhat-style build-info folder (artifacts/build-info/) for Slither.
-//   node scripts/compile_contracts.mjs           write the artifacts
+// interface and write ABI + bytecode artifacts:
+//   - the contracts the product deploys (PRODUCT) into src/gridledger/ledger/artifacts/;
+//   - every other contract (the FeeClearing library, the test harness) and a Hardhat-style
+//     build-info folder (build-info/, read by scripts/run_slither.py) into dev-artifacts/.
+// Both folders are committed.
+//   node scripts/compile_contracts.mjs           write the artifacts (and delete stale ones)
 //   node scripts/compile_contracts.mjs --check   recompile, fail (exit 1) if they differ
 import fs from "node:fs";
 import path from "node:path";
@@ -15,7 +18,11 @@ const solc = require("solc");
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const contractsDir = path.join(root, "contracts");
-const outDir = path.join(root, "src", "gridledger", "ledger", "artifacts");
+const productDir = path.join(root, "src", "gridledger", "ledger", "artifacts");
+const devDir = path.join(root, "dev-artifacts");
+const outDirs = [productDir, devDir];
+// Deployed by the product (FeeClearingVerifier by Market's constructor, for the fee rules).
+const PRODUCT = new Set(["Market", "SettlementToken", "FeeClearingVerifier"]);
 const check = process.argv.includes("--check");
 
 const settings = {
@@ -51,12 +58,12 @@ for (const e of output.errors || []) console.error(e.formattedMessage);
 if (errors.length > 0) process.exit(2);
 
 const version = solc.version();
-const files = {};
+const files = { [productDir]: {}, [devDir]: {} };
 const stable = (obj) => JSON.stringify(obj, null, 2) + "\n";
 for (const [source, contracts] of Object.entries(output.contracts)) {
   for (const [name, c] of Object.entries(contracts)) {
     if (!c.evm.bytecode.object) continue; // abstract contracts
-    files[`${name}.json`] = stable({
+    files[PRODUCT.has(name) ? productDir : devDir][`${name}.json`] = stable({
       contractName: name,
       sourceName: source,
       compiler: { name: "solc-js", version, settings: { evmVersion: settings.evmVersion, optimizer: settings.optimizer, viaIR: settings.viaIR, metadata: settings.metadata } },
@@ -71,28 +78,37 @@ for (const [source, contracts] of Object.entries(output.contracts)) {
 const longVersion = version.replace(/\.Emscripten\.clang$/, "");
 const shortVersion = longVersion.split("+")[0];
 const id = crypto.createHash("sha256").update(JSON.stringify(input) + longVersion).digest("hex").slice(0, 32);
-files[path.join("build-info", `${id}.json`)] = JSON.stringify({
+files[devDir][path.join("build-info", `${id}.json`)] = JSON.stringify({
   id, _format: "hh-sol-build-info-1", solcVersion: shortVersion, solcLongVersion: longVersion, input, output,
 }) + "\n";
 
-let differ = [];
-if (check) {
-  const existing = new Set();
-  const walk = (dir, rel) => {
-    if (!fs.existsSync(dir)) return;
-    for (const f of fs.readdirSync(dir)) {
-      const p = path.join(dir, f);
+// Relative paths of the .json files now in dir.
+const existing = (dir) => {
+  const out = new Set();
+  const walk = (d, rel) => {
+    if (!fs.existsSync(d)) return;
+    for (const f of fs.readdirSync(d)) {
+      const p = path.join(d, f);
       if (fs.statSync(p).isDirectory()) walk(p, path.join(rel, f));
-      else if (f.endsWith(".json")) existing.add(path.join(rel, f));
+      else if (f.endsWith(".json")) out.add(path.join(rel, f));
     }
   };
-  walk(outDir, "");
-  for (const [rel, text] of Object.entries(files)) {
-    const p = path.join(outDir, rel);
-    if (!fs.existsSync(p) || fs.readFileSync(p, "utf8") !== text) differ.push(rel);
-    existing.delete(rel);
+  walk(dir, "");
+  return out;
+};
+
+if (check) {
+  const differ = [];
+  for (const dir of outDirs) {
+    const stale = existing(dir);
+    for (const [rel, text] of Object.entries(files[dir])) {
+      const p = path.join(dir, rel);
+      const shown = path.relative(root, p);
+      if (!fs.existsSync(p) || fs.readFileSync(p, "utf8") !== text) differ.push(shown);
+      stale.delete(rel);
+    }
+    for (const rel of stale) differ.push(`${path.relative(root, path.join(dir, rel))} (stale, not produced)`);
   }
-  for (const rel of existing) differ.push(`${rel} (stale, not produced)`);
   if (differ.length > 0) {
     console.error(`artifacts differ from a fresh compile (solc ${version}): ${differ.join(", ")}`);
     console.error("run: node scripts/compile_contracts.mjs");
@@ -100,8 +116,22 @@ if (check) {
   }
   console.log(`artifacts match a fresh compile with solc ${version}`);
 } else {
-  fs.rmSync(path.join(outDir, "build-info"), { recursive: true, force: true });
-  fs.mkdirSync(path.join(outDir, "build-info"), { recursive: true });
-  for (const [rel, text] of Object.entries(files)) fs.writeFileSync(path.join(outDir, rel), text);
-  console.log(`wrote ${Object.keys(files).length} artifacts with solc ${version} to ${path.relative(root, outDir)}`);
+  let written = 0;
+  for (const dir of outDirs) {
+    for (const rel of existing(dir)) {
+      if (!(rel in files[dir])) fs.rmSync(path.join(dir, rel));
+    }
+    for (const [rel, text] of Object.entries(files[dir])) {
+      fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+      fs.writeFileSync(path.join(dir, rel), text);
+      written += 1;
+    }
+    // drop folders left empty by stale files (the old build-info)
+    for (const f of fs.readdirSync(dir)) {
+      const p = path.join(dir, f);
+      if (fs.statSync(p).isDirectory() && fs.readdirSync(p).length === 0) fs.rmdirSync(p);
+    }
+  }
+  const shown = outDirs.map((d) => path.relative(root, d)).join(" and ");
+  console.log(`wrote ${written} artifacts with solc ${version} to ${shown}`);
 }

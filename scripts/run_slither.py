@@ -22,7 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BUILD_INFO = ROOT / "src" / "gridledger" / "ledger" / "artifacts" / "build-info"
+BUILD_INFO = ROOT / "dev-artifacts" / "build-info"
 # test harnesses are not deployed; analyse what ships
 EXCLUDE_PATHS = "contracts/test/"
 

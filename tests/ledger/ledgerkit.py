@@ -77,10 +77,10 @@ class Market:
         """Send one transaction; the revert's error name, or None when it succeeded."""
         ledger = self.ledger
         if key is None:
-            raw = ledger._sign_tx(to, data, gas)
+            raw = ledger.txq.sign(to, data, gas)
         else:
             nonce = ledger.backend.nonce(enc.address_of(key))
-            raw = ledger._sign_tx(to, data, gas, key=key, nonce=nonce)
+            raw = ledger.txq.sign(to, data, gas, key=key, nonce=nonce)
         (result,) = ledger.backend.send([raw])
         if result.status:
             return None

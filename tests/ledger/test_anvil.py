@@ -80,7 +80,9 @@ def test_fee_rule_on_anvil(anvil_url: str, tmp_path: Path) -> None:
         ledger.end_interval(t)
     assert ledger.conserved()
     again = Ledger.connect(anvil_url, state_dir=tmp_path / "chain", read_only=True)
-    assert again.clearing == "greedy" and np.array_equal(again.fees, fees)
+    assert again.deployment is not None
+    config = again.deployment.clearing
+    assert config.rule == "greedy" and np.array_equal(config.fees, fees)
     report = audit(again)
     assert report.ok, report.problems
     assert report.intervals_settled == 2

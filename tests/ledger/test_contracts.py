@@ -8,6 +8,7 @@ from ledgerkit import DEPOSIT, ROUNDS, Market, bus_of, make_market
 
 from gridledger.errors import ChainError
 from gridledger.ledger import encoding as enc
+from gridledger.ledger.contracts import decode_error
 from gridledger.market import Bid, Side
 from gridledger.market.orders import Curtailment
 
@@ -24,7 +25,7 @@ def _signed(
     for bid in bids:
         word = enc.pack_bid(bid)
         key = (keys or {}).get(bid.member) or ledger.member_key(bid.member)
-        r, vs = enc.sign_compact(key, enc.bid_digest(ledger._domain, interval, round_, word))
+        r, vs = enc.sign_compact(key, enc.bid_digest(ledger.signer.domain, interval, round_, word))
         words.append(word)
         sigs += [r, vs]
     return words, sigs
@@ -36,7 +37,8 @@ def _readings(market: Market, interval: int, values: dict[int, int], key: bytes 
     for member in sorted(values):
         word = enc.pack_reading(member, values[member])
         r, vs = enc.sign_compact(
-            key or ledger._meter_keys[member], enc.reading_digest(ledger._domain, interval, word)
+            key or ledger.signer.meter_key(member),
+            enc.reading_digest(ledger.signer.domain, interval, word),
         )
         words.append(word)
         sigs += [r, vs]
@@ -244,9 +246,7 @@ def test_constructor_checks(market: Market) -> None:
         ((op, token, 1, 10, 5, 3, 0), "UnsupportedClearingRule"),
         (("0x" + "00" * 20, token, 1, 10, 5, 0, 0), "ZeroAddress"),
     ):
-        raw = ledger._sign_tx(None, art.deploy_data(*args), 4_000_000)
+        raw = ledger.txq.sign(None, art.deploy_data(*args), 4_000_000)
         (res,) = ledger.backend.send([raw])
         assert not res.status
-        from gridledger.ledger.contracts import decode_error
-
         assert decode_error(res.revert_data).startswith(name)

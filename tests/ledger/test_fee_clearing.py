@@ -10,19 +10,14 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from benchmarks.fee_harness import FeeClearingHarness, FeeClearingRejected, greedy_args
 from benchmarks.markets import random_fee_market
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gridledger.ledger.backends import EmbeddedBackend
 from gridledger.ledger.encoding import address_of, derive_key, pack_bid, pack_trades
-from gridledger.ledger.fee_clearing import (
-    FeeClearingHarness,
-    FeeClearingRejected,
-    greedy_args,
-    greedy_order,
-    pack_fee_table,
-)
+from gridledger.ledger.fee_clearing import greedy_order, pack_fee_table
 from gridledger.market.greedy import clear_greedy, make_trade
 from gridledger.market.optimal import certify, solve_optimal
 from gridledger.market.orders import Bid, Side, Trade

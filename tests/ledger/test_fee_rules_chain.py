@@ -33,13 +33,14 @@ from gridledger.errors import ChainError
 from gridledger.ledger import Ledger, LedgerMember
 from gridledger.ledger import encoding as enc
 from gridledger.ledger.audit import audit
-from gridledger.ledger.facade import _create_address, unpack_fee_table
+from gridledger.ledger.deploy import create_address
 from gridledger.ledger.fee_clearing import (
     dual_words,
     greedy_order,
     optimal_parties,
     pack_fee_table,
 )
+from gridledger.ledger.reference import unpack_fee_table
 from gridledger.market import Bid, Side
 from gridledger.market.greedy import clear_greedy
 from gridledger.market.optimal import clear_optimal, solve_optimal
@@ -149,7 +150,7 @@ def _round(market: Market) -> tuple[int, list[Bid], list[int]]:
     ]
     for k in range(ROUNDS):
         ledger.record_round(interval, k, bids)
-    ledger._flush()
+    ledger.txq.flush()
     return interval, bids, [enc.pack_bid(b) for b in bids]
 
 
@@ -179,11 +180,11 @@ def test_fee_rule_before_configuration_reverts(market: Market) -> None:
     ledger = market.ledger
     op = to_checksum_address(ledger.operator)
     token = to_checksum_address(ledger.token)
-    nonce = ledger._nonce
-    raw = ledger._sign_tx(None, ledger.market_abi.deploy_data(op, token, 1, 10, 5, 1, 0), 9_000_000)
+    nonce = ledger.txq.nonce
+    raw = ledger.txq.sign(None, ledger.market_abi.deploy_data(op, token, 1, 10, 5, 1, 0), 9_000_000)
     (res,) = ledger.backend.send([raw])
     assert res.status
-    fresh = _create_address(ledger.operator, nonce)
+    fresh = create_address(ledger.operator, nonce)
     data = ledger.market_abi.encode_call("clearGreedy", 0, [], [], 0, [])
     assert market.send_raw(fresh, data) == "ClearingNotConfigured"
     bad = ledger.market_abi.encode_call("configureClearing", 2, 3, 2, b"\0" * 16)
@@ -273,8 +274,10 @@ def test_resume_and_audit_from_disk_with_fee_rule(tmp_path: Path) -> None:
         first.end_interval(t)
     del first
     again = Ledger.connect("embedded", state_dir=state)
-    assert again.clearing == "greedy" and again.kappa == KAPPA
-    assert again.fees is not None and np.array_equal(again.fees, FEES)
+    assert again.deployment is not None
+    config = again.deployment.clearing
+    assert config.rule == "greedy" and config.kappa == KAPPA
+    assert config.fees is not None and np.array_equal(config.fees, FEES)
     again.record_round(2, 0, bids)
     assert again.clear(2) == clear_greedy(bids, FEES, KAPPA)
     reader = Ledger.connect("embedded", state_dir=state, read_only=True)

@@ -94,7 +94,8 @@ def _readings(ledger: Ledger, interval: int, rows: list[tuple[int, int, int]]):
     for member, net, signer in rows:
         word = enc.pack_reading(member, net)
         r, vs = enc.sign_compact(
-            ledger._meter_keys[signer], enc.reading_digest(ledger._domain, interval, word)
+            ledger.signer.meter_key(signer),
+            enc.reading_digest(ledger.signer.domain, interval, word),
         )
         words.append(word)
         sigs += [r, vs]

@@ -5,14 +5,10 @@ Knows nothing of power flow or bidding: it moves typed market records
 """
 
 from gridledger.ledger.backends import Backend, EmbeddedBackend, RpcBackend
-from gridledger.ledger.facade import (
-    DEFAULT_SEED,
-    ROLE_CODES,
-    ChainStats,
-    Ledger,
-    LedgerMember,
-    members_for_ledger,
-)
+from gridledger.ledger.deploy import ROLE_CODES, LedgerMember, members_for_ledger
+from gridledger.ledger.facade import Ledger
+from gridledger.ledger.keys import DEFAULT_SEED
+from gridledger.ledger.txqueue import ChainStats
 
 __all__ = [
     "DEFAULT_SEED",

@@ -18,20 +18,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from eth_utils import keccak
 
 from gridledger.ledger import encoding as enc
-from gridledger.ledger.facade import CLEARING_RULE_IDS, deltas_from_event, unpack_fee_table
+from gridledger.ledger.deploy import CLEARING_RULE_IDS
+from gridledger.ledger.reader import ChainReader
+from gridledger.ledger.reference import deltas_from_event, unpack_fee_table
 from gridledger.market.double_auction import clear_uniform
 from gridledger.market.greedy import clear_greedy
 from gridledger.market.optimal import clear_optimal
 from gridledger.market.orders import Bid, ClearingResult, apply_curtailments
 from gridledger.market.settlement import Tariffs, settle
-
-if TYPE_CHECKING:
-    from gridledger.ledger.facade import Ledger
 
 __all__ = ["AuditReport", "audit"]
 
@@ -64,7 +63,7 @@ class AuditReport:
 
 
 def _clearing_rule(
-    ledger: Ledger, report: AuditReport
+    ledger: ChainReader, report: AuditReport
 ) -> Callable[[Sequence[Bid]], ClearingResult]:
     """The chain's clearing rule as a reference function, parameters from chain data only."""
     rule = int(ledger.view("clearingRule")[0])
@@ -82,7 +81,7 @@ def _clearing_rule(
     return lambda bids: clear_optimal(bids, fees, kappa)
 
 
-def audit(ledger: Ledger) -> AuditReport:
+def audit(ledger: ChainReader) -> AuditReport:
     """Audit every interval recorded on ``ledger``'s chain (see the module docstring)."""
     report = AuditReport()
     reference_rule = _clearing_rule(ledger, report)

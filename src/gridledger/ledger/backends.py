@@ -22,9 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from eth.vm.spoof import SpoofTransaction
+from eth_tester import PyEVMBackend
+
 from gridledger.errors import ChainError
 
-__all__ = ["Backend", "EmbeddedBackend", "LogEntry", "RpcBackend", "TxResult"]
+__all__ = ["Backend", "EmbeddedBackend", "LogEntry", "RpcBackend", "TxResult", "open_backend"]
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +109,6 @@ class EmbeddedBackend(Backend):
     eager = True
 
     def __init__(self, funded: Sequence[bytes] = (), wei_each: int = 10**24) -> None:
-        from eth_tester import PyEVMBackend
-
         state = {
             address: {"balance": wei_each, "storage": {}, "code": b"", "nonce": 0}
             for address in funded
@@ -200,8 +201,6 @@ class EmbeddedBackend(Backend):
         self._cumulative_gas = 0
 
     def call(self, sender: bytes, to: bytes, data: bytes) -> bytes:
-        from eth.vm.spoof import SpoofTransaction
-
         vm = self._state_vm()
         state = vm.state
         unsigned = vm.create_unsigned_transaction(
@@ -404,3 +403,16 @@ class RpcBackend(Backend):
 
     def block_number(self) -> int:
         return int(self._rpc("eth_blockNumber", []), 16)
+
+
+def open_backend(chain: str, operator: bytes, wei: int = 10**24) -> Backend:
+    """The backend of ``chain`` (``"embedded"`` or an ``http(s)://`` JSON-RPC URL) with
+    ``wei`` for the ``operator``'s gas (embedded: at genesis)."""
+    if chain == "embedded":
+        return EmbeddedBackend(funded=[operator], wei_each=wei)
+    if chain.startswith(("http://", "https://")):
+        backend = RpcBackend(chain)
+        backend.fund(operator, wei)
+        return backend
+    message = f"chain {chain!r}: use 'embedded' or an http(s):// JSON-RPC URL"
+    raise ChainError(message)

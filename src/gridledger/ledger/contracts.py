@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -12,6 +13,7 @@ from eth_abi import decode, encode
 from eth_utils import keccak
 
 from gridledger.errors import ChainError
+from gridledger.ledger.backends import LogEntry
 
 __all__ = ["Artifact", "DecodedEvent", "artifact", "decode_error"]
 
@@ -104,6 +106,17 @@ class Artifact:
         for param, topic in zip(indexed, topics[1:], strict=True):
             args[param["name"]] = decode([_type_of(param)], topic)[0]
         return DecodedEvent(name, args, block_number)
+
+    def decode_logs(self, entries: Iterable[LogEntry], address: bytes) -> list[DecodedEvent]:
+        """The events of this contract at ``address`` among ``entries``, in order."""
+        out = []
+        for entry in entries:
+            if entry.address != address:
+                continue
+            event = self.decode_log(entry.topics, entry.data, entry.block_number)
+            if event is not None:
+                out.append(event)
+        return out
 
 
 @cache

@@ -1,0 +1,116 @@
+"""Reference clearing and settlement inputs computed from market records and chain data.
+
+The chain checks a clearing instead of searching for it (except the uniform rule, which
+matches the sorted book itself): :func:`clearing_call` runs the market's reference rule
+and builds the Market call with its hints. :func:`deltas_from_event` and
+:func:`unpack_fee_table` read chain data back into the market's forms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from gridledger.errors import ChainError
+from gridledger.ledger import encoding as enc
+from gridledger.ledger.fee_clearing import dual_words, greedy_order, optimal_parties
+from gridledger.market.double_auction import sorted_books
+from gridledger.market.greedy import clear_greedy
+from gridledger.market.optimal import solve_optimal
+from gridledger.market.orders import Curtailment, Trade, apply_curtailments
+from gridledger.market.settlement import GRID, OPERATOR
+
+__all__ = [
+    "ClearingCall",
+    "clearing_call",
+    "delivered",
+    "deltas_from_event",
+    "settlement_parties",
+    "unpack_fee_table",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ClearingCall:
+    """A Market clearing call: function, arguments, and trades submitted (None: uniform)."""
+
+    function: str
+    args: tuple[Any, ...]
+    n_trades: int | None
+
+
+def clearing_call(
+    rule: str,
+    interval: int,
+    words: Sequence[int],
+    fees: npt.NDArray[np.int64] | None,
+    kappa: Fraction,
+) -> ClearingCall:
+    """The call that clears ``interval``'s bid ``words`` on chain with ``rule``.
+
+    Greedy / optimal: the reference (:func:`~gridledger.market.greedy.clear_greedy` /
+    :func:`~gridledger.market.optimal.solve_optimal`) with its hints (queue order /
+    party indexes and LP duals). Uniform: the sorted book's order only.
+    """
+    bids = [enc.unpack_bid(w) for w in words]
+    if rule == "greedy":
+        trades = enc.pack_trades(clear_greedy(bids, fees, kappa).trades)
+        order, n_buys = greedy_order(bids)
+        args: tuple[Any, ...] = (interval, list(words), order, n_buys, trades)
+        return ClearingCall("clearGreedy", args, len(trades) // 2)
+    if rule == "optimal":
+        sol = solve_optimal(bids, fees, kappa)
+        trades = enc.pack_trades(sol.trades)
+        parties = optimal_parties(bids, sol.trades)
+        duals = dual_words(bids, sol.buyer_dual, sol.seller_dual)
+        args = (interval, list(words), trades, parties, duals)
+        return ClearingCall("clearOptimal", args, len(trades) // 2)
+    index = {b.member: k for k, b in enumerate(bids)}
+    buys, sells = sorted_books(bids)
+    order = [index[b.member] for b in buys] + [index[b.member] for b in sells]
+    return ClearingCall("clear", (interval, list(words), order, len(buys)), None)
+
+
+def delivered(
+    interval: int, trades: tuple[Trade, ...], curtailments: Sequence[Curtailment]
+) -> tuple[Trade, ...]:
+    """The trades as delivered after ``curtailments`` (what the chain settles)."""
+    try:
+        return apply_curtailments(trades, list(curtailments))
+    except Exception as error:
+        message = f"record_security {interval}: {error}"
+        raise ChainError(message) from error
+
+
+def settlement_parties(
+    interval: int, delivery: Sequence[Trade], readings: Sequence[int]
+) -> list[int]:
+    """Per delivered trade ``buyer_reading_index << 128 | seller_reading_index``."""
+    position = {w >> 224: k for k, w in enumerate(readings)}
+    missing = sorted({m for t in delivery for m in (t.buyer, t.seller)} - set(position))
+    if missing:
+        message = f"settle {interval}: traded members {missing} have no meter reading"
+        raise ChainError(message)
+    return [(position[t.buyer] << 128) | position[t.seller] for t in delivery]
+
+
+def deltas_from_event(args: Mapping[str, Any]) -> dict[int, int]:
+    """Account changes of an ``IntervalSettled`` event in ``Settlement.deltas()`` form."""
+    out = {int(m): int(d) for m, d in zip(args["members"], args["deltasMicro"], strict=True)}
+    out[GRID] = int(args["gridDeltaMicro"])
+    out[OPERATOR] = int(args["operatorDeltaMicro"])
+    return out
+
+
+def unpack_fee_table(packed: bytes, n_buses: int) -> npt.NDArray[np.int64]:
+    """Inverse of :func:`~gridledger.ledger.fee_clearing.pack_fee_table`."""
+    if len(packed) != 4 * n_buses * n_buses:
+        message = f"fee table: {len(packed)} bytes for {n_buses} buses (expected {4 * n_buses**2})"
+        raise ChainError(message)
+    table = np.frombuffer(packed, dtype=">u4").astype(np.int64)
+    return table.reshape(n_buses, n_buses)

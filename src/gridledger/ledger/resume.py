@@ -1,0 +1,163 @@
+"""Resuming on a saved deployment: what the chain already holds, and consistency checks.
+
+A run killed mid-interval loses that interval, which is not on the chain either (the
+embedded chain is rebuilt from the log of sealed blocks). On a JSON-RPC node the first
+interval after reattaching may be partly on chain already (killed between the clear and
+the settle flush): the :class:`ResumeGuard` reads that interval's state once, lets the
+ledger skip the recorded steps, and checks that what this run would submit hashes to
+what was recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from gridledger.errors import ChainError
+from gridledger.ledger import encoding as enc
+from gridledger.ledger.contracts import DecodedEvent
+
+__all__ = [
+    "PHASE_DELIVERY",
+    "PHASE_SECURITY",
+    "PHASE_SETTLED",
+    "ChainInterval",
+    "ResumeGuard",
+    "last_settled_interval",
+]
+
+log = logging.getLogger(__name__)
+
+# Codes of ``Market.Phase``.
+PHASE_SECURITY = 2
+PHASE_DELIVERY = 3
+PHASE_SETTLED = 4
+
+View = Callable[..., tuple[Any, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class ChainInterval:
+    """``Market.intervalState`` of one interval."""
+
+    phase: int
+    rounds_recorded: int
+    readings_recorded: bool
+    bids_hash: bytes
+    trades_hash: bytes
+    delivery_hash: bytes
+    readings_hash: bytes
+
+
+def last_settled_interval(view: View) -> int | None:
+    """Highest settled interval of the Market behind ``view``, None before any settlement."""
+    (count,) = view("settledIntervals")
+    if count == 0:
+        return None
+    (last,) = view("lastSettledInterval")
+    return int(last)
+
+
+class ResumeGuard:
+    """The chain's state of the first interval after reattaching (``active`` until then)."""
+
+    def __init__(
+        self, view: View, events: Callable[[], list[DecodedEvent]], active: bool = False
+    ) -> None:
+        self.active = active
+        self._view = view
+        self._events = events
+        self._states: dict[int, ChainInterval] = {}
+
+    def state(self, interval: int) -> ChainInterval | None:
+        """The chain's state of ``interval`` while it may be partly recorded, else None."""
+        if not self.active:
+            return None
+        if interval not in self._states:
+            (raw,) = self._view("intervalState", interval)
+            phase, rounds, readings, _, _, _, bids_h, trades_h, delivery_h, readings_h = raw
+            self._states[interval] = ChainInterval(
+                int(phase),
+                int(rounds),
+                bool(readings),
+                bytes(bids_h),
+                bytes(trades_h),
+                bytes(delivery_h),
+                bytes(readings_h),
+            )
+        return self._states[interval]
+
+    def finish(self) -> None:
+        """The first interval is closed: no more checks."""
+        self.active = False
+        self._states.clear()
+
+    def recorded_event(self, interval: int, name: str) -> DecodedEvent:
+        """The last ``name`` event of ``interval`` on chain (its state says there is one)."""
+        found = [
+            e for e in self._events() if e.name == name and int(e.args["interval"]) == interval
+        ]
+        if not found:
+            message = (
+                f"interval {interval}: the chain has no {name} event although its state says so"
+            )
+            raise ChainError(message)
+        return found[-1]
+
+    @staticmethod
+    def same(interval: int, step: str, recorded: bytes, words: Sequence[int]) -> None:
+        """Raise when ``words`` do not hash to the ``recorded`` list hash of ``step``."""
+        submitted = enc.list_hash(words)
+        if submitted != recorded:
+            message = (
+                f"resume: interval {interval} {step} is already on chain with hash "
+                f"0x{recorded.hex()}, but this run would record 0x{submitted.hex()} "
+                "(the resumed run diverged from the one that was killed)"
+            )
+            raise ChainError(message)
+
+    # Each step's check: True (or the recorded event) when the step is already on chain
+    # and matches what this run would submit; the ledger then skips it.
+    def round_recorded(self, interval: int, round_: int, words: Sequence[int]) -> bool:
+        state = self.state(interval)
+        if state is None or round_ >= state.rounds_recorded:
+            return False
+        if round_ == state.rounds_recorded - 1:
+            self.same(interval, f"round {round_}", state.bids_hash, words)
+        log.info("resume: interval %d round %d already on chain, skipped", interval, round_)
+        return True
+
+    def cleared(self, interval: int, words: Sequence[int]) -> DecodedEvent | None:
+        state = self.state(interval)
+        if state is None or state.phase < PHASE_SECURITY:
+            return None
+        self.same(interval, "bids", state.bids_hash, words)
+        event = self.recorded_event(interval, "IntervalCleared")
+        self.same(interval, "clearing", state.trades_hash, event.args["trades"])
+        log.info("resume: interval %d already cleared on chain, skipped", interval)
+        return event
+
+    def security_recorded(self, interval: int, delivery: Sequence[int]) -> bool:
+        state = self.state(interval)
+        if state is None or state.phase < PHASE_DELIVERY:
+            return False
+        self.same(interval, "delivery", state.delivery_hash, delivery)
+        log.info("resume: interval %d security already on chain, skipped", interval)
+        return True
+
+    def readings_recorded(self, interval: int, words: Sequence[int]) -> bool:
+        state = self.state(interval)
+        if state is None or not state.readings_recorded:
+            return False
+        self.same(interval, "readings", state.readings_hash, words)
+        log.info("resume: interval %d readings already on chain, skipped", interval)
+        return True
+
+    def settled(self, interval: int) -> DecodedEvent | None:
+        state = self.state(interval)
+        if state is None or state.phase < PHASE_SETTLED:
+            return None
+        log.info("resume: interval %d already settled on chain, skipped", interval)
+        return self.recorded_event(interval, "IntervalSettled")

@@ -1,0 +1,201 @@
+"""Operator transactions: nonces, the queue, gas limits and gas accounting.
+
+Every transaction the ledger sends is signed by the operator with an explicit nonce
+and an explicit gas limit. The limits are the measured cost (docs/ledger.md) times
+about 1.5. Eager backends (embedded) run a queued transaction at once; the others
+(JSON-RPC) run the queue in one batch on :meth:`TxQueue.flush`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from gridledger.errors import ChainError
+from gridledger.ledger.backends import Backend, TxResult
+from gridledger.ledger.contracts import decode_error
+from gridledger.ledger.keys import Signer
+
+__all__ = [
+    "GAS_APPROVE",
+    "GAS_DEPLOY_MARKET",
+    "GAS_DEPLOY_MARKET_FEE_RULE",
+    "GAS_DEPLOY_TOKEN",
+    "GAS_DEPOSIT_GRID",
+    "GAS_MINT",
+    "ChainStats",
+    "TxQueue",
+    "gas_clear",
+    "gas_clearing",
+    "gas_configure",
+    "gas_deposit",
+    "gas_fee_clear",
+    "gas_readings",
+    "gas_register",
+    "gas_round",
+    "gas_security",
+    "gas_settle",
+]
+
+GAS_DEPLOY_TOKEN = 1_500_000
+GAS_DEPLOY_MARKET = 7_000_000
+GAS_DEPLOY_MARKET_FEE_RULE = 9_000_000  # the constructor also deploys the FeeClearingVerifier
+GAS_MINT = 120_000
+GAS_APPROVE = 80_000
+GAS_DEPOSIT_GRID = 120_000
+
+
+def gas_register(n_members: int) -> int:
+    return 80_000 + 60_000 * n_members
+
+
+def gas_deposit(n_members: int) -> int:
+    return 120_000 + 30_000 * n_members
+
+
+def gas_configure(table_bytes: int) -> int:
+    return 250_000 + 260 * table_bytes
+
+
+def gas_round(n_bids: int) -> int:
+    return 90_000 + 14_000 * n_bids
+
+
+def gas_clear(n_bids: int) -> int:
+    return 120_000 + 9_000 * n_bids
+
+
+def gas_fee_clear(n_bids: int, n_trades: int) -> int:
+    return 250_000 + 12_000 * n_bids + 14_000 * n_trades
+
+
+def gas_clearing(n_bids: int, n_trades: int | None) -> int:
+    """Limit of a clearing: uniform (``n_trades`` None) or a fee rule with ``n_trades``."""
+    return gas_clear(n_bids) if n_trades is None else gas_fee_clear(n_bids, n_trades)
+
+
+def gas_security(n_trades: int, n_curtailments: int) -> int:
+    return 90_000 + 2_000 * n_trades + 8_000 * n_curtailments
+
+
+def gas_readings(n_readings: int) -> int:
+    return 100_000 + 14_000 * n_readings
+
+
+def gas_settle(n_members: int, n_trades: int) -> int:
+    return 150_000 + 16_000 * n_members + 6_000 * n_trades
+
+
+@dataclass(slots=True)
+class ChainStats:
+    """Transaction and gas counters of the chain's run (restored from the log on resume)."""
+
+    tx_count: int = 0
+    gas_total: int = 0
+    bids_recorded: int = 0
+    gas_bid_txs: int = 0
+    gas_per_interval_max: int = 0
+    intervals: int = 0
+    wall_s: float = 0.0
+    gas_by_step: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def gas_per_bid(self) -> float:
+        """Gas of the round transactions (21,000 base included) per recorded bid."""
+        return self.gas_bid_txs / self.bids_recorded if self.bids_recorded else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["gas_per_bid"] = round(self.gas_per_bid, 1)
+        return out
+
+
+class TxQueue:
+    """The operator's transactions on ``backend``: signing, sending, counting gas.
+
+    ``txlog`` holds the ``(raw, gas used)`` of every transaction sent since the last
+    :meth:`take_txlog` (what the store appends to the transaction log).
+    """
+
+    def __init__(self, backend: Backend, signer: Signer, *, read_only: bool = False) -> None:
+        self.backend = backend
+        self.signer = signer
+        self.read_only = read_only
+        self.nonce = 0
+        self.stats = ChainStats()
+        self.txlog: list[tuple[bytes, int]] = []
+        self._pending: list[tuple[str, bytes, int | None]] = []
+        self._recent: list[TxResult] = []
+        self._interval_gas: dict[int, int] = {}
+
+    def sign(
+        self,
+        to: bytes | None,
+        data: bytes,
+        gas: int,
+        key: bytes | None = None,
+        nonce: int | None = None,
+    ) -> bytes:
+        """Sign a transaction; without ``nonce``, the operator's next nonce (then advanced)."""
+        raw = self.signer.sign_tx(to, data, gas, self.nonce if nonce is None else nonce, key)
+        if nonce is None:
+            self.nonce += 1
+        return raw
+
+    def send(self, steps: Sequence[tuple[str, bytes]]) -> list[TxResult]:
+        """Send transactions ``(label, raw)`` now, count their gas and check their status."""
+        if self.read_only:
+            message = "ledger opened read-only: no transactions allowed"
+            raise ChainError(message)
+        results = self.backend.send([raw for _, raw in steps])
+        for (label, raw), res in zip(steps, results, strict=True):
+            self.txlog.append((raw, res.gas_used))
+            self.stats.tx_count += 1
+            self.stats.gas_total += res.gas_used
+            step = label.split()[0]
+            self.stats.gas_by_step[step] = self.stats.gas_by_step.get(step, 0) + res.gas_used
+            if not res.status:
+                reason = decode_error(res.revert_data) if res.revert_data else "status 0"
+                message = f"{label}: transaction reverted: {reason} (gas used {res.gas_used})"
+                raise ChainError(message)
+        return results
+
+    def submit(self, label: str, to: bytes, data: bytes, gas: int, interval: int) -> None:
+        """Sign an operator call of ``interval`` and queue it (eager backends: run it now)."""
+        self._pending.append((label, self.sign(to, data, gas), interval))
+        if self.backend.eager:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send the queued transactions."""
+        steps, self._pending = self._pending, []
+        if not steps:
+            return
+        results = self.send([(label, raw) for label, raw, _ in steps])
+        for (label, _, interval), res in zip(steps, results, strict=True):
+            if interval is not None:
+                self._interval_gas[interval] = self._interval_gas.get(interval, 0) + res.gas_used
+            if label.startswith("recordRound"):
+                self.stats.gas_bid_txs += res.gas_used
+        self._recent.extend(results)
+
+    def take_recent(self) -> list[TxResult]:
+        """Flush; the results of the transactions sent since the last call."""
+        self.flush()
+        out, self._recent = self._recent, []
+        return out
+
+    def end_interval(self, interval: int) -> None:
+        """Flush, seal the block and count the interval's gas."""
+        self.flush()
+        self._recent = []
+        self.backend.seal()
+        self.stats.intervals += 1
+        gas = self._interval_gas.pop(interval, 0)
+        self.stats.gas_per_interval_max = max(self.stats.gas_per_interval_max, gas)
+
+    def take_txlog(self) -> list[tuple[bytes, int]]:
+        """The transactions sent since the last call, ``(raw, gas used)``."""
+        out, self.txlog = self.txlog, []
+        return out
