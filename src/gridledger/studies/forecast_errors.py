@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from gridledger.errors import ScenarioError
@@ -164,7 +165,7 @@ def plot_forecast_study(df: pd.DataFrame) -> Figure:
     fig = Figure(figsize=(9.0, 6.5), layout="constrained")
     axes = fig.subplots(2, 2, sharex=True)
     x = df["forecast_nmae"] * 100.0
-    panels: list[tuple[Any, list[tuple[str, str]], str]] = [
+    panels: list[tuple[Axes, list[tuple[str, str]], str]] = [
         (
             axes[0, 0],
             [
