@@ -11,6 +11,7 @@ transaction (21,000 base included) and of ``recordReadings`` divided by members.
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
@@ -92,6 +93,4 @@ def run() -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    import json
-
     print(json.dumps(run(), indent=2))

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
 from benchmarks.markets import random_bids
 
+from gridledger.errors import ChainError
 from gridledger.ledger import Ledger, LedgerMember
 from gridledger.ledger.anvil import find_anvil, start_anvil
 from gridledger.ledger.audit import audit
 from gridledger.market import Bid, Tariffs, clear_uniform, settle
+from gridledger.market.greedy import clear_greedy
 
 ROOT = Path(__file__).parents[2]
 pytestmark = pytest.mark.anvil
@@ -28,8 +33,6 @@ def anvil_url() -> Iterator[str]:
 
 
 def test_market_on_anvil(anvil_url: str, tmp_path: Path) -> None:
-    import random
-
     tariffs = Tariffs(300_000, 80_000)
     members = [LedgerMember(i, i % 5 + 1, 2) for i in range(16)]
     ledger = Ledger.connect(anvil_url, state_dir=tmp_path / "chain")
@@ -53,13 +56,6 @@ def test_market_on_anvil(anvil_url: str, tmp_path: Path) -> None:
 
 
 def test_fee_rule_on_anvil(anvil_url: str, tmp_path: Path) -> None:
-    import random
-    from fractions import Fraction
-
-    import numpy as np
-
-    from gridledger.market.greedy import clear_greedy
-
     tariffs = Tariffs(300_000, 80_000)
     members = [LedgerMember(i, i % 5 + 1, 2) for i in range(16)]
     fees = (np.random.default_rng(3).integers(0, 5, (6, 6)) * 4_000).astype(np.int64)
@@ -91,12 +87,6 @@ def test_fee_rule_on_anvil(anvil_url: str, tmp_path: Path) -> None:
 def test_resume_mid_interval_on_anvil(anvil_url: str, tmp_path: Path) -> None:
     """Killed after the clear flush (rounds and clear mined, no settlement): the resumed
     run skips the steps already on chain, after checking their hashes, and finishes."""
-    import random
-
-    import pytest as _pytest
-
-    from gridledger.errors import ChainError
-
     tariffs = Tariffs(300_000, 80_000)
     members = [LedgerMember(i, i % 5 + 1, 2) for i in range(10)]
     rng = random.Random(5)
@@ -125,7 +115,7 @@ def test_resume_mid_interval_on_anvil(anvil_url: str, tmp_path: Path) -> None:
     diverged = Ledger.connect(anvil_url, state_dir=state)
     other = [Bid(b.member, b.side, b.e_wh + 1, b.price_per_kwh_micro, b.bus) for b in books[1][1]]
     diverged.record_round(1, 0, books[1][0])
-    with _pytest.raises(ChainError, match="diverged"):
+    with pytest.raises(ChainError, match="diverged"):
         diverged.record_round(1, 1, other)
     del diverged
 

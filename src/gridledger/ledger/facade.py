@@ -185,7 +185,7 @@ class Ledger(ChainReader):
         if self.resume.round_recorded(interval, round, words):
             return
         gas = txqueue.gas_round(len(words))
-        self._submit(f"recordRound {interval}/{round}", interval, gas, round, words, sigs)
+        self._submit(f"recordRound {interval}/{round}", gas, interval, round, words, sigs)
         self.txq.stats.bids_recorded += len(words)
 
     def clear(self, interval: int) -> ClearingResult:
@@ -201,9 +201,9 @@ class Ledger(ChainReader):
         event = self.resume.cleared(interval, words)
         if event is not None:
             return self._cleared(cache, event)
-        call = clearing_call(d.clearing.rule, interval, words, d.clearing.fees, d.clearing.kappa)
+        call = clearing_call(d.clearing.rule, words, d.clearing.fees, d.clearing.kappa)
         gas = txqueue.gas_clearing(len(words), call.n_trades)
-        self._submit(f"clear {interval}", interval, gas, *call.args[1:], function=call.function)
+        self._submit(f"clear {interval}", gas, interval, *call.args, function=call.function)
         return self._cleared(cache, self._one_event(f"clear {interval}", "IntervalCleared"))
 
     def _cleared(self, cache: _IntervalCache, event: DecodedEvent) -> ClearingResult:
@@ -224,7 +224,7 @@ class Ledger(ChainReader):
             return
         verdict = 1 if curtailments else 0
         gas = txqueue.gas_security(len(cache.trades), len(packed))
-        self._submit(f"recordSecurity {interval}", interval, gas, verdict, words, packed)
+        self._submit(f"recordSecurity {interval}", gas, interval, verdict, words, packed)
 
     def record_readings(self, interval: int, actual_net_wh: Mapping[int, int]) -> None:
         """Sign each member's reading with its meter key and record them as one batch."""
@@ -234,7 +234,7 @@ class Ledger(ChainReader):
         if self.resume.readings_recorded(interval, words):
             return
         gas = txqueue.gas_readings(len(words))
-        self._submit(f"recordReadings {interval}", interval, gas, words, sigs)
+        self._submit(f"recordReadings {interval}", gas, interval, words, sigs)
 
     def settle(self, interval: int) -> dict[int, int]:
         """Settle ``interval`` on chain; account changes as ``Settlement.deltas()``."""
@@ -246,7 +246,7 @@ class Ledger(ChainReader):
         if recorded is not None:
             return deltas_from_event(recorded.args)
         gas = txqueue.gas_settle(len(cache.readings), len(cache.delivery))
-        self._submit(f"settle {interval}", interval, gas, trades, cache.readings, parties)
+        self._submit(f"settle {interval}", gas, interval, trades, cache.readings, parties)
         return deltas_from_event(self._one_event(f"settle {interval}", "IntervalSettled").args)
 
     def end_interval(self, interval: int) -> None:
@@ -256,8 +256,11 @@ class Ledger(ChainReader):
         self._cache.pop(interval, None)
         self._checkpoint("interval", interval)
 
-    def _submit(self, label: str, interval: int, gas: int, *args: Any, function: str = "") -> None:
-        """Queue the Market call ``function(interval, *args)`` (default: the label's first word)."""
+    def _submit(
+        self, label: str, gas: int, interval: int, *args: Any, function: str | None = None
+    ) -> None:
+        """Queue the Market call ``function(interval, *args)``; the function defaults to the
+        label's first word (the step name under which its gas is counted)."""
         name = function or label.split()[0]
         data = self.market_abi.encode_call(name, interval, *args)
         self.txq.submit(label, self._deployed().market, data, gas, interval)

@@ -37,7 +37,8 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class ClearingCall:
-    """A Market clearing call: function, arguments, and trades submitted (None: uniform)."""
+    """A Market clearing call: function, arguments after the interval, and the number of
+    trades submitted (None: uniform, the chain matches the book itself)."""
 
     function: str
     args: tuple[Any, ...]
@@ -46,12 +47,11 @@ class ClearingCall:
 
 def clearing_call(
     rule: str,
-    interval: int,
     words: Sequence[int],
     fees: npt.NDArray[np.int64] | None,
     kappa: Fraction,
 ) -> ClearingCall:
-    """The call that clears ``interval``'s bid ``words`` on chain with ``rule``.
+    """The call that clears the bid ``words`` of an interval on chain with ``rule``.
 
     Greedy / optimal: the reference (:func:`~gridledger.market.greedy.clear_greedy` /
     :func:`~gridledger.market.optimal.solve_optimal`) with its hints (queue order /
@@ -61,19 +61,19 @@ def clearing_call(
     if rule == "greedy":
         trades = enc.pack_trades(clear_greedy(bids, fees, kappa).trades)
         order, n_buys = greedy_order(bids)
-        args: tuple[Any, ...] = (interval, list(words), order, n_buys, trades)
+        args: tuple[Any, ...] = (list(words), order, n_buys, trades)
         return ClearingCall("clearGreedy", args, len(trades) // 2)
     if rule == "optimal":
         sol = solve_optimal(bids, fees, kappa)
         trades = enc.pack_trades(sol.trades)
         parties = optimal_parties(bids, sol.trades)
         duals = dual_words(bids, sol.buyer_dual, sol.seller_dual)
-        args = (interval, list(words), trades, parties, duals)
+        args = (list(words), trades, parties, duals)
         return ClearingCall("clearOptimal", args, len(trades) // 2)
     index = {b.member: k for k, b in enumerate(bids)}
     buys, sells = sorted_books(bids)
     order = [index[b.member] for b in buys] + [index[b.member] for b in sells]
-    return ClearingCall("clear", (interval, list(words), order, len(buys)), None)
+    return ClearingCall("clear", (list(words), order, len(buys)), None)
 
 
 def delivered(
