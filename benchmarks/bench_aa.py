@@ -2,9 +2,11 @@
 
 A round of member work is ``quote`` (price the order) plus ``observe`` (short- and
 long-term learning from the published round result); clearing is not included.
-Rows: the per-member :class:`AATrader` objects the round mechanism uses, and the
-vectorised :class:`AAPopulation`. Each value is the median of ``repeats`` rounds
-on a warmed-up market (a trade every round, so p*, theta and theta_bar change).
+Rows: the vectorised :class:`AAPopulation` as the round mechanism runs it (one public
+view per (side, bus), here 33 buses), the same with one view shared by all members,
+and the per-member :class:`AATrader` of the strategy registry (a one-row population
+each; outside the mechanism). Each value is the median of ``repeats`` rounds on a
+warmed-up market (a trade every round, so p*, theta and theta_bar change).
 
     python benchmarks/bench_aa.py
 """
@@ -52,12 +54,12 @@ def _info(k: int) -> RoundInfo:
     return RoundInfo(best_bid=price + 0.01, best_ask=price - 0.01, trade_prices=(price,) * 3)
 
 
-def run(n_members: int = 1000, repeats: int = 11) -> list[dict[str, Any]]:
+def run(n_members: int = 1000, repeats: int = 11, buses: int = 33) -> list[dict[str, Any]]:
     specs = _specs(n_members)
     view = PublicView(0, 0, 5, FEED_IN, RETAIL)
     traders = [AATrader(s) for s in specs]
 
-    def scalar_round(k: int) -> None:
+    def trader_round(k: int) -> None:
         for t in traders:
             t.quote(view)
         info = _info(k)
@@ -66,14 +68,27 @@ def run(n_members: int = 1000, repeats: int = 11) -> list[dict[str, Any]]:
 
     population = AAPopulation(specs)
 
-    def vector_round(k: int) -> None:
+    def shared_view_round(k: int) -> None:
         population.quote(view)
         population.observe(view, _info(k))
 
+    grouped = AAPopulation(specs)
+    rows_all = np.arange(n_members)
+    bus_views = {
+        (s.side, i % buses): PublicView(0, 0, 5, FEED_IN, RETAIL) for i, s in enumerate(specs)
+    }
+    per_row = [bus_views[(s.side, i % buses)] for i, s in enumerate(specs)]
+
+    def mechanism_round(k: int) -> None:
+        grouped.quote_rows(rows_all, per_row)
+        info = _info(k)
+        grouped.observe_rows(rows_all, per_row, [info] * n_members)
+
     rows = []
     for name, step, note in (
-        ("aa_bid_1000_members", scalar_round, "AATrader objects (round mechanism path)"),
-        ("aa_bid_1000_members_vectorised", vector_round, "AAPopulation (numpy)"),
+        ("aa_bid_1000_members", mechanism_round, f"AAPopulation, views per (side, bus of {buses})"),
+        ("aa_bid_1000_members_one_view", shared_view_round, "AAPopulation, one shared view"),
+        ("aa_bid_1000_members_registry", trader_round, "AATrader per member (registry)"),
     ):
         rows.append(
             {

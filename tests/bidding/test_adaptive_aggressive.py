@@ -1,4 +1,6 @@
-"""AA formulas against hand-computed values, properties, and scalar == vectorised."""
+"""AA: the array formulas against hand-computed values and properties, and the vectorised
+population against the scalar implementation it replaced (kept below as the reference),
+bit for bit."""
 
 from __future__ import annotations
 
@@ -10,24 +12,75 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy.special import lambertw
-
-from gridledger.bidding import STRATEGIES, PublicView, RoundInfo, TraderSpec, make_trader
-from gridledger.bidding.adaptive_aggressive import (
-    AAParams,
-    AAPopulation,
-    AATrader,
-    equilibrium_estimate,
-    shape,
-    shape_inverse,
-    shout_aggressiveness,
-    smith_alpha,
-    solve_theta_bar,
-    target_price,
-    theta_star,
+from tests.bidding.aa_reference import (
+    RefTrader,
+    ref_equilibrium_estimate,
+    ref_shape,
+    ref_shout_aggressiveness,
+    ref_smith_alpha,
+    ref_solve_theta_bar,
+    ref_target_price,
 )
+
+from gridledger.bidding import STRATEGIES, PublicView, RoundInfo, TraderSpec, aa_math, make_trader
+from gridledger.bidding.adaptive_aggressive import AAParams, AAPopulation, AATrader
 from gridledger.errors import GridledgerError
 
 P_MIN, P_MAX = 0.05, 0.30
+
+
+# ---------------------------------------------------------------- the library, one element
+
+
+def _one(x: float) -> np.ndarray:
+    return np.array([x], dtype=np.float64)
+
+
+def shape(s: float, theta: float) -> float:
+    return float(aa_math.shape(_one(s), _one(theta))[0])
+
+
+def shape_inverse(y: float, theta: float) -> float:
+    return float(aa_math.shape_inverse(_one(y), _one(theta))[0])
+
+
+def solve_theta_bar(theta: float, near: float, far: float) -> float:
+    return float(aa_math.solve_theta_bar(_one(theta), _one(near), _one(far))[0])
+
+
+def target_price(
+    is_buyer: bool,
+    r: float,
+    limit: float,
+    p_star: float,
+    theta: float,
+    tb: float,
+    p_min: float,
+    p_max: float,
+) -> float:
+    args = (np.array([is_buyer]), _one(r), _one(limit), _one(p_star), _one(theta), _one(tb))
+    return float(aa_math.target_prices(*args, p_min, p_max)[0])
+
+
+def shout_aggressiveness(
+    is_buyer: bool,
+    q: float,
+    limit: float,
+    p_star: float,
+    theta: float,
+    tb: float,
+    p_min: float,
+    p_max: float,
+) -> float:
+    args = (np.array([is_buyer]), _one(q), _one(limit), _one(p_star), _one(theta), _one(tb))
+    return float(aa_math.shout_aggressiveness(*args, p_min, p_max)[0])
+
+
+def theta_star(alpha_bar: float, params: AAParams) -> float:
+    return float(aa_math.theta_star(_one(alpha_bar), params)[0])
+
+
+# ---------------------------------------------------------------- hand values
 
 
 def g(x: float) -> float:
@@ -40,9 +93,6 @@ def tau(is_buyer: bool, r: float, limit: float, p_star: float, theta: float) -> 
     far = p_star - P_MIN if is_buyer else P_MAX - p_star
     tb = solve_theta_bar(theta, near, far)
     return target_price(is_buyer, r, limit, p_star, theta, tb, P_MIN, P_MAX)
-
-
-# ---------------------------------------------------------------- hand values
 
 
 def test_shape_hand_values() -> None:
@@ -91,9 +141,13 @@ def test_theta_bar_matches_lambert_w() -> None:
 
 def test_equilibrium_and_alpha_hand_values() -> None:
     # newest 0.20 weight 1, then 0.10 weight 0.9: (0.2 + 0.09) / 1.9 = 0.1526315789
-    assert equilibrium_estimate([0.10, 0.20], 0.9) == pytest.approx(0.1526315789, rel=1e-9)
+    assert ref_equilibrium_estimate([0.10, 0.20], 0.9) == pytest.approx(0.1526315789, rel=1e-9)
+    population = AAPopulation([TraderSpec(1, "buy", 0.2, "neutral", P_MIN, P_MAX)])
+    population.quote(PublicView(0, 0, 5, P_MIN, P_MAX, past_trade_prices=[0.10, 0.20]))
+    p_star = population.p_star(np.zeros(1, dtype=np.intp))[0]
+    assert p_star == pytest.approx(0.1526315789, rel=1e-9)
     # sqrt(((0.1 - 0.15)^2 + (0.2 - 0.15)^2) / 2) / 0.15 = 0.05 / 0.15
-    assert smith_alpha([0.1, 0.2], 0.15) == pytest.approx(1 / 3)
+    assert ref_smith_alpha([0.1, 0.2], 0.15) == pytest.approx(1 / 3)
     params = AAParams()
     assert theta_star(0.0, params) == pytest.approx(2.0)  # calm market: theta_max
     assert theta_star(1.0, params) == pytest.approx(-8.0)  # most volatile: theta_min
@@ -183,18 +237,19 @@ def test_quotes_within_limit_and_tariffs(
 ) -> None:
     spec = TraderSpec(3, "buy" if side == "buy" else "sell", limit, attitude, P_MIN, P_MAX)
     trader = AATrader(spec)
-    population = AAPopulation([spec])
+    reference = RefTrader(spec)
     view = PublicView(0, 0, 5, P_MIN, P_MAX, past_trade_prices=past)
     for k, info in enumerate(infos):
         view.round = k % 5
         price = trader.quote(view)
         assert P_MIN <= price <= P_MAX
         assert price <= limit if side == "buy" else price >= limit
-        assert population.quote(view)[0] == pytest.approx(price, abs=1e-12)
+        assert price == reference.quote(view)  # bit for bit
         trader.observe(view, info)
-        population.observe(view, info)
+        reference.observe(view, info)
         view.history.append(info)
         assert -1.0 <= trader.r <= 1.0 and -8.0 <= trader.theta <= 2.0
+        assert (trader.r, trader.theta) == (reference.r, reference.theta)
 
 
 def test_limit_outside_tariffs_wins() -> None:
@@ -209,37 +264,79 @@ def test_limit_outside_tariffs_wins() -> None:
 
 
 def test_population_equals_traders_over_a_run() -> None:
+    """Rows joining at different times, in six groups that see different books and
+    trades: every quote, r and theta equal the scalar reference traders' exactly."""
     rng = np.random.default_rng(5)
     specs = []
     for i in range(200):
         side: Literal["buy", "sell"] = "buy" if i % 2 == 0 else "sell"
-        limit = float(rng.uniform(0.12, 0.28) if side == "buy" else rng.uniform(0.07, 0.23))
+        limit = float(rng.uniform(0.02, 0.33))
         names: list[str | float] = ["averse", "neutral", "seeking", float(rng.uniform(-1, 1))]
-        attitude = names[i % 4]
-        specs.append(TraderSpec(i, side, limit, attitude, P_MIN, P_MAX))
-    traders = [AATrader(s) for s in specs]
-    population = AAPopulation(specs)
-    view = PublicView(0, 0, 5, P_MIN, P_MAX)
-    for k in range(15):
+        specs.append(TraderSpec(i, side, limit, names[i % 4], P_MIN, P_MAX))
+    group = rng.integers(0, 6, len(specs))
+    joins = rng.integers(0, 30, len(specs))
+    population = AAPopulation([], p_min=P_MIN, p_max=P_MAX)
+    traders: dict[int, RefTrader] = {}
+    rows: dict[int, int] = {}
+    past: list[float] = []
+    views: dict[int, PublicView] = {}
+    active: list[int] = []
+    for k in range(60):
         if k % 5 == 0:
-            view.interval, view.history = k // 5, []
-        view.round = k % 5
-        quotes = np.array([t.quote(view) for t in traders])
-        np.testing.assert_allclose(population.quote(view), quotes, rtol=0, atol=1e-12)
-        traded = k % 3 != 0
-        info = RoundInfo(
-            float(quotes[::2].max()),
-            float(quotes[1::2].min()),
-            (0.17 + 0.01 * math.sin(k),) * 2 if traded else (),
-        )
-        for t in traders:
-            t.observe(view, info)
-        population.observe(view, info)
-        view.history.append(info)
-    r = np.array([t.r for t in traders])
-    np.testing.assert_allclose(population.r, r, atol=1e-12)
-    np.testing.assert_allclose(population.theta, [t.theta for t in traders], atol=1e-12)
+            views = {
+                g: PublicView(k // 5, 0, 5, P_MIN, P_MAX, list(), list(past)) for g in range(6)
+            }
+            active = [i for i in range(len(specs)) if joins[i] <= k and rng.random() < 0.8]
+            for i in active:
+                if i not in traders:
+                    traders[i], rows[i] = RefTrader(specs[i]), population.add(specs[i])
+        at = np.array([rows[i] for i in active], dtype=np.intp)
+        seen = [views[int(group[i])] for i in active]
+        quotes = population.quote_rows(at, seen)
+        expected = [traders[i].quote(v) for i, v in zip(active, seen, strict=True)]
+        assert quotes.tolist() == expected
+        infos = []
+        for _ in range(6):
+            n_trades = int(rng.integers(0, 3))
+            bid = None if rng.random() < 0.1 else float(rng.uniform(P_MIN, P_MAX))
+            ask = None if rng.random() < 0.1 else float(rng.uniform(P_MIN, P_MAX))
+            infos.append(RoundInfo(bid, ask, tuple(rng.uniform(0.1, 0.25, n_trades).tolist())))
+        got = [infos[int(group[i])] for i in active]
+        population.observe_rows(at, seen, got)
+        for i, v, info in zip(active, seen, got, strict=True):
+            traders[i].observe(v, info)
+        for g, view in views.items():
+            view.history.append(infos[g])
+        if k % 5 == 4:
+            past = (past + list(infos[0].trade_prices))[-50:]
+    order = sorted(traders)
+    r = [traders[i].r for i in order]
+    assert population.r[[rows[i] for i in order]].tolist() == r
+    assert population.theta[[rows[i] for i in order]].tolist() == [traders[i].theta for i in order]
     assert np.ptp(r) > 0.1  # the run did move the traders
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), rs, prices, inner, thetas, prices), min_size=1))
+def test_array_formulas_equal_the_scalar_ones(
+    rows: list[tuple[bool, float, float, float, float, float]],
+) -> None:
+    buyer = np.array([row[0] for row in rows])
+    r, limit, p, theta, q = (np.array([row[k] for row in rows]) for k in (1, 2, 3, 4, 5))
+    near = np.where(buyer, limit - p, p - limit)
+    far = np.where(buyer, p - P_MIN, P_MAX - p)
+    tb = aa_math.solve_theta_bar(theta, near, far)
+    tau_v = aa_math.target_prices(buyer, r, limit, p, theta, tb, P_MIN, P_MAX)
+    shout_v = aa_math.shout_aggressiveness(buyer, q, limit, p, theta, tb, P_MIN, P_MAX)
+    for i, (b, r_i, l_i, p_i, th_i, q_i) in enumerate(rows):
+        n_i, f_i = (l_i - p_i, p_i - P_MIN) if b else (p_i - l_i, P_MAX - p_i)
+        tb_i = ref_solve_theta_bar(th_i, n_i, f_i)
+        assert tb[i] == tb_i
+        assert tau_v[i] == ref_target_price(b, r_i, l_i, p_i, th_i, tb_i, P_MIN, P_MAX)
+        assert shout_v[i] == ref_shout_aggressiveness(b, q_i, l_i, p_i, th_i, tb_i, P_MIN, P_MAX)
+    assert aa_math.shape(np.abs(r), theta).tolist() == [
+        ref_shape(abs(x), t) for x, t in zip(r.tolist(), theta.tolist(), strict=True)
+    ]
 
 
 def test_registered_and_rejects_bad_specs() -> None:

@@ -1,10 +1,14 @@
 """Adaptive-Aggressive (AA) trader of Vytelingum, Cliff & Jennings (2008), for a call market.
 
-Registered as strategy ``"aa"``. One :class:`AATrader` prices one member's order on
-one side; it persists across intervals, so the long-term shape parameter theta and
-the aggressiveness r carry over. :class:`AAPopulation` is the same algorithm on
-numpy arrays (one row per trader) for large markets and the benchmark; both give
-the same prices (tested).
+Registered as strategy ``"aa"``. :class:`AAPopulation` holds any number of AA traders
+as rows of numpy arrays and prices them together; each row has its own state (price
+memory, book, r, theta, volatility range), so rows may see different public views
+and join at different times. The round mechanism (``bidding.mechanism``) keeps one
+population for all its AA members; :class:`AATrader` is a one-row population behind
+the per-member ``Trader`` protocol of the strategy registry. A row persists across
+intervals, so the long-term shape parameter theta and the aggressiveness r carry
+over. The array formulas are in :mod:`gridledger.bidding.aa_math`; the method is
+described in docs/bidding.md.
 
 Notation: limit price ``l``, aggressiveness ``r`` in [-1, 1], shape ``theta``,
 market bounds ``P_min`` = feed-in tariff and ``P_max`` = retail tariff, and
@@ -69,713 +73,369 @@ interval in round 0, ``[P_min, P_max]`` when none was ever seen)
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.typing import NDArray
 
+from gridledger.bidding.aa_math import (
+    AAParams,
+    BoolArray,
+    FloatArray,
+    libm_square,
+    shout_aggressiveness,
+    solve_theta_bar,
+    target_prices,
+    theta_star,
+)
 from gridledger.bidding.base import PublicView, RoundInfo, TraderSpec, register_strategy
-from gridledger.bidding.risk import RiskProfile, risk_profile
+from gridledger.bidding.risk import risk_profile
 from gridledger.errors import GridledgerError
 
-__all__ = [
-    "AAParams",
-    "AAPopulation",
-    "AATrader",
-    "equilibrium_estimate",
-    "shape",
-    "shape_inverse",
-    "shout_aggressiveness",
-    "shout_aggressiveness_v",
-    "smith_alpha",
-    "solve_theta_bar",
-    "solve_theta_bar_v",
-    "target_price",
-    "target_prices",
-    "theta_star",
-]
+__all__ = ["AA_STRATEGY", "AAParams", "AAPopulation", "AATrader"]
 
-FloatArray = NDArray[np.float64]
-BoolArray = NDArray[np.bool_]
+AA_STRATEGY = "aa"
 
-_SMALL_THETA = 1e-8
-NEWTON_MAX_ITER = 10
+IntArray = np.ndarray  # row indices (np.intp)
 
 
-@dataclass(frozen=True, slots=True)
-class AAParams:
-    """Algorithm constants (defaults: Vytelingum et al. 2008 and the BSE AA trader).
-
-    ``theta0 = -2``: initial shape, inside [theta_min, theta_max] (BSE draws it from
-    [-5, 0]; we take a fixed value for reproducibility). ``lambda_a_rel``: lambda_a
-    of the first-round bid as a share of the price range (P_max - P_min).
-    """
-
-    eta: float = 3.0
-    n_prices: int = 5
-    rho: float = 0.9
-    lambda_r: float = 0.05
-    lambda_a_rel: float = 0.02
-    beta2: float = 0.4
-    gamma: float = 2.0
-    theta_min: float = -8.0
-    theta_max: float = 2.0
-    theta0: float = -2.0
-
-
-# ---------------------------------------------------------------------------
-# scalar formulas
-
-
-def shape(s: float, theta: float) -> float:
-    """``f(s, th) = (e^(s th) - 1) / (e^th - 1)`` for s in [0, 1], overflow-safe."""
-    if abs(theta) < _SMALL_THETA:
-        return s
-    if theta > 0.0:
-        return math.exp(theta * (s - 1.0)) * math.expm1(-s * theta) / math.expm1(-theta)
-    return math.expm1(s * theta) / math.expm1(theta)
-
-
-def shape_inverse(y: float, theta: float) -> float:
-    """The s in [0, 1] with ``f(s, theta) = y`` (y clipped to [0, 1])."""
-    y = min(max(y, 0.0), 1.0)
-    if abs(theta) < _SMALL_THETA:
-        return y
-    if theta > 0.0:
-        inner = y + (1.0 - y) * math.exp(-theta)
-        return 1.0 + math.log(inner) / theta if inner > 0.0 else 0.0
-    arg = y * math.expm1(theta)
-    if arg > -1.0:
-        return math.log1p(arg) / theta
-    inner = (1.0 - y) + y * math.exp(theta)  # y ~ 1 and e^theta below the float resolution
-    return math.log(inner) / theta if inner > 0.0 else 1.0
-
-
-def _log_g(x: float) -> float:
-    """``ln(x / (e^x - 1))`` (= 0 at x = 0)."""
-    if abs(x) < 1e-6:
-        return -x / 2.0 + x * x / 24.0
-    if x > 0.0:
-        return math.log(x) - x - math.log(-math.expm1(-x))
-    return math.log(-x) - math.log(-math.expm1(x))
-
-
-def _dlog_g(x: float) -> float:
-    """Derivative of :func:`_log_g`: ``1/x - 1/(1 - e^-x)``."""
-    if abs(x) < 1e-6:
-        return -0.5 + x / 6.0
-    if x < -700.0:
-        return 1.0 / x
-    return 1.0 / x + 1.0 / math.expm1(-x)
-
-
-def _theta_bar_start(log_c: float) -> float:
-    if log_c <= 0.0:  # root x >= 0: ln g ~ ln x - x
-        return -log_c + math.log1p(-log_c)
-    return -max(2.0 * log_c, math.expm1(log_c))  # root x < 0: ln g ~ -x/2 near 0, ln(-x) far
-
-
-def solve_theta_bar(theta: float, near: float, far: float, start: float | None = None) -> float:
-    """thb with ``thb far / (e^thb - 1) = theta near / (e^theta - 1)``.
-
-    Buyer: near = l - p*, far = p* - P_min; seller: near = p* - l, far = P_max - p*.
-    Newton on ``ln(x / (e^x - 1)) = ln c`` (at most 10 iterations) from ``start`` (a
-    previous root, e.g. the cached one) or an asymptotic first guess. When ``near`` or
-    ``far`` is not positive the r < 0 branch has zero width and theta is returned.
-    """
-    if near <= 0.0 or far <= 0.0:
-        return theta
-    log_c = _log_g(theta) + math.log(near) - math.log(far)
-    x = _theta_bar_start(log_c) if start is None or not math.isfinite(start) else start
-    for _ in range(NEWTON_MAX_ITER):
-        step = (_log_g(x) - log_c) / _dlog_g(x)
-        x -= step
-        if abs(step) <= 1e-13 * (1.0 + abs(x)):
-            break
-    return x
-
-
-def target_price(
-    is_buyer: bool,
-    r: float,
-    limit: float,
-    p_star: float,
-    theta: float,
-    theta_bar: float,
-    p_min: float,
-    p_max: float,
-) -> float:
-    """tau(r) of the module docstring (no clamping)."""
-    if is_buyer:
-        if limit > p_star:
-            if r >= 0.0:
-                return p_star + (limit - p_star) * shape(r, theta)
-            return p_min + (p_star - p_min) * (1.0 - shape(-r, theta_bar))
-        if r >= 0.0:
-            return limit
-        return p_min + (limit - p_min) * (1.0 - shape(-r, theta))
-    if limit < p_star:
-        if r >= 0.0:
-            return limit + (p_star - limit) * (1.0 - shape(r, theta))
-        return p_star + (p_max - p_star) * shape(-r, theta_bar)
-    if r >= 0.0:
-        return limit
-    return limit + (p_max - limit) * shape(-r, theta)
-
-
-def _share(num: float, den: float) -> float:
-    return 1.0 if den <= 0.0 else min(max(num / den, 0.0), 1.0)
-
-
-def shout_aggressiveness(
-    is_buyer: bool,
-    q: float,
-    limit: float,
-    p_star: float,
-    theta: float,
-    theta_bar: float,
-    p_min: float,
-    p_max: float,
-) -> float:
-    """r_shout with tau(r_shout) = q (clipped to [-1, 1]; 0 where tau is flat at l)."""
-    if is_buyer:
-        if limit > p_star:
-            if q >= p_star:
-                return shape_inverse(_share(q - p_star, limit - p_star), theta)
-            return -shape_inverse(_share(p_star - q, p_star - p_min), theta_bar)
-        if q >= limit:
-            return 0.0
-        return -shape_inverse(_share(limit - q, limit - p_min), theta)
-    if limit < p_star:
-        if q <= p_star:
-            return shape_inverse(_share(p_star - q, p_star - limit), theta)
-        return -shape_inverse(_share(q - p_star, p_max - p_star), theta_bar)
-    if q <= limit:
-        return 0.0
-    return -shape_inverse(_share(q - limit, p_max - limit), theta)
-
-
-def equilibrium_estimate(prices_newest_last: Sequence[float], rho: float) -> float:
-    """``sum_k rho^k p_(T-k) / sum_k rho^k`` (k = 0 the newest price)."""
-    num = den = 0.0
-    w = 1.0
-    for p in reversed(prices_newest_last):
-        num += w * p
-        den += w
-        w *= rho
-    return num / den
-
-
-def smith_alpha(prices: Sequence[float], p_ref: float) -> float:
-    """Smith's alpha ``sqrt(mean (p - p_ref)^2) / p_ref``."""
-    return math.sqrt(sum((p - p_ref) ** 2 for p in prices) / len(prices)) / p_ref
-
-
-def theta_star(alpha_bar: float, params: AAParams) -> float:
-    """Desired theta for a normalised volatility alpha_bar in [0, 1]."""
-    span = params.theta_max - params.theta_min
-    return span * (1.0 - alpha_bar * math.exp(params.gamma * (alpha_bar - 1.0))) + params.theta_min
-
-
-def _check_market(spec_name: str, p_min: float, p_max: float) -> None:
+def _check_market(name: str, p_min: float, p_max: float) -> None:
     if not (math.isfinite(p_min) and math.isfinite(p_max) and p_max > p_min):
         message = (
-            f"{spec_name}: need feed_in_per_kwh < retail_per_kwh (finite), "
+            f"{name}: need feed_in_per_kwh < retail_per_kwh (finite), "
             f"got feed-in {p_min!r}, retail {p_max!r}"
         )
         raise GridledgerError(message)
 
 
-# ---------------------------------------------------------------------------
-# the trader
-
-
-@dataclass
-class _Book:
-    best_bid: float | None = None
-    best_ask: float | None = None
-
-
-@dataclass
-class AATrader:
-    """AA pricing for one member and one side (see the module docstring)."""
-
-    spec: TraderSpec
-    rng: np.random.Generator | None = None
-    params: AAParams = field(default_factory=AAParams)
-    profile: RiskProfile = field(init=False)
-    r: float = field(init=False)
-    theta: float = field(init=False)
-    alpha_min: float = field(init=False, default=math.inf)
-    alpha_max: float = field(init=False, default=-math.inf)
-    prices: deque[float] = field(init=False)
-    book: _Book = field(init=False, default_factory=_Book)
-    is_buyer: bool = field(init=False)
-    p_min: float = field(init=False)
-    p_max: float = field(init=False)
-    limit: float = field(init=False)
-    _theta_bar_key: tuple[float, float] = field(init=False, default=(math.nan, math.nan))
-    _theta_bar: float = field(init=False, default=0.0)
-
-    def __post_init__(self) -> None:
-        s = self.spec
-        if s.side not in ("buy", "sell"):
-            message = f"member {s.member}: side {s.side!r} must be 'buy' or 'sell'"
-            raise GridledgerError(message)
-        _check_market(f"member {s.member}", s.feed_in_per_kwh, s.retail_per_kwh)
-        if not math.isfinite(s.limit_price_per_kwh):
-            message = (
-                f"member {s.member}: limit_price_per_kwh={s.limit_price_per_kwh!r} is not finite"
-            )
-            raise GridledgerError(message)
-        self.profile = risk_profile(s.risk_attitude)
-        self.r = self.profile.r0
-        self.theta = self.params.theta0
-        self.prices = deque(maxlen=self.params.n_prices)
-        self.is_buyer = s.side == "buy"
-        self.p_min, self.p_max = s.feed_in_per_kwh, s.retail_per_kwh
-        # the limit used inside tau; the final price is still capped by the raw limit
-        self.limit = min(max(s.limit_price_per_kwh, self.p_min), self.p_max)
-
-    # -- estimates -----------------------------------------------------------
-
-    def _seed(self, view: PublicView) -> None:
-        if not self.prices and view.past_trade_prices:
-            self.prices.extend(view.past_trade_prices[-self.params.n_prices :])
-
-    def p_star(self) -> float:
-        """Current equilibrium estimate (fallback before any trade: see module doc)."""
-        if self.prices:
-            return equilibrium_estimate(self.prices, self.params.rho)
-        b, a = self.book.best_bid, self.book.best_ask
-        if b is not None and a is not None:
-            return min(max((b + a) / 2.0, self.p_min), self.p_max)
-        return (self.p_min + self.p_max) / 2.0
-
-    def theta_bar(self, p_star: float) -> float:
-        key = (p_star, self.theta)
-        if key != self._theta_bar_key:
-            if self.is_buyer:
-                near, far = self.limit - p_star, p_star - self.p_min
-            else:
-                near, far = p_star - self.limit, self.p_max - p_star
-            warm = self._theta_bar if near > 0.0 and far > 0.0 else None
-            self._theta_bar = solve_theta_bar(self.theta, near, far, warm)
-            self._theta_bar_key = key
-        return self._theta_bar
-
-    def target(self, p_star: float | None = None) -> float:
-        """tau at the current aggressiveness."""
-        p = self.p_star() if p_star is None else p_star
-        return target_price(
-            self.is_buyer,
-            self.r,
-            self.limit,
-            p,
-            self.theta,
-            self.theta_bar(p),
-            self.p_min,
-            self.p_max,
-        )
-
-    # -- protocol -------------------------------------------------------------
-
-    def quote(self, view: PublicView) -> float:
-        self._seed(view)
-        if view.history:
-            last = view.history[-1]
-            self.book = _Book(last.best_bid, last.best_ask)
-        o_bid = self.book.best_bid if self.book.best_bid is not None else self.p_min
-        o_ask = self.book.best_ask if self.book.best_ask is not None else self.p_max
-        eta = self.params.eta
-        if not self.prices:
-            lam_a = self.params.lambda_a_rel * (self.p_max - self.p_min)
-            lam_r = self.params.lambda_r
-            if self.is_buyer:
-                price = o_bid + (min(self.limit, (1 + lam_r) * o_ask + lam_a) - o_bid) / eta
-            else:
-                price = o_ask - (o_ask - max(self.limit, (1 - lam_r) * o_bid - lam_a)) / eta
-        else:
-            tau = self.target()
-            if self.is_buyer:
-                price = o_bid + (tau - o_bid) / eta if o_bid < tau else tau
-                if o_ask <= tau:
-                    price = max(price, o_ask)
-            else:
-                price = o_ask - (o_ask - tau) / eta if o_ask > tau else tau
-                if o_bid >= tau:
-                    price = min(price, o_bid)
-        return self._clamp(price)
-
-    def _clamp(self, price: float) -> float:
-        price = min(max(price, self.p_min), self.p_max)
-        lim = self.spec.limit_price_per_kwh
-        return min(price, lim) if self.is_buyer else max(price, lim)
-
-    def observe(self, view: PublicView, info: RoundInfo) -> None:
-        self._seed(view)
-        self.book = _Book(info.best_bid, info.best_ask)
-        traded = bool(info.trade_prices)
-        if traded:
-            q = math.fsum(info.trade_prices) / len(info.trade_prices)
-            self.prices.append(q)
-            self._learn_theta()
-        else:
-            q_opt = self._no_trade_reference(info)
-            if q_opt is None:
-                return
-            q = q_opt
-        p = self.p_star()
-        tau = self.target(p)
-        if self.is_buyer:
-            more = tau < q if traded else q >= tau
-        else:
-            more = tau > q if traded else q <= tau
-        r_shout = shout_aggressiveness(
-            self.is_buyer, q, self.limit, p, self.theta, self.theta_bar(p), self.p_min, self.p_max
-        )
-        prof = self.profile
-        if traded and not more and self.r <= r_shout + _hold_band(r_shout, prof):
-            return  # call-market hold band: traded with a margin smaller than one step
-        self.r = _update_r(self.r, r_shout, more, prof)
-
-    def _no_trade_reference(self, info: RoundInfo) -> float | None:
-        """Reference price q after a round without trade (see module doc)."""
-        tau = self.target()
-        own, other = (
-            (info.best_bid, info.best_ask) if self.is_buyer else (info.best_ask, info.best_bid)
-        )
-        if other is not None and (other > tau if self.is_buyer else other < tau):
-            return other
-        return own
-
-    def _learn_theta(self) -> None:
-        p = self.p_star()
-        if p <= 0.0:
-            return
-        alpha = smith_alpha(self.prices, p)
-        self.alpha_min = min(self.alpha_min, alpha)
-        self.alpha_max = max(self.alpha_max, alpha)
-        if self.alpha_max - self.alpha_min <= 1e-12:
-            return
-        alpha_bar = (alpha - self.alpha_min) / (self.alpha_max - self.alpha_min)
-        th = self.theta + self.params.beta2 * (theta_star(alpha_bar, self.params) - self.theta)
-        self.theta = min(max(th, self.params.theta_min), self.params.theta_max)
-
-
-def _hold_band(r_shout: float, prof: RiskProfile) -> float:
-    return prof.lambda_a_up + prof.lambda_r_up * abs(r_shout)
-
-
-def _update_r(r: float, r_shout: float, more: bool, prof: RiskProfile) -> float:
-    if more:
-        delta = (1.0 + prof.lambda_r_up) * r_shout + prof.lambda_a_up
-    else:
-        delta = (1.0 - prof.lambda_r_down) * r_shout - prof.lambda_a_down
-    delta = min(max(delta, -1.0), 1.0)
-    return min(max(r + prof.beta1 * (delta - r), -1.0), 1.0)
-
-
-register_strategy("aa")(AATrader)
-
-
-# ---------------------------------------------------------------------------
-# vectorised: the same algorithm on arrays (one row per trader)
-
-
-def _shape_v(s: FloatArray, theta: FloatArray) -> FloatArray:
-    pos = theta > _SMALL_THETA
-    neg = theta < -_SMALL_THETA
-    th_p = np.where(pos, theta, 1.0)
-    th_n = np.where(neg, theta, -1.0)
-    out_p = np.exp(th_p * (s - 1.0)) * np.expm1(-s * th_p) / np.expm1(-th_p)
-    out_n = np.expm1(s * th_n) / np.expm1(th_n)
-    return np.where(pos, out_p, np.where(neg, out_n, s))
-
-
-def _shape_inverse_v(y: FloatArray, theta: FloatArray) -> FloatArray:
-    y = np.clip(y, 0.0, 1.0)
-    pos = theta > _SMALL_THETA
-    neg = theta < -_SMALL_THETA
-    th_p = np.where(pos, theta, 1.0)
-    th_n = np.where(neg, theta, -1.0)
-    inner = y + (1.0 - y) * np.exp(-th_p)
-    with np.errstate(divide="ignore"):
-        out_p = np.where(inner > 0.0, 1.0 + np.log(np.maximum(inner, 1e-300)) / th_p, 0.0)
-    arg = y * np.expm1(th_n)
-    inner_n = (1.0 - y) + y * np.exp(th_n)
-    out_n = np.where(
-        arg > -1.0,
-        np.log1p(np.where(arg > -1.0, arg, 0.0)) / th_n,
-        np.where(inner_n > 0.0, np.log(np.maximum(inner_n, 1e-300)) / th_n, 1.0),
-    )
-    return np.where(pos, out_p, np.where(neg, out_n, y))
-
-
-def _log_g_v(x: FloatArray) -> FloatArray:
-    small = np.abs(x) < 1e-6
-    xp = np.where(x >= 1e-6, x, 1.0)
-    xn = np.where(x <= -1e-6, x, -1.0)
-    out_p = np.log(xp) - xp - np.log(-np.expm1(-xp))
-    out_n = np.log(-xn) - np.log(-np.expm1(xn))
-    return np.where(small, -x / 2.0 + x * x / 24.0, np.where(x > 0.0, out_p, out_n))
-
-
-def _dlog_g_v(x: FloatArray) -> FloatArray:
-    small = np.abs(x) < 1e-6
-    very_neg = x < -700.0
-    xs = np.where(small | very_neg, 1.0, x)
-    out = 1.0 / xs + 1.0 / np.expm1(-xs)
-    return np.where(
-        small, -0.5 + x / 6.0, np.where(very_neg, 1.0 / np.where(very_neg, x, 1.0), out)
-    )
-
-
-def solve_theta_bar_v(theta: FloatArray, near: FloatArray, far: FloatArray) -> FloatArray:
-    """Array version of :func:`solve_theta_bar` (same start, at most 10 Newton steps)."""
-    valid = (near > 0.0) & (far > 0.0)
-    near_s = np.where(valid, near, 1.0)
-    far_s = np.where(valid, far, 1.0)
-    log_c = _log_g_v(theta) + np.log(near_s) - np.log(far_s)
-    lc_pos = np.maximum(log_c, 0.0)
-    lc_neg = np.minimum(log_c, 0.0)
-    x = np.where(
-        log_c <= 0.0,
-        -lc_neg + np.log1p(-lc_neg),
-        -np.maximum(2.0 * lc_pos, np.expm1(np.minimum(lc_pos, 700.0))),
-    )
-    active = valid.copy()
-    for _ in range(NEWTON_MAX_ITER):
-        step = (_log_g_v(x) - log_c) / _dlog_g_v(x)
-        x = np.where(active, x - step, x)
-        active &= np.abs(step) > 1e-13 * (1.0 + np.abs(x))
-        if not active.any():
-            break
-    return np.where(valid, x, theta)
-
-
-def target_prices(
-    is_buyer: BoolArray,
-    r: FloatArray,
-    limit: FloatArray,
-    p_star: float,
-    theta: FloatArray,
-    theta_bar: FloatArray,
-    p_min: float,
-    p_max: float,
-) -> FloatArray:
-    """Array version of :func:`target_price` (one row per trader, shared p*)."""
-    up = r >= 0.0
-    s_up = np.where(up, r, 0.0)
-    s_dn = np.where(up, 0.0, -r)
-    f_up = _shape_v(s_up, theta)
-    f_dn_bar = _shape_v(s_dn, theta_bar)
-    f_dn = _shape_v(s_dn, theta)
-    buy_intra = np.where(
-        up, p_star + (limit - p_star) * f_up, p_min + (p_star - p_min) * (1.0 - f_dn_bar)
-    )
-    buy_extra = np.where(up, limit, p_min + (limit - p_min) * (1.0 - f_dn))
-    sell_intra = np.where(
-        up, limit + (p_star - limit) * (1.0 - f_up), p_star + (p_max - p_star) * f_dn_bar
-    )
-    sell_extra = np.where(up, limit, limit + (p_max - limit) * f_dn)
-    buy = np.where(limit > p_star, buy_intra, buy_extra)
-    sell = np.where(limit < p_star, sell_intra, sell_extra)
-    return np.where(is_buyer, buy, sell)
-
-
-def _share_v(num: FloatArray, den: FloatArray) -> FloatArray:
-    ok = den > 0.0
-    return np.where(ok, np.clip(num / np.where(ok, den, 1.0), 0.0, 1.0), 1.0)
-
-
-def shout_aggressiveness_v(
-    is_buyer: BoolArray,
-    q: FloatArray,
-    limit: FloatArray,
-    p_star: float,
-    theta: FloatArray,
-    theta_bar: FloatArray,
-    p_min: float,
-    p_max: float,
-) -> FloatArray:
-    """Array version of :func:`shout_aggressiveness`."""
-    inv = _shape_inverse_v
-    buy_intra = np.where(
-        q >= p_star,
-        inv(_share_v(q - p_star, limit - p_star), theta),
-        -inv(_share_v(p_star - q, np.full_like(q, p_star - p_min)), theta_bar),
-    )
-    buy_extra = np.where(q >= limit, 0.0, -inv(_share_v(limit - q, limit - p_min), theta))
-    sell_intra = np.where(
-        q <= p_star,
-        inv(_share_v(p_star - q, p_star - limit), theta),
-        -inv(_share_v(q - p_star, np.full_like(q, p_max - p_star)), theta_bar),
-    )
-    sell_extra = np.where(q <= limit, 0.0, -inv(_share_v(q - limit, p_max - limit), theta))
-    buy = np.where(limit > p_star, buy_intra, buy_extra)
-    sell = np.where(limit < p_star, sell_intra, sell_extra)
-    return np.where(is_buyer, buy, sell)
+def _price_or_nan(value: float | None) -> float:
+    return math.nan if value is None else value
 
 
 class AAPopulation:
-    """Many AA traders priced together; same results as one :class:`AATrader` each.
+    """AA traders as rows of arrays, all in one market (same tariffs).
 
-    All traders share one market (tariffs) and see the same public information, so
-    the price memory, p* and the volatility statistics are shared; r, theta and the
-    risk parameters are per trader. Use it where one member set is priced as a
-    block (large markets, the benchmark): ``quote`` returns one price per spec.
+    ``add`` appends a row; ``quote_rows`` / ``observe_rows`` price and teach a subset
+    of rows, each with its own public view (rows sharing a view object may share
+    it). ``quote`` / ``observe`` do the same for every row with one view.
     """
 
-    def __init__(self, specs: Sequence[TraderSpec], params: AAParams | None = None) -> None:
-        if not specs:
-            message = "AAPopulation needs at least one TraderSpec, got none"
+    def __init__(
+        self,
+        specs: Sequence[TraderSpec],
+        params: AAParams | None = None,
+        *,
+        p_min: float | None = None,
+        p_max: float | None = None,
+    ) -> None:
+        if not specs and (p_min is None or p_max is None):
+            message = "AAPopulation needs a TraderSpec or the tariffs p_min and p_max"
             raise GridledgerError(message)
-        self.specs = list(specs)
         self.params = params or AAParams()
-        self.p_min, self.p_max = specs[0].feed_in_per_kwh, specs[0].retail_per_kwh
+        self.p_min = specs[0].feed_in_per_kwh if p_min is None else p_min
+        self.p_max = specs[0].retail_per_kwh if p_max is None else p_max
         _check_market("AAPopulation", self.p_min, self.p_max)
-        for s in specs:
-            if (s.feed_in_per_kwh, s.retail_per_kwh) != (self.p_min, self.p_max):
-                message = (
-                    f"member {s.member}: tariffs ({s.feed_in_per_kwh}, {s.retail_per_kwh}) "
-                    f"differ from the population's ({self.p_min}, {self.p_max})"
-                )
-                raise GridledgerError(message)
-            if s.side not in ("buy", "sell"):
-                message = f"member {s.member}: side {s.side!r} must be 'buy' or 'sell'"
-                raise GridledgerError(message)
-        profiles = [risk_profile(s.risk_attitude) for s in specs]
-        self.is_buyer: BoolArray = np.array([s.side == "buy" for s in specs], dtype=bool)
-        self.limit_raw: FloatArray = np.array([s.limit_price_per_kwh for s in specs], dtype=float)
-        self.limit: FloatArray = np.clip(self.limit_raw, self.p_min, self.p_max)
-        self.r: FloatArray = np.array([p.r0 for p in profiles], dtype=float)
-        self.theta: FloatArray = np.full(len(specs), self.params.theta0)
-        self.beta1 = np.array([p.beta1 for p in profiles])
-        self.lr_up = np.array([p.lambda_r_up for p in profiles])
-        self.la_up = np.array([p.lambda_a_up for p in profiles])
-        self.lr_dn = np.array([p.lambda_r_down for p in profiles])
-        self.la_dn = np.array([p.lambda_a_down for p in profiles])
-        self.prices: deque[float] = deque(maxlen=self.params.n_prices)
-        self.alpha_min, self.alpha_max = math.inf, -math.inf
-        self.book = _Book()
-        self._tb_key: tuple[float, int] = (math.nan, -1)
-        self._tb: FloatArray = self.theta.copy()
-        self._theta_version = 0
+        self.specs: list[TraderSpec] = []
+        n_mem = self.params.n_prices
+        self.is_buyer: BoolArray = np.zeros(0, dtype=bool)
+        self.limit_raw: FloatArray = np.zeros(0)
+        self.limit: FloatArray = np.zeros(0)
+        self.r: FloatArray = np.zeros(0)
+        self.theta: FloatArray = np.zeros(0)
+        self.beta1: FloatArray = np.zeros(0)
+        self.lr_up: FloatArray = np.zeros(0)
+        self.la_up: FloatArray = np.zeros(0)
+        self.lr_dn: FloatArray = np.zeros(0)
+        self.la_dn: FloatArray = np.zeros(0)
+        self.prices: FloatArray = np.zeros((0, n_mem))
+        """Price memory, oldest first, left-aligned; ``count`` entries per row are valid."""
+        self.count: IntArray = np.zeros(0, dtype=np.intp)
+        self.alpha_min: FloatArray = np.zeros(0)
+        self.alpha_max: FloatArray = np.zeros(0)
+        self.book_bid: FloatArray = np.zeros(0)
+        self.book_ask: FloatArray = np.zeros(0)
+        self._tb: FloatArray = np.zeros(0)
+        self._tb_p: FloatArray = np.zeros(0)
+        self._tb_theta: FloatArray = np.zeros(0)
+        for spec in specs:
+            self.add(spec)
 
-    def _seed(self, view: PublicView) -> None:
-        if not self.prices and view.past_trade_prices:
-            self.prices.extend(view.past_trade_prices[-self.params.n_prices :])
+    def __len__(self) -> int:
+        return len(self.specs)
 
-    def p_star(self) -> float:
-        if self.prices:
-            return equilibrium_estimate(self.prices, self.params.rho)
-        b, a = self.book.best_bid, self.book.best_ask
-        if b is not None and a is not None:
-            return min(max((b + a) / 2.0, self.p_min), self.p_max)
-        return (self.p_min + self.p_max) / 2.0
+    def add(self, spec: TraderSpec) -> int:
+        """Append a trader for ``spec``; returns its row."""
+        if (spec.feed_in_per_kwh, spec.retail_per_kwh) != (self.p_min, self.p_max):
+            _check_market(f"member {spec.member}", spec.feed_in_per_kwh, spec.retail_per_kwh)
+            message = (
+                f"member {spec.member}: tariffs ({spec.feed_in_per_kwh}, {spec.retail_per_kwh}) "
+                f"differ from the population's ({self.p_min}, {self.p_max})"
+            )
+            raise GridledgerError(message)
+        if spec.side not in ("buy", "sell"):
+            message = f"member {spec.member}: side {spec.side!r} must be 'buy' or 'sell'"
+            raise GridledgerError(message)
+        if not math.isfinite(spec.limit_price_per_kwh):
+            message = (
+                f"member {spec.member}: limit_price_per_kwh={spec.limit_price_per_kwh!r} "
+                "is not finite"
+            )
+            raise GridledgerError(message)
+        prof = risk_profile(spec.risk_attitude)
+        limit = min(max(spec.limit_price_per_kwh, self.p_min), self.p_max)
+        self.specs.append(spec)
+        self.is_buyer = np.append(self.is_buyer, spec.side == "buy")
+        self.limit_raw = np.append(self.limit_raw, spec.limit_price_per_kwh)
+        self.limit = np.append(self.limit, limit)
+        self.r = np.append(self.r, prof.r0)
+        self.theta = np.append(self.theta, self.params.theta0)
+        self.beta1 = np.append(self.beta1, prof.beta1)
+        self.lr_up = np.append(self.lr_up, prof.lambda_r_up)
+        self.la_up = np.append(self.la_up, prof.lambda_a_up)
+        self.lr_dn = np.append(self.lr_dn, prof.lambda_r_down)
+        self.la_dn = np.append(self.la_dn, prof.lambda_a_down)
+        self.prices = np.vstack([self.prices, np.zeros((1, self.params.n_prices))])
+        self.count = np.append(self.count, 0)
+        self.alpha_min = np.append(self.alpha_min, math.inf)
+        self.alpha_max = np.append(self.alpha_max, -math.inf)
+        self.book_bid = np.append(self.book_bid, math.nan)
+        self.book_ask = np.append(self.book_ask, math.nan)
+        self._tb = np.append(self._tb, 0.0)
+        self._tb_p = np.append(self._tb_p, math.nan)
+        self._tb_theta = np.append(self._tb_theta, math.nan)
+        return len(self.specs) - 1
 
-    def theta_bar(self, p_star: float) -> FloatArray:
-        key = (p_star, self._theta_version)
-        if key != self._tb_key:
-            near = np.where(self.is_buyer, self.limit - p_star, p_star - self.limit)
-            far = np.where(self.is_buyer, p_star - self.p_min, self.p_max - p_star)
-            self._tb = solve_theta_bar_v(self.theta, near, far)
-            self._tb_key = key
-        return self._tb
+    # -- estimates ------------------------------------------------------------
 
-    def targets(self, p_star: float | None = None) -> FloatArray:
-        p = self.p_star() if p_star is None else p_star
-        return target_prices(
-            self.is_buyer,
-            self.r,
-            self.limit,
+    def _seed(self, rows: IntArray, views: Sequence[PublicView]) -> None:
+        """Rows without a price memory start from the binding prices of earlier intervals."""
+        n_mem = self.params.n_prices
+        for row, view in zip(rows.tolist(), views, strict=True):
+            if self.count[row] == 0 and view.past_trade_prices:
+                seed = view.past_trade_prices[-n_mem:]
+                self.prices[row, : len(seed)] = seed
+                self.count[row] = len(seed)
+
+    def _remember(self, rows: IntArray, q: FloatArray) -> None:
+        """Append the round price ``q`` to each row's memory (oldest dropped when full)."""
+        n_mem = self.params.n_prices
+        full = rows[self.count[rows] == n_mem]
+        self.prices[full, :-1] = self.prices[full, 1:]
+        self.prices[full, -1] = q[self.count[rows] == n_mem]
+        part = self.count[rows] < n_mem
+        grow = rows[part]
+        self.prices[grow, self.count[grow]] = q[part]
+        self.count[grow] += 1
+
+    def p_star(self, rows: IntArray) -> FloatArray:
+        """Equilibrium estimate per row (fallback before any trade: module docstring)."""
+        count = self.count[rows]
+        mem = self.prices[rows]
+        num = np.zeros(rows.size)
+        den = np.zeros(rows.size)
+        w = 1.0
+        at = np.arange(rows.size)
+        for k in range(self.params.n_prices):  # newest first, as equilibrium_estimate
+            col = count - 1 - k
+            has = col >= 0
+            if not has.any():
+                break
+            p = mem[at, np.maximum(col, 0)]
+            num = np.where(has, num + w * p, num)
+            den = np.where(has, den + w, den)
+            w *= self.params.rho
+        b, a = self.book_bid[rows], self.book_ask[rows]
+        with np.errstate(all="ignore"):
+            estimate = num / den
+            mid = np.minimum(np.maximum((b + a) / 2.0, self.p_min), self.p_max)
+        fallback = np.where(np.isnan(b) | np.isnan(a), (self.p_min + self.p_max) / 2.0, mid)
+        return np.where(count > 0, estimate, fallback)
+
+    def theta_bar(self, rows: IntArray, p_star: FloatArray) -> FloatArray:
+        """theta_bar per row, re-solved (from the row's previous root) when p* or theta moved."""
+        theta = self.theta[rows]
+        moved = ~((self._tb_p[rows] == p_star) & (self._tb_theta[rows] == theta))
+        if moved.any():
+            at = rows[moved]
+            p, limit, buyer = p_star[moved], self.limit[at], self.is_buyer[at]
+            near = np.where(buyer, limit - p, p - limit)
+            far = np.where(buyer, p - self.p_min, self.p_max - p)
+            self._tb[at] = solve_theta_bar(self.theta[at], near, far, self._tb[at])
+            self._tb_p[at] = p
+            self._tb_theta[at] = self.theta[at]
+        return self._tb[rows]
+
+    def targets(self, rows: IntArray, p_star: FloatArray | None = None) -> FloatArray:
+        """tau at the current aggressiveness, per row."""
+        p = self.p_star(rows) if p_star is None else p_star
+        tb = self.theta_bar(rows, p)
+        limit, theta = self.limit[rows], self.theta[rows]
+        buyer, r = self.is_buyer[rows], self.r[rows]
+        return target_prices(buyer, r, limit, p, theta, tb, self.p_min, self.p_max)
+
+    # -- protocol -------------------------------------------------------------
+
+    def quote(self, view: PublicView) -> FloatArray:
+        """Prices (tokens/kWh) of every row's order in the coming round."""
+        rows = np.arange(len(self.specs))
+        return self.quote_rows(rows, [view] * rows.size)
+
+    def observe(self, view: PublicView, info: RoundInfo) -> None:
+        """Every row learns from the public result of the round just finished."""
+        rows = np.arange(len(self.specs))
+        self.observe_rows(rows, [view] * rows.size, [info] * rows.size)
+
+    def quote_rows(self, rows: IntArray, views: Sequence[PublicView]) -> FloatArray:
+        """Prices of ``rows`` in the coming round, row ``rows[i]`` seeing ``views[i]``."""
+        rows = np.asarray(rows, dtype=np.intp)
+        self._seed(rows, views)
+        for row, view in zip(rows.tolist(), views, strict=True):
+            if view.history:
+                last = view.history[-1]
+                self.book_bid[row] = _price_or_nan(last.best_bid)
+                self.book_ask[row] = _price_or_nan(last.best_ask)
+        b, a = self.book_bid[rows], self.book_ask[rows]
+        o_bid = np.where(np.isnan(b), self.p_min, b)
+        o_ask = np.where(np.isnan(a), self.p_max, a)
+        eta = self.params.eta
+        buyer, limit = self.is_buyer[rows], self.limit[rows]
+        price = np.empty(rows.size)
+        first = self.count[rows] == 0
+        if first.any():  # no trade seen yet
+            lam_a = self.params.lambda_a_rel * (self.p_max - self.p_min)
+            lam_r = self.params.lambda_r
+            ob, oa, lim = o_bid[first], o_ask[first], limit[first]
+            buy = ob + (np.minimum(lim, (1 + lam_r) * oa + lam_a) - ob) / eta
+            sell = oa - (oa - np.maximum(lim, (1 - lam_r) * ob - lam_a)) / eta
+            price[first] = np.where(buyer[first], buy, sell)
+        known = ~first
+        if known.any():
+            tau = self.targets(rows[known])
+            ob, oa = o_bid[known], o_ask[known]
+            buy = np.where(ob < tau, ob + (tau - ob) / eta, tau)
+            buy = np.where(oa <= tau, np.maximum(buy, oa), buy)
+            sell = np.where(oa > tau, oa - (oa - tau) / eta, tau)
+            sell = np.where(ob >= tau, np.minimum(sell, ob), sell)
+            price[known] = np.where(buyer[known], buy, sell)
+        price = np.minimum(np.maximum(price, self.p_min), self.p_max)
+        lim_raw = self.limit_raw[rows]
+        return np.where(buyer, np.minimum(price, lim_raw), np.maximum(price, lim_raw))
+
+    def observe_rows(
+        self, rows: IntArray, views: Sequence[PublicView], infos: Sequence[RoundInfo]
+    ) -> None:
+        """``rows[i]`` learns from ``infos[i]``, the round just finished as seen in ``views[i]``."""
+        rows = np.asarray(rows, dtype=np.intp)
+        self._seed(rows, views)
+        n = rows.size
+        q_round = np.full(n, math.nan)
+        info_bid = np.empty(n)
+        info_ask = np.empty(n)
+        for i, info in enumerate(infos):
+            info_bid[i] = _price_or_nan(info.best_bid)
+            info_ask[i] = _price_or_nan(info.best_ask)
+            if info.trade_prices:
+                q_round[i] = math.fsum(info.trade_prices) / len(info.trade_prices)
+        self.book_bid[rows] = info_bid
+        self.book_ask[rows] = info_ask
+        traded = ~np.isnan(q_round)
+        if traded.any():
+            self._remember(rows[traded], q_round[traded])
+            self._learn_theta(rows[traded])
+        p = self.p_star(rows)
+        tau = self.targets(rows, p)
+        buyer = self.is_buyer[rows]
+        # without a trade: the other side's best quote if it is beyond tau, else our own
+        own = np.where(buyer, info_bid, info_ask)
+        other = np.where(buyer, info_ask, info_bid)
+        use_other = ~np.isnan(other) & np.where(buyer, other > tau, other < tau)
+        q = np.where(traded, q_round, np.where(use_other, other, own))
+        act = ~np.isnan(q)
+        if not act.any():
+            return
+        at, q, tau, p, buyer, traded = rows[act], q[act], tau[act], p[act], buyer[act], traded[act]
+        more = np.where(
+            traded, np.where(buyer, tau < q, tau > q), np.where(buyer, q >= tau, q <= tau)
+        )
+        r_shout = shout_aggressiveness(
+            buyer,
+            q,
+            self.limit[at],
             p,
-            self.theta,
-            self.theta_bar(p),
+            self.theta[at],
+            self._tb[at],
             self.p_min,
             self.p_max,
         )
-
-    def quote(self, view: PublicView) -> FloatArray:
-        """Prices (tokens/kWh) of every trader's order in the coming round."""
-        self._seed(view)
-        if view.history:
-            last = view.history[-1]
-            self.book = _Book(last.best_bid, last.best_ask)
-        o_bid = self.book.best_bid if self.book.best_bid is not None else self.p_min
-        o_ask = self.book.best_ask if self.book.best_ask is not None else self.p_max
-        eta = self.params.eta
-        if not self.prices:
-            lam_a = self.params.lambda_a_rel * (self.p_max - self.p_min)
-            lam_r = self.params.lambda_r
-            buy = o_bid + (np.minimum(self.limit, (1 + lam_r) * o_ask + lam_a) - o_bid) / eta
-            sell = o_ask - (o_ask - np.maximum(self.limit, (1 - lam_r) * o_bid - lam_a)) / eta
-        else:
-            tau = self.targets()
-            buy = np.where(o_bid < tau, o_bid + (tau - o_bid) / eta, tau)
-            buy = np.where(o_ask <= tau, np.maximum(buy, o_ask), buy)
-            sell = np.where(o_ask > tau, o_ask - (o_ask - tau) / eta, tau)
-            sell = np.where(o_bid >= tau, np.minimum(sell, o_bid), sell)
-        price = np.clip(np.where(self.is_buyer, buy, sell), self.p_min, self.p_max)
-        return np.where(
-            self.is_buyer, np.minimum(price, self.limit_raw), np.maximum(price, self.limit_raw)
-        )
-
-    def observe(self, view: PublicView, info: RoundInfo) -> None:
-        """Learn from the public result of the round just finished."""
-        self._seed(view)
-        self.book = _Book(info.best_bid, info.best_ask)
-        traded = bool(info.trade_prices)
-        n = len(self.specs)
-        if traded:
-            q_round = math.fsum(info.trade_prices) / len(info.trade_prices)
-            self.prices.append(q_round)
-            self._learn_theta()
-            q = np.full(n, q_round)
-            has_q = np.ones(n, dtype=bool)
-        else:
-            qb = info.best_bid if info.best_bid is not None else math.nan
-            qa = info.best_ask if info.best_ask is not None else math.nan
-            tau0 = self.targets()
-            own = np.where(self.is_buyer, qb, qa)
-            other = np.where(self.is_buyer, qa, qb)
-            use_other = ~np.isnan(other) & np.where(self.is_buyer, other > tau0, other < tau0)
-            q = np.where(use_other, other, own)
-            has_q = ~np.isnan(q)
-            q = np.where(has_q, q, 0.0)
-        p = self.p_star()
-        tau = self.targets(p)
-        if traded:
-            more = np.where(self.is_buyer, tau < q, tau > q)
-        else:
-            more = np.where(self.is_buyer, q >= tau, q <= tau)
-        r_shout = shout_aggressiveness_v(
-            self.is_buyer, q, self.limit, p, self.theta, self.theta_bar(p), self.p_min, self.p_max
-        )
+        r = self.r[at]
         delta = np.where(
             more,
-            (1.0 + self.lr_up) * r_shout + self.la_up,
-            (1.0 - self.lr_dn) * r_shout - self.la_dn,
+            (1.0 + self.lr_up[at]) * r_shout + self.la_up[at],
+            (1.0 - self.lr_dn[at]) * r_shout - self.la_dn[at],
         )
-        delta = np.clip(delta, -1.0, 1.0)
-        r_new = np.clip(self.r + self.beta1 * (delta - self.r), -1.0, 1.0)
-        band = self.la_up + self.lr_up * np.abs(r_shout)
-        hold = traded & ~more & (self.r <= r_shout + band)
-        self.r = np.where(has_q & ~hold, r_new, self.r)
+        delta = np.minimum(np.maximum(delta, -1.0), 1.0)
+        r_new = np.minimum(np.maximum(r + self.beta1[at] * (delta - r), -1.0), 1.0)
+        # call-market hold band: traded with a margin smaller than one step
+        band = self.la_up[at] + self.lr_up[at] * np.abs(r_shout)
+        hold = traded & ~more & (r <= r_shout + band)
+        self.r[at] = np.where(hold, r, r_new)
 
-    def _learn_theta(self) -> None:
-        p = self.p_star()
-        if p <= 0.0:
+    def _learn_theta(self, rows: IntArray) -> None:
+        """Long-term learning of theta from the volatility of each row's price memory."""
+        p = self.p_star(rows)
+        positive = p > 0.0
+        rows, p = rows[positive], p[positive]
+        if rows.size == 0:
             return
-        alpha = smith_alpha(self.prices, p)
-        self.alpha_min = min(self.alpha_min, alpha)
-        self.alpha_max = max(self.alpha_max, alpha)
-        if self.alpha_max - self.alpha_min <= 1e-12:
+        count = self.count[rows]
+        dev = libm_square(self.prices[rows] - p[:, None])
+        total = np.zeros(rows.size)
+        for k in range(self.params.n_prices):  # oldest first, as sum() over the memory
+            total = np.where(k < count, total + dev[:, k], total)
+        alpha = np.sqrt(total / count) / p
+        a_min = np.minimum(self.alpha_min[rows], alpha)
+        a_max = np.maximum(self.alpha_max[rows], alpha)
+        self.alpha_min[rows] = a_min
+        self.alpha_max[rows] = a_max
+        spread = a_max - a_min > 1e-12
+        rows, alpha, a_min, a_max = rows[spread], alpha[spread], a_min[spread], a_max[spread]
+        if rows.size == 0:
             return
-        alpha_bar = (alpha - self.alpha_min) / (self.alpha_max - self.alpha_min)
-        th = self.theta + self.params.beta2 * (theta_star(alpha_bar, self.params) - self.theta)
-        self.theta = np.clip(th, self.params.theta_min, self.params.theta_max)
-        self._theta_version += 1
+        alpha_bar = (alpha - a_min) / (a_max - a_min)
+        theta = self.theta[rows]
+        th = theta + self.params.beta2 * (theta_star(alpha_bar, self.params) - theta)
+        self.theta[rows] = np.minimum(np.maximum(th, self.params.theta_min), self.params.theta_max)
+
+
+class AATrader:
+    """One AA trader behind the registry's ``Trader`` protocol (a one-row population)."""
+
+    def __init__(
+        self,
+        spec: TraderSpec,
+        rng: np.random.Generator | None = None,
+        params: AAParams | None = None,
+    ) -> None:
+        del rng  # AA is deterministic
+        self.spec = spec
+        self.population = AAPopulation([spec], params)
+
+    @property
+    def r(self) -> float:
+        return float(self.population.r[0])
+
+    @property
+    def theta(self) -> float:
+        return float(self.population.theta[0])
+
+    def target(self) -> float:
+        """tau at the current aggressiveness."""
+        return float(self.population.targets(np.zeros(1, dtype=np.intp))[0])
+
+    def quote(self, view: PublicView) -> float:
+        return float(self.population.quote(view)[0])
+
+    def observe(self, view: PublicView, info: RoundInfo) -> None:
+        self.population.observe(view, info)
+
+
+register_strategy(AA_STRATEGY)(AATrader)

@@ -5,9 +5,9 @@ limit price, from forecasts) into the bids of every round; the last round is
 binding. Rounds before it are indicative: the market clears them with the same
 rule, publishes the best bid, best ask and trade prices, and members adapt.
 
-- ``zi`` / ``aa`` (and any registered strategy): :class:`TraderMechanism`, each
-  member priced by its own trader (``bidding`` registry); members may choose
-  their strategy individually.
+- ``zi`` / ``aa`` (and any registered strategy): :class:`TraderMechanism`; members
+  may choose their strategy individually. AA members are priced together by one
+  vectorised population, every other member by its own trader from the registry.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from typing import Protocol
 
 import numpy as np
 
-from gridledger.bidding import PublicView, RoundInfo, Trader, TraderSpec, make_trader
+from gridledger.bidding.adaptive_aggressive import AA_STRATEGY, AAPopulation
+from gridledger.bidding.base import PublicView, RoundInfo, Trader, TraderSpec, make_trader
 from gridledger.market.orders import Bid, ClearingResult, Side
 from gridledger.market.units import micro_to_price, price_to_micro
 
@@ -102,7 +103,12 @@ def round_info(
 
 @dataclass
 class TraderMechanism:
-    """Rounds priced by per-member traders (``zi``, ``aa``, ...)."""
+    """Rounds priced by per-member traders (``zi``, ``aa``, ...).
+
+    Members whose strategy is ``aa`` are rows of one vectorised
+    :class:`~gridledger.bidding.adaptive_aggressive.AAPopulation`, priced together;
+    members with any other strategy get their own trader from the registry.
+    """
 
     rounds: int
     feed_in_per_kwh: float
@@ -111,24 +117,38 @@ class TraderMechanism:
     fees: np.ndarray | None = None
     """Use-of-system fee table (micro-tokens/kWh, [seller_bus, buyer_bus]); public."""
     traders: dict[tuple[int, Side], Trader] = field(default_factory=dict)
+    """Non-AA traders by (member, side)."""
+    aa_rows: dict[tuple[int, Side], int] = field(default_factory=dict)
+    """Row of each AA (member, side) in :attr:`aa`."""
+    aa: AAPopulation | None = None
     past_trade_prices: dict[Side, list[float]] = field(
         default_factory=lambda: {Side.BUY: [], Side.SELL: []}
     )
 
+    def _spec(self, pos: Position) -> TraderSpec:
+        return TraderSpec(
+            member=pos.member,
+            side="buy" if pos.side == Side.BUY else "sell",
+            limit_price_per_kwh=pos.limit_price_per_kwh,
+            risk_attitude=pos.risk_attitude,
+            feed_in_per_kwh=self.feed_in_per_kwh,
+            retail_per_kwh=self.retail_per_kwh,
+        )
+
     def _trader(self, pos: Position) -> Trader:
         key = (pos.member, pos.side)
         if key not in self.traders:
-            spec = TraderSpec(
-                member=pos.member,
-                side="buy" if pos.side == Side.BUY else "sell",
-                limit_price_per_kwh=pos.limit_price_per_kwh,
-                risk_attitude=pos.risk_attitude,
-                feed_in_per_kwh=self.feed_in_per_kwh,
-                retail_per_kwh=self.retail_per_kwh,
-            )
             rng = np.random.default_rng([self.seed, pos.member, int(pos.side)])
-            self.traders[key] = make_trader(pos.strategy, spec, rng)
+            self.traders[key] = make_trader(pos.strategy, self._spec(pos), rng)
         return self.traders[key]
+
+    def _aa_row(self, pos: Position) -> int:
+        key = (pos.member, pos.side)
+        if key not in self.aa_rows:
+            if self.aa is None:
+                self.aa = AAPopulation([], p_min=self.feed_in_per_kwh, p_max=self.retail_per_kwh)
+            self.aa_rows[key] = self.aa.add(self._spec(pos))
+        return self.aa_rows[key]
 
     def run_rounds(
         self,
@@ -148,14 +168,26 @@ class TraderMechanism:
 
         # one public view per (side, bus): the book as delivered to that bus
         views = {(pos.side, pos.bus): new_view(pos.side) for pos in positions}
+        aa_at = [i for i, pos in enumerate(positions) if pos.strategy == AA_STRATEGY]
+        aa_rows = np.array([self._aa_row(positions[i]) for i in aa_at], dtype=np.intp)
+        aa_keys = [(positions[i].side, positions[i].bus) for i in aa_at]
+        others = [i for i, pos in enumerate(positions) if pos.strategy != AA_STRATEGY]
         all_rounds: list[list[Bid]] = []
         low, high = self.feed_in_per_kwh, self.retail_per_kwh
         for k in range(self.rounds):
-            bids = []
-            for pos in positions:
-                view = views[(pos.side, pos.bus)]
+            for view in views.values():
                 view.round = k
-                price = min(max(self._trader(pos).quote(view), low), high)
+            quotes = [0.0] * len(positions)
+            if aa_at and self.aa is not None:
+                aa_quotes = self.aa.quote_rows(aa_rows, [views[key] for key in aa_keys])
+                for i, quote in zip(aa_at, aa_quotes.tolist(), strict=True):
+                    quotes[i] = quote
+            for i in others:
+                pos = positions[i]
+                quotes[i] = self._trader(pos).quote(views[(pos.side, pos.bus)])
+            bids = []
+            for pos, quote in zip(positions, quotes, strict=True):
+                price = min(max(quote, low), high)
                 if pos.side == Side.BUY:
                     price = min(price, pos.limit_price_per_kwh)
                 else:
@@ -164,7 +196,12 @@ class TraderMechanism:
             all_rounds.append(bids)
             result = clear(bids)
             infos = {key: round_info(bids, result, key[0], key[1], self.fees) for key in views}
-            for pos in positions:
+            if aa_at and self.aa is not None:
+                self.aa.observe_rows(
+                    aa_rows, [views[key] for key in aa_keys], [infos[key] for key in aa_keys]
+                )
+            for i in others:
+                pos = positions[i]
                 key = (pos.side, pos.bus)
                 self._trader(pos).observe(views[key], infos[key])
             for key, view in views.items():
