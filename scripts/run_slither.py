@@ -1,7 +1,8 @@
 """Run Slither on the contracts from the committed solc-js build-info; fail on high severity.
 
 There is no native solc here, so Slither reads the Hardhat-style build-info that
-``scripts/compile_contracts.mjs`` writes (``--hardhat-ignore-compile``). The script
+``scripts/compile_contracts.mjs`` writes to ``dev-artifacts/build-info/``
+(``--hardhat-ignore-compile``). The script
 lays out a temporary Hardhat-like project (contracts/, artifacts/build-info/,
 hardhat.config.js) so crytic-compile finds everything without running hardhat.
 
@@ -23,8 +24,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD_INFO = ROOT / "dev-artifacts" / "build-info"
-# test harnesses are not deployed; analyse what ships
-EXCLUDE_PATHS = "contracts/test/"
+# the test harness is not deployed; analyse what ships
+EXCLUDE_PATHS = "contracts/FeeClearingHarness"
 
 
 def main() -> int:

@@ -106,6 +106,7 @@ class ChainStats:
         return self.gas_bid_txs / self.bids_recorded if self.bids_recorded else 0.0
 
     def as_dict(self) -> dict[str, Any]:
+        """The counters and ``gas_per_bid`` (rounded to 0.1), as the run summary holds them."""
         out = asdict(self)
         out["gas_per_bid"] = round(self.gas_per_bid, 1)
         return out
@@ -125,7 +126,7 @@ class TxQueue:
         self.nonce = 0
         self.stats = ChainStats()
         self.txlog: list[tuple[bytes, int]] = []
-        self._pending: list[tuple[str, bytes, int | None]] = []
+        self._pending: list[tuple[str, bytes, int]] = []  # label, raw, interval
         self._recent: list[TxResult] = []
         self._interval_gas: dict[int, int] = {}
 
@@ -174,8 +175,7 @@ class TxQueue:
             return
         results = self.send([(label, raw) for label, raw, _ in steps])
         for (label, _, interval), res in zip(steps, results, strict=True):
-            if interval is not None:
-                self._interval_gas[interval] = self._interval_gas.get(interval, 0) + res.gas_used
+            self._interval_gas[interval] = self._interval_gas.get(interval, 0) + res.gas_used
             if label.startswith("recordRound"):
                 self.stats.gas_bid_txs += res.gas_used
         self._recent.extend(results)
