@@ -1,7 +1,7 @@
 """Use-of-system (network) fee tables, in integer micro-tokens per kWh.
 
 A trade of ``E`` kWh from a seller at bus ``p`` to a buyer at bus ``q`` pays
-``fees[p, q] * E`` to the network operator (METHODS.md section 2). The table is
+``fees[p, q] * E`` to the network operator (docs/methods.md §2). The table is
 built once per scenario from plain arrays describing the feeder; this module
 does not import ``gridledger.grid`` (market/ stays pure).
 

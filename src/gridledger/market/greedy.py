@@ -1,4 +1,4 @@
-"""Surplus-ranked double auction with use-of-system fees (METHODS.md section 3).
+"""Surplus-ranked double auction with use-of-system fees (docs/methods.md §3).
 
 Rule (integers throughout; this is the specification the contract follows):
 

@@ -1,6 +1,6 @@
 """Welfare-optimal clearing: the transportation LP solved with HiGHS, and its certificate.
 
-The LP of METHODS.md section 3, ``max sum s_ij x_ij`` subject to the order
+The LP of docs/methods.md §3, ``max sum s_ij x_ij`` subject to the order
 quantities, has one variable per (buyer, seller) pair. Because the fee depends
 only on the bus pair, it is solved in the equivalent bus-aggregated form
 

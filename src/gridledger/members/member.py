@@ -2,7 +2,7 @@
 
 A :class:`Member` is immutable. Its economic parameters are in tokens (the
 settlement token) per kWh, floats; the market converts them to integer
-micro-tokens. Quadratic forms for the game-theory mechanism (METHODS.md §5):
+micro-tokens. Quadratic forms for the game-theory mechanism (docs/methods.md §5):
 
 - seller cost of selling Q kWh: ``C(Q) = cost_a * Q**2 + cost_per_kwh * Q``
 - buyer utility of consuming D kWh: ``U(D) = utility_alpha * D - 0.5 * utility_beta * D**2``

@@ -12,9 +12,9 @@ module only sees a *linearised* picture of the network limits:
 - ``surplus_per_kwh_micro[t]``: the surplus lost per kWh cut from trade ``t``
   (micro-tokens per kWh). :mod:`gridledger.security.congestion` passes the gains from trade
   at the members' true limits (buyer's value - seller's cost - use-of-system fee,
-  clipped at 0), the same quantity ``simulation.welfare_micro`` sums.
+  clipped at 0), the same quantity :func:`gridledger.world.welfare_micro` sums.
 
-Rules (METHODS.md section 4):
+Rules (docs/methods.md §4):
 
 - ``greedy``: violated limits worst first; for each, cut trades in ascending order
   of ``surplus / relief`` until its linearised margin is >= 0. Side effects on other
