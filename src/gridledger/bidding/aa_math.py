@@ -4,15 +4,18 @@ Notation and formulas: :mod:`gridledger.bidding.adaptive_aggressive`, docs/biddi
 docs/methods.md. Every function here takes numpy arrays of equal shape (per-trader values)
 and Python floats (market bounds, parameters) and returns an array.
 
-Bit-exactness. The functions repeat the arithmetic of the scalar formulas in the same
-order (each numpy operation is one IEEE operation per element, as in Python), and they
-evaluate ``exp``, ``expm1``, ``log``, ``log1p`` and ``pow`` with Python's ``math`` module
-(the C library) element by element, through :func:`_libm`: numpy's own SIMD versions of
-these functions differ from the C library in the last bit for a few percent of
+Bit-exactness. The results equal those of the scalar formulas on Python floats bit
+for bit (tested against the scalar reference in tests/bidding/aa_reference.py), so that
+replacing the per-member traders changed no bid. The array arithmetic is one IEEE
+operation per element in the scalar order; the transcendental functions (``exp``,
+``expm1``, ``log``, ``log1p``) must come from the C library, as Python's ``math`` module
+uses it: numpy's own SIMD versions differ from it in the last bit for a few percent of
 arguments, and AA feeds its prices back into its learning, so such a difference would
-grow into different bids. Each branch of a formula is evaluated only on the elements
-that take it (as the scalar ``if`` would), so no function sees an argument outside its
-domain.
+grow into different bids. The shape function, its inverse and the Newton solve for
+theta_bar are therefore numba loops over the scalar formula (numba calls the C
+library; no fast-math, no SVML), and the rest uses ``math`` element by element
+(:func:`_libm`). Squares in the volatility use Python's ``x ** 2`` (the C library's
+``pow``, which is not always ``x * x``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from numpy.typing import NDArray
 
@@ -82,105 +86,101 @@ def libm_square(x: FloatArray) -> FloatArray:
     return _libm(_square, x)
 
 
+@numba.njit(cache=True)
+def _shape1(s: float, theta: float) -> float:
+    if abs(theta) < SMALL_THETA:
+        return s
+    if theta > 0.0:
+        return math.exp(theta * (s - 1.0)) * math.expm1(-s * theta) / math.expm1(-theta)
+    return math.expm1(s * theta) / math.expm1(theta)
+
+
+@numba.njit(cache=True)
+def _shape_inverse1(y: float, theta: float) -> float:
+    y = min(max(y, 0.0), 1.0)
+    if abs(theta) < SMALL_THETA:
+        return y
+    if theta > 0.0:
+        inner = y + (1.0 - y) * math.exp(-theta)
+        return 1.0 + math.log(inner) / theta if inner > 0.0 else 0.0
+    arg = y * math.expm1(theta)
+    if arg > -1.0:
+        return math.log1p(arg) / theta
+    inner = (1.0 - y) + y * math.exp(theta)  # y ~ 1 and e^theta below the float resolution
+    return math.log(inner) / theta if inner > 0.0 else 1.0
+
+
+@numba.njit(cache=True)
+def _log_g1(x: float) -> float:
+    """``ln(x / (e^x - 1))`` (= 0 at x = 0)."""
+    if abs(x) < 1e-6:
+        return -x / 2.0 + x * x / 24.0
+    if x > 0.0:
+        return math.log(x) - x - math.log(-math.expm1(-x))
+    return math.log(-x) - math.log(-math.expm1(x))
+
+
+@numba.njit(cache=True)
+def _dlog_g1(x: float) -> float:
+    """Derivative of :func:`_log_g1`: ``1/x - 1/(1 - e^-x)``."""
+    if abs(x) < 1e-6:
+        return -0.5 + x / 6.0
+    if x < -700.0:
+        return 1.0 / x
+    return 1.0 / x + 1.0 / math.expm1(-x)
+
+
+@numba.njit(cache=True)
+def _theta_bar1(theta: float, near: float, far: float, start: float) -> float:
+    if near <= 0.0 or far <= 0.0:
+        return theta
+    log_c = _log_g1(theta) + math.log(near) - math.log(far)
+    if math.isfinite(start):
+        x = start
+    elif log_c <= 0.0:  # root x >= 0: ln g ~ ln x - x
+        x = -log_c + math.log1p(-log_c)
+    else:  # root x < 0: ln g ~ -x/2 near 0, ln(-x) far
+        x = -max(2.0 * log_c, math.expm1(log_c))
+    for _ in range(NEWTON_MAX_ITER):
+        step = (_log_g1(x) - log_c) / _dlog_g1(x)
+        x -= step
+        if abs(step) <= 1e-13 * (1.0 + abs(x)):
+            break
+    return x
+
+
+@numba.njit(cache=True)
+def _shape_kernel(s: FloatArray, theta: FloatArray, inverse: bool) -> FloatArray:
+    out = np.empty(s.size)
+    for i in range(s.size):
+        out[i] = _shape_inverse1(s[i], theta[i]) if inverse else _shape1(s[i], theta[i])
+    return out
+
+
+@numba.njit(cache=True)
+def _theta_bar_kernel(
+    theta: FloatArray, near: FloatArray, far: FloatArray, start: FloatArray
+) -> FloatArray:
+    out = np.empty(theta.size)
+    for i in range(theta.size):
+        out[i] = _theta_bar1(theta[i], near[i], far[i], start[i])
+    return out
+
+
+def _flat(x: FloatArray) -> FloatArray:
+    return np.ascontiguousarray(x, dtype=np.float64).ravel()
+
+
 def shape(s: FloatArray, theta: FloatArray) -> FloatArray:
     """``f(s, th) = (e^(s th) - 1) / (e^th - 1)`` for s in [0, 1], overflow-safe."""
     s = np.asarray(s, dtype=np.float64)
-    theta = np.asarray(theta, dtype=np.float64)
-    out = s.copy()
-    flat = np.abs(theta) < SMALL_THETA
-    pos = ~flat & (theta > 0.0)
-    neg = ~flat & ~(theta > 0.0)
-    if pos.any():
-        sp, tp = s[pos], theta[pos]
-        out[pos] = (
-            _libm(math.exp, tp * (sp - 1.0)) * _libm(math.expm1, -sp * tp) / _libm(math.expm1, -tp)
-        )
-    if neg.any():
-        sn, tn = s[neg], theta[neg]
-        out[neg] = _libm(math.expm1, sn * tn) / _libm(math.expm1, tn)
-    return out
-
-
-def _ln_or(inner: FloatArray, theta: FloatArray, fallback: float) -> FloatArray:
-    """``ln(inner) / theta`` where inner > 0, else ``fallback``."""
-    out = np.full(inner.shape, fallback)
-    ok = inner > 0.0
-    if ok.any():
-        out[ok] = _libm(math.log, inner[ok]) / theta[ok]
-    return out
+    return _shape_kernel(_flat(s), _flat(theta), False).reshape(s.shape)
 
 
 def shape_inverse(y: FloatArray, theta: FloatArray) -> FloatArray:
     """The s in [0, 1] with ``f(s, theta) = y`` (y clipped to [0, 1])."""
-    y = np.minimum(np.maximum(np.asarray(y, dtype=np.float64), 0.0), 1.0)
-    theta = np.asarray(theta, dtype=np.float64)
-    out = y.copy()
-    flat = np.abs(theta) < SMALL_THETA
-    pos = ~flat & (theta > 0.0)
-    neg = ~flat & ~(theta > 0.0)
-    if pos.any():
-        yp, tp = y[pos], theta[pos]
-        inner = yp + (1.0 - yp) * _libm(math.exp, -tp)
-        ok = inner > 0.0
-        res = np.zeros(yp.shape)
-        if ok.any():
-            res[ok] = 1.0 + _libm(math.log, inner[ok]) / tp[ok]
-        out[pos] = res
-    if neg.any():
-        yn, tn = y[neg], theta[neg]
-        arg = yn * _libm(math.expm1, tn)
-        above = arg > -1.0
-        res = np.empty(yn.shape)
-        if above.any():
-            res[above] = _libm(math.log1p, arg[above]) / tn[above]
-        below = ~above
-        if below.any():
-            # y ~ 1 and e^theta below the float resolution
-            yb, tb = yn[below], tn[below]
-            res[below] = _ln_or((1.0 - yb) + yb * _libm(math.exp, tb), tb, 1.0)
-        out[neg] = res
-    return out
-
-
-def _log_g(x: FloatArray) -> FloatArray:
-    """``ln(x / (e^x - 1))`` (= 0 at x = 0)."""
-    out = np.empty(x.shape)
-    small = np.abs(x) < 1e-6
-    pos = ~small & (x > 0.0)
-    neg = ~small & ~(x > 0.0)
-    xs = x[small]
-    out[small] = -xs / 2.0 + xs * xs / 24.0
-    if pos.any():
-        xp = x[pos]
-        out[pos] = _libm(math.log, xp) - xp - _libm(math.log, -_libm(math.expm1, -xp))
-    if neg.any():
-        xn = x[neg]
-        out[neg] = _libm(math.log, -xn) - _libm(math.log, -_libm(math.expm1, xn))
-    return out
-
-
-def _dlog_g(x: FloatArray) -> FloatArray:
-    """Derivative of :func:`_log_g`: ``1/x - 1/(1 - e^-x)``."""
-    out = np.empty(x.shape)
-    small = np.abs(x) < 1e-6
-    far_neg = ~small & (x < -700.0)
-    other = ~small & ~far_neg
-    out[small] = -0.5 + x[small] / 6.0
-    out[far_neg] = 1.0 / x[far_neg]
-    if other.any():
-        xo = x[other]
-        out[other] = 1.0 / xo + 1.0 / _libm(math.expm1, -xo)
-    return out
-
-
-def _theta_bar_start(log_c: FloatArray) -> FloatArray:
-    """Asymptotic first guess of the root (used when there is no earlier root)."""
-    out = np.empty(log_c.shape)
-    low = log_c <= 0.0  # root x >= 0: ln g ~ ln x - x
-    out[low] = -log_c[low] + _libm(math.log1p, -log_c[low])
-    high = ~low  # root x < 0: ln g ~ -x/2 near 0, ln(-x) far
-    out[high] = -np.maximum(2.0 * log_c[high], _libm(math.expm1, log_c[high]))
-    return out
+    y = np.asarray(y, dtype=np.float64)
+    return _shape_kernel(_flat(y), _flat(theta), True).reshape(y.shape)
 
 
 def solve_theta_bar(
@@ -195,29 +195,9 @@ def solve_theta_bar(
     returned.
     """
     theta = np.asarray(theta, dtype=np.float64)
-    near = np.asarray(near, dtype=np.float64)
-    far = np.asarray(far, dtype=np.float64)
-    out = theta.copy()
-    valid = (near > 0.0) & (far > 0.0)
-    if not valid.any():
-        return out
-    th = theta[valid]
-    log_c = _log_g(th) + _libm(math.log, near[valid]) - _libm(math.log, far[valid])
-    x = np.full(th.shape, np.nan) if start is None else np.asarray(start, np.float64)[valid]
-    guess = ~np.isfinite(x)
-    if guess.any():
-        x[guess] = _theta_bar_start(log_c[guess])
-    active = np.arange(th.size)
-    for _ in range(NEWTON_MAX_ITER):
-        xa = x[active]
-        step = (_log_g(xa) - log_c[active]) / _dlog_g(xa)
-        xa = xa - step
-        x[active] = xa
-        active = active[~(np.abs(step) <= 1e-13 * (1.0 + np.abs(xa)))]
-        if active.size == 0:
-            break
-    out[valid] = x
-    return out
+    begin = np.full(theta.shape, np.nan) if start is None else start
+    out = _theta_bar_kernel(_flat(theta), _flat(near), _flat(far), _flat(begin))
+    return out.reshape(theta.shape)
 
 
 def target_prices(

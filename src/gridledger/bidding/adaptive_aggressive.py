@@ -147,7 +147,7 @@ class AAPopulation:
         self.lr_dn: FloatArray = np.zeros(0)
         self.la_dn: FloatArray = np.zeros(0)
         self.prices: FloatArray = np.zeros((0, n_mem))
-        """Price memory, oldest first, left-aligned; ``count`` entries per row are valid."""
+        """Price memory, newest first (column 0); the first ``count`` columns of a row are valid."""
         self.count: IntArray = np.zeros(0, dtype=np.intp)
         self.alpha_min: FloatArray = np.zeros(0)
         self.alpha_max: FloatArray = np.zeros(0)
@@ -212,19 +212,14 @@ class AAPopulation:
         for row, view in zip(rows.tolist(), views, strict=True):
             if self.count[row] == 0 and view.past_trade_prices:
                 seed = view.past_trade_prices[-n_mem:]
-                self.prices[row, : len(seed)] = seed
+                self.prices[row, : len(seed)] = seed[::-1]
                 self.count[row] = len(seed)
 
     def _remember(self, rows: IntArray, q: FloatArray) -> None:
-        """Append the round price ``q`` to each row's memory (oldest dropped when full)."""
-        n_mem = self.params.n_prices
-        full = rows[self.count[rows] == n_mem]
-        self.prices[full, :-1] = self.prices[full, 1:]
-        self.prices[full, -1] = q[self.count[rows] == n_mem]
-        part = self.count[rows] < n_mem
-        grow = rows[part]
-        self.prices[grow, self.count[grow]] = q[part]
-        self.count[grow] += 1
+        """Put the round price ``q`` first in each row's memory (the oldest drops out when full)."""
+        self.prices[rows, 1:] = self.prices[rows, :-1]
+        self.prices[rows, 0] = q
+        self.count[rows] = np.minimum(self.count[rows] + 1, self.params.n_prices)
 
     def p_star(self, rows: IntArray) -> FloatArray:
         """Equilibrium estimate per row (fallback before any trade: module docstring)."""
@@ -233,14 +228,9 @@ class AAPopulation:
         num = np.zeros(rows.size)
         den = np.zeros(rows.size)
         w = 1.0
-        at = np.arange(rows.size)
-        for k in range(self.params.n_prices):  # newest first, as equilibrium_estimate
-            col = count - 1 - k
-            has = col >= 0
-            if not has.any():
-                break
-            p = mem[at, np.maximum(col, 0)]
-            num = np.where(has, num + w * p, num)
+        for k in range(int(count.max(initial=0))):  # newest first: sum_k rho^k p_(T-k)
+            has = k < count
+            num = np.where(has, num + w * mem[:, k], num)
             den = np.where(has, den + w, den)
             w *= self.params.rho
         b, a = self.book_bid[rows], self.book_ask[rows]
@@ -389,7 +379,7 @@ class AAPopulation:
         count = self.count[rows]
         dev = libm_square(self.prices[rows] - p[:, None])
         total = np.zeros(rows.size)
-        for k in range(self.params.n_prices):  # oldest first, as sum() over the memory
+        for k in range(self.params.n_prices - 1, -1, -1):  # oldest first, as sum() in order
             total = np.where(k < count, total + dev[:, k], total)
         alpha = np.sqrt(total / count) / p
         a_min = np.minimum(self.alpha_min[rows], alpha)
