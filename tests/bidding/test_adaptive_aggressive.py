@@ -24,7 +24,10 @@ from tests.bidding.aa_reference import (
 
 from gridledger.bidding import STRATEGIES, PublicView, RoundInfo, TraderSpec, aa_math, make_trader
 from gridledger.bidding.adaptive_aggressive import AAParams, AAPopulation, AATrader
+from gridledger.bidding.mechanism import Position, TraderMechanism
 from gridledger.errors import GridledgerError
+from gridledger.market import clear_uniform
+from gridledger.market.orders import Side
 
 P_MIN, P_MAX = 0.05, 0.30
 
@@ -363,3 +366,31 @@ def test_first_round_bid_formula() -> None:
     seller = AATrader(TraderSpec(2, "sell", 0.11, "neutral", P_MIN, P_MAX))
     # a = 0.30 - (0.30 - max(0.11, 0.95 * 0.05 - 0.005)) / 3 = 0.30 - 0.19 / 3
     assert seller.quote(view) == pytest.approx(0.30 - 0.19 / 3)
+
+
+def test_mechanism_mixes_population_and_registry_traders() -> None:
+    """AA members are rows of the mechanism's population, ZI members registry traders;
+    ZI bids depend only on each member's own random stream, so they are the same
+    whether or not AA members share the market."""
+    positions = [
+        Position(
+            i,
+            i % 3,
+            Side.BUY if i % 2 == 0 else Side.SELL,
+            1000,
+            0.1 + 0.01 * i,
+            "neutral",
+            "aa" if i % 3 else "zi",
+        )
+        for i in range(12)
+    ]
+    zi_only = [pos for pos in positions if pos.strategy == "zi"]
+    mixed = TraderMechanism(4, P_MIN, P_MAX, seed=3)
+    alone = TraderMechanism(4, P_MIN, P_MAX, seed=3)
+    for interval in range(3):
+        both = mixed.run_rounds(interval, positions, clear_uniform)
+        zi = alone.run_rounds(interval, zi_only, clear_uniform)
+        for bids, zi_bids in zip(both, zi, strict=True):
+            assert [b for b in bids if b.member % 3 == 0] == zi_bids
+    assert mixed.aa is not None and len(mixed.aa) == len(mixed.aa_rows) == 8
+    assert sorted(member for member, _ in mixed.traders) == [0, 3, 6, 9]

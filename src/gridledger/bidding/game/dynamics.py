@@ -1,6 +1,5 @@
 """Best-response dynamics of the non-cooperative bidding game (docs/best_response.md).
 
-
 Dynamics
 --------
 Asynchronous sweeps: in each round every member in turn replies to the others'

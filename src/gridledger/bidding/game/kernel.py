@@ -1,6 +1,5 @@
 """Numba kernels of the exact best response: one member's trades and payoff per candidate price.
 
-
 Exact best response
 -------------------
 The clearing outcome depends only on how each candidate pair ranks against the

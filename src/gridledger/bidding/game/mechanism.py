@@ -100,7 +100,7 @@ class BestResponseMechanism:
         )
 
     def initial_profile(self, game: Game, positions: Sequence[Position]) -> list[Strategy]:
-        """The starting profile of ``settings.start`` (``bidding.br_start``); "warm"
+        """The starting profile of ``settings.start`` (``bidding.game.start``); "warm"
         starts from each member's last price on the same side, else its limit."""
         del positions  # the players carry the positions' members, sides and caps
         model_fees = game.fees if self.settings.fees_in_utility else np.zeros_like(game.fees)

@@ -19,9 +19,9 @@ docs/methods.md). Payoffs, from the member's own trades only:
 
 ``Q_j``, ``D_i`` are the energies traded P2P in kWh; ``a_j = cost_a``,
 ``b_j = cost_per_kwh``, ``alpha_i = utility_alpha``, ``beta_i = utility_beta``
-of :class:`gridledger.members.Member` (tokens per kWh, per interval). This is
-the game of docs/best_response.md with ``p_ij`` the pair's mid price: the fee enters the
-utilities exactly as the clearing charges it. With ``fees_in_utility=False``
+of :class:`gridledger.members.Member` (tokens per kWh, per interval). This is the
+game of docs/best_response.md with ``p_ij`` the pair's mid price: the fee enters
+the utilities exactly as the clearing charges it. With ``fees_in_utility=False``
 members best-respond as if the fee table were zero (the fee-unaware baseline).
 """
 
@@ -106,7 +106,7 @@ class BRSettings:
     ``seed`` every round: random-order asynchronous best response), ``"seeded"``
     (one permutation drawn from ``seed``, kept while the dynamics are
     deterministic) or ``"member"`` (member order); ``start``: the starting
-    profile, ``"competitive"`` (bus competitive prices, ``bidding.br_start``),
+    profile, ``"competitive"`` (bus competitive prices, ``bidding.game.start``),
     ``"truthful"`` (limit prices) or ``"warm"`` (each member's last price on the
     same side, in the mechanism). With a deterministic order (``seeded``,
     ``member``) a repeated profile proves a cycle; then ``inertia`` is the
