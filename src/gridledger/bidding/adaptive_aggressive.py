@@ -76,6 +76,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import NDArray
 
 from gridledger.bidding.aa_math import (
     AAParams,
@@ -95,7 +96,7 @@ __all__ = ["AA_STRATEGY", "AAParams", "AAPopulation", "AATrader"]
 
 AA_STRATEGY = "aa"
 
-IntArray = np.ndarray  # row indices (np.intp)
+IntArray = NDArray[np.intp]  # row indices
 
 
 def _check_market(name: str, p_min: float, p_max: float) -> None:
