@@ -1,10 +1,11 @@
-"""Shared random markets for the tests: hypothesis strategies and seeded fixtures.
+"""Shared random markets for the tests: hypothesis strategies, seeded markets, checks.
 
-Seeded markets come from :mod:`benchmarks.markets`, the one generator that the
-benchmarks use too (``random_bids``, ``random_fee_market``). The strategies below
-draw the same kinds of markets through hypothesis (so failures shrink): order books
-with sides, energies, prices and buses, and fee tables. Test files import the
-strategies (``from tests.conftest import fee_markets``) and ask for the fixtures by
+Seeded markets come from :mod:`benchmarks.markets`, the generator the benchmarks use
+too (``random_bids``, ``random_fee_market``); :func:`small_fee_market` draws the small
+markets of the clearing gap study exactly as ``benchmarks/bench_clearing.py`` does.
+The strategies draw the same kinds of markets through hypothesis (so failures shrink):
+order books with sides, energies, prices and buses, and fee tables. Test files import
+the strategies (``from tests.conftest import fee_markets``) and ask for the fixtures by
 name; they do not define market strategies of their own.
 """
 
