@@ -65,7 +65,11 @@ IntArray = npt.NDArray[np.int64]
 
 @dataclass(frozen=True, slots=True)
 class OptimalSolution:
-    """LP optimum with integer trades and integer duals (micro-tokens per kWh)."""
+    """LP optimum with integer trades and integer duals (micro-tokens per kWh).
+
+    ``lp_objective_wh_micro`` is HiGHS's floating-point objective, kept only to check
+    the integer ``welfare_wh_micro`` against it.
+    """
 
     trades: tuple[Trade, ...]
     welfare_wh_micro: int
@@ -270,22 +274,22 @@ class Certificate:
 
     ok: bool
     problems: tuple[str, ...]
-    primal_wh_micro: float
-    dual_wh_micro: float
+    primal_wh_micro: int
+    dual_wh_micro: int
 
 
 def certify(
     bids: Sequence[Bid],
     fees: npt.ArrayLike | None,
     trades: Sequence[Trade],
-    buyer_dual: Mapping[int, float],
-    seller_dual: Mapping[int, float],
-    tol: float = 0.0,
+    buyer_dual: Mapping[int, int],
+    seller_dual: Mapping[int, int],
+    tol: int = 0,
 ) -> Certificate:
     """Check that ``trades`` are welfare-optimal, certified by the duals (module docstring).
 
-    Duals are in micro-tokens per kWh, keyed by member id. With integer duals
-    ``tol = 0`` makes every check exact. The primal value is
+    Duals are integer micro-tokens per kWh, keyed by member id; ``tol = 0`` makes
+    every check exact. The primal value is
     ``sum s_ij e_ij`` and the dual value ``sum u_i Q_i + sum v_j Q_j`` (both in
     micro-tokens/kWh x Wh); they are equal when the certificate holds.
     """
@@ -294,7 +298,7 @@ def certify(
     problems: list[str] = []
     order = {b.member: b for b in (*books.buys, *books.sells)}
     traded: dict[int, int] = {}
-    primal = 0.0
+    primal = 0
     for k, t in enumerate(trades):
         buyer, seller = order.get(t.buyer), order.get(t.seller)
         if buyer is None or seller is None or buyer.side != Side.BUY or seller.side != Side.SELL:
@@ -314,7 +318,7 @@ def certify(
     for member, bid in order.items():
         if traded.get(member, 0) > bid.e_wh:
             problems.append(f"member {member}: traded {traded[member]} Wh > order {bid.e_wh} Wh")
-    dual = 0.0
+    dual = 0
     for side, duals in ((books.buys, buyer_dual), (books.sells, seller_dual)):
         for bid in side:
             value = duals[bid.member]
@@ -327,11 +331,11 @@ def certify(
                     f"{traded.get(bid.member, 0)} of {bid.e_wh} Wh traded"
                 )
     if books.buys and books.sells:
-        top: dict[int, float] = {}
+        top: dict[int, int] = {}
         for bid in books.buys:
             value = bid.price_per_kwh_micro - buyer_dual[bid.member]
             top[bid.bus] = max(top.get(bid.bus, value), value)
-        bottom: dict[int, float] = {}
+        bottom: dict[int, int] = {}
         for bid in books.sells:
             value = bid.price_per_kwh_micro + seller_dual[bid.member]
             bottom[bid.bus] = min(bottom.get(bid.bus, value), value)
@@ -341,7 +345,7 @@ def certify(
             - np.array([bottom[p] for p in ps])[:, None]
             - table[np.ix_(ps, qs)]
         )
-        worst = float(excess.max())
+        worst = int(excess.max())
         if worst > tol:
             a, b = np.unravel_index(int(excess.argmax()), excess.shape)
             problems.append(
