@@ -149,7 +149,6 @@ def _solve_lp(
     lp.a_matrix_.index_ = index
     lp.a_matrix_.value_ = value
     h = new_highs()
-    h.setOptionValue("output_flag", False)
     # Measured on 10,000 orders / 33 buses: presolve off and Dantzig dual pricing
     # take the solve from ~95 ms to ~26 ms (the LP has only 2B rows).
     h.setOptionValue("solver", "simplex")

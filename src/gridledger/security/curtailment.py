@@ -245,7 +245,6 @@ def _solve_lp(
 ) -> np.ndarray | None:
     """min cost @ z  s.t.  rows @ z >= row_lower, 0 <= z <= col_upper (HiGHS); None if infeasible."""
     h = new_highs()
-    h.setOptionValue("output_flag", False)
     h.setOptionValue("presolve", "off" if rows.shape[1] < 200 else "choose")
     # the default 1e-7 lets a limit end a few micro-units short; curtailment must hold
     h.setOptionValue("primal_feasibility_tolerance", 1e-10)
