@@ -88,13 +88,14 @@ def _kill_during(out: Path, interval: int, fraction: float) -> int:
     want = interval + 1  # records: setup and intervals 0..interval-1
     seen: dict[int, float] = {}  # number of complete records -> when first seen
     size = -1
-    stderr = out.with_suffix(".stderr")
-    with stderr.open("w") as err:
+    with out.with_suffix(".stderr").open("w") as err:
         proc = subprocess.Popen(_run_command(out), stdout=subprocess.DEVNULL, stderr=err)
         give_up = time.monotonic() + GIVE_UP_S
         try:
-            while proc.poll() is None and time.monotonic() < give_up:
+            while proc.poll() is None:
                 now = time.monotonic()
+                if now > give_up:
+                    pytest.fail(f"gridledger run into {out} still running after {GIVE_UP_S} s")
                 current = txlog.stat().st_size if txlog.exists() else -1
                 if current != size:
                     size = current
@@ -106,10 +107,26 @@ def _kill_during(out: Path, interval: int, fraction: float) -> int:
                         break
                 time.sleep(POLL_S)
         finally:
-            if proc.poll() is None and time.monotonic() >= give_up:
-                proc.kill()
+            if proc.poll() is None:
+                proc.kill()  # never leave the child running (a no-op after our SIGKILL)
             code = proc.wait()
     return code
+
+
+def _kill_mid_interval(tmp_path: Path) -> tuple[Path, int]:
+    """Kill runs at the :data:`MOMENTS` in turn until the log of one shows that it died in
+    the middle of an interval; that run's folder and the interval it died in."""
+    attempts = []
+    for n, (interval, fraction) in enumerate(MOMENTS):
+        killed = tmp_path / f"killed-{n}"
+        code = _kill_during(killed, interval, fraction)
+        saved = Log.read(killed)
+        log.info("kill aimed in interval %d (+%.2f): exit %d, %s", interval, fraction, code, saved)
+        died_in = saved.killed_mid_interval() if code == -signal.SIGKILL else None
+        if died_in is not None:
+            return killed, died_in
+        attempts.append((interval, fraction, code, saved))
+    pytest.fail(f"no kill landed in the middle of an interval: {attempts}")
 
 
 def _without(summary: dict[str, Any], keys: set[str]) -> dict[str, Any]:
@@ -136,23 +153,13 @@ def test_killed_mid_interval_resumes_to_the_uninterrupted_result(
         uninterrupted = subprocess.Popen(
             _run_command(reference), stdout=subprocess.DEVNULL, stderr=err
         )
-        attempts = []
-        for n, (interval, fraction) in enumerate(MOMENTS):
-            killed = tmp_path / f"killed-{n}"
-            code = _kill_during(killed, interval, fraction)
-            saved = Log.read(killed)
-            died_in = saved.killed_mid_interval() if code == -signal.SIGKILL else None
-            attempts.append((interval, fraction, code, saved))
-            log.info(
-                "kill aimed in interval %d (+%.2f): exit %d, %s", interval, fraction, code, saved
-            )
-            if died_in is not None:
-                break
-        else:
-            uninterrupted.kill()
-            uninterrupted.wait()
-            pytest.fail(f"no kill landed in the middle of an interval: {attempts}")
-        assert uninterrupted.wait() == 0
+        try:
+            killed, died_in = _kill_mid_interval(tmp_path)
+            assert uninterrupted.wait() == 0, (tmp_path / "reference.stderr").read_text()
+        finally:
+            if uninterrupted.poll() is None:
+                uninterrupted.kill()
+                uninterrupted.wait()
 
     resumed = subprocess.run(
         _run_command(killed, "--resume", verbose=True),
