@@ -219,7 +219,7 @@ def _cigre_lv_raw(residential_only: bool) -> tuple[Any, str]:
 
 def _simbench_raw(code: str) -> tuple[Any, str]:
     try:
-        import simbench  # lazily: an optional extra (gridledger[simbench]), absent by default
+        import simbench  # lazy: an optional extra (gridledger[simbench]), absent by default
     except ImportError as exc:
         msg = (
             f"feeder {code!r} looks like a SimBench code but the optional package 'simbench' "
