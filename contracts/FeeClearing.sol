@@ -2,7 +2,7 @@
 pragma solidity 0.8.28;
 
 /// @title FeeClearing
-/// @notice Verification of fee-aware clearing results (METHODS.md section 3): the surplus-ranked
+/// @notice Verification of fee-aware clearing results (docs/methods.md section 3): the surplus-ranked
 ///         greedy rule of market/greedy.py re-executed to the unit, and the welfare-optimal rule
 ///         of market/optimal.py certified by integer LP duals. The operator computes off chain
 ///         and submits the result; the library only checks it ("checking costs less than
