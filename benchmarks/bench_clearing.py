@@ -14,48 +14,16 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+from markets import large_market, small_market
 
 from gridledger.market.greedy import clear_greedy
 from gridledger.market.merit_order import clear_merit_order
 from gridledger.market.optimal import certify, solve_optimal
-from gridledger.market.orders import Bid, Side
 from gridledger.market.welfare import bid_surplus_wh_micro as surplus_wh_micro
 
 N_BIDS = 10_000
 N_BUSES = 33
 REPEATS = 7
-
-
-def large_market(seed: int = 0) -> tuple[list[Bid], np.ndarray]:
-    """10,000 orders, random side/price (0.08..0.30 tokens/kWh)/energy/bus, fees <= ~0.03/kWh."""
-    rng = np.random.default_rng(seed)
-    pos = rng.uniform(0, 3, N_BUSES)
-    fees = np.round(np.abs(pos[:, None] - pos[None, :]) * 10_000).astype(np.int64)
-    side = rng.integers(0, 2, N_BIDS)
-    price = rng.integers(80_000, 300_000, N_BIDS)
-    e_wh = rng.integers(100, 5_000, N_BIDS)
-    bus = rng.integers(0, N_BUSES, N_BIDS)
-    bids = [
-        Bid(i, Side(int(side[i])), int(e_wh[i]), int(price[i]), int(bus[i])) for i in range(N_BIDS)
-    ]
-    return bids, fees
-
-
-def small_market(seed: int) -> tuple[list[Bid], np.ndarray]:
-    """2..59 orders on 33 buses; fee scale 0, 0.005, 0.02 or 0.06 tokens/kWh per distance unit."""
-    rng = np.random.default_rng(seed)
-    n_bids = int(rng.integers(2, 60))
-    pos = rng.uniform(0, 3, N_BUSES)
-    scale = int(rng.choice([0, 5_000, 20_000, 60_000]))
-    fees = np.round(np.abs(pos[:, None] - pos[None, :]) * scale).astype(np.int64)
-    side = rng.integers(0, 2, n_bids)
-    price = rng.integers(80, 300, n_bids) * 1_000
-    e_wh = rng.integers(1, 50, n_bids) * 100
-    bus = rng.integers(0, N_BUSES, n_bids)
-    bids = [
-        Bid(i, Side(int(side[i])), int(e_wh[i]), int(price[i]), int(bus[i])) for i in range(n_bids)
-    ]
-    return bids, fees
 
 
 def _median_ms(fn: Callable[[], object], repeats: int) -> float:
@@ -73,7 +41,7 @@ def gap_study(n_markets: int = 1_000) -> dict[str, float]:
     greedy_gaps, merit_gaps = [], []
     below = 0
     for seed in range(n_markets):
-        bids, fees = small_market(seed)
+        bids, fees = small_market(seed, N_BUSES)
         sol = solve_optimal(bids, fees)
         if not certify(bids, fees, sol.trades, sol.buyer_dual, sol.seller_dual).ok:
             message = f"LP certificate failed on market seed {seed}"
@@ -95,7 +63,7 @@ def gap_study(n_markets: int = 1_000) -> dict[str, float]:
 
 
 def run(repeats: int = REPEATS, n_markets: int = 1_000) -> list[dict[str, object]]:
-    bids, fees = large_market()
+    bids, fees = large_market(0, N_BIDS, N_BUSES)
     greedy_ms = _median_ms(lambda: clear_greedy(bids, fees), repeats)
     lp_ms = _median_ms(lambda: solve_optimal(bids, fees), repeats)
     merit_ms = _median_ms(lambda: clear_merit_order(bids, fees), repeats)

@@ -1,9 +1,11 @@
 """The one random-market generator of the tests and benchmarks.
 
 ``random_bids`` draws one order per member (a round of a synthetic interval);
-``random_fee_market`` draws a book and a fee table on buses placed on a line.
-Both are seeded, so a seed names a market. ``tests/conftest.py`` builds its
-hypothesis strategies and fixtures on these.
+``random_fee_market``, ``small_market`` and ``large_market`` draw a book and a fee
+table on buses placed on a line. All are seeded, so a seed names a market.
+``benchmarks/bench_clearing.py`` times and scores clearing on ``large_market`` and
+``small_market``; ``tests/conftest.py`` builds its fixtures on these generators, so the
+tests check the markets the benchmarks report.
 """
 
 from __future__ import annotations
@@ -17,7 +19,17 @@ import numpy.typing as npt
 from gridledger.ledger import LedgerMember
 from gridledger.market.orders import Bid, Side
 
-__all__ = ["random_bids", "random_fee_market"]
+__all__ = [
+    "FeeMarket",
+    "FeeTable",
+    "large_market",
+    "random_bids",
+    "random_fee_market",
+    "small_market",
+]
+
+FeeTable = npt.NDArray[np.int64]
+FeeMarket = tuple[list[Bid], FeeTable]
 
 
 def random_bids(
@@ -39,9 +51,7 @@ def random_bids(
     ]
 
 
-def random_fee_market(
-    seed: int, n_bids: int, n_buses: int = 33
-) -> tuple[list[Bid], npt.NDArray[np.int64]]:
+def random_fee_market(seed: int, n_bids: int, n_buses: int = 33) -> FeeMarket:
     """``n_bids`` random orders (ids 0..n-1) on ``n_buses`` buses, and a fee table from
     random bus positions on a line (<= ~30,000 micro/kWh), both seeded."""
     rng = np.random.default_rng(seed)
@@ -56,5 +66,44 @@ def random_fee_market(
             int(rng.integers(0, n_buses)),
         )
         for i in range(n_bids)
+    ]
+    return bids, fees
+
+
+def large_market(seed: int = 0, n_bids: int = 10_000, n_buses: int = 33) -> FeeMarket:
+    """``n_bids`` orders (ids 0..n-1) of 0.1..5 kWh at 0.08..0.30 tokens/kWh on ``n_buses``
+    buses, fees <= ~30,000 micro/kWh from random bus positions on a line (seeded).
+
+    The same kind of market as :func:`random_fee_market`, but drawn column by column
+    (all sides, then prices, energies and buses), so one seed gives a different market.
+    """
+    rng = np.random.default_rng(seed)
+    pos = rng.uniform(0, 3, n_buses)
+    fees = np.round(np.abs(pos[:, None] - pos[None, :]) * 10_000).astype(np.int64)
+    side = rng.integers(0, 2, n_bids)
+    price = rng.integers(80_000, 300_000, n_bids)
+    e_wh = rng.integers(100, 5_000, n_bids)
+    bus = rng.integers(0, n_buses, n_bids)
+    bids = [
+        Bid(i, Side(int(side[i])), int(e_wh[i]), int(price[i]), int(bus[i])) for i in range(n_bids)
+    ]
+    return bids, fees
+
+
+def small_market(seed: int, n_buses: int = 33) -> FeeMarket:
+    """2..59 orders (ids 0..n-1) of 0.1..4.9 kWh in 0.1 kWh steps at 0.08..0.30 tokens/kWh
+    in whole milli-tokens on ``n_buses`` buses; fees from random bus positions on a line
+    times a scale of 0, 5,000, 20,000 or 60,000 micro-tokens/kWh per unit (seeded)."""
+    rng = np.random.default_rng(seed)
+    n_bids = int(rng.integers(2, 60))
+    pos = rng.uniform(0, 3, n_buses)
+    scale = int(rng.choice([0, 5_000, 20_000, 60_000]))
+    fees = np.round(np.abs(pos[:, None] - pos[None, :]) * scale).astype(np.int64)
+    side = rng.integers(0, 2, n_bids)
+    price = rng.integers(80, 300, n_bids) * 1_000
+    e_wh = rng.integers(1, 50, n_bids) * 100
+    bus = rng.integers(0, n_buses, n_bids)
+    bids = [
+        Bid(i, Side(int(side[i])), int(e_wh[i]), int(price[i]), int(bus[i])) for i in range(n_bids)
     ]
     return bids, fees

@@ -1,8 +1,9 @@
 """Shared random markets for the tests: hypothesis strategies, seeded markets, checks.
 
 Seeded markets come from :mod:`benchmarks.markets`, the generator the benchmarks use
-too (``random_bids``, ``random_fee_market``); :func:`small_fee_market` draws the small
-markets of the clearing gap study exactly as ``benchmarks/bench_clearing.py`` does.
+too: the ``small_fee_markets`` fixture holds the 1,000 small markets of the clearing gap
+study in ``benchmarks/bench_clearing.py`` (``small_market``, seeds 0..999), and
+``large_fee_market`` one large ``random_fee_market``.
 The strategies draw the same kinds of markets through hypothesis (so failures shrink):
 order books with sides, energies, prices and buses, and fee tables. Test files import
 the strategies (``from tests.conftest import fee_markets``) and ask for the fixtures by
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
-from benchmarks.markets import random_fee_market
+from benchmarks.markets import FeeMarket, FeeTable, random_fee_market, small_market
 from hypothesis import strategies as st
 
 from gridledger.market import Bid, Side, Tariffs, Trade
@@ -35,12 +36,9 @@ __all__ = [
     "fee_markets",
     "fee_networks",
     "settlement_cases",
-    "small_fee_market",
     "tied_fee_markets",
 ]
 
-FeeTable = npt.NDArray[np.int64]
-FeeMarket = tuple[list[Bid], FeeTable]
 MarketWithDistance = tuple[list[Bid], FeeTable, FeeTable]
 SettlementCase = tuple[list[Trade], dict[int, int], Tariffs]
 SMALL_MARKET_SEEDS = range(1_000)
@@ -229,33 +227,11 @@ def fee_networks(draw: st.DrawFn) -> dict[str, npt.NDArray[Any]]:
 
 
 # ----------------------------------------------------------- seeded markets
-def small_fee_market(seed: int, n_buses: int = 33) -> FeeMarket:
-    """A seeded small market on ``n_buses`` buses: 2..59 orders of 0.1..4.9 kWh at
-    0.08..0.30 tokens/kWh (whole milli-tokens), fees from random bus positions on a
-    line times a scale of 0, 5,000, 20,000 or 60,000 micro-tokens/kWh per unit.
-
-    Draw for draw the markets of ``benchmarks/bench_clearing.py`` (``small_market``),
-    so the test of the greedy/merit/LP gaps sees the markets the benchmark reports.
-    """
-    rng = np.random.default_rng(seed)
-    n_bids = int(rng.integers(2, 60))
-    pos = rng.uniform(0, 3, n_buses)
-    scale = int(rng.choice([0, 5_000, 20_000, 60_000]))
-    fees = np.round(np.abs(pos[:, None] - pos[None, :]) * scale).astype(np.int64)
-    side = rng.integers(0, 2, n_bids)
-    price = rng.integers(80, 300, n_bids) * 1_000
-    e_wh = rng.integers(1, 50, n_bids) * 100
-    bus = rng.integers(0, n_buses, n_bids)
-    bids = [
-        Bid(i, Side(int(side[i])), int(e_wh[i]), int(price[i]), int(bus[i])) for i in range(n_bids)
-    ]
-    return bids, fees
-
-
 @pytest.fixture(scope="session")
 def small_fee_markets() -> Sequence[FeeMarket]:
-    """The 1,000 seeded small markets (seeds 0..999) of :func:`small_fee_market`."""
-    return [small_fee_market(seed) for seed in SMALL_MARKET_SEEDS]
+    """The 1,000 seeded small markets (seeds 0..999) of ``benchmarks.markets.small_market``
+    on 33 buses: the markets of the gap study in ``benchmarks/bench_clearing.py``."""
+    return [small_market(seed) for seed in SMALL_MARKET_SEEDS]
 
 
 @pytest.fixture(scope="session")

@@ -5,19 +5,15 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ledgerkit import N_MEMBERS, ROUNDS, Market, bids_of, deliver_and_settle
+from tests.conftest import bid_rows
 
 from gridledger.ledger.audit import audit
-from gridledger.market import Side, clear_uniform
+from gridledger.market import clear_uniform
 
-bid_rows = st.lists(
-    st.tuples(
-        st.integers(0, N_MEMBERS - 1),
-        st.sampled_from(Side),
-        st.integers(1, 5_000),
-        st.integers(50_000, 350_000),
-    ),
-    max_size=N_MEMBERS,
-    unique_by=lambda row: row[0],
+round_rows = bid_rows(
+    N_MEMBERS,
+    e_wh=st.integers(1, 5_000),
+    price_per_kwh_micro=st.integers(50_000, 350_000),
 )
 
 
@@ -25,7 +21,7 @@ bid_rows = st.lists(
     max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    rounds=st.lists(bid_rows, min_size=ROUNDS, max_size=ROUNDS),
+    rounds=st.lists(round_rows, min_size=ROUNDS, max_size=ROUNDS),
     readings=st.lists(st.integers(-8_000, 8_000), min_size=N_MEMBERS, max_size=N_MEMBERS),
     cut_seed=st.lists(st.tuples(st.integers(0, 1000), st.integers(0, 100)), max_size=3),
 )

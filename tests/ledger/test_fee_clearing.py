@@ -14,6 +14,7 @@ from benchmarks.fee_harness import FeeClearingHarness, FeeClearingRejected, gree
 from benchmarks.markets import random_fee_market
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.conftest import tied_fee_markets
 
 from gridledger.ledger.backends import EmbeddedBackend
 from gridledger.ledger.encoding import address_of, derive_key, pack_bid, pack_trades
@@ -65,30 +66,6 @@ def _optimal_error(
     h.set_fee_table(fees)
     err = _rejected(h.verify_optimal, bids, fees, trades, u, v)
     return err.error, err.args_
-
-
-# ----------------------------------------------------------- test markets
-@st.composite
-def markets(draw: st.DrawFn, max_bids: int = 24) -> tuple[list[Bid], np.ndarray]:
-    """Small markets with many ties: few buses, prices and quantities from short grids."""
-    n_buses = draw(st.integers(1, 6))
-    n_bids = draw(st.integers(0, max_bids))
-    raw = draw(st.lists(st.integers(0, 30), min_size=n_buses * n_buses, max_size=n_buses * n_buses))
-    fees = np.array(raw, dtype=np.int64).reshape(n_buses, n_buses)
-    if draw(st.booleans()):
-        fees = np.minimum(fees, fees.T)
-    members = draw(st.permutations(range(100)))[:n_bids]
-    bids = [
-        Bid(
-            member=int(m),
-            side=Side(draw(st.integers(0, 1))),
-            e_wh=draw(st.sampled_from([1, 2, 3, 5, 10, 100])),
-            price_per_kwh_micro=draw(st.integers(90, 130)),
-            bus=draw(st.integers(0, n_buses - 1)),
-        )
-        for m in members
-    ]
-    return bids, fees
 
 
 # ------------------------------------------------------------- simple greedy
@@ -145,7 +122,7 @@ def forced_greedy(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(market=markets())
+@given(market=tied_fee_markets())
 def test_greedy_reference_accepted(harness: FeeClearingHarness, market: tuple) -> None:
     bids, fees = market
     result = clear_greedy(bids, fees, KAPPA)
@@ -158,7 +135,7 @@ def test_greedy_reference_accepted(harness: FeeClearingHarness, market: tuple) -
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(market=markets(), data=st.data())
+@given(market=tied_fee_markets(), data=st.data())
 def test_greedy_tampered_rejected(
     harness: FeeClearingHarness, market: tuple, data: st.DataObject
 ) -> None:
@@ -192,7 +169,7 @@ def test_greedy_tampered_rejected(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(market=markets())
+@given(market=tied_fee_markets())
 def test_optimal_reference_certified(harness: FeeClearingHarness, market: tuple) -> None:
     bids, fees = market
     sol = solve_optimal(bids, fees, KAPPA)
@@ -218,7 +195,7 @@ def test_optimal_reference_certified(harness: FeeClearingHarness, market: tuple)
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(market=markets(), data=st.data())
+@given(market=tied_fee_markets(), data=st.data())
 def test_optimal_tampered_rejected(
     harness: FeeClearingHarness, market: tuple, data: st.DataObject
 ) -> None:

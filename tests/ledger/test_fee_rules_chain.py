@@ -28,6 +28,7 @@ from ledgerkit import (
     deliver_and_settle,
     make_market,
 )
+from tests.conftest import bid_rows
 
 from gridledger.errors import ChainError
 from gridledger.ledger import Ledger, LedgerMember
@@ -61,15 +62,10 @@ def optimal_market() -> Iterator[Market]:
     yield make_market(clearing="optimal", fees=FEES, kappa=KAPPA)
 
 
-bid_rows = st.lists(
-    st.tuples(
-        st.integers(0, N_MEMBERS - 1),
-        st.sampled_from(Side),
-        st.sampled_from([1, 7, 100, 250, 1_000, 4_000]),
-        st.integers(5, 35).map(lambda p: p * 10_000),
-    ),
-    max_size=N_MEMBERS,
-    unique_by=lambda row: row[0],
+round_rows = bid_rows(
+    N_MEMBERS,
+    e_wh=st.sampled_from([1, 7, 100, 250, 1_000, 4_000]),
+    price_per_kwh_micro=st.integers(5, 35).map(lambda p: p * 10_000),
 )
 
 
@@ -84,7 +80,7 @@ def _run_interval(market: Market, rule: str, rounds, readings, cut_seed) -> None
 
 
 interval_data = {
-    "rounds": st.lists(bid_rows, min_size=ROUNDS, max_size=ROUNDS),
+    "rounds": st.lists(round_rows, min_size=ROUNDS, max_size=ROUNDS),
     "readings": st.lists(st.integers(-8_000, 8_000), min_size=N_MEMBERS, max_size=N_MEMBERS),
     "cut_seed": st.lists(st.tuples(st.integers(0, 1000), st.integers(0, 100)), max_size=2),
 }

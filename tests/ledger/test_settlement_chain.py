@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ledgerkit import Market
+from tests.conftest import bid_rows
 
 from gridledger.ledger import EmbeddedBackend, Ledger, LedgerMember
 from gridledger.ledger import encoding as enc
@@ -34,15 +35,10 @@ def band_market() -> Iterator[Market]:
     yield Market(ledger, b"", b"")
 
 
-bid_rows = st.lists(
-    st.tuples(
-        st.integers(0, N - 1),
-        st.sampled_from(Side),
-        st.integers(1, 4_000),
-        st.integers(60_000, 320_000),
-    ),
-    max_size=N,
-    unique_by=lambda row: row[0],
+round_rows = bid_rows(
+    N,
+    e_wh=st.integers(1, 4_000),
+    price_per_kwh_micro=st.integers(60_000, 320_000),
 )
 
 
@@ -50,7 +46,7 @@ bid_rows = st.lists(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    rows=bid_rows,
+    rows=round_rows,
     errors=st.lists(st.integers(-150, 150), min_size=N, max_size=N),
     cut=st.integers(0, 100),
 )
