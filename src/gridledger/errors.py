@@ -12,18 +12,37 @@ __all__ = [
     "GridError",
     "GridledgerError",
     "MemberError",
+    "SavedChainDamaged",
+    "SavedChainError",
+    "SavedChainOutdated",
     "ScenarioError",
     "SecurityError",
     "SettlementError",
+    "UsageError",
 ]
 
 
 class GridledgerError(Exception):
-    """Base class of every error gridledger raises on purpose."""
+    """Base class of every error gridledger raises on purpose.
+
+    ``exit_code`` is what the command line exits with: 1 for a run-time failure
+    (a damaged file, an unreachable node), 2 for a usage mistake (a bad scenario,
+    override, option or folder).
+    """
+
+    exit_code = 1
+
+
+class UsageError(GridledgerError):
+    """A command was given options, folders or files it cannot work with."""
+
+    exit_code = 2
 
 
 class ScenarioError(GridledgerError):
     """A scenario file or override is invalid."""
+
+    exit_code = 2
 
 
 class GridError(GridledgerError):
@@ -48,3 +67,15 @@ class SettlementError(GridledgerError):
 
 class ChainError(GridledgerError):
     """A ledger call failed: reverted transaction, unreachable node, bad artifact."""
+
+
+class SavedChainError(ChainError):
+    """A saved chain folder (``ledger.json``, ``txlog.jsonl``) cannot be used as it is."""
+
+
+class SavedChainDamaged(SavedChainError):
+    """A saved chain file is damaged: torn, edited, reordered, missing or malformed."""
+
+
+class SavedChainOutdated(SavedChainError):
+    """A saved chain was written by an older gridledger and cannot be verified."""

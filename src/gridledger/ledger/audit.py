@@ -32,7 +32,7 @@ from gridledger.market.optimal import clear_optimal
 from gridledger.market.orders import Bid, ClearingResult, apply_curtailments
 from gridledger.market.settlement import Tariffs, settle
 
-__all__ = ["AuditReport", "audit"]
+__all__ = ["AuditReport", "audit", "compact_ranges"]
 
 
 @dataclass(slots=True)
@@ -45,6 +45,16 @@ class AuditReport:
     trades_seen: int = 0
     conserved: bool = True
     problems: list[str] = field(default_factory=list)
+    settled: list[int] = field(default_factory=list)
+    expected_intervals: int | None = None  # the run's horizon, when known
+
+    @property
+    def missing(self) -> list[int] | None:
+        """Intervals of the horizon not settled on chain (None: horizon unknown)."""
+        if self.expected_intervals is None:
+            return None
+        done = set(self.settled)
+        return [t for t in range(self.expected_intervals) if t not in done]
 
     @property
     def ok(self) -> bool:
@@ -58,8 +68,25 @@ class AuditReport:
             "bids_seen": self.bids_seen,
             "trades_seen": self.trades_seen,
             "conserved": self.conserved,
+            "settled_intervals": compact_ranges(self.settled),
+            "missing_intervals": "unknown (no horizon given)"
+            if self.missing is None
+            else compact_ranges(self.missing),
             "problems": list(self.problems),
         }
+
+
+def compact_ranges(numbers: Sequence[int]) -> str:
+    """``[0, 1, 2, 5, 7, 8]`` -> ``"0-2, 5, 7-8"``; ``"none"`` when empty."""
+    parts: list[str] = []
+    values = sorted(set(numbers))
+    start = 0
+    for k in range(1, len(values) + 1):
+        if k == len(values) or values[k] != values[k - 1] + 1:
+            first, last = values[start], values[k - 1]
+            parts.append(str(first) if first == last else f"{first}-{last}")
+            start = k
+    return ", ".join(parts) or "none"
 
 
 def _clearing_rule(
@@ -81,9 +108,13 @@ def _clearing_rule(
     return lambda bids: clear_optimal(bids, fees, kappa)
 
 
-def audit(ledger: ChainReader) -> AuditReport:
-    """Audit every interval recorded on ``ledger``'s chain (see the module docstring)."""
-    report = AuditReport()
+def audit(ledger: ChainReader, expected_intervals: int | None = None) -> AuditReport:
+    """Audit every interval recorded on ``ledger``'s chain (see the module docstring).
+
+    With ``expected_intervals`` (the run's horizon), an interval in
+    ``0..expected_intervals-1`` that is not settled on chain is a problem.
+    """
+    report = AuditReport(expected_intervals=expected_intervals)
     reference_rule = _clearing_rule(ledger, report)
     retail = int(ledger.view("retailPerKwhMicro")[0])
     feed_in = int(ledger.view("feedInPerKwhMicro")[0])
@@ -126,6 +157,7 @@ def audit(ledger: ChainReader) -> AuditReport:
             readings[interval] = list(args["readings"])
         elif event.name == "IntervalSettled":
             report.intervals_settled += 1
+            report.settled.append(interval)
             cuts = [enc.unpack_curtailment(w) for w in curtailments.get(interval, [])]
             trades = apply_curtailments(cleared.get(interval, ()), cuts)
             metered = dict(enc.unpack_reading(w) for w in readings.get(interval, []))
@@ -141,4 +173,9 @@ def audit(ledger: ChainReader) -> AuditReport:
                     f"interval {interval}: account changes sum to {sum(got.values())}"
                 )
     report.conserved = ledger.conserved()
+    if report.missing:
+        report.problems.append(
+            f"intervals not settled on chain: {compact_ranges(report.missing)} "
+            f"(the run has {expected_intervals})"
+        )
     return report

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy.typing as npt
 
-from gridledger.errors import ChainError
+from gridledger.errors import ChainError, SavedChainDamaged
 from gridledger.ledger import encoding as enc
 from gridledger.ledger import store, txqueue
 from gridledger.ledger.backends import Backend, open_backend
@@ -40,6 +40,15 @@ from gridledger.ledger.reference import (
     settlement_parties,
 )
 from gridledger.ledger.resume import ResumeGuard
+from gridledger.ledger.saved import (
+    LEDGER_FILE,
+    RunFacts,
+    SavedLedger,
+    deployment_from_saved,
+    load_ledger_file,
+    saved_from_deployment,
+    write_ledger_file,
+)
 from gridledger.ledger.txqueue import ChainStats, TxQueue
 from gridledger.market.orders import Bid, ClearingResult, Curtailment, Trade, validate_bids
 from gridledger.market.settlement import Tariffs
@@ -76,6 +85,8 @@ class Ledger(ChainReader):
         self.txq = TxQueue(backend, self.signer, read_only=read_only)
         self.resume = ResumeGuard(self.view, self.events)
         self._cache: dict[int, _IntervalCache] = {}
+        self._txlog: store.TxLog | None = None
+        self._saved: SavedLedger | None = None
 
     @classmethod
     def connect(
@@ -88,30 +99,46 @@ class Ledger(ChainReader):
     ) -> Ledger:
         """Open ``chain`` (``"embedded"`` or an ``http(s)://`` JSON-RPC URL).
 
-        With a ``state_dir`` holding an earlier deployment, the ledger reattaches to
-        it (embedded: rebuilt by replaying ``txlog.jsonl``).
+        With a ``state_dir`` holding an earlier deployment, the ledger reattaches to it
+        (embedded: rebuilt by replaying ``txlog.jsonl``) after verifying both files
+        (:mod:`~gridledger.ledger.saved`, :mod:`~gridledger.ledger.store`); the counters
+        of :meth:`stats` continue from the log's last record. A setup that was killed
+        before its log record leaves the ledger not set up: :meth:`setup` runs it again.
         """
         state_dir = None if state_dir is None else Path(state_dir)
-        saved = None if state_dir is None else store.load_saved(state_dir, read_only)
+        saved, txlog = None, None
+        if state_dir is not None:
+            saved, txlog = _open_saved(state_dir, read_only)
         if saved is not None:
-            seed = bytes.fromhex(saved["seed"])
+            seed = bytes.fromhex(saved.seed)
         backend = open_backend(chain, operator_address(seed))
         ledger = cls(backend, chain, state_dir, seed=seed, read_only=read_only)
-        if saved is not None:
-            ledger._restore(saved)
+        ledger._txlog, ledger._saved = txlog, saved
+        if saved is not None and txlog is not None and txlog.records:
+            ledger._restore(saved, txlog)
             ledger.resume.active = not read_only
         ledger.txq.nonce = backend.nonce(ledger.operator)
         return ledger
 
-    def _restore(self, saved: dict[str, Any]) -> None:
-        if self.chain == "embedded" and self.state_dir is not None:
-            stats = store.replay(self.backend, self.state_dir)
-            if stats is not None:
-                self.txq.stats = stats
-        self._adopt(store.deployment_from_saved(saved))
-        if saved.get("chain_id") != self.backend.chain_id:
-            message = f"{self.state_dir}: saved chain id {saved.get('chain_id')} != node's {self.backend.chain_id}"
+    def _restore(self, saved: SavedLedger, txlog: store.TxLog) -> None:
+        if saved.chain_id != self.backend.chain_id:
+            message = (
+                f"{self.state_dir}: saved chain id {saved.chain_id} != "
+                f"the node's {self.backend.chain_id}"
+            )
             raise ChainError(message)
+        if self.chain == "embedded":
+            store.replay(self.backend, txlog)
+        self.txq.stats = txlog.records[-1].chain_stats()
+        self._adopt(deployment_from_saved(saved))
+        if not saved.set_up and not self.txq.read_only and self.state_dir is not None:
+            # killed between the setup record and the rewrite of ledger.json
+            self._saved = saved.model_copy(update={"set_up": True})
+            write_ledger_file(self.state_dir, self._saved)
+
+    def saved_run(self) -> RunFacts:
+        """The ``run`` facts given to :meth:`setup` (saved in ``ledger.json``; {} if none)."""
+        return {} if self._saved is None else dict(self._saved.run)
 
     def _adopt(self, d: Deployment) -> None:
         self.deployment = d
@@ -144,6 +171,7 @@ class Ledger(ChainReader):
         clearing: str = "uniform",
         fees: npt.ArrayLike | None = None,
         kappa: Fraction | float = Fraction(1, 2),
+        run: Mapping[str, str | int] | None = None,
     ) -> None:
         """Deploy, register members, mint and deposit escrow, fund the GRID account.
 
@@ -152,7 +180,12 @@ class Ledger(ChainReader):
         (``"uniform"``, ``"greedy"`` or ``"optimal"``); for the fee rules ``fees`` is the
         (B, B) table in micro-tokens per kWh (``fees[seller_bus, buyer_bus]``, None = no
         fees) and ``kappa`` the seller's share of a pair's surplus, both recorded on chain
-        once (``Market.configureClearing``).
+        once (``Market.configureClearing``). ``run`` is an opaque mapping saved in
+        ``ledger.json`` and returned by :meth:`saved_run` on reattach.
+
+        With a ``state_dir``, ``ledger.json`` is written before the transactions are sent
+        and marked set up once the setup block is in the log; a kill in between leaves a
+        folder on which a new ledger runs the same setup again.
         """
         if self.deployment is not None:
             message = "setup(): a market is already deployed on this ledger"
@@ -166,14 +199,27 @@ class Ledger(ChainReader):
             (deposit_micro, grid_deposit_micro),
             (clearing, fees, kappa),
         )
+        pending = self._saved
+        if pending is not None and bytes.fromhex(pending.token) != d.token:
+            message = (
+                f"{self.state_dir}: an interrupted setup sent transactions to the node "
+                f"(saved token {pending.token}, the next one would be {d.token.hex()}); "
+                "it cannot be redone on this node: start again in a new folder"
+            )
+            raise SavedChainDamaged(message)
         self._adopt(d)
+        keys = (self.seed, self.operator)
+        saved = saved_from_deployment(self.chain, self.backend.chain_id, keys, d, dict(run or {}))
+        if self.state_dir is not None:
+            write_ledger_file(self.state_dir, saved)
+        self._saved = saved
         abis = (self.token_abi, self.market_abi)
         self.txq.send(setup_transactions(self.txq, self.signer, abis, d, table))
         self.backend.seal()
         self._checkpoint("setup", None)
         if self.state_dir is not None:
-            args = (self.chain, self.backend.chain_id, self.seed, self.operator, d)
-            store.save_deployment(self.state_dir, *args)
+            self._saved = saved.model_copy(update={"set_up": True})
+            write_ledger_file(self.state_dir, self._saved)
 
     # ------------------------------------------------------------ interval
     def record_round(self, interval: int, round: int, bids: Sequence[Bid]) -> None:
@@ -281,8 +327,35 @@ class Ledger(ChainReader):
     def _checkpoint(self, label: str, interval: int | None) -> None:
         entries = self.txq.take_txlog()
         if self.state_dir is not None:
-            store.append_txlog(self.state_dir, label, interval, entries, self.txq.stats)
+            if self._txlog is None:
+                self._txlog = store.TxLog.open(self.state_dir, repair=True)
+            self._txlog.append(label, interval, entries, self.txq.stats)
 
     def stats(self) -> ChainStats:
         """Counters of the transactions sent (restored from the log on resume)."""
         return self.txq.stats
+
+
+def _open_saved(state_dir: Path, read_only: bool) -> tuple[SavedLedger | None, store.TxLog]:
+    """The verified ``ledger.json`` and log of ``state_dir``, checked against each other."""
+    saved = load_ledger_file(state_dir)
+    txlog = store.TxLog.open(state_dir, repair=not read_only)
+    ledger_file = state_dir / LEDGER_FILE
+    if saved is None and txlog.records:
+        message = (
+            f"{ledger_file}: saved chain damaged: the file is missing, but {txlog.path} "
+            f"holds {len(txlog.records)} records"
+        )
+        raise SavedChainDamaged(message)
+    if saved is not None and saved.set_up and not txlog.records:
+        found = "is empty" if txlog.path.exists() else "is missing"
+        message = (
+            f"{txlog.path}: saved chain damaged: {ledger_file} says the setup was done, "
+            f"but the log {found}"
+        )
+        raise SavedChainDamaged(message)
+    if read_only and not txlog.records:
+        what = "no saved ledger" if saved is None else "a setup that was interrupted"
+        message = f"{state_dir}: {what}, nothing to open read-only"
+        raise ChainError(message)
+    return saved, txlog

@@ -1,169 +1,220 @@
-"""Persistence of a ledger: the deployment (``ledger.json``) and the transaction log.
+"""The transaction log ``txlog.jsonl``: hash-chained, verified before use, replayable.
 
-``ledger.json`` holds the deployment (addresses, chain id, seed, members, tariffs,
-clearing rule and fee table). ``txlog.jsonl`` holds every signed raw transaction, one
-line per setup or interval, appended and fsynced after the block is sealed, with the
-cumulative :class:`~gridledger.ledger.txqueue.ChainStats`. The embedded chain is rebuilt
-by :func:`replay` (py-evm is deterministic: same transactions, same state, same contract
-addresses; the gas of every transaction is checked against the log).
+One line per sealed block (the setup, then one per interval), appended and fsynced
+after the block is sealed::
+
+    {"label": "interval", "interval": 7, "txs": [raw hex...], "gas": [gas used...],
+     "stats": {cumulative ChainStats}, "prev": "<hash of the record before>",
+     "hash": "<sha256(prev bytes || canonical JSON of the record without 'hash')>"}
+
+The first record's ``prev`` is :data:`GENESIS`; the canonical JSON has sorted keys and
+no spaces. :meth:`TxLog.open` checks the whole chain of hashes before anything is
+replayed or appended: a changed, dropped, duplicated or reordered record is a
+:class:`~gridledger.errors.SavedChainDamaged` naming the record. A last line without its
+newline is a record torn by a kill: it is dropped with a warning and, when the log is
+opened for writing, cut from the file. The embedded chain is rebuilt by :func:`replay`
+(py-evm is deterministic; the status and gas of every transaction are checked).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import time
 from dataclasses import asdict
-from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from gridledger.errors import ChainError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gridledger.errors import ChainError, SavedChainDamaged
 from gridledger.ledger.backends import Backend
-from gridledger.ledger.deploy import ClearingConfig, Deployment, LedgerMember
-from gridledger.ledger.fee_clearing import pack_fee_table
-from gridledger.ledger.reference import unpack_fee_table
 from gridledger.ledger.txqueue import ChainStats
-from gridledger.market.settlement import Tariffs
 
-__all__ = [
-    "LEDGER_FILE",
-    "TXLOG_FILE",
-    "append_txlog",
-    "deployment_from_saved",
-    "load_saved",
-    "replay",
-    "save_deployment",
-]
+__all__ = ["GENESIS", "TXLOG_FILE", "LogRecord", "TxLog", "record_hash", "replay"]
 
 log = logging.getLogger(__name__)
 
-LEDGER_FILE = "ledger.json"
 TXLOG_FILE = "txlog.jsonl"
+GENESIS = "00" * 32
 
 
-def load_saved(state_dir: Path, read_only: bool = False) -> dict[str, Any] | None:
-    """The saved ``ledger.json`` of ``state_dir``; None when there is none (``read_only``:
-    an error)."""
-    path = state_dir / LEDGER_FILE
-    if not path.exists():
-        if read_only:
-            message = f"{path}: no saved ledger to open read-only"
-            raise ChainError(message)
-        return None
-    saved: dict[str, Any] = json.loads(path.read_text())
-    return saved
+class _Stats(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    tx_count: int
+    gas_total: int
+    bids_recorded: int
+    gas_bid_txs: int
+    gas_per_interval_max: int
+    intervals: int
+    wall_s: float
+    gas_by_step: dict[str, int]
 
 
-def save_deployment(
-    state_dir: Path, chain: str, chain_id: int, seed: bytes, operator: bytes, d: Deployment
-) -> None:
-    """Write ``ledger.json`` (atomically: temporary file, then rename)."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    fees = d.clearing.fees
-    record = {
-        "version": 1,
-        "chain": chain,
-        "chain_id": chain_id,
-        "seed": seed.hex(),
-        "note": "seed-derived keys are for simulation only",
-        "token": d.token.hex(),
-        "market": d.market.hex(),
-        "operator": operator.hex(),
-        "rounds": d.rounds,
-        "retail_per_kwh_micro": d.tariffs.retail_per_kwh_micro,
-        "feed_in_per_kwh_micro": d.tariffs.feed_in_per_kwh_micro,
-        "tolerance_bp": d.tariffs.tolerance_bp,
-        "clearing": d.clearing.rule,
-        "kappa_num": d.clearing.kappa.numerator,
-        "kappa_den": d.clearing.kappa.denominator,
-        "fee_buses": None if fees is None else int(fees.shape[0]),
-        "fee_table": None if fees is None else pack_fee_table(fees).hex(),
-        "deposit_micro": d.deposit_micro,
-        "grid_deposit_micro": d.grid_deposit_micro,
-        "members": [asdict(m) for m in d.members],
-    }
-    tmp = state_dir / (LEDGER_FILE + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(tmp, state_dir / LEDGER_FILE)
+class LogRecord(BaseModel):
+    """One verified record of the log (``number`` counts from 1)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    label: Literal["setup", "interval"]
+    interval: int | None
+    txs: list[Annotated[str, Field(pattern=r"^([0-9a-f]{2})+$")]] = Field(min_length=1)
+    gas: list[int]
+    stats: _Stats
+    prev: str
+    hash: str
+
+    def raw_txs(self) -> list[bytes]:
+        return [bytes.fromhex(h) for h in self.txs]
+
+    def chain_stats(self) -> ChainStats:
+        return ChainStats(**self.stats.model_dump())
 
 
-def deployment_from_saved(saved: dict[str, Any]) -> Deployment:
-    """The :class:`Deployment` recorded in a loaded ``ledger.json``."""
-    fees = None
-    if saved.get("fee_table") is not None:
-        fees = unpack_fee_table(bytes.fromhex(saved["fee_table"]), int(saved["fee_buses"]))
-    kappa = Fraction(int(saved.get("kappa_num", 1)), int(saved.get("kappa_den", 2)))
-    by_id = {
-        int(m["id"]): LedgerMember(int(m["id"]), int(m["bus"]), int(m["role"]))
-        for m in saved["members"]
-    }
-    return Deployment(
-        token=bytes.fromhex(saved["token"]),
-        market=bytes.fromhex(saved["market"]),
-        rounds=int(saved["rounds"]),
-        tariffs=Tariffs(
-            int(saved["retail_per_kwh_micro"]),
-            int(saved["feed_in_per_kwh_micro"]),
-            int(saved.get("tolerance_bp", 0)),
-        ),
-        clearing=ClearingConfig(str(saved.get("clearing", "uniform")), fees, kappa),
-        members=tuple(by_id[i] for i in sorted(by_id)),
-        deposit_micro=int(saved.get("deposit_micro", 0)),
-        grid_deposit_micro=int(saved.get("grid_deposit_micro", 0)),
-    )
+def _canonical(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
 
 
-def append_txlog(
-    state_dir: Path,
-    label: str,
-    interval: int | None,
-    entries: list[tuple[bytes, int]],
-    stats: ChainStats,
-) -> None:
-    """Append one block's transactions ``(raw, gas used)`` to the log and fsync it."""
-    if not entries:
-        return
-    state_dir.mkdir(parents=True, exist_ok=True)
-    record = {
-        "label": label,
-        "interval": interval,
-        "txs": [raw.hex() for raw, _ in entries],
-        "gas": [gas for _, gas in entries],
-        "stats": asdict(stats),  # cumulative, so a resumed run reports the whole day
-    }
-    with open(state_dir / TXLOG_FILE, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+def record_hash(record: dict[str, Any]) -> str:
+    """The hash of ``record`` (its ``"hash"`` key, if any, left out)."""
+    body = {k: v for k, v in record.items() if k != "hash"}
+    return hashlib.sha256(bytes.fromhex(str(body.get("prev", ""))) + _canonical(body)).hexdigest()
 
 
-def replay(backend: Backend, state_dir: Path) -> ChainStats | None:
-    """Re-send every logged block on ``backend``; the last logged stats (None: no log)."""
-    path = state_dir / TXLOG_FILE
-    if not path.exists():
-        return None
+class TxLog:
+    """The verified records of ``state_dir/txlog.jsonl`` and appending to it."""
+
+    def __init__(self, path: Path, records: list[LogRecord]) -> None:
+        self.path = path
+        self.records = records
+
+    @property
+    def head(self) -> str:
+        """Hash of the last record (:data:`GENESIS` for an empty log)."""
+        return self.records[-1].hash if self.records else GENESIS
+
+    @classmethod
+    def open(cls, state_dir: Path, *, repair: bool) -> TxLog:
+        """Read and verify the log; ``repair``: cut a torn last record from the file."""
+        path = state_dir / TXLOG_FILE
+        data = path.read_bytes() if path.exists() else b""
+        end = data.rfind(b"\n") + 1  # end of the last complete record
+        lines = data[:end].split(b"\n")[:-1]
+        records: list[LogRecord] = []
+        prev = GENESIS
+        for number, line in enumerate(lines, start=1):
+            record = _verified(path, number, line, prev, records)
+            records.append(record)
+            prev = record.hash
+        if end < len(data):
+            log.warning(
+                "%s: record %d is incomplete (%d bytes, the run was killed while writing "
+                "it): dropped%s",
+                path,
+                len(lines) + 1,
+                len(data) - end,
+                ", cut from the file" if repair else "",
+            )
+            if repair:
+                with open(path, "r+b") as handle:
+                    handle.truncate(end)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+        return cls(path, records)
+
+    def append(
+        self, label: str, interval: int | None, entries: list[tuple[bytes, int]], stats: ChainStats
+    ) -> None:
+        """Append one block's transactions ``(raw, gas used)`` to the log and fsync it."""
+        if not entries:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        body: dict[str, Any] = {
+            "label": label,
+            "interval": interval,
+            "txs": [raw.hex() for raw, _ in entries],
+            "gas": [gas for _, gas in entries],
+            "stats": asdict(stats),  # cumulative, so a resumed run reports the whole day
+            "prev": self.head,
+        }
+        body["hash"] = record_hash(body)
+        record = LogRecord.model_validate(body)
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(body) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.records.append(record)
+
+
+def _damaged(path: Path, number: int, what: str) -> SavedChainDamaged:
+    return SavedChainDamaged(f"{path}: saved chain damaged at record {number}: {what}")
+
+
+def _verified(
+    path: Path, number: int, line: bytes, prev: str, before: list[LogRecord]
+) -> LogRecord:
+    """Record ``number`` of the log, checked against its hash and its predecessor's."""
+    try:
+        body = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        what = f"expected a JSON record, found {line[:40]!r}... ({error})"
+        raise _damaged(path, number, what) from error
+    if not isinstance(body, dict) or "hash" not in body or "prev" not in body:
+        raise _damaged(path, number, "expected a record with 'prev' and 'hash', found none")
+    if body["prev"] != prev:
+        raise _damaged(
+            path,
+            number,
+            f"expected prev {prev[:16]}... (the hash of record {number - 1}), found "
+            f"{str(body['prev'])[:16]}... (a record is missing, repeated or out of order)",
+        )
+    try:
+        computed = record_hash(body)
+    except ValueError as error:
+        raise _damaged(
+            path, number, f"expected a hex 'prev', found {body['prev']!r:.40}"
+        ) from error
+    if computed != body["hash"]:
+        raise _damaged(
+            path,
+            number,
+            f"expected hash {computed[:16]}... of its content, found "
+            f"{str(body['hash'])[:16]}... (the record was changed)",
+        )
+    try:
+        record = LogRecord.model_validate(body)
+    except ValidationError as error:
+        raise _damaged(path, number, f"malformed record: {error.errors()[0]['msg']}") from error
+    expected = "setup" if number == 1 else "interval"
+    last = before[-1].interval if len(before) > 1 else None
+    if record.label != expected or len(record.gas) != len(record.txs):
+        raise _damaged(path, number, f"expected an {expected!r} record, found {record.label!r}")
+    if expected == "interval" and (
+        record.interval is None or (last is not None and record.interval <= last)
+    ):
+        raise _damaged(path, number, f"expected an interval after {last}, found {record.interval}")
+    return record
+
+
+def replay(backend: Backend, txlog: TxLog) -> None:
+    """Re-send every verified block of ``txlog`` on ``backend``, checking status and gas."""
     started = time.perf_counter()
-    groups = 0
-    stats = None
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            log.warning("%s:%d: incomplete record ignored (run killed while writing)", path, number)
-            break
-        results = backend.send([bytes.fromhex(h) for h in record["txs"]])
-        for k, (res, gas) in enumerate(zip(results, record["gas"], strict=True)):
+    for number, record in enumerate(txlog.records, start=1):
+        results = backend.send(record.raw_txs())
+        for k, (res, gas) in enumerate(zip(results, record.gas, strict=True)):
             if not res.status or res.gas_used != gas:
                 message = (
-                    f"{path}:{number}: replayed transaction #{k} ({record['label']}) gave "
+                    f"{txlog.path}:{number}: replayed transaction #{k} ({record.label}) gave "
                     f"status={res.status} gas={res.gas_used}, the log says gas={gas}"
                 )
                 raise ChainError(message)
         backend.seal()
-        groups += 1
-        if "stats" in record:
-            stats = ChainStats(**record["stats"])
-    log.info("replayed %d blocks from %s in %.1f s", groups, path, time.perf_counter() - started)
-    return stats
+    log.info(
+        "replayed %d blocks from %s in %.1f s",
+        len(txlog.records),
+        txlog.path,
+        time.perf_counter() - started,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -86,7 +87,18 @@ def _tick(bar: tqdm) -> None:
 
 
 def audit_folder(out: Path, chain: str | None = None) -> AuditReport:
-    """Re-derive clearing and settlement from the chain of a saved run."""
+    """Re-derive clearing and settlement from the chain of a saved run; with a ``run.json``
+    (a finished run), every interval of its horizon must be settled on chain."""
     source = chain or "embedded"
     ledger = Ledger.connect(source, state_dir=out / CHAIN_DIR, read_only=True)
-    return audit(ledger)
+    return audit(ledger, expected_intervals=_horizon(out))
+
+
+def _horizon(out: Path) -> int | None:
+    """``scenario.horizon.intervals`` of ``out/run.json``, None without a readable one."""
+    try:
+        meta = json.loads((out / "run.json").read_text())
+        intervals = meta["scenario"]["horizon"]["intervals"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return intervals if isinstance(intervals, int) else None

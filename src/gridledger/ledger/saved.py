@@ -1,0 +1,196 @@
+"""``ledger.json``: the saved deployment of a ledger, validated against a schema.
+
+The file is written (atomically: temporary file, then rename) before the setup
+transactions are sent, with ``"set_up": false``, and again with ``"set_up": true`` once
+the setup block is in the log. The deployment is planned before anything is sent
+(contract addresses follow from the operator's nonce), so a setup that is killed and
+run again writes the same file. Reading it checks every key's type and form; any
+deviation is one :class:`~gridledger.errors.SavedChainDamaged` naming the file and key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from fractions import Fraction
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gridledger.errors import ChainError, SavedChainDamaged, SavedChainOutdated
+from gridledger.ledger.deploy import ClearingConfig, Deployment, LedgerMember
+from gridledger.ledger.fee_clearing import pack_fee_table
+from gridledger.ledger.reference import unpack_fee_table
+from gridledger.market.settlement import Tariffs
+
+__all__ = [
+    "LEDGER_FILE",
+    "LEDGER_VERSION",
+    "RunFacts",
+    "SavedLedger",
+    "SavedMember",
+    "deployment_from_saved",
+    "load_ledger_file",
+    "saved_from_deployment",
+    "write_ledger_file",
+]
+
+LEDGER_FILE = "ledger.json"
+LEDGER_VERSION: Literal[2] = 2
+
+RunFacts = dict[str, str | int]
+"""The caller's facts about the run (scenario hash, seed, horizon...), kept opaque."""
+
+Address = Annotated[str, Field(pattern=r"^[0-9a-f]{40}$")]
+HexBytes = Annotated[str, Field(pattern=r"^([0-9a-f]{2})*$")]
+
+
+class SavedMember(BaseModel):
+    """One registered member: id, bus and role code."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    id: int
+    bus: int
+    role: int
+
+
+class SavedLedger(BaseModel):
+    """The schema of ``ledger.json`` (version 2)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    version: Literal[2]
+    chain: str
+    chain_id: int
+    seed: HexBytes
+    note: str
+    token: Address
+    market: Address
+    operator: Address
+    rounds: int = Field(ge=1, le=255)
+    retail_per_kwh_micro: int
+    feed_in_per_kwh_micro: int
+    tolerance_bp: int
+    clearing: Literal["uniform", "greedy", "optimal"]
+    kappa_num: int
+    kappa_den: int = Field(ge=1)
+    fee_buses: int | None
+    fee_table: HexBytes | None
+    deposit_micro: int
+    grid_deposit_micro: int
+    members: list[SavedMember]
+    set_up: bool
+    run: dict[str, str | int]
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        key = ".".join(str(k) for k in item["loc"]) or "(top level)"
+        found = "" if item["type"] == "missing" else f", found {item['input']!r:.60}"
+        parts.append(f"key {key!r}: {item['msg']}{found}")
+    return "; ".join(parts)
+
+
+def load_ledger_file(state_dir: Path) -> SavedLedger | None:
+    """The validated ``ledger.json`` of ``state_dir``; None when there is none."""
+    path = state_dir / LEDGER_FILE
+    if not path.exists():
+        return None
+    try:
+        raw: Any = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        message = f"{path}: saved chain damaged: not a complete JSON document ({error})"
+        raise SavedChainDamaged(message) from error
+    if isinstance(raw, dict) and raw.get("version", 1) != LEDGER_VERSION:
+        message = (
+            f"{path}: saved by an older gridledger (ledger.json version "
+            f"{raw.get('version', 1)!r}, this one reads version {LEDGER_VERSION}); its "
+            "transaction log carries no hashes and cannot be verified: run it again"
+        )
+        raise SavedChainOutdated(message)
+    try:
+        saved = SavedLedger.model_validate(raw)
+    except ValidationError as error:
+        message = f"{path}: saved chain damaged: {_describe(error)}"
+        raise SavedChainDamaged(message) from error
+    try:
+        deployment_from_saved(saved)
+    except (ChainError, ValueError) as error:
+        message = f"{path}: saved chain damaged: key 'fee_table': {error}"
+        raise SavedChainDamaged(message) from error
+    return saved
+
+
+def write_ledger_file(state_dir: Path, saved: SavedLedger) -> None:
+    """Write ``ledger.json`` atomically (temporary file, fsync, rename)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    tmp = state_dir / (LEDGER_FILE + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(saved.model_dump(), indent=2) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, state_dir / LEDGER_FILE)
+
+
+def saved_from_deployment(
+    chain: str,
+    chain_id: int,
+    keys: tuple[bytes, bytes],
+    d: Deployment,
+    run: RunFacts,
+    set_up: bool = False,
+) -> SavedLedger:
+    """The ``ledger.json`` of deployment ``d``; ``keys`` are ``(seed, operator address)``."""
+    seed, operator = keys
+    fees = d.clearing.fees
+    return SavedLedger(
+        version=LEDGER_VERSION,
+        chain=chain,
+        chain_id=chain_id,
+        seed=seed.hex(),
+        note="seed-derived keys are for simulation only",
+        token=d.token.hex(),
+        market=d.market.hex(),
+        operator=operator.hex(),
+        rounds=d.rounds,
+        retail_per_kwh_micro=d.tariffs.retail_per_kwh_micro,
+        feed_in_per_kwh_micro=d.tariffs.feed_in_per_kwh_micro,
+        tolerance_bp=d.tariffs.tolerance_bp,
+        clearing=d.clearing.rule,  # type: ignore[arg-type]  # validated by plan_deployment
+        kappa_num=d.clearing.kappa.numerator,
+        kappa_den=d.clearing.kappa.denominator,
+        fee_buses=None if fees is None else int(fees.shape[0]),
+        fee_table=None if fees is None else pack_fee_table(fees).hex(),
+        deposit_micro=d.deposit_micro,
+        grid_deposit_micro=d.grid_deposit_micro,
+        members=[SavedMember(**asdict(m)) for m in d.members],
+        set_up=set_up,
+        run=dict(run),
+    )
+
+
+def deployment_from_saved(saved: SavedLedger) -> Deployment:
+    """The :class:`Deployment` recorded in a validated ``ledger.json``."""
+    fees = None
+    if saved.fee_table is not None:
+        if saved.fee_buses is None:
+            message = "a fee table needs 'fee_buses'"
+            raise ValueError(message)
+        fees = unpack_fee_table(bytes.fromhex(saved.fee_table), saved.fee_buses)
+    by_id = {m.id: LedgerMember(m.id, m.bus, m.role) for m in saved.members}
+    return Deployment(
+        token=bytes.fromhex(saved.token),
+        market=bytes.fromhex(saved.market),
+        rounds=saved.rounds,
+        tariffs=Tariffs(
+            saved.retail_per_kwh_micro, saved.feed_in_per_kwh_micro, saved.tolerance_bp
+        ),
+        clearing=ClearingConfig(saved.clearing, fees, Fraction(saved.kappa_num, saved.kappa_den)),
+        members=tuple(by_id[i] for i in sorted(by_id)),
+        deposit_micro=saved.deposit_micro,
+        grid_deposit_micro=saved.grid_deposit_micro,
+    )
