@@ -1,9 +1,12 @@
-"""Command line: ``gridledger run | report | audit | compare``.
+"""Command line: ``gridledger run | report | audit | compare | experiment``.
 
 A thin shell over the library: it parses arguments, sets up logging, shows a
-progress bar and prints a summary table. Errors the library raises on purpose
-(:class:`~gridledger.errors.GridledgerError`) end the program with their message
-and exit code 2, without a traceback.
+progress bar and prints a summary table. A user's mistake or a damaged file ends
+the program with one message naming the file, key or value, without a traceback:
+errors the library raises on purpose (:class:`~gridledger.errors.GridledgerError`)
+exit with their ``exit_code`` (2 for usage, 1 at run time), and the operating
+system's errors on the command's own files exit 1. An unexpected internal error
+exits 1 with a request for a bug report; ``-v`` shows its traceback.
 """
 
 from __future__ import annotations
@@ -12,23 +15,28 @@ import argparse
 import json
 import logging
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from gridledger.errors import GridledgerError
+from gridledger.errors import GridledgerError, UsageError
 from gridledger.report.folder import run_to_folder
-from gridledger.report.html import rebuild_report
+from gridledger.report.html import write_report
+from gridledger.report.kpis import summary
+from gridledger.report.tables import load_tables
 from gridledger.scenario import load_scenario
-from gridledger.sim.runner import audit_folder
+from gridledger.sim.runner import CHAIN_DIR, audit_folder
 from gridledger.studies.compare import compare
 from gridledger.studies.experiments import run_experiment
 
 __all__ = ["main"]
 
 log = logging.getLogger("gridledger")
+
+FORCE_HELP = "replace the results of an earlier run in --out (a saved chain is never replaced)"
 
 SUMMARY_KEYS = (
     "intervals",
@@ -76,7 +84,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
     if args.chain is not None:
-        overrides.append(f'chain.backend="{args.chain}"')
+        overrides.append(f"chain.backend={json.dumps(args.chain)}")
     if args.mechanism is not None:
         # the run's mechanism; trader mechanisms also become every member's strategy
         overrides.append(f'market.mechanism="{args.mechanism}"')
@@ -84,22 +92,38 @@ def _cmd_run(args: argparse.Namespace) -> int:
             overrides.append(f'members.strategy="{args.mechanism}"')
     scenario = load_scenario(args.scenario, overrides)
     out = Path(args.out) if args.out else Path("runs") / scenario.name
-    kpis = run_to_folder(scenario, out, resume=args.resume, progress=not args.quiet)
+    kpis = run_to_folder(
+        scenario, out, resume=args.resume, force=args.force, progress=not args.quiet
+    )
     _print_summary(kpis, f"gridledger run: {scenario.name} -> {out}")
     print(f"report: {out / 'report.html'}")
     return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    path = rebuild_report(Path(args.dir))
-    kpis = json.loads((Path(args.dir) / "summary.json").read_text())
-    _print_summary(kpis, f"gridledger report: {args.dir}")
+    folder = Path(args.dir)
+    if not folder.is_dir():
+        message = f"{folder}: no such folder (give the output folder of a run)"
+        raise UsageError(message)
+    tables = load_tables(folder)
+    path = write_report(tables, folder)
+    _print_summary(summary(tables), f"gridledger report: {args.dir}")
     print(f"report: {path}")
     return 0
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    report = audit_folder(Path(args.dir), chain=args.chain)
+    folder = Path(args.dir)
+    if not folder.is_dir():
+        message = f"{folder}: no such folder (give the output folder of a run on chain)"
+        raise UsageError(message)
+    if not (folder / CHAIN_DIR).is_dir():
+        message = (
+            f"{folder}: not a run recorded on chain (no {CHAIN_DIR}/ folder); audit needs "
+            "a run made with --chain embedded or --chain URL"
+        )
+        raise UsageError(message)
+    report = audit_folder(folder, chain=args.chain)
     facts = report.as_dict()
     problems = facts.pop("problems")
     for key, value in facts.items():
@@ -117,6 +141,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         overrides=list(args.set or []),
         out=Path(args.out) if args.out else None,
         progress=not args.quiet,
+        force=args.force,
     )
     print(table)
     return 0
@@ -130,6 +155,7 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
         list(args.set or []),
         out,
         seed=args.seed,
+        force=args.force,
     )
     print(table.to_string(index=False))
     print(f"written: {out / (args.name + '.csv')}, {out / (args.name + '.html')}")
@@ -155,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mechanism", help="zi | aa | best-response (overrides market.mechanism)")
     run.add_argument("--resume", action="store_true", help="resume an interrupted run from chain")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--force", action="store_true", help=FORCE_HELP)
     run.set_defaults(func=_cmd_run)
 
     report = sub.add_parser("report", help="rebuild summary.json and report.html from a folder")
@@ -178,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--set", action="append", metavar="KEY.PATH=VALUE")
     compare.add_argument("--out", help="output folder (default runs/compare-<scenario name>)")
     compare.add_argument("-q", "--quiet", action="store_true")
+    compare.add_argument("--force", action="store_true", help=FORCE_HELP)
     compare.set_defaults(func=_cmd_compare)
 
     experiment = sub.add_parser(
@@ -191,11 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.add_argument("--set", action="append", metavar="KEY.PATH=VALUE")
     experiment.add_argument("--seed", type=int)
     experiment.add_argument("--out", help="output folder (default runs/experiment-<name>)")
+    experiment.add_argument("--force", action="store_true", help=FORCE_HELP)
     experiment.set_defaults(func=_cmd_experiment)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit code (0 ok, 1 run-time failure, 2 usage)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
@@ -204,8 +234,30 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except GridledgerError as error:
-        print(f"gridledger: error: {error}", file=sys.stderr)
-        return 2
+        _say(f"error: {error}")
+        return error.exit_code
+    except OSError as error:
+        # the command's own files: unreadable input, a full disk, a vanished folder
+        where = f"{error.filename}: " if error.filename else ""
+        _say(f"error: {where}{error.strerror or error}")
+        return 1
+    except KeyboardInterrupt:
+        _say("interrupted (a run on chain continues with --resume)")
+        return 130
+    except Exception as error:  # an internal error: a bug, never the user's mistake
+        if args.verbose:
+            traceback.print_exc()
+        _say(
+            f"internal error: {type(error).__name__}: {error}\n"
+            "This is a bug in gridledger; please report it with the command you ran"
+            + ("" if args.verbose else " and the output of the same command with -v")
+            + "."
+        )
+        return 1
+
+
+def _say(text: str) -> None:
+    sys.stderr.write(f"gridledger: {text}\n")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,6 +16,7 @@ import datetime as dt
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -37,6 +38,7 @@ __all__ = [
     "parse_override",
     "resolve_scenario_path",
     "shipped_scenarios",
+    "url_problem",
     "validate_scenario",
 ]
 
@@ -44,7 +46,7 @@ Attitude = Literal["averse", "neutral", "seeking"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class NetworkSpec(_Strict):
@@ -58,13 +60,31 @@ class HorizonSpec(_Strict):
 
     start: dt.date = dt.date(2026, 6, 21)
     first_interval: int = Field(0, ge=0, le=287)
-    """Offset of the first simulated interval from midnight (e.g. 44 = 11:00 at 15 min)."""
+    """Offset of the first simulated interval from midnight (e.g. 44 = 11:00 at 15 min);
+    less than one day's intervals. A horizon longer than the rest of the day rolls on
+    into the following days (profiles and PV are generated for every day it covers)."""
     intervals: int = Field(96, ge=1, le=35_040)
+    """At most one year of intervals."""
     interval_min: Literal[5, 10, 15, 30, 60] = 15
 
     @property
     def interval_h(self) -> float:
         return self.interval_min / 60.0
+
+    @property
+    def per_day(self) -> int:
+        """Intervals in one day."""
+        return 24 * 60 // self.interval_min
+
+    @model_validator(mode="after")
+    def _within_day(self) -> HorizonSpec:
+        if self.first_interval >= self.per_day:
+            message = (
+                f"first_interval: {self.first_interval} is past the day's last interval "
+                f"({self.per_day - 1} at {self.interval_min} min); move horizon.start instead"
+            )
+            raise ValueError(message)
+        return self
 
 
 class MemberOverride(_Strict):
@@ -215,20 +235,38 @@ class ChainSpec(_Strict):
 
     @model_validator(mode="after")
     def _backend(self) -> ChainSpec:
-        ok = self.backend in ("embedded", "none") or self.backend.startswith(
-            ("http://", "https://")
-        )
-        if not ok:
-            message = f"backend must be 'embedded', 'none' or an http(s) URL, got {self.backend!r}"
+        if self.backend in ("embedded", "none"):
+            return self
+        if not self.backend.startswith(("http://", "https://")):
+            message = "backend: must be 'embedded', 'none' or an http(s) URL"
+            raise ValueError(message)
+        problem = url_problem(self.backend)
+        if problem:
+            message = f"backend: not a usable node URL ({problem})"
             raise ValueError(message)
         return self
+
+
+def url_problem(url: str) -> str:
+    """Why ``url`` is not a usable http(s) URL of a node, or "" when it is."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a port that is not a number in range
+    except ValueError as error:
+        return str(error)
+    if not parts.hostname:
+        return "no host"
+    if port == 0:
+        return "port 0"
+    return ""
 
 
 class Scenario(_Strict):
     """A whole study, as loaded from a TOML file."""
 
     name: str = "scenario"
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, le=2**64 - 1)
+    """Every random draw of the run derives from it (64 bits)."""
     network: NetworkSpec = NetworkSpec()
     horizon: HorizonSpec = HorizonSpec()
     members: MembersSpec = MembersSpec()
@@ -242,10 +280,17 @@ def _format_errors(source: str, error: ValidationError) -> str:
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "(top level)"
         value = item.get("input")
+        message = str(item["msg"]).removeprefix("Value error, ")
+        # a model's own check names its field first ("first_interval: ..."): point at it
+        head, sep, rest = message.partition(": ")
+        if sep and head.isidentifier() and isinstance(value, dict):
+            key = head if key == "(top level)" else f"{key}.{head}"
+            value = value.get(head, "(default)")
+            message = rest
         shown = repr(value)
         if len(shown) > 80:
             shown = shown[:77] + "..."
-        lines.append(f"  {key} = {shown}: {item['msg']}")
+        lines.append(f"  {key} = {shown}: {message}")
     return f"{source}: invalid scenario ({len(lines)} problem(s)):\n" + "\n".join(lines)
 
 
@@ -316,6 +361,12 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
     file = resolve_scenario_path(path)
     try:
         raw = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        message = (
+            f"{file}: not a text scenario (byte {error.start} is not UTF-8); "
+            "a scenario is a TOML text file"
+        )
+        raise ScenarioError(message) from None
     except OSError as error:
         message = f"{file}: cannot read scenario ({error.strerror})"
         if not file.suffix and len(file.parts) == 1:

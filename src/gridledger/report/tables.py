@@ -18,10 +18,11 @@ import pandas as pd
 
 from gridledger.errors import GridledgerError
 from gridledger.market.units import micro_to_money, micro_to_price
+from gridledger.scenario import validate_scenario
 from gridledger.sim.loop import RunResult
 from gridledger.world import welfare_micro
 
-__all__ = ["RunTables", "build_tables", "load_tables", "save_tables"]
+__all__ = ["RUN_META_KEYS", "RunTables", "build_tables", "load_tables", "save_tables"]
 
 log = logging.getLogger(__name__)
 
@@ -288,13 +289,32 @@ def save_tables(tables: RunTables, out_dir: Path) -> None:
         frame.to_csv(out_dir / f"{name}.csv", index=False)
 
 
+RUN_META_KEYS = ("scenario", "feeder", "interval_h")
+"""Keys of ``run.json`` that the report needs."""
+
+
+def _damaged(file: Path, what: str) -> GridledgerError:
+    return GridledgerError(f"{file}: damaged ({what}); rerun the scenario into a new folder")
+
+
 def load_tables(out_dir: Path) -> RunTables:
-    """Read a saved output folder back."""
+    """Read a saved output folder back; a missing or damaged file is named in the error."""
     meta_file = out_dir / "run.json"
     if not meta_file.is_file():
         message = f"{out_dir}: not a gridledger output folder (no run.json)"
         raise GridledgerError(message)
-    meta = json.loads(meta_file.read_text())
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise _damaged(meta_file, f"not valid JSON: {error}") from None
+    if not isinstance(meta, dict):
+        raise _damaged(meta_file, f"expected a JSON object, found {type(meta).__name__}")
+    missing = [key for key in RUN_META_KEYS if key not in meta]
+    if missing:
+        raise _damaged(meta_file, f"missing key(s) {', '.join(missing)}")
+    if not isinstance(meta["scenario"], dict):
+        raise _damaged(meta_file, "key scenario is not a table")
+    validate_scenario(meta["scenario"], f"{meta_file} (key scenario)")
     frames = {}
     for name in TABLES:
         file = out_dir / f"{name}.csv"
@@ -305,4 +325,6 @@ def load_tables(out_dir: Path) -> RunTables:
             frames[name] = pd.read_csv(file)
         except pd.errors.EmptyDataError:
             frames[name] = pd.DataFrame()
+        except (pd.errors.ParserError, UnicodeDecodeError) as error:
+            raise _damaged(file, f"not a readable CSV table: {error}") from None
     return RunTables(meta=meta, **frames)

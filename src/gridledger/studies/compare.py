@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from gridledger.errors import ScenarioError
 from gridledger.grid import load_feeder
-from gridledger.report.folder import run_to_folder
+from gridledger.report.folder import prepare_out_dir, run_to_folder
 from gridledger.report.html import Image, Page, Section, Table, write_page
 from gridledger.report.plots import draw_trade_map
 from gridledger.report.tables import load_tables
@@ -72,13 +72,17 @@ def compare(
     overrides: list[str] | None = None,
     out: Path | None = None,
     progress: bool = False,
+    force: bool = False,
 ) -> pd.DataFrame:
-    """Run every combination of the ``vary`` values; return the KPI table."""
+    """Run every combination of the ``vary`` values; return the KPI table.
+
+    ``force`` replaces the results of an earlier comparison in ``out``.
+    """
     axes = [parse_vary(v) for v in vary]
     base = ["chain.backend=none", *(overrides or [])]
     first = load_scenario(scenario_path, base)
     out = out or Path("runs") / f"compare-{first.name}"
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_out_dir(out, outputs=("compare.csv", "compare.html"), force=force)
     rows, folders = [], []
     for combo in itertools.product(*[values for _key, values in axes]):
         sets = [f"{key}={_literal(value)}" for (key, _), value in zip(axes, combo, strict=True)]
@@ -88,7 +92,7 @@ def compare(
         )
         folder = out / "_".join(value.replace("/", "-") for value in combo)
         log.info("compare: running %s", label)
-        kpis = run_to_folder(scenario, folder, progress=progress)
+        kpis = run_to_folder(scenario, folder, progress=progress, force=force)
         rows.append({"variant": label, **{k: kpis.get(k) for k in COMPARE_KPIS}})
         folders.append((label, folder))
     table = pd.DataFrame(rows).set_index("variant")

@@ -18,7 +18,8 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from gridledger.errors import GridledgerError
+from gridledger.errors import GridledgerError, UsageError
+from gridledger.report.folder import prepare_out_dir
 from gridledger.report.html import Block, Image, Page, Table, write_page
 from gridledger.scenario import load_scenario
 from gridledger.studies.aa_markets import attitude_table, convergence_table, plot_convergence
@@ -95,13 +96,17 @@ def run_experiment(
     overrides: list[str],
     out: Path,
     seed: int | None = None,
+    force: bool = False,
 ) -> pd.DataFrame:
-    """Run experiment ``name``; write ``<name>.csv`` and ``<name>.html`` into ``out``."""
+    """Run experiment ``name``; write ``<name>.csv`` and ``<name>.html`` into ``out``.
+
+    ``force`` replaces the files of an earlier run of the same experiment in ``out``.
+    """
     if name not in EXPERIMENTS:
         message = f"experiment {name!r} is not known; known: {sorted(EXPERIMENTS)}"
-        raise GridledgerError(message)
+        raise UsageError(message)
+    prepare_out_dir(out, outputs=(f"{name}.csv", f"{name}.html"), force=force)
     table, fig = EXPERIMENTS[name](scenario, overrides, seed)
-    out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / f"{name}.csv", index=False)
     blocks: list[Block] = [Table(table, index=False)]
     if fig is not None:
