@@ -328,7 +328,7 @@ class Ledger(ChainReader):
         entries = self.txq.take_txlog()
         if self.state_dir is not None:
             if self._txlog is None:
-                self._txlog = store.TxLog.open(self.state_dir, repair=True)
+                self._txlog = store.TxLog.open(self.state_dir)
             self._txlog.append(label, interval, entries, self.txq.stats)
 
     def stats(self) -> ChainStats:
@@ -339,7 +339,7 @@ class Ledger(ChainReader):
 def _open_saved(state_dir: Path, read_only: bool) -> tuple[SavedLedger | None, store.TxLog]:
     """The verified ``ledger.json`` and log of ``state_dir``, checked against each other."""
     saved = load_ledger_file(state_dir)
-    txlog = store.TxLog.open(state_dir, repair=not read_only)
+    txlog = store.TxLog.open(state_dir)
     ledger_file = state_dir / LEDGER_FILE
     if saved is None and txlog.records:
         message = (
@@ -358,4 +358,6 @@ def _open_saved(state_dir: Path, read_only: bool) -> tuple[SavedLedger | None, s
         what = "no saved ledger" if saved is None else "a setup that was interrupted"
         message = f"{state_dir}: {what}, nothing to open read-only"
         raise ChainError(message)
+    if not read_only:
+        txlog.cut_torn()
     return saved, txlog

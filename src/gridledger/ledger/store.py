@@ -33,7 +33,7 @@ from gridledger.errors import ChainError, SavedChainDamaged
 from gridledger.ledger.backends import Backend
 from gridledger.ledger.txqueue import ChainStats
 
-__all__ = ["GENESIS", "TXLOG_FILE", "LogRecord", "TxLog", "record_hash", "replay"]
+__all__ = ["FIELDS", "GENESIS", "TXLOG_FILE", "LogRecord", "TxLog", "record_hash", "replay"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,14 @@ class LogRecord(BaseModel):
         return ChainStats(**self.stats.model_dump())
 
 
+FIELDS = ("label", "interval", "txs", "gas", "stats", "prev", "hash")
+
+
+def _line(record: dict[str, Any]) -> bytes:
+    """The one byte form of a record in the file (fields in :data:`FIELDS` order)."""
+    return json.dumps(record, separators=(",", ":")).encode() + b"\n"
+
+
 def _canonical(record: dict[str, Any]) -> bytes:
     return json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
 
@@ -87,9 +95,11 @@ def record_hash(record: dict[str, Any]) -> str:
 class TxLog:
     """The verified records of ``state_dir/txlog.jsonl`` and appending to it."""
 
-    def __init__(self, path: Path, records: list[LogRecord]) -> None:
+    def __init__(self, path: Path, records: list[LogRecord], complete_bytes: int) -> None:
         self.path = path
         self.records = records
+        self._complete_bytes = complete_bytes
+        self.torn = False  # the file ends in an incomplete record (see cut_torn)
 
     @property
     def head(self) -> str:
@@ -97,8 +107,8 @@ class TxLog:
         return self.records[-1].hash if self.records else GENESIS
 
     @classmethod
-    def open(cls, state_dir: Path, *, repair: bool) -> TxLog:
-        """Read and verify the log; ``repair``: cut a torn last record from the file."""
+    def open(cls, state_dir: Path) -> TxLog:
+        """Read and verify the log; a torn last record is dropped (the file is left alone)."""
         path = state_dir / TXLOG_FILE
         data = path.read_bytes() if path.exists() else b""
         end = data.rfind(b"\n") + 1  # end of the last complete record
@@ -109,21 +119,28 @@ class TxLog:
             record = _verified(path, number, line, prev, records)
             records.append(record)
             prev = record.hash
+        txlog = cls(path, records, end)
         if end < len(data):
+            txlog.torn = True
             log.warning(
-                "%s: record %d is incomplete (%d bytes, the run was killed while writing "
-                "it): dropped%s",
+                "%s: record %d is incomplete (%d bytes; the run was killed while writing "
+                "it): dropped",
                 path,
                 len(lines) + 1,
                 len(data) - end,
-                ", cut from the file" if repair else "",
             )
-            if repair:
-                with open(path, "r+b") as handle:
-                    handle.truncate(end)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-        return cls(path, records)
+        return txlog
+
+    def cut_torn(self) -> None:
+        """Cut a torn last record from the file (before anything is appended)."""
+        if not self.torn:
+            return
+        with open(self.path, "r+b") as handle:
+            handle.truncate(self._complete_bytes)
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.torn = False
+        log.warning("%s: incomplete record %d cut from the file", self.path, len(self.records) + 1)
 
     def append(
         self, label: str, interval: int | None, entries: list[tuple[bytes, int]], stats: ChainStats
@@ -131,6 +148,7 @@ class TxLog:
         """Append one block's transactions ``(raw, gas used)`` to the log and fsync it."""
         if not entries:
             return
+        self.cut_torn()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         body: dict[str, Any] = {
             "label": label,
@@ -142,11 +160,13 @@ class TxLog:
         }
         body["hash"] = record_hash(body)
         record = LogRecord.model_validate(body)
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(body) + "\n")
+        line = _line(body)
+        with open(self.path, "ab") as handle:
+            handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
         self.records.append(record)
+        self._complete_bytes += len(line)
 
 
 def _damaged(path: Path, number: int, what: str) -> SavedChainDamaged:
@@ -162,8 +182,12 @@ def _verified(
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         what = f"expected a JSON record, found {line[:40]!r}... ({error})"
         raise _damaged(path, number, what) from error
-    if not isinstance(body, dict) or "hash" not in body or "prev" not in body:
-        raise _damaged(path, number, "expected a record with 'prev' and 'hash', found none")
+    if not isinstance(body, dict) or tuple(body) != FIELDS:
+        keys = list(body) if isinstance(body, dict) else type(body).__name__
+        raise _damaged(path, number, f"expected a record with keys {list(FIELDS)}, found {keys}")
+    if _line(body) != line + b"\n":
+        what = "expected the record's own byte form, found other spacing or escapes (edited)"
+        raise _damaged(path, number, what)
     if body["prev"] != prev:
         raise _damaged(
             path,
