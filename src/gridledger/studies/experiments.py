@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from gridledger.errors import GridledgerError, UsageError
+from gridledger.errors import UsageError
 from gridledger.report.folder import prepare_out_dir
 from gridledger.report.html import Block, Image, Page, Table, write_page
 from gridledger.scenario import load_scenario
@@ -51,7 +51,7 @@ def _aa_convergence(
 def _need_scenario(scenario: Path | None, name: str) -> Path:
     if scenario is None:
         message = f"experiment {name!r} needs a scenario file (--scenario)"
-        raise GridledgerError(message)
+        raise UsageError(message)
     return scenario
 
 
@@ -88,6 +88,8 @@ EXPERIMENTS: dict[str, Experiment] = {
     "best-response": _best_response,
     "forecast-errors": _forecast_errors,
 }
+NEEDS_SCENARIO = ("best-response", "forecast-errors")
+"""Experiments that run on a scenario file (``--scenario``)."""
 
 
 def run_experiment(
@@ -105,6 +107,8 @@ def run_experiment(
     if name not in EXPERIMENTS:
         message = f"experiment {name!r} is not known; known: {sorted(EXPERIMENTS)}"
         raise UsageError(message)
+    if name in NEEDS_SCENARIO:
+        _need_scenario(scenario, name)
     prepare_out_dir(out, outputs=(f"{name}.csv", f"{name}.html"), force=force)
     table, fig = EXPERIMENTS[name](scenario, overrides, seed)
     table.to_csv(out / f"{name}.csv", index=False)
