@@ -125,7 +125,9 @@ def test_a_truncated_ledger_json_is_named(one_interval: Path, tmp_path: Path) ->
     folder = _copy(one_interval, tmp_path)
     text = (folder / "ledger.json").read_text()
     (folder / "ledger.json").write_text(text[: len(text) // 2])
-    with pytest.raises(SavedChainDamaged, match="ledger.json: saved chain damaged: not a complete"):
+    with pytest.raises(
+        SavedChainDamaged, match=r"ledger\.json: saved chain damaged: not a complete"
+    ):
         Ledger.connect("embedded", state_dir=folder, read_only=True)
 
 
@@ -143,7 +145,7 @@ def test_missing_files_are_named(one_interval: Path, tmp_path: Path) -> None:
         Ledger.connect("embedded", state_dir=folder, read_only=True)
     folder = _copy(one_interval, tmp_path / "2")
     (folder / "ledger.json").unlink()
-    with pytest.raises(SavedChainDamaged, match="ledger.json: saved chain damaged: the file is"):
+    with pytest.raises(SavedChainDamaged, match=r"ledger\.json: saved chain damaged: the file is"):
         Ledger.connect("embedded", state_dir=folder)
 
 
