@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
-from gridledger.errors import GridledgerError
+from gridledger.errors import UsageError
 from gridledger.ledger import Ledger, members_for_ledger
 from gridledger.ledger.audit import AuditReport, audit
 from gridledger.scenario import Scenario, max_rounds
 from gridledger.sim.loop import RunResult, run
 from gridledger.world import build_world
 
-__all__ = ["CHAIN_DIR", "audit_folder", "run_with_chain"]
+__all__ = ["CHAIN_DIR", "audit_folder", "check_resume", "run_facts", "run_with_chain"]
 
 log = logging.getLogger(__name__)
 
@@ -24,17 +27,109 @@ CHAIN_DIR = "chain"
 
 def _open_ledger(scenario: Scenario, out: Path, resume: bool) -> Ledger | None:
     backend = scenario.chain.backend
-    if backend == "none":
-        return None
     state_dir = out / CHAIN_DIR
-    if not resume and state_dir.exists() and any(state_dir.iterdir()):
+    if backend == "none":
+        if resume:
+            log.warning("%s: off chain there is nothing to resume; the run is recomputed", out)
+        return None
+    holds_chain = state_dir.exists() and any(state_dir.iterdir())
+    if not resume and holds_chain:
         message = (
             f"{state_dir}: a chain from an earlier run is there; "
             "use --resume to continue it or choose another --out"
         )
-        raise GridledgerError(message)
+        raise UsageError(message)
+    if resume and not holds_chain:
+        log.warning("%s: no saved chain to resume; starting a fresh run", state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     return Ledger.connect(backend, state_dir=state_dir)
+
+
+def _identity(scenario: Scenario) -> dict[str, Any]:
+    """The scenario as saved with its chain: everything but the horizon's length and the
+    chain backend (a resumed run may extend the horizon or reach the node at a new URL)."""
+    data = scenario.model_dump(mode="json")
+    data["horizon"].pop("intervals", None)
+    data.pop("chain", None)
+    return data
+
+
+def run_facts(scenario: Scenario) -> dict[str, str | int]:
+    """What ``ledger.json`` records of the run, for :func:`check_resume`."""
+    identity = json.dumps(_identity(scenario), sort_keys=True, separators=(",", ":"))
+    return {
+        "scenario_name": scenario.name,
+        "scenario_sha256": hashlib.sha256(identity.encode()).hexdigest(),
+        "scenario_json": identity,
+        "seed": str(scenario.seed),
+        "feeder": scenario.network.feeder,
+        "start": str(scenario.horizon.start),
+        "first_interval": scenario.horizon.first_interval,
+        "interval_min": scenario.horizon.interval_min,
+        "intervals": scenario.horizon.intervals,
+    }
+
+
+def _flat(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _differences(saved_json: str, now: Mapping[str, Any]) -> list[str]:
+    try:
+        saved = _flat(json.loads(saved_json))
+    except ValueError:
+        return []
+    current = _flat(now)
+    keys = sorted(set(saved) | set(current))
+    return [
+        f"{key}: saved {saved.get(key, '(unset)')!r}, now {current.get(key, '(unset)')!r}"
+        for key in keys
+        if saved.get(key) != current.get(key)
+    ]
+
+
+def check_resume(
+    saved: Mapping[str, str | int], scenario: Scenario, last_settled: int | None, where: Path
+) -> None:
+    """Refuse, by name, to resume a saved chain with another seed, feeder, horizon start or
+    scenario, or with fewer intervals than the chain already holds."""
+    if not saved:
+        log.warning("%s: the saved chain records no scenario; resuming unchecked", where)
+        return
+    now = run_facts(scenario)
+    refuse = (
+        f"{where} holds the chain of scenario {saved.get('scenario_name')!r}, "
+        "another run's; --resume refused"
+    )
+    for key, label in (("feeder", "network.feeder"), ("seed", "seed")):
+        if str(saved.get(key)) != str(now[key]):
+            message = f"{refuse}: {label} is {saved.get(key)!r} there, {now[key]!r} now"
+            raise UsageError(message)
+    for key in ("start", "first_interval", "interval_min"):
+        if str(saved.get(key)) != str(now[key]):
+            message = f"{refuse}: horizon.{key} is {saved.get(key)!r} there, {now[key]!r} now"
+            raise UsageError(message)
+    if saved.get("scenario_sha256") != now["scenario_sha256"]:
+        changed = _differences(str(saved.get("scenario_json", "{}")), _identity(scenario))
+        detail = "; ".join(changed[:5]) + (
+            f"; and {len(changed) - 5} more" if len(changed) > 5 else ""
+        )
+        message = f"{refuse}: the scenario differs ({detail or 'scenario hash differs'})"
+        raise UsageError(message)
+    held = 0 if last_settled is None else last_settled + 1
+    if held > scenario.horizon.intervals:
+        message = (
+            f"{where}: the chain already holds {held} settled intervals, more than the "
+            f"horizon's {scenario.horizon.intervals}; --resume refused (set "
+            f"horizon.intervals={held} or more)"
+        )
+        raise UsageError(message)
 
 
 def run_with_chain(
@@ -47,6 +142,7 @@ def run_with_chain(
     if ledger is not None:
         if resume and ledger.is_set_up():
             last = ledger.last_settled_interval()
+            check_resume(ledger.saved_run(), scenario, last, out / CHAIN_DIR)
             resume_from = 0 if last is None else last + 1
             log.info("resuming from interval %d", resume_from)
         else:
@@ -58,6 +154,7 @@ def run_with_chain(
                 clearing=scenario.market.clearing,
                 fees=world.fees,
                 kappa=world.kappa,
+                run=run_facts(scenario),
             )
     bar = tqdm(
         total=scenario.horizon.intervals,
