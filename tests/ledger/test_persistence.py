@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -228,3 +231,43 @@ def test_a_setup_killed_anywhere_resumes_to_one_setup(
     reader = Ledger.connect("embedded", state_dir=folder, read_only=True)
     assert audit(reader, expected_intervals=1).ok
     assert reader.stats() == Ledger.connect("embedded", state_dir=reference).stats()
+
+
+KILL_CHILD = """
+import os, signal, sys
+from pathlib import Path
+from gridledger.ledger import facade
+from gridledger.ledger.backends import EmbeddedBackend
+from tests.ledger.test_persistence import _saved_chain
+
+point = sys.argv[2]
+if point == "after sending":
+    EmbeddedBackend.seal = lambda self: os.kill(os.getpid(), signal.SIGKILL)
+else:
+    write, calls = facade.write_ledger_file, []
+    def write_ledger_file(state_dir, saved):
+        calls.append(saved)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+        write(state_dir, saved)
+    facade.write_ledger_file = write_ledger_file
+_saved_chain(Path(sys.argv[1]))
+"""
+
+
+@pytest.mark.parametrize("point", ["after sending", "before marking set up"])
+def test_a_setup_sigkilled_resumes_to_one_setup(point: str, tmp_path: Path) -> None:
+    folder = tmp_path / "killed"
+    root = Path(__file__).resolve().parents[2]
+    child = [sys.executable, "-c", KILL_CHILD, str(folder), point]
+    done = subprocess.run(child, cwd=root, capture_output=True, text=True, check=False)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    resumed = Ledger.connect("embedded", state_dir=folder)
+    assert resumed.is_set_up() == (point == "before marking set up")
+    if not resumed.is_set_up():
+        resumed.setup(MEMBERS, TARIFFS, 2, 10**9, run={"scenario": "abc", "intervals": 1})
+    _interval(resumed, 0)
+    reference = tmp_path / "reference"
+    _saved_chain(reference)
+    for name in ("ledger.json", "txlog.jsonl"):
+        assert (folder / name).read_bytes() == (reference / name).read_bytes(), name

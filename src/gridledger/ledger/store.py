@@ -205,8 +205,8 @@ def _verified(
         raise _damaged(
             path,
             number,
-            f"expected hash {computed[:16]}... of its content, found "
-            f"{str(body['hash'])[:16]}... (the record was changed)",
+            f"expected content hashing to {str(body['hash'])[:16]}... (its recorded hash), "
+            f"found content hashing to {computed[:16]}... (the record was changed)",
         )
     try:
         record = LogRecord.model_validate(body)
