@@ -109,6 +109,7 @@ def test_resume_mid_interval_on_anvil(anvil_url: str, tmp_path: Path) -> None:
     first = Ledger.connect(anvil_url, state_dir=state)
     first.setup(members, tariffs, 2, 10**9)
     interval(first, 0)
+    logged = first.stats().as_dict()  # the counters of the last log record
     interval(first, 1, finish=False)  # killed here: rounds and clear are mined
     del first
 
@@ -120,6 +121,7 @@ def test_resume_mid_interval_on_anvil(anvil_url: str, tmp_path: Path) -> None:
     del diverged
 
     resumed = Ledger.connect(anvil_url, state_dir=state)
+    assert resumed.stats().as_dict() == logged  # restored from the log, not from zero
     assert resumed.last_settled_interval() == 0
     expected = settle(clear_uniform(books[1][-1]).trades, readings[1], tariffs).deltas()
     assert interval(resumed, 1) == expected
