@@ -377,6 +377,12 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
     except tomllib.TOMLDecodeError as error:
         message = f"{file}: not valid TOML: {error}"
         raise ScenarioError(message) from None
+    if not data:
+        message = (
+            f"{file}: empty scenario (no keys); a scenario sets at least its name, "
+            f"see the shipped ones in {SHIPPED_DIR}"
+        )
+        raise ScenarioError(message)
     if overrides:
         data = apply_overrides(data, overrides)
         source = f"{file} (with --set {' '.join(overrides)})"
