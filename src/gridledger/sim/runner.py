@@ -11,18 +11,39 @@ from typing import Any
 
 from tqdm import tqdm
 
-from gridledger.errors import UsageError
+from gridledger.bidding import STRATEGIES
+from gridledger.errors import ScenarioError, UsageError
 from gridledger.ledger import Ledger, members_for_ledger
 from gridledger.ledger.audit import AuditReport, audit
 from gridledger.scenario import Scenario, max_rounds
 from gridledger.sim.loop import RunResult, run
-from gridledger.world import build_world
+from gridledger.world import World, build_world
 
 __all__ = ["CHAIN_DIR", "audit_folder", "check_resume", "run_facts", "run_with_chain"]
 
 log = logging.getLogger(__name__)
 
 CHAIN_DIR = "chain"
+
+
+def _check_strategies(world: World) -> None:
+    """Refuse an unknown bidding strategy before a chain is set up (traders are made only
+    when a member first bids, which would leave a set-up chain behind)."""
+    scenario = world.scenario
+    if scenario.market.mechanism == "best-response":
+        return
+    for member in world.members.members:
+        if member.strategy not in STRATEGIES:
+            key = (
+                "members.strategy"
+                if member.strategy == scenario.members.strategy
+                else "members.overrides.strategy"
+            )
+            message = (
+                f"{key} = {member.strategy!r} (member {member.id} at bus {member.bus}): "
+                f"unknown bidding strategy; known: {', '.join(sorted(STRATEGIES))}"
+            )
+            raise ScenarioError(message)
 
 
 def _open_ledger(scenario: Scenario, out: Path, resume: bool) -> Ledger | None:
@@ -137,6 +158,7 @@ def run_with_chain(
 ) -> RunResult:
     """Run ``scenario``, recording on the scenario's chain backend (state in ``out/chain``)."""
     world = build_world(scenario)
+    _check_strategies(world)
     ledger = _open_ledger(scenario, out, resume)
     resume_from = 0
     if ledger is not None:
