@@ -27,7 +27,7 @@ from gridledger.report.folder import run_to_folder
 from gridledger.report.html import write_report
 from gridledger.report.kpis import summary
 from gridledger.report.tables import load_tables
-from gridledger.scenario import load_scenario
+from gridledger.scenario import load_scenario, url_problem
 from gridledger.sim.runner import CHAIN_DIR, audit_folder
 from gridledger.studies.compare import compare
 from gridledger.studies.experiments import run_experiment
@@ -100,11 +100,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_report(args: argparse.Namespace) -> int:
-    folder = Path(args.dir)
+def _run_folder(name: str, what: str) -> Path:
+    """``name`` as a folder; a usage error naming it when it is missing or a file."""
+    folder = Path(name)
     if not folder.is_dir():
-        message = f"{folder}: no such folder (give the output folder of a run)"
+        found = "not a folder" if folder.exists() else "no such folder"
+        message = f"{folder}: {found} (give the output folder of {what})"
         raise UsageError(message)
+    return folder
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    folder = _run_folder(args.dir, "a run")
     tables = load_tables(folder)
     path = write_report(tables, folder)
     _print_summary(summary(tables), f"gridledger report: {args.dir}")
@@ -113,10 +120,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    folder = Path(args.dir)
-    if not folder.is_dir():
-        message = f"{folder}: no such folder (give the output folder of a run on chain)"
-        raise UsageError(message)
+    folder = _run_folder(args.dir, "a run on chain")
+    if args.chain is not None and args.chain != "embedded":
+        problem = (
+            url_problem(args.chain)
+            if args.chain.startswith(("http://", "https://"))
+            else "use 'embedded' or an http(s) URL"
+        )
+        if problem:
+            message = f"--chain {args.chain!r}: not a usable node URL ({problem})"
+            raise UsageError(message)
     if not (folder / CHAIN_DIR).is_dir():
         message = (
             f"{folder}: not a run recorded on chain (no {CHAIN_DIR}/ folder); audit needs "
