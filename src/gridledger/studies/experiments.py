@@ -109,6 +109,9 @@ def run_experiment(
         raise UsageError(message)
     if name in NEEDS_SCENARIO:
         _need_scenario(scenario, name)
+    if seed is not None and not 0 <= seed < 2**64:
+        message = f"--seed {seed}: expected an integer from 0 to 2**64-1"
+        raise UsageError(message)
     prepare_out_dir(out, outputs=(f"{name}.csv", f"{name}.html"), force=force)
     table, fig = EXPERIMENTS[name](scenario, overrides, seed)
     table.to_csv(out / f"{name}.csv", index=False)
