@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gridledger.errors import GridledgerError
+from gridledger.errors import GridledgerError, ScenarioError
 from gridledger.market.units import micro_to_money, micro_to_price
 from gridledger.scenario import validate_scenario
 from gridledger.sim.loop import RunResult
 from gridledger.world import welfare_micro
 
-__all__ = ["RUN_META_KEYS", "RunTables", "build_tables", "load_tables", "save_tables"]
+__all__ = ["COLUMNS", "RUN_META_KEYS", "RunTables", "build_tables", "load_tables", "save_tables"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,95 @@ TABLES = (
     "bus_voltages_before",
     "line_loading",
 )
+
+
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "intervals": (
+        "interval",
+        "time",
+        "price_per_kwh",
+        "n_bids",
+        "traded_kwh",
+        "load_kwh",
+        "pv_kwh",
+        "grid_import_kwh",
+        "grid_export_kwh",
+        "fees",
+        "welfare",
+        "optimal_welfare",
+        "bid_surplus",
+        "bid_optimum",
+        "trade_kwh_km",
+        "v_min_pu",
+        "v_max_pu",
+        "v_min_before_pu",
+        "v_max_before_pu",
+        "max_line_loading_pct",
+        "losses_kw",
+        "violations_before",
+        "violations_after",
+        "curtailed_kwh",
+        "lost_surplus",
+        "security_note",
+        "conserved",
+        "imbalance_kwh",
+        "imbalance_cost",
+        "penalties",
+        "shortfall_kwh",
+        "forecast_abs_err_kwh",
+        "actual_abs_kwh",
+    ),
+    "rounds": ("interval", "round", "member", "side", "e_kwh", "price_per_kwh", "bus"),
+    "trades": (
+        "interval",
+        "trade",
+        "buyer",
+        "seller",
+        "buyer_bus",
+        "seller_bus",
+        "e_kwh",
+        "cleared_kwh",
+        "buyer_price_per_kwh",
+        "seller_price_per_kwh",
+        "fee_per_kwh",
+        "distance_km",
+        "same_branch",
+    ),
+    "settlement": (
+        "interval",
+        "member",
+        "scheduled_net_wh",
+        "actual_net_wh",
+        "p2p_paid",
+        "p2p_received",
+        "grid_import_wh",
+        "grid_export_wh",
+        "grid_paid",
+        "grid_received",
+        "net",
+    ),
+    "members": (
+        "id",
+        "name",
+        "bus",
+        "role",
+        "pv_kwp",
+        "load_annual_kwh",
+        "cost_per_kwh",
+        "utility_per_kwh",
+        "risk_attitude",
+        "strategy",
+        "load_kwh",
+        "pv_kwh",
+    ),
+}
+"""Columns every saved table has (``intervals`` also has the mechanism's own columns;
+the voltage and loading tables have one numbered column per bus or line)."""
+
+TEXT_COLUMNS = frozenset(
+    {"time", "security_note", "side", "name", "role", "risk_attitude", "strategy"}
+)
+"""Columns that hold text; every other column of a table holds numbers (or booleans)."""
 
 
 @dataclass
@@ -219,58 +308,19 @@ def build_tables(result: RunResult) -> RunTables:
         intervals=pd.DataFrame(interval_rows),
         rounds=pd.DataFrame(
             round_rows,
-            columns=["interval", "round", "member", "side", "e_kwh", "price_per_kwh", "bus"],
+            columns=list(COLUMNS["rounds"]),
         ),
         trades=pd.DataFrame(
             trade_rows,
-            columns=[
-                "interval",
-                "trade",
-                "buyer",
-                "seller",
-                "buyer_bus",
-                "seller_bus",
-                "e_kwh",
-                "cleared_kwh",
-                "buyer_price_per_kwh",
-                "seller_price_per_kwh",
-                "fee_per_kwh",
-                "distance_km",
-                "same_branch",
-            ],
+            columns=list(COLUMNS["trades"]),
         ),
         settlement=pd.DataFrame(
             settle_rows,
-            columns=[
-                "interval",
-                "member",
-                "scheduled_net_wh",
-                "actual_net_wh",
-                "p2p_paid",
-                "p2p_received",
-                "grid_import_wh",
-                "grid_export_wh",
-                "grid_paid",
-                "grid_received",
-                "net",
-            ],
+            columns=list(COLUMNS["settlement"]),
         ),
         members=pd.DataFrame(
             member_rows,
-            columns=[
-                "id",
-                "name",
-                "bus",
-                "role",
-                "pv_kwp",
-                "load_annual_kwh",
-                "cost_per_kwh",
-                "utility_per_kwh",
-                "risk_attitude",
-                "strategy",
-                "load_kwh",
-                "pv_kwh",
-            ],
+            columns=list(COLUMNS["members"]),
         ),
         bus_voltages=pd.DataFrame(np.vstack(volt_rows) if volt_rows else np.zeros((0, 0))),
         bus_voltages_before=pd.DataFrame(
@@ -314,7 +364,10 @@ def load_tables(out_dir: Path) -> RunTables:
         raise _damaged(meta_file, f"missing key(s) {', '.join(missing)}")
     if not isinstance(meta["scenario"], dict):
         raise _damaged(meta_file, "key scenario is not a table")
-    validate_scenario(meta["scenario"], f"{meta_file} (key scenario)")
+    try:
+        validate_scenario(meta["scenario"], f"{meta_file} (key scenario)")
+    except ScenarioError as error:  # a damaged record of the run, not the user's scenario
+        raise GridledgerError(str(error)) from None
     frames = {}
     for name in TABLES:
         file = out_dir / f"{name}.csv"
@@ -327,4 +380,23 @@ def load_tables(out_dir: Path) -> RunTables:
             frames[name] = pd.DataFrame()
         except (pd.errors.ParserError, UnicodeDecodeError) as error:
             raise _damaged(file, f"not a readable CSV table: {error}") from None
+        _check_columns(file, frames[name], COLUMNS.get(name))
     return RunTables(meta=meta, **frames)
+
+
+def _check_columns(file: Path, frame: pd.DataFrame, required: tuple[str, ...] | None) -> None:
+    """A table read back has its columns, and numbers in every column but the text ones
+    (``required`` None: any columns, all numeric)."""
+    if required is not None:
+        if len(frame.columns) == 0:
+            raise _damaged(file, "empty, expected a header row")
+        missing = [column for column in required if column not in frame.columns]
+        if missing:
+            raise _damaged(file, f"missing column(s) {', '.join(missing)}")
+    for column in required if required is not None else tuple(frame.columns):
+        values = frame[column]
+        if column in TEXT_COLUMNS or pd.api.types.is_numeric_dtype(values):
+            continue
+        bad = values[pd.to_numeric(values, errors="coerce").isna() & values.notna()]
+        shown = repr(bad.iloc[0]) if len(bad) else "text"
+        raise _damaged(file, f"column {column} holds {shown} where a number belongs")
