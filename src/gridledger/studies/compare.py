@@ -82,15 +82,17 @@ def compare(
     base = ["chain.backend=none", *(overrides or [])]
     first = load_scenario(scenario_path, base)
     out = out or Path("runs") / f"compare-{first.name}"
-    prepare_out_dir(out, outputs=("compare.csv", "compare.html"), force=force)
-    rows, folders = [], []
+    variants = []  # every variant is checked before the folder is made and a variant runs
     for combo in itertools.product(*[values for _key, values in axes]):
         sets = [f"{key}={_literal(value)}" for (key, _), value in zip(axes, combo, strict=True)]
-        scenario = load_scenario(scenario_path, base + sets)
         label = ", ".join(
             f"{key.split('.')[-1]}={value}" for (key, _), value in zip(axes, combo, strict=True)
         )
         folder = out / "_".join(value.replace("/", "-") for value in combo)
+        variants.append((load_scenario(scenario_path, base + sets), label, folder))
+    prepare_out_dir(out, outputs=("compare.csv", "compare.html"), force=force)
+    rows, folders = [], []
+    for scenario, label, folder in variants:
         log.info("compare: running %s", label)
         kpis = run_to_folder(scenario, folder, progress=progress, force=force)
         rows.append({"variant": label, **{k: kpis.get(k) for k in COMPARE_KPIS}})
