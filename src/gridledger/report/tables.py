@@ -365,9 +365,18 @@ def load_tables(out_dir: Path) -> RunTables:
     if not isinstance(meta["scenario"], dict):
         raise _damaged(meta_file, "key scenario is not a table")
     try:
-        validate_scenario(meta["scenario"], f"{meta_file} (key scenario)")
+        scenario = validate_scenario(meta["scenario"], f"{meta_file} (key scenario)")
     except ScenarioError as error:  # a damaged record of the run, not the user's scenario
         raise GridledgerError(str(error)) from None
+    meta["scenario"] = json.loads(scenario.model_dump_json())  # every key, defaults filled
+    if not isinstance(meta["feeder"], str):
+        raise _damaged(meta_file, f"key feeder: expected a feeder name, found {meta['feeder']!r}")
+    step_h = meta["interval_h"]
+    if isinstance(step_h, bool) or not isinstance(step_h, int | float) or not 0 < step_h <= 24:
+        raise _damaged(meta_file, f"key interval_h: expected hours per interval, found {step_h!r}")
+    for key in ("chain_stats", "forecast_nmae"):
+        if not isinstance(meta.get(key) or {}, dict):
+            raise _damaged(meta_file, f"key {key}: expected a JSON object, found {meta[key]!r}")
     frames = {}
     for name in TABLES:
         file = out_dir / f"{name}.csv"
