@@ -12,6 +12,9 @@ __all__ = [
     "GridError",
     "GridledgerError",
     "MemberError",
+    "NodeStateBehind",
+    "NodeStateLost",
+    "NodeUnreachable",
     "SavedChainDamaged",
     "SavedChainError",
     "SavedChainOutdated",
@@ -79,3 +82,17 @@ class SavedChainDamaged(SavedChainError):
 
 class SavedChainOutdated(SavedChainError):
     """A saved chain was written by an older gridledger and cannot be verified."""
+
+
+class NodeUnreachable(ChainError):
+    """The JSON-RPC node did not answer (down, connection refused or reset, timeout)."""
+
+
+class NodeStateLost(ChainError):
+    """The JSON-RPC node does not hold the chain the saved folder records (restarted
+    without its state, another chain id, or another history at the operator's nonces)."""
+
+
+class NodeStateBehind(NodeStateLost):
+    """The JSON-RPC node holds an earlier state of the saved chain than the local log
+    (restarted from an older state); a writable ledger re-sends the missing blocks."""

@@ -56,8 +56,13 @@ class AnvilNode:
         self.stop()
 
 
-def start_anvil(timeout_s: float = 20.0) -> AnvilNode:
-    """Start anvil on a free port and wait until it accepts connections."""
+def start_anvil(timeout_s: float = 20.0, state: Path | None = None) -> AnvilNode:
+    """Start anvil on a free port and wait until it accepts connections.
+
+    With ``state``, anvil loads its chain from that file if it exists and writes the chain
+    to it when stopped (``anvil --state``; :meth:`AnvilNode.stop` sends SIGTERM, on which
+    anvil writes it; a SIGKILLed anvil writes nothing).
+    """
     binary = find_anvil()
     if binary is None:
         message = "anvil not found: run `npm ci` in the repository (installs @foundry-rs/anvil)"
@@ -66,7 +71,11 @@ def start_anvil(timeout_s: float = 20.0) -> AnvilNode:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     process = subprocess.Popen(
-        [str(binary), "--host", "127.0.0.1", "--port", str(port), "--silent"],
+        [
+            str(binary),
+            *("--host", "127.0.0.1", "--port", str(port), "--silent"),
+            *(() if state is None else ("--state", str(state))),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -12,20 +12,21 @@
 
 from __future__ import annotations
 
+import http.client
 import itertools
 import json
 import logging
 import urllib.error
 import urllib.request
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from eth.vm.spoof import SpoofTransaction
 from eth_tester import PyEVMBackend
 
-from gridledger.errors import ChainError
+from gridledger.errors import ChainError, NodeUnreachable
 
 __all__ = ["Backend", "EmbeddedBackend", "LogEntry", "RpcBackend", "TxResult", "open_backend"]
 
@@ -263,6 +264,8 @@ class RpcBackend(Backend):
         self.url = url
         self.timeout_s = timeout_s
         self._ids = itertools.count(1)
+        #: What the ledger adds to a :class:`NodeUnreachable` message (its saved progress).
+        self.context: Callable[[], str] | None = None
         self.chain_id = int(self._rpc("eth_chainId", []), 16)
         self.is_anvil = False
         try:
@@ -281,9 +284,17 @@ class RpcBackend(Backend):
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                return json.loads(response.read())
-        except (urllib.error.URLError, OSError, json.JSONDecodeError) as error:
-            message = f"JSON-RPC node {self.url} unreachable or invalid answer: {error}"
+                data = response.read()
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
+            http_error = isinstance(error, urllib.error.HTTPError)
+            reason = error if http_error else getattr(error, "reason", None) or error
+            message = f"{self.url}: the JSON-RPC node did not answer ({reason})"
+            note = self.context() if self.context is not None else ""
+            raise NodeUnreachable(message + (f"; {note}" if note else "")) from error
+        try:
+            return json.loads(data)
+        except json.JSONDecodeError as error:
+            message = f"{self.url}: the JSON-RPC node gave an invalid answer ({error})"
             raise ChainError(message) from error
 
     def _rpc(self, method: str, params: list[Any]) -> Any:
@@ -341,13 +352,27 @@ class RpcBackend(Backend):
         if not raws:
             return []
         hashes = self._batch([("eth_sendRawTransaction", [_hex(r)]) for r in raws])
-        self._rpc("evm_mine", [])
-        receipts = self._batch([("eth_getTransactionReceipt", [h]) for h in hashes])
+        self.mine()
         out = []
-        for h, receipt in zip(hashes, receipts, strict=True):
-            if receipt is None:
+        for h, res in zip(hashes, self.receipts([_unhex(h) for h in hashes]), strict=True):
+            if res is None:
                 message = f"{self.url}: transaction {h} not mined by evm_mine (block full?)"
                 raise ChainError(message)
+            out.append(res)
+        return out
+
+    def mine(self) -> None:
+        """Mine one block of the pending transactions (``evm_mine``)."""
+        self._rpc("evm_mine", [])
+
+    def receipts(self, hashes: Sequence[bytes]) -> list[TxResult | None]:
+        """The mined outcome of each transaction hash, None where the node has no receipt."""
+        answers = self._batch([("eth_getTransactionReceipt", [_hex(h)]) for h in hashes])
+        out: list[TxResult | None] = []
+        for h, receipt in zip(hashes, answers, strict=True):
+            if receipt is None:
+                out.append(None)
+                continue
             logs = [
                 LogEntry(
                     address=_unhex(e["address"]),
@@ -359,13 +384,22 @@ class RpcBackend(Backend):
             ]
             out.append(
                 TxResult(
-                    tx_hash=_unhex(h),
+                    tx_hash=h,
                     status=int(receipt["status"], 16) == 1,
                     gas_used=int(receipt["gasUsed"], 16),
                     logs=logs,
                 )
             )
         return out
+
+    def transaction_count(self, address: bytes, tag: str) -> int:
+        """Nonce of ``address`` at block ``tag`` (``"latest"``: mined, ``"pending"``: with
+        the transactions waiting in the node's pool)."""
+        return int(self._rpc("eth_getTransactionCount", [_hex(address), tag]), 16)
+
+    def code(self, address: bytes) -> bytes:
+        """The contract code at ``address`` (empty: no contract)."""
+        return _unhex(self._rpc("eth_getCode", [_hex(address), "latest"]))
 
     def seal(self) -> None:
         return None

@@ -25,13 +25,14 @@ from typing import Any
 
 import numpy.typing as npt
 
-from gridledger.errors import ChainError, SavedChainDamaged
+from gridledger.errors import ChainError, NodeStateLost, NodeUnreachable, SavedChainDamaged
 from gridledger.ledger import encoding as enc
 from gridledger.ledger import store, txqueue
-from gridledger.ledger.backends import Backend, open_backend
+from gridledger.ledger.backends import Backend, RpcBackend, TxResult, open_backend
 from gridledger.ledger.contracts import DecodedEvent
 from gridledger.ledger.deploy import Deployment, LedgerMember, plan_deployment, setup_transactions
 from gridledger.ledger.keys import DEFAULT_SEED, Signer, operator_address
+from gridledger.ledger.node import SentJournal, SentStep, reconcile
 from gridledger.ledger.reader import ChainReader
 from gridledger.ledger.reference import (
     clearing_call,
@@ -111,22 +112,55 @@ class Ledger(ChainReader):
             saved, txlog = _open_saved(state_dir, read_only)
         if saved is not None:
             seed = bytes.fromhex(saved.seed)
-        backend = open_backend(chain, operator_address(seed))
+        try:
+            backend = open_backend(chain, operator_address(seed))
+        except NodeUnreachable as error:
+            note = "" if read_only else _progress_note(txlog)
+            raise NodeUnreachable(f"{error}; {note}" if note else str(error)) from error
         ledger = cls(backend, chain, state_dir, seed=seed, read_only=read_only)
         ledger._txlog, ledger._saved = txlog, saved
+        rpc = backend if isinstance(backend, RpcBackend) else None
+        if rpc is not None and state_dir is not None:
+            rpc.context = ledger._progress
         if saved is not None and txlog is not None and txlog.records:
             ledger._restore(saved, txlog)
+            if rpc is not None and state_dir is not None:
+                found = reconcile(
+                    rpc, state_dir, saved, txlog, ledger.last_settled_interval, read_only
+                )
+                ledger._adopt_sent(found)
             ledger.resume.active = not read_only
+        if rpc is not None and state_dir is not None and not read_only:
+            ledger.txq.journal = SentJournal(state_dir).write
         ledger.txq.nonce = backend.nonce(ledger.operator)
         return ledger
+
+    def _progress(self) -> str:
+        """Where the saved chain stands, for a :class:`NodeUnreachable` message."""
+        return _progress_note(self._txlog)
+
+    def _adopt_sent(self, found: Sequence[tuple[SentStep, TxResult]]) -> None:
+        """Count the steps the node holds beyond the log; write the record of every interval
+        they settle; keep the rest (the interval in flight) in ``sent.jsonl``."""
+        rest: list[SentStep] = []
+        for step, res in found:
+            self.txq.adopt(step.label, step.interval, step.bids, step.raw, res.gas_used)
+            rest.append(step)
+            if step.label.startswith("settle "):
+                self.txq.close_interval(step.interval)
+                self._checkpoint("interval", step.interval)
+                rest = []
+        if found and self.state_dir is not None:
+            SentJournal(self.state_dir).replace(rest)
 
     def _restore(self, saved: SavedLedger, txlog: store.TxLog) -> None:
         if saved.chain_id != self.backend.chain_id:
             message = (
-                f"{self.state_dir}: saved chain id {saved.chain_id} != "
-                f"the node's {self.backend.chain_id}"
+                f"{self.chain}: the node's chain id is {self.backend.chain_id}, "
+                f"{self.state_dir}/{LEDGER_FILE} records {saved.chain_id}: it is another "
+                "chain; restart the node with its state, or run into a new folder"
             )
-            raise ChainError(message)
+            raise NodeStateLost(message)
         if self.chain == "embedded":
             store.replay(self.backend, txlog)
         self.txq.stats = txlog.records[-1].chain_stats()
@@ -231,8 +265,8 @@ class Ledger(ChainReader):
         if self.resume.round_recorded(interval, round, words):
             return
         gas = txqueue.gas_round(len(words))
-        self._submit(f"recordRound {interval}/{round}", gas, interval, round, words, sigs)
-        self.txq.stats.bids_recorded += len(words)
+        label = f"recordRound {interval}/{round}"
+        self._submit(label, gas, interval, round, words, sigs, bids=len(words))
 
     def clear(self, interval: int) -> ClearingResult:
         """Clear ``interval`` on chain from its last recorded round with the deployed rule.
@@ -303,13 +337,19 @@ class Ledger(ChainReader):
         self._checkpoint("interval", interval)
 
     def _submit(
-        self, label: str, gas: int, interval: int, *args: Any, function: str | None = None
+        self,
+        label: str,
+        gas: int,
+        interval: int,
+        *args: Any,
+        function: str | None = None,
+        bids: int = 0,
     ) -> None:
         """Queue the Market call ``function(interval, *args)``; the function defaults to the
         label's first word (the step name under which its gas is counted)."""
         name = function or label.split()[0]
         data = self.market_abi.encode_call(name, interval, *args)
-        self.txq.submit(label, self._deployed().market, data, gas, interval)
+        self.txq.submit(label, self._deployed().market, data, gas, interval, bids)
 
     def _interval(self, interval: int) -> _IntervalCache:
         return self._cache.setdefault(interval, _IntervalCache())
@@ -330,10 +370,29 @@ class Ledger(ChainReader):
             if self._txlog is None:
                 self._txlog = store.TxLog.open(self.state_dir)
             self._txlog.append(label, interval, entries, self.txq.stats)
+            if self.txq.journal is not None and entries:
+                SentJournal(self.state_dir).clear()
 
     def stats(self) -> ChainStats:
         """Counters of the transactions sent (restored from the log on resume)."""
         return self.txq.stats
+
+
+def _progress_note(txlog: store.TxLog | None) -> str:
+    """The last interval settled according to ``txlog`` and how to continue ("" if none)."""
+    if txlog is None or not txlog.records:
+        return ""
+    last = txlog.records[-1].interval
+    held = (
+        "no interval is settled yet, the setup is done"
+        if last is None
+        else f"the last interval settled is interval {last}"
+    )
+    return (
+        f"{held} (local log {txlog.path}); transactions sent just before may have reached "
+        "the node: `--resume` reconciles them by nonce and continues the run once the node "
+        "is back with its state"
+    )
 
 
 def _open_saved(state_dir: Path, read_only: bool) -> tuple[SavedLedger | None, store.TxLog]:

@@ -8,7 +8,7 @@ about 1.5. Eager backends (embedded) run a queued transaction at once; the other
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -116,7 +116,9 @@ class TxQueue:
     """The operator's transactions on ``backend``: signing, sending, counting gas.
 
     ``txlog`` holds the ``(raw, gas used)`` of every transaction sent since the last
-    :meth:`take_txlog` (what the store appends to the transaction log).
+    :meth:`take_txlog` (what the store appends to the transaction log). ``journal``, when
+    set, is given every batch of interval steps ``(label, interval, bids, raw)`` before it
+    is sent (the ledger writes them to ``sent.jsonl``, see :mod:`~gridledger.ledger.node`).
     """
 
     def __init__(self, backend: Backend, signer: Signer, *, read_only: bool = False) -> None:
@@ -126,7 +128,8 @@ class TxQueue:
         self.nonce = 0
         self.stats = ChainStats()
         self.txlog: list[tuple[bytes, int]] = []
-        self._pending: list[tuple[str, bytes, int]] = []  # label, raw, interval
+        self._pending: list[tuple[str, bytes, int, int]] = []  # label, raw, interval, bids
+        self.journal: Callable[[Sequence[tuple[str, int, int, bytes]]], None] | None = None
         self._recent: list[TxResult] = []
         self._interval_gas: dict[int, int] = {}
 
@@ -162,9 +165,12 @@ class TxQueue:
                 raise ChainError(message)
         return results
 
-    def submit(self, label: str, to: bytes, data: bytes, gas: int, interval: int) -> None:
-        """Sign an operator call of ``interval`` and queue it (eager backends: run it now)."""
-        self._pending.append((label, self.sign(to, data, gas), interval))
+    def submit(
+        self, label: str, to: bytes, data: bytes, gas: int, interval: int, bids: int = 0
+    ) -> None:
+        """Sign an operator call of ``interval`` and queue it (eager backends: run it now);
+        ``bids`` is the number of bids it records (counted in the stats once sent)."""
+        self._pending.append((label, self.sign(to, data, gas), interval, bids))
         if self.backend.eager:
             self.flush()
 
@@ -173,12 +179,28 @@ class TxQueue:
         steps, self._pending = self._pending, []
         if not steps:
             return
-        results = self.send([(label, raw) for label, raw, _ in steps])
-        for (label, _, interval), res in zip(steps, results, strict=True):
-            self._interval_gas[interval] = self._interval_gas.get(interval, 0) + res.gas_used
-            if label.startswith("recordRound"):
-                self.stats.gas_bid_txs += res.gas_used
+        if self.journal is not None:
+            self.journal([(label, interval, bids, raw) for label, raw, interval, bids in steps])
+        results = self.send([(label, raw) for label, raw, _, _ in steps])
+        for (label, _, interval, bids), res in zip(steps, results, strict=True):
+            self._count_step(label, interval, bids, res.gas_used)
         self._recent.extend(results)
+
+    def _count_step(self, label: str, interval: int, bids: int, gas_used: int) -> None:
+        self._interval_gas[interval] = self._interval_gas.get(interval, 0) + gas_used
+        if label.startswith("recordRound"):
+            self.stats.gas_bid_txs += gas_used
+        self.stats.bids_recorded += bids
+
+    def adopt(self, label: str, interval: int, bids: int, raw: bytes, gas_used: int) -> None:
+        """Count a step that an earlier process sent and the node mined, but that no log
+        record holds yet, as if sent now (it joins the interval's log record)."""
+        self.txlog.append((raw, gas_used))
+        self.stats.tx_count += 1
+        self.stats.gas_total += gas_used
+        step = label.split()[0]
+        self.stats.gas_by_step[step] = self.stats.gas_by_step.get(step, 0) + gas_used
+        self._count_step(label, interval, bids, gas_used)
 
     def take_recent(self) -> list[TxResult]:
         """Flush; the results of the transactions sent since the last call."""
@@ -191,6 +213,10 @@ class TxQueue:
         self.flush()
         self._recent = []
         self.backend.seal()
+        self.close_interval(interval)
+
+    def close_interval(self, interval: int) -> None:
+        """Count ``interval`` as done and its gas in ``gas_per_interval_max``."""
         self.stats.intervals += 1
         gas = self._interval_gas.pop(interval, 0)
         self.stats.gas_per_interval_max = max(self.stats.gas_per_interval_max, gas)

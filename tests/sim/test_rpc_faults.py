@@ -1,0 +1,303 @@
+"""A run on a real anvil node whose node dies, loses its state, or loses an answer.
+
+Each run goes through a small JSON-RPC proxy on 127.0.0.1 that forwards to anvil and,
+at the n-th request carrying a given method, can stop the node (SIGTERM: anvil writes
+its ``--state`` file), drop the answer after forwarding (the transactions reached the
+node, the client got no answer), or dump the node's state (``anvil_dumpState``) for a
+later restart from an older state. The resumed folders must equal an uninterrupted run
+(every CSV, the summary but for ``runtime_s`` and the node URL in ``chain``).
+
+Block numbers on a node: the setup is the first ``evm_mine``; interval k (0-based) mines
+twice, its clearing at ``evm_mine`` number 2k + 2 and its settlement at 2k + 3.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import urllib.request
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gridledger.cli import main
+from gridledger.ledger import store
+from gridledger.ledger.anvil import AnvilNode, find_anvil, start_anvil
+
+pytestmark = pytest.mark.anvil
+
+ROOT = Path(__file__).resolve().parents[2]
+IEEE33 = ROOT / "scenarios" / "ieee33.toml"
+INTERVALS = 6
+HORIZON = ("--set", "horizon.first_interval=48", "--set", f"horizon.intervals={INTERVALS}")
+UNCOMPARED = {"runtime_s", "chain"}  # wall clock; the node's URL differs between runs
+
+
+def _mine(k: int, step: str) -> int:
+    """Number of the ``evm_mine`` of interval ``k``'s ``"clear"`` or ``"settle"`` flush."""
+    return 2 * k + (2 if step == "clear" else 3)
+
+
+def _rpc(url: str, method: str, params: list[Any]) -> Any:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+    request = urllib.request.Request(
+        url, data=body.encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())["result"]
+
+
+Fault = Callable[[], str]  # run at the chosen request; returns "forward", "drop" or "dead"
+
+
+class Proxy:
+    """Forward JSON-RPC to ``upstream``; at the ``n``-th request with ``method``, ``fault``."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.counts: dict[str, int] = {}
+        self.faults: dict[tuple[str, int], Fault] = {}
+        self.dead = False
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                action = proxy.action(body)
+                if action in ("dead", "drop") or proxy.dead:
+                    if action == "drop":
+                        proxy.forward(body)  # delivered; the answer is lost
+                    self.close_connection = True
+                    return
+                answer = proxy.forward(body)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def action(self, body: bytes) -> str:
+        payload = json.loads(body)
+        calls = payload if isinstance(payload, list) else [payload]
+        for method in {c["method"] for c in calls}:
+            self.counts[method] = self.counts.get(method, 0) + 1
+            fault = self.faults.pop((method, self.counts[method]), None)
+            if fault is not None:
+                return fault()
+        return "forward"
+
+    def forward(self, body: bytes) -> bytes:
+        request = urllib.request.Request(
+            self.upstream, data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return bytes(response.read())
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _run(out: Path, url: str, *extra: str) -> int:
+    args = ["run", str(IEEE33), "--chain", url, *HORIZON, "--out", str(out), "-q", *extra]
+    return main(args)
+
+
+def _outputs(out: Path) -> dict[str, Any]:
+    summary = json.loads((out / "summary.json").read_text())
+    tables = {p.name: p.read_bytes() for p in sorted(out.glob("*.csv"))}
+    return {"summary": {k: v for k, v in summary.items() if k not in UNCOMPARED}, **tables}
+
+
+def _log_intervals(out: Path) -> list[int | None]:
+    return [r.interval for r in store.TxLog.open(out / "chain").records]
+
+
+def _audit(out: Path, url: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    capsys.readouterr()
+    code = main(["audit", str(out), "--chain", url])
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The outputs of an uninterrupted run on a fresh anvil."""
+    if find_anvil() is None:
+        pytest.skip("anvil not found: run `npm ci` (node_modules/@foundry-rs/anvil-*)")
+    out = tmp_path_factory.mktemp("reference") / "run"
+    with start_anvil() as node:
+        assert _run(out, node.url) == 0
+    return _outputs(out)
+
+
+@pytest.fixture
+def anvil_nodes() -> Iterator[list[AnvilNode]]:
+    """Nodes a test starts (stopped at the end)."""
+    nodes: list[AnvilNode] = []
+    yield nodes
+    for node in nodes:
+        node.stop()
+
+
+def _kill_at(proxy: Proxy, node: AnvilNode, mine: int) -> None:
+    def kill() -> str:
+        node.stop()  # SIGTERM: anvil writes its --state file
+        proxy.dead = True
+        return "dead"
+
+    proxy.faults[("evm_mine", mine)] = kill
+
+
+def test_node_killed_then_restarted(
+    reference: dict[str, Any],
+    anvil_nodes: list[AnvilNode],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Killed in interval 3: a named error; a node without its state is named on resume
+    and audit and the folder is left alone; the node restarted with its state resumes to
+    the uninterrupted run's outputs."""
+    state, out = tmp_path / "anvil-state.json", tmp_path / "run"
+    node = start_anvil(state=state)
+    anvil_nodes.append(node)
+    proxy = Proxy(node.url)
+    _kill_at(proxy, node, _mine(3, "clear"))
+    capsys.readouterr()
+    assert _run(out, proxy.url) == 1
+    error = capsys.readouterr().err
+    proxy.close()
+    assert f"{proxy.url}: the JSON-RPC node did not answer" in error
+    assert "the last interval settled is interval 2 (local log " in error
+    assert "--resume" in error and "Traceback" not in error
+    assert _log_intervals(out) == [None, 0, 1, 2]
+    assert state.exists()
+    assert _run(out, proxy.url, "--resume") == 1  # nothing listens there any more
+    error = capsys.readouterr().err
+    assert f"{proxy.url}: the JSON-RPC node did not answer" in error
+    assert "Connection refused" in error and "last interval settled is interval 2" in error
+
+    saved = {p.name: p.read_bytes() for p in (out / "chain").iterdir()}
+    empty = start_anvil()
+    anvil_nodes.append(empty)
+    market = json.loads((out / "chain" / "ledger.json").read_text())["market"]
+    lost = f"{empty.url}: the node has no market at 0x{market}"
+    capsys.readouterr()
+    assert _run(out, empty.url, "--resume") == 1
+    error = capsys.readouterr().err
+    assert lost in error and "it lost its state" in error and "Traceback" not in error
+    code, said = _audit(out, empty.url, capsys)
+    assert code == 1 and lost in said and "Traceback" not in said
+    assert {p.name: p.read_bytes() for p in (out / "chain").iterdir()} == saved
+    assert _rpc(empty.url, "eth_blockNumber", []) == "0x0"  # nothing deployed on it
+
+    restarted = start_anvil(state=state)
+    anvil_nodes.append(restarted)
+    assert _run(out, restarted.url, "--resume") == 0
+    assert _outputs(out) == reference
+    assert _log_intervals(out) == [None, *range(INTERVALS)]
+    code, said = _audit(out, restarted.url, capsys)
+    assert code == 0, said
+
+
+def test_node_restarted_from_older_state(
+    reference: dict[str, Any],
+    anvil_nodes: list[AnvilNode],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The node comes back with the state of interval 1 while the log reached interval 3:
+    the audit names it; --resume re-sends intervals 2-3 from the log (same transactions),
+    runs 4-5, and writes no record twice."""
+    out = tmp_path / "run"
+    node = start_anvil()
+    anvil_nodes.append(node)
+    proxy = Proxy(node.url)
+    dumps: list[str] = []
+
+    def dump() -> str:
+        dumps.append(_rpc(node.url, "anvil_dumpState", []))
+        return "forward"
+
+    proxy.faults[("eth_sendRawTransaction", _mine(2, "clear"))] = dump  # after interval 1
+    _kill_at(proxy, node, _mine(4, "clear"))
+    assert _run(out, proxy.url) == 1
+    proxy.close()
+    assert _log_intervals(out) == [None, 0, 1, 2, 3]
+
+    older = start_anvil()
+    anvil_nodes.append(older)
+    assert _rpc(older.url, "anvil_loadState", [dumps[0]]) is True
+    code, said = _audit(out, older.url, capsys)
+    assert code == 1 and "Traceback" not in said
+    assert f"{older.url}: the node is behind the local log: the node settled through " in said
+    assert "interval 1, " in said and "through 3" in said
+
+    assert _run(out, older.url, "--resume") == 0
+    assert _log_intervals(out) == [None, *range(INTERVALS)]
+    assert _outputs(out) == reference
+    code, said = _audit(out, older.url, capsys)
+    assert code == 0, said
+
+
+@pytest.mark.parametrize(
+    ("method", "mine"),
+    [("evm_mine", _mine(2, "settle")), ("eth_sendRawTransaction", _mine(3, "clear"))],
+    ids=["mined-answer-lost", "delivered-answer-lost"],
+)
+def test_lost_answer(
+    reference: dict[str, Any],
+    anvil_nodes: list[AnvilNode],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    method: str,
+    mine: int,
+) -> None:
+    """The node got the transactions (mined them, or holds them in its pool) and the
+    answer was lost: the run stops by name; --resume finds them by nonce, sends nothing
+    twice and counts them once."""
+    out = tmp_path / "run"
+    node = start_anvil()
+    anvil_nodes.append(node)
+    proxy = Proxy(node.url)
+    proxy.faults[(method, mine)] = lambda: "drop"
+    capsys.readouterr()
+    assert _run(out, proxy.url) == 1
+    error = capsys.readouterr().err
+    assert f"{proxy.url}: the JSON-RPC node did not answer" in error
+    assert (out / "chain" / "sent.jsonl").stat().st_size > 0
+    assert _run(out, proxy.url, "--resume") == 0, capsys.readouterr().err
+    proxy.close()
+    assert _log_intervals(out) == [None, *range(INTERVALS)]
+    assert _outputs(out) == reference
+    code, said = _audit(out, node.url, capsys)
+    assert code == 0, said
+
+
+def test_unreachable_node_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No node at the URL at all: the same named error, before anything is saved."""
+    proxy = Proxy("http://127.0.0.1:9")
+    proxy.dead = True
+    url = proxy.url
+    proxy.close()
+    capsys.readouterr()
+    assert _run(tmp_path / "run", url) == 1
+    error = capsys.readouterr().err
+    assert f"{url}: the JSON-RPC node did not answer" in error
+    assert "Connection refused" in error
+    shutil.rmtree(tmp_path / "run", ignore_errors=True)
