@@ -142,14 +142,17 @@ class MembersSpec(_Strict):
                 raise ValueError(f"{name}: {message}")
         total = sum(self.attitude_shares.values())
         if abs(total - 1.0) > 1e-6 or any(v < 0 for v in self.attitude_shares.values()):
-            message = f"attitude_shares must be non-negative and sum to 1, got {total:.6g}"
+            message = f"attitude_shares: must be non-negative and sum to 1, got {total:.6g}"
             raise ValueError(message)
         for name, buses, sizes in (
             ("pv_kwp", self.pv_buses, self.pv_kwp),
             ("dg_kwp", self.dg_buses, self.dg_kwp),
         ):
             if isinstance(sizes, list) and len(sizes) != len(buses):
-                message = f"{name} lists {len(sizes)} sizes for {len(buses)} buses"
+                message = (
+                    f"{name}: lists {len(sizes)} size(s) for the {len(buses)} bus(es) of "
+                    f"{name[:2]}_buses"
+                )
                 raise ValueError(message)
         return self
 
@@ -197,8 +200,8 @@ class MarketSpec(_Strict):
     def _tariffs(self) -> MarketSpec:
         if self.mechanism == "best-response" and self.clearing != "greedy":
             message = (
-                f"mechanism 'best-response' needs clearing = 'greedy' (its best responses are "
-                f"exact for that rule), got clearing = {self.clearing!r}"
+                "clearing: mechanism 'best-response' needs clearing = 'greedy' (its best "
+                "responses are exact for that rule)"
             )
             raise ValueError(message)
         unknown = sorted(set(self.fee_params) - {"flat", "zonal", "distance", "mw_mile"})
@@ -206,10 +209,7 @@ class MarketSpec(_Strict):
             message = f"fee_params: unknown fee method(s) {unknown}; allowed: flat, zonal, distance, mw_mile"
             raise ValueError(message)
         if self.feed_in_per_kwh > self.retail_per_kwh:
-            message = (
-                f"feed_in_per_kwh ({self.feed_in_per_kwh}) must not exceed "
-                f"retail_per_kwh ({self.retail_per_kwh})"
-            )
+            message = f"feed_in_per_kwh: must not exceed retail_per_kwh ({self.retail_per_kwh})"
             raise ValueError(message)
         return self
 
@@ -275,10 +275,23 @@ class Scenario(_Strict):
     chain: ChainSpec = ChainSpec()
 
 
+def _union_tag(part: str) -> bool:
+    """Whether ``part`` of an error location names a member of a union type (pydantic adds
+    ``float``, ``str``, ``literal[...]``, ``list[float]`` for ``float | str`` and such)."""
+    return part in ("bool", "int", "float", "str") or "[" in part
+
+
 def _format_errors(source: str, error: ValidationError) -> str:
-    lines = []
+    lines: list[str] = []
+    keys_seen: set[str] = set()
     for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        loc = [str(part) for part in item["loc"]]
+        if loc and _union_tag(loc[-1]):  # one line per key: the union's first member's
+            loc.pop()
+        key = ".".join(loc) or "(top level)"
+        if key in keys_seen:
+            continue
+        keys_seen.add(key)
         value = item.get("input")
         message = str(item["msg"]).removeprefix("Value error, ")
         # a model's own check names its field first ("first_interval: ..."): point at it
