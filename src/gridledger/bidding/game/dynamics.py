@@ -49,8 +49,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gridledger.bidding.game.book import RankedBook
 from gridledger.bidding.game.model import BestResponseError, BRSettings, Game, Player, Strategy
-from gridledger.bidding.game.response import best_response
+from gridledger.bidding.game.response import reply_of
 
 __all__ = ["BRDiagnostics", "DynamicsResult", "run_dynamics"]
 
@@ -186,6 +187,7 @@ class _Dynamics:
         self.on_round = on_round
         self.model_fees = game.fees if settings.fees_in_utility else np.zeros_like(game.fees)
         self.profile = list(initial)
+        self.book = RankedBook(game, initial, self.model_fees)
         self.profiles = [list(initial)]
         self.changes: list[float] = []
         self.gains: list[float] = []
@@ -219,7 +221,7 @@ class _Dynamics:
         for index in self.order:
             player = game.players[index]
             old = self.profile[index]
-            reply = best_response(game, index, self.profile, self.model_fees)
+            reply = reply_of(self.book, index)
             gain = (reply.payoff_micro - reply.current_payoff_micro) / _scale(game, player)
             gain_max = max(gain_max, gain)
             if gain <= epsilon:
@@ -229,6 +231,7 @@ class _Dynamics:
             if inertia > 0 and self.rng.random() < inertia:
                 continue
             self.profile[index] = new
+            self.book.move(index, new)
             self.moved.append(player.member)
         return change, gain_max
 
@@ -285,9 +288,14 @@ class _Dynamics:
             _relative_change(self.game, old, new, pl.cap_wh)
             for old, new, pl in zip(self.profile, anchor, self.game.players, strict=True)
         )
-        self.profile = list(anchor)
-        self.moved = []
+        self.set_profile(anchor)
         self._record(change, gain)
+
+    def set_profile(self, profile: Sequence[Strategy]) -> None:
+        """Every member bids ``profile`` (restart, fall back)."""
+        self.profile = list(profile)
+        self.book.reset(profile)
+        self.moved = []
 
 
 def run_dynamics(
@@ -327,7 +335,7 @@ def run_dynamics(
         # trapped away from any equilibrium: start again from the starting profile
         # (the random stream goes on, so the path differs)
         restarts += 1
-        run.profile = list(initial)
+        run.set_profile(initial)
         log.info("best response: restart %d after round %d", restarts, run.rounds)
         converged = run.phase(relaxed, min(span, settings.k_max - run.rounds))
     epsilon = relaxed
