@@ -373,7 +373,7 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
     """
     file = resolve_scenario_path(path)
     try:
-        raw = file.read_text(encoding="utf-8")
+        raw = file.read_text(encoding="utf-8-sig")  # a byte-order mark is not an error
     except UnicodeDecodeError as error:
         message = (
             f"{file}: not a text scenario (byte {error.start} is not UTF-8); "
