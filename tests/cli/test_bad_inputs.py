@@ -154,6 +154,18 @@ CASES = [
       r"market\.clearing = 'uniform': mechanism 'best-response' needs clearing = 'greedy'",
       setup=edited('mechanism = "aa"', 'mechanism = "best-response"',
                    'clearing = "greedy"', 'clearing = "uniform"')),
+    P("toml-bom-accepted", "run {scn} -q --out {file}", 2, r"--out .*a-file\.txt: is a file",
+      setup=scenario_bytes(b'\xef\xbb\xbfname = "x"\n')),
+    # ---- run: the scenario against its feeder (checked when the world is built)
+    P("pv-bus-off-feeder", RUN, 2, r"members\.pv_buses: bus 99 is not a bus of the feeder",
+      setup=edited("pv_buses = [5,", "pv_buses = [99,")),
+    P("override-bus-empty", RUN, 2, r"members\.overrides: bus 99 hosts no member",
+      setup=edited("[market]", "[[members.overrides]]\nbus = 99\n\n[market]")),
+    # an unknown feeder or forecaster exits 1 (GridError, MemberError raised by the world)
+    P("feeder-unknown", RUN, 1, r"unknown feeder 'nowhere'; known feeders: cigre_lv",
+      setup=edited('feeder = "ieee33"', 'feeder = "nowhere"')),
+    P("forecaster-unknown", RUN, 1, r"forecaster 'crystal-ball': unknown, need one of",
+      setup=edited('forecaster = "noisy"', 'forecaster = "crystal-ball"')),
     # ---- run: --set, --seed, --mechanism, --chain
     P("set-no-equals", [*RUN33.split(), "--set", "seed"], 2,
       r"override 'seed': expected KEY\.PATH=VALUE"),
@@ -337,6 +349,10 @@ CASES = [
       r"--out .*a-file\.txt: is a file"),
     P("compare-out-earlier", "compare {ieee33} --vary seed=1,2 --out {tmp}/c", 2,
       r"holds earlier results \(compare\.csv\)", setup=earlier_results("c", "compare.csv")),
+    P("compare-unreachable-node",
+      ["compare", "{ieee33}", "--vary", "market.clearing=greedy", *SHORT,
+       "--set", 'chain.backend="http://127.0.0.1:9"', "-q", "--out", "{tmp}/c"], 1,
+      r"http://127\.0\.0\.1:9.*(unreachable|did not answer)"),
     P("compare-no-vary", "compare {ieee33}", 2, r"the following arguments are required: --vary"),
     # ---- experiment
     P("experiment-unknown", "experiment bargain", 2, r"invalid choice: 'bargain'"),
