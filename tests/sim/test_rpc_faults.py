@@ -51,7 +51,7 @@ def _rpc(url: str, method: str, params: list[Any]) -> Any:
         return json.loads(response.read())["result"]
 
 
-Fault = Callable[[], str]  # run at the chosen request; returns "forward", "drop" or "dead"
+Fault = Callable[[], str]  # at the chosen request; returns "forward", "drop", "502" or "dead"
 
 
 class Proxy:
@@ -72,6 +72,10 @@ class Proxy:
                     if action == "drop":
                         proxy.forward(body)  # delivered; the answer is lost
                     self.close_connection = True
+                    return
+                if action == "502":
+                    proxy.forward(body)  # delivered; a gateway error comes back
+                    self.send_error(502, "Bad Gateway")
                     return
                 answer = proxy.forward(body)
                 self.send_response(200)
@@ -256,9 +260,13 @@ def test_node_restarted_from_older_state(
 
 
 @pytest.mark.parametrize(
-    ("method", "mine"),
-    [("evm_mine", _mine(2, "settle")), ("eth_sendRawTransaction", _mine(3, "clear"))],
-    ids=["mined-answer-lost", "delivered-answer-lost"],
+    ("method", "mine", "answer"),
+    [
+        ("evm_mine", _mine(2, "settle"), "drop"),
+        ("eth_sendRawTransaction", _mine(3, "clear"), "drop"),
+        ("eth_sendRawTransaction", _mine(1, "settle"), "502"),
+    ],
+    ids=["mined-answer-lost", "delivered-answer-lost", "delivered-http-502"],
 )
 def test_lost_answer(
     reference: dict[str, Any],
@@ -267,6 +275,7 @@ def test_lost_answer(
     capsys: pytest.CaptureFixture[str],
     method: str,
     mine: int,
+    answer: str,
 ) -> None:
     """The node got the transactions (mined them, or holds them in its pool) and the
     answer was lost: the run stops by name; --resume finds them by nonce, sends nothing
@@ -275,11 +284,12 @@ def test_lost_answer(
     node = start_anvil()
     anvil_nodes.append(node)
     proxy = Proxy(node.url)
-    proxy.faults[(method, mine)] = lambda: "drop"
+    proxy.faults[(method, mine)] = lambda: answer
     capsys.readouterr()
     assert _run(out, proxy.url) == 1
     error = capsys.readouterr().err
     assert f"{proxy.url}: the JSON-RPC node did not answer" in error
+    assert answer != "502" or "HTTP Error 502: Bad Gateway" in error
     assert (out / "chain" / "sent.jsonl").stat().st_size > 0
     assert _run(out, proxy.url, "--resume") == 0, capsys.readouterr().err
     proxy.close()

@@ -87,7 +87,12 @@ class SentJournal:
         self.path = state_dir / SENT_FILE
 
     def write(self, steps: Sequence[tuple[str, int, int, bytes]]) -> None:
-        """Append ``(label, interval, bids, raw)`` steps and fsync."""
+        """Append ``(label, interval, bids, raw)`` steps and fsync (after cutting a line
+        torn by a kill, if the file ends in one)."""
+        if self.path.exists():
+            data = self.path.read_bytes()
+            if data and not data.endswith(b"\n"):
+                self.path.write_bytes(data[: data.rfind(b"\n") + 1])
         with open(self.path, "ab") as handle:
             handle.write(_lines(steps))
             handle.flush()
