@@ -402,10 +402,12 @@ def _check_columns(file: Path, frame: pd.DataFrame, required: tuple[str, ...] | 
         missing = [column for column in required if column not in frame.columns]
         if missing:
             raise _damaged(file, f"missing column(s) {', '.join(missing)}")
+    if len(frame) == 0:  # a header only (no trades in the run): no values to check
+        return
     for column in required if required is not None else tuple(frame.columns):
         values = frame[column]
         if column in TEXT_COLUMNS or pd.api.types.is_numeric_dtype(values):
             continue
         bad = values[pd.to_numeric(values, errors="coerce").isna() & values.notna()]
-        shown = repr(bad.iloc[0]) if len(bad) else "text"
+        shown = repr(bad.iloc[0]) if len(bad) else "text"  # e.g. a column of empty strings
         raise _damaged(file, f"column {column} holds {shown} where a number belongs")
