@@ -105,6 +105,10 @@ class Ledger(ChainReader):
         (:mod:`~gridledger.ledger.saved`, :mod:`~gridledger.ledger.store`); the counters
         of :meth:`stats` continue from the log's last record. A setup that was killed
         before its log record leaves the ledger not set up: :meth:`setup` runs it again.
+        On a JSON-RPC node the node is then checked against the folder and brought in line
+        (:func:`~gridledger.ledger.node.reconcile`: a node that lost its state is a
+        :class:`~gridledger.errors.NodeStateLost`; one behind the log gets the logged
+        transactions again; steps it holds beyond the log are counted once).
         """
         state_dir = None if state_dir is None else Path(state_dir)
         saved, txlog = None, None
@@ -120,7 +124,7 @@ class Ledger(ChainReader):
         ledger = cls(backend, chain, state_dir, seed=seed, read_only=read_only)
         ledger._txlog, ledger._saved = txlog, saved
         rpc = backend if isinstance(backend, RpcBackend) else None
-        if rpc is not None and state_dir is not None:
+        if rpc is not None and state_dir is not None and not read_only:
             rpc.context = ledger._progress
         if saved is not None and txlog is not None and txlog.records:
             ledger._restore(saved, txlog)
