@@ -226,6 +226,9 @@ CASES = [
     # ---- run --resume: another run's chain
     P("resume-other-seed", [*RESUME, "--seed", "7"], 2,
       r"--resume refused: seed is '42' there, '7' now"),
+    P("resume-other-feeder", [*RESUME, "--set", 'network.feeder="cigre_lv"', "--set",
+      "members.pv_buses=[]", "--set", "members.dg_buses=[]"], 2,
+      r"--resume refused: network\.feeder is 'ieee33' there, 'cigre_lv' now"),
     P("resume-other-start", [*RESUME, "--set", "horizon.start=2026-06-22"], 2,
       r"--resume refused: horizon\.start is '2026-06-21' there, '2026-06-22' now"),
     P("resume-other-first", [*RESUME, "--set", "horizon.first_interval=50"], 2,
@@ -505,3 +508,16 @@ def test_undamaged_copy_passes(
     code, out, err = invoke(["audit", str(run)], capsys)
     assert code == 0, out + err
     assert "audit: OK" in out
+
+
+def test_resume_into_an_empty_folder_starts_fresh(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not a mistake: --resume with nothing saved warns and runs from the start."""
+    out = tmp_path / "out"
+    (out / "chain").mkdir(parents=True)
+    argv = ["run", str(SCENARIO), *SHORT, "-q", "--resume", "--out", str(out)]
+    code, _out, err = invoke(argv, capsys)
+    assert code == 0, err
+    assert "no saved chain to resume; starting a fresh run" in caplog.text
+    assert (out / "chain" / "txlog.jsonl").is_file()
