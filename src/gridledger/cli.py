@@ -223,10 +223,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     experiment = sub.add_parser(
         "experiment",
-        help="run a named experiment: attitudes | aa-convergence | best-response | forecast-errors",
+        help=(
+            "run a named experiment: attitudes | aa-convergence | aa-equilibrium | "
+            "best-response | forecast-errors"
+        ),
     )
     experiment.add_argument(
-        "name", choices=["attitudes", "aa-convergence", "best-response", "forecast-errors"]
+        "name",
+        choices=[
+            "attitudes",
+            "aa-convergence",
+            "aa-equilibrium",
+            "best-response",
+            "forecast-errors",
+        ],
     )
     experiment.add_argument("--scenario", help="scenario TOML (best-response, forecast-errors)")
     experiment.add_argument("--set", action="append", metavar="KEY.PATH=VALUE")

@@ -1,6 +1,5 @@
-"""AA: the array formulas against hand-computed values and properties, and the vectorised
-population against the scalar implementation it replaced (kept below as the reference),
-bit for bit."""
+"""AA: the array formulas against hand-computed values, properties and the scalar reference
+(bit for bit), and the population's protocol (bounds, registry, mechanism)."""
 
 from __future__ import annotations
 
@@ -13,7 +12,6 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy.special import lambertw
 from tests.bidding.aa_reference import (
-    RefTrader,
     ref_equilibrium_estimate,
     ref_shape,
     ref_shout_aggressiveness,
@@ -24,6 +22,7 @@ from tests.bidding.aa_reference import (
 
 from gridledger.bidding import STRATEGIES, PublicView, RoundInfo, TraderSpec, aa_math, make_trader
 from gridledger.bidding.adaptive_aggressive import AAParams, AAPopulation, AATrader
+from gridledger.bidding.base import FILLED, NOT_MATCHED, PARTLY_FILLED, RATIONED, OwnResult
 from gridledger.bidding.mechanism import Position, TraderMechanism
 from gridledger.errors import GridledgerError
 from gridledger.market import clear_uniform
@@ -157,16 +156,27 @@ def test_equilibrium_and_alpha_hand_values() -> None:
 
 
 def test_short_term_update_hand_values() -> None:
+    """Neutral buyer, l = 0.275, p* = 0.175 (theta = -2), r0 = 0.1; beta1 = 0.4,
+    lambda_r = 0.05, lambda_a = 0.3 (up and down)."""
     spec = TraderSpec(1, "buy", 0.275, "neutral", P_MIN, P_MAX)
-    trader = AATrader(spec)
     view = PublicView(0, 0, 5, P_MIN, P_MAX, past_trade_prices=[0.175] * 5)
+    # rationed: more aggressive toward the round price q = 0.18 (public)
+    trader = AATrader(spec)
     trader.quote(view)
-    # a round without trade whose best ask 0.20 is above the target p* = 0.175:
-    # r_shout = f^-1((0.20 - 0.175)/(0.275 - 0.175), -2) = ln(1 + 0.25 (e^-2 - 1)) / -2
-    r_shout = math.log1p(0.25 * math.expm1(-2.0)) / -2.0
-    delta = 1.05 * r_shout + 0.025  # neutral: lambda_r = 0.05, lambda_a = 0.025
-    trader.observe(view, RoundInfo(best_bid=0.17, best_ask=0.20))
-    assert trader.r == pytest.approx(0.4 * delta, rel=1e-12)  # r0 = 0, beta1 = 0.4
+    x = math.log1p(0.05 * math.expm1(-2.0)) / -2.0  # r_shout(0.18) = f^-1(0.05 / 0.1, -2)
+    up = max(1.05 * x + 0.3, 0.1 + 0.3)
+    trader.observe(view, RoundInfo(0.19, 0.17, (0.18,), (1000,)), OwnResult(RATIONED, 1000))
+    assert trader.r == pytest.approx(0.1 + 0.4 * (up - 0.1), rel=1e-12)
+    # filled at its own price 0.18: less aggressive toward it; the round price 0.18
+    # enters the memory first, so p* = (0.18 + 0.175 (0.9 + 0.81 + 0.729 + 0.6561)) / 4.0951
+    trader = AATrader(spec)
+    trader.quote(view)
+    p_new = (0.18 + 0.175 * (0.9 + 0.81 + 0.729 + 0.6561)) / 4.0951
+    x = math.log1p((0.18 - p_new) / (0.275 - p_new) * math.expm1(-2.0)) / -2.0
+    down = min(0.95 * x - 0.3, 0.1 - 0.3)
+    info = RoundInfo(0.19, 0.17, (0.18,), (1000,))
+    trader.observe(view, info, OwnResult(FILLED, 1000, 1000, 0.18))
+    assert trader.r == pytest.approx(0.1 + 0.4 * (down - 0.1), rel=1e-12)
 
 
 # ---------------------------------------------------------------- properties
@@ -225,6 +235,13 @@ round_infos = st.builds(
     st.one_of(st.none(), prices),
     st.lists(prices, max_size=3).map(tuple),
 )
+own_results = st.builds(
+    OwnResult,
+    st.sampled_from([FILLED, PARTLY_FILLED, RATIONED, NOT_MATCHED]),
+    st.just(1000),
+    st.just(0),
+    st.one_of(st.none(), prices),
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -232,27 +249,30 @@ round_infos = st.builds(
     st.sampled_from(["buy", "sell"]),
     prices,
     st.one_of(st.sampled_from(["averse", "neutral", "seeking"]), rs),  # str | float
-    st.lists(round_infos, min_size=1, max_size=12),
+    st.lists(st.tuples(round_infos, own_results), min_size=1, max_size=12),
     st.lists(prices, max_size=6),
 )
 def test_quotes_within_limit_and_tariffs(
-    side: str, limit: float, attitude: str | float, infos: list[RoundInfo], past: list[float]
+    side: str,
+    limit: float,
+    attitude: str | float,
+    infos: list[tuple[RoundInfo, OwnResult]],
+    past: list[float],
 ) -> None:
     spec = TraderSpec(3, "buy" if side == "buy" else "sell", limit, attitude, P_MIN, P_MAX)
     trader = AATrader(spec)
-    reference = RefTrader(spec)
     view = PublicView(0, 0, 5, P_MIN, P_MAX, past_trade_prices=past)
-    for k, info in enumerate(infos):
+    for k, (info, own) in enumerate(infos):
         view.round = k % 5
+        view.interval = k // 5
+        if view.round == 0:
+            view.history = []
         price = trader.quote(view)
         assert P_MIN <= price <= P_MAX
         assert price <= limit if side == "buy" else price >= limit
-        assert price == reference.quote(view)  # bit for bit
-        trader.observe(view, info)
-        reference.observe(view, info)
+        trader.observe(view, info, own)
         view.history.append(info)
         assert -1.0 <= trader.r <= 1.0 and -8.0 <= trader.theta <= 2.0
-        assert (trader.r, trader.theta) == (reference.r, reference.theta)
 
 
 def test_limit_outside_tariffs_wins() -> None:
@@ -266,57 +286,41 @@ def test_limit_outside_tariffs_wins() -> None:
 # ---------------------------------------------------------------- vectorised and protocol
 
 
-def test_population_equals_traders_over_a_run() -> None:
-    """Rows joining at different times, in six groups that see different books and
-    trades: every quote, r and theta equal the scalar reference traders' exactly."""
+def test_population_equals_one_row_traders() -> None:
+    """Rows of one population and one-row traders (the registry's AATrader) that see the
+    same views and results quote the same, bit for bit."""
     rng = np.random.default_rng(5)
     specs = []
-    for i in range(200):
+    for i in range(40):
         side: Literal["buy", "sell"] = "buy" if i % 2 == 0 else "sell"
-        limit = float(rng.uniform(0.02, 0.33))
         names: list[str | float] = ["averse", "neutral", "seeking", float(rng.uniform(-1, 1))]
-        specs.append(TraderSpec(i, side, limit, names[i % 4], P_MIN, P_MAX))
-    group = rng.integers(0, 6, len(specs))
-    joins = rng.integers(0, 30, len(specs))
-    population = AAPopulation([], p_min=P_MIN, p_max=P_MAX)
-    traders: dict[int, RefTrader] = {}
-    rows: dict[int, int] = {}
-    past: list[float] = []
-    views: dict[int, PublicView] = {}
-    active: list[int] = []
-    for k in range(60):
-        if k % 5 == 0:
-            views = {
-                g: PublicView(k // 5, 0, 5, P_MIN, P_MAX, list(), list(past)) for g in range(6)
-            }
-            active = [i for i in range(len(specs)) if joins[i] <= k and rng.random() < 0.8]
-            for i in active:
-                if i not in traders:
-                    traders[i], rows[i] = RefTrader(specs[i]), population.add(specs[i])
-        at = np.array([rows[i] for i in active], dtype=np.intp)
-        seen = [views[int(group[i])] for i in active]
-        quotes = population.quote_rows(at, seen)
-        expected = [traders[i].quote(v) for i, v in zip(active, seen, strict=True)]
-        assert quotes.tolist() == expected
-        infos = []
-        for _ in range(6):
-            n_trades = int(rng.integers(0, 3))
-            bid = None if rng.random() < 0.1 else float(rng.uniform(P_MIN, P_MAX))
-            ask = None if rng.random() < 0.1 else float(rng.uniform(P_MIN, P_MAX))
-            infos.append(RoundInfo(bid, ask, tuple(rng.uniform(0.1, 0.25, n_trades).tolist())))
-        got = [infos[int(group[i])] for i in active]
-        population.observe_rows(at, seen, got)
-        for i, v, info in zip(active, seen, got, strict=True):
-            traders[i].observe(v, info)
-        for g, view in views.items():
-            view.history.append(infos[g])
-        if k % 5 == 4:
-            past = (past + list(infos[0].trade_prices))[-50:]
-    order = sorted(traders)
-    r = [traders[i].r for i in order]
-    assert population.r[[rows[i] for i in order]].tolist() == r
-    assert population.theta[[rows[i] for i in order]].tolist() == [traders[i].theta for i in order]
-    assert np.ptp(r) > 0.1  # the run did move the traders
+        specs.append(
+            TraderSpec(i, side, float(rng.uniform(0.02, 0.33)), names[i % 4], P_MIN, P_MAX)
+        )
+    population = AAPopulation(specs)
+    traders = [AATrader(spec) for spec in specs]
+    rows = np.arange(len(specs))
+    for k in range(30):
+        view = PublicView(k // 5, k % 5, 5, P_MIN, P_MAX)
+        quotes = population.quote_rows(rows, [view] * len(specs))
+        assert quotes.tolist() == [t.quote(view) for t in traders]
+        prices = tuple(rng.uniform(0.1, 0.25, int(rng.integers(0, 3))).tolist())
+        info = RoundInfo(float(rng.uniform(0.1, 0.3)), float(rng.uniform(0.05, 0.25)), prices)
+        outcomes = rng.integers(0, 4, len(specs))
+        own = [
+            OwnResult(
+                int(o),
+                1000,
+                1000 if o == FILLED else 0,
+                prices[0] if o == FILLED and prices else None,
+            )
+            for o in outcomes
+        ]
+        population.observe_rows(rows, [view] * len(specs), [info] * len(specs), own)
+        for trader, mine in zip(traders, own, strict=True):
+            trader.observe(view, info, mine)
+    assert population.r.tolist() == [t.r for t in traders]
+    assert np.ptp(population.r) > 0.1  # the run did move the traders
 
 
 @settings(max_examples=200, deadline=None)
@@ -356,16 +360,11 @@ def test_registered_and_rejects_bad_specs() -> None:
         AAPopulation([spec, TraderSpec(2, "sell", 0.1, "neutral", 0.04, P_MAX)])
 
 
-def test_first_round_bid_formula() -> None:
-    # no trade seen, empty book: o_bid = P_min, o_ask = P_max, eta = 3, lambda_r = 0.05,
-    # lambda_a = 0.02 * (0.30 - 0.05) = 0.005.
+def test_cold_start_probes_with_the_limit() -> None:
+    """No trade price ever seen: the first quote is the limit (no fixed point of the band)."""
     view = PublicView(0, 0, 5, P_MIN, P_MAX)
-    buyer = AATrader(TraderSpec(1, "buy", 0.26, "neutral", P_MIN, P_MAX))
-    # b = 0.05 + (min(0.26, 1.05 * 0.30 + 0.005) - 0.05) / 3 = 0.05 + 0.21 / 3 = 0.12
-    assert buyer.quote(view) == pytest.approx(0.12)
-    seller = AATrader(TraderSpec(2, "sell", 0.11, "neutral", P_MIN, P_MAX))
-    # a = 0.30 - (0.30 - max(0.11, 0.95 * 0.05 - 0.005)) / 3 = 0.30 - 0.19 / 3
-    assert seller.quote(view) == pytest.approx(0.30 - 0.19 / 3)
+    assert AATrader(TraderSpec(1, "buy", 0.26, "neutral", P_MIN, P_MAX)).quote(view) == 0.26
+    assert AATrader(TraderSpec(2, "sell", 0.11, "averse", P_MIN, P_MAX)).quote(view) == 0.11
 
 
 def test_mechanism_mixes_population_and_registry_traders() -> None:

@@ -1,42 +1,71 @@
-"""AA in a stationary symmetric call market converges to the competitive equilibrium.
+"""AA converges to the competitive equilibrium wherever it lies, and beats ZI-C and ZIP.
 
-Market (gridledger.studies.aa_markets.convergence_run): 10 buyers with limits
-0.09..0.27 and 10 sellers with limits 0.08..0.26 tokens/kWh (step 0.02), 1 kWh
-each; competitive equilibrium: 5 kWh at any price in [0.17, 0.18], p_ce = 0.175.
-K = 5 rounds per interval (4 indicative + 1 binding), uniform-price clearing
-(gridledger.market.clear_uniform) on integer bids.
+A reduced but real version of ``gridledger experiment aa-equilibrium``
+(:mod:`gridledger.studies.aa_equilibrium`): symmetric schedules with p0 at 7 positions
+(20 % .. 80 % of the [feed-in, retail] band) and the two asymmetric schedules, 10 seeds
+each, K = 5 rounds, greedy clearing with pair prices. The AA parameters were chosen on
+seeds 0-4 of the same markets (and on the main job); these tests run on the held-out
+seeds 1000-1009, whose jittered limits and hence p0 values differ.
 
-Measured |p - p_ce| / p_ce after 1 / 3 / 10 intervals (efficiency):
-neutral 0.006 / 0.006 / 0.006 (1.0 from interval 1), averse 0.012 / 0.014 / 0.010
-(1.0), seeking 0.006 / 0.003 / 0.002 (0.38 in interval 1, then 1.0).
+Item 4 of the bidding issue, per market (mean over seeds): efficiency >= 0.95 and price
+error <= 3 % of p0 at interval 10, efficiency >= 0.90 in interval 1. Item 5: AA beats
+ZI-C and ZIP on both measures in every market.
 """
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
-from gridledger.studies.aa_markets import competitive_equilibrium, convergence_run
+from gridledger.studies.aa_equilibrium import (
+    P0_POSITIONS,
+    equilibrium_price,
+    equilibrium_summary,
+    equilibrium_table,
+    make_schedule,
+)
+
+HELD_OUT = tuple(range(1000, 1010))
 
 
-def test_competitive_equilibrium_of_the_test_market() -> None:
-    buyers = [0.09 + 0.02 * i for i in range(10)]
-    sellers = [0.08 + 0.02 * j for j in range(10)]
-    p_ce, q_ce = competitive_equilibrium(buyers, sellers)
-    assert p_ce == pytest.approx(0.175) and q_ce == 5
+@pytest.fixture(scope="module")
+def summary() -> pd.DataFrame:
+    runs = equilibrium_table(
+        seeds=HELD_OUT,
+        strategies=(("aa", "neutral"), ("zi", "neutral"), ("zip", "neutral")),
+        intervals=10,
+    )
+    return equilibrium_summary(runs).set_index(["market", "p0_position", "strategy"])
 
 
-@pytest.mark.parametrize("attitude", ["neutral", "averse", "seeking"])
-def test_prices_converge_to_p_ce(attitude: str) -> None:
-    rows = convergence_run(intervals=10, attitude=attitude)
-    by_interval = {int(r["interval"]): r for r in rows}
-    # bound: inside the CE price interval [0.17, 0.18] and within 2 % of its midpoint
-    # (1 % for neutral members) after 3 and after 10 intervals, full efficiency then
-    bound = 0.01 if attitude == "neutral" else 0.02
-    for t in (3, 10):
-        assert by_interval[t]["rel_error"] <= bound
-        assert by_interval[t]["smith_alpha"] <= bound
-        assert by_interval[t]["efficiency"] == pytest.approx(1.0)
-        assert 0.17 <= by_interval[t]["price"] <= 0.18  # inside the CE price interval
-    if attitude != "seeking":  # seeking members hold out in the first interval
-        assert by_interval[1]["rel_error"] <= bound
-        assert by_interval[1]["efficiency"] == pytest.approx(1.0)
+def test_schedules_put_p0_where_asked() -> None:
+    for pos in P0_POSITIONS:
+        schedule = make_schedule("sym", pos, seed=3)
+        assert schedule.p0 == pytest.approx(0.05 + pos * 0.25, abs=1e-6)
+        p0, best = equilibrium_price(schedule.buyer_limits, schedule.seller_limits)
+        assert (p0, best) == (schedule.p0, schedule.max_surplus) and best > 0
+    steep = make_schedule("steep-supply", 0.5, seed=3)
+    assert max(steep.seller_limits) - min(steep.seller_limits) > 3 * (
+        max(steep.buyer_limits) - min(steep.buyer_limits)
+    )
+
+
+@pytest.mark.slow
+def test_neutral_aa_converges_in_every_market(summary: pd.DataFrame) -> None:
+    aa = summary.xs("aa", level="strategy")
+    assert len(aa) == 9  # 7 symmetric positions + 2 asymmetric schedules
+    for (market, pos), row in aa.iterrows():
+        where = f"{market} at {pos}"
+        assert row["efficiency"] >= 0.95, where
+        assert row["price_error_pct"] <= 3.0, where
+        assert row["efficiency_interval_1"] >= 0.90, where
+
+
+@pytest.mark.slow
+def test_aa_beats_zi_c_and_zip(summary: pd.DataFrame) -> None:
+    for (market, pos), aa in summary.xs("aa", level="strategy").iterrows():
+        for baseline in ("zi", "zip"):
+            other = summary.loc[(market, pos, baseline)]
+            where = f"{market} at {pos} vs {baseline}"
+            assert aa["efficiency"] > other["efficiency"], where
+            assert aa["price_error_pct"] < other["price_error_pct"], where

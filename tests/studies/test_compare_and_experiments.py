@@ -10,6 +10,7 @@ import pytest
 from gridledger.cli import main
 from gridledger.errors import ScenarioError
 from gridledger.report.html import Code, Page, Paragraph, Section, Strong, Table, render_page
+from gridledger.studies import experiments
 from gridledger.studies.compare import parse_vary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,11 +42,38 @@ def test_parse_vary_errors() -> None:
         parse_vary("a=")
 
 
+@pytest.mark.slow
 def test_attitude_experiment(tmp_path: Path) -> None:
     assert main(["experiment", "attitudes", "--out", str(tmp_path)]) == 0
     table = pd.read_csv(tmp_path / "attitudes.csv").set_index("attitude")
+    assert (table.loc[["averse", "neutral", "seeking"], "seeds"] == 50).all()
     assert table.loc["averse", "trade_rate"] > table.loc["seeking", "trade_rate"]
     assert table.loc["seeking", "margin_per_kwh"] > table.loc["averse", "margin_per_kwh"]
+    for pair in ("averse - neutral", "neutral - seeking"):
+        assert table.loc[pair, "trade_rate_ci_low"] > 0 and table.loc[pair, "margin_ci_high"] < 0
+    assert "margin_ci_low" in (tmp_path / "attitudes.html").read_text()
+
+
+@pytest.mark.slow
+def test_aa_equilibrium_experiment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(experiments, "EQUILIBRIUM_SEEDS", 2)  # the real run uses 30
+    assert main(["experiment", "aa-equilibrium", "--out", str(tmp_path)]) == 0
+    table = pd.read_csv(tmp_path / "aa_equilibrium.csv")
+    assert list(table.columns) == [
+        "market",
+        "p0_position",
+        "strategy",
+        "attitude",
+        "interval",
+        "efficiency",
+        "price_error_pct",
+        "alpha",
+    ]
+    assert sorted(set(table["strategy"])) == ["aa", "zi", "zip"]
+    assert sorted(set(table["market"])) == ["flat-supply", "steep-supply", "sym"]
+    assert table["interval"].max() == 30
+    page = (tmp_path / "aa_equilibrium.html").read_text()
+    assert "efficiency_interval_1" in page and "data:image/png;base64" in page
 
 
 def test_experiment_needing_a_scenario_says_so(capsys: pytest.CaptureFixture[str]) -> None:

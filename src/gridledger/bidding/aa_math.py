@@ -53,23 +53,24 @@ NEWTON_MAX_ITER = 10
 
 @dataclass(frozen=True, slots=True)
 class AAParams:
-    """Algorithm constants (defaults: Vytelingum et al. 2008 and the BSE AA trader).
+    """Algorithm constants (Vytelingum et al. 2008 where the paper gives them).
 
-    ``theta0 = -2``: initial shape, inside [theta_min, theta_max] (BSE draws it from
-    [-5, 0]; we take a fixed value for reproducibility). ``lambda_a_rel``: lambda_a
-    of the first-round bid as a share of the price range (P_max - P_min).
+    ``n_prices`` / ``rho``: memory N and its decay; ``beta2``, ``gamma``, ``theta_min``,
+    ``theta_max``: long-term learning; ``theta0 = -2``: initial shape (BSE draws it from
+    [-5, 0]; a fixed value keeps runs reproducible). ``r0``: initial learned
+    aggressiveness (slightly positive, so that a fresh market of neutral traders quotes
+    across p* and trades); ``r_bound``: bound of the learned aggressiveness.
     """
 
-    eta: float = 3.0
     n_prices: int = 5
     rho: float = 0.9
-    lambda_r: float = 0.05
-    lambda_a_rel: float = 0.02
     beta2: float = 0.4
     gamma: float = 2.0
     theta_min: float = -8.0
     theta_max: float = 2.0
     theta0: float = -2.0
+    r0: float = 0.1
+    r_bound: float = 1.0
 
 
 def _libm(fn: Callable[[float], float], x: FloatArray) -> FloatArray:

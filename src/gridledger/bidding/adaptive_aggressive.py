@@ -1,73 +1,39 @@
-"""Adaptive-Aggressive (AA) trader of Vytelingum, Cliff & Jennings (2008), for a call market.
+"""Adaptive-Aggressive (AA) trader of Vytelingum, Cliff & Jennings (2008), for sealed rounds.
 
 Registered as strategy ``"aa"``. :class:`AAPopulation` holds any number of AA traders
 as rows of numpy arrays and prices them together; each row has its own state (price
-memory, book, r, theta, volatility range), so rows may see different public views
-and join at different times. The round mechanism (``bidding.mechanism``) keeps one
-population for all its AA members; :class:`AATrader` is a one-row population behind
-the per-member ``Trader`` protocol of the strategy registry. A row persists across
-intervals, so the long-term shape parameter theta and the aggressiveness r carry
-over. The array formulas are in :mod:`gridledger.bidding.aa_math`; the method is
-described in docs/bidding.md.
+memory, learned aggressiveness, theta). The round mechanism (``bidding.mechanism``)
+keeps one population for all its AA members; :class:`AATrader` is a one-row population
+behind the per-member ``Trader`` protocol of the strategy registry. Rows persist across
+intervals. The formulas are in :mod:`gridledger.bidding.aa_math`; the method, its
+adaptations to sealed rounds and the parameter table are in docs/bidding.md.
 
-Notation: limit price ``l``, aggressiveness ``r`` in [-1, 1], shape ``theta``,
-market bounds ``P_min`` = feed-in tariff and ``P_max`` = retail tariff, and
-``f(s, th) = (exp(s th) - 1) / (exp(th) - 1)`` (``f(s, 0) = s``).
+Notation: limit ``l``, learned aggressiveness ``r``, the attitude's aggressiveness
+offset ``r_att`` (:mod:`gridledger.bidding.risk`), effective aggressiveness
+``r_eff = clip(r + r_att, -1, 1)``, shape ``theta``, band ``[P_min, P_max]``.
 
-Equilibrium estimate
-    ``p* = sum_k rho^k p_(T-k) / sum_k rho^k`` over the last ``N`` round prices,
-    newest first (k = 0). A *round price* is the mean trade price of one round that
-    cleared something (with the uniform rule every trade of a round has the same
-    price); indicative and binding rounds both count, and a trader created late is
-    seeded from ``PublicView.past_trade_prices``. Before any trade: the midpoint of
-    the latest best bid and best ask if both exist, else ``(P_min + P_max) / 2``.
+Equilibrium estimate p* (market information only)
+    ``p* = sum_k rho^k p_(T-k) / sum_k rho^k`` over the last ``N`` round prices, newest
+    first. A round price is the energy-weighted mean trade price of a round that
+    cleared something (indicative or binding), as delivered to the trader's bus. A row
+    created late is seeded from ``PublicView.past_trade_prices``. Cold start (no trade
+    price ever seen): the trader quotes its limit in the first round (a truthful probe);
+    if that round trades, its price starts the memory, else ``p*`` is the midpoint of
+    the first round's best bid and best ask. No fixed point of the tariff band is used.
 
-Target price tau(r) (the paper's formulas with the buyer's floor 0 generalised to
-``P_min``; with ``P_min = 0`` they are exactly the paper's)
-    buyer,  l > p*:  r >= 0: p* + (l - p*) f(r, th);   r < 0: P_min + (p* - P_min)(1 - f(-r, thb))
-    buyer,  l <= p*: r >= 0: l;                        r < 0: P_min + (l - P_min)(1 - f(-r, th))
-    seller, l < p*:  r >= 0: l + (p* - l)(1 - f(r, th)); r < 0: p* + (P_max - p*) f(-r, thb)
-    seller, l >= p*: r >= 0: l;                        r < 0: l + (P_max - l) f(-r, th)
-    ``thb`` makes d tau / d r continuous at r = 0:
-    buyer ``thb (p* - P_min) / (e^thb - 1) = th (l - p*) / (e^th - 1)``, seller
-    ``thb (P_max - p*) / (e^thb - 1) = th (p* - l) / (e^th - 1)``; solved by Newton on
-    ``ln(x / (e^x - 1))`` (concave and decreasing, so Newton converges monotonically
-    after the first step; at most 10 iterations) and cached while (p*, theta) are
-    unchanged. Buyers' tau increases with r, sellers' decreases (weakly).
+Quote
+    ``tau(r_eff)`` (the paper's target price, ``aa_math.target_prices``). In the binding
+    round a trader whose order was filled in the last indicative round repeats that
+    quote if it is the more aggressive one (a quote that cleared is not withdrawn
+    when it becomes binding).
 
-Short-term learning (after every round)
-    ``r_shout`` solves tau(r_shout) = q in closed form (``f`` is inverted exactly,
-    ``f^-1(y, th) = ln(1 + y (e^th - 1)) / th``), clipped to [-1, 1].
-    q is the round price if the round cleared, else the best bid (buyers) or best
-    ask (sellers). Buyer: after a trade, tau >= q -> less aggressive, else more; no
-    trade and best bid >= tau -> more. Seller: after a trade, tau <= q -> less
-    aggressive, else more; no trade and best ask <= tau -> more.
-    more: ``delta = (1 + lambda_r_up) r_shout + lambda_a_up``;
-    less: ``delta = (1 - lambda_r_dn) r_shout - lambda_a_dn``;
-    ``r <- r + beta1 (delta - r)``. The lambdas and beta1 come from the risk attitude
-    (:mod:`gridledger.bidding.risk`); lambda_a is in units of r, which is already
-    normalised to the price range.
-
-Long-term learning (after every round that cleared)
-    ``alpha = sqrt(mean_k (p_k - p*)^2) / p*`` over the same N round prices;
-    ``alpha_bar = (alpha - alpha_min) / (alpha_max - alpha_min)`` with the running
-    min/max of alpha (no update while they are equal);
-    ``th* = (th_max - th_min)(1 - alpha_bar e^(gamma (alpha_bar - 1))) + th_min``;
-    ``theta <- theta + beta2 (th* - theta)``.
-
-Bid formation (call-market adaptation of the paper's CDA rule; o_bid / o_ask are the
-best bid and ask of the previous round, or of the last round of the previous
-interval in round 0, ``[P_min, P_max]`` when none was ever seen)
-    no trade seen yet: buyer ``b = o_bid + (min(l, (1 + lambda_r) o_ask + lambda_a_price) - o_bid) / eta``,
-    seller ``a = o_ask - (o_ask - max(l, (1 - lambda_r) o_bid - lambda_a_price)) / eta``,
-    with ``lambda_a_price = lambda_a_rel (P_max - P_min)`` (lambda_a scaled to the price range);
-    afterwards, buyer: ``b = o_bid + (tau - o_bid) / eta`` if o_bid < tau else tau, raised
-    to o_ask when o_ask <= tau; seller: ``a = o_ask - (o_ask - tau) / eta`` if o_ask > tau
-    else tau, lowered to o_bid when o_bid >= tau. (In a CDA the paper's "accept the
-    best ask" means trading at it; in a call market the matching action is to bid at
-    least that ask, while a bid *equal* to the lowest ask would not clear against the
-    other sellers.) Finally the price is clamped to [P_min, P_max] and then to the
-    limit: a buyer never bids above l, a seller never asks below l.
+Learning from the own order (after every round; ``q``: see the table in docs/bidding.md)
+    filled: less aggressive, ``delta = min((1 - lambda_r) x - lambda_a, r - lambda_a)``;
+    partly filled, rationed, or priced out while intra-marginal: more aggressive,
+    ``delta = max((1 + lambda_r) x + lambda_a, r + lambda_a)``; priced out while
+    extra-marginal: no change. ``x = r_shout(q) - r_att`` (the shout's aggressiveness
+    in the learned coordinate), ``r <- r + beta1 (delta - r)``.
+    Long-term learning of theta from the volatility of the price memory, as in the paper.
 """
 
 from __future__ import annotations
@@ -88,13 +54,23 @@ from gridledger.bidding.aa_math import (
     target_prices,
     theta_star,
 )
-from gridledger.bidding.base import PublicView, RoundInfo, TraderSpec, register_strategy
+from gridledger.bidding.base import (
+    FILLED,
+    NOT_MATCHED,
+    OwnResult,
+    PublicView,
+    RoundInfo,
+    TraderSpec,
+    register_strategy,
+)
 from gridledger.bidding.risk import risk_profile
 from gridledger.errors import GridledgerError
 
 __all__ = ["AA_STRATEGY", "AAParams", "AAPopulation", "AATrader"]
 
 AA_STRATEGY = "aa"
+TICK = 1e-5
+"""Price step (tokens/kWh) by which a binding quote crosses the other side's best quote."""
 
 IntArray = NDArray[np.intp]  # row indices
 
@@ -108,16 +84,12 @@ def _check_market(name: str, p_min: float, p_max: float) -> None:
         raise GridledgerError(message)
 
 
-def _price_or_nan(value: float | None) -> float:
-    return math.nan if value is None else value
-
-
 class AAPopulation:
     """AA traders as rows of arrays, all in one market (same tariffs).
 
     ``add`` appends a row; ``quote_rows`` / ``observe_rows`` price and teach a subset
-    of rows, each with its own public view (rows sharing a view object may share
-    it). ``quote`` / ``observe`` do the same for every row with one view.
+    of rows, each with its own public view and its own order's result. ``quote`` /
+    ``observe`` do the same for every row with one view.
     """
 
     def __init__(
@@ -136,24 +108,32 @@ class AAPopulation:
         self.p_max = specs[0].retail_per_kwh if p_max is None else p_max
         _check_market("AAPopulation", self.p_min, self.p_max)
         self.specs: list[TraderSpec] = []
-        n_mem = self.params.n_prices
         self.is_buyer: BoolArray = np.zeros(0, dtype=bool)
         self.limit_raw: FloatArray = np.zeros(0)
         self.limit: FloatArray = np.zeros(0)
         self.r: FloatArray = np.zeros(0)
+        """Learned aggressiveness of the reference quote tau(r)."""
+        self.hold_out: FloatArray = np.zeros(0)
+        """The attitude's offset of the quote from tau(r), as a share of p* (> 0: holds
+        out for margin, < 0: concedes margin, 0: neutral)."""
         self.theta: FloatArray = np.zeros(0)
         self.beta1: FloatArray = np.zeros(0)
-        self.lr_up: FloatArray = np.zeros(0)
-        self.la_up: FloatArray = np.zeros(0)
-        self.lr_dn: FloatArray = np.zeros(0)
-        self.la_dn: FloatArray = np.zeros(0)
-        self.prices: FloatArray = np.zeros((0, n_mem))
+        self.lambda_r: FloatArray = np.zeros(0)
+        self.lambda_a_up: FloatArray = np.zeros(0)
+        self.lambda_a_down: FloatArray = np.zeros(0)
+        self.prices: FloatArray = np.zeros((0, self.params.n_prices))
         """Price memory, newest first (column 0); the first ``count`` columns of a row are valid."""
         self.count: IntArray = np.zeros(0, dtype=np.intp)
         self.alpha_min: FloatArray = np.zeros(0)
         self.alpha_max: FloatArray = np.zeros(0)
-        self.book_bid: FloatArray = np.zeros(0)
-        self.book_ask: FloatArray = np.zeros(0)
+        self.cold_mid: FloatArray = np.zeros(0)
+        """Cold start: midpoint of the first round's best bid and ask (nan until seen)."""
+        self.last_quote: FloatArray = np.zeros(0)
+        self.last_ref: FloatArray = np.zeros(0)
+        """The reference quote tau(r) behind the last quote (nan on a cold start)."""
+        self.fill_quote: FloatArray = np.zeros(0)
+        """The row's last quote that was filled, in interval :attr:`fill_interval`."""
+        self.fill_interval: IntArray = np.zeros(0, dtype=np.intp)
         self._tb: FloatArray = np.zeros(0)
         self._tb_p: FloatArray = np.zeros(0)
         self._tb_theta: FloatArray = np.zeros(0)
@@ -187,19 +167,22 @@ class AAPopulation:
         self.is_buyer = np.append(self.is_buyer, spec.side == "buy")
         self.limit_raw = np.append(self.limit_raw, spec.limit_price_per_kwh)
         self.limit = np.append(self.limit, limit)
-        self.r = np.append(self.r, prof.r0)
+        self.r = np.append(self.r, self.params.r0)
+        self.hold_out = np.append(self.hold_out, prof.hold_out)
         self.theta = np.append(self.theta, self.params.theta0)
         self.beta1 = np.append(self.beta1, prof.beta1)
-        self.lr_up = np.append(self.lr_up, prof.lambda_r_up)
-        self.la_up = np.append(self.la_up, prof.lambda_a_up)
-        self.lr_dn = np.append(self.lr_dn, prof.lambda_r_down)
-        self.la_dn = np.append(self.la_dn, prof.lambda_a_down)
+        self.lambda_r = np.append(self.lambda_r, prof.lambda_r)
+        self.lambda_a_up = np.append(self.lambda_a_up, prof.lambda_a_up)
+        self.lambda_a_down = np.append(self.lambda_a_down, prof.lambda_a_down)
         self.prices = np.vstack([self.prices, np.zeros((1, self.params.n_prices))])
         self.count = np.append(self.count, 0)
         self.alpha_min = np.append(self.alpha_min, math.inf)
         self.alpha_max = np.append(self.alpha_max, -math.inf)
-        self.book_bid = np.append(self.book_bid, math.nan)
-        self.book_ask = np.append(self.book_ask, math.nan)
+        self.cold_mid = np.append(self.cold_mid, math.nan)
+        self.last_quote = np.append(self.last_quote, math.nan)
+        self.last_ref = np.append(self.last_ref, math.nan)
+        self.fill_quote = np.append(self.fill_quote, math.nan)
+        self.fill_interval = np.append(self.fill_interval, -1)
         self._tb = np.append(self._tb, 0.0)
         self._tb_p = np.append(self._tb_p, math.nan)
         self._tb_theta = np.append(self._tb_theta, math.nan)
@@ -210,8 +193,11 @@ class AAPopulation:
     def _seed(self, rows: IntArray, views: Sequence[PublicView]) -> None:
         """Rows without a price memory start from the binding prices of earlier intervals."""
         n_mem = self.params.n_prices
-        for row, view in zip(rows.tolist(), views, strict=True):
-            if self.count[row] == 0 and view.past_trade_prices:
+        empty = self.count[rows] == 0
+        if not empty.any():
+            return
+        for row, view, cold in zip(rows.tolist(), views, empty.tolist(), strict=True):
+            if cold and view.past_trade_prices:
                 seed = view.past_trade_prices[-n_mem:]
                 self.prices[row, : len(seed)] = seed[::-1]
                 self.count[row] = len(seed)
@@ -223,7 +209,7 @@ class AAPopulation:
         self.count[rows] = np.minimum(self.count[rows] + 1, self.params.n_prices)
 
     def p_star(self, rows: IntArray) -> FloatArray:
-        """Equilibrium estimate per row (fallback before any trade: module docstring)."""
+        """Equilibrium estimate per row; nan where neither a trade nor a book was seen."""
         count = self.count[rows]
         mem = self.prices[rows]
         num = np.zeros(rows.size)
@@ -234,12 +220,9 @@ class AAPopulation:
             num = np.where(has, num + w * mem[:, k], num)
             den = np.where(has, den + w, den)
             w *= self.params.rho
-        b, a = self.book_bid[rows], self.book_ask[rows]
         with np.errstate(all="ignore"):
             estimate = num / den
-            mid = np.minimum(np.maximum((b + a) / 2.0, self.p_min), self.p_max)
-        fallback = np.where(np.isnan(b) | np.isnan(a), (self.p_min + self.p_max) / 2.0, mid)
-        return np.where(count > 0, estimate, fallback)
+        return np.where(count > 0, estimate, self.cold_mid[rows])
 
     def theta_bar(self, rows: IntArray, p_star: FloatArray) -> FloatArray:
         """theta_bar per row, re-solved (from the row's previous root) when p* or theta moved."""
@@ -256,12 +239,16 @@ class AAPopulation:
         return self._tb[rows]
 
     def targets(self, rows: IntArray, p_star: FloatArray | None = None) -> FloatArray:
-        """tau at the current aggressiveness, per row."""
+        """The reference quote tau(r) per row (rows need a finite p*)."""
         p = self.p_star(rows) if p_star is None else p_star
         tb = self.theta_bar(rows, p)
         limit, theta = self.limit[rows], self.theta[rows]
-        buyer, r = self.is_buyer[rows], self.r[rows]
-        return target_prices(buyer, r, limit, p, theta, tb, self.p_min, self.p_max)
+        buyer = self.is_buyer[rows]
+        return target_prices(buyer, self.r[rows], limit, p, theta, tb, self.p_min, self.p_max)
+
+    def offsets(self, rows: IntArray, p_star: FloatArray) -> FloatArray:
+        """The attitude's price offset: quote = tau(r) + offset (buyer ``-h p*``, seller ``+h p*``)."""
+        return np.where(self.is_buyer[rows], -1.0, 1.0) * self.hold_out[rows] * p_star
 
     # -- protocol -------------------------------------------------------------
 
@@ -270,105 +257,143 @@ class AAPopulation:
         rows = np.arange(len(self.specs))
         return self.quote_rows(rows, [view] * rows.size)
 
-    def observe(self, view: PublicView, info: RoundInfo) -> None:
-        """Every row learns from the public result of the round just finished."""
+    def observe(self, view: PublicView, info: RoundInfo, own: Sequence[OwnResult]) -> None:
+        """Every row learns from the round just finished (``own[i]``: row i's order)."""
         rows = np.arange(len(self.specs))
-        self.observe_rows(rows, [view] * rows.size, [info] * rows.size)
+        self.observe_rows(rows, [view] * rows.size, [info] * rows.size, own)
 
     def quote_rows(self, rows: IntArray, views: Sequence[PublicView]) -> FloatArray:
         """Prices of ``rows`` in the coming round, row ``rows[i]`` seeing ``views[i]``."""
         rows = np.asarray(rows, dtype=np.intp)
         self._seed(rows, views)
-        for row, view in zip(rows.tolist(), views, strict=True):
-            if view.history:
-                last = view.history[-1]
-                self.book_bid[row] = _price_or_nan(last.best_bid)
-                self.book_ask[row] = _price_or_nan(last.best_ask)
-        b, a = self.book_bid[rows], self.book_ask[rows]
-        o_bid = np.where(np.isnan(b), self.p_min, b)
-        o_ask = np.where(np.isnan(a), self.p_max, a)
-        eta = self.params.eta
-        buyer, limit = self.is_buyer[rows], self.limit[rows]
-        price = np.empty(rows.size)
-        first = self.count[rows] == 0
-        if first.any():  # no trade seen yet
-            lam_a = self.params.lambda_a_rel * (self.p_max - self.p_min)
-            lam_r = self.params.lambda_r
-            ob, oa, lim = o_bid[first], o_ask[first], limit[first]
-            buy = ob + (np.minimum(lim, (1 + lam_r) * oa + lam_a) - ob) / eta
-            sell = oa - (oa - np.maximum(lim, (1 - lam_r) * ob - lam_a)) / eta
-            price[first] = np.where(buyer[first], buy, sell)
-        known = ~first
+        limit, buyer = self.limit[rows], self.is_buyer[rows]
+        p = self.p_star(rows)
+        known = ~np.isnan(p)
+        price = limit.copy()  # cold start: the truthful probe
+        ref = np.full(rows.size, math.nan)
         if known.any():
-            tau = self.targets(rows[known])
-            ob, oa = o_bid[known], o_ask[known]
-            buy = np.where(ob < tau, ob + (tau - ob) / eta, tau)
-            buy = np.where(oa <= tau, np.maximum(buy, oa), buy)
-            sell = np.where(oa > tau, oa - (oa - tau) / eta, tau)
-            sell = np.where(ob >= tau, np.minimum(sell, ob), sell)
-            price[known] = np.where(buyer[known], buy, sell)
+            at = rows[known]
+            ref[known] = self.targets(at, p[known])
+            price[known] = ref[known] + self.offsets(at, p[known])
+        binding = np.array([v.round == v.rounds - 1 for v in views], dtype=bool)
+        if binding.any():
+            price = self._binding_quotes(rows, views, binding, price)
         price = np.minimum(np.maximum(price, self.p_min), self.p_max)
         lim_raw = self.limit_raw[rows]
-        return np.where(buyer, np.minimum(price, lim_raw), np.maximum(price, lim_raw))
+        price = np.where(buyer, np.minimum(price, lim_raw), np.maximum(price, lim_raw))
+        self.last_quote[rows] = price
+        self.last_ref[rows] = np.where(buyer, np.minimum(ref, lim_raw), np.maximum(ref, lim_raw))
+        return price
+
+    def _binding_quotes(
+        self, rows: IntArray, views: Sequence[PublicView], binding: BoolArray, price: FloatArray
+    ) -> FloatArray:
+        """Binding round: a row filled earlier in this interval quotes at least as
+        aggressively as its last filled quote; a row not filled yet quotes at least the
+        other side's best quote of the last round (one tick through it) where that is
+        within its limit: in a call market, accepting the best offer means crossing it."""
+        buyer, limit = self.is_buyer[rows], self.limit_raw[rows]
+        interval = np.array([v.interval for v in views], dtype=np.intp)
+        filled = binding & (self.fill_interval[rows] == interval)
+        other = np.full(rows.size, math.nan)
+        for i, view in enumerate(views):
+            if binding[i] and not filled[i] and view.history:
+                last = view.history[-1]
+                quote = last.best_ask if buyer[i] else last.best_bid
+                if quote is not None:
+                    other[i] = quote + (TICK if buyer[i] else -TICK)
+        anchor = np.where(filled, self.fill_quote[rows], other)
+        usable = ~np.isnan(anchor) & np.where(buyer, anchor <= limit, anchor >= limit)
+        bolder = np.where(buyer, np.maximum(price, anchor), np.minimum(price, anchor))
+        return np.where(usable, bolder, price)
 
     def observe_rows(
-        self, rows: IntArray, views: Sequence[PublicView], infos: Sequence[RoundInfo]
+        self,
+        rows: IntArray,
+        views: Sequence[PublicView],
+        infos: Sequence[RoundInfo],
+        own: Sequence[OwnResult],
     ) -> None:
-        """``rows[i]`` learns from ``infos[i]``, the round just finished as seen in ``views[i]``."""
+        """``rows[i]`` learns from ``infos[i]`` (public, as seen in ``views[i]``) and
+        ``own[i]`` (the result of its own order) of the round just finished."""
         rows = np.asarray(rows, dtype=np.intp)
         self._seed(rows, views)
         n = rows.size
         q_round = np.full(n, math.nan)
-        info_bid = np.empty(n)
-        info_ask = np.empty(n)
-        for i, info in enumerate(infos):
-            info_bid[i] = _price_or_nan(info.best_bid)
-            info_ask[i] = _price_or_nan(info.best_ask)
+        info_bid = np.full(n, math.nan)
+        info_ask = np.full(n, math.nan)
+        outcome = np.empty(n, dtype=np.intp)
+        q_own = np.full(n, math.nan)
+        cache: dict[int, float] = {}
+        for i, (info, mine) in enumerate(zip(infos, own, strict=True)):
+            if info.best_bid is not None:
+                info_bid[i] = info.best_bid
+            if info.best_ask is not None:
+                info_ask[i] = info.best_ask
             if info.trade_prices:
-                q_round[i] = math.fsum(info.trade_prices) / len(info.trade_prices)
-        self.book_bid[rows] = info_bid
-        self.book_ask[rows] = info_ask
+                key = id(info)
+                if key not in cache:
+                    cache[key] = info.mean_price() or math.nan
+                q_round[i] = cache[key]
+            outcome[i] = mine.outcome
+            if mine.price_per_kwh is not None:
+                q_own[i] = mine.price_per_kwh
         traded = ~np.isnan(q_round)
         if traded.any():
             self._remember(rows[traded], q_round[traded])
             self._learn_theta(rows[traded])
+        cold = (self.count[rows] == 0) & np.isnan(self.cold_mid[rows])
+        book = cold & ~np.isnan(info_bid) & ~np.isnan(info_ask)
+        if book.any():
+            mid = np.minimum(np.maximum((info_bid + info_ask) / 2.0, self.p_min), self.p_max)
+            self.cold_mid[rows[book]] = mid[book]
+        filled = outcome == FILLED
+        got = rows[filled]
+        self.fill_quote[got] = self.last_quote[got]
+        self.fill_interval[got] = [
+            v.interval for v, f in zip(views, filled.tolist(), strict=True) if f
+        ]
         p = self.p_star(rows)
-        tau = self.targets(rows, p)
-        buyer = self.is_buyer[rows]
-        # without a trade: the other side's best quote if it is beyond tau, else our own
-        own = np.where(buyer, info_bid, info_ask)
-        other = np.where(buyer, info_ask, info_bid)
-        use_other = ~np.isnan(other) & np.where(buyer, other > tau, other < tau)
-        q = np.where(traded, q_round, np.where(use_other, other, own))
-        act = ~np.isnan(q)
+        ref = self.last_ref[rows]
+        act = ~np.isnan(p) & ~np.isnan(ref)
         if not act.any():
             return
-        at, q, tau, p, buyer, traded = rows[act], q[act], tau[act], p[act], buyer[act], traded[act]
-        more = np.where(
-            traded, np.where(buyer, tau < q, tau > q), np.where(buyer, q >= tau, q <= tau)
+        rows, p, ref, outcome, filled = rows[act], p[act], ref[act], outcome[act], filled[act]
+        q_own, q_round = q_own[act], q_round[act]
+        info_bid, info_ask = info_bid[act], info_ask[act]
+        buyer, limit, h = self.is_buyer[rows], self.limit[rows], self.hold_out[rows]
+        other = np.where(buyer, info_ask, info_bid)
+        q_pub = np.where(np.isnan(q_round), other, q_round)
+        # priced out and unable to trade at the public price with a profit: extra-marginal
+        profitable = np.where(buyer, q_pub < limit, q_pub > limit)
+        missed = ~filled & ((outcome != NOT_MATCHED) | profitable)
+        # the reference quote was priced out at the public price (buyer below it)
+        ref_out = np.where(buyer, ref < q_pub, ref > q_pub)
+        # own result informative about the reference quote: a fill of a quote no more
+        # aggressive than it (h >= 0), a miss of a quote no less aggressive (h <= 0)
+        less_own = filled & (h >= 0.0)
+        more_own = missed & (h <= 0.0)
+        # otherwise the public rule on the reference quote (a missed order is never told
+        # to be less aggressive)
+        more_pub = ((filled & (h < 0.0)) | (missed & (h > 0.0))) & ref_out
+        less_pub = filled & (h < 0.0) & ~ref_out
+        more = more_own | more_pub
+        less = less_own | less_pub
+        q = np.where(less_own, q_own, q_pub)
+        change = (more | less) & ~np.isnan(q)
+        if not change.any():
+            return
+        at, q, p, buyer, more = rows[change], q[change], p[change], buyer[change], more[change]
+        tb = self.theta_bar(at, p)
+        x = shout_aggressiveness(
+            buyer, q, self.limit[at], p, self.theta[at], tb, self.p_min, self.p_max
         )
-        r_shout = shout_aggressiveness(
-            buyer,
-            q,
-            self.limit[at],
-            p,
-            self.theta[at],
-            self._tb[at],
-            self.p_min,
-            self.p_max,
-        )
-        r = self.r[at]
-        delta = np.where(
-            more,
-            (1.0 + self.lr_up[at]) * r_shout + self.la_up[at],
-            (1.0 - self.lr_dn[at]) * r_shout - self.la_dn[at],
-        )
-        delta = np.minimum(np.maximum(delta, -1.0), 1.0)
-        r_new = np.minimum(np.maximum(r + self.beta1[at] * (delta - r), -1.0), 1.0)
-        # call-market hold band: traded with a margin smaller than one step
-        band = self.la_up[at] + self.lr_up[at] * np.abs(r_shout)
-        hold = traded & ~more & (r <= r_shout + band)
-        self.r[at] = np.where(hold, r, r_new)
+        r, lam_r = self.r[at], self.lambda_r[at]
+        lam_up, lam_down = self.lambda_a_up[at], self.lambda_a_down[at]
+        up = np.maximum((1.0 + lam_r) * x + lam_up, r + lam_up)
+        down = np.minimum((1.0 - lam_r) * x - lam_down, r - lam_down)
+        delta = np.where(more, up, down)
+        self.r[at] = np.minimum(np.maximum(r + self.beta1[at] * (delta - r), -1.0), 1.0)
 
     def _learn_theta(self, rows: IntArray) -> None:
         """Long-term learning of theta from the volatility of each row's price memory."""
@@ -425,8 +450,8 @@ class AATrader:
     def quote(self, view: PublicView) -> float:
         return float(self.population.quote(view)[0])
 
-    def observe(self, view: PublicView, info: RoundInfo) -> None:
-        self.population.observe(view, info)
+    def observe(self, view: PublicView, info: RoundInfo, own: OwnResult) -> None:
+        self.population.observe(view, info, [own])
 
 
 register_strategy(AA_STRATEGY)(AATrader)

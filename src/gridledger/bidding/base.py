@@ -14,6 +14,7 @@ integer micro-token units of ``gridledger.market``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
@@ -23,7 +24,13 @@ import numpy as np
 from gridledger.errors import GridledgerError
 
 __all__ = [
+    "FILLED",
+    "NOT_MATCHED",
+    "OUTCOME_NAMES",
+    "PARTLY_FILLED",
+    "RATIONED",
     "STRATEGIES",
+    "OwnResult",
     "PublicView",
     "RoundInfo",
     "Trader",
@@ -66,6 +73,49 @@ class RoundInfo:
     best_bid: float | None
     best_ask: float | None
     trade_prices: tuple[float, ...] = ()
+    trade_e_wh: tuple[int, ...] = ()
+    """Energy of each trade (same order as ``trade_prices``); empty means 1 each."""
+
+    def mean_price(self) -> float | None:
+        """Energy-weighted mean trade price of the round (None if nothing traded)."""
+        if not self.trade_prices:
+            return None
+        if len(self.trade_e_wh) != len(self.trade_prices):
+            return math.fsum(self.trade_prices) / len(self.trade_prices)
+        total = sum(self.trade_e_wh)
+        if total <= 0:
+            return math.fsum(self.trade_prices) / len(self.trade_prices)
+        weighted = math.fsum(p * e for p, e in zip(self.trade_prices, self.trade_e_wh, strict=True))
+        return weighted / total
+
+
+FILLED = 0
+"""All of the order's energy traded."""
+PARTLY_FILLED = 1
+"""Some, not all, of the order's energy traded."""
+RATIONED = 2
+"""Nothing traded although the order was priced at or through the clearing margin (it
+would have had a non-negative surplus with a counterparty that traded): the other side
+ran out, or it lost a tie."""
+NOT_MATCHED = 3
+"""Nothing traded and the order was priced out (worse than every traded counterparty)."""
+OUTCOME_NAMES = ("filled", "partly filled", "rationed", "not matched")
+
+
+@dataclass(frozen=True, slots=True)
+class OwnResult:
+    """Private result of one member's order in a finished round (only that member sees it).
+
+    ``outcome``: :data:`FILLED`, :data:`PARTLY_FILLED`, :data:`RATIONED` or
+    :data:`NOT_MATCHED`. ``traded_wh`` of ``e_wh`` offered; ``price_per_kwh``: the
+    energy-weighted mean price of its own trades as it pays / receives them (a buyer's
+    price includes the network fee), None if nothing traded.
+    """
+
+    outcome: int
+    e_wh: int
+    traded_wh: int = 0
+    price_per_kwh: float | None = None
 
 
 @dataclass(slots=True)
@@ -92,8 +142,8 @@ class Trader(Protocol):
         """Price (tokens/kWh) of this member's order in the coming round."""
         ...
 
-    def observe(self, view: PublicView, info: RoundInfo) -> None:
-        """Learn from the public result of the round just finished."""
+    def observe(self, view: PublicView, info: RoundInfo, own: OwnResult) -> None:
+        """Learn from the round just finished: its public result and the own order's."""
         ...
 
 

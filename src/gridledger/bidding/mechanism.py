@@ -18,12 +18,25 @@ from typing import Protocol
 
 import numpy as np
 
+from gridledger.bidding import zero_intelligence as _zi  # noqa: F401  (registers "zi")
+from gridledger.bidding import zip as _zip  # noqa: F401  (registers "zip")
 from gridledger.bidding.adaptive_aggressive import AA_STRATEGY, AAPopulation
-from gridledger.bidding.base import PublicView, RoundInfo, Trader, TraderSpec, make_trader
+from gridledger.bidding.base import (
+    FILLED,
+    NOT_MATCHED,
+    PARTLY_FILLED,
+    RATIONED,
+    OwnResult,
+    PublicView,
+    RoundInfo,
+    Trader,
+    TraderSpec,
+    make_trader,
+)
 from gridledger.market.orders import Bid, ClearingResult, Side
 from gridledger.market.units import micro_to_price, price_to_micro
 
-__all__ = ["Mechanism", "Position", "TraderMechanism", "round_info"]
+__all__ = ["Mechanism", "Position", "TraderMechanism", "own_results", "round_info"]
 
 PAST_PRICES_KEPT = 50
 
@@ -98,7 +111,73 @@ def round_info(
         best_bid=micro_to_price(max(buys)) if buys else None,
         best_ask=micro_to_price(min(sells)) if sells else None,
         trade_prices=prices,
+        trade_e_wh=tuple(t.e_wh for t in trades),
     )
+
+
+def _fee(fees: np.ndarray | None, seller_bus: int, buyer_bus: int) -> int:
+    return 0 if fees is None else int(fees[seller_bus, buyer_bus])
+
+
+def own_results(
+    bids: Sequence[Bid], result: ClearingResult, fees: np.ndarray | None = None
+) -> list[OwnResult]:
+    """Each bid's own outcome in the cleared round (same order as ``bids``).
+
+    Filled / partly filled from the trades naming the member; an order with no trade is
+    *rationed* if its price is at or through the margin, i.e. it would have had a
+    non-negative net surplus ``b - a - c`` with some counterparty that did trade (the
+    other side ran out, or it lost a tie), else *not matched* (priced out). Prices are
+    the member's own: what a buyer pays (fee included), what a seller receives.
+    """
+    traded: dict[tuple[int, Side], int] = {}
+    paid: dict[tuple[int, Side], int] = {}
+    # cheapest traded ask per seller bus, dearest traded bid per buyer bus
+    ask_at: dict[int, int] = {}
+    bid_at: dict[int, int] = {}
+    price_of = {(b.member, b.side): b.price_per_kwh_micro for b in bids}
+    for t in result.trades:
+        for key, micro in (
+            ((t.buyer, Side.BUY), t.buyer_price_per_kwh_micro),
+            ((t.seller, Side.SELL), t.seller_price_per_kwh_micro),
+        ):
+            traded[key] = traded.get(key, 0) + t.e_wh
+            paid[key] = paid.get(key, 0) + micro * t.e_wh
+        ask = price_of.get((t.seller, Side.SELL))
+        bid = price_of.get((t.buyer, Side.BUY))
+        if ask is not None:
+            ask_at[t.seller_bus] = min(ask_at.get(t.seller_bus, ask), ask)
+        if bid is not None:
+            bid_at[t.buyer_bus] = max(bid_at.get(t.buyer_bus, bid), bid)
+    # a buyer at q is at the margin if b >= min_p (ask_p + c[p, q]); a seller at p if
+    # a <= max_q (bid_q - c[p, q])
+    buy_bar: dict[int, int | None] = {}
+    sell_bar: dict[int, int | None] = {}
+    out = []
+    for b in bids:
+        key = (b.member, b.side)
+        got = traded.get(key, 0)
+        if got > 0:
+            outcome = FILLED if got >= b.e_wh else PARTLY_FILLED
+            price = micro_to_price(paid[key] // got)
+            out.append(OwnResult(outcome, b.e_wh, got, price))
+            continue
+        if b.side == Side.BUY:
+            if b.bus not in buy_bar:
+                buy_bar[b.bus] = min(
+                    (a + _fee(fees, p, b.bus) for p, a in ask_at.items()), default=None
+                )
+            bar = buy_bar[b.bus]
+            at_margin = bar is not None and b.price_per_kwh_micro >= bar
+        else:
+            if b.bus not in sell_bar:
+                sell_bar[b.bus] = max(
+                    (v - _fee(fees, b.bus, q) for q, v in bid_at.items()), default=None
+                )
+            bar = sell_bar[b.bus]
+            at_margin = bar is not None and b.price_per_kwh_micro <= bar
+        out.append(OwnResult(RATIONED if at_margin else NOT_MATCHED, b.e_wh))
+    return out
 
 
 @dataclass
@@ -196,14 +275,18 @@ class TraderMechanism:
             all_rounds.append(bids)
             result = clear(bids)
             infos = {key: round_info(bids, result, key[0], key[1], self.fees) for key in views}
+            owns = own_results(bids, result, self.fees)
             if aa_at and self.aa is not None:
                 self.aa.observe_rows(
-                    aa_rows, [views[key] for key in aa_keys], [infos[key] for key in aa_keys]
+                    aa_rows,
+                    [views[key] for key in aa_keys],
+                    [infos[key] for key in aa_keys],
+                    [owns[i] for i in aa_at],
                 )
             for i in others:
                 pos = positions[i]
                 key = (pos.side, pos.bus)
-                self._trader(pos).observe(views[key], infos[key])
+                self._trader(pos).observe(views[key], infos[key], owns[i])
             for key, view in views.items():
                 view.history.append(infos[key])
             if k == self.rounds - 1:

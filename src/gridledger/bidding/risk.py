@@ -1,4 +1,4 @@
-"""Risk attitude -> initial aggressiveness and learning rates of the AA trader.
+"""Risk attitude -> the target aggressiveness and learning rates of the AA trader.
 
 This module is the one place that maps a member's declared risk attitude to the
 parameters of :mod:`gridledger.bidding.adaptive_aggressive`. The mapping is the
@@ -6,30 +6,27 @@ table :data:`RISK_TABLE`; a numeric attitude ``a`` in [-1, 1] is interpolated
 linearly between its rows (``a`` is the row key), a named attitude picks its row.
 
 =========  =====  =====  =====  ============  ============  ============  ============
-attitude     a     r0    beta1  lambda_r up   lambda_a up   lambda_r dn   lambda_a dn
+attitude     a    r_att  beta1  lambda_r up   lambda_a up   lambda_r dn   lambda_a dn
 =========  =====  =====  =====  ============  ============  ============  ============
-(a = -1)   -1.0   -0.9   0.4    0.02          0.005         0.08          0.05
-seeking    -0.5   -0.5   0.4    0.035         0.01          0.065         0.04
-neutral     0.0    0.0   0.4    0.05          0.025         0.05          0.025
-averse      0.5    0.5   0.4    0.065         0.04          0.035         0.01
-(a = +1)    1.0    0.9   0.4    0.08          0.05          0.02          0.005
+(a = -1)   -1.0   -0.6   0.4    0.02          0.02          0.08          0.2
+seeking    -0.5   -0.3   0.4    0.035         0.06          0.065         0.16
+neutral     0.0    0.0   0.4    0.05          0.12          0.05          0.12
+averse      0.5    0.3   0.4    0.065         0.16          0.035         0.06
+(a = +1)    1.0    0.6   0.4    0.08          0.2           0.02          0.02
 =========  =====  =====  =====  ============  ============  ============  ============
 
-- ``r0``: initial aggressiveness. Averse members start with r0 > 0 (target between
-  the equilibrium estimate and their limit price: they give up margin for a higher
-  chance to trade); seeking members start with r0 < 0 (target beyond the
-  equilibrium estimate: they hold out for margin); neutral r0 = 0 (target = p*).
-- ``lambda_* up`` are used when the short-term rule makes the trader *more*
-  aggressive, ``lambda_* dn`` when it makes it *less* aggressive
-  (``delta = (1 +- lambda_r) r_shout +- lambda_a``). The neutral row is the
-  literature default (lambda_r = 0.05, Vytelingum et al. 2008; lambda_a in the
-  published 0.01..0.05 range, in units of r). Averse members step up eagerly and
-  back off reluctantly, so their aggressiveness settles above the level of the
-  last trade price and they keep trading at a lower margin; seeking members do
-  the opposite. Without this asymmetry the short-term learning would forget r0
-  within one interval and the attitudes would not persist.
-- ``beta1`` (short-term learning rate) is the literature default 0.4 for every row;
-  it is in the table so a scenario can tune "how fast aggressiveness moves" here.
+- ``r_att``: the attitude's aggressiveness offset. A trader quotes the AA target price
+  at ``r_eff = r + r_att`` where ``r`` is what it learned from its own orders. Averse
+  traders (r_att > 0) quote between the equilibrium estimate and their limit: they give
+  up margin for a higher chance to trade; seeking traders (r_att < 0) quote beyond the
+  estimate and hold out for margin; neutral ones quote at the learned level.
+- ``lambda_* up`` are used when the trader becomes *more* aggressive (its order was
+  not, or not fully, filled), ``lambda_* dn`` when it becomes *less* aggressive (it was
+  filled). Averse traders step up eagerly and back off reluctantly, seeking traders the
+  opposite, so their quotes stay on their side of the fill boundary. The neutral row is
+  the literature default (lambda_r = 0.05; lambda_a in the published 0.01..0.05 range,
+  in units of r).
+- ``beta1`` (short-term learning rate) is the literature default 0.4 for every row.
 """
 
 from __future__ import annotations
@@ -48,27 +45,26 @@ class RiskProfile:
     """AA parameters set by the risk attitude (see the module table)."""
 
     a: float
-    r0: float
+    hold_out: float
     beta1: float
-    lambda_r_up: float
+    lambda_r: float
     lambda_a_up: float
-    lambda_r_down: float
     lambda_a_down: float
 
 
 # The ONE table. Rows sorted by ``a``; named rows carry a name, the end rows are
 # only interpolation anchors for numeric attitudes.
 RISK_TABLE: tuple[tuple[str | None, RiskProfile], ...] = (
-    (None, RiskProfile(-1.0, -0.9, 0.4, 0.02, 0.005, 0.08, 0.05)),
-    ("seeking", RiskProfile(-0.5, -0.5, 0.4, 0.035, 0.01, 0.065, 0.04)),
-    ("neutral", RiskProfile(0.0, 0.0, 0.4, 0.05, 0.025, 0.05, 0.025)),
-    ("averse", RiskProfile(0.5, 0.5, 0.4, 0.065, 0.04, 0.035, 0.01)),
-    (None, RiskProfile(1.0, 0.9, 0.4, 0.08, 0.05, 0.02, 0.005)),
+    (None, RiskProfile(-1.0, 0.01, 0.4, 0.05, 0.3, 0.3)),
+    ("seeking", RiskProfile(-0.5, 0.005, 0.4, 0.05, 0.3, 0.3)),
+    ("neutral", RiskProfile(0.0, 0.0, 0.4, 0.05, 0.3, 0.3)),
+    ("averse", RiskProfile(0.5, -0.005, 0.4, 0.05, 0.3, 0.3)),
+    (None, RiskProfile(1.0, -0.01, 0.4, 0.05, 0.3, 0.3)),
 )
 
 ATTITUDE_NAMES: tuple[str, ...] = tuple(name for name, _ in RISK_TABLE if name is not None)
 
-_FIELDS = ("r0", "beta1", "lambda_r_up", "lambda_a_up", "lambda_r_down", "lambda_a_down")
+_FIELDS = ("hold_out", "beta1", "lambda_r", "lambda_a_up", "lambda_a_down")
 
 
 def attitude_value(attitude: str | float) -> float:

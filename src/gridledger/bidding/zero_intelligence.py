@@ -1,8 +1,9 @@
 """Zero-intelligence-constrained (ZI-C) baseline of Gode & Sunder (1993).
 
-Each round a ZI trader quotes a uniformly random price between its limit price
-and the market bound on the profitable side: a buyer in [feed-in, limit], a
-seller in [limit, retail]. It never quotes at a loss and never learns.
+Every round a ZI-C trader draws a new price, uniformly between its limit price and
+the market bound on the profitable side (the budget constraint): a buyer in
+[feed-in, limit], a seller in [limit, retail]. Indicative rounds are redrawn; the
+draw of the last round is binding. It never quotes at a loss and never learns.
 """
 
 from __future__ import annotations
@@ -11,7 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gridledger.bidding.base import PublicView, RoundInfo, TraderSpec, register_strategy
+from gridledger.bidding.base import (
+    OwnResult,
+    PublicView,
+    RoundInfo,
+    TraderSpec,
+    register_strategy,
+)
 
 __all__ = ["ZeroIntelligenceTrader"]
 
@@ -31,7 +38,7 @@ class ZeroIntelligenceTrader:
             return float(high if s.side == "buy" else low)
         return float(self.rng.uniform(low, high))
 
-    def observe(self, view: PublicView, info: RoundInfo) -> None:
+    def observe(self, view: PublicView, info: RoundInfo, own: OwnResult) -> None:
         return None
 
 

@@ -23,17 +23,19 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from scipy import stats
 
 from gridledger.bidding.mechanism import Position, TraderMechanism
 from gridledger.bidding.risk import ATTITUDE_NAMES
 from gridledger.errors import GridledgerError
-from gridledger.market.double_auction import clear_uniform
 from gridledger.market.orders import Bid, ClearingResult, Side
 from gridledger.market.units import micro_to_price
+from gridledger.studies.aa_equilibrium import clear_pairs
 
 __all__ = [
     "FEED_IN_PER_KWH",
     "RETAIL_PER_KWH",
+    "attitude_run",
     "attitude_table",
     "competitive_equilibrium",
     "convergence_run",
@@ -75,8 +77,8 @@ def competitive_equilibrium(
 def _interval(
     mech: TraderMechanism, interval: int, positions: list[Position]
 ) -> tuple[list[list[Bid]], ClearingResult]:
-    rounds = mech.run_rounds(interval, positions, clear_uniform)
-    return rounds, clear_uniform(rounds[-1])
+    rounds = mech.run_rounds(interval, positions, clear_pairs)
+    return rounds, clear_pairs(rounds[-1])
 
 
 def convergence_run(
@@ -168,24 +170,25 @@ def plot_convergence(table: pd.DataFrame) -> Figure:
     return fig
 
 
-def attitude_table(
-    seed: int = 7,
-    n_per_side: int = 30,
-    intervals: int = 40,
+def attitude_run(
+    seed: int,
+    n_per_side: int = 20,
+    intervals: int = 30,
     rounds: int = 5,
     participation: float = 0.8,
-) -> list[dict[str, float | str]]:
-    """Trade rate and margin by risk attitude on a seeded market.
+) -> dict[str, dict[str, float]]:
+    """Trade rate and margin by risk attitude on one seeded market (matched design).
 
-    ``n_per_side`` buyer limits (uniform in [0.12, 0.28]) and seller limits (uniform
-    in [0.07, 0.23]) tokens/kWh, each limit held by one member of every attitude
-    (a matched design: the attitudes differ in nothing else); each interval
-    every member is present with probability ``participation`` and offers
-    0.5..3 kWh (seeded), so the clearing price moves from interval to interval.
-    Only the binding round counts. Rows (one per attitude): ``attitude``,
-    ``members``, ``offered_kwh``, ``traded_kwh``, ``trade_rate`` = traded / offered,
-    ``margin_per_kwh`` = surplus per traded kWh (buyer: limit - price; seller:
-    price - limit), ``surplus`` (tokens).
+    ``n_per_side`` buyer limits (uniform in [0.12, 0.28]) and seller limits (uniform in
+    [0.07, 0.23]) tokens/kWh, each limit held by three members, one of every attitude,
+    who also offer the same energy whenever present: the attitudes differ in nothing
+    else. Each interval every limit is present with probability ``participation``
+    (all three holders together) and offers 0.5..3 kWh (seeded), so the clearing moves
+    from interval to interval. Clearing: greedy with pair prices (kappa = 1/2), the
+    main job's rule, without fees. Only the binding round counts. Per attitude:
+    ``offered_kwh``, ``traded_kwh``, ``trade_rate`` = traded / offered,
+    ``margin_per_kwh`` = surplus per traded kWh (buyer: limit - price paid; seller:
+    price received - limit).
     """
     rng = np.random.default_rng(seed)
     members: list[_Member] = []
@@ -194,40 +197,105 @@ def attitude_table(
             for attitude in ATTITUDE_NAMES:
                 members.append(_Member(len(members), side, float(limit), attitude))
     by_id = {m.member: m for m in members}
+    n_att = len(ATTITUDE_NAMES)
     offered = dict.fromkeys(ATTITUDE_NAMES, 0.0)
     traded = dict.fromkeys(ATTITUDE_NAMES, 0.0)
     surplus = dict.fromkeys(ATTITUDE_NAMES, 0.0)
     mech = TraderMechanism(rounds, FEED_IN_PER_KWH, RETAIL_PER_KWH, seed)
     for t in range(intervals):
-        present = rng.random(len(members)) < participation
-        e_wh = rng.integers(500, 3001, len(members))
+        present = np.repeat(rng.random(len(members) // n_att) < participation, n_att)
+        e_wh = np.repeat(rng.integers(500, 3001, len(members) // n_att), n_att)
         positions = [
             Position(m.member, 1, m.side, int(e), m.limit_per_kwh, m.attitude, "aa")
             for m, here, e in zip(members, present, e_wh, strict=True)
             if here
         ]
-        for p in positions:
-            offered[str(by_id[p.member].attitude)] += p.e_wh / 1000.0
-        _, result = _interval(mech, t, positions)
+        for pos in positions:
+            offered[str(by_id[pos.member].attitude)] += pos.e_wh / 1000.0
+        rounds_bids = mech.run_rounds(t, positions, clear_pairs)
+        result = clear_pairs(rounds_bids[-1])
         for tr in result.trades:
             e_kwh = tr.e_wh / 1000.0
-            price = micro_to_price(tr.buyer_price_per_kwh_micro)
             buyer, seller = by_id[tr.buyer], by_id[tr.seller]
             traded[str(buyer.attitude)] += e_kwh
             traded[str(seller.attitude)] += e_kwh
-            surplus[str(buyer.attitude)] += (buyer.limit_per_kwh - price) * e_kwh
-            surplus[str(seller.attitude)] += (price - seller.limit_per_kwh) * e_kwh
-    rows: list[dict[str, float | str]] = []
-    for name in ATTITUDE_NAMES:
+            paid = micro_to_price(tr.buyer_price_per_kwh_micro)
+            got = micro_to_price(tr.seller_price_per_kwh_micro)
+            surplus[str(buyer.attitude)] += (buyer.limit_per_kwh - paid) * e_kwh
+            surplus[str(seller.attitude)] += (got - seller.limit_per_kwh) * e_kwh
+    return {
+        name: {
+            "offered_kwh": offered[name],
+            "traded_kwh": traded[name],
+            "trade_rate": traded[name] / offered[name] if offered[name] else float("nan"),
+            "margin_per_kwh": surplus[name] / traded[name] if traded[name] else float("nan"),
+        }
+        for name in ATTITUDE_NAMES
+    }
+
+
+def _t_interval(values: np.ndarray) -> tuple[float, float, float]:
+    """(mean, low, high) of the two-sided 95 % t-interval of the mean of ``values``."""
+    n = values.size
+    mean = float(values.mean())
+    if n < 2:
+        return mean, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / np.sqrt(n))
+    return mean, mean - half, mean + half
+
+
+def attitude_table(
+    seeds: Sequence[int] = tuple(range(50)), intervals: int = 30, n_per_side: int = 20
+) -> pd.DataFrame:
+    """:func:`attitude_run` over ``seeds``: per attitude, and per adjacent difference.
+
+    Rows ``averse``, ``neutral``, ``seeking`` (mean over seeds of the per-seed trade
+    rate and margin per kWh, with the 95 % t-interval of the mean), then the adjacent
+    differences ``averse - neutral``, ``neutral - seeking`` (paired by seed: same
+    market, same limits), with their 95 % t-intervals. A difference is significant when
+    its interval excludes zero (column ``significant``).
+    """
+    per_seed: dict[str, dict[str, list[float]]] = {
+        name: {"trade_rate": [], "margin_per_kwh": []} for name in ATTITUDE_NAMES
+    }
+    for seed in seeds:
+        result = attitude_run(seed, n_per_side=n_per_side, intervals=intervals)
+        for name in ATTITUDE_NAMES:
+            for key in ("trade_rate", "margin_per_kwh"):
+                per_seed[name][key].append(result[name][key])
+    rows: list[dict[str, float | str | bool]] = []
+
+    def row(label: str, rates: np.ndarray, margins: np.ndarray) -> dict[str, float | str | bool]:
+        rate, rate_low, rate_high = _t_interval(rates)
+        margin, margin_low, margin_high = _t_interval(margins)
+        return {
+            "attitude": label,
+            "seeds": float(rates.size),
+            "trade_rate": rate,
+            "trade_rate_ci_low": rate_low,
+            "trade_rate_ci_high": rate_high,
+            "margin_per_kwh": margin,
+            "margin_ci_low": margin_low,
+            "margin_ci_high": margin_high,
+            "significant": bool(
+                label.count(" - ")
+                and (rate_low > 0 or rate_high < 0)
+                and (margin_low > 0 or margin_high < 0)
+            ),
+        }
+
+    arrays = {
+        name: (np.array(v["trade_rate"]), np.array(v["margin_per_kwh"]))
+        for name, v in per_seed.items()
+    }
+    for name in ("averse", "neutral", "seeking"):
+        rows.append(row(name, *arrays[name]))
+    for high, low in (("averse", "neutral"), ("neutral", "seeking")):
         rows.append(
-            {
-                "attitude": name,
-                "members": float(sum(1 for m in members if m.attitude == name)),
-                "offered_kwh": offered[name],
-                "traded_kwh": traded[name],
-                "trade_rate": traded[name] / offered[name] if offered[name] else float("nan"),
-                "margin_per_kwh": surplus[name] / traded[name] if traded[name] else float("nan"),
-                "surplus": surplus[name],
-            }
+            row(
+                f"{high} - {low}",
+                arrays[high][0] - arrays[low][0],
+                arrays[high][1] - arrays[low][1],
+            )
         )
-    return rows
+    return pd.DataFrame(rows)

@@ -1,9 +1,13 @@
 """Named experiments behind ``gridledger experiment NAME``: a table (CSV) and a page (HTML).
 
-- ``attitudes``: AA traders by risk attitude on a matched seeded market
-  (trade rate and margin per kWh; :mod:`gridledger.studies.aa_markets`).
+- ``attitudes``: AA traders by risk attitude on matched seeded markets, 50 seeds
+  (trade rate and margin per kWh with 95 % confidence intervals, and of the adjacent
+  differences; :mod:`gridledger.studies.aa_markets`).
 - ``aa-convergence``: AA transaction prices against the competitive equilibrium
   in a stationary symmetric market, per interval.
+- ``aa-equilibrium``: AA (three attitudes) against ZI-C and ZIP on symmetric schedules
+  with p0 at 7 positions of the tariff band and two asymmetric schedules, 30 seeds
+  (:mod:`gridledger.studies.aa_equilibrium`).
 - ``best-response``: best response with the network fee in the utilities vs
   without, vs AA traders, on a scenario's intervals (local consumption of DG).
 - ``forecast-errors``: imbalance payments and P2P welfare as forecast error grows.
@@ -22,6 +26,12 @@ from gridledger.errors import UsageError
 from gridledger.report.folder import prepare_out_dir
 from gridledger.report.html import Block, Image, Page, Table, write_page
 from gridledger.scenario import load_scenario
+from gridledger.studies.aa_equilibrium import (
+    equilibrium_summary,
+    equilibrium_table,
+    interval_means,
+    plot_equilibrium,
+)
 from gridledger.studies.aa_markets import attitude_table, convergence_table, plot_convergence
 from gridledger.studies.best_response import ExperimentTrace, compare_world, plot_experiment
 from gridledger.studies.forecast_errors import forecast_error_study, plot_forecast_study
@@ -34,11 +44,30 @@ log = logging.getLogger(__name__)
 Experiment = Callable[[Path | None, list[str], int | None], tuple[pd.DataFrame, Figure | None]]
 """(scenario file or None, ``--set`` overrides, seed or None) -> (table, figure or None)."""
 
+ATTITUDE_SEEDS = 50
+EQUILIBRIUM_SEEDS = 30
+SUMMARIES: dict[str, pd.DataFrame] = {}
+"""Summary table of the last run of an experiment that has one (shown first on its page)."""
+
 
 def _attitudes(
     scenario: Path | None, overrides: list[str], seed: int | None
 ) -> tuple[pd.DataFrame, Figure | None]:
-    return pd.DataFrame(attitude_table(seed=7 if seed is None else seed)), None
+    first = 0 if seed is None else seed
+    return attitude_table(seeds=tuple(range(first, first + ATTITUDE_SEEDS))), None
+
+
+def _aa_equilibrium(
+    scenario: Path | None, overrides: list[str], seed: int | None
+) -> tuple[pd.DataFrame, Figure | None]:
+    first = 0 if seed is None else seed
+    strategies = [("aa", "neutral"), ("aa", "averse"), ("aa", "seeking")]
+    strategies += [("zi", "neutral"), ("zip", "neutral")]
+    runs = equilibrium_table(
+        seeds=tuple(range(first, first + EQUILIBRIUM_SEEDS)), strategies=strategies
+    )
+    SUMMARIES["aa-equilibrium"] = equilibrium_summary(runs)
+    return interval_means(runs), plot_equilibrium(runs)
 
 
 def _aa_convergence(
@@ -85,10 +114,13 @@ def _forecast_errors(
 EXPERIMENTS: dict[str, Experiment] = {
     "attitudes": _attitudes,
     "aa-convergence": _aa_convergence,
+    "aa-equilibrium": _aa_equilibrium,
     "best-response": _best_response,
     "forecast-errors": _forecast_errors,
 }
 NEEDS_SCENARIO = ("best-response", "forecast-errors")
+FILE_STEMS = {"aa-equilibrium": "aa_equilibrium"}
+"""File name (without suffix) of an experiment's CSV and HTML where it is not its name."""
 """Experiments that run on a scenario file (``--scenario``)."""
 
 
@@ -100,7 +132,8 @@ def run_experiment(
     seed: int | None = None,
     force: bool = False,
 ) -> pd.DataFrame:
-    """Run experiment ``name``; write ``<name>.csv`` and ``<name>.html`` into ``out``.
+    """Run experiment ``name``; write ``<stem>.csv`` and ``<stem>.html`` into ``out``
+    (the stem is the name, or :data:`FILE_STEMS`: ``aa_equilibrium`` for ``aa-equilibrium``).
 
     ``force`` replaces the files of an earlier run of the same experiment in ``out``.
     """
@@ -112,15 +145,22 @@ def run_experiment(
     if seed is not None and not 0 <= seed < 2**64:
         message = f"--seed {seed}: expected an integer from 0 to 2**64-1"
         raise UsageError(message)
-    prepare_out_dir(out, outputs=(f"{name}.csv", f"{name}.html"), force=force)
+    stem = FILE_STEMS.get(name, name)
+    prepare_out_dir(out, outputs=(f"{stem}.csv", f"{stem}.html"), force=force)
+    SUMMARIES.pop(name, None)
     table, fig = EXPERIMENTS[name](scenario, overrides, seed)
-    table.to_csv(out / f"{name}.csv", index=False)
-    blocks: list[Block] = [Table(table, index=False)]
+    table.to_csv(out / f"{stem}.csv", index=False)
+    summary = SUMMARIES.pop(name, None)
+    blocks: list[Block] = []
+    if summary is not None:
+        blocks.append(Table(summary, index=False))
     if fig is not None:
         blocks.append(Image.of(fig))
+    if summary is None:
+        blocks.insert(0, Table(table, index=False))
     write_page(
         Page(f"gridledger experiment {name}", f"Experiment: {name}", blocks),
-        out / f"{name}.html",
+        out / f"{stem}.html",
     )
     log.info("experiment %s written to %s", name, out)
     return table
