@@ -18,6 +18,7 @@ from gridledger.bidding.game import (
     payoff_micro,
     run_dynamics,
 )
+from gridledger.bidding.game.book import RankedBook
 from gridledger.bidding.game.nash import check_equilibrium
 from gridledger.bidding.game.start import competitive_profile, start_profile
 from gridledger.bidding.game.synthetic import hop_distance_33, synthetic_game
@@ -155,8 +156,8 @@ def test_dynamics_32_members_converge_to_verified_equilibrium() -> None:
     result = run_dynamics(game, start, settings)
     assert result.converged, result.max_change[-5:]
     assert result.rounds <= settings.k_max
-    # default: one tick's worth (0.005), refined to exact (1e-4) where it settles
-    assert min(abs(result.epsilon - e) for e in (1e-4, 0.005)) < 1e-8
+    # default: one tick's worth (0.005), refined to 1e-3 and exact (1e-4) where it settles
+    assert min(abs(result.epsilon - e) for e in (1e-4, 1e-3, 0.005)) < 1e-8
     report = check_equilibrium(
         game, result.final, n_prices=101, n_quantities=11, epsilon=result.epsilon
     )
@@ -373,7 +374,7 @@ def test_exact_refinement_or_fallback_to_the_tick_equilibrium() -> None:
     1e-4 either settles (exact) or a last round returns to phase 1's profile."""
     game, start = market_32(seed=3)
     assert game.tick_gain_rel == pytest.approx(0.005)
-    short = run_dynamics(game, start, BRSettings(strict_rounds=2))
+    short = run_dynamics(game, start, BRSettings(strict_rounds=2, refine=(1e-4,)))
     assert short.converged and short.fallback
     assert short.epsilon == pytest.approx(0.005)
     quiet = next(k for k, g in enumerate(short.max_gain, start=1) if g <= short.epsilon)
@@ -388,5 +389,51 @@ def test_exact_refinement_or_fallback_to_the_tick_equilibrium() -> None:
         assert gain <= r.epsilon
     with pytest.raises(BestResponseError, match="strict_rounds"):
         BRSettings(strict_rounds=-1)
+    with pytest.raises(BestResponseError, match="refine"):
+        BRSettings(refine=(-1e-3,))
     with pytest.raises(BestResponseError, match="restart_rounds"):
         BRSettings(restart_rounds=-1)
+
+
+def test_refinement_ladder_reports_the_tightest_tolerance_met() -> None:
+    """Default ladder: one tick's worth, then 1e-3, then 1e-4; a rung that does not
+    settle returns to the last settled profile, and the reported tolerance is met."""
+    for seed in (3, 4, 6):
+        game, _ = market_32(seed)
+        result = run_dynamics(game, competitive_profile(game), BRSettings())
+        assert result.converged
+        assert min(abs(result.epsilon - e) for e in (1e-4, 1e-3, 0.005)) < 1e-8
+        if result.fallback:  # the last round restored a profile met at the reported tolerance
+            assert result.final in result.profiles[:-1]
+        report = check_equilibrium(game, result.final, n_prices=101, n_quantities=11)
+        assert report.max_gain_rel <= result.epsilon
+    # at 1e-3 only (no exact rung) a settled profile is verified at 1e-3
+    game, _ = market_32(4)
+    result = run_dynamics(game, competitive_profile(game), BRSettings(refine=(1e-3,)))
+    assert result.epsilon in (pytest.approx(1e-3), pytest.approx(0.005))
+    report = check_equilibrium(game, result.final, n_prices=101, n_quantities=11)
+    assert report.max_gain_rel <= result.epsilon
+
+
+def test_ranked_book_follows_moves() -> None:
+    """The incrementally kept pair list equals a fresh ranking after every move, and
+    replies read from it equal the stand-alone best response."""
+    game, _ = synthetic_game(40, 5)
+    profile = competitive_profile(game)
+    book = RankedBook(game, profile)
+    rng = np.random.default_rng(0)
+    for index in rng.permutation(len(profile)):
+        price, e_wh, payoff, current, _ = book.reply(int(index))
+        reply = best_response(game, int(index), profile)
+        assert (price, e_wh) == (
+            reply.strategy.price_per_kwh_micro,
+            reply.strategy.e_wh,
+        )
+        assert payoff == pytest.approx(reply.payoff_micro)
+        assert current == pytest.approx(reply.current_payoff_micro)
+        if payoff > current:
+            profile[index] = Strategy(price, e_wh)
+            book.move(int(index), profile[index])
+        fresh = RankedBook(game, profile)
+        for name in ("pb", "ps", "psur", "pfee"):
+            assert np.array_equal(getattr(book, name), getattr(fresh, name))

@@ -247,7 +247,14 @@ def _reply(
     raw[n_r] = _snap(low if buyer else high, low, top, tick, buyer)
     raw[n_r + 1] = _snap(cur_p, low, top, tick, buyer)
     n_r += 2
-    srt = np.sort(raw[:n_r])
+    n_grid = (top - low) // tick + 1
+    if n_grid <= 4 * n_r + 64:  # few grid prices: mark them instead of sorting
+        mark = np.zeros(n_grid, dtype=np.bool_)
+        for t in range(n_r):
+            mark[(raw[t] - low) // tick] = True
+        srt = low + np.flatnonzero(mark).astype(np.int64) * tick
+    else:
+        srt = np.sort(raw[:n_r])
     cand = np.empty(n_r + 1, dtype=np.int64)
     n_c = 0
     inserted = False

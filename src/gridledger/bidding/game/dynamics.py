@@ -13,10 +13,11 @@ epsilon-equilibrium on the grid (the reply is exact), which
 ``nash.check_equilibrium`` verifies independently. Two phases: rounds at the
 tolerance ``epsilon`` (default: what one price tick is worth on the full
 position, :attr:`Game.tick_gain_rel`) until a round is quiet; then up to
-``strict_rounds`` rounds refining at ``strict_epsilon`` (1e-4: an exact
-equilibrium on the grid). If the refinement does not settle, a last round
-returns every member to the first phase's equilibrium. The run reports the
-tolerance its final profile meets.
+``strict_rounds`` rounds refining at each tolerance of ``refine`` in turn
+(1e-3, the verified equilibrium of the issue, then 1e-4: an exact equilibrium
+on the grid). If a refinement does not settle, a last round returns every
+member to the last settled profile. The run reports the tolerance its final
+profile meets.
 
 Why relax. The game has Edgeworth-type dynamics (discriminatory kappa-split
 prices: every member wants the thinnest positive margin; buyers over-bid each
@@ -310,11 +311,12 @@ def run_dynamics(
     1. Rounds at the tolerance ``epsilon`` (default one tick's worth) until a
        round is quiet or ``k_max`` rounds are used; every ``restart_rounds``
        rounds without a quiet one it starts again from ``initial``.
-    2. If that profile is not already within ``strict_epsilon``: up to
-       ``strict_rounds`` more rounds at ``strict_epsilon`` (within the cap, one
-       round kept in reserve). If they settle, the run ends at an equilibrium
-       within ``strict_epsilon``; else a last round returns every member to the
-       profile of step 1 (``fallback``), which is within ``epsilon``.
+    2. For each tolerance of ``refine`` tighter than the one met (default 1e-3,
+       then 1e-4), unless the settled profile already meets it: up to
+       ``strict_rounds`` more rounds at it (within the cap, one round kept in
+       reserve). If they settle, the profile meets it and the next one is
+       tried; else a last round returns every member to the last settled
+       profile (``fallback``) and the refinement ends.
 
     ``order = "shuffle"``: every round sweeps the members in a fresh permutation
     drawn from ``settings.seed``; end-of-round profiles seen before are counted
@@ -326,7 +328,6 @@ def run_dynamics(
     settings = settings or BRSettings()
     started = time.perf_counter()
     relaxed = game.epsilon(settings)
-    strict = min(settings.strict_epsilon, relaxed)
     run = _Dynamics(game, initial, settings, on_round)
     span = settings.restart_rounds or settings.k_max
     converged = run.phase(relaxed, min(span, settings.k_max))
@@ -340,17 +341,21 @@ def run_dynamics(
         converged = run.phase(relaxed, min(span, settings.k_max - run.rounds))
     epsilon = relaxed
     fallback = False
-    if converged and run.gains[-1] <= strict:
-        epsilon = strict
-    elif converged and settings.strict_rounds > 0:
+    for target in sorted({min(e, relaxed) for e in settings.refine}, reverse=True):
+        if not converged or target >= epsilon:
+            continue
+        if run.gains[-1] <= target:  # the settled profile already meets it
+            epsilon = target
+            continue
         budget = min(settings.strict_rounds, settings.k_max - run.rounds - 1)
-        if budget > 0:
-            anchor, anchor_gain = list(run.profile), run.gains[-1]
-            if run.phase(strict, budget):
-                epsilon = strict
-            else:
-                run.fall_back(anchor, anchor_gain)
-                fallback = True
+        if budget <= 0:
+            break
+        anchor, anchor_gain = list(run.profile), run.gains[-1]
+        if not run.phase(target, budget):
+            run.fall_back(anchor, anchor_gain)
+            fallback = True
+            break
+        epsilon = target
     runtime = time.perf_counter() - started
     if not converged:
         log.warning(

@@ -122,6 +122,29 @@ def _prefix_payoff(
 
 
 @numba.njit(cache=True)
+def _rank_position(
+    o_sur: IntArray,
+    o_fee: IntArray,
+    o_bid: IntArray,
+    o_sid: IntArray,
+    s: int,
+    f: int,
+    b: int,
+    j: int,
+) -> int:
+    """Number of the others' pairs that rank above the pair key (s, f, b, j)."""
+    lo = 0
+    hi = o_sur.shape[0]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _better(o_sur[mid], o_fee[mid], o_bid[mid], o_sid[mid], s, f, b, j):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@numba.njit(cache=True)
 def evaluate_candidates(
     cand: IntArray,
     is_buyer: bool,
@@ -154,6 +177,12 @@ def evaluate_candidates(
     For a buyer my pair surplus with seller l is ``price - m_base[l]`` (base =
     ask + fee); for a seller with buyer k it is ``m_base[k] - price`` (base =
     bid - fee). ``c_price`` holds the counterparts' limit prices.
+
+    Incremental: until my best pair enters, the clearing is the others' alone
+    and does not depend on my price. The others' greedy run is made once, in
+    rank order, and each candidate starts from its state at the position where
+    its first pair enters (candidates taken in order of that position), so only
+    the rest of the run is cleared per candidate.
     """
     n_c = cand.shape[0]
     n_m = m_idx.shape[0]
@@ -162,14 +191,38 @@ def evaluate_candidates(
     out_u = np.zeros(n_c, dtype=np.float64)
     e_buf = np.zeros(n_m, dtype=np.int64)
     p_buf = np.zeros(n_m, dtype=np.int64)
-    u_cur = 0.0
-    for c in range(n_c):
+    u_cur = 0.0  # no trade at the current price: payoff 0
+    # where each candidate's first pair enters the others' run (-1: it has no surplus)
+    pos = np.full(n_c, -1, dtype=np.int64)
+    if n_m > 0 and my_cap > 0:
+        for c in range(n_c):
+            ms = cand[c] - m_base[0] if is_buyer else m_base[0] - cand[c]
+            if ms < 1:
+                continue
+            mb = my_id if is_buyer else m_cid[0]
+            mj = m_cid[0] if is_buyer else my_id
+            pos[c] = _rank_position(o_sur, o_fee, o_bid, o_sid, ms, m_fee[0], mb, mj)
+    visit = np.argsort(pos, kind="mergesort")
+    b_run = b_cap.copy()
+    s_run = s_cap.copy()
+    done_o = 0
+    for c in visit:
+        if pos[c] < 0:
+            continue
+        while done_o < pos[c]:  # the others' run, shared by all later candidates
+            k = o_b[done_o]
+            j = o_s[done_o]
+            x = min(b_run[k], s_run[j])
+            if x > 0:
+                b_run[k] -= x
+                s_run[j] -= x
+            done_o += 1
         p = cand[c]
-        b_rem = b_cap.copy()
-        s_rem = s_cap.copy()
+        b_rem = b_run.copy()
+        s_rem = s_run.copy()
         rem = my_cap
         n_tr = 0
-        o = 0
+        o = done_o
         m = 0
         while m < n_m and rem > 0:
             ms = p - m_base[m] if is_buyer else m_base[m] - p

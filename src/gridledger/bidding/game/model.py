@@ -93,12 +93,13 @@ class BRSettings:
     span), and the run has converged after a round in which no member could gain
     more than that (an epsilon-equilibrium on the grid); None (default) = the
     payoff resolution of the price grid, :attr:`Game.tick_gain_rel` (what one
-    price tick is worth on the full position); ``strict_epsilon`` /
-    ``strict_rounds``: after converging at ``epsilon``, up to ``strict_rounds``
-    rounds refine the profile at the tighter tolerance ``strict_epsilon`` (an
-    exact equilibrium on the grid, the 1e-4 of docs/best_response.md); if they do not settle, a
-    last round returns to the ``epsilon``-equilibrium (0 rounds: no
-    refinement); ``restart_rounds``: if the first phase has not settled after
+    price tick is worth on the full position); ``refine`` / ``strict_rounds``:
+    after converging at ``epsilon``, the profile is refined at each tighter
+    tolerance of ``refine`` in turn (default 1e-3, the verified equilibrium of
+    issue 15, then 1e-4, an exact equilibrium on the grid), up to
+    ``strict_rounds`` rounds each; the first that does not settle ends with a
+    round returning to the last settled profile (0 rounds: no refinement);
+    ``restart_rounds``: if the first phase has not settled after
     this many rounds, it starts again from the starting profile (the random
     stream goes on; 0: never); ``k_max``: round cap (all phases);
     ``tick_fraction``: price tick as a share of the tariff span (0 = 1 micro);
@@ -117,7 +118,7 @@ class BRSettings:
 
     omega: float = 1.0
     epsilon: float | None = None
-    strict_epsilon: float = 1e-4
+    refine: tuple[float, ...] = (1e-3, 1e-4)
     strict_rounds: int = 40
     restart_rounds: int = 50
     k_max: int = 100
@@ -138,10 +139,9 @@ class BRSettings:
             problem = f"epsilon = {self.epsilon} must be >= 0 (or None: one tick's worth)"
         elif self.restart_rounds < 0:
             problem = f"restart_rounds = {self.restart_rounds} must be >= 0 (0: never)"
-        elif not self.strict_epsilon >= 0 or self.strict_rounds < 0:
+        elif not all(e >= 0 for e in self.refine) or self.strict_rounds < 0:
             problem = (
-                f"strict_epsilon = {self.strict_epsilon} and strict_rounds = "
-                f"{self.strict_rounds} must be >= 0"
+                f"refine = {self.refine} and strict_rounds = {self.strict_rounds} must be >= 0"
             )
         elif self.k_max < 1:
             problem = f"k_max = {self.k_max} must be >= 1"
