@@ -3,6 +3,7 @@ start without the band midpoint, and the ZI-C / ZIP baselines in the registry.""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
 
 import numpy as np
@@ -14,7 +15,7 @@ from gridledger.bidding.base import FILLED, NOT_MATCHED, PARTLY_FILLED, RATIONED
 from gridledger.bidding.mechanism import Position, TraderMechanism, own_results
 from gridledger.bidding.zip import ZIPTrader
 from gridledger.market.greedy import clear_greedy
-from gridledger.market.orders import Bid, Side
+from gridledger.market.orders import Bid, ClearingResult, Side
 from gridledger.market.units import price_to_micro
 
 P_MIN, P_MAX = 0.05, 0.30
@@ -24,7 +25,7 @@ def _bid(member: int, side: Side, e_wh: int, price: float, bus: int = 1) -> Bid:
     return Bid(member, side, e_wh, price_to_micro(price), bus)
 
 
-def _clear(bids: list[Bid]) -> object:
+def _clear(bids: Sequence[Bid]) -> ClearingResult:
     return clear_greedy(bids, None, Fraction(1, 2))
 
 
@@ -103,7 +104,7 @@ def test_cold_start_is_not_the_band_midpoint() -> None:
         Position(10 + j, 1, Side.SELL, 1000, 0.06 + 0.004 * j, "neutral", "aa") for j in range(5)
     ]
     mech = TraderMechanism(5, P_MIN, P_MAX, seed=0)
-    rounds = mech.run_rounds(0, positions, _clear)  # type: ignore[arg-type]
+    rounds = mech.run_rounds(0, positions, _clear)
     first = {b.member: b.price_per_kwh_micro for b in rounds[0]}
     assert first == {pos.member: price_to_micro(pos.limit_price_per_kwh) for pos in positions}
     assert mech.aa is not None

@@ -1,12 +1,12 @@
 """The formulas of the Adaptive-Aggressive trader, on arrays (one element per trader).
 
 Notation and formulas: :mod:`gridledger.bidding.adaptive_aggressive`, docs/bidding.md and
-docs/methods.md. Every function here takes numpy arrays of equal shape (per-trader values)
+docs/methods.md. (The learning rules changed with per-trader feedback; the formulas here
+did not.) Every function here takes numpy arrays of equal shape (per-trader values)
 and Python floats (market bounds, parameters) and returns an array.
 
 Bit-exactness. The results equal those of the scalar formulas on Python floats bit
-for bit (tested against the scalar reference in tests/bidding/aa_reference.py), so that
-replacing the per-member traders changed no bid. The array arithmetic is one IEEE
+for bit (tested against the scalar reference in tests/bidding/aa_reference.py). The array arithmetic is one IEEE
 operation per element in the scalar order; the transcendental functions (``exp``,
 ``expm1``, ``log``, ``log1p``) must come from the C library, as Python's ``math`` module
 uses it: numpy's own SIMD versions differ from it in the last bit for a few percent of
@@ -59,7 +59,7 @@ class AAParams:
     ``theta_max``: long-term learning; ``theta0 = -2``: initial shape (BSE draws it from
     [-5, 0]; a fixed value keeps runs reproducible). ``r0``: initial learned
     aggressiveness (slightly positive, so that a fresh market of neutral traders quotes
-    across p* and trades); ``r_bound``: bound of the learned aggressiveness.
+    across p* and trades).
     """
 
     n_prices: int = 5
@@ -70,7 +70,6 @@ class AAParams:
     theta_max: float = 2.0
     theta0: float = -2.0
     r0: float = 0.1
-    r_bound: float = 1.0
 
 
 def _libm(fn: Callable[[float], float], x: FloatArray) -> FloatArray:

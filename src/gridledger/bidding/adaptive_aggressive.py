@@ -2,37 +2,42 @@
 
 Registered as strategy ``"aa"``. :class:`AAPopulation` holds any number of AA traders
 as rows of numpy arrays and prices them together; each row has its own state (price
-memory, learned aggressiveness, theta). The round mechanism (``bidding.mechanism``)
+memory, learned aggressiveness r, theta). The round mechanism (``bidding.mechanism``)
 keeps one population for all its AA members; :class:`AATrader` is a one-row population
 behind the per-member ``Trader`` protocol of the strategy registry. Rows persist across
 intervals. The formulas are in :mod:`gridledger.bidding.aa_math`; the method, its
-adaptations to sealed rounds and the parameter table are in docs/bidding.md.
+adaptations to sealed rounds and the parameter tables are in docs/bidding.md.
 
-Notation: limit ``l``, learned aggressiveness ``r``, the attitude's aggressiveness
-offset ``r_att`` (:mod:`gridledger.bidding.risk`), effective aggressiveness
-``r_eff = clip(r + r_att, -1, 1)``, shape ``theta``, band ``[P_min, P_max]``.
+Notation: limit ``l``, learned aggressiveness ``r`` in [-1, 1], shape ``theta``, band
+``[P_min, P_max]``, the attitude's hold-out ``h`` (:mod:`gridledger.bidding.risk`).
 
 Equilibrium estimate p* (market information only)
     ``p* = sum_k rho^k p_(T-k) / sum_k rho^k`` over the last ``N`` round prices, newest
     first. A round price is the energy-weighted mean trade price of a round that
     cleared something (indicative or binding), as delivered to the trader's bus. A row
     created late is seeded from ``PublicView.past_trade_prices``. Cold start (no trade
-    price ever seen): the trader quotes its limit in the first round (a truthful probe);
-    if that round trades, its price starts the memory, else ``p*`` is the midpoint of
-    the first round's best bid and best ask. No fixed point of the tariff band is used.
+    price ever seen): the trader quotes its limit (a truthful probe); if that round
+    trades, its price starts the memory, else p* is the midpoint of the first round's
+    best bid and best ask. No fixed point of the tariff band is used.
 
 Quote
-    ``tau(r_eff)`` (the paper's target price, ``aa_math.target_prices``). In the binding
-    round a trader whose order was filled in the last indicative round repeats that
-    quote if it is the more aggressive one (a quote that cleared is not withdrawn
-    when it becomes binding).
+    reference quote ``tau(r)`` (the paper's target price), plus the attitude's offset:
+    buyer ``tau(r) - h p*``, seller ``tau(r) + h p*``; clamped to the band and the limit.
+    Binding round: a row filled earlier in the interval quotes at least as aggressively
+    as its last filled quote; a row not filled yet crosses the other side's best quote
+    of the last round by one tick where its limit allows.
 
-Learning from the own order (after every round; ``q``: see the table in docs/bidding.md)
-    filled: less aggressive, ``delta = min((1 - lambda_r) x - lambda_a, r - lambda_a)``;
-    partly filled, rationed, or priced out while intra-marginal: more aggressive,
-    ``delta = max((1 + lambda_r) x + lambda_a, r + lambda_a)``; priced out while
-    extra-marginal: no change. ``x = r_shout(q) - r_att`` (the shout's aggressiveness
-    in the learned coordinate), ``r <- r + beta1 (delta - r)``.
+Learning from the own order (after every round)
+    filled -> less aggressive toward the own trade price; partly filled, rationed, or
+    priced out while intra-marginal -> more aggressive toward the round price (or the
+    other side's best quote); priced out and extra-marginal -> unchanged. For h != 0 the
+    own result only counts where it says something about the reference quote (a fill
+    of a quote less aggressive than the reference, a miss of a more aggressive one);
+    otherwise the paper's public rule on the reference quote applies (more aggressive
+    if it lies beyond the round price), and a missed order is never made less
+    aggressive. more: ``delta = max((1 + lambda_r) x + lambda_a_up, r + lambda_a_up)``;
+    less: ``delta = min((1 - lambda_r) x - lambda_a_down, r - lambda_a_down)``;
+    ``x = r_shout(q)``; ``r <- r + beta1 (delta - r)``.
     Long-term learning of theta from the volatility of the price memory, as in the paper.
 """
 

@@ -1,32 +1,32 @@
-"""Risk attitude -> the target aggressiveness and learning rates of the AA trader.
+"""Risk attitude -> the hold-out and learning rates of the AA trader.
 
 This module is the one place that maps a member's declared risk attitude to the
 parameters of :mod:`gridledger.bidding.adaptive_aggressive`. The mapping is the
 table :data:`RISK_TABLE`; a numeric attitude ``a`` in [-1, 1] is interpolated
 linearly between its rows (``a`` is the row key), a named attitude picks its row.
 
-=========  =====  =====  =====  ============  ============  ============  ============
-attitude     a    r_att  beta1  lambda_r up   lambda_a up   lambda_r dn   lambda_a dn
-=========  =====  =====  =====  ============  ============  ============  ============
-(a = -1)   -1.0   -0.6   0.4    0.02          0.02          0.08          0.2
-seeking    -0.5   -0.3   0.4    0.035         0.06          0.065         0.16
-neutral     0.0    0.0   0.4    0.05          0.12          0.05          0.12
-averse      0.5    0.3   0.4    0.065         0.16          0.035         0.06
-(a = +1)    1.0    0.6   0.4    0.08          0.2           0.02          0.02
-=========  =====  =====  =====  ============  ============  ============  ============
+=========  =====  ========  =====  ========  ===========  =============
+attitude     a    hold_out  beta1  lambda_r  lambda_a up  lambda_a down
+=========  =====  ========  =====  ========  ===========  =============
+(a = -1)   -1.0    0.01     0.4    0.05      0.3          0.3
+seeking    -0.5    0.005    0.4    0.05      0.3          0.3
+neutral     0.0    0.0      0.4    0.05      0.3          0.3
+averse      0.5   -0.005    0.4    0.05      0.3          0.3
+(a = +1)    1.0   -0.01     0.4    0.05      0.3          0.3
+=========  =====  ========  =====  ========  ===========  =============
 
-- ``r_att``: the attitude's aggressiveness offset. A trader quotes the AA target price
-  at ``r_eff = r + r_att`` where ``r`` is what it learned from its own orders. Averse
-  traders (r_att > 0) quote between the equilibrium estimate and their limit: they give
-  up margin for a higher chance to trade; seeking traders (r_att < 0) quote beyond the
-  estimate and hold out for margin; neutral ones quote at the learned level.
-- ``lambda_* up`` are used when the trader becomes *more* aggressive (its order was
-  not, or not fully, filled), ``lambda_* dn`` when it becomes *less* aggressive (it was
-  filled). Averse traders step up eagerly and back off reluctantly, seeking traders the
-  opposite, so their quotes stay on their side of the fill boundary. The neutral row is
-  the literature default (lambda_r = 0.05; lambda_a in the published 0.01..0.05 range,
-  in units of r).
-- ``beta1`` (short-term learning rate) is the literature default 0.4 for every row.
+- ``hold_out`` (share of p*): what the attitude adds to the margin a trader asks. A
+  trader learns a reference quote tau(r) from its own results; it quotes
+  ``tau(r) - hold_out p*`` (buyer) or ``tau(r) + hold_out p*`` (seller). Seeking
+  traders (hold_out > 0) hold out for a larger margin and accept a lower chance to
+  trade; averse traders (hold_out < 0) concede margin for a higher chance to trade.
+  The offset is a price, the same for every limit, so it shifts what each trader asks
+  without changing which of its trades are marginal.
+- ``lambda_r``, ``lambda_a up`` (more aggressive), ``lambda_a down`` (less aggressive)
+  and ``beta1``: the short-term learning of r (paper: lambda_r = 0.05, beta1 = 0.4;
+  lambda_a in units of r, 0.3 chosen on the equilibrium experiment's tuning seeds,
+  see docs/bidding.md). The same for every attitude: attitudes differ in what they
+  ask, not in how fast they learn.
 """
 
 from __future__ import annotations
