@@ -24,6 +24,7 @@ from gridledger.studies.aa_equilibrium import (
     equilibrium_table,
     make_schedule,
 )
+from gridledger.studies.aa_markets import convergence_run
 
 HELD_OUT = tuple(range(1000, 1010))
 
@@ -69,3 +70,13 @@ def test_aa_beats_zi_c_and_zip(summary: pd.DataFrame) -> None:
             where = f"{market} at {pos} vs {baseline}"
             assert aa["efficiency"] > other["efficiency"], where
             assert aa["price_error_pct"] < other["price_error_pct"], where
+
+
+def test_original_convergence_market_stays_at_p_ce() -> None:
+    """The older symmetric market (p_ce = 0.175 at the band's midpoint), now under pair
+    prices: every attitude trades the competitive quantity at p_ce from interval 1."""
+    for attitude in ("averse", "neutral", "seeking"):
+        rows = convergence_run(intervals=5, attitude=attitude)
+        for row in rows:
+            assert row["efficiency"] == pytest.approx(1.0)
+            assert 0.17 <= row["price"] <= 0.18 and row["rel_error"] <= 0.01

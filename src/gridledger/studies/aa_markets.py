@@ -1,18 +1,18 @@
-"""Reproducible AA market experiments used by the tests, the docs and the report.
+"""AA market experiments: the attitude study and the original convergence market.
 
-Both experiments run the project's own round mechanism
+Both run the project's own round mechanism
 (:class:`gridledger.bidding.mechanism.TraderMechanism`: K rounds per interval, rounds
-1..K-1 indicative, round K binding) with the uniform-price rule
-:func:`gridledger.market.clear_uniform` on integer bids (:mod:`gridledger.market.units`).
+1..K-1 indicative, round K binding) with the main job's clearing rule, greedy with pair
+prices (:func:`gridledger.studies.aa_equilibrium.clear_pairs`, kappa = 1/2, no fees).
 
-- :func:`convergence_run`: a stationary symmetric market (n buyers, n sellers,
-  evenly spread limit prices, 1 kWh each); per interval the binding price, its
-  relative error to the competitive equilibrium price and the allocative efficiency.
-  :func:`convergence_table` runs it for each attitude, :func:`plot_convergence`
-  draws the relative error per interval.
-- :func:`attitude_table`: a seeded market with members of the three attitudes and
-  changing participation; per attitude the share of offered energy that traded
-  and the surplus per traded kWh.
+- :func:`attitude_run` / :func:`attitude_table`: matched markets (each limit held by one
+  member of every attitude), per attitude the trade rate and the margin per traded kWh,
+  over many seeds with 95 % t-intervals of the means and of the adjacent differences.
+- :func:`convergence_run`: the original stationary symmetric market (p_ce = 0.175 at
+  the band's midpoint; kept for the ``aa-convergence`` experiment). The robust test of
+  convergence wherever p0 lies is :mod:`gridledger.studies.aa_equilibrium`.
+  :func:`convergence_table` runs it for each attitude, :func:`plot_convergence` draws
+  the relative error per interval.
 """
 
 from __future__ import annotations
@@ -92,9 +92,10 @@ def convergence_run(
 
     Buyer limits ``0.09 + 0.02 i`` and seller limits ``0.08 + 0.02 j`` tokens/kWh
     (i, j = 0..n-1; for n = 10: p_ce = 0.175, q_ce = 5 kWh), 1 kWh each, all AA with
-    ``attitude``. Row keys: ``interval`` (1-based), ``price`` (binding uniform price),
+    ``attitude``. Row keys: ``interval`` (1-based), ``price`` (energy-weighted mean
+    binding trade price),
     ``rel_error`` = |price - p_ce| / p_ce, ``smith_alpha`` (over the interval's binding
-    trades, = rel_error under one uniform price), ``traded_kwh``, ``efficiency``
+    trades), ``traded_kwh``, ``efficiency``
     (realised surplus / competitive surplus), ``p_ce``.
     """
     buyer_limits = [0.09 + 0.02 * i for i in range(n_per_side)]
@@ -115,15 +116,12 @@ def convergence_run(
     out = []
     for t in range(intervals):
         _, result = _interval(mech, t, positions)
-        price = (
-            micro_to_price(result.price_per_kwh_micro)
-            if result.price_per_kwh_micro is not None
-            else float("nan")
-        )
+        prices = [micro_to_price(tr.buyer_price_per_kwh_micro) for tr in result.trades]
+        weights = [tr.e_wh for tr in result.trades]
+        price = float(np.average(prices, weights=weights)) if prices else float("nan")
         surplus = sum(
             (limits[tr.buyer] - limits[tr.seller]) * tr.e_wh / 1000.0 for tr in result.trades
         )
-        prices = [micro_to_price(tr.buyer_price_per_kwh_micro) for tr in result.trades]
         alpha = (
             float(np.sqrt(np.mean([(p - p_ce) ** 2 for p in prices])) / p_ce)
             if prices
