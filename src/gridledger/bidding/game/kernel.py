@@ -13,7 +13,9 @@ allocation is fixed and the price paid/received is monotone in ``i``'s own
 price, so a buyer's best price in a segment is its lowest, a seller's its
 highest grid price. The best response enumerates these O(n m) breakpoints
 (snapped to the tick grid), clears the market once per breakpoint with a
-numba kernel equivalent to ``clear_greedy`` (property-tested against it), and
+numba kernel equivalent to ``clear_greedy`` (property-tested against it; the
+others' part of the run before the member's first pair is shared by all
+candidates, :func:`evaluate_candidates`), and
 picks the quantity exactly: ``i``'s trades with quantity ``q`` are the first
 ``q`` Wh of its trades at full cap (the greedy run is identical until ``i`` is
 exhausted) and marginal prices are monotone along them, so the optimum is
@@ -24,15 +26,13 @@ The result is the exact best response on the tick grid x whole Wh.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numba
 import numpy as np
 
-from gridledger.bidding.game.model import FloatArray, Game, IntArray, Strategy
-from gridledger.market.orders import Side
+from gridledger.bidding.game.model import FloatArray, IntArray
 
-__all__ = ["book_arrays", "evaluate_candidates", "snap_all"]
+__all__ = ["evaluate_candidates"]
 
 
 # ---------------------------------------------------------------------------
@@ -266,26 +266,3 @@ def evaluate_candidates(
         if c == cur_c:
             u_cur = _prefix_payoff(e_buf, p_buf, n_tr, cur_q, is_buyer, lin, quad)
     return out_q, out_u, u_cur
-
-
-def book_arrays(game: Game, profile: Sequence[Strategy], skip: int) -> tuple[IntArray, ...]:
-    """Others' orders split by side: (member id, price, cap, bus) per side."""
-    rows_b: list[tuple[int, int, int, int]] = []
-    rows_s: list[tuple[int, int, int, int]] = []
-    for index, (pl, st) in enumerate(zip(game.players, profile, strict=True)):
-        if index == skip or st.e_wh <= 0:
-            continue
-        row = (pl.member, st.price_per_kwh_micro, st.e_wh, pl.bus)
-        (rows_b if pl.side == Side.BUY else rows_s).append(row)
-    b = np.array(rows_b, dtype=np.int64).reshape(-1, 4)
-    s = np.array(rows_s, dtype=np.int64).reshape(-1, 4)
-    return b[:, 0], b[:, 1], b[:, 2], b[:, 3], s[:, 0], s[:, 1], s[:, 2], s[:, 3]
-
-
-def snap_all(game: Game, prices: IntArray, *, up: bool) -> IntArray:
-    """Vectorised :meth:`Game.snap_up` / :meth:`Game.snap_down`."""
-    tick = game.tick_micro
-    offset = prices.astype(np.int64) - game.low_micro
-    steps = -((-offset) // tick) if up else offset // tick
-    snapped = game.low_micro + steps * tick
-    return np.clip(snapped, game.low_micro, game.high_top)
