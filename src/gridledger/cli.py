@@ -30,7 +30,7 @@ from gridledger.report.tables import load_tables
 from gridledger.scenario import load_scenario, url_problem
 from gridledger.sim.runner import CHAIN_DIR, audit_folder
 from gridledger.studies.compare import compare
-from gridledger.studies.experiments import run_experiment
+from gridledger.studies.experiments import output_stem, run_experiment
 
 __all__ = ["main"]
 
@@ -171,7 +171,8 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
         force=args.force,
     )
     print(table.to_string(index=False))
-    print(f"written: {out / (args.name + '.csv')}, {out / (args.name + '.html')}")
+    stem = output_stem(args.name)
+    print(f"written: {out / (stem + '.csv')}, {out / (stem + '.html')}")
     return 0
 
 

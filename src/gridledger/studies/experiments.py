@@ -37,7 +37,14 @@ from gridledger.studies.best_response import ExperimentTrace, compare_world, plo
 from gridledger.studies.forecast_errors import forecast_error_study, plot_forecast_study
 from gridledger.world import build_world
 
-__all__ = ["EXPERIMENTS", "Experiment", "run_experiment"]
+__all__ = [
+    "EXPERIMENTS",
+    "FILE_STEMS",
+    "NEEDS_SCENARIO",
+    "Experiment",
+    "output_stem",
+    "run_experiment",
+]
 
 log = logging.getLogger(__name__)
 
@@ -119,9 +126,14 @@ EXPERIMENTS: dict[str, Experiment] = {
     "forecast-errors": _forecast_errors,
 }
 NEEDS_SCENARIO = ("best-response", "forecast-errors")
+"""Experiments that run on a scenario file (``--scenario``)."""
 FILE_STEMS = {"aa-equilibrium": "aa_equilibrium"}
 """File name (without suffix) of an experiment's CSV and HTML where it is not its name."""
-"""Experiments that run on a scenario file (``--scenario``)."""
+
+
+def output_stem(name: str) -> str:
+    """The file name (without suffix) of experiment ``name``'s CSV and HTML."""
+    return FILE_STEMS.get(name, name)
 
 
 def run_experiment(
@@ -145,7 +157,7 @@ def run_experiment(
     if seed is not None and not 0 <= seed < 2**64:
         message = f"--seed {seed}: expected an integer from 0 to 2**64-1"
         raise UsageError(message)
-    stem = FILE_STEMS.get(name, name)
+    stem = output_stem(name)
     prepare_out_dir(out, outputs=(f"{stem}.csv", f"{stem}.html"), force=force)
     SUMMARIES.pop(name, None)
     table, fig = EXPERIMENTS[name](scenario, overrides, seed)
