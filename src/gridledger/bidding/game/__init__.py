@@ -1,8 +1,9 @@
 """Best-response dynamics of the non-cooperative bidding game, to a verified Nash equilibrium.
 
 Modules, each importing only the ones before it: ``model`` (players, strategies,
-settings, payoffs), ``kernel`` (numba candidate evaluation), ``response`` (one
-member's exact best response), ``start`` (starting profiles), ``nash`` (the
+settings, payoffs), ``kernel`` (numba candidate evaluation), ``book`` (the ranked
+pair book kept up to date as members move), ``response`` (one member's exact
+best response), ``start`` (starting profiles), ``nash`` (the
 independent equilibrium check), ``dynamics`` (the rounds), ``mechanism`` (the
 ``best-response`` bidding mechanism); ``synthetic`` builds test and benchmark games.
 """
