@@ -162,7 +162,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def _cmd_experiment(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("runs") / f"experiment-{args.name}"
-    table = run_experiment(
+    result = run_experiment(
         args.name,
         Path(args.scenario) if args.scenario else None,
         list(args.set or []),
@@ -170,7 +170,7 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
         seed=args.seed,
         force=args.force,
     )
-    print(table.to_string(index=False))
+    print(result.shown.to_string(index=False))
     stem = output_stem(args.name)
     print(f"written: {out / (stem + '.csv')}, {out / (stem + '.html')}")
     return 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -42,46 +43,58 @@ __all__ = [
     "FILE_STEMS",
     "NEEDS_SCENARIO",
     "Experiment",
+    "ExperimentResult",
     "output_stem",
     "run_experiment",
 ]
 
 log = logging.getLogger(__name__)
 
-Experiment = Callable[[Path | None, list[str], int | None], tuple[pd.DataFrame, Figure | None]]
-"""(scenario file or None, ``--set`` overrides, seed or None) -> (table, figure or None)."""
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    """What an experiment produced: its full table (the CSV), a figure, and for long
+    tables a summary (shown on its page and printed instead of the full table)."""
+
+    table: pd.DataFrame
+    figure: Figure | None = None
+    summary: pd.DataFrame | None = None
+
+    @property
+    def shown(self) -> pd.DataFrame:
+        """The table a reader sees first: the summary if there is one."""
+        return self.table if self.summary is None else self.summary
+
+
+Experiment = Callable[[Path | None, list[str], int | None], ExperimentResult]
+"""(scenario file or None, ``--set`` overrides, seed or None) -> result."""
 
 ATTITUDE_SEEDS = 50
 EQUILIBRIUM_SEEDS = 30
-SUMMARIES: dict[str, pd.DataFrame] = {}
-"""Summary table of the last run of an experiment that has one (shown first on its page)."""
 
 
-def _attitudes(
-    scenario: Path | None, overrides: list[str], seed: int | None
-) -> tuple[pd.DataFrame, Figure | None]:
+def _attitudes(scenario: Path | None, overrides: list[str], seed: int | None) -> ExperimentResult:
     first = 0 if seed is None else seed
-    return attitude_table(seeds=tuple(range(first, first + ATTITUDE_SEEDS))), None
+    return ExperimentResult(attitude_table(seeds=tuple(range(first, first + ATTITUDE_SEEDS))))
 
 
 def _aa_equilibrium(
     scenario: Path | None, overrides: list[str], seed: int | None
-) -> tuple[pd.DataFrame, Figure | None]:
+) -> ExperimentResult:
     first = 0 if seed is None else seed
     strategies = [("aa", "neutral"), ("aa", "averse"), ("aa", "seeking")]
     strategies += [("zi", "neutral"), ("zip", "neutral")]
     runs = equilibrium_table(
         seeds=tuple(range(first, first + EQUILIBRIUM_SEEDS)), strategies=strategies
     )
-    SUMMARIES["aa-equilibrium"] = equilibrium_summary(runs)
-    return interval_means(runs), plot_equilibrium(runs)
+    return ExperimentResult(interval_means(runs), plot_equilibrium(runs), equilibrium_summary(runs))
 
 
 def _aa_convergence(
     scenario: Path | None, overrides: list[str], seed: int | None
-) -> tuple[pd.DataFrame, Figure | None]:
+) -> ExperimentResult:
     table = convergence_table(intervals=10, seed=0 if seed is None else seed)
-    return table, plot_convergence(table)
+    return ExperimentResult(table, plot_convergence(table))
 
 
 def _need_scenario(scenario: Path | None, name: str) -> Path:
@@ -93,7 +106,7 @@ def _need_scenario(scenario: Path | None, name: str) -> Path:
 
 def _best_response(
     scenario: Path | None, overrides: list[str], seed: int | None
-) -> tuple[pd.DataFrame, Figure | None]:
+) -> ExperimentResult:
     path = _need_scenario(scenario, "best-response")
     sets = ['market.clearing="greedy"', *overrides]
     if seed is not None:
@@ -104,18 +117,18 @@ def _best_response(
     world = build_world(loaded)
     trace = ExperimentTrace()
     table = compare_world(world, trace=trace)
-    return table.reset_index(), plot_experiment(table, trace)
+    return ExperimentResult(table.reset_index(), plot_experiment(table, trace))
 
 
 def _forecast_errors(
     scenario: Path | None, overrides: list[str], seed: int | None
-) -> tuple[pd.DataFrame, Figure | None]:
+) -> ExperimentResult:
     path = _need_scenario(scenario, "forecast-errors")
     sets = ["chain.backend=none", *overrides]
     if seed is not None:
         sets.append(f"seed={seed}")
     table = forecast_error_study(load_scenario(path, sets))
-    return table, plot_forecast_study(table)
+    return ExperimentResult(table, plot_forecast_study(table))
 
 
 EXPERIMENTS: dict[str, Experiment] = {
@@ -143,7 +156,7 @@ def run_experiment(
     out: Path,
     seed: int | None = None,
     force: bool = False,
-) -> pd.DataFrame:
+) -> ExperimentResult:
     """Run experiment ``name``; write ``<stem>.csv`` and ``<stem>.html`` into ``out``
     (the stem is the name, or :data:`FILE_STEMS`: ``aa_equilibrium`` for ``aa-equilibrium``).
 
@@ -159,20 +172,14 @@ def run_experiment(
         raise UsageError(message)
     stem = output_stem(name)
     prepare_out_dir(out, outputs=(f"{stem}.csv", f"{stem}.html"), force=force)
-    SUMMARIES.pop(name, None)
-    table, fig = EXPERIMENTS[name](scenario, overrides, seed)
-    table.to_csv(out / f"{stem}.csv", index=False)
-    summary = SUMMARIES.pop(name, None)
-    blocks: list[Block] = []
-    if summary is not None:
-        blocks.append(Table(summary, index=False))
-    if fig is not None:
-        blocks.append(Image.of(fig))
-    if summary is None:
-        blocks.insert(0, Table(table, index=False))
+    result = EXPERIMENTS[name](scenario, overrides, seed)
+    result.table.to_csv(out / f"{stem}.csv", index=False)
+    blocks: list[Block] = [Table(result.shown, index=False)]
+    if result.figure is not None:
+        blocks.append(Image.of(result.figure))
     write_page(
         Page(f"gridledger experiment {name}", f"Experiment: {name}", blocks),
         out / f"{stem}.html",
     )
     log.info("experiment %s written to %s", name, out)
-    return table
+    return result
