@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numba
 import numpy as np
 
-from gridledger.bidding.game.kernel import evaluate_candidates
+from gridledger.bidding.game.kernel import evaluate_candidates, ranks_above
 from gridledger.bidding.game.model import Game, IntArray, Strategy
 from gridledger.market.orders import Side
 
@@ -26,18 +26,6 @@ __all__ = ["RankedBook", "Reply"]
 
 Reply = tuple[int, int, float, float, int]
 """(price micro/kWh, quantity Wh, payoff micro, current payoff micro, candidates tried)."""
-
-
-@numba.njit(cache=True)
-def _before(s1: int, f1: int, b1: int, j1: int, s2: int, f2: int, b2: int, j2: int) -> bool:
-    """Pair 1 ranks above pair 2 (surplus desc, fee asc, buyer id, seller id)."""
-    if s1 != s2:
-        return s1 > s2
-    if f1 != f2:
-        return f1 < f2
-    if b1 != b2:
-        return b1 < b2
-    return j1 < j2
 
 
 @numba.njit(cache=True)
@@ -119,7 +107,7 @@ def _move(
             if a >= n_old:
                 take_new = True
             else:
-                take_new = _before(
+                take_new = ranks_above(
                     c_sur[order[t]],
                     c_fee[order[t]],
                     mid[b_new],

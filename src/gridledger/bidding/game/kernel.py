@@ -32,7 +32,7 @@ import numpy as np
 
 from gridledger.bidding.game.model import FloatArray, IntArray
 
-__all__ = ["evaluate_candidates"]
+__all__ = ["evaluate_candidates", "ranks_above"]
 
 
 # ---------------------------------------------------------------------------
@@ -40,7 +40,7 @@ __all__ = ["evaluate_candidates"]
 
 
 @numba.njit(cache=True)
-def _better(s1: int, f1: int, b1: int, j1: int, s2: int, f2: int, b2: int, j2: int) -> bool:
+def ranks_above(s1: int, f1: int, b1: int, j1: int, s2: int, f2: int, b2: int, j2: int) -> bool:
     """Pair key 1 ranks above pair key 2 (surplus desc, fee asc, buyer id, seller id)."""
     if s1 != s2:
         return s1 > s2
@@ -137,7 +137,7 @@ def _rank_position(
     hi = o_sur.shape[0]
     while lo < hi:
         mid = (lo + hi) // 2
-        if _better(o_sur[mid], o_fee[mid], o_bid[mid], o_sid[mid], s, f, b, j):
+        if ranks_above(o_sur[mid], o_fee[mid], o_bid[mid], o_sid[mid], s, f, b, j):
             lo = mid + 1
         else:
             hi = mid
@@ -232,7 +232,9 @@ def evaluate_candidates(
                 mb, mj = my_id, m_cid[m]
             else:
                 mb, mj = m_cid[m], my_id
-            if o < n_o and _better(o_sur[o], o_fee[o], o_bid[o], o_sid[o], ms, m_fee[m], mb, mj):
+            if o < n_o and ranks_above(
+                o_sur[o], o_fee[o], o_bid[o], o_sid[o], ms, m_fee[m], mb, mj
+            ):
                 k = o_b[o]
                 j = o_s[o]
                 x = min(b_rem[k], s_rem[j])
