@@ -59,6 +59,29 @@ def _own_pairs(
 
 
 @numba.njit(cache=True)
+def _counterpart_keys(
+    i: int, buyer: bool, c_idx: IntArray, mid: IntArray, bus: IntArray, fees: IntArray
+) -> tuple[IntArray, IntArray]:
+    """Fee and counterpart member id of member ``i``'s pair with each of ``c_idx``."""
+    m = c_idx.shape[0]
+    fee = np.empty(m, dtype=np.int64)
+    cid = np.empty(m, dtype=np.int64)
+    for t in range(m):
+        c = c_idx[t]
+        fee[t] = fees[bus[c], bus[i]] if buyer else fees[bus[i], bus[c]]
+        cid[t] = mid[c]
+    return fee, cid
+
+
+@numba.njit(cache=True)
+def _rank_order(key: IntArray, fee: IntArray, cid: IntArray) -> IntArray:
+    """Indices sorted by ``key``, then fee, then counterpart id, all ascending (stable passes)."""
+    order = np.argsort(cid, kind="mergesort")
+    order = order[np.argsort(fee[order], kind="mergesort")]
+    return order[np.argsort(key[order], kind="mergesort")]
+
+
+@numba.njit(cache=True)
 def _move(
     i: int,
     is_buy: np.ndarray,
@@ -75,16 +98,8 @@ def _move(
     """The pair list after member ``i`` moved to ``price[i]``, ``qty[i]``."""
     c_idx, c_sur = _own_pairs(i, is_buy, bus, price, qty, fees)
     m = c_idx.shape[0]
-    c_fee = np.empty(m, dtype=np.int64)
-    c_id = np.empty(m, dtype=np.int64)
-    for t in range(m):
-        c = c_idx[t]
-        c_fee[t] = fees[bus[i], bus[c]] if not is_buy[i] else fees[bus[c], bus[i]]
-        c_id[t] = mid[c]
-    # sort the new pairs: surplus desc, fee asc, counterpart id asc (stable passes)
-    order = np.argsort(c_id, kind="mergesort")
-    order = order[np.argsort(c_fee[order], kind="mergesort")]
-    order = order[np.argsort(-c_sur[order], kind="mergesort")]
+    c_fee, c_id = _counterpart_keys(i, bool(is_buy[i]), c_idx, mid, bus, fees)
+    order = _rank_order(-c_sur, c_fee, c_id)  # surplus desc
     n_old = pb.shape[0]
     size = n_old + m
     nb = np.empty(size, dtype=np.int64)
@@ -177,24 +192,14 @@ def _reply(
             c_idx[n_m] = c
             n_m += 1
     c_idx = c_idx[:n_m]
+    m_fee, m_cid = _counterpart_keys(i, buyer, c_idx, mid, bus, fees)
     m_base = np.empty(n_m, dtype=np.int64)
-    m_fee = np.empty(n_m, dtype=np.int64)
-    m_cid = np.empty(n_m, dtype=np.int64)
     for t in range(n_m):
-        c = c_idx[t]
         if buyer:
-            m_fee[t] = fees[bus[c], my_bus]
-            m_base[t] = price[c] + m_fee[t]  # my surplus = my price - base
+            m_base[t] = price[c_idx[t]] + m_fee[t]  # my surplus = my price - base
         else:
-            m_fee[t] = fees[my_bus, bus[c]]
-            m_base[t] = price[c] - m_fee[t]  # my surplus = base - my price
-        m_cid[t] = mid[c]
-    order = np.argsort(m_cid, kind="mergesort")
-    order = order[np.argsort(m_fee[order], kind="mergesort")]
-    if buyer:
-        order = order[np.argsort(m_base[order], kind="mergesort")]
-    else:
-        order = order[np.argsort(-m_base[order], kind="mergesort")]
+            m_base[t] = price[c_idx[t]] - m_fee[t]  # my surplus = base - my price
+    order = _rank_order(m_base if buyer else -m_base, m_fee, m_cid)  # surplus desc
     # the others' pairs, in rank order, and the prices where mine overtake them
     n_p = pb.shape[0]
     o_b = np.empty(n_p, dtype=np.int64)
