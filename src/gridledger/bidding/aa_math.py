@@ -200,6 +200,21 @@ def solve_theta_bar(
     return out.reshape(theta.shape)
 
 
+def _intra_marginal(is_buyer: BoolArray, limit: FloatArray, p_star: FloatArray) -> BoolArray:
+    """Traders whose limit is beyond the equilibrium estimate (buyer l > p*, seller l < p*)."""
+    return np.where(is_buyer, limit > p_star, limit < p_star)
+
+
+def _branch(
+    intra: BoolArray, up: BoolArray, theta: FloatArray, theta_bar: FloatArray
+) -> tuple[BoolArray, FloatArray]:
+    """Where tau is flat at the limit (extra-marginal, r >= 0) and the theta of each branch.
+
+    The intra-marginal r < 0 branch uses theta_bar, every other branch theta.
+    """
+    return ~intra & up, np.where(intra & ~up, theta_bar, theta)
+
+
 def target_prices(
     is_buyer: BoolArray,
     r: FloatArray,
@@ -212,10 +227,9 @@ def target_prices(
 ) -> FloatArray:
     """tau(r) of the module docstring of ``adaptive_aggressive`` (no clamping), per trader."""
     up = r >= 0.0
-    intra = np.where(is_buyer, limit > p_star, limit < p_star)
-    extra_up = ~intra & up  # tau = l: no shape needed
+    intra = _intra_marginal(is_buyer, limit, p_star)
+    extra_up, th = _branch(intra, up, theta, theta_bar)  # extra_up: tau = l, no shape needed
     s = np.where(up, r, -r)
-    th = np.where(intra & ~up, theta_bar, theta)
     f = np.zeros(r.shape)
     need = ~extra_up
     if need.any():
@@ -253,11 +267,11 @@ def shout_aggressiveness(
     p_max: float,
 ) -> FloatArray:
     """r_shout with tau(r_shout) = q (clipped to [-1, 1]; 0 where tau is flat at l)."""
-    intra = np.where(is_buyer, limit > p_star, limit < p_star)
+    intra = _intra_marginal(is_buyer, limit, p_star)
     # the r >= 0 side of tau: buyer q >= p* (intra) / q >= l (extra); seller mirrored
     ref = np.where(intra, p_star, limit)
     up = np.where(is_buyer, q >= ref, q <= ref)
-    flat = ~intra & up  # extra-marginal and not beyond the limit: r_shout = 0
+    flat, th = _branch(intra, up, theta, theta_bar)  # flat: r_shout = 0
     sign_up = intra & up
     with np.errstate(all="ignore"):
         num = np.where(
@@ -278,7 +292,6 @@ def shout_aggressiveness(
                 np.where(is_buyer, limit - p_min, p_max - limit),
             ),
         )
-    th = np.where(intra & ~up, theta_bar, theta)
     out = np.zeros(q.shape)
     need = ~flat
     if need.any():
