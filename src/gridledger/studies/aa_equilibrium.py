@@ -50,6 +50,7 @@ __all__ = [
     "make_schedule",
     "plot_equilibrium",
     "run_schedule",
+    "unit_equilibrium",
 ]
 
 BAND = (0.05, 0.30)
@@ -71,20 +72,35 @@ class Schedule:
     max_surplus: float
 
 
-def equilibrium_price(
+def unit_equilibrium(
     buyer_limits: Sequence[float], seller_limits: Sequence[float]
-) -> tuple[float, float]:
-    """(p0, maximum surplus) of unit demands/supplies: midpoint of the CE price interval."""
+) -> tuple[float, int, float]:
+    """(p_ce, q_ce, maximum surplus) of unit demands/supplies.
+
+    p_ce is the midpoint of the competitive equilibrium price interval and q_ce the
+    number of units traded there. When no buyer limit reaches a seller limit, q_ce = 0,
+    the surplus is 0 and p_ce is the midpoint of the highest buyer and the lowest seller
+    limit (NaN if a side is empty).
+    """
     buys = sorted(buyer_limits, reverse=True)
     sells = sorted(seller_limits)
     k = 0
     while k < min(len(buys), len(sells)) and buys[k] >= sells[k]:
         k += 1
     if k == 0:
-        return (buys[0] + sells[0]) / 2.0, 0.0
+        mid = (buys[0] + sells[0]) / 2.0 if buys and sells else float("nan")
+        return mid, 0, 0.0
     low = max(sells[k - 1], buys[k] if k < len(buys) else -np.inf)
     high = min(buys[k - 1], sells[k] if k < len(sells) else np.inf)
-    return (low + high) / 2.0, float(sum(buys[i] - sells[i] for i in range(k)))
+    return (low + high) / 2.0, k, float(sum(buys[i] - sells[i] for i in range(k)))
+
+
+def equilibrium_price(
+    buyer_limits: Sequence[float], seller_limits: Sequence[float]
+) -> tuple[float, float]:
+    """(p0, maximum surplus) of unit demands/supplies (:func:`unit_equilibrium`)."""
+    p0, _, best = unit_equilibrium(buyer_limits, seller_limits)
+    return p0, best
 
 
 def make_schedule(market: str, p0_position: float, seed: int, n: int = 15) -> Schedule:

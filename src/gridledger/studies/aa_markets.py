@@ -30,7 +30,7 @@ from gridledger.bidding.risk import ATTITUDE_NAMES
 from gridledger.errors import GridledgerError
 from gridledger.market.orders import Bid, ClearingResult, Side
 from gridledger.market.units import micro_to_price
-from gridledger.studies.aa_equilibrium import clear_pairs
+from gridledger.studies.aa_equilibrium import clear_pairs, unit_equilibrium
 
 __all__ = [
     "FEED_IN_PER_KWH",
@@ -58,20 +58,14 @@ class _Member:
 def competitive_equilibrium(
     buyer_limits: Sequence[float], seller_limits: Sequence[float]
 ) -> tuple[float, int]:
-    """(p_ce, q_ce) for unit demands/supplies: midpoint of the equilibrium price interval."""
-    buys = sorted(buyer_limits, reverse=True)
-    sells = sorted(seller_limits)
-    k = 0
-    while k < min(len(buys), len(sells)) and buys[k] >= sells[k]:
-        k += 1
-    if k == 0:
+    """(p_ce, q_ce) for unit demands/supplies (:func:`unit_equilibrium`); raises without trade."""
+    p_ce, q_ce, _ = unit_equilibrium(buyer_limits, seller_limits)
+    if q_ce == 0:
         message = (
             "no competitive equilibrium with trade: every buyer limit is below every seller limit"
         )
         raise GridledgerError(message)
-    low = max(sells[k - 1], buys[k] if k < len(buys) else -np.inf)
-    high = min(buys[k - 1], sells[k] if k < len(sells) else np.inf)
-    return (low + high) / 2.0, k
+    return p_ce, q_ce
 
 
 def _interval(
