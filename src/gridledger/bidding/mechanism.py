@@ -36,9 +36,19 @@ from gridledger.bidding.base import (
 from gridledger.market.orders import Bid, ClearingResult, Side
 from gridledger.market.units import micro_to_price, price_to_micro
 
-__all__ = ["Mechanism", "Position", "TraderMechanism", "own_results", "round_info"]
+__all__ = [
+    "ClearRule",
+    "Mechanism",
+    "Position",
+    "TraderMechanism",
+    "own_results",
+    "round_info",
+]
 
 PAST_PRICES_KEPT = 50
+
+ClearRule = Callable[[Sequence[Bid]], ClearingResult]
+"""A clearing rule: the bids of one round in, the clearing result out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +66,7 @@ class Position:
 
 class Mechanism(Protocol):
     def run_rounds(
-        self,
-        interval: int,
-        positions: Sequence[Position],
-        clear: Callable[[Sequence[Bid]], ClearingResult],
+        self, interval: int, positions: Sequence[Position], clear: ClearRule
     ) -> list[list[Bid]]:
         """Bids of every round of ``interval`` (last binding)."""
         ...
@@ -230,10 +237,7 @@ class TraderMechanism:
         return self.aa_rows[key]
 
     def run_rounds(
-        self,
-        interval: int,
-        positions: Sequence[Position],
-        clear: Callable[[Sequence[Bid]], ClearingResult],
+        self, interval: int, positions: Sequence[Position], clear: ClearRule
     ) -> list[list[Bid]]:
         def new_view(side: Side) -> PublicView:
             return PublicView(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
@@ -21,9 +21,9 @@ from gridledger.bidding.game.model import (
 )
 from gridledger.bidding.game.nash import check_equilibrium
 from gridledger.bidding.game.start import start_profile
-from gridledger.bidding.mechanism import Position
+from gridledger.bidding.mechanism import ClearRule, Position
 from gridledger.market.greedy import kappa_fraction
-from gridledger.market.orders import Bid, ClearingResult, Side
+from gridledger.market.orders import Bid, Side
 from gridledger.market.units import MICRO, price_to_micro
 from gridledger.members.member import Member
 
@@ -108,10 +108,7 @@ class BestResponseMechanism:
         return start_profile(game, self.settings.start, model_fees, last)
 
     def run_rounds(
-        self,
-        interval: int,
-        positions: Sequence[Position],
-        clear: Callable[[Sequence[Bid]], ClearingResult],
+        self, interval: int, positions: Sequence[Position], clear: ClearRule
     ) -> list[list[Bid]]:
         if not positions:
             return []
