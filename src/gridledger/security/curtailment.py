@@ -161,20 +161,26 @@ def lost_surplus_micro(cut_wh: Sequence[int], surplus_per_kwh_micro: np.ndarray)
     return total
 
 
-def _check_inputs(limits: LinearLimits, cut_max_wh: np.ndarray, surplus: np.ndarray) -> None:
+def _checked_inputs(
+    limits: LinearLimits, cut_max_wh: np.ndarray, surplus_per_kwh_micro: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``cut_max_wh`` and ``surplus_per_kwh_micro`` as int64 arrays, checked against ``limits``."""
+    cut_max = np.asarray(cut_max_wh, dtype=np.int64)
+    surplus = np.asarray(surplus_per_kwh_micro, dtype=np.int64)
     n = limits.n_trades
-    if cut_max_wh.shape != (n,) or surplus.shape != (n,):
+    if cut_max.shape != (n,) or surplus.shape != (n,):
         msg = (
-            f"congestion: {n} trades in relief_per_wh but cut_max_wh {cut_max_wh.shape}, "
+            f"congestion: {n} trades in relief_per_wh but cut_max_wh {cut_max.shape}, "
             f"surplus {surplus.shape}"
         )
         raise SecurityError(msg)
-    if np.any(cut_max_wh < 0):
-        msg = f"congestion: negative cut_max_wh at trades {np.flatnonzero(cut_max_wh < 0).tolist()}"
+    if np.any(cut_max < 0):
+        msg = f"congestion: negative cut_max_wh at trades {np.flatnonzero(cut_max < 0).tolist()}"
         raise SecurityError(msg)
     if np.any(surplus < 0):
         msg = f"congestion: negative surplus at trades {np.flatnonzero(surplus < 0).tolist()}"
         raise SecurityError(msg)
+    return cut_max, surplus
 
 
 def _ceil_wh(value: float) -> int:
@@ -207,9 +213,7 @@ def curtail_greedy(
     limits: LinearLimits, cut_max_wh: np.ndarray, surplus_per_kwh_micro: np.ndarray
 ) -> CurtailmentPlan:
     """Greedy rule: per violated row (worst first), cheapest surplus per unit relief first."""
-    cut_max = np.asarray(cut_max_wh, dtype=np.int64)
-    surplus = np.asarray(surplus_per_kwh_micro, dtype=np.int64)
-    _check_inputs(limits, cut_max, surplus)
+    cut_max, surplus = _checked_inputs(limits, cut_max_wh, surplus_per_kwh_micro)
     x = np.zeros(limits.n_trades, dtype=np.int64)
     cut_by_row: dict[tuple[int, int], int] = {}
     unresolved: list[int] = []
@@ -287,9 +291,7 @@ def curtail_lp(
     limits: LinearLimits, cut_max_wh: np.ndarray, surplus_per_kwh_micro: np.ndarray
 ) -> CurtailmentPlan:
     """LP rule: least lost surplus subject to every linearised limit (HiGHS)."""
-    cut_max = np.asarray(cut_max_wh, dtype=np.int64)
-    surplus = np.asarray(surplus_per_kwh_micro, dtype=np.int64)
-    _check_inputs(limits, cut_max, surplus)
+    cut_max, surplus = _checked_inputs(limits, cut_max_wh, surplus_per_kwh_micro)
     n, m = limits.n_trades, limits.n_limits
     if m == 0 or n == 0 or not np.any(limits.margin < 0.0):
         return _plan(limits, {}, surplus, limits.violated().tolist() if n == 0 else [])
