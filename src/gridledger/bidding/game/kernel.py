@@ -52,6 +52,15 @@ def ranks_above(s1: int, f1: int, b1: int, j1: int, s2: int, f2: int, b2: int, j
 
 
 @numba.njit(cache=True)
+def _fill_other(b_rem: IntArray, s_rem: IntArray, k: int, j: int) -> None:
+    """Clear another pair (buyer ``k``, seller ``j``) at the min of both residuals, in place."""
+    x = min(b_rem[k], s_rem[j])
+    if x > 0:
+        b_rem[k] -= x
+        s_rem[j] -= x
+
+
+@numba.njit(cache=True)
 def _best_quantity(
     e: IntArray, price: IntArray, n: int, cap: int, is_buyer: bool, lin: float, quad: float
 ) -> tuple[int, float]:
@@ -210,12 +219,7 @@ def evaluate_candidates(
         if pos[c] < 0:
             continue
         while done_o < pos[c]:  # the others' run, shared by all later candidates
-            k = o_b[done_o]
-            j = o_s[done_o]
-            x = min(b_run[k], s_run[j])
-            if x > 0:
-                b_run[k] -= x
-                s_run[j] -= x
+            _fill_other(b_run, s_run, o_b[done_o], o_s[done_o])
             done_o += 1
         p = cand[c]
         b_rem = b_run.copy()
@@ -235,12 +239,7 @@ def evaluate_candidates(
             if o < n_o and ranks_above(
                 o_sur[o], o_fee[o], o_bid[o], o_sid[o], ms, m_fee[m], mb, mj
             ):
-                k = o_b[o]
-                j = o_s[o]
-                x = min(b_rem[k], s_rem[j])
-                if x > 0:
-                    b_rem[k] -= x
-                    s_rem[j] -= x
+                _fill_other(b_rem, s_rem, o_b[o], o_s[o])
                 o += 1
                 continue
             k = m_idx[m]
