@@ -14,6 +14,7 @@ breakpoints, the snapped candidate prices, their evaluation and the choice.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -26,6 +27,21 @@ __all__ = ["RankedBook", "Reply"]
 
 Reply = tuple[int, int, float, float, int]
 """(price micro/kWh, quantity Wh, payoff micro, current payoff micro, candidates tried)."""
+
+
+class _BookArrays(NamedTuple):
+    """The book as the kernels read it: members (by index) and the ranked pair list."""
+
+    is_buy: np.ndarray  # bool per member
+    mid: IntArray  # member id
+    bus: IntArray
+    price: IntArray  # micro/kWh
+    qty: IntArray  # Wh
+    fees: IntArray  # fee micro/kWh, [seller bus, buyer bus]
+    pb: IntArray  # buyer index of each pair, in rank order
+    ps: IntArray  # seller index of each pair
+    psur: IntArray  # pair surplus micro/kWh
+    pfee: IntArray  # pair fee micro/kWh
 
 
 @numba.njit(cache=True)
@@ -84,18 +100,10 @@ def _rank_order(key: IntArray, fee: IntArray, cid: IntArray) -> IntArray:
 @numba.njit(cache=True)
 def _move(
     i: int,
-    is_buy: np.ndarray,
-    mid: IntArray,
-    bus: IntArray,
-    price: IntArray,
-    qty: IntArray,
-    fees: IntArray,
-    pb: IntArray,
-    ps: IntArray,
-    psur: IntArray,
-    pfee: IntArray,
+    book: _BookArrays,
 ) -> tuple[IntArray, IntArray, IntArray, IntArray]:
     """The pair list after member ``i`` moved to ``price[i]``, ``qty[i]``."""
+    is_buy, mid, bus, price, qty, fees, pb, ps, psur, pfee = book
     c_idx, c_sur = _own_pairs(i, is_buy, bus, price, qty, fees)
     m = c_idx.shape[0]
     c_fee, c_id = _counterpart_keys(i, bool(is_buy[i]), c_idx, mid, bus, fees)
@@ -158,16 +166,7 @@ def _snap(x: int, low: int, top: int, tick: int, up: bool) -> int:
 @numba.njit(cache=True)
 def _reply(
     i: int,
-    is_buy: np.ndarray,
-    mid: IntArray,
-    bus: IntArray,
-    price: IntArray,
-    qty: IntArray,
-    fees: IntArray,
-    pb: IntArray,
-    ps: IntArray,
-    psur: IntArray,
-    pfee: IntArray,
+    book: _BookArrays,
     cap: int,
     lin: float,
     quad: float,
@@ -179,6 +178,7 @@ def _reply(
     den: int,
 ) -> tuple[int, int, float, float, int]:
     """Exact best response of member ``i`` (module docstring of :mod:`.kernel`)."""
+    is_buy, mid, bus, price, qty, fees, pb, ps, psur, pfee = book
     n = price.shape[0]
     buyer = bool(is_buy[i])
     me = mid[i]
@@ -340,16 +340,8 @@ class RankedBook:
         self.psur = np.ascontiguousarray(o_sur[order], dtype=np.int64)
         self.pfee = np.ascontiguousarray(o_fee[order], dtype=np.int64)
 
-    @property
-    def pairs(self) -> int:
-        return int(self.pb.shape[0])
-
-    def move(self, index: int, strategy: Strategy) -> None:
-        """Member ``index`` now bids ``strategy``: re-rank its pairs only."""
-        self.price[index] = strategy.price_per_kwh_micro
-        self.qty[index] = strategy.e_wh
-        self.pb, self.ps, self.psur, self.pfee = _move(
-            index,
+    def _arrays(self) -> _BookArrays:
+        return _BookArrays(
             self.is_buy,
             self.mid,
             self.bus,
@@ -362,22 +354,26 @@ class RankedBook:
             self.pfee,
         )
 
+    @property
+    def pairs(self) -> int:
+        return int(self.pb.shape[0])
+
+    def move(self, index: int, strategy: Strategy) -> None:
+        """Member ``index`` now bids ``strategy``: re-rank its pairs only."""
+        self.price[index] = strategy.price_per_kwh_micro
+        self.qty[index] = strategy.e_wh
+        self.pb, self.ps, self.psur, self.pfee = _move(
+            index,
+            self._arrays(),
+        )
+
     def reply(self, index: int) -> Reply:
         """Exact best response of member ``index`` to the others' orders in the book."""
         game = self.game
         me = game.players[index]
         price, e_wh, u, u_cur, n_c = _reply(
             index,
-            self.is_buy,
-            self.mid,
-            self.bus,
-            self.price,
-            self.qty,
-            self.fees,
-            self.pb,
-            self.ps,
-            self.psur,
-            self.pfee,
+            self._arrays(),
             me.cap_wh,
             float(me.lin),
             float(me.quad),
