@@ -19,6 +19,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
@@ -29,7 +30,7 @@ from gridledger.report.kpis import summary
 from gridledger.report.tables import load_tables
 from gridledger.scenario import load_scenario, url_problem
 from gridledger.sim.runner import CHAIN_DIR, audit_folder
-from gridledger.studies.compare import compare
+from gridledger.studies.compare import compare, with_units
 from gridledger.studies.experiments import output_stem, run_experiment
 
 __all__ = ["main"]
@@ -51,6 +52,9 @@ SUMMARY_KEYS = (
     "local_share",
     "grid_import_kwh",
     "grid_export_kwh",
+    "mean_buyer_price_per_kwh",
+    "mean_seller_price_per_kwh",
+    "mean_price_per_kwh",
     "v_min_pu",
     "v_max_pu",
     "max_line_loading_pct",
@@ -156,8 +160,25 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         force=args.force,
     )
-    print(table)
+    _print_compare(table)
     return 0
+
+
+def _print_compare(table: pd.DataFrame) -> None:
+    """Every variant and KPI of ``table``, units in the header, never truncated."""
+    shown = with_units(table)
+    out = Table(title="gridledger compare")
+    out.add_column(str(shown.index.name or "variant"), no_wrap=True)
+    for column in shown.columns:
+        out.add_column(str(column), justify="right", overflow="fold")
+    for label, row in shown.iterrows():
+        cells = [
+            f"{v:,.4f}" if isinstance(v, float) else ("" if v is None else str(v)) for v in row
+        ]
+        out.add_row(str(label), *cells)
+    # wide enough for every column: a narrow terminal (or a pipe) must not drop any
+    width = max(120, 2 + sum(3 + max(len(str(c)), 12) for c in ["variant", *shown.columns]))
+    Console(width=width).print(out)
 
 
 def _cmd_experiment(args: argparse.Namespace) -> int:

@@ -102,6 +102,32 @@ def by_attitude(tables: RunTables) -> dict[str, dict[str, float]]:
     return out
 
 
+def _uniform_price(tables: RunTables) -> float | None:
+    """Mean uniform clearing price over the intervals that cleared one (tokens/kWh);
+    None under a rule without a uniform price (greedy, optimal)."""
+    if tables.meta["scenario"]["market"]["clearing"] != "uniform":
+        return None
+    prices = tables.intervals["price_per_kwh"] if len(tables.intervals) else None
+    if prices is None or not prices.notna().any():
+        return 0.0
+    return _round(np.nanmean(prices))
+
+
+def _mean_trade_prices(tr: Any) -> dict[str, float | None]:
+    """Energy-weighted mean price buyers paid (fee included) and sellers received
+    (tokens/kWh), over all trades of the run; None without trades."""
+    e_kwh = tr["e_kwh"].to_numpy(dtype=float) if len(tr) else np.zeros(0)
+    total = float(e_kwh.sum())
+    if total <= 0:
+        return {"mean_buyer_price_per_kwh": None, "mean_seller_price_per_kwh": None}
+    paid = float(np.dot(e_kwh, tr["buyer_price_per_kwh"].to_numpy(dtype=float)))
+    got = float(np.dot(e_kwh, tr["seller_price_per_kwh"].to_numpy(dtype=float)))
+    return {
+        "mean_buyer_price_per_kwh": _round(paid / total),
+        "mean_seller_price_per_kwh": _round(got / total),
+    }
+
+
 def summary(tables: RunTables) -> dict[str, Any]:
     """The KPIs of ``summary.json``.
 
@@ -117,6 +143,12 @@ def summary(tables: RunTables) -> dict[str, Any]:
       feeder branch (``grid`` branch definition).
     - ``dg_local_share``: DG/PV energy sold P2P within the seller's own branch, over
       all DG/PV energy generated: the local consumption of DG energy.
+    - ``mean_buyer_price_per_kwh`` / ``mean_seller_price_per_kwh``: energy-weighted
+      mean price buyers paid (use-of-system fee included) and sellers received over
+      all trades, tokens/kWh, under every clearing rule; their difference is the
+      energy-weighted mean fee. None without trades.
+    - ``mean_price_per_kwh``: mean of the intervals' uniform clearing prices (tokens/kWh)
+      when the rule is ``uniform``; None under rules without a uniform price.
     - voltages and loadings are those after security management.
     """
     iv = tables.intervals
@@ -150,9 +182,8 @@ def summary(tables: RunTables) -> dict[str, Any]:
         "local_consumption_share": _round(local / generated if generated else 0.0),
         "grid_import_kwh": _round(iv["grid_import_kwh"].sum() if len(iv) else 0.0, 3),
         "grid_export_kwh": _round(iv["grid_export_kwh"].sum() if len(iv) else 0.0, 3),
-        "mean_price_per_kwh": _round(
-            np.nanmean(iv["price_per_kwh"]) if iv["price_per_kwh"].notna().any() else 0.0
-        ),
+        "mean_price_per_kwh": _uniform_price(tables),
+        **_mean_trade_prices(tr),
         "v_min_pu": _round(iv["v_min_pu"].min()),
         "v_max_pu": _round(iv["v_max_pu"].max()),
         "max_line_loading_pct": _round(iv["max_line_loading_pct"].max(), 3),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from gridledger.scenario import Scenario, max_rounds
 from gridledger.sim.loop import RunResult, run
 from gridledger.world import World, build_world
 
-__all__ = ["CHAIN_DIR", "audit_folder", "check_resume", "run_facts", "run_with_chain"]
+__all__ = ["CHAIN_DIR", "Progress", "audit_folder", "check_resume", "run_facts", "run_with_chain"]
 
 log = logging.getLogger(__name__)
 
@@ -178,11 +179,11 @@ def run_with_chain(
                 kappa=world.kappa,
                 run=run_facts(scenario),
             )
-    bar = tqdm(
-        total=scenario.horizon.intervals,
-        desc=f"{scenario.name} ({scenario.chain.backend})",
-        unit="interval",
-        disable=not progress,
+    bar = Progress(
+        f"{scenario.name} ({scenario.chain.backend})",
+        scenario.horizon.intervals,
+        done=resume_from,
+        enabled=progress,
     )
     try:
         result = run(
@@ -190,7 +191,7 @@ def run_with_chain(
             ledger=ledger,
             world=world,
             resume_from=resume_from,
-            progress=lambda _t: _tick(bar),
+            progress=lambda _t: bar.tick(),
         )
     finally:
         bar.close()
@@ -201,8 +202,36 @@ def run_with_chain(
     return result
 
 
-def _tick(bar: tqdm) -> None:
-    bar.update(1)
+class Progress:
+    """Progress over a run's intervals on stderr: a tqdm bar on a terminal; otherwise
+    (a pipe, a log file, CI) a plain line such as ``ieee33 (none): 48/96 intervals (50 %)``
+    each time another tenth of the horizon is done, and never a carriage return."""
+
+    def __init__(self, label: str, total: int, *, done: int = 0, enabled: bool = True) -> None:
+        self.label = label
+        self.total = total
+        self.done = done
+        self.enabled = enabled
+        self.bar: tqdm | None = None
+        if enabled and sys.stderr.isatty():
+            self.bar = tqdm(total=total, initial=done, desc=label, unit="interval")
+
+    def tick(self) -> None:
+        """One more interval done."""
+        if self.bar is not None:
+            self.bar.update(1)
+            return
+        before = self.done * 10 // max(self.total, 1)
+        self.done += 1
+        after = self.done * 10 // max(self.total, 1)
+        if self.enabled and (after > before or self.done == self.total):
+            percent = 100 * self.done // max(self.total, 1)
+            sys.stderr.write(f"{self.label}: {self.done}/{self.total} intervals ({percent} %)\n")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def audit_folder(out: Path, chain: str | None = None) -> AuditReport:

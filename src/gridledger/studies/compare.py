@@ -25,7 +25,7 @@ from gridledger.report.plots import draw_trade_map
 from gridledger.report.tables import load_tables
 from gridledger.scenario import load_scenario
 
-__all__ = ["COMPARE_KPIS", "compare", "parse_vary"]
+__all__ = ["COMPARE_KPIS", "COMPARE_UNITS", "compare", "parse_vary", "with_units"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,29 @@ COMPARE_KPIS = [
     "v_max_pu",
     "max_line_loading_pct",
 ]
+
+# the unit of each KPI, shown in the header of the printed table and of compare.html
+# (compare.csv keeps the bare KPI names, which its readers use)
+COMPARE_UNITS = {
+    "traded_kwh": "kWh",
+    "p2p_share": "share",
+    "mean_trade_distance_km": "km",
+    "local_share": "share",
+    "dg_local_share": "share",
+    "social_welfare": "tokens",
+    "network_fee_revenue": "tokens",
+    "grid_import_kwh": "kWh",
+    "v_min_pu": "p.u.",
+    "v_max_pu": "p.u.",
+    "max_line_loading_pct": "%",
+}
+
+
+def with_units(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with each KPI column's unit appended to its name, e.g. ``traded_kwh [kWh]``."""
+    return table.rename(
+        columns={k: f"{k} [{u}]" for k, u in COMPARE_UNITS.items() if k in table.columns}
+    )
 
 
 def parse_vary(text: str) -> tuple[str, list[str]]:
@@ -115,7 +138,7 @@ def _write_page(
     page = Page(
         "gridledger compare",
         f"Comparison on {feeder_name}",
-        [Table(table)],
+        [Table(with_units(table))],
         [Section("Trades on the feeder map", [Image.of(fig)])],
     )
     write_page(page, out / "compare.html")
