@@ -167,17 +167,19 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _print_compare(table: pd.DataFrame) -> None:
     """Every variant and KPI of ``table``, units in the header, never truncated."""
     shown = with_units(table)
-    out = Table(title="gridledger compare")
+    out = Table()
     out.add_column(str(shown.index.name or "variant"), no_wrap=True)
     for column in shown.columns:
-        out.add_column(str(column), justify="right", overflow="fold")
+        out.add_column(str(column), justify="right", min_width=len(str(column)))
     for label, row in shown.iterrows():
         cells = [
             f"{v:,.4f}" if isinstance(v, float) else ("" if v is None else str(v)) for v in row
         ]
         out.add_row(str(label), *cells)
     # wide enough for every column: a narrow terminal (or a pipe) must not drop any
-    width = max(120, 2 + sum(3 + max(len(str(c)), 12) for c in ["variant", *shown.columns]))
+    labels = [str(v) for v in shown.index]
+    first = max([len(str(shown.index.name or "variant")), *map(len, labels)])
+    width = 4 + first + sum(3 + max(len(str(c)), 14) for c in shown.columns)
     Console(width=width).print(out)
 
 

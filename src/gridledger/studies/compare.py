@@ -61,9 +61,9 @@ COMPARE_UNITS = {
 
 
 def with_units(table: pd.DataFrame) -> pd.DataFrame:
-    """``table`` with each KPI column's unit appended to its name, e.g. ``traded_kwh [kWh]``."""
+    """``table`` with each KPI column's unit appended to its name, e.g. ``traded_kwh (kWh)``."""
     return table.rename(
-        columns={k: f"{k} [{u}]" for k, u in COMPARE_UNITS.items() if k in table.columns}
+        columns={k: f"{k} ({u})" for k, u in COMPARE_UNITS.items() if k in table.columns}
     )
 
 
