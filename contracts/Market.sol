@@ -1,14 +1,34 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {Escrow} from "./Escrow.sol";
 import {Registry} from "./Registry.sol";
+import {SafeCast} from "./SafeCast.sol";
 import {SettlementToken} from "./SettlementToken.sol";
 import {FeeClearing, FeeClearingVerifier} from "./FeeClearing.sol";
+import {SettlementCalculator} from "./SettlementCalculator.sol";
+import {UniformClearing} from "./UniformClearing.sol";
+
+/// @notice What the Market needs of the curtailment checker (contracts/SecurityVerifier.sol).
+interface ICurtailmentVerifier {
+    /// @notice Revert unless every curtailment is justified by the committed network data.
+    function verifyCurtailments(
+        address data,
+        uint256 cfg,
+        uint256[] calldata trades,
+        uint256[] calldata curtailments,
+        uint256[] calldata margins,
+        uint256[] calldata certificate
+    ) external view returns (uint256 lostSurplusWhMicro);
+}
 
 /// @title Market
-/// @notice Interval market of a distribution feeder: signed bid batches per round, on-chain
-///         clearing checked against the recorded bids, security verdict with curtailments,
-///         signed meter readings, settlement from escrow with pull-based withdrawals.
+/// @notice Interval market of a distribution feeder: bidding rounds with deadlines (signed
+///         batches relayed by the operator, or bids sent straight by members), on-chain
+///         clearing checked against the recorded bids, a DSO-signed security verdict whose
+///         curtailments are checked against the committed linearised network, meter readings
+///         (one per active member, a stated default for silent meters), settlement from escrow
+///         with locks, and pull-based withdrawals (docs/ledger.md, docs/trust.md).
 /// @dev Records are packed into 256-bit words (layouts below, bit 255 is the top bit); the
 ///      contract stores only keccak256 hashes of each record list, the lists themselves travel
 ///      in calldata and events. Every later step resubmits the list and the contract checks
@@ -23,17 +43,25 @@ import {FeeClearing, FeeClearingVerifier} from "./FeeClearing.sol";
 ///                        | elementIndex u32 <<120
 ///      All unused low bits must be zero. Prices are micro-tokens per kWh, energy Wh,
 ///      money micro-tokens; money = eWh * price / 1000, floored.
-contract Market is Registry {
-    /// @notice Phases of one interval, in order.
+///      Signatures are compact (EIP-2098): sigs[2k] = r, sigs[2k+1] = yParity<<255 | s; an
+///      all-zero pair marks an unsigned entry (a direct submission or a default reading).
+contract Market is Escrow {
+    using SafeCast for uint256;
+
+    /// @notice Phases of one interval, in order (Expired: voided after its settle deadline).
     enum Phase {
+        None,
         Bidding,
         Clearing,
         Security,
         Delivery,
-        Settled
+        Settled,
+        Expired
     }
 
-    /// @notice Storage of one interval: a status word and three hashes.
+    /// @notice Storage of one interval: a status word and four hashes. `openedBlock` is the
+    ///         block where the current round opened (Bidding) or delivery started (Delivery);
+    ///         `deadlineBlock` the last block before the interval may be expired.
     struct IntervalState {
         Phase phase;
         uint8 roundsRecorded;
@@ -41,10 +69,32 @@ contract Market is Registry {
         uint8 verdict;
         uint32 bidCount;
         uint32 tradeCount;
+        uint64 openedBlock;
+        uint64 deadlineBlock;
         bytes32 bidsHash;
         bytes32 tradesHash;
         bytes32 deliveryHash;
         bytes32 readingsHash;
+    }
+
+    /// @notice Deployment parameters.
+    struct Config {
+        address operator;
+        address dso;
+        address grid;
+        SettlementToken token;
+        FeeClearingVerifier feeVerifier;
+        UniformClearing uniformClearing;
+        SettlementCalculator calculator;
+        ICurtailmentVerifier curtailmentVerifier;
+        uint8 rounds;
+        uint8 rule;
+        uint16 toleranceBp;
+        uint64 retailPerKwhMicro;
+        uint64 feedInPerKwhMicro;
+        uint32 roundBlocks;
+        uint32 readingBlocks;
+        uint32 settleBlocks;
     }
 
     /// @notice Clearing rule id of the uniform-price double auction (market/double_auction.py).
@@ -53,7 +103,7 @@ contract Market is Registry {
     uint8 public constant RULE_GREEDY = 1;
     /// @notice Clearing rule id of the welfare-optimal rule with fees (market/optimal.py).
     uint8 public constant RULE_OPTIMAL = 2;
-    /// @notice Largest fee table (bytes) one data contract can hold (EIP-170 code size - 1).
+    /// @notice Largest table (bytes) one data contract can hold (EIP-170 code size - 1).
     uint256 public constant MAX_FEE_TABLE_BYTES = 24_575;
     /// @notice Verdict: the cleared schedule is secure as is.
     uint8 public constant VERDICT_SECURE = 0;
@@ -66,27 +116,34 @@ contract Market is Registry {
     );
     /// @notice EIP-712 type of a meter reading.
     bytes32 public constant READING_TYPEHASH = keccak256("Reading(uint32 interval,uint32 member,int64 netWh)");
+    /// @notice EIP-712 type of the DSO's security verdict.
+    bytes32 public constant VERDICT_TYPEHASH = keccak256(
+        "Verdict(uint32 interval,bytes32 tradesHash,uint8 verdict,bytes32 curtailmentsHash,bytes32 marginsHash,bytes32 certificateHash)"
+    );
+    /// @notice EIP-712 type of the DSO's network commitment.
+    bytes32 public constant NETWORK_TYPEHASH = keccak256("Network(uint256 cfg,bytes32 tableHash)");
 
     uint256 private constant _U64 = 0xffffffffffffffff;
     uint256 private constant _BID_LOW = (1 << 72) - 1;
     uint256 private constant _READING_LOW = (1 << 160) - 1;
-    uint256 private constant _TRADE0_LOW = (1 << 96) - 1;
     uint256 private constant _CURT_LOW = (1 << 120) - 1;
     uint256 private constant _S_MASK = (1 << 255) - 1;
-    uint256 private constant _E_MISSING = 0x02114a7500000000000000000000000000000000000000000000000000000000; // MissingReading selector
-    uint256 private constant _E_ASC = 0x0674878600000000000000000000000000000000000000000000000000000000; // NotAscending selector
-    uint256 private constant _E_BAD = 0x90bf108100000000000000000000000000000000000000000000000000000000; // MalformedBid selector
-    uint256 private constant _E_UNKNOWN = 0x083b386400000000000000000000000000000000000000000000000000000000; // UnknownMember selector
-    uint256 private constant _E_SUSP = 0x1df5d6e100000000000000000000000000000000000000000000000000000000; // MemberSuspended selector
-    uint256 private constant _E_BUS = 0x984a209c00000000000000000000000000000000000000000000000000000000; // BusMismatch selector
-    uint256 private constant _E_SIG = 0x8bb8fec100000000000000000000000000000000000000000000000000000000; // BadSignature selector
-    uint256 private constant _E_METER = 0x22afd3e900000000000000000000000000000000000000000000000000000000; // NotMemberMeter selector
-    uint256 private constant _E_DUP = 0x4c411b4300000000000000000000000000000000000000000000000000000000; // DuplicateReading selector
+    uint256 private constant _READING_ROUND = 256;
+    uint256 private constant _E_ASC = 0x0674878600000000000000000000000000000000000000000000000000000000; // NotAscending(uint256,uint32)
+    uint256 private constant _E_BAD = 0x90bf108100000000000000000000000000000000000000000000000000000000; // MalformedBid(uint256,uint32)
+    uint256 private constant _E_UNKNOWN = 0x083b386400000000000000000000000000000000000000000000000000000000; // UnknownMember(uint32)
+    uint256 private constant _E_SUSP = 0x1df5d6e100000000000000000000000000000000000000000000000000000000; // MemberSuspended(uint32)
+    uint256 private constant _E_BUS = 0x984a209c00000000000000000000000000000000000000000000000000000000; // BusMismatch(uint32,uint16,uint16)
+    uint256 private constant _E_SIG = 0x8bb8fec100000000000000000000000000000000000000000000000000000000; // BadSignature(uint256,uint32)
+    uint256 private constant _E_METER = 0x22afd3e900000000000000000000000000000000000000000000000000000000; // NotMemberMeter(uint256,uint32,address)
+    uint256 private constant _E_DUP = 0x4c411b4300000000000000000000000000000000000000000000000000000000; // DuplicateReading(uint256,uint32)
+    uint256 private constant _E_CAP = 0xf8e2b5b400000000000000000000000000000000000000000000000000000000; // PriceAboveCap(uint256,uint32,uint64)
+    uint256 private constant _E_LIMIT = 0x1a08b67e00000000000000000000000000000000000000000000000000000000; // AboveLimit(uint256,uint32,uint64)
 
     // ----------------------------------------------------------------- errors
     /// @notice The interval is not in the phase the call needs.
     error WrongPhase(uint32 interval, Phase expected, Phase actual);
-    /// @notice Rounds must be recorded in order 0..rounds-1.
+    /// @notice Rounds are recorded in order 0..rounds-1; a direct bid names the open round.
     error WrongRound(uint32 interval, uint8 expected, uint8 got);
     /// @notice A batch's member ids are not strictly ascending (also catches duplicates).
     error NotAscending(uint256 index, uint32 member);
@@ -94,6 +151,10 @@ contract Market is Registry {
     error BusMismatch(uint32 member, uint16 registered, uint16 got);
     /// @notice A bid has zero energy, a side other than 0/1 or non-zero unused bits.
     error MalformedBid(uint256 index, uint32 member);
+    /// @notice A bid's price is above the cap (the retail tariff).
+    error PriceAboveCap(uint256 index, uint32 member, uint64 capPerKwhMicro);
+    /// @notice A bid's energy or a reading's magnitude is above the member's connection limit.
+    error AboveLimit(uint256 index, uint32 member, uint64 limitWh);
     /// @notice A signature does not recover to the expected account.
     error BadSignature(uint256 index, uint32 member);
     /// @notice A resubmitted list does not hash to the recorded hash.
@@ -106,23 +167,20 @@ contract Market is Registry {
     error BadVerdict(uint8 verdict, uint256 curtailments);
     /// @notice A curtailment names no trade, an unknown element kind or cuts more than traded.
     error BadCurtailment(uint256 index);
-    /// @notice A traded member has no meter reading.
-    error MissingReading(uint32 member);
-    /// @notice A reading is not signed by the meter registered for its member (a meter can
-    ///         only report for its own member); `signer` is the recovered address.
+    /// @notice A verdict or network commitment is not signed by the DSO (`signer` recovered).
+    error BadDsoSignature(address signer);
+    /// @notice Curtailments need the committed network (configureNetwork) first.
+    error NetworkNotConfigured();
+    /// @notice The network is committed once.
+    error NetworkAlreadyConfigured();
+    /// @notice A reading is not signed (or sent) by the meter registered for its member.
     error NotMemberMeter(uint256 index, uint32 member, address signer);
     /// @notice A member appears twice in one readings batch (one reading per member).
     error DuplicateReading(uint256 index, uint32 member);
     /// @notice The interval's readings were already recorded (once per interval).
     error ReadingsAlreadyRecorded(uint32 interval);
-    /// @notice A member both buys and sells in one interval's delivered trades.
-    error BothSides(uint32 member);
-    /// @notice A withdrawal exceeds the account's balance.
-    error InsufficientBalance(int256 balance, uint256 amount);
-    /// @notice The caller is not the account of the member.
-    error NotMemberAccount(uint32 member, address caller);
-    /// @notice A token transfer returned false.
-    error TokenTransferFailed();
+    /// @notice A readings batch does not hold one reading per active member.
+    error ReadingsIncomplete(uint256 activeMembers, uint256 activeReadings);
     /// @notice A constructor argument is invalid.
     error BadConfig();
     /// @notice The clearing entry point called does not implement the configured rule.
@@ -131,79 +189,96 @@ contract Market is Registry {
     error ClearingNotConfigured();
     /// @notice The fee table and kappa are set once.
     error ClearingAlreadyConfigured();
-    /// @notice The fee table does not fit one data contract (MAX_FEE_TABLE_BYTES).
+    /// @notice A table does not fit one data contract (MAX_FEE_TABLE_BYTES).
     error FeeTableTooLarge(uint256 bytesLength);
+    /// @notice The round is open until `deadlineBlock` and not every active member has bid.
+    error RoundStillOpen(uint32 interval, uint256 deadlineBlock);
+    /// @notice A default reading before the meters' window closed at `deadlineBlock`.
+    error ReadingWindowOpen(uint32 interval, uint256 deadlineBlock);
+    /// @notice An unsigned entry is neither the member's direct submission nor a valid default.
+    error DirectEntryMismatch(uint256 index, uint32 member);
+    /// @notice A relayed entry replaces the member's own direct submission.
+    error DirectEntryIgnored(uint256 index, uint32 member);
+    /// @notice A batch leaves out direct submissions (`expected` made, `included` in the batch).
+    error DirectEntryMissing(uint256 expected, uint256 included);
+    /// @notice A binding round while another interval awaits settlement.
+    error IntervalPending(uint32 pending);
+    /// @notice The interval cannot be expired (not pending, or before `deadlineBlock`).
+    error NotExpirable(uint32 interval, uint256 deadlineBlock);
 
     // ----------------------------------------------------------------- events
-    /// @notice A round's signed bid batch was recorded.
-    event RoundRecorded(uint32 indexed interval, uint8 round, bytes32 bidsHash, uint256[] bids);
+    /// @notice An interval was opened for bidding.
+    event IntervalOpened(uint32 indexed interval, uint256 blockNumber);
+    /// @notice A member sent its own bid for the open round (replaces an earlier one).
+    event BidSubmitted(uint32 indexed interval, uint8 round, uint32 indexed member, uint256 bid);
+    /// @notice A round's bids were recorded; `binding` rounds are cleared and lock escrow.
+    event RoundRecorded(uint32 indexed interval, uint8 round, bool binding, bytes32 bidsHash, uint256[] bids);
     /// @notice The interval was cleared; `trades` are trade word pairs, `price` 0 if none traded.
     event IntervalCleared(uint32 indexed interval, uint8 rule, uint64 price, bytes32 tradesHash, uint256[] trades);
     /// @notice A fee rule's clearing was verified; its welfare sum(s * eWh) over the trades in
     ///         micro-tokens/kWh x Wh (divide by 1000 for micro-tokens).
     event ClearingWelfare(uint32 indexed interval, uint256 welfareWhMicro);
-    /// @notice The security verdict and curtailments were recorded.
-    event SecurityRecorded(uint32 indexed interval, uint8 verdict, bytes32 deliveryHash, uint256[] curtailments);
-    /// @notice The signed meter readings were recorded.
+    /// @notice The DSO-signed security verdict and curtailments were recorded (with the DSO's
+    ///         signature, so anyone can check it from chain data alone).
+    event SecurityRecorded(
+        uint32 indexed interval, uint8 verdict, bytes32 deliveryHash, uint256[] curtailments, bytes32[2] dsoSig
+    );
+    /// @notice The DSO's evidence of a curtailed verdict: pre-curtailment margins and certificate.
+    event CurtailmentEvidence(uint32 indexed interval, uint256[] margins, uint256[] certificate);
+    /// @notice A meter sent its own reading.
+    event ReadingSubmitted(uint32 indexed interval, uint32 indexed member, uint256 reading);
+    /// @notice A silent meter's member was given the default reading (import at its limit).
+    event ReadingDefaulted(uint32 indexed interval, uint32 indexed member);
+    /// @notice The readings (one per active member) were recorded.
     event ReadingsRecorded(uint32 indexed interval, bytes32 readingsHash, uint256[] readings);
     /// @notice The interval was settled; account changes in micro-tokens.
     event IntervalSettled(
         uint32 indexed interval, int256 gridDeltaMicro, int256 operatorDeltaMicro, uint32[] members, int256[] deltasMicro
     );
+    /// @notice The interval passed its settle deadline unsettled: void, its locks released.
+    event IntervalExpired(uint32 indexed interval);
     /// @notice A member's balance is negative after settlement: the debt is recorded, not lost.
     event DebtRecorded(uint32 indexed member, uint32 indexed interval, int256 balanceMicro);
     /// @notice The fee rule's parameters were set: the table is the code (after a 0x00 byte)
     ///         of `feeTableData` and is repeated here, so chain data alone recovers it.
     event ClearingConfigured(
-        uint8 rule,
-        uint16 nBuses,
-        uint64 kappaNum,
-        uint64 kappaDen,
-        bytes32 feeTableHash,
-        address feeTableData,
-        bytes feeTable
+        uint8 rule, uint16 nBuses, uint64 kappaNum, uint64 kappaDen, bytes32 feeTableHash, address feeTableData, bytes feeTable
     );
-    /// @notice Tokens were deposited into an escrow account (member id, or GRID_ACCOUNT).
-    event Deposited(uint32 indexed account, address indexed from, uint256 amountMicro);
-    /// @notice Tokens were withdrawn from an escrow account.
-    event Withdrawn(uint32 indexed account, address indexed to, uint256 amountMicro);
-
-    /// @notice Pseudo account id of the GRID (supplier of last resort) in Deposited/Withdrawn.
-    uint32 public constant GRID_ACCOUNT = type(uint32).max;
-    /// @notice Pseudo account id of the OPERATOR (network fees) in Deposited/Withdrawn.
-    uint32 public constant OPERATOR_ACCOUNT = type(uint32).max - 1;
+    /// @notice The DSO-signed linearised network was committed (code of `data`, repeated here).
+    event NetworkConfigured(uint256 cfg, bytes32 tableHash, address data, bytes table);
 
     // ------------------------------------------------------------------ state
-    /// @notice The settlement token.
-    SettlementToken public immutable token;
     /// @notice Bidding rounds per interval.
     uint8 public immutable rounds;
     /// @notice Clearing rule id (RULE_UNIFORM, RULE_GREEDY or RULE_OPTIMAL), fixed at deployment.
     uint8 public immutable clearingRule;
-    /// @notice Checker of fee-rule results (FeeClearing library), deployed by the constructor
-    ///         for the fee rules (zero address for the uniform rule).
+    /// @notice Checker of fee-rule results (zero address for the uniform rule).
     FeeClearingVerifier public immutable feeVerifier;
-    /// @notice Retail tariff (buy from the grid), micro-tokens per kWh.
+    /// @notice The settlement rules.
+    SettlementCalculator public immutable calculator;
+    /// @notice The uniform-price rule (zero address for the fee rules).
+    UniformClearing public immutable uniformClearing;
+    /// @notice Checker of curtailments against the committed network.
+    ICurtailmentVerifier public immutable curtailmentVerifier;
+    /// @notice Retail tariff (buy from the grid), micro-tokens per kWh; also the bid price cap.
     uint64 public immutable retailPerKwhMicro;
     /// @notice Feed-in tariff (sell to the grid), micro-tokens per kWh.
     uint64 public immutable feedInPerKwhMicro;
     /// @notice Tolerance band of settlement, basis points of each trade's energy (<= 10000).
     uint16 public immutable toleranceBp;
-    bytes32 private immutable _domainSeparator;
+    /// @notice Blocks each round stays open for direct bids before the operator may close it.
+    uint32 public immutable roundBlocks;
+    /// @notice Blocks of delivery during which meters may report before defaults apply.
+    uint32 public immutable readingBlocks;
+    /// @notice Blocks after the binding round after which an unsettled interval may be expired.
+    uint32 public immutable settleBlocks;
+    uint256 private immutable _cachedChainId;
+    bytes32 private immutable _cachedDomainSeparator;
 
     mapping(uint32 => IntervalState) internal _intervals;
-    /// @notice Escrow balance of each member (negative = recorded debt).
-    mapping(uint32 => int256) public balanceMicro;
-    /// @notice Balance of the GRID account.
-    int256 public gridBalanceMicro;
-    /// @notice Balance of the OPERATOR (network fee) account.
-    int256 public operatorBalanceMicro;
-    /// @notice Sum of all member balances.
-    int256 public memberBalanceSumMicro;
-    /// @notice Tokens ever deposited.
-    uint256 public totalDepositedMicro;
-    /// @notice Tokens ever withdrawn.
-    uint256 public totalWithdrawnMicro;
+    mapping(bytes32 => uint256) private _direct;
+    mapping(bytes32 => uint256) private _directBits;
+    mapping(uint256 => uint256) private _directCount;
     /// @notice Number of settled intervals.
     uint32 public settledIntervals;
     /// @notice Highest settled interval (valid when settledIntervals > 0).
@@ -218,35 +293,48 @@ contract Market is Registry {
     uint64 public kappaDen;
     /// @notice keccak256 of the packed fee table.
     bytes32 public feeTableHash;
+    /// @notice Data contract of the committed network (zero until configureNetwork).
+    address public networkData;
+    /// @notice Configuration word of the committed network (SecurityVerifier layout).
+    uint256 public networkCfg;
+    /// @notice keccak256 of the committed network table.
+    bytes32 public networkHash;
 
-    /// @param operator_ Market operator.
-    /// @param token_ Settlement token.
-    /// @param rounds_ Bidding rounds per interval (1..255).
-    /// @param retail_ Retail tariff, micro-tokens per kWh.
-    /// @param feedIn_ Feed-in tariff, micro-tokens per kWh (<= retail).
-    /// @param rule_ Clearing rule id.
-    /// @param toleranceBp_ Settlement tolerance band, basis points of a trade's energy (<= 10000).
-    constructor(
-        address operator_,
-        SettlementToken token_,
-        uint8 rounds_,
-        uint64 retail_,
-        uint64 feedIn_,
-        uint8 rule_,
-        uint16 toleranceBp_
-    ) Registry(operator_) {
-        if (address(token_) == address(0) || rounds_ == 0 || feedIn_ > retail_ || toleranceBp_ > 10_000) {
+    /// @param cfg Deployment parameters (see Config).
+    constructor(Config memory cfg) Registry(cfg.operator, cfg.dso, cfg.grid) Escrow(cfg.token) {
+        if (
+            cfg.rounds == 0 || cfg.feedInPerKwhMicro > cfg.retailPerKwhMicro || cfg.toleranceBp > 10_000
+                || address(cfg.calculator) == address(0) || cfg.roundBlocks == 0 || cfg.settleBlocks == 0
+        ) {
             revert BadConfig();
         }
-        if (rule_ > RULE_OPTIMAL) revert UnsupportedClearingRule(rule_);
-        feeVerifier = rule_ == RULE_UNIFORM ? FeeClearingVerifier(address(0)) : new FeeClearingVerifier();
-        token = token_;
-        rounds = rounds_;
-        retailPerKwhMicro = retail_;
-        feedInPerKwhMicro = feedIn_;
-        clearingRule = rule_;
-        toleranceBp = toleranceBp_;
-        _domainSeparator = keccak256(
+        if (cfg.rule > RULE_OPTIMAL) revert UnsupportedClearingRule(cfg.rule);
+        if ((cfg.rule == RULE_UNIFORM) != (address(cfg.feeVerifier) == address(0))) revert BadConfig();
+        if ((cfg.rule == RULE_UNIFORM) != (address(cfg.uniformClearing) != address(0))) revert BadConfig();
+        feeVerifier = cfg.feeVerifier;
+        uniformClearing = cfg.uniformClearing;
+        calculator = cfg.calculator;
+        curtailmentVerifier = cfg.curtailmentVerifier;
+        rounds = cfg.rounds;
+        clearingRule = cfg.rule;
+        retailPerKwhMicro = cfg.retailPerKwhMicro;
+        feedInPerKwhMicro = cfg.feedInPerKwhMicro;
+        toleranceBp = cfg.toleranceBp;
+        roundBlocks = cfg.roundBlocks;
+        readingBlocks = cfg.readingBlocks;
+        settleBlocks = cfg.settleBlocks;
+        _cachedChainId = block.chainid;
+        _cachedDomainSeparator = _buildDomainSeparator();
+    }
+
+    // ------------------------------------------------------------------ views
+    /// @notice EIP-712 domain separator (name "gridledger", version "1", this chain and contract).
+    function domainSeparator() public view returns (bytes32) {
+        return block.chainid == _cachedChainId ? _cachedDomainSeparator : _buildDomainSeparator();
+    }
+
+    function _buildDomainSeparator() private view returns (bytes32) {
+        return keccak256(
             abi.encode(
                 keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
                 keccak256("gridledger"),
@@ -257,29 +345,53 @@ contract Market is Registry {
         );
     }
 
-    // ------------------------------------------------------------------ views
-    /// @notice EIP-712 domain separator (name "gridledger", version "1").
-    function domainSeparator() external view returns (bytes32) {
-        return _domainSeparator;
-    }
-
     /// @notice Stored state of `interval`.
     function intervalState(uint32 interval) external view returns (IntervalState memory) {
         return _intervals[interval];
     }
 
-    /// @notice True when deposits == balances + withdrawals and the token balance matches.
-    function conserved() external view returns (bool) {
-        int256 held = int256(totalDepositedMicro) - int256(totalWithdrawnMicro);
-        return held == memberBalanceSumMicro + gridBalanceMicro + operatorBalanceMicro
-            && uint256(held) == token.balanceOf(address(this));
+    /// @notice The bid member `member` sent straight to the contract for `round` of `interval`
+    ///         (0 if none); round 256 holds meters' direct readings.
+    function directSubmission(uint32 interval, uint256 round, uint32 member) external view returns (uint256) {
+        return _direct[_directKey(interval, round, member)];
     }
 
     // ---------------------------------------------------------------- bidding
-    /// @notice Record the signed bids of round `round` of `interval` (aggregator = operator).
+    /// @notice Open `interval` for bidding (operator only): round 0 opens now.
+    function openInterval(uint32 interval) external onlyOperator {
+        IntervalState storage st = _intervals[interval];
+        if (st.phase != Phase.None) revert WrongPhase(interval, Phase.None, st.phase);
+        st.phase = Phase.Bidding;
+        st.openedBlock = uint64(block.number);
+        emit IntervalOpened(interval, block.number);
+    }
+
+    /// @notice Send your own bid for the open round of `interval` (the member's account only);
+    ///         the operator's batch must then hold exactly this bid for the member.
+    function submitBid(uint32 interval, uint8 round, uint256 bid) external {
+        IntervalState storage st = _intervals[interval];
+        if (st.phase != Phase.Bidding) revert WrongPhase(interval, Phase.Bidding, st.phase);
+        if (round != st.roundsRecorded) revert WrongRound(interval, st.roundsRecorded, round);
+        uint32 id = uint32(bid >> 224);
+        Member storage m = _members[id];
+        if (m.account != msg.sender) revert NotMemberAccount(id, msg.sender);
+        if (!m.active) revert MemberSuspended(id);
+        uint256 e = (bid >> 152) & _U64;
+        if (bid & _BID_LOW != 0 || (bid >> 216) & 0xff > 1 || e == 0) revert MalformedBid(0, id);
+        if (((bid >> 88) & _U64) > retailPerKwhMicro) revert PriceAboveCap(0, id, retailPerKwhMicro);
+        if (e > m.limitWh) revert AboveLimit(0, id, m.limitWh);
+        uint16 bus = uint16(bid >> 72);
+        if (bus != m.bus) revert BusMismatch(id, m.bus, bus);
+        _storeDirect(interval, round, id, bid);
+        emit BidSubmitted(interval, round, id, bid);
+    }
+
+    /// @notice Record round `round` of `interval` (operator only): the members' signed bids and
+    ///         every bid members sent themselves (unsigned entries). A `binding` round (always the
+    ///         last) is the one cleared: each bid's worst case is locked from its member's escrow.
     /// @param bids Bid words, member ids strictly ascending (one bid per member).
-    /// @param sigs Compact EIP-2098 signatures: sigs[2k] = r, sigs[2k+1] = yParity<<255 | s.
-    function recordRound(uint32 interval, uint8 round, uint256[] calldata bids, bytes32[] calldata sigs)
+    /// @param sigs Compact signatures (all zero for a member's own direct bid).
+    function recordRound(uint32 interval, uint8 round, bool binding, uint256[] calldata bids, bytes32[] calldata sigs)
         external
         onlyOperator
     {
@@ -288,29 +400,106 @@ contract Market is Registry {
         if (round != st.roundsRecorded) revert WrongRound(interval, st.roundsRecorded, round);
         uint256 n = bids.length;
         if (sigs.length != 2 * n) revert LengthMismatch(2 * n, sigs.length);
-        _checkBids(interval, round, bids, sigs);
+        uint256 deadline = uint256(st.openedBlock) + roundBlocks;
+        if (block.number < deadline && n != activeMemberCount) revert RoundStillOpen(interval, deadline);
+        bool direct = _directCount[_countKey(interval, round)] != 0;
+        if (direct) _checkDirect(interval, round, bids, sigs);
+        _checkBids(interval, round, bids, sigs, direct);
         bytes32 h = _hashWords(bids);
         st.bidsHash = h;
-        st.bidCount = uint32(n);
+        st.bidCount = n.toUint32();
+        st.openedBlock = uint64(block.number);
         unchecked {
             st.roundsRecorded = round + 1;
         }
-        if (round + 1 == rounds) st.phase = Phase.Clearing;
-        _emitWords(RoundRecorded.selector, interval, round, h, bids);
+        binding = binding || round + 1 == rounds;
+        if (binding) {
+            _lockBinding(interval, bids);
+            st.phase = Phase.Clearing;
+            st.deadlineBlock = uint64(block.number + settleBlocks);
+        }
+        _emitRound(interval, round, binding, h, bids);
     }
 
-    /// @dev Check every bid word of a batch and its signature in one linear pass (assembly
-    ///      for speed on slow EVMs; the checks are those listed for recordRound): ids strictly
-    ///      ascending, well-formed word, registered and active member, matching bus, EIP-712
-    ///      signature by the member's account.
-    function _checkBids(uint32 interval, uint8 round, uint256[] calldata bids, bytes32[] calldata sigs)
+    /// @dev Lock each binding bid's worst case: a buyer its payment eWh * price / 1000, a seller
+    ///      its shortfall penalty ceil(eWh * (retail - price) / 1000) + 1. Marks `interval` pending.
+    function _lockBinding(uint32 interval, uint256[] calldata bids) private {
+        if (hasPendingInterval) revert IntervalPending(pendingInterval);
+        hasPendingInterval = true;
+        pendingInterval = interval;
+        uint256 retail = retailPerKwhMicro;
+        for (uint256 k = 0; k < bids.length; ++k) {
+            uint256 w = bids[k];
+            uint256 e = (w >> 152) & _U64;
+            uint256 price = (w >> 88) & _U64;
+            uint256 needed = (w >> 216) & 0xff == 0 ? (e * price) / 1000 : (e * (retail - price) + 999) / 1000 + 1;
+            _lock(uint32(w >> 224), interval, needed);
+        }
+    }
+
+    /// @dev Storage key of a direct submission (`round` 256: a meter's reading).
+    function _directKey(uint32 interval, uint256 round, uint32 id) private pure returns (bytes32) {
+        return keccak256(abi.encode(interval, round, id));
+    }
+
+    function _countKey(uint32 interval, uint256 round) private pure returns (uint256) {
+        return (uint256(interval) << 16) | round;
+    }
+
+    /// @dev Store a direct submission; mark its member in the round's bitmap.
+    function _storeDirect(uint32 interval, uint256 round, uint32 id, uint256 word) private {
+        bytes32 key = _directKey(interval, round, id);
+        if (_direct[key] == 0) {
+            ++_directCount[_countKey(interval, round)];
+            bytes32 bitsKey = _directKey(interval, round, id >> 8);
+            _directBits[bitsKey] |= 1 << (id & 0xff);
+        }
+        _direct[key] = word;
+    }
+
+    /// @dev Whether member `id` sent a direct submission for (`interval`, `round`).
+    function _hasDirect(uint32 interval, uint256 round, uint32 id) private view returns (bool) {
+        return (_directBits[_directKey(interval, round, id >> 8)] >> (id & 0xff)) & 1 == 1;
+    }
+
+    /// @dev Direct bids in a batch: an unsigned entry must be the member's own direct bid, a
+    ///      member who sent one cannot be relayed, and every direct bid must be included.
+    function _checkDirect(uint32 interval, uint256 round, uint256[] calldata words, bytes32[] calldata sigs)
         private
         view
     {
+        uint256 included = 0;
+        for (uint256 k = 0; k < words.length; ++k) {
+            uint32 id = uint32(words[k] >> 224);
+            bool unsigned = sigs[2 * k] == 0 && sigs[2 * k + 1] == 0;
+            if (unsigned) {
+                if (_direct[_directKey(interval, round, id)] != words[k]) revert DirectEntryMismatch(k, id);
+                ++included;
+            } else if (_hasDirect(interval, round, id)) {
+                revert DirectEntryIgnored(k, id);
+            }
+        }
+        uint256 expected = _directCount[_countKey(interval, round)];
+        if (included != expected) revert DirectEntryMissing(expected, included);
+    }
+
+    /// @dev Check every bid word of a batch and its signature in one linear pass (assembly
+    ///      for speed on slow EVMs): ids strictly ascending, well-formed word, price within the
+    ///      cap, energy within the member's limit, registered and active member, matching bus,
+    ///      EIP-712 signature by the member's account (skipped for the unsigned entries that
+    ///      _checkDirect already matched, when `direct`).
+    function _checkBids(
+        uint32 interval,
+        uint8 round,
+        uint256[] calldata bids,
+        bytes32[] calldata sigs,
+        bool direct
+    ) private view {
         // Scratch beyond the free memory pointer: p = struct words (typehash, interval, round,
         // member, side, eWh, price, bus), p+0x100 = 0x1901 || domain || structHash,
         // p+0x180 = ecrecover input. Constant words are written once.
         _prepareDigest(BID_TYPEHASH, interval, round, 0x100);
+        uint256 cap = retailPerKwhMicro;
         assembly ("memory-safe") {
             let p := mload(0x40)
             let prev := 0
@@ -324,11 +513,19 @@ contract Market is Registry {
                     revert(0, 0x44)
                 }
                 prev := id
-                if or(or(and(w, _BID_LOW), gt(and(shr(216, w), 0xff), 1)), iszero(and(shr(152, w), _U64))) {
+                let e := and(shr(152, w), _U64)
+                if or(or(and(w, _BID_LOW), gt(and(shr(216, w), 0xff), 1)), iszero(e)) {
                     mstore(0, _E_BAD)
                     mstore(4, k)
                     mstore(0x24, id)
                     revert(0, 0x44)
+                }
+                if gt(and(shr(88, w), _U64), cap) {
+                    mstore(0, _E_CAP)
+                    mstore(4, k)
+                    mstore(0x24, id)
+                    mstore(0x44, cap)
+                    revert(0, 0x64)
                 }
                 mstore(0, id)
                 mstore(0x20, _members.slot)
@@ -343,6 +540,13 @@ contract Market is Registry {
                     mstore(4, id)
                     revert(0, 0x24)
                 }
+                if gt(e, shr(192, m)) {
+                    mstore(0, _E_LIMIT)
+                    mstore(4, k)
+                    mstore(0x24, id)
+                    mstore(0x44, shr(192, m))
+                    revert(0, 0x64)
+                }
                 if iszero(eq(and(shr(72, w), 0xffff), and(shr(160, m), 0xffff))) {
                     mstore(0, _E_BUS)
                     mstore(4, id)
@@ -350,24 +554,27 @@ contract Market is Registry {
                     mstore(0x44, and(shr(72, w), 0xffff))
                     revert(0, 0x64)
                 }
-                mstore(add(p, 0x60), id)
-                mstore(add(p, 0x80), and(shr(216, w), 0xff))
-                mstore(add(p, 0xa0), and(shr(152, w), _U64))
-                mstore(add(p, 0xc0), and(shr(88, w), _U64))
-                mstore(add(p, 0xe0), and(shr(72, w), 0xffff))
-                mstore(add(p, 0x122), keccak256(p, 0x100))
-                mstore(add(p, 0x180), keccak256(add(p, 0x100), 0x42))
-                w := calldataload(add(add(sigs.offset, shl(6, k)), 0x20))
-                mstore(add(p, 0x1a0), add(27, shr(255, w)))
-                mstore(add(p, 0x1c0), calldataload(add(sigs.offset, shl(6, k))))
-                mstore(add(p, 0x1e0), and(w, _S_MASK))
-                mstore(0, 0)
-                pop(staticcall(gas(), 1, add(p, 0x180), 0x80, 0, 0x20))
-                if iszero(eq(mload(0), and(m, 0xffffffffffffffffffffffffffffffffffffffff))) {
-                    mstore(0, _E_SIG)
-                    mstore(4, k)
-                    mstore(0x24, id)
-                    revert(0, 0x44)
+                let r := calldataload(add(sigs.offset, shl(6, k)))
+                let vs := calldataload(add(add(sigs.offset, shl(6, k)), 0x20))
+                if iszero(and(direct, iszero(or(r, vs)))) {
+                    mstore(add(p, 0x60), id)
+                    mstore(add(p, 0x80), and(shr(216, w), 0xff))
+                    mstore(add(p, 0xa0), e)
+                    mstore(add(p, 0xc0), and(shr(88, w), _U64))
+                    mstore(add(p, 0xe0), and(shr(72, w), 0xffff))
+                    mstore(add(p, 0x122), keccak256(p, 0x100))
+                    mstore(add(p, 0x180), keccak256(add(p, 0x100), 0x42))
+                    mstore(add(p, 0x1a0), add(27, shr(255, vs)))
+                    mstore(add(p, 0x1c0), r)
+                    mstore(add(p, 0x1e0), and(vs, _S_MASK))
+                    mstore(0, 0)
+                    pop(staticcall(gas(), 1, add(p, 0x180), 0x80, 0, 0x20))
+                    if iszero(eq(mload(0), and(m, 0xffffffffffffffffffffffffffffffffffffffff))) {
+                        mstore(0, _E_SIG)
+                        mstore(4, k)
+                        mstore(0x24, id)
+                        revert(0, 0x44)
+                    }
                 }
             }
         }
@@ -383,18 +590,20 @@ contract Market is Registry {
         }
     }
 
-    /// @dev Emit an event (topic0, indexed uint topic1) whose data is abi.encode(a, b, words),
-    ///      copying the words from calldata in one step.
-    function _emitWords(bytes32 topic0, uint256 topic1, uint256 a, bytes32 b, uint256[] calldata words) private {
+    /// @dev Emit RoundRecorded(interval, round, binding, hash, bids), copying the words from
+    ///      calldata in one step.
+    function _emitRound(uint32 interval, uint8 round, bool binding, bytes32 h, uint256[] calldata words) private {
+        bytes32 topic0 = RoundRecorded.selector;
         assembly ("memory-safe") {
             let p := mload(0x40)
-            mstore(p, a)
-            mstore(add(p, 0x20), b)
-            mstore(add(p, 0x40), 0x60)
-            mstore(add(p, 0x60), words.length)
+            mstore(p, round)
+            mstore(add(p, 0x20), binding)
+            mstore(add(p, 0x40), h)
+            mstore(add(p, 0x60), 0x80)
+            mstore(add(p, 0x80), words.length)
             let size := shl(5, words.length)
-            calldatacopy(add(p, 0x80), words.offset, size)
-            log2(p, add(0x80, size), topic0, topic1)
+            calldatacopy(add(p, 0xa0), words.offset, size)
+            log2(p, add(0xa0, size), topic0, interval)
         }
     }
 
@@ -402,7 +611,7 @@ contract Market is Registry {
     ///      the free memory pointer p: typehash at p, interval at p+0x20, `second` at p+0x40,
     ///      and 0x1901 || domain separator at p+`prefixAt`.
     function _prepareDigest(bytes32 typehash, uint256 interval, uint256 second, uint256 prefixAt) private view {
-        bytes32 domain = _domainSeparator;
+        bytes32 domain = domainSeparator();
         assembly ("memory-safe") {
             let p := mload(0x40)
             mstore(p, typehash)
@@ -413,29 +622,40 @@ contract Market is Registry {
         }
     }
 
+    /// @dev The signer of an EIP-712 `structHash` under this contract's domain (0 if invalid).
+    function _recover(bytes32 structHash, bytes32 r, bytes32 vs) private view returns (address) {
+        bytes32 digest = keccak256(abi.encodePacked(hex"1901", domainSeparator(), structHash));
+        uint8 v = uint8(uint256(vs >> 255)) + 27;
+        bytes32 s = vs & bytes32(_S_MASK);
+        return ecrecover(digest, v, r, s);
+    }
+
+    /// @dev Revert unless `structHash` is signed by the DSO (compact signature r, vs).
+    function _checkDso(bytes32 structHash, bytes32[2] calldata sig) private view {
+        address signer = _recover(structHash, sig[0], sig[1]);
+        if (signer != dso || signer == address(0)) revert BadDsoSignature(signer);
+    }
+
     // --------------------------------------------------------------- clearing
-    /// @notice Clear `interval` from its last recorded round (operator only).
+    /// @notice Clear `interval` from its binding round (operator only).
     /// @dev The operator resubmits the round's bid words (checked against the stored hash) and
     ///      the clearing order: `order[0:nBuys]` indexes the buy bids by price descending, then
     ///      member ascending; `order[nBuys:]` the sell bids by price ascending, then member
     ///      ascending. The contract checks the order in O(n) and matches with two cursors.
-    ///      Clearing may close bidding early (fewer than `rounds` rounds recorded).
     function clear(uint32 interval, uint256[] calldata bids, uint256[] calldata order, uint256 nBuys)
         external
         onlyOperator
     {
         if (clearingRule != RULE_UNIFORM) revert WrongClearingRule(clearingRule, RULE_UNIFORM);
         IntervalState storage st = _intervals[interval];
-        Phase phase = st.phase;
-        if (phase != Phase.Clearing && phase != Phase.Bidding) revert WrongPhase(interval, Phase.Clearing, phase);
-        // No round recorded: the book is empty (keccak256 of no words).
-        bytes32 recorded = st.roundsRecorded == 0 ? keccak256("") : st.bidsHash;
+        if (st.phase != Phase.Clearing) revert WrongPhase(interval, Phase.Clearing, st.phase);
+        bytes32 recorded = st.bidsHash;
         bytes32 h = _hashWords(bids);
         if (h != recorded) revert HashMismatch(interval, recorded, h);
-        (uint256[] memory trades, uint64 price) = _clearUniform(_sortedBook(bids, order, nBuys), nBuys);
+        (uint256[] memory trades, uint64 price) = uniformClearing.clear(bids, order, nBuys);
         bytes32 th = keccak256(abi.encodePacked(trades));
         st.tradesHash = th;
-        st.tradeCount = uint32(trades.length / 2);
+        st.tradeCount = (trades.length / 2).toUint32();
         st.phase = Phase.Security;
         emit IntervalCleared(interval, RULE_UNIFORM, price, th, trades);
     }
@@ -529,9 +749,8 @@ contract Market is Registry {
         data = feeTableData;
         if (data == address(0)) revert ClearingNotConfigured();
         IntervalState storage st = _intervals[interval];
-        Phase phase = st.phase;
-        if (phase != Phase.Clearing && phase != Phase.Bidding) revert WrongPhase(interval, Phase.Clearing, phase);
-        bytes32 recorded = st.roundsRecorded == 0 ? keccak256("") : st.bidsHash;
+        if (st.phase != Phase.Clearing) revert WrongPhase(interval, Phase.Clearing, st.phase);
+        bytes32 recorded = st.bidsHash;
         bytes32 h = _hashWords(bids);
         if (h != recorded) revert HashMismatch(interval, recorded, h);
         verifier = feeVerifier;
@@ -543,7 +762,7 @@ contract Market is Registry {
         IntervalState storage st = _intervals[interval];
         bytes32 th = _hashWords(trades);
         st.tradesHash = th;
-        st.tradeCount = uint32(trades.length / 2);
+        st.tradeCount = (trades.length / 2).toUint32();
         st.phase = Phase.Security;
         emit IntervalCleared(interval, rule, 0, th, trades);
         emit ClearingWelfare(interval, welfare);
@@ -563,125 +782,120 @@ contract Market is Registry {
         if (data == address(0)) revert FeeTableTooLarge(table.length);
     }
 
-    /// @dev Check that `order` is a permutation of the bid indexes in clearing priority and
-    ///      return the bid words in that order.
-    function _sortedBook(uint256[] calldata bids, uint256[] calldata order, uint256 nBuys)
-        private
-        pure
-        returns (uint256[] memory book)
-    {
-        uint256 n = bids.length;
-        if (order.length != n || nBuys > n) revert BadOrder(n);
-        book = new uint256[](n);
-        uint256[] memory seen = new uint256[]((n >> 8) + 1);
-        uint256 prevPrice = 0;
-        uint256 prevMember = 0;
-        for (uint256 k = 0; k < n; ++k) {
-            uint256 idx = order[k];
-            if (idx >= n) revert BadOrder(k);
-            uint256 bit = 1 << (idx & 0xff);
-            uint256 slot = seen[idx >> 8];
-            if (slot & bit != 0) revert BadOrder(k);
-            seen[idx >> 8] = slot | bit;
-            uint256 w = bids[idx];
-            book[k] = w;
-            uint256 price = (w >> 88) & _U64;
-            uint256 id = w >> 224;
-            bool isBuy = k < nBuys;
-            if (((w >> 216) & 0xff == 0) != isBuy) revert BadOrder(k);
-            if (k != 0 && k != nBuys) {
-                bool ok = isBuy
-                    ? (price < prevPrice || (price == prevPrice && id > prevMember))
-                    : (price > prevPrice || (price == prevPrice && id > prevMember));
-                if (!ok) revert BadOrder(k);
-            }
-            prevPrice = price;
-            prevMember = id;
-        }
-    }
-
-    /// @dev Uniform-price rule of market/double_auction.py on a checked book
-    ///      (book[0:nBuys] buys, book[nBuys:] sells, each in priority order).
-    function _clearUniform(uint256[] memory book, uint256 nBuys)
-        private
-        pure
-        returns (uint256[] memory trades, uint64 price)
-    {
-        uint256 n = book.length;
-        trades = new uint256[](n == 0 ? 0 : 2 * (n - 1));
-        uint256 count = 0;
-        uint256 i = 0;
-        uint256 j = nBuys;
-        uint256 remBuy = i < nBuys ? (book[i] >> 152) & _U64 : 0;
-        uint256 remSell = j < n ? (book[j] >> 152) & _U64 : 0;
-        uint256 lastPrices = 0; // lastBid << 64 | lastAsk
-        while (i < nBuys && j < n) {
-            uint256 buyW = book[i];
-            uint256 sellW = book[j];
-            if (((buyW >> 88) & _U64) < ((sellW >> 88) & _U64)) break;
-            uint256 e = remBuy < remSell ? remBuy : remSell;
-            trades[2 * count] = ((buyW >> 224) << 224) | ((sellW >> 224) << 192) | (e << 128)
-                | (((buyW >> 72) & 0xffff) << 112) | (((sellW >> 72) & 0xffff) << 96);
-            ++count;
-            lastPrices = (((buyW >> 88) & _U64) << 64) | ((sellW >> 88) & _U64);
-            remBuy -= e;
-            remSell -= e;
-            if (remBuy == 0 && ++i < nBuys) remBuy = (book[i] >> 152) & _U64;
-            if (remSell == 0 && ++j < n) remSell = (book[j] >> 152) & _U64;
-        }
-        if (count > 0) price = uint64(((lastPrices >> 64) + (lastPrices & _U64)) / 2);
-        uint256 w1 = (uint256(price) << 192) | (uint256(price) << 128);
-        for (uint256 k = 0; k < count; ++k) {
-            trades[2 * k + 1] = w1;
-        }
-        assembly ("memory-safe") {
-            mstore(trades, mul(count, 2))
-        }
-    }
-
     // --------------------------------------------------------------- security
-    /// @notice Record the security verdict of `interval` and its curtailments (operator only).
-    /// @param trades The cleared trade words (checked against the stored hash).
+    /// @notice Commit the DSO's linearised network once (operator relays, DSO signs
+    ///         Network(cfg, keccak256(table))): the sensitivities and limits the curtailment
+    ///         checks use (layout: contracts/SecurityVerifier.sol), stored as a data contract.
+    function configureNetwork(uint256 cfg, bytes calldata table, bytes32[2] calldata dsoSig) external onlyOperator {
+        if (networkData != address(0)) revert NetworkAlreadyConfigured();
+        bytes32 h = keccak256(table);
+        _checkDso(keccak256(abi.encode(NETWORK_TYPEHASH, cfg, h)), dsoSig);
+        if (table.length > MAX_FEE_TABLE_BYTES) revert FeeTableTooLarge(table.length);
+        address data = _deployData(table);
+        networkData = data;
+        networkCfg = cfg;
+        networkHash = h;
+        emit NetworkConfigured(cfg, h, data, table);
+    }
+
+    /// @notice The DSO's security evidence of one interval.
     /// @param curtailments Curtailment words; each cuts a trade's energy (never raises it) and
-    ///        names the violated element (kind 0 bus voltage, 1 line, 2 transformer; index).
-    function recordSecurity(
-        uint32 interval,
-        uint8 verdict,
-        uint256[] calldata trades,
-        uint256[] calldata curtailments
-    ) external onlyOperator {
+    ///        names the violated element; each is checked against the committed network.
+    /// @param margins The DSO's pre-curtailment margins of the curtailed elements.
+    /// @param certificate Extra evidence of the congestion rule (e.g. LP duals), may be empty.
+    /// @param dsoSig The DSO's compact signature (r, yParity << 255 | s) over Verdict(interval,
+    ///        tradesHash, verdict, keccak256(curtailments), keccak256(margins), keccak256(certificate)).
+    struct Evidence {
+        uint256[] curtailments;
+        uint256[] margins;
+        uint256[] certificate;
+        bytes32[2] dsoSig;
+    }
+
+    /// @notice Record the DSO-signed security verdict of `interval` (operator relays).
+    /// @param trades The cleared trade words (checked against the stored hash).
+    /// @param ev The curtailments, their evidence and the DSO's signature (see Evidence).
+    function recordSecurity(uint32 interval, uint8 verdict, uint256[] calldata trades, Evidence calldata ev)
+        external
+        onlyOperator
+    {
         IntervalState storage st = _intervals[interval];
         if (st.phase != Phase.Security) revert WrongPhase(interval, Phase.Security, st.phase);
         bytes32 h = _hashWords(trades);
         if (h != st.tradesHash) revert HashMismatch(interval, st.tradesHash, h);
-        uint256 nc = curtailments.length;
+        uint256 nc = ev.curtailments.length;
         if (verdict > VERDICT_CURTAILED || (verdict == VERDICT_SECURE) != (nc == 0)) revert BadVerdict(verdict, nc);
+        _checkDso(_verdictHash(interval, h, verdict, ev), ev.dsoSig);
         bytes32 dh = h;
         if (nc > 0) {
-            uint256[] memory cut = trades;
-            uint256 nTrades = trades.length / 2;
-            for (uint256 k = 0; k < nc; ++k) {
-                uint256 c = curtailments[k];
-                uint256 t = c >> 224;
-                uint256 cutWh = (c >> 160) & _U64;
-                if (t >= nTrades || c & _CURT_LOW != 0 || (c >> 152) & 0xff > 2) revert BadCurtailment(k);
-                uint256 w0 = cut[2 * t];
-                uint256 e = (w0 >> 128) & _U64;
-                if (cutWh > e) revert BadCurtailment(k);
-                cut[2 * t] = (w0 & ~(_U64 << 128)) | ((e - cutWh) << 128);
-            }
-            dh = keccak256(abi.encodePacked(cut));
+            dh = _curtailed(trades, ev.curtailments);
+            if (networkData == address(0) || address(curtailmentVerifier) == address(0)) revert NetworkNotConfigured();
+            curtailmentVerifier.verifyCurtailments(
+                networkData, networkCfg, trades, ev.curtailments, ev.margins, ev.certificate
+            );
+            emit CurtailmentEvidence(interval, ev.margins, ev.certificate);
         }
         st.verdict = verdict;
         st.deliveryHash = dh;
         st.phase = Phase.Delivery;
-        emit SecurityRecorded(interval, verdict, dh, curtailments);
+        st.openedBlock = uint64(block.number);
+        emit SecurityRecorded(interval, verdict, dh, ev.curtailments, ev.dsoSig);
+    }
+
+    /// @dev EIP-712 struct hash of a Verdict.
+    function _verdictHash(uint32 interval, bytes32 tradesHash, uint8 verdict, Evidence calldata ev)
+        private
+        pure
+        returns (bytes32)
+    {
+        bytes32 curtailmentsHash = _hashWords(ev.curtailments);
+        bytes32 marginsHash = _hashWords(ev.margins);
+        bytes32 certificateHash = _hashWords(ev.certificate);
+        return keccak256(
+            abi.encode(VERDICT_TYPEHASH, interval, tradesHash, verdict, curtailmentsHash, marginsHash, certificateHash)
+        );
+    }
+
+    /// @dev Hash of the trades after the curtailments (each cuts one trade, never below zero).
+    function _curtailed(uint256[] calldata trades, uint256[] calldata curtailments) private pure returns (bytes32) {
+        uint256[] memory cut = trades;
+        uint256 nTrades = trades.length / 2;
+        for (uint256 k = 0; k < curtailments.length; ++k) {
+            uint256 c = curtailments[k];
+            uint256 t = c >> 224;
+            uint256 cutWh = (c >> 160) & _U64;
+            if (t >= nTrades || c & _CURT_LOW != 0 || (c >> 152) & 0xff > 2) revert BadCurtailment(k);
+            uint256 w0 = cut[2 * t];
+            uint256 e = (w0 >> 128) & _U64;
+            if (cutWh > e) revert BadCurtailment(k);
+            cut[2 * t] = (w0 & ~(_U64 << 128)) | ((e - cutWh) << 128);
+        }
+        return keccak256(abi.encodePacked(cut));
     }
 
     // --------------------------------------------------------------- delivery
-    /// @notice Record the signed meter readings of `interval` (aggregator = operator), once.
-    /// @param readings Reading words, member ids strictly ascending (one reading per member).
-    /// @param sigs Compact signatures by each member's meter account.
+    /// @notice Send your meter's reading of `interval` (the member's meter account only),
+    ///         during delivery, before the batch; the batch must then hold exactly this reading.
+    function submitReading(uint32 interval, uint256 reading) external {
+        IntervalState storage st = _intervals[interval];
+        if (st.phase != Phase.Delivery) revert WrongPhase(interval, Phase.Delivery, st.phase);
+        if (st.readingsRecorded) revert ReadingsAlreadyRecorded(interval);
+        uint32 id = uint32(reading >> 224);
+        Member storage m = _members[id];
+        if (m.meter != msg.sender) revert NotMemberMeter(0, id, msg.sender);
+        if (reading & _READING_LOW != 0) revert MalformedBid(0, id);
+        int256 net = int64(uint64(reading >> 160));
+        if (net > int256(uint256(m.limitWh)) || -net > int256(uint256(m.limitWh))) revert AboveLimit(0, id, m.limitWh);
+        _storeDirect(interval, _READING_ROUND, id, reading);
+        emit ReadingSubmitted(interval, id, reading);
+    }
+
+    /// @notice Record the readings of `interval` (operator relays), once: one per active member,
+    ///         ids ascending. Signed entries are the meters' signatures; an unsigned entry is the
+    ///         meter's own direct reading or, once `readingBlocks` of delivery have passed, the
+    ///         default reading netWh = -limitWh (import at the connection limit).
+    /// @param readings Reading words, member ids strictly ascending.
+    /// @param sigs Compact signatures by each member's meter account (zero: unsigned entry).
     function recordReadings(uint32 interval, uint256[] calldata readings, bytes32[] calldata sigs)
         external
         onlyOperator
@@ -691,17 +905,60 @@ contract Market is Registry {
         if (st.readingsRecorded) revert ReadingsAlreadyRecorded(interval);
         uint256 n = readings.length;
         if (sigs.length != 2 * n) revert LengthMismatch(2 * n, sigs.length);
-        _checkReadings(interval, readings, sigs);
+        bool unsigned = _checkUnsignedReadings(interval, st.openedBlock, readings, sigs);
+        uint256 active = _checkReadings(interval, readings, sigs, unsigned);
+        if (active != activeMemberCount) revert ReadingsIncomplete(activeMemberCount, active);
         bytes32 h = _hashWords(readings);
         st.readingsHash = h;
         st.readingsRecorded = true;
         emit ReadingsRecorded(interval, h, readings);
     }
 
+    /// @dev Unsigned readings: each is the meter's direct reading or a default after the window;
+    ///      members with a direct reading cannot be relayed; every direct reading is included.
+    ///      Returns whether the batch has unsigned entries.
+    function _checkUnsignedReadings(
+        uint32 interval,
+        uint64 deliveryBlock,
+        uint256[] calldata readings,
+        bytes32[] calldata sigs
+    ) private returns (bool any) {
+        uint256 expected = _directCount[_countKey(interval, _READING_ROUND)];
+        uint256 included = 0;
+        for (uint256 k = 0; k < readings.length; ++k) {
+            uint256 w = readings[k];
+            uint32 id = uint32(w >> 224);
+            if (sigs[2 * k] != 0 || sigs[2 * k + 1] != 0) {
+                if (expected != 0 && _hasDirect(interval, _READING_ROUND, id)) revert DirectEntryIgnored(k, id);
+                continue;
+            }
+            any = true;
+            uint256 stored = _direct[_directKey(interval, _READING_ROUND, id)];
+            if (stored != 0) {
+                if (stored != w) revert DirectEntryMismatch(k, id);
+                ++included;
+                continue;
+            }
+            uint256 deadline = uint256(deliveryBlock) + readingBlocks;
+            if (block.number < deadline) revert ReadingWindowOpen(interval, deadline);
+            uint256 limit = _members[id].limitWh;
+            if (limit == 0 || w != ((uint256(id) << 224) | (uint256(uint64(-int64(uint64(limit)))) << 160))) {
+                revert DirectEntryMismatch(k, id);
+            }
+            emit ReadingDefaulted(interval, id);
+        }
+        if (included != expected) revert DirectEntryMissing(expected, included);
+    }
+
     /// @dev Check reading words (ids strictly ascending: a repeated id reverts DuplicateReading,
-    ///      a smaller one NotAscending; well formed; registered member) and the EIP-712
-    ///      signature of each by the member's own meter account (else NotMemberMeter), in one pass.
-    function _checkReadings(uint32 interval, uint256[] calldata readings, bytes32[] calldata sigs) private view {
+    ///      a smaller one NotAscending; well formed; registered member; |netWh| within its limit)
+    ///      and the EIP-712 signature of each signed entry by the member's own meter account
+    ///      (else NotMemberMeter), in one pass. Returns the number of active members read.
+    function _checkReadings(uint32 interval, uint256[] calldata readings, bytes32[] calldata sigs, bool unsigned)
+        private
+        view
+        returns (uint256 active)
+    {
         // Scratch: p = (typehash, interval, member, netWh), p+0x80 = 0x1901 || domain ||
         // structHash, p+0x100 = ecrecover input.
         _prepareDigest(READING_TYPEHASH, interval, 0, 0x80);
@@ -727,67 +984,56 @@ contract Market is Registry {
                 }
                 mstore(0, id)
                 mstore(0x20, _members.slot)
-                let meter := and(sload(add(keccak256(0, 0x40), 1)), 0xffffffffffffffffffffffffffffffffffffffff)
+                let base := keccak256(0, 0x40)
+                let m := sload(base)
+                let meter := and(sload(add(base, 1)), 0xffffffffffffffffffffffffffffffffffffffff)
                 if iszero(meter) {
                     mstore(0, _E_UNKNOWN)
                     mstore(4, id)
                     revert(0, 0x24)
                 }
-                mstore(add(p, 0x40), id)
-                mstore(add(p, 0x60), signextend(7, and(shr(160, w), _U64)))
-                mstore(add(p, 0xa2), keccak256(p, 0x80))
-                mstore(add(p, 0x100), keccak256(add(p, 0x80), 0x42))
-                w := calldataload(add(add(sigs.offset, shl(6, k)), 0x20))
-                mstore(add(p, 0x120), add(27, shr(255, w)))
-                mstore(add(p, 0x140), calldataload(add(sigs.offset, shl(6, k))))
-                mstore(add(p, 0x160), and(w, _S_MASK))
-                mstore(0, 0)
-                pop(staticcall(gas(), 1, add(p, 0x100), 0x80, 0, 0x20))
-                let signer := mload(0)
-                if iszero(eq(signer, meter)) {
-                    mstore(0, _E_METER)
+                active := add(active, iszero(iszero(and(shr(184, m), 0xff))))
+                let net := signextend(7, and(shr(160, w), _U64))
+                let limit := shr(192, m)
+                if or(sgt(net, limit), slt(net, sub(0, limit))) {
+                    mstore(0, _E_LIMIT)
                     mstore(4, k)
                     mstore(0x24, id)
-                    mstore(0x44, signer)
+                    mstore(0x44, limit)
                     revert(0, 0x64)
+                }
+                let r := calldataload(add(sigs.offset, shl(6, k)))
+                let vs := calldataload(add(add(sigs.offset, shl(6, k)), 0x20))
+                if iszero(and(unsigned, iszero(or(r, vs)))) {
+                    mstore(add(p, 0x40), id)
+                    mstore(add(p, 0x60), net)
+                    mstore(add(p, 0xa2), keccak256(p, 0x80))
+                    mstore(add(p, 0x100), keccak256(add(p, 0x80), 0x42))
+                    mstore(add(p, 0x120), add(27, shr(255, vs)))
+                    mstore(add(p, 0x140), r)
+                    mstore(add(p, 0x160), and(vs, _S_MASK))
+                    mstore(0, 0)
+                    pop(staticcall(gas(), 1, add(p, 0x100), 0x80, 0, 0x20))
+                    let signer := mload(0)
+                    if iszero(eq(signer, meter)) {
+                        mstore(0, _E_METER)
+                        mstore(4, k)
+                        mstore(0x24, id)
+                        mstore(0x44, signer)
+                        revert(0, 0x64)
+                    }
                 }
             }
         }
     }
 
     // ------------------------------------------------------------- settlement
-    /// @dev Per-member working record of one settlement (memory only).
-    ///      flags: bit 0 buyer, bit 1 seller; mode: 0 none, 1 seller short, 2 seller surplus,
-    ///      3 buyer over-consumption, 4 buyer under-consumption.
-    struct Book {
-        int256 money;
-        int256 scheduled;
-        uint256 quantity;
-        uint256 sliceTotal;
-        uint256 cumulative;
-        uint256 allocated;
-        uint256 flags;
-        uint256 mode;
-    }
-
-    uint256 private constant _MODE_SHORT = 1;
-    uint256 private constant _MODE_SURPLUS = 2;
-    uint256 private constant _MODE_OVER = 3;
-    uint256 private constant _MODE_UNDER = 4;
-
-    /// @notice Settle `interval` (operator only) exactly like market/settlement.py.
+    /// @notice Settle `interval` (operator only) exactly like market/settlement.py
+    ///         (SettlementCalculator), book every member's change, release the locks.
     /// @param trades The curtailed trade words (checked against the delivery hash).
     /// @param readings The reading words (checked against the readings hash).
     /// @param parties For trade k: buyer's reading index << 128 | seller's reading index
     ///        (a lookup hint, checked: a wrong or impossible hint reverts with MissingReading).
-    /// @dev Rules (docs/settlement.md): P2P money on delivered energy at the trade prices
-    ///      (fee = paid - received to OPERATOR); each trader's deviation d = metered - scheduled
-    ///      is split over its trades by cumulative floors; seller short: the buyer is supplied
-    ///      by the GRID (in band at its price, beyond at retail) and the seller pays the buyer a
-    ///      penalty so the buyer pays its contract; seller surplus to the GRID at feed-in;
-    ///      buyer over at retail; buyer under take-or-pay, untaken energy resold at feed-in;
-    ///      in-band slices at the trade price; non-traders and residuals at the tariffs.
-    ///      Each amount is floored once and booked twice, so money is conserved exactly.
     function settle(
         uint32 interval,
         uint256[] calldata trades,
@@ -801,265 +1047,44 @@ contract Market is Registry {
         h = _hashWords(readings);
         if (h != st.readingsHash) revert HashMismatch(interval, st.readingsHash, h);
         st.phase = Phase.Settled;
-        Book[] memory books = _schedules(trades, readings, parties);
-        int256 grid = _memberDeviations(readings, books);
-        (int256 tradeGrid, int256 fees) = _settleTrades(trades, parties, books);
-        grid += tradeGrid;
-        (uint32[] memory ids, int256[] memory deltas) = _book(interval, readings, books);
-        operatorBalanceMicro += fees;
-        gridBalanceMicro += grid;
+        hasPendingInterval = false;
+        uint256 tariffs =
+            (uint256(retailPerKwhMicro) << 128) | (uint256(feedInPerKwhMicro) << 64) | uint256(toleranceBp);
+        (int256[] memory deltas, int256 gridDelta, int256 fees) = calculator.compute(trades, readings, parties, tariffs);
+        uint32[] memory ids = _bookDeltas(interval, readings, deltas);
+        _bookAccounts(gridDelta, fees);
         settledIntervals += 1;
         if (interval > lastSettledInterval || settledIntervals == 1) lastSettledInterval = interval;
-        emit IntervalSettled(interval, grid, fees, ids, deltas);
+        emit IntervalSettled(interval, gridDelta, fees, ids, deltas);
     }
 
-    /// @dev Pass 1: check the party hints, sum each member's contracted energy and schedule,
-    ///      reject a member on both sides. Bounded: e < 2**64 and at most 2**32 trades.
-    function _schedules(uint256[] calldata trades, uint256[] calldata readings, uint256[] calldata parties)
+    /// @dev Book each reading's member's change; returns the member ids in reading order.
+    function _bookDeltas(uint32 interval, uint256[] calldata readings, int256[] memory deltas)
         private
-        pure
-        returns (Book[] memory books)
-    {
-        if (parties.length * 2 != trades.length) revert LengthMismatch(trades.length / 2, parties.length);
-        uint256 n = readings.length;
-        books = new Book[](n);
-        for (uint256 k = 0; k < parties.length; ++k) {
-            uint256 w0 = trades[2 * k];
-            uint256 hint = parties[k];
-            uint256 b = hint >> 128;
-            uint256 s = uint128(hint);
-            uint32 buyerId = uint32(w0 >> 224);
-            uint32 sellerId = uint32(w0 >> 192);
-            if (b >= n || uint32(readings[b] >> 224) != buyerId) revert MissingReading(buyerId);
-            if (s >= n || uint32(readings[s] >> 224) != sellerId) revert MissingReading(sellerId);
-            uint256 e = (w0 >> 128) & _U64;
-            Book memory buyer = books[b];
-            Book memory seller = books[s];
-            if (b == s || buyer.flags & 2 != 0) revert BothSides(buyerId);
-            if (seller.flags & 1 != 0) revert BothSides(sellerId);
-            unchecked {
-                buyer.flags = 1;
-                seller.flags = 2;
-                buyer.quantity += e;
-                seller.quantity += e;
-                buyer.scheduled -= int256(e);
-                seller.scheduled += int256(e);
-            }
-        }
-    }
-
-    /// @dev Each member's branch and slice total; its residual with the GRID at the tariffs.
-    ///      Returns the GRID's change.
-    function _memberDeviations(uint256[] calldata readings, Book[] memory books) private view returns (int256 grid) {
-        uint256 retail = retailPerKwhMicro;
-        uint256 feedIn = feedInPerKwhMicro;
-        for (uint256 k = 0; k < readings.length; ++k) {
-            Book memory bk = books[k];
-            int256 deviation = int256(int64(uint64(readings[k] >> 160))) - bk.scheduled;
-            int256 residual = deviation;
-            uint256 q = bk.quantity;
-            if (q > 0) {
-                if (bk.flags == 2) {
-                    if (deviation < 0) {
-                        uint256 x = uint256(-deviation) < q ? uint256(-deviation) : q;
-                        (bk.mode, bk.sliceTotal) = (_MODE_SHORT, x);
-                        residual = deviation + int256(x);
-                    } else if (deviation > 0) {
-                        (bk.mode, bk.sliceTotal) = (_MODE_SURPLUS, uint256(deviation));
-                        residual = 0;
-                    }
-                } else if (deviation < 0) {
-                    (bk.mode, bk.sliceTotal) = (_MODE_OVER, uint256(-deviation));
-                    residual = 0;
-                } else if (deviation > 0) {
-                    uint256 x = uint256(deviation) < q ? uint256(deviation) : q;
-                    (bk.mode, bk.sliceTotal) = (_MODE_UNDER, x);
-                    residual = deviation - int256(x);
-                }
-            }
-            if (residual > 0) {
-                int256 amount = int256((uint256(residual) * feedIn) / 1000);
-                bk.money += amount;
-                grid -= amount;
-            } else if (residual < 0) {
-                int256 amount = int256((uint256(-residual) * retail) / 1000);
-                bk.money -= amount;
-                grid += amount;
-            }
-        }
-    }
-
-    /// @dev Pass 2 over the trades in order; returns the GRID's and OPERATOR's changes.
-    function _settleTrades(uint256[] calldata trades, uint256[] calldata parties, Book[] memory books)
-        private
-        view
-        returns (int256 grid, int256 fees)
-    {
-        for (uint256 k = 0; k < parties.length; ++k) {
-            uint256 hint = parties[k];
-            (int256 g, int256 f) = _settleTrade(books[hint >> 128], books[uint128(hint)], trades[2 * k], trades[2 * k + 1]);
-            grid += g;
-            fees += f;
-        }
-    }
-
-    /// @dev The member's slice of a trade of `e` Wh: cumulative floors in trade order.
-    function _slice(Book memory bk, uint256 e) private pure returns (uint256 piece) {
-        if (bk.mode == 0) return 0;
-        uint256 cumulative = bk.cumulative + e;
-        bk.cumulative = cumulative;
-        uint256 after_ = (bk.sliceTotal * cumulative) / bk.quantity;
-        piece = after_ - bk.allocated;
-        bk.allocated = after_;
-    }
-
-    /// @dev Pass 2 for one trade: P2P money on delivered energy, then the seller's and the
-    ///      buyer's deviation slices. Returns the GRID's and OPERATOR's changes.
-    function _settleTrade(Book memory buyer, Book memory seller, uint256 w0, uint256 w1)
-        private
-        view
-        returns (int256 grid, int256 fee)
-    {
-        uint256 e = (w0 >> 128) & _U64;
-        uint256 sSlice = _slice(seller, e);
-        uint256 bSlice = _slice(buyer, e);
-        uint256 delivered = seller.mode == _MODE_SHORT ? e - sSlice : e;
-        uint256 paid = (delivered * (w1 >> 192)) / 1000;
-        uint256 received = (delivered * ((w1 >> 128) & _U64)) / 1000;
-        buyer.money -= int256(paid);
-        seller.money += int256(received);
-        fee = int256(paid) - int256(received);
-        if (sSlice > 0) grid = _sellerSlice(buyer, seller, e, w1, sSlice, paid);
-        if (bSlice > 0) grid += _buyerSlice(buyer, w1 >> 192, (e * toleranceBp) / 10_000, bSlice);
-    }
-
-    /// @dev A seller's short or surplus slice on one trade of `e` Wh; returns the GRID's change.
-    function _sellerSlice(Book memory buyer, Book memory seller, uint256 e, uint256 w1, uint256 slice, uint256 paid)
-        private
-        view
-        returns (int256 grid)
-    {
-        uint256 band = (e * toleranceBp) / 10_000;
-        uint256 inBand = slice < band ? slice : band;
-        uint256 outBand = slice - inBand;
-        if (seller.mode == _MODE_SHORT) {
-            uint256 pb = w1 >> 192;
-            uint256 covered = ((e - slice + inBand) * pb) / 1000;
-            uint256 atRetail = (outBand * retailPerKwhMicro) / 1000;
-            uint256 contract_ = (e * pb) / 1000;
-            uint256 penalty = atRetail + covered > contract_ ? atRetail + covered - contract_ : 0;
-            grid = int256(covered - paid + atRetail);
-            buyer.money += int256(penalty) - grid;
-            seller.money -= int256(penalty);
-        } else {
-            grid = -int256((inBand * ((w1 >> 128) & _U64)) / 1000 + (outBand * feedInPerKwhMicro) / 1000);
-            seller.money -= grid;
-        }
-    }
-
-    /// @dev A buyer's over- or under-consumption slice on one trade; returns the GRID's change.
-    function _buyerSlice(Book memory buyer, uint256 pb, uint256 band, uint256 slice)
-        private
-        view
-        returns (int256 grid)
-    {
-        uint256 inBand = slice < band ? slice : band;
-        uint256 outBand = slice - inBand;
-        if (buyer.mode == _MODE_OVER) {
-            grid = int256((inBand * pb) / 1000 + (outBand * retailPerKwhMicro) / 1000);
-        } else {
-            grid = -int256((inBand * pb) / 1000 + (outBand * feedInPerKwhMicro) / 1000);
-        }
-        buyer.money -= grid;
-    }
-
-    /// @dev Book every member's change into its escrow balance (debt recorded when negative).
-    function _book(uint32 interval, uint256[] calldata readings, Book[] memory books)
-        private
-        returns (uint32[] memory ids, int256[] memory deltas)
+        returns (uint32[] memory ids)
     {
         uint256 n = readings.length;
         ids = new uint32[](n);
-        deltas = new int256[](n);
-        int256 memberSum = 0;
         for (uint256 k = 0; k < n; ++k) {
             uint32 id = uint32(readings[k] >> 224);
-            int256 m = books[k].money;
             ids[k] = id;
-            deltas[k] = m;
+            int256 m = deltas[k];
             if (m != 0) {
-                int256 balance = balanceMicro[id] + m;
-                balanceMicro[id] = balance;
+                int256 balance = _bookMember(id, m);
                 if (balance < 0) emit DebtRecorded(id, interval, balance);
             }
-            memberSum += m;
         }
-        memberBalanceSumMicro += memberSum;
     }
 
-    // ----------------------------------------------------------------- escrow
-    /// @notice Deposit `amountMicro` tokens (pulled from the caller) into member `id`'s escrow.
-    function deposit(uint32 id, uint256 amountMicro) external {
-        if (_members[id].account == address(0)) revert UnknownMember(id);
-        _credit(id, amountMicro);
-        _pull(amountMicro);
-    }
-
-    /// @notice Deposit into many members' escrow with one token transfer.
-    function depositMany(uint32[] calldata ids, uint256[] calldata amountsMicro) external {
-        uint256 n = ids.length;
-        if (amountsMicro.length != n) revert LengthMismatch(n, amountsMicro.length);
-        uint256 total = 0;
-        for (uint256 k = 0; k < n; ++k) {
-            if (_members[ids[k]].account == address(0)) revert UnknownMember(ids[k]);
-            _credit(ids[k], amountsMicro[k]);
-            total += amountsMicro[k];
+    /// @notice Void `interval` once its settle deadline has passed unsettled (anyone): no money
+    ///         moves for it and its locks are released.
+    function expireInterval(uint32 interval) external {
+        IntervalState storage st = _intervals[interval];
+        if (!hasPendingInterval || pendingInterval != interval || block.number <= st.deadlineBlock) {
+            revert NotExpirable(interval, st.deadlineBlock);
         }
-        _pull(total);
-    }
-
-    /// @notice Fund the GRID account (supplier of last resort) with `amountMicro` tokens.
-    function depositGrid(uint256 amountMicro) external {
-        gridBalanceMicro += int256(amountMicro);
-        totalDepositedMicro += amountMicro;
-        emit Deposited(GRID_ACCOUNT, msg.sender, amountMicro);
-        _pull(amountMicro);
-    }
-
-    /// @notice Withdraw `amountMicro` from member `id`'s escrow to its account (pull payment).
-    function withdraw(uint32 id, uint256 amountMicro) external {
-        if (_members[id].account != msg.sender) revert NotMemberAccount(id, msg.sender);
-        int256 balance = balanceMicro[id];
-        if (balance < 0 || uint256(balance) < amountMicro) revert InsufficientBalance(balance, amountMicro);
-        balanceMicro[id] = balance - int256(amountMicro);
-        memberBalanceSumMicro -= int256(amountMicro);
-        _pay(id, msg.sender, amountMicro);
-    }
-
-    /// @notice Withdraw from the GRID (`fromGrid` true) or OPERATOR account to `to` (operator only).
-    function withdrawOperator(bool fromGrid, address to, uint256 amountMicro) external onlyOperator {
-        if (to == address(0)) revert ZeroAddress();
-        int256 balance = fromGrid ? gridBalanceMicro : operatorBalanceMicro;
-        if (balance < 0 || uint256(balance) < amountMicro) revert InsufficientBalance(balance, amountMicro);
-        if (fromGrid) gridBalanceMicro = balance - int256(amountMicro);
-        else operatorBalanceMicro = balance - int256(amountMicro);
-        _pay(fromGrid ? GRID_ACCOUNT : OPERATOR_ACCOUNT, to, amountMicro);
-    }
-
-    function _credit(uint32 id, uint256 amountMicro) private {
-        balanceMicro[id] += int256(amountMicro);
-        memberBalanceSumMicro += int256(amountMicro);
-        totalDepositedMicro += amountMicro;
-        emit Deposited(id, msg.sender, amountMicro);
-    }
-
-    function _pull(uint256 amountMicro) private {
-        if (!token.transferFrom(msg.sender, address(this), amountMicro)) revert TokenTransferFailed();
-    }
-
-    function _pay(uint32 account, address to, uint256 amountMicro) private {
-        totalWithdrawnMicro += amountMicro;
-        emit Withdrawn(account, to, amountMicro);
-        if (!token.transfer(to, amountMicro)) revert TokenTransferFailed();
+        st.phase = Phase.Expired;
+        hasPendingInterval = false;
+        emit IntervalExpired(interval);
     }
 }

@@ -24,15 +24,42 @@ from eth_utils import keccak
 
 from gridledger.ledger import encoding as enc
 from gridledger.ledger.deploy import CLEARING_RULE_IDS
+from gridledger.ledger.findings import (
+    AccountReplay,
+    Finding,
+    VerdictCheck,
+    dropped_bids,
+    missing_readings,
+    unsigned_verdicts,
+)
 from gridledger.ledger.reader import ChainReader
+from gridledger.ledger.receipts import Receipts
 from gridledger.ledger.reference import deltas_from_event, unpack_fee_table
 from gridledger.market.double_auction import clear_uniform
 from gridledger.market.greedy import clear_greedy
 from gridledger.market.optimal import clear_optimal
-from gridledger.market.orders import Bid, ClearingResult, apply_curtailments
+from gridledger.market.orders import Bid, ClearingResult, Trade, apply_curtailments
 from gridledger.market.settlement import Tariffs, settle
+from gridledger.market.welfare import bid_surplus_wh_micro
 
 __all__ = ["AuditReport", "audit", "compact_ranges"]
+
+
+def _address(value: Any) -> bytes:
+    """An address from a decoded ABI value (checksummed hex string or bytes)."""
+    return bytes.fromhex(value[2:]) if isinstance(value, str) else bytes(value)
+
+
+def _same_welfare(
+    rule_id: int, trades: Sequence[Trade], reference: ClearingResult, bids: Sequence[Bid]
+) -> bool:
+    """Whether the optimal rule's ``trades`` reach the reference optimum's welfare."""
+    if rule_id != CLEARING_RULE_IDS["optimal"]:
+        return False
+    try:
+        return bid_surplus_wh_micro(trades, bids) == bid_surplus_wh_micro(reference.trades, bids)
+    except (KeyError, ValueError):
+        return False
 
 
 @dataclass(slots=True)
@@ -45,6 +72,8 @@ class AuditReport:
     trades_seen: int = 0
     conserved: bool = True
     problems: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    solvent: bool = True
     settled: list[int] = field(default_factory=list)
     expected_intervals: int | None = None  # the run's horizon, when known
 
@@ -58,7 +87,7 @@ class AuditReport:
 
     @property
     def ok(self) -> bool:
-        return not self.problems and self.conserved
+        return not self.problems and not self.findings and self.conserved and self.solvent
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -68,11 +97,13 @@ class AuditReport:
             "bids_seen": self.bids_seen,
             "trades_seen": self.trades_seen,
             "conserved": self.conserved,
+            "solvent": self.solvent,
+            "findings": len(self.findings),
             "settled_intervals": compact_ranges(self.settled),
             "missing_intervals": "unknown (no horizon given)"
             if self.missing is None
             else compact_ranges(self.missing),
-            "problems": list(self.problems),
+            "problems": list(self.problems) + [str(f) for f in self.findings],
         }
 
 
@@ -108,14 +139,25 @@ def _clearing_rule(
     return lambda bids: clear_optimal(bids, fees, kappa)
 
 
-def audit(ledger: ChainReader, expected_intervals: int | None = None) -> AuditReport:
+def audit(
+    ledger: ChainReader,
+    expected_intervals: int | None = None,
+    *,
+    receipts: Receipts | None = None,
+    justify: VerdictCheck | None = None,
+) -> AuditReport:
     """Audit every interval recorded on ``ledger``'s chain (see the module docstring).
 
     With ``expected_intervals`` (the run's horizon), an interval in
-    ``0..expected_intervals-1`` that is not settled on chain is a problem.
+    ``0..expected_intervals-1`` that is not settled on chain is a problem. Manipulations
+    are named as findings (:mod:`~gridledger.ledger.findings`): ``receipts`` are the bids
+    members signed (to find dropped ones), ``justify`` checks curtailments against the
+    committed network.
     """
     report = AuditReport(expected_intervals=expected_intervals)
+    events = ledger.events()
     reference_rule = _clearing_rule(ledger, report)
+    rule_id = int(ledger.view("clearingRule")[0])
     retail = int(ledger.view("retailPerKwhMicro")[0])
     feed_in = int(ledger.view("feedInPerKwhMicro")[0])
     tolerance_bp = int(ledger.view("toleranceBp")[0])
@@ -124,7 +166,7 @@ def audit(ledger: ChainReader, expected_intervals: int | None = None) -> AuditRe
     cleared: dict[int, Any] = {}
     curtailments: dict[int, list[int]] = {}
     readings: dict[int, list[int]] = {}
-    for event in ledger.events():
+    for event in events:
         args = event.args
         interval = int(args["interval"]) if "interval" in args else -1
         if event.name == "RoundRecorded":
@@ -141,7 +183,13 @@ def audit(ledger: ChainReader, expected_intervals: int | None = None) -> AuditRe
             trades = enc.unpack_trades(list(args["trades"]))
             report.trades_seen += len(trades)
             cleared[interval] = trades
-            if trades != reference.trades:
+            if trades != reference.trades and _same_welfare(rule_id, trades, reference, bids):
+                detail = (
+                    f"the optimal rule's {len(trades)} trades are an optimum of the same "
+                    f"welfare but not the canonical one ({len(reference.trades)} trades)"
+                )
+                report.findings.append(Finding("non_canonical_optimum", interval, detail))
+            elif trades != reference.trades:
                 report.problems.append(
                     f"interval {interval}: chain cleared {len(trades)} trades, reference "
                     f"{len(reference.trades)} (first difference in the trade list)"
@@ -173,6 +221,15 @@ def audit(ledger: ChainReader, expected_intervals: int | None = None) -> AuditRe
                     f"interval {interval}: account changes sum to {sum(got.values())}"
                 )
     report.conserved = ledger.conserved()
+    report.solvent = bool(ledger.view("solvent")[0])
+    if not report.solvent:
+        detail = "the contract's solvent() is false: tokens held do not cover every claim"
+        report.findings.append(Finding("solvency_breach", None, detail))
+    report.findings += dropped_bids(events, receipts or {})
+    report.findings += missing_readings(events)
+    domain, dso = bytes(ledger.view("domainSeparator")[0]), _address(ledger.view("dso")[0])
+    report.findings += unsigned_verdicts(events, domain, dso, justify)
+    report.findings += AccountReplay(retail).run(events)
     if report.missing:
         report.problems.append(
             f"intervals not settled on chain: {compact_ranges(report.missing)} "

@@ -17,7 +17,14 @@ from gridledger.ledger.backends import LogEntry
 
 __all__ = ["Artifact", "DecodedEvent", "artifact", "decode_error"]
 
-CONTRACT_NAMES = ("Market", "SettlementToken", "FeeClearingVerifier")
+CONTRACT_NAMES = (
+    "Market",
+    "SettlementToken",
+    "FeeClearingVerifier",
+    "UniformClearing",
+    "SettlementCalculator",
+    "SecurityVerifier",
+)
 
 
 def _type_of(param: dict[str, Any]) -> str:

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from coincurve import PrivateKey
+from coincurve import PrivateKey, PublicKey
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
@@ -41,23 +41,29 @@ from gridledger.market.orders import Bid, Curtailment, Side, Trade
 __all__ = [
     "BID_TYPEHASH",
     "ELEMENT_KINDS",
+    "NETWORK_TYPEHASH",
     "READING_TYPEHASH",
+    "VERDICT_TYPEHASH",
     "address_of",
     "bid_digest",
     "derive_key",
     "domain_separator",
+    "int_list_hash",
     "list_hash",
+    "network_digest",
     "pack_bid",
     "pack_curtailment",
     "pack_reading",
     "pack_trades",
     "reading_digest",
+    "recover_compact",
     "sign_compact",
     "sign_transaction",
     "unpack_bid",
     "unpack_curtailment",
     "unpack_reading",
     "unpack_trades",
+    "verdict_digest",
 ]
 
 U64 = (1 << 64) - 1
@@ -97,6 +103,11 @@ BID_TYPEHASH = keccak(
     b"uint64 pricePerKwhMicro,uint16 bus)"
 )
 READING_TYPEHASH = keccak(b"Reading(uint32 interval,uint32 member,int64 netWh)")
+VERDICT_TYPEHASH = keccak(
+    b"Verdict(uint32 interval,bytes32 tradesHash,uint8 verdict,bytes32 curtailmentsHash,"
+    b"bytes32 marginsHash,bytes32 certificateHash)"
+)
+NETWORK_TYPEHASH = keccak(b"Network(uint256 cfg,bytes32 tableHash)")
 DOMAIN_TYPEHASH = keccak(
     b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 )
@@ -251,11 +262,58 @@ def reading_digest(domain: bytes, interval: int, word: int) -> bytes:
     return keccak(b"\x19\x01" + domain + struct_hash)
 
 
+def int_list_hash(values: Iterable[int]) -> bytes:
+    """keccak256 of int256 values packed (two's complement), as ``abi.encodePacked`` does."""
+    return keccak(b"".join(int(v).to_bytes(32, "big", signed=True) for v in values))
+
+
+def verdict_digest(
+    domain: bytes,
+    interval: int,
+    trades: Sequence[int],
+    verdict: int,
+    evidence: tuple[Sequence[int], Sequence[int], Sequence[int]],
+) -> bytes:
+    """EIP-712 digest of the DSO's security verdict: the trade words and the evidence
+    ``(curtailment words, margins, certificate)``."""
+    curtailments, margins, certificate = evidence
+    struct_hash = keccak(
+        VERDICT_TYPEHASH
+        + _u256(interval)
+        + list_hash(trades)
+        + _u256(verdict)
+        + list_hash(curtailments)
+        + list_hash(margins)
+        + list_hash(certificate)
+    )
+    return keccak(b"\x19\x01" + domain + struct_hash)
+
+
+def network_digest(domain: bytes, cfg: int, table: bytes) -> bytes:
+    """EIP-712 digest of the DSO's network commitment (configuration word and table)."""
+    struct_hash = keccak(NETWORK_TYPEHASH + _u256(cfg) + keccak(table))
+    return keccak(b"\x19\x01" + domain + struct_hash)
+
+
 def sign_compact(key: bytes, digest: bytes) -> tuple[bytes, bytes]:
     """EIP-2098 compact signature ``(r, yParity << 255 | s)`` of a 32-byte digest."""
     sig = PrivateKey(key).sign_recoverable(digest, hasher=None)
     r, s, rec = sig[:32], int.from_bytes(sig[32:64], "big"), sig[64]
     return r, ((rec << 255) | s).to_bytes(32, "big")
+
+
+def recover_compact(digest: bytes, r: bytes, vs: bytes) -> bytes:
+    """The address that made the compact signature ``(r, vs)`` of ``digest`` (20 zero bytes
+    when it is not a valid signature), as the contract's ``ecrecover`` sees it."""
+    value = int.from_bytes(vs, "big")
+    s = (value & ((1 << 255) - 1)).to_bytes(32, "big")
+    try:
+        public = PublicKey.from_signature_and_message(
+            bytes(r) + s + bytes([value >> 255]), digest, hasher=None
+        )
+    except ValueError:
+        return bytes(20)
+    return keccak(public.format(compressed=False)[1:])[12:]
 
 
 # ------------------------------------------------------------------ keys

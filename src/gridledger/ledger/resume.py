@@ -20,6 +20,7 @@ from gridledger.ledger import encoding as enc
 from gridledger.ledger.contracts import DecodedEvent
 
 __all__ = [
+    "PHASE_BIDDING",
     "PHASE_DELIVERY",
     "PHASE_SECURITY",
     "PHASE_SETTLED",
@@ -31,9 +32,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # Codes of ``Market.Phase``.
-PHASE_SECURITY = 2
-PHASE_DELIVERY = 3
-PHASE_SETTLED = 4
+PHASE_BIDDING = 1
+PHASE_SECURITY = 3
+PHASE_DELIVERY = 4
+PHASE_SETTLED = 5
 
 View = Callable[..., tuple[Any, ...]]
 
@@ -77,7 +79,7 @@ class ResumeGuard:
             return None
         if interval not in self._states:
             (raw,) = self._view("intervalState", interval)
-            phase, rounds, readings, _, _, _, bids_h, trades_h, delivery_h, readings_h = raw
+            phase, rounds, readings, *_, bids_h, trades_h, delivery_h, readings_h = raw
             self._states[interval] = ChainInterval(
                 int(phase),
                 int(rounds),
@@ -120,6 +122,10 @@ class ResumeGuard:
 
     # Each step's check: True (or the recorded event) when the step is already on chain
     # and matches what this run would submit; the ledger then skips it.
+    def opened(self, interval: int) -> bool:
+        state = self.state(interval)
+        return state is not None and state.phase >= PHASE_BIDDING
+
     def round_recorded(self, interval: int, round_: int, words: Sequence[int]) -> bool:
         state = self.state(interval)
         if state is None or round_ >= state.rounds_recorded:

@@ -1,10 +1,11 @@
 """The transaction log ``txlog.jsonl``: hash-chained, verified before use, replayable.
 
-One line per sealed block (the setup, then one per interval), appended and fsynced
-after the block is sealed::
+One line per step (the setup, then one per interval; an interval spans several blocks,
+since round deadlines are counted in blocks), appended and fsynced after its last block
+is sealed::
 
     {"label": "interval", "interval": 7, "txs": [raw hex...], "gas": [gas used...],
-     "stats": {cumulative ChainStats}, "prev": "<hash of the record before>",
+     "blocks": [transactions per sealed block...], "stats": {cumulative ChainStats}, "prev": "<hash of the record before>",
      "hash": "<sha256(prev bytes || canonical JSON of the record without 'hash')>"}
 
 The first record's ``prev`` is :data:`GENESIS`; the canonical JSON has sorted keys and
@@ -63,6 +64,7 @@ class LogRecord(BaseModel):
     interval: int | None
     txs: list[Annotated[str, Field(pattern=r"^([0-9a-f]{2})+$")]] = Field(min_length=1)
     gas: list[int]
+    blocks: list[Annotated[int, Field(ge=0)]]
     stats: _Stats
     prev: str
     hash: str
@@ -70,11 +72,22 @@ class LogRecord(BaseModel):
     def raw_txs(self) -> list[bytes]:
         return [bytes.fromhex(h) for h in self.txs]
 
+    def block_sizes(self) -> list[int]:
+        """Transactions per sealed block."""
+        return list(self.blocks)
+
     def chain_stats(self) -> ChainStats:
         return ChainStats(**self.stats.model_dump())
 
 
-FIELDS = ("label", "interval", "txs", "gas", "stats", "prev", "hash")
+FIELDS = ("label", "interval", "txs", "gas", "blocks", "stats", "prev", "hash")
+
+
+def _block_sizes(blocks: list[int], n_txs: int) -> list[int]:
+    """Transactions per block: the sealed blocks' (empty ones kept: they count for the
+    deadlines), then the rest."""
+    rest = n_txs - sum(blocks)
+    return [*blocks, rest] if rest > 0 else list(blocks)
 
 
 def _line(record: dict[str, Any]) -> bytes:
@@ -143,9 +156,16 @@ class TxLog:
         log.warning("%s: incomplete record %d cut from the file", self.path, len(self.records) + 1)
 
     def append(
-        self, label: str, interval: int | None, entries: list[tuple[bytes, int]], stats: ChainStats
+        self,
+        label: str,
+        interval: int | None,
+        entries: list[tuple[bytes, int]],
+        stats: ChainStats,
+        blocks: list[int] | None = None,
     ) -> None:
-        """Append one block's transactions ``(raw, gas used)`` to the log and fsync it."""
+        """Append the transactions ``(raw, gas used)`` of one step (the setup or an interval)
+        to the log and fsync it; ``blocks`` is how many each sealed block holds (several when
+        the interval spans blocks)."""
         if not entries:
             return
         self.cut_torn()
@@ -155,6 +175,7 @@ class TxLog:
             "interval": interval,
             "txs": [raw.hex() for raw, _ in entries],
             "gas": [gas for _, gas in entries],
+            "blocks": _block_sizes(blocks or [], len(entries)),
             "stats": asdict(stats),  # cumulative, so a resumed run reports the whole day
             "prev": self.head,
         }
@@ -214,6 +235,8 @@ def _verified(
         raise _damaged(path, number, f"malformed record: {error.errors()[0]['msg']}") from error
     expected = "setup" if number == 1 else "interval"
     last = before[-1].interval if len(before) > 1 else None
+    if sum(record.blocks) != len(record.txs):
+        raise _damaged(path, number, "its block sizes do not add up to its transactions")
     if record.label != expected or len(record.gas) != len(record.txs):
         raise _damaged(path, number, f"expected an {expected!r} record, found {record.label!r}")
     if expected == "interval" and (
@@ -227,7 +250,13 @@ def replay(backend: Backend, txlog: TxLog) -> None:
     """Re-send every verified block of ``txlog`` on ``backend``, checking status and gas."""
     started = time.perf_counter()
     for number, record in enumerate(txlog.records, start=1):
-        results = backend.send(record.raw_txs())
+        raws = record.raw_txs()
+        results = []
+        start = 0
+        for size in record.block_sizes():
+            results += backend.send(raws[start : start + size])
+            backend.seal()
+            start += size
         for k, (res, gas) in enumerate(zip(results, record.gas, strict=True)):
             if not res.status or res.gas_used != gas:
                 message = (
@@ -235,7 +264,6 @@ def replay(backend: Backend, txlog: TxLog) -> None:
                     f"status={res.status} gas={res.gas_used}, the log says gas={gas}"
                 )
                 raise ChainError(message)
-        backend.seal()
     log.info(
         "replayed %d blocks from %s in %.1f s",
         len(txlog.records),

@@ -208,6 +208,8 @@ def summary(tables: RunTables) -> dict[str, Any]:
         "gas_per_bid": stats.get("gas_per_bid"),
         "gas_per_interval_max": stats.get("gas_per_interval_max"),
         "onchain_matches_reference": meta.get("onchain_matches_reference"),
+        "solvent": meta.get("chain_solvent"),
+        "audit_findings": meta.get("audit_findings"),
         "runtime_s": _round(meta.get("runtime_s", 0.0), 3),
     }
     return out

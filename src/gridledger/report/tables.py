@@ -300,6 +300,8 @@ def build_tables(result: RunResult) -> RunTables:
         "chain_stats": result.chain_stats,
         "onchain_matches_reference": result.onchain_matches_reference,
         "chain_conserved": result.chain_conserved,
+        "chain_solvent": result.chain_solvent,
+        "audit_findings": result.audit_findings,
         "interval_h": h,
         "forecast_nmae": _forecast_nmae(members),
     }

@@ -96,6 +96,8 @@ class RunResult:
     onchain_matches_reference: bool | None = None
     """None off chain; else whether every recorded interval matched the reference."""
     chain_conserved: bool | None = None
+    chain_solvent: bool | None = None  # the contract's solvent() after the run
+    audit_findings: int | None = None  # manipulations the audit named (None: not audited)
     """The contract's own check: deposits = balances + withdrawals = tokens held."""
 
 
@@ -179,7 +181,7 @@ def run_interval(
     info = _mechanism_info(mechanism, interval)
     if ledger is not None:
         for k, bids in enumerate(rounds):
-            ledger.record_round(interval, k, bids)
+            ledger.record_round(interval, k, bids, binding=k == len(rounds) - 1)
     final_bids = rounds[-1] if rounds else []
     cleared = clear_bids(final_bids) if final_bids else ClearingResult((), None)
     mismatches: list[str] = []

@@ -19,8 +19,10 @@ __all__ = ["LedgerPort"]
 class LedgerPort(Protocol):
     """The chain's side of one interval, in the order the loop calls it."""
 
-    def record_round(self, interval: int, round: int, bids: Sequence[Bid]) -> None:
-        """Record one bidding round's signed bids (the last round binds)."""
+    def record_round(
+        self, interval: int, round: int, bids: Sequence[Bid], binding: bool = False
+    ) -> None:
+        """Record one bidding round's signed bids (the ``binding`` one is cleared)."""
         ...
 
     def clear(self, interval: int) -> ClearingResult:
