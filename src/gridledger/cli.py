@@ -1,4 +1,4 @@
-"""Command line: ``gridledger run | report | audit | compare | experiment``.
+"""Command line: ``gridledger run | report | audit | compare | experiment | keys``.
 
 A thin shell over the library: it parses arguments, sets up logging, shows a
 progress bar and prints a summary table. A user's mistake or a damaged file ends
@@ -24,12 +24,19 @@ from rich.console import Console
 from rich.table import Table
 
 from gridledger.errors import GridledgerError, UsageError
+from gridledger.ledger.keystore import (
+    DEFAULT_SCRYPT_N,
+    key_password,
+    keystore_address,
+    keystore_file,
+    write_keystores,
+)
 from gridledger.report.folder import run_to_folder
 from gridledger.report.html import write_report
 from gridledger.report.kpis import summary
 from gridledger.report.tables import load_tables
 from gridledger.scenario import load_scenario, url_problem
-from gridledger.sim.runner import CHAIN_DIR, audit_folder
+from gridledger.sim.runner import CHAIN_DIR, audit_folder, scenario_member_ids
 from gridledger.studies.compare import compare, with_units
 from gridledger.studies.experiments import output_stem, run_experiment
 
@@ -37,6 +44,14 @@ __all__ = ["main"]
 
 log = logging.getLogger("gridledger")
 
+KEYS_HELP = (
+    "keys folder (gridledger keys init) to sign with (overrides chain.keys; required on a "
+    "JSON-RPC node, where the simulation seed is refused)"
+)
+PASSWORD_HELP = (
+    "file whose first line is the keys' password (default: the environment variable "
+    "GRIDLEDGER_KEY_PASSWORD)"
+)
 FORCE_HELP = "replace the results of an earlier run in --out (a saved chain is never replaced)"
 
 SUMMARY_KEYS = (
@@ -89,6 +104,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         overrides.append(f"seed={args.seed}")
     if args.chain is not None:
         overrides.append(f"chain.backend={json.dumps(args.chain)}")
+    if args.keys is not None:
+        overrides.append(f"chain.keys={json.dumps(str(Path(args.keys).resolve()))}")
+    if args.key_password_file is not None:
+        password_file = str(Path(args.key_password_file).resolve())
+        overrides.append(f"chain.key_password_file={json.dumps(password_file)}")
     if args.mechanism is not None:
         # the run's mechanism; trader mechanisms also become every member's strategy
         overrides.append(f'market.mechanism="{args.mechanism}"')
@@ -140,7 +160,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             "a run made with --chain embedded or --chain URL"
         )
         raise UsageError(message)
-    report = audit_folder(folder, chain=args.chain)
+    keys_dir = None if args.keys is None else Path(args.keys)
+    report = audit_folder(folder, chain=args.chain, keys_dir=keys_dir)
     facts = report.as_dict()
     problems = facts.pop("problems")
     for key, value in facts.items():
@@ -199,6 +220,23 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_keys_init(args: argparse.Namespace) -> int:
+    password_file = None if args.key_password_file is None else Path(args.key_password_file)
+    password = key_password(password_file)
+    scenario = load_scenario(args.scenario, list(args.set or []))
+    members = scenario_member_ids(scenario)
+    folder = Path(args.dir)
+    written = write_keystores(folder, password, members, scrypt_n=args.scrypt_n)
+    print(
+        f"{folder}: {len(written.created)} keystore files created, {len(written.kept)} "
+        f"already there kept (scenario {scenario.name}: {len(members)} members)"
+    )
+    for role in ("operator", "dso", "grid"):
+        address = keystore_address(folder / keystore_file(role))
+        print(f"{role:>9}: 0x{address.hex()}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gridledger",
@@ -216,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a key")
     run.add_argument("--chain", help="embedded | none | http://host:port (overrides chain.backend)")
     run.add_argument("--mechanism", help="zi | aa | best-response (overrides market.mechanism)")
+    run.add_argument("--keys", metavar="DIR", help=KEYS_HELP)
+    run.add_argument("--key-password-file", metavar="FILE", help=PASSWORD_HELP)
     run.add_argument("--resume", action="store_true", help="resume an interrupted run from chain")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     run.add_argument("--force", action="store_true", help=FORCE_HELP)
@@ -228,6 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="re-derive clearing and settlement from chain data")
     audit.add_argument("dir", help="output folder of a run recorded on chain")
     audit.add_argument("--chain", help="JSON-RPC URL to audit instead of the saved embedded chain")
+    audit.add_argument(
+        "--keys",
+        metavar="DIR",
+        help="keys folder: check that its operator set up the chain (the audit signs nothing)",
+    )
     audit.set_defaults(func=_cmd_audit)
 
     compare = sub.add_parser("compare", help="run a scenario under several settings, side by side")
@@ -268,6 +313,30 @@ def build_parser() -> argparse.ArgumentParser:
     experiment.add_argument("--out", help="output folder (default runs/experiment-<name>)")
     experiment.add_argument("--force", action="store_true", help=FORCE_HELP)
     experiment.set_defaults(func=_cmd_experiment)
+
+    keys = sub.add_parser("keys", help="keys folders: encrypted keystore files, one per key")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    init = keys_sub.add_parser(
+        "init",
+        help=(
+            "create operator.json, dso.json, grid.json, member-<id>.json and meter-<id>.json "
+            "for a scenario's members (new random keys; existing files are kept)"
+        ),
+    )
+    init.add_argument("dir", help="keys folder (created if missing)")
+    init.add_argument(
+        "--scenario", required=True, help="scenario TOML file or shipped name (ieee33, ...)"
+    )
+    init.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a key")
+    init.add_argument("--key-password-file", metavar="FILE", help=PASSWORD_HELP)
+    init.add_argument(
+        "--scrypt-n",
+        type=int,
+        default=DEFAULT_SCRYPT_N,
+        metavar="N",
+        help=f"scrypt work factor, a power of two (default {DEFAULT_SCRYPT_N}; docs/ledger.md)",
+    )
+    init.set_defaults(func=_cmd_keys_init)
     return parser
 
 

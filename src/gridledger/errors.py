@@ -11,6 +11,11 @@ __all__ = [
     "ClearingError",
     "GridError",
     "GridledgerError",
+    "KeyPasswordWrong",
+    "KeysMismatch",
+    "KeysMissing",
+    "KeysRequired",
+    "KeystoreError",
     "MemberError",
     "NodeStateBehind",
     "NodeStateLost",
@@ -22,6 +27,7 @@ __all__ = [
     "SecurityError",
     "SettlementError",
     "UsageError",
+    "WrongSigner",
 ]
 
 
@@ -96,3 +102,29 @@ class NodeStateLost(ChainError):
 class NodeStateBehind(NodeStateLost):
     """The JSON-RPC node holds an earlier state of the saved chain than the local log
     (restarted from an older state); a writable ledger re-sends the missing blocks."""
+
+
+class WrongSigner(ChainError):
+    """A signer was asked to sign for someone else (another member's bid, another meter's
+    reading): every signer holds one key and signs only as its owner."""
+
+
+class KeystoreError(UsageError):
+    """A keys folder, keystore file or key password cannot be used as given."""
+
+
+class KeysMissing(KeystoreError):
+    """The keys folder lacks the keystore files of some roles, members or meters."""
+
+
+class KeyPasswordWrong(KeystoreError):
+    """A keystore file does not open with the password given."""
+
+
+class KeysRequired(KeystoreError):
+    """Keys must be given: seed-derived simulation keys are refused on a JSON-RPC node,
+    and a chain set up with keystores is continued only with them."""
+
+
+class KeysMismatch(KeystoreError):
+    """The keys given are not the ones the saved chain was set up with."""

@@ -229,9 +229,17 @@ class SecuritySpec(_Strict):
 
 
 class ChainSpec(_Strict):
-    """Ledger backend: ``embedded`` (in-process py-evm), ``none``, or an http(s) URL."""
+    """Ledger backend: ``embedded`` (in-process py-evm), ``none``, or an http(s) URL.
+
+    ``keys``: a keys folder (``gridledger keys init``; relative paths from the current
+    folder); unset, the simulation keys of the default seed, on the embedded chain only.
+    ``key_password_file``: a file whose first line is the keys' password (unset: the
+    environment variable ``GRIDLEDGER_KEY_PASSWORD``).
+    """
 
     backend: str = "embedded"
+    keys: str | None = Field(None, min_length=1)
+    key_password_file: str | None = Field(None, min_length=1)
 
     @model_validator(mode="after")
     def _backend(self) -> ChainSpec:

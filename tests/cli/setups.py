@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from tests.keykit import make_keys
 
 __all__ = [
     "SCENARIO",
@@ -31,6 +32,7 @@ __all__ = [
     "scenario_text",
     "truncate",
     "txlog_lines",
+    "with_keys",
     "with_override",
     "write_to",
 ]
@@ -183,3 +185,9 @@ def both(*setups: Setup) -> Setup:
             setup(tmp)
 
     return run_all
+
+
+def with_keys(tmp: Path) -> None:
+    """A keys folder ``{tmp}/keys`` for the shipped scenario's members (ids 0..33) and
+    its password file ``{tmp}/keys-password.txt`` (light scrypt: tests only)."""
+    make_keys(tmp / "keys", range(34))

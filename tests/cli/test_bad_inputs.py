@@ -42,6 +42,7 @@ from tests.cli.setups import (
     scenario_text,
     truncate,
     txlog_lines,
+    with_keys,
     with_override,
     write_to,
 )
@@ -78,6 +79,8 @@ def P(case_id: str, argv: str | list[str], code: int, message: str, **kw: object
 RUN = "run {scn} -q --out {tmp}/out"
 """A run of the scenario a setup wrote (every scenario case fails before running)."""
 RUN33 = "run {ieee33} -q"
+KEYS = ["--keys", "{tmp}/keys", "--key-password-file", "{tmp}/keys-password.txt"]
+"""The keys folder and password file of the :func:`~tests.cli.setups.with_keys` setup."""
 """A run of the shipped scenario; cases add options."""
 
 # fmt: off
@@ -209,8 +212,30 @@ CASES = [
       r"'http://host:99999': not a usable node URL \(Port out of range"),
     P("chain-no-host", f"{RUN33} --chain http://:8545", 2, r"'http://:8545': .*no host"),
     P("chain-unreachable",
-      [*RUN33.split(), *SHORT, "--chain", "http://127.0.0.1:9", "--out", "{tmp}/out"], 1,
-      r"http://127\.0\.0\.1:9.*(unreachable|did not answer)"),
+      [*RUN33.split(), *SHORT, "--chain", "http://127.0.0.1:9", "--out", "{tmp}/out", *KEYS], 1,
+      r"http://127\.0\.0\.1:9.*(unreachable|did not answer)", setup=with_keys),
+    # ---- run: keys (docs/ledger.md, "Keys")
+    P("chain-without-keys",
+      [*RUN33.split(), *SHORT, "--chain", "http://127.0.0.1:9", "--out", "{tmp}/out"], 2,
+      r"http://127\.0\.0\.1:9: simulation keys derived from a seed are refused on a "
+      r"JSON-RPC node.*operator\.json, dso\.json, grid\.json.*--keys DIR"),
+    P("keys-no-folder", f"{RUN33} --keys {{tmp}}/nope --key-password-file {{file}}", 2,
+      r"nope: no such folder \(give a keys folder"),
+    P("keys-no-password", [*RUN33.split(), "--keys", "{tmp}/keys"], 2,
+      r"no key password: set the environment variable GRIDLEDGER_KEY_PASSWORD",
+      setup=with_keys),
+    P("keys-wrong-password",
+      [*RUN33.split(), "--keys", "{tmp}/keys", "--key-password-file", "{file}"], 2,
+      r"operator\.json: wrong key password", setup=with_keys),
+    P("keys-member-missing", [*RUN33.split(), *KEYS], 2,
+      r"lacks 2 keystore file\(s\): member-5\.json, meter-5\.json",
+      setup=both(with_keys, delete("keys/member-5.json"), delete("keys/meter-5.json"))),
+    P("keys-init-no-scenario", "keys init {tmp}/k", 2,
+      r"the following arguments are required: --scenario"),
+    P("keys-init-bad-n", "keys init {tmp}/k --scenario {ieee33} --key-password-file {file} "
+      "--scrypt-n 5", 2, r"scrypt n = 5: must be a power of two"),
+    P("keys-init-folder-is-file", "keys init {file} --scenario {ieee33} --key-password-file "
+      "{file}", 2, r"a-file\.txt: not a folder \(give a keys folder\)"),
     P("no-scenario", "run", 2, r"the following arguments are required: scenario"),
     # ---- run: --out
     P("out-is-file", f"{RUN33} --out {{file}}", 2, r"--out .*a-file\.txt: is a file"),
@@ -354,8 +379,10 @@ CASES = [
       r"holds earlier results \(compare\.csv\)", setup=earlier_results("c", "compare.csv")),
     P("compare-unreachable-node",
       ["compare", "{ieee33}", "--vary", "market.clearing=greedy", *SHORT,
-       "--set", 'chain.backend="http://127.0.0.1:9"', "-q", "--out", "{tmp}/c"], 1,
-      r"http://127\.0\.0\.1:9.*(unreachable|did not answer)"),
+       "--set", 'chain.backend="http://127.0.0.1:9"', "-q", "--out", "{tmp}/c",
+       "--set", 'chain.keys="{tmp}/keys"',
+       "--set", 'chain.key_password_file="{tmp}/keys-password.txt"'], 1,
+      r"http://127\.0\.0\.1:9.*(unreachable|did not answer)", setup=with_keys),
     P("compare-no-vary", "compare {ieee33}", 2, r"the following arguments are required: --vary"),
     # ---- experiment
     P("experiment-unknown", "experiment bargain", 2, r"invalid choice: 'bargain'"),
@@ -417,6 +444,7 @@ def test_bad_input(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GRIDLEDGER_KEY_PASSWORD", raising=False)
     (tmp_path / "a-file.txt").write_text("not a folder\n", encoding="utf-8")
     if any("{run}" in word for word in case.argv):
         shutil.copytree(real_run, tmp_path / "run")

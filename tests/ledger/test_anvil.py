@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from benchmarks.markets import random_bids
+from tests.keykit import keystore_ring
 
 from gridledger.errors import ChainError
-from gridledger.ledger import Ledger, LedgerMember, store
+from gridledger.ledger import KeyRing, Ledger, LedgerMember, store
 from gridledger.ledger.anvil import find_anvil, start_anvil
 from gridledger.ledger.audit import audit
 from gridledger.market import Bid, Tariffs, clear_uniform, settle
@@ -32,10 +33,17 @@ def anvil_url() -> Iterator[str]:
         yield node.url
 
 
-def test_market_on_anvil(anvil_url: str, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> KeyRing:
+    """Keystores of the operator, DSO, GRID and members 0..15 (seed keys are refused on a
+    JSON-RPC node)."""
+    return keystore_ring(tmp_path_factory.mktemp("keys") / "keys", range(16))
+
+
+def test_market_on_anvil(anvil_url: str, keys: KeyRing, tmp_path: Path) -> None:
     tariffs = Tariffs(300_000, 80_000)
     members = [LedgerMember(i, i % 5 + 1, 2) for i in range(16)]
-    ledger = Ledger.connect(anvil_url, state_dir=tmp_path / "chain")
+    ledger = Ledger.connect(anvil_url, state_dir=tmp_path / "chain", keys=keys)
     ledger.setup(members, tariffs, 3, 10**9)
     rng = random.Random(7)
     for t in range(3):
@@ -51,16 +59,16 @@ def test_market_on_anvil(anvil_url: str, tmp_path: Path) -> None:
     assert ledger.conserved()
     assert ledger.last_settled_interval() == 2
     assert audit(ledger).ok
-    again = Ledger.connect(anvil_url, state_dir=tmp_path / "chain")
+    again = Ledger.connect(anvil_url, state_dir=tmp_path / "chain", keys=keys)
     assert again.last_settled_interval() == 2
 
 
-def test_fee_rule_on_anvil(anvil_url: str, tmp_path: Path) -> None:
+def test_fee_rule_on_anvil(anvil_url: str, keys: KeyRing, tmp_path: Path) -> None:
     tariffs = Tariffs(300_000, 80_000)
     members = [LedgerMember(i, i % 5 + 1, 2) for i in range(16)]
     fees = (np.random.default_rng(3).integers(0, 5, (6, 6)) * 4_000).astype(np.int64)
     kappa = Fraction(2, 5)
-    ledger = Ledger.connect(anvil_url, state_dir=tmp_path / "chain")
+    ledger = Ledger.connect(anvil_url, state_dir=tmp_path / "chain", keys=keys)
     ledger.setup(members, tariffs, 2, 10**9, clearing="greedy", fees=fees, kappa=kappa)
     rng = random.Random(11)
     for t in range(2):
@@ -84,7 +92,7 @@ def test_fee_rule_on_anvil(anvil_url: str, tmp_path: Path) -> None:
     assert report.intervals_settled == 2
 
 
-def test_resume_mid_interval_on_anvil(anvil_url: str, tmp_path: Path) -> None:
+def test_resume_mid_interval_on_anvil(anvil_url: str, keys: KeyRing, tmp_path: Path) -> None:
     """Killed after the clear flush (rounds and clear mined, no settlement): the resumed
     run skips the steps already on chain, after checking their hashes, and finishes."""
     tariffs = Tariffs(300_000, 80_000)
@@ -106,21 +114,21 @@ def test_resume_mid_interval_on_anvil(anvil_url: str, tmp_path: Path) -> None:
         return deltas
 
     state = tmp_path / "chain"
-    first = Ledger.connect(anvil_url, state_dir=state)
+    first = Ledger.connect(anvil_url, state_dir=state, keys=keys)
     first.setup(members, tariffs, 2, 10**9)
     interval(first, 0)
     logged = first.stats().as_dict()  # the counters of the last log record
     interval(first, 1, finish=False)  # killed here: rounds and clear are mined
     del first
 
-    diverged = Ledger.connect(anvil_url, state_dir=state)
+    diverged = Ledger.connect(anvil_url, state_dir=state, keys=keys)
     other = [Bid(b.member, b.side, b.e_wh + 1, b.price_per_kwh_micro, b.bus) for b in books[1][1]]
     diverged.record_round(1, 0, books[1][0])
     with pytest.raises(ChainError, match="diverged"):
         diverged.record_round(1, 1, other)
     del diverged
 
-    resumed = Ledger.connect(anvil_url, state_dir=state)
+    resumed = Ledger.connect(anvil_url, state_dir=state, keys=keys)
     # restored from the log, not from zero, plus the two rounds and the clear that the
     # killed process sent (found on the node, adopted from chain/sent.jsonl)
     adopted = resumed.stats()

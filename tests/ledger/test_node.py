@@ -8,10 +8,10 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gridledger.ledger.keys import DEFAULT_SEED, Signer
+from gridledger.ledger.keys import DEFAULT_SEED, KeyRing
 from gridledger.ledger.node import SENT_FILE, SentJournal, SentStep, tx_nonce
 
-SIGNER = Signer(DEFAULT_SEED, 31337)
+SIGNER = KeyRing.from_seed(DEFAULT_SEED, 31337)
 
 
 @given(nonce=st.integers(0, 2**40), create=st.booleans())

@@ -23,10 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.keykit import make_keys, password_file
 
 from gridledger.cli import main
 from gridledger.ledger import store
 from gridledger.ledger.anvil import AnvilNode, find_anvil, start_anvil
+from gridledger.scenario import load_scenario
+from gridledger.sim.runner import scenario_member_ids
 
 pytestmark = pytest.mark.anvil
 
@@ -117,9 +120,24 @@ class Proxy:
         self.server.server_close()
 
 
+KEYS: list[str] = []  # the run options of the module's keys folder
+
+
+@pytest.fixture(scope="module", autouse=True)
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Keystores of the scenario's members (seed keys are refused on a JSON-RPC node),
+    given to every run."""
+    folder = make_keys(
+        tmp_path_factory.mktemp("keys") / "keys", scenario_member_ids(load_scenario(IEEE33))
+    )
+    KEYS.extend(["--keys", str(folder), "--key-password-file", str(password_file(folder))])
+    yield folder
+    KEYS.clear()
+
+
 def _run(out: Path, url: str, *extra: str) -> int:
-    args = ["run", str(IEEE33), "--chain", url, *HORIZON, "--out", str(out), "-q", *extra]
-    return main(args)
+    args = ["run", str(IEEE33), "--chain", url, *HORIZON, "--out", str(out), "-q"]
+    return main([*args, *KEYS, *extra])
 
 
 def _outputs(out: Path) -> dict[str, Any]:

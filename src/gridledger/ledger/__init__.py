@@ -7,7 +7,7 @@ Knows nothing of power flow or bidding: it moves typed market records
 from gridledger.ledger.backends import Backend, EmbeddedBackend, RpcBackend
 from gridledger.ledger.deploy import ROLE_CODES, LedgerMember, members_for_ledger
 from gridledger.ledger.facade import Ledger
-from gridledger.ledger.keys import DEFAULT_SEED
+from gridledger.ledger.keys import DEFAULT_SEED, KeyRing
 from gridledger.ledger.txqueue import ChainStats
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "Backend",
     "ChainStats",
     "EmbeddedBackend",
+    "KeyRing",
     "Ledger",
     "LedgerMember",
     "RpcBackend",

@@ -22,7 +22,7 @@ from eth_utils import keccak, to_checksum_address
 from gridledger.errors import ChainError
 from gridledger.ledger.contracts import Artifact
 from gridledger.ledger.fee_clearing import kappa_args, pack_fee_table
-from gridledger.ledger.keys import Signer
+from gridledger.ledger.keys import PublicKeys
 from gridledger.ledger.txqueue import (
     GAS_APPROVE,
     GAS_DEPLOY_MARKET,
@@ -196,7 +196,7 @@ def plan_deployment(
 
 def setup_transactions(
     txq: TxQueue,
-    signer: Signer,
+    keys: PublicKeys,
     abis: tuple[Artifact, Artifact],
     deployment: Deployment,
     table: bytes | None,
@@ -205,10 +205,12 @@ def setup_transactions(
 
     ``abis`` are the token's and the Market's; ``table`` the packed fee table (fee rules).
     The token and the Market must be at the addresses of the operator's next two nonces.
+    ``keys`` gives the public addresses (operator, members' accounts and meters); the
+    transactions are signed by ``txq``'s operator signer.
     """
     token_abi, market_abi = abis
     d = deployment
-    operator = to_checksum_address(signer.operator)
+    operator = to_checksum_address(keys.operator)
     ids = [m.id for m in d.members]
     total = d.deposit_micro * len(ids) + d.grid_deposit_micro
     deploy_market = market_abi.deploy_data(
@@ -236,8 +238,8 @@ def setup_transactions(
         data = market_abi.encode_call(
             "registerMembers",
             [m.id for m in chunk],
-            [to_checksum_address(signer.member_address(m.id)) for m in chunk],
-            [to_checksum_address(signer.meter_address(m.id)) for m in chunk],
+            [to_checksum_address(keys.member_address(m.id)) for m in chunk],
+            [to_checksum_address(keys.meter_address(m.id)) for m in chunk],
             [m.bus for m in chunk],
             [m.role for m in chunk],
         )

@@ -31,7 +31,7 @@ from gridledger.ledger import store, txqueue
 from gridledger.ledger.backends import Backend, RpcBackend, TxResult, open_backend
 from gridledger.ledger.contracts import DecodedEvent
 from gridledger.ledger.deploy import Deployment, LedgerMember, plan_deployment, setup_transactions
-from gridledger.ledger.keys import DEFAULT_SEED, Signer, operator_address
+from gridledger.ledger.keys import KeyRing, resolve_keys
 from gridledger.ledger.node import SentJournal, SentStep, reconcile
 from gridledger.ledger.reader import ChainReader
 from gridledger.ledger.reference import (
@@ -75,15 +75,18 @@ class Ledger(ChainReader):
         backend: Backend,
         chain: str,
         state_dir: Path | None,
-        seed: bytes = DEFAULT_SEED,
+        seed: bytes | None = None,
         read_only: bool = False,
+        *,
+        keys: KeyRing | None = None,
     ) -> None:
-        self.signer = Signer(seed, backend.chain_id)
-        super().__init__(backend, self.signer.operator)
+        self.keys = resolve_keys(chain, keys, seed)
+        self.keys.bind_chain(backend.chain_id)
+        super().__init__(backend, self.keys.operator)
         self.chain = chain
         self.state_dir = state_dir
-        self.seed = seed
-        self.txq = TxQueue(backend, self.signer, read_only=read_only)
+        operator = None if self.keys.source == "public" else self.keys.operator_signer
+        self.txq = TxQueue(backend, operator, read_only=read_only)
         self.resume = ResumeGuard(self.view, self.events)
         self._cache: dict[int, _IntervalCache] = {}
         self._txlog: store.TxLog | None = None
@@ -96,9 +99,15 @@ class Ledger(ChainReader):
         state_dir: Path | None = None,
         *,
         read_only: bool = False,
-        seed: bytes = DEFAULT_SEED,
+        keys: KeyRing | None = None,
+        seed: bytes | None = None,
     ) -> Ledger:
         """Open ``chain`` (``"embedded"`` or an ``http(s)://`` JSON-RPC URL).
+
+        ``keys`` signs (:class:`~gridledger.ledger.keys.KeyRing`); without keys or ``seed``
+        the default seed's simulation keys, refused on a JSON-RPC node
+        (:func:`~gridledger.ledger.keys.resolve_keys`; a read-only ledger of a saved chain
+        needs no keys).
 
         With a ``state_dir`` holding an earlier deployment, the ledger reattaches to it
         (embedded: rebuilt by replaying ``txlog.jsonl``) after verifying both files
@@ -114,14 +123,17 @@ class Ledger(ChainReader):
         saved, txlog = None, None
         if state_dir is not None:
             saved, txlog = _open_saved(state_dir, read_only)
-        if saved is not None:
-            seed = bytes.fromhex(saved.seed)
+        recorded = None
+        if saved is not None and state_dir is not None:
+            record = saved.keys.model_dump()
+            recorded = (state_dir / LEDGER_FILE, record, bytes.fromhex(saved.operator))
+        ring = resolve_keys(chain, keys, seed, saved=recorded, read_only=read_only)
         try:
-            backend = open_backend(chain, operator_address(seed))
+            backend = open_backend(chain, ring.operator)
         except NodeUnreachable as error:
             note = "" if read_only else _progress_note(txlog)
             raise NodeUnreachable(f"{error}; {note}" if note else str(error)) from error
-        ledger = cls(backend, chain, state_dir, seed=seed, read_only=read_only)
+        ledger = cls(backend, chain, state_dir, read_only=read_only, keys=ring)
         ledger._txlog, ledger._saved = txlog, saved
         rpc = backend if isinstance(backend, RpcBackend) else None
         if rpc is not None and state_dir is not None and not read_only:
@@ -181,21 +193,25 @@ class Ledger(ChainReader):
     def _adopt(self, d: Deployment) -> None:
         self.deployment = d
         self.members = {m.id: m for m in d.members}
-        for m in d.members:
-            self.signer.add_member(m.id)
-        self.signer.bind_market(d.market)
+        self.keys.require_members(m.id for m in d.members)
+        self.keys.bind_market(d.market)
+
+    @property
+    def signer(self) -> KeyRing:
+        """The keys (:attr:`keys`; the name of earlier versions)."""
+        return self.keys
 
     def member_address(self, member: int) -> bytes:
         """Bidding/withdrawal account of ``member``."""
-        return self.signer.member_address(member)
+        return self.keys.member_address(member)
 
     def meter_address(self, member: int) -> bytes:
         """Meter account of ``member``."""
-        return self.signer.meter_address(member)
+        return self.keys.meter_address(member)
 
     def member_key(self, member: int) -> bytes:
-        """Private key of ``member``'s account (simulation only)."""
-        return self.signer.member_key(member)
+        """Private key of ``member``'s account (simulation only: held by its signer)."""
+        return self.keys.member_key(member)
 
     # --------------------------------------------------------------- setup
     def setup(
@@ -246,13 +262,13 @@ class Ledger(ChainReader):
             )
             raise SavedChainDamaged(message)
         self._adopt(d)
-        keys = (self.seed, self.operator)
+        keys = (self.keys.record(), self.operator)
         saved = saved_from_deployment(self.chain, self.backend.chain_id, keys, d, dict(run or {}))
         if self.state_dir is not None:
             write_ledger_file(self.state_dir, saved)
         self._saved = saved
         abis = (self.token_abi, self.market_abi)
-        self.txq.send(setup_transactions(self.txq, self.signer, abis, d, table))
+        self.txq.send(setup_transactions(self.txq, self.keys, abis, d, table))
         self.backend.seal()
         self._checkpoint("setup", None)
         if self.state_dir is not None:

@@ -6,12 +6,18 @@ the setup block is in the log. The deployment is planned before anything is sent
 (contract addresses follow from the operator's nonce), so a setup that is killed and
 run again writes the same file. Reading it checks every key's type and form; any
 deviation is one :class:`~gridledger.errors.SavedChainDamaged` naming the file and key.
+
+The file records where the keys came from (``keys``: ``{"source": "seed"}`` for the
+simulation keys of the embedded chain, ``{"source": "keystores", "dir": ...}``) and the
+public addresses, never a private key or the seed they were derived from (version 3;
+earlier versions are refused by name, :class:`~gridledger.errors.SavedChainOutdated`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import asdict
 from fractions import Fraction
 from pathlib import Path
@@ -29,6 +35,7 @@ __all__ = [
     "LEDGER_FILE",
     "LEDGER_VERSION",
     "RunFacts",
+    "SavedKeys",
     "SavedLedger",
     "SavedMember",
     "deployment_from_saved",
@@ -38,7 +45,7 @@ __all__ = [
 ]
 
 LEDGER_FILE = "ledger.json"
-LEDGER_VERSION: Literal[2] = 2
+LEDGER_VERSION: Literal[3] = 3
 
 RunFacts = dict[str, str | int]
 """The caller's facts about the run (scenario hash, seed, horizon...), kept opaque."""
@@ -57,16 +64,25 @@ class SavedMember(BaseModel):
     role: int
 
 
-class SavedLedger(BaseModel):
-    """The schema of ``ledger.json`` (version 2)."""
+class SavedKeys(BaseModel):
+    """Where the deployment's keys come from: ``"seed"`` (simulation keys, embedded chain
+    only) or ``"keystores"`` in folder ``dir``."""
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
-    version: Literal[2]
+    source: Literal["seed", "keystores"]
+    dir: str | None = None
+
+
+class SavedLedger(BaseModel):
+    """The schema of ``ledger.json`` (version 3)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    version: Literal[3]
     chain: str
     chain_id: int
-    seed: HexBytes
-    note: str
+    keys: SavedKeys
     token: Address
     market: Address
     operator: Address
@@ -106,10 +122,15 @@ def load_ledger_file(state_dir: Path) -> SavedLedger | None:
         message = f"{path}: saved chain damaged: not a complete JSON document ({error})"
         raise SavedChainDamaged(message) from error
     if isinstance(raw, dict) and raw.get("version", 1) != LEDGER_VERSION:
+        version = raw.get("version", 1)
+        why = (
+            "it records the seed of its keys and an earlier Market contract"
+            if version == 2
+            else "its transaction log carries no hashes and cannot be verified"
+        )
         message = (
-            f"{path}: saved by an older gridledger (ledger.json version "
-            f"{raw.get('version', 1)!r}, this one reads version {LEDGER_VERSION}); its "
-            "transaction log carries no hashes and cannot be verified: run it again"
+            f"{path}: saved by an older gridledger (ledger.json version {version!r}, this "
+            f"one reads version {LEDGER_VERSION}); {why}: run it again"
         )
         raise SavedChainOutdated(message)
     try:
@@ -139,20 +160,20 @@ def write_ledger_file(state_dir: Path, saved: SavedLedger) -> None:
 def saved_from_deployment(
     chain: str,
     chain_id: int,
-    keys: tuple[bytes, bytes],
+    keys: tuple[Mapping[str, str], bytes],
     d: Deployment,
     run: RunFacts,
     set_up: bool = False,
 ) -> SavedLedger:
-    """The ``ledger.json`` of deployment ``d``; ``keys`` are ``(seed, operator address)``."""
-    seed, operator = keys
+    """The ``ledger.json`` of deployment ``d``; ``keys`` are ``(where the keys come from,
+    operator address)`` (:meth:`~gridledger.ledger.keys.KeyRing.record`)."""
+    source, operator = keys
     fees = d.clearing.fees
     return SavedLedger(
         version=LEDGER_VERSION,
         chain=chain,
         chain_id=chain_id,
-        seed=seed.hex(),
-        note="seed-derived keys are for simulation only",
+        keys=SavedKeys.model_validate(dict(source)),
         token=d.token.hex(),
         market=d.market.hex(),
         operator=operator.hex(),

@@ -15,7 +15,7 @@ from typing import Any
 from gridledger.errors import ChainError
 from gridledger.ledger.backends import Backend, TxResult
 from gridledger.ledger.contracts import decode_error
-from gridledger.ledger.keys import Signer
+from gridledger.ledger.signers import OperatorSigner, TxSigner
 
 __all__ = [
     "GAS_APPROVE",
@@ -121,7 +121,9 @@ class TxQueue:
     is sent (the ledger writes them to ``sent.jsonl``, see :mod:`~gridledger.ledger.node`).
     """
 
-    def __init__(self, backend: Backend, signer: Signer, *, read_only: bool = False) -> None:
+    def __init__(
+        self, backend: Backend, signer: OperatorSigner | None, *, read_only: bool = False
+    ) -> None:
         self.backend = backend
         self.signer = signer
         self.read_only = read_only
@@ -141,8 +143,16 @@ class TxQueue:
         key: bytes | None = None,
         nonce: int | None = None,
     ) -> bytes:
-        """Sign a transaction; without ``nonce``, the operator's next nonce (then advanced)."""
-        raw = self.signer.sign_tx(to, data, gas, self.nonce if nonce is None else nonce, key)
+        """Sign a transaction as the operator; without ``nonce``, the operator's next nonce
+        (then advanced). ``key`` (tests' probes) signs with that private key instead."""
+        if key is not None:
+            signer: TxSigner = TxSigner(key, "a test's account", self.backend.chain_id)
+        elif self.signer is None:
+            message = "ledger opened read-only: no transactions allowed (it holds no operator key)"
+            raise ChainError(message)
+        else:
+            signer = self.signer
+        raw = signer.sign_tx(to, data, gas, self.nonce if nonce is None else nonce)
         if nonce is None:
             self.nonce += 1
         return raw

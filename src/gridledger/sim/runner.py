@@ -1,4 +1,10 @@
-"""Run a scenario on its chain backend: set up or resume the chain, run the loop, audit."""
+"""Run a scenario on its chain backend: set up or resume the chain, run the loop, audit.
+
+Keys: with ``chain.keys`` the ledger signs with the keystores of that folder (password:
+``chain.key_password_file`` or ``GRIDLEDGER_KEY_PASSWORD``); without, with the default
+seed's simulation keys, which only the embedded chain accepts
+(:class:`~gridledger.errors.KeysRequired` on a JSON-RPC node, before anything is built).
+"""
 
 from __future__ import annotations
 
@@ -6,21 +12,32 @@ import hashlib
 import json
 import logging
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
 from gridledger.bidding import STRATEGIES
-from gridledger.errors import ScenarioError, UsageError
+from gridledger.errors import KeysMismatch, ScenarioError, UsageError
 from gridledger.ledger import Ledger, members_for_ledger
 from gridledger.ledger.audit import AuditReport, audit
+from gridledger.ledger.keys import KeyRing, refuse_seed_keys
+from gridledger.ledger.keystore import key_password, keystore_address, keystore_file
 from gridledger.scenario import Scenario, max_rounds
 from gridledger.sim.loop import RunResult, run
 from gridledger.world import World, build_world
 
-__all__ = ["CHAIN_DIR", "Progress", "audit_folder", "check_resume", "run_facts", "run_with_chain"]
+__all__ = [
+    "CHAIN_DIR",
+    "Progress",
+    "audit_folder",
+    "check_resume",
+    "load_keys",
+    "run_facts",
+    "run_with_chain",
+    "scenario_member_ids",
+]
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +64,22 @@ def _check_strategies(world: World) -> None:
             raise ScenarioError(message)
 
 
-def _open_ledger(scenario: Scenario, out: Path, resume: bool) -> Ledger | None:
+def load_keys(scenario: Scenario, member_ids: Iterable[int] | None = None) -> KeyRing | None:
+    """The keys of ``scenario.chain.keys`` (the roles' and ``member_ids``'), None without a
+    keys folder; on a JSON-RPC node a keys folder is required
+    (:class:`~gridledger.errors.KeysRequired`)."""
+    spec = scenario.chain
+    if spec.keys is None:
+        if spec.backend != "none":
+            refuse_seed_keys(spec.backend, "seed")
+        return None
+    password_file = None if spec.key_password_file is None else Path(spec.key_password_file)
+    return KeyRing.from_keystores(Path(spec.keys), key_password(password_file), None, member_ids)
+
+
+def _open_ledger(
+    scenario: Scenario, out: Path, resume: bool, keys: KeyRing | None
+) -> Ledger | None:
     backend = scenario.chain.backend
     state_dir = out / CHAIN_DIR
     if backend == "none":
@@ -64,7 +96,7 @@ def _open_ledger(scenario: Scenario, out: Path, resume: bool) -> Ledger | None:
     if resume and not holds_chain:
         log.warning("%s: no saved chain to resume; starting a fresh run", state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    return Ledger.connect(backend, state_dir=state_dir)
+    return Ledger.connect(backend, state_dir=state_dir, keys=keys)
 
 
 def _identity(scenario: Scenario) -> dict[str, Any]:
@@ -89,6 +121,7 @@ def run_facts(scenario: Scenario) -> dict[str, str | int]:
         "first_interval": scenario.horizon.first_interval,
         "interval_min": scenario.horizon.interval_min,
         "intervals": scenario.horizon.intervals,
+        "keys": "seed" if scenario.chain.keys is None else "keystores",
     }
 
 
@@ -158,9 +191,14 @@ def run_with_chain(
     scenario: Scenario, out: Path, *, resume: bool = False, progress: bool = False
 ) -> RunResult:
     """Run ``scenario``, recording on the scenario's chain backend (state in ``out/chain``)."""
+    if scenario.chain.keys is None and scenario.chain.backend != "none":
+        refuse_seed_keys(scenario.chain.backend, "seed")  # before the world is built
     world = build_world(scenario)
     _check_strategies(world)
-    ledger = _open_ledger(scenario, out, resume)
+    keys = None
+    if scenario.chain.backend != "none":
+        keys = load_keys(scenario, [m.id for m in world.members.members])
+    ledger = _open_ledger(scenario, out, resume, keys)
     resume_from = 0
     if ledger is not None:
         if resume and ledger.is_set_up():
@@ -234,11 +272,23 @@ class Progress:
             self.bar.close()
 
 
-def audit_folder(out: Path, chain: str | None = None) -> AuditReport:
+def audit_folder(out: Path, chain: str | None = None, keys_dir: Path | None = None) -> AuditReport:
     """Re-derive clearing and settlement from the chain of a saved run; with a ``run.json``
-    (a finished run), every interval of its horizon must be settled on chain."""
+    (a finished run), every interval of its horizon must be settled on chain.
+
+    The audit reads only: it needs no private key. With ``keys_dir`` the operator of that
+    keys folder (its ``operator.json`` address, not decrypted) must be the chain's."""
     source = chain or "embedded"
     ledger = Ledger.connect(source, state_dir=out / CHAIN_DIR, read_only=True)
+    if keys_dir is not None:
+        path = Path(keys_dir) / keystore_file("operator")
+        given = keystore_address(path)
+        if given != ledger.operator:
+            message = (
+                f"{path}: operator 0x{given.hex()}, but the chain in {out / CHAIN_DIR} was "
+                f"set up by operator 0x{ledger.operator.hex()}: not this chain's keys"
+            )
+            raise KeysMismatch(message)
     return audit(ledger, expected_intervals=_horizon(out))
 
 
@@ -250,3 +300,8 @@ def _horizon(out: Path) -> int | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return intervals if isinstance(intervals, int) else None
+
+
+def scenario_member_ids(scenario: Scenario) -> list[int]:
+    """The ids of ``scenario``'s members (the world is built to know them)."""
+    return sorted(m.id for m in build_world(scenario).members.members)
