@@ -93,6 +93,9 @@ def test_init_never_overwrites(tmp_path: Path) -> None:
     assert set(again.kept) == set(before)
     assert all((folder / name).read_bytes() == data for name, data in before.items())
     assert (folder / "operator.json").stat().st_mode & 0o077 == 0  # owner only
+    with pytest.raises(KeyPasswordWrong, match=r"operator\.json: wrong key password"):
+        write_keystores(folder, "pw-2", [3], scrypt_n=FAST_SCRYPT_N)
+    assert not (folder / "member-3.json").exists()
 
 
 def test_bad_kdf_setting_is_named(tmp_path: Path) -> None:

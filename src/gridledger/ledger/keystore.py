@@ -117,6 +117,9 @@ def write_keystores(
         message = f"{folder}: not a folder (give a keys folder)"
         raise KeystoreError(message)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if (folder / keystore_file("operator")).exists():
+        # a folder is one password: refuse to add files another password would not open
+        _decrypt(folder / keystore_file("operator"), password)
     created: list[str] = []
     kept: list[str] = []
     for label, member in _labels(member_ids):
