@@ -5,26 +5,30 @@
 1. AC power flow (pandapower Newton-Raphson) of the schedule's net injections;
    voltages checked against ``[security.v_min_pu, security.v_max_pu]`` (slack bus
    excluded), line and transformer loadings against ``security.thermal_limit_pct``.
-2. If a limit is violated: linearise every limit around the AC operating point
-   (LinDistFlow ``dv_dp`` for voltages, PTDF for branch flows, from
-   :mod:`gridledger.grid.sensitivities`), take each trade's column at its seller's
-   bus, and let the congestion rule (:mod:`gridledger.security.curtailment`, greedy
-   or LP) choose integer cuts. The linearised limits are tightened by a safety
-   margin that grows each iteration (``margin_pct * growth**k``).
+2. If a limit is violated: take each row's AC margin (:func:`row_margins_npct`) and let
+   the congestion rule choose integer cuts on the DSO's *committed* linearised network
+   (:func:`gridledger.security.justification.linear_network`, static LinDistFlow and
+   PTDF sensitivities, the same integers the chain holds), so every curtailment passes
+   the on-chain check (docs/security_on_chain.md). Each violated row is asked for an
+   *allowance* more relief than its AC margin, starting at ``margin_pct``.
 3. Apply the cuts (the seller's generation at its bus drops by the cut energy;
-   the buyer still consumes and buys it from the grid), re-run the AC power flow
-   and repeat until it shows no violation, or until no trade can help any
-   remaining violation (e.g. under-voltage caused by load alone, or exports that
-   are not traded), or ``max_iterations`` is reached. Then the outcome keeps
-   ``violations_after > 0`` and the reason is logged and kept in ``reports``.
+   the buyer still consumes and buys it from the grid), re-run the AC power flow; a
+   row still violated gets its AC shortfall (plus ``margin_pct * growth**k``) added to
+   its allowance and the rule chooses the total cuts again, until the AC power flow
+   shows no violation, no trade can help any remaining violation (e.g. under-voltage
+   caused by load alone, or exports that are not traded), or ``max_iterations`` is
+   reached. Then the outcome keeps ``violations_after > 0`` and the reason is logged
+   and kept in ``reports``. Rows no cut can fix get no curtailment at all.
 
-Units inside the linear model: voltage margins in percent of 1 p.u. (0.01 p.u. =
-1 %), loading margins in percent of the rating, so the rules compare like with like.
+Units: margins in nano-percent (1e-9 %) of the limit (0.01 p.u. = 1 % for voltages,
+percent of the rating for loadings). The rules minimise (lp) or rank by (greedy) the
+traded value a cut loses, ``seller price + 1`` micro-tokens per kWh, which the chain
+can recompute from the trade words. :func:`linear_limits` (the AC-local linearisation
+of earlier versions) is kept for studies and benchmarks.
 
-Surplus lost per kWh cut of a trade: the gains from trade at the members' true
-limits, ``min(utility, retail) - max(cost, feed_in) - fee`` clipped at 0, the same
-quantity :func:`gridledger.world.welfare_micro` sums (not the bid prices: with uniform
-clearing both sides pay the same price and the bids carry no surplus).
+Surplus lost per kWh cut of a trade, reported as a KPI: the gains from trade at the
+members' true limits, ``min(utility, retail) - max(cost, feed_in) - fee`` clipped at 0,
+the same quantity :func:`gridledger.world.welfare_micro` sums.
 """
 
 from __future__ import annotations
@@ -41,15 +45,21 @@ from gridledger.errors import SecurityError
 from gridledger.grid.catalogue import Feeder
 from gridledger.grid.powerflow import PowerFlowResult, Violation, run_ac, violations
 from gridledger.grid.sensitivities import Sensitivities, sensitivities
-from gridledger.market.orders import Curtailment, Trade
+from gridledger.market.justification import NPCT_PER_PCT, LinearNetwork
+from gridledger.market.orders import Trade
 from gridledger.market.welfare import surplus_per_kwh_micro
 from gridledger.scenario import SecuritySpec
 from gridledger.security.curtailment import (
-    CurtailmentPlan,
     LinearLimits,
-    curtail,
     lost_surplus_micro,
     relief_from_bus_sensitivity,
+)
+from gridledger.security.justification import (
+    Justified,
+    justify,
+    linear_network,
+    relief_columns,
+    row_margins_npct,
 )
 from gridledger.security.stage import SecurityOutcome
 from gridledger.world import World, true_limits_micro
@@ -184,6 +194,7 @@ class CongestionSecurity:
     growth: float = 3.0
     reports: dict[int, CongestionReport] = field(default_factory=dict)
     _sens: tuple[Feeder, Sensitivities] | None = field(default=None, repr=False)
+    _net: tuple[Feeder, float, LinearNetwork] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.rule not in ("greedy", "lp"):
@@ -201,6 +212,16 @@ class CongestionSecurity:
         if self._sens is None or self._sens[0] is not feeder:
             self._sens = (feeder, sensitivities(feeder))
         return self._sens[1]
+
+    def network(self, feeder: Feeder, interval_h: float) -> LinearNetwork:
+        """The committed linearised network of ``feeder`` (computed once, see justification)."""
+        if self._net is None or self._net[0] is not feeder or self._net[1] != interval_h:
+            self._net = (
+                feeder,
+                interval_h,
+                linear_network(feeder, self.sensitivities(feeder), interval_h),
+            )
+        return self._net[2]
 
     def _limits(self, feeder: Feeder) -> SecurityLimits:
         return self.limits or SecurityLimits(feeder.v_min_pu, feeder.v_max_pu, 100.0)
@@ -220,7 +241,7 @@ class CongestionSecurity:
                 runtime_s=time.perf_counter() - started,
             )  # fmt: skip
             return SecurityOutcome(trades, (), before, before, 0, 0)
-        records, report, after = self._manage(world, interval, trades, p_bus, before, limits)
+        just, report, after = self._manage(world, interval, trades, p_bus, before, limits)
         report.violations_before = count_before
         report.runtime_s = time.perf_counter() - started
         self.reports[interval] = report
@@ -237,13 +258,15 @@ class CongestionSecurity:
         )
         return SecurityOutcome(
             trades,
-            records,
+            just.curtailments,
             before,
             after,
             count_before,
             report.violations_after,
             lost_surplus_micro=report.lost_surplus_micro,
             reason=report.reason,
+            margins=just.margins,
+            certificate=just.certificate,
         )
 
     def _manage(
@@ -254,127 +277,96 @@ class CongestionSecurity:
         p_bus: np.ndarray,
         before: PowerFlowResult,
         limits: SecurityLimits,
-    ) -> tuple[tuple[Curtailment, ...], CongestionReport, PowerFlowResult]:
+    ) -> tuple[Justified, CongestionReport, PowerFlowResult]:
+        """Cuts on the committed model, re-checked by AC; rows still violated get an allowance.
+
+        Each iteration solves the rule afresh for the total cuts (the chain sees one set),
+        asking every violated row for ``allowance`` more relief than its AC margin: the
+        allowance starts at ``margin_pct`` and grows by the row's AC shortfall after the
+        cuts plus ``margin_pct * growth**k``, which absorbs the static model's error.
+        """
         feeder = world.feeder
         sens = self.sensitivities(feeder)
-        interval_h = world.interval_h
-        seller_bus = np.array([t.seller_bus for t in trades], dtype=np.int64)
+        net = self.network(feeder, world.interval_h)
         surplus = trade_surplus_per_kwh_micro(world, trades)
-        energy = np.array([t.e_wh for t in trades], dtype=np.int64)
-        cut_total = np.zeros(len(trades), dtype=np.int64)
-        merged: dict[tuple[int, str, int], int] = {}
-        p_now = p_bus.copy()
+        seller_bus = np.array([t.seller_bus for t in trades], dtype=np.int64)
+        margin = row_margins_npct(
+            feeder, sens, before, p_bus, limits.v_max_pu, limits.thermal_limit_pct
+        )
+        violated = margin < 0
+        step = round(self.margin_pct * NPCT_PER_PCT)
+        allowance = np.where(violated, step, 0).astype(np.int64)
+        just = Justified((), (0,) * len(trades), (), (), tuple(np.flatnonzero(violated).tolist()))
         result = before
         remaining = security_violations(result, limits)
         reason = "iteration limit reached"
-        unresolved: tuple[str, ...] = ()
         iterations = 0
         ac_runs = 1
-        correction: np.ndarray | None = None
         for k in range(self.max_iterations):
             iterations = k + 1
             if not trades:
                 reason = "no trades to curtail"
                 break
-            lin = linear_limits(
-                feeder,
-                sens,
-                result,
-                p_now,
-                limits,
-                seller_bus,
-                interval_h,
-                tighten_pct=self.margin_pct * self.growth**k,
-            )
-            if correction is not None:
-                lin = LinearLimits(
-                    lin.element,
-                    lin.element_index,
-                    lin.margin,
-                    lin.relief_per_wh * correction[:, None],
-                )
-            plan = curtail(self.rule, lin, energy - cut_total, surplus)
-            unresolved = _names(lin, plan)
-            if plan.curtailed_wh == 0:
-                reason = _why_stuck(lin, remaining, energy - cut_total)
+            attempt = justify(self.rule, net, trades, margin, allowance)
+            if attempt.curtailed_wh == 0:
+                just = attempt
+                reason = _why_stuck(net, trades, remaining, margin)
                 iterations = k
                 break
-            for c in plan.curtailments:
-                key = (c.trade_index, c.element, c.element_index)
-                merged[key] = merged.get(key, 0) + c.cut_wh
-            cut_now = np.asarray(plan.cut_wh, dtype=np.int64)
-            cut_total += cut_now
-            np.subtract.at(p_now, seller_bus, cut_now / 1000.0 / interval_h)
-            predicted = lin.relief_per_wh @ cut_now.astype(float)
-            previous = result
+            if k > 0 and attempt.cut_wh == just.cut_wh:
+                reason = "cuts at their fixable limit leave " + ", ".join(
+                    _violation_name(v) for v in remaining
+                )
+                break
+            just = attempt
+            p_now = p_bus.copy()
+            np.subtract.at(p_now, seller_bus, np.asarray(just.cut_wh) / 1000.0 / world.interval_h)
             result = run_ac(feeder, p_now)
             ac_runs += 1
             remaining = security_violations(result, limits)
             if not remaining:
                 reason = "secure after curtailment"
                 break
-            correction = _secant_correction(feeder, previous, result, predicted, correction)
+            after = row_margins_npct(
+                feeder, sens, result, p_now, limits.v_max_pu, limits.thermal_limit_pct
+            )
+            short = violated & (after < 0)
+            if not short.any():
+                names = ", ".join(_violation_name(v) for v in remaining)
+                reason = f"no trade can relieve {names} (not caused by traded generation)"
+                break
+            allowance[short] += -after[short] + round(step * self.growth**k)
         else:
             reason = f"iteration limit ({self.max_iterations}) reached with " + ", ".join(
                 _violation_name(v) for v in remaining
             )
+        unresolved = tuple(f"{a} {b}" for a, b in (net.element_of(r) for r in just.unresolvable))
         if remaining and unresolved and "no trade" not in reason:
-            reason += "; linearised limits no trade can satisfy: " + ", ".join(unresolved)
-        records = tuple(Curtailment(t, wh, el, idx) for (t, el, idx), wh in sorted(merged.items()))
+            reason += "; violated rows no cut can fix: " + ", ".join(unresolved)
         report = CongestionReport(
             interval=interval,
             violations_before=0,
             violations_after=len(remaining),
             iterations=iterations,
-            curtailed_wh=int(cut_total.sum()),
-            lost_surplus_micro=lost_surplus_micro(cut_total.tolist(), surplus),
+            curtailed_wh=just.curtailed_wh,
+            lost_surplus_micro=lost_surplus_micro(list(just.cut_wh), surplus),
             reason=reason,
             unresolved=unresolved,
             ac_runs=ac_runs,
         )
-        return records, report, result
+        return just, report, result
 
 
-def _margins_pct(feeder: Feeder, result: PowerFlowResult) -> np.ndarray:
-    """AC margins in the row order of ``linear_limits`` (limits cancel in differences)."""
-    v = 100.0 * result.v_pu[1:]
-    parts = [-v, v, -result.line_loading_pct]
-    if feeder.n_trafos:
-        parts.append(-result.trafo_loading_pct)
-    return np.concatenate(parts)
-
-
-def _secant_correction(
-    feeder: Feeder,
-    before: PowerFlowResult,
-    after: PowerFlowResult,
-    predicted: np.ndarray,
-    previous: np.ndarray | None,
-) -> np.ndarray:
-    """Per-row factor observed / predicted margin change of the last cuts, in [0.25, 4].
-
-    Rows the cuts hardly moved keep their previous factor (1 at first). Factors
-    compound, so a row's model converges on the AC response over iterations.
-    """
-    observed = _margins_pct(feeder, after) - _margins_pct(feeder, before)
-    out = np.ones_like(predicted) if previous is None else previous.copy()
-    informative = np.abs(predicted) > 1e-4
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(informative, observed / np.where(informative, predicted, 1.0), 1.0)
-    ok = informative & np.isfinite(ratio) & (ratio > 0)
-    out[ok] = np.clip(out[ok] * ratio[ok], 0.25, 4.0)
-    return out
-
-
-def _why_stuck(lin: LinearLimits, remaining: list[Violation], room_wh: np.ndarray) -> str:
-    """Why no cut helps: every relieving trade is cut to zero, or none relieves at all."""
+def _why_stuck(
+    net: LinearNetwork, trades: tuple[Trade, ...], remaining: list[Violation], margin: np.ndarray
+) -> str:
+    """Why no cut helps: the violated rows no trade loads enough, or no curtailable row."""
     names = ", ".join(_violation_name(v) for v in remaining)
-    rows = lin.violated()
-    helps = (lin.relief_per_wh[rows] > 0).any(axis=0) if rows.size else np.zeros(0, bool)
-    if helps.size and helps.any() and not (room_wh[helps] > 0).any():
+    rows = np.flatnonzero(margin < 0)
+    if rows.size and (relief_columns(net, trades)[rows] > 0).any():
         return (
-            f"no trade can relieve {names} any further: every trade that helps is cut to "
-            "zero; the rest comes from untraded exports or load"
+            f"no trade can relieve {names} enough: cutting every trade that helps is not "
+            "enough; the rest comes from untraded exports or load"
         )
     return f"no trade can relieve {names} (not caused by traded generation)"
 
@@ -382,7 +374,3 @@ def _why_stuck(lin: LinearLimits, remaining: list[Violation], room_wh: np.ndarra
 def _violation_name(v: Violation) -> str:
     unit = "p.u." if v.kind == "bus" else "%"
     return f"{v.kind} {v.index} ({v.value:.4g} {unit} vs limit {v.limit:.4g})"
-
-
-def _names(lin: LinearLimits, plan: CurtailmentPlan) -> tuple[str, ...]:
-    return tuple(f"{lin.element[i]} {int(lin.element_index[i])}" for i in plan.unresolved)

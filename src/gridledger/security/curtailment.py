@@ -28,6 +28,10 @@ Rules (docs/methods.md §4):
 
 Cuts are whole Wh, rounded up from the continuous solution and never more than the
 trade's energy, so curtailment never increases a trade and never exceeds it.
+
+:func:`least_cost_cuts` solves the bare LP (no tie-break, no shortfall phase) and returns
+its row duals: the security stage uses it on the committed integer network, whose lp
+certificate the chain checks (:mod:`gridledger.security.justification`).
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ __all__ = [
     "curtail",
     "curtail_greedy",
     "curtail_lp",
+    "least_cost_cuts",
     "lost_surplus_micro",
     "relief_from_bus_sensitivity",
     "remaining_wh",
@@ -246,8 +251,11 @@ def _solve_lp(
     col_upper: np.ndarray,
     rows: np.ndarray,
     row_lower: np.ndarray,
-) -> np.ndarray | None:
-    """min cost @ z  s.t.  rows @ z >= row_lower, 0 <= z <= col_upper (HiGHS); None if infeasible."""
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """min cost @ z  s.t.  rows @ z >= row_lower, 0 <= z <= col_upper (HiGHS).
+
+    Returns the solution and the row duals (>= 0 for binding rows), None if infeasible.
+    """
     h = new_highs()
     h.setOptionValue("presolve", "off" if rows.shape[1] < 200 else "choose")
     # the default 1e-7 lets a limit end a few micro-units short; curtailment must hold
@@ -284,7 +292,8 @@ def _solve_lp(
     if status != highspy.HighsModelStatus.kOptimal:
         msg = f"congestion LP: HiGHS ended with status {h.modelStatusToString(status)}"
         raise SecurityError(msg)
-    return np.asarray(h.getSolution().col_value, dtype=float)
+    solution = h.getSolution()
+    return np.asarray(solution.col_value, dtype=float), np.asarray(solution.row_dual, dtype=float)
 
 
 def curtail_lp(
@@ -303,33 +312,61 @@ def curtail_lp(
     need = -limits.margin * scale + np.maximum(-relief, 0.0).sum(axis=1)
     cost_per_wh = (surplus.astype(float) + LP_TIE_BREAK_PER_KWH_MICRO) / 1000.0
     upper = cut_max.astype(float)
-    x = _solve_lp(cost_per_wh, upper, relief, need)
+    solved = _solve_lp(cost_per_wh, upper, relief, need)
     unresolved: list[int] = []
-    if x is None:
+    if solved is not None:
+        x = solved[0]
+    else:
         # phase 1: least total shortfall u >= 0 with relief @ x + u >= need
         rows1 = np.hstack([relief, np.eye(m)])
-        z1 = _solve_lp(
+        solved1 = _solve_lp(
             np.concatenate([np.zeros(n), np.ones(m)]),
             np.concatenate([upper, np.full(m, np.inf)]),
             rows1,
             need,
         )
-        if z1 is None:  # cannot happen: u = need, x = 0 is feasible
+        if solved1 is None:  # cannot happen: u = need, x = 0 is feasible
             msg = "congestion LP: shortfall problem infeasible"
             raise SecurityError(msg)
+        z1 = solved1[0]
         shortfall = z1[n:]
         # phase 2: keep each row's shortfall of phase 1, minimise lost surplus
         allowed = np.where(shortfall > SHORTFALL_TOL, shortfall + 1e-9, 0.0)
-        z2 = _solve_lp(
+        solved2 = _solve_lp(
             np.concatenate([cost_per_wh, np.zeros(m)]),
             np.concatenate([upper, allowed]),
             rows1,
             need,
         )
-        x = z1[:n] if z2 is None else z2[:n]
+        x = z1[:n] if solved2 is None else solved2[0][:n]
         unresolved = np.flatnonzero(shortfall > SHORTFALL_TOL).tolist()
     cut = [min(int(cut_max[t]), _ceil_wh(float(x[t]))) for t in range(n)]
     return _plan(limits, _attribute(limits, cut), surplus, unresolved)
+
+
+def least_cost_cuts(
+    relief: np.ndarray, need: np.ndarray, cut_max_wh: np.ndarray, cost: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``min cost @ x`` s.t. ``relief @ x >= need``, ``0 <= x <= cut_max_wh`` (HiGHS).
+
+    The continuous cuts and each row's dual (cost per unit of the row, >= 0); None if
+    infeasible. Rows are scaled by their need and costs by their maximum inside the solver.
+    """
+    need_f = np.asarray(need, dtype=float)
+    scale = 1.0 / np.maximum(np.abs(need_f), 1e-6)
+    cost_f = np.asarray(cost, dtype=float)
+    # HiGHS fails on costs of 1e5 against row entries of 1e-5: solve with costs <= 1
+    cost_scale = float(np.abs(cost_f).max()) if cost_f.size and np.abs(cost_f).max() > 0 else 1.0
+    solved = _solve_lp(
+        cost_f / cost_scale,
+        np.asarray(cut_max_wh, dtype=float),
+        np.asarray(relief, dtype=float) * scale[:, None],
+        need_f * scale,
+    )
+    if solved is None:
+        return None
+    x, dual = solved
+    return x, np.maximum(dual, 0.0) * scale * cost_scale
 
 
 def _attribute(limits: LinearLimits, cut: Sequence[int]) -> dict[tuple[int, int], int]:

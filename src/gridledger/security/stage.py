@@ -13,6 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from gridledger.grid.powerflow import PowerFlowResult, run_ac, violations
+from gridledger.market.justification import RowMargin
 from gridledger.market.orders import Curtailment, Trade
 from gridledger.world import World
 
@@ -33,6 +34,10 @@ class SecurityOutcome:
     """Surplus (at members' true values and costs) lost to curtailment."""
     reason: str = ""
     """Why management stopped when violations remain (empty when secure)."""
+    margins: tuple[RowMargin, ...] = ()
+    """The DSO's signed margin of every row the curtailments are made for (ascending rows)."""
+    certificate: tuple[int, ...] = ()
+    """lp rule: one scaled dual per margin (``SecurityVerifier.DUAL_SCALE``); else empty."""
 
 
 class SecurityStage(Protocol):

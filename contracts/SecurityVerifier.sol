@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+/// @title SecurityVerifier
+/// @notice Checks that the curtailments of a security verdict are justified by the DSO's
+///         committed linearised network (docs/security_on_chain.md): every curtailment names a
+///         monitored element that was violated before, cutting its trade relieves that element,
+///         and after all cuts every violated element's linearised margin is >= 0. Under the `lp`
+///         congestion rule an integer dual certificate also proves that no cheaper set of cuts
+///         exists (up to one Wh per cut trade). Stateless; Market calls it from recordSecurity.
+/// @dev Network data: the code of a data contract, 0x00 || data (never runs), read with
+///      EXTCODECOPY. data = 16-byte header || R x nBuses big-endian int32 sensitivities:
+///        header: version u8 (=1) | scaleExp u8 (=9) | nBuses u16 | nBusRows u16 | nLineRows u16
+///                | nTrafoRows u16 | intervalSeconds u32 | 2 zero bytes
+///        entry (r, b) at byte 16 + 4 * (r * nBuses + b): the growth of row r's margin, in 1e-9
+///        percent of the limit, per Wh cut from a seller at bus b within one interval.
+///      Rows: bus upper-voltage rows for buses 1..nBusRows (kind 0, row = bus - 1), then
+///      upward-flow loading rows of lines 0..nLineRows-1 (kind 1), then of transformers
+///      0..nTrafoRows-1 (kind 2).
+///      Words (bit 255 is the top bit; unused low bits must be zero):
+///        trade words (2): w0 = buyer u32 <<224 | seller u32 <<192 | eWh u64 <<128 | buyerBus u16 <<112
+///                              | sellerBus u16 <<96;  w1 = buyerPrice u64 <<192 | sellerPrice u64 <<128
+///        curtailment word: tradeIndex u32 <<224 | cutWh u64 <<160 | elementKind u8 <<152
+///                          | elementIndex u32 <<120
+///        margin word:      elementKind u8 <<248 | elementIndex u32 <<216 | marginNpct int64 <<152
+///                          | allowanceNpct u64 <<88   (rows strictly ascending)
+///      A row's effective margin is marginNpct - allowanceNpct: the AC power-flow margin before
+///      curtailment minus the DSO's declared linearisation allowance (both signed by the DSO).
+///      cfg: 0 = greedy rule (no certificate), 1 = lp rule (certificate = one dual per margin
+///      row, scaled by DUAL_SCALE).
+contract SecurityVerifier {
+    /// @notice Dual scale of the lp certificate: duals are floor(y * DUAL_SCALE), y in
+    ///         (micro-tokens per kWh) per (1e-9 percent).
+    uint256 public constant DUAL_SCALE = 1e18;
+    /// @notice Configuration: greedy congestion rule (feasibility only).
+    uint256 public constant RULE_GREEDY = 0;
+    /// @notice Configuration: lp congestion rule (feasibility and least cost certificate).
+    uint256 public constant RULE_LP = 1;
+    /// @notice Length of the network data header (bytes).
+    uint256 public constant HEADER_BYTES = 16;
+    /// @notice Largest network data one data contract can hold (EIP-170 code size - 1).
+    uint256 public constant MAX_NETWORK_BYTES = 24_575;
+
+    uint256 private constant _U16 = 0xffff;
+    uint256 private constant _U32 = 0xffffffff;
+    uint256 private constant _U64 = 0xffffffffffffffff;
+    uint256 private constant _CURT_LOW = (1 << 120) - 1;
+    uint256 private constant _MARGIN_LOW = (1 << 88) - 1;
+    uint256 private constant _DUAL_LIMIT = 1 << 96;
+    uint256 private constant _NONE = type(uint256).max;
+
+    /// @dev Network shape, read from the data header.
+    struct Network {
+        uint256 nBuses;
+        uint256 nBusRows;
+        uint256 nLineRows;
+        uint256 nTrafoRows;
+        bytes table;
+    }
+
+    // ----------------------------------------------------------------- errors
+    /// @notice `cfg` names no congestion rule.
+    error BadSecurityConfig(uint256 cfg);
+    /// @notice The data contract's code is not a version-1 network of the size its header states.
+    error NetworkDataLength(uint256 expectedBytes, uint256 gotBytes);
+    /// @notice The trade list has an odd number of words.
+    error BadTradeWords(uint256 words);
+    /// @notice Margin word `index` is malformed, names no committed row, or its row does not
+    ///         strictly follow the previous margin's row.
+    error BadMargin(uint256 index);
+    /// @notice Margin word `index` reports a row that was not violated (AC margin >= 0).
+    error NotViolated(uint256 index);
+    /// @notice Curtailment `index` has non-zero unused bits, names no trade, or cuts 0 Wh.
+    error MalformedCurtailment(uint256 index);
+    /// @notice Curtailment `index` names no committed element row.
+    error UnknownElement(uint256 index);
+    /// @notice Curtailment `index` names an element row without a margin word.
+    error NoMargin(uint256 index);
+    /// @notice Cutting the trade of curtailment `index` does not relieve its row (relief <= 0).
+    error TradeDoesNotLoad(uint256 index);
+    /// @notice The cuts up to curtailment `index` exceed its trade's energy.
+    error CutExceedsTrade(uint256 index);
+    /// @notice After all cuts, the row of margin word `index` has a negative linearised margin.
+    error NotRelieved(uint256 index);
+    /// @notice The certificate does not have one dual per margin row (none for greedy).
+    error CertificateLength(uint256 expected, uint256 got);
+    /// @notice Dual `index` of the certificate is >= 2**96.
+    error DualOutOfRange(uint256 index);
+    /// @notice lp: the cuts cost more than the dual bound allows (costScaled > boundScaled).
+    error BadCurtailmentCertificate(int256 costScaled, int256 boundScaled);
+
+    /// @notice Revert unless the curtailments are justified by the network in data contract
+    ///         `data` and the DSO's margins.
+    /// @param data Data contract holding 0x00 || network data (see the contract notes).
+    /// @param cfg RULE_GREEDY or RULE_LP.
+    /// @param trades The interval's cleared trade word pairs.
+    /// @param curtailments Curtailment words (each names the row its cut relieves).
+    /// @param margins Margin words of every row the cuts are made for, rows ascending.
+    /// @param certificate lp: one scaled dual per margin word; greedy: empty.
+    /// @return costWhMicro Sum over trades of cutWh * (sellerPrice + 1): the lost traded value
+    ///         the lp rule minimises (micro-tokens per kWh x Wh).
+    function verifyCurtailments(
+        address data,
+        uint256 cfg,
+        uint256[] calldata trades,
+        uint256[] calldata curtailments,
+        uint256[] calldata margins,
+        uint256[] calldata certificate
+    ) external view returns (uint256 costWhMicro) {
+        if (cfg > RULE_LP) revert BadSecurityConfig(cfg);
+        Network memory net = _load(data);
+        if (trades.length % 2 != 0) revert BadTradeWords(trades.length);
+        (uint256[] memory rows, int256[] memory need) = _margins(net, margins);
+        uint256[] memory cut = _cuts(net, trades, curtailments, rows);
+        _relieved(net, trades, cut, rows, need);
+        costWhMicro = _cost(trades, cut);
+        if (cfg == RULE_LP) {
+            _certify(net, trades, cut, rows, need, certificate, costWhMicro);
+        } else if (certificate.length != 0) {
+            revert CertificateLength(0, certificate.length);
+        }
+    }
+
+    /// @notice The committed row of element (`kind`, `index`), or type(uint256).max if none.
+    function rowOf(address data, uint256 kind, uint256 index) external view returns (uint256) {
+        return _row(_load(data), kind, index);
+    }
+
+    // --------------------------------------------------------------- internals
+    /// @dev Copy the network data (code of `data` after its first byte) and check its size.
+    function _load(address data) private view returns (Network memory net) {
+        uint256 codeSize = data.code.length;
+        uint256 got = codeSize == 0 ? 0 : codeSize - 1;
+        if (got < HEADER_BYTES) revert NetworkDataLength(HEADER_BYTES, got);
+        bytes memory table = new bytes(got);
+        assembly ("memory-safe") {
+            extcodecopy(data, add(table, 0x20), 1, got)
+        }
+        uint256 head;
+        assembly ("memory-safe") {
+            head := mload(add(table, 0x20))
+        }
+        net.nBuses = (head >> 224) & _U16;
+        net.nBusRows = (head >> 208) & _U16;
+        net.nLineRows = (head >> 192) & _U16;
+        net.nTrafoRows = (head >> 176) & _U16;
+        uint256 nRows = net.nBusRows + net.nLineRows + net.nTrafoRows;
+        uint256 expected = HEADER_BYTES + 4 * nRows * net.nBuses;
+        if (head >> 248 != 1 || got != expected) revert NetworkDataLength(expected, got);
+        net.table = table;
+    }
+
+    /// @dev Committed row of element (kind, index), _NONE if the network has no such row.
+    function _row(Network memory net, uint256 kind, uint256 index) private pure returns (uint256) {
+        if (kind == 0) return (index >= 1 && index <= net.nBusRows) ? index - 1 : _NONE;
+        if (kind == 1) return index < net.nLineRows ? net.nBusRows + index : _NONE;
+        if (kind == 2) return index < net.nTrafoRows ? net.nBusRows + net.nLineRows + index : _NONE;
+        return _NONE;
+    }
+
+    /// @dev Sensitivity of `row` to a Wh cut at `bus` (0 for a bus outside the network).
+    function _relief(Network memory net, uint256 row, uint256 bus) private pure returns (int256 s) {
+        if (bus >= net.nBuses) return 0;
+        bytes memory table = net.table;
+        uint256 offset = HEADER_BYTES + 4 * (row * net.nBuses + bus);
+        assembly ("memory-safe") {
+            s := signextend(3, shr(224, mload(add(add(table, 0x20), offset))))
+        }
+    }
+
+    /// @dev Check the margin words; their rows and needs (allowance - margin, > 0).
+    function _margins(Network memory net, uint256[] calldata margins)
+        private
+        pure
+        returns (uint256[] memory rows, int256[] memory need)
+    {
+        uint256 n = margins.length;
+        rows = new uint256[](n);
+        need = new int256[](n);
+        uint256 previous = 0;
+        for (uint256 k = 0; k < n; ++k) {
+            uint256 w = margins[k];
+            uint256 row = _row(net, w >> 248, (w >> 216) & _U32);
+            if (w & _MARGIN_LOW != 0 || row == _NONE || (k > 0 && row <= previous)) revert BadMargin(k);
+            int256 margin = int256(int64(uint64((w >> 152) & _U64)));
+            if (margin >= 0) revert NotViolated(k);
+            rows[k] = row;
+            need[k] = int256((w >> 88) & _U64) - margin;
+            previous = row;
+        }
+    }
+
+    /// @dev Position of `row` among the ascending `rows`, _NONE if absent.
+    function _find(uint256[] memory rows, uint256 row) private pure returns (uint256) {
+        uint256 lo = 0;
+        uint256 hi = rows.length;
+        while (lo < hi) {
+            uint256 mid = (lo + hi) >> 1;
+            uint256 r = rows[mid];
+            if (r == row) return mid;
+            if (r < row) lo = mid + 1;
+            else hi = mid;
+        }
+        return _NONE;
+    }
+
+    /// @dev Check every curtailment word; the total cut (Wh) of each trade.
+    function _cuts(
+        Network memory net,
+        uint256[] calldata trades,
+        uint256[] calldata curtailments,
+        uint256[] memory rows
+    ) private pure returns (uint256[] memory cut) {
+        uint256 nTrades = trades.length / 2;
+        cut = new uint256[](nTrades);
+        for (uint256 k = 0; k < curtailments.length; ++k) {
+            uint256 c = curtailments[k];
+            uint256 t = c >> 224;
+            uint256 cutWh = (c >> 160) & _U64;
+            if (c & _CURT_LOW != 0 || t >= nTrades || cutWh == 0) revert MalformedCurtailment(k);
+            uint256 row = _row(net, (c >> 152) & 0xff, (c >> 120) & _U32);
+            if (row == _NONE) revert UnknownElement(k);
+            if (_find(rows, row) == _NONE) revert NoMargin(k);
+            uint256 w0 = trades[2 * t];
+            if (_relief(net, row, (w0 >> 96) & _U16) <= 0) revert TradeDoesNotLoad(k);
+            uint256 total = cut[t] + cutWh;
+            if (total > (w0 >> 128) & _U64) revert CutExceedsTrade(k);
+            cut[t] = total;
+        }
+    }
+
+    /// @dev Every margin row's linearised margin after all cuts is >= 0.
+    function _relieved(
+        Network memory net,
+        uint256[] calldata trades,
+        uint256[] memory cut,
+        uint256[] memory rows,
+        int256[] memory need
+    ) private pure {
+        for (uint256 k = 0; k < rows.length; ++k) {
+            int256 after_ = -need[k];
+            for (uint256 t = 0; t < cut.length; ++t) {
+                if (cut[t] == 0) continue;
+                after_ += _relief(net, rows[k], (trades[2 * t] >> 96) & _U16) * int256(cut[t]);
+            }
+            if (after_ < 0) revert NotRelieved(k);
+        }
+    }
+
+    /// @dev Sum over trades of cut * (sellerPrice + 1).
+    function _cost(uint256[] calldata trades, uint256[] memory cut) private pure returns (uint256 cost) {
+        for (uint256 t = 0; t < cut.length; ++t) {
+            if (cut[t] != 0) cost += cut[t] * (((trades[2 * t + 1] >> 128) & _U64) + 1);
+        }
+    }
+
+    /// @dev sum_r y_r S[r, bus]: the scaled dual value of one Wh cut at `bus`.
+    function _dualLoad(Network memory net, uint256[] memory rows, uint256[] calldata certificate, uint256 bus)
+        private
+        pure
+        returns (int256 g)
+    {
+        for (uint256 k = 0; k < rows.length; ++k) {
+            g += int256(certificate[k]) * _relief(net, rows[k], bus);
+        }
+    }
+
+    /// @dev lp: with duals y (scaled), z_t = max(0, sum_r y_r S[r, bus_t] - DUAL_SCALE w_t) makes
+    ///      (y, z) dual feasible; the dual bound D = sum_r y_r need_r - sum_t z_t E_t. The cuts pass
+    ///      if DUAL_SCALE * cost <= D + DUAL_SCALE * sum_{cut t} w_t + sum_r need_r (one Wh per cut
+    ///      trade for rounding up, one dual unit per row for flooring the duals).
+    function _certify(
+        Network memory net,
+        uint256[] calldata trades,
+        uint256[] memory cut,
+        uint256[] memory rows,
+        int256[] memory need,
+        uint256[] calldata certificate,
+        uint256 cost
+    ) private pure {
+        uint256 m = rows.length;
+        if (certificate.length != m) revert CertificateLength(m, certificate.length);
+        int256 bound = _rowBound(need, certificate);
+        for (uint256 t = 0; t < cut.length; ++t) {
+            bound += _tradeBound(net, trades[2 * t], trades[2 * t + 1], cut[t] != 0, rows, certificate);
+        }
+        int256 scaled = int256(DUAL_SCALE) * int256(cost);
+        if (scaled > bound) revert BadCurtailmentCertificate(scaled, bound);
+    }
+
+    /// @dev sum_r (y_r + 1) need_r, checking every dual's range.
+    function _rowBound(int256[] memory need, uint256[] calldata certificate) private pure returns (int256 bound) {
+        for (uint256 k = 0; k < need.length; ++k) {
+            uint256 y = certificate[k];
+            if (y >= _DUAL_LIMIT) revert DualOutOfRange(k);
+            bound += (int256(y) + 1) * need[k];
+        }
+    }
+
+    /// @dev One trade's share of the bound: -z_t E_t, plus DUAL_SCALE w_t if the trade is cut.
+    function _tradeBound(
+        Network memory net,
+        uint256 w0,
+        uint256 w1,
+        bool isCut,
+        uint256[] memory rows,
+        uint256[] calldata certificate
+    ) private pure returns (int256 share) {
+        int256 weight = int256(DUAL_SCALE) * int256(((w1 >> 128) & _U64) + 1);
+        uint256 bus = (w0 >> 96) & _U16;
+        int256 g = 0;
+        for (uint256 k = 0; k < rows.length; ++k) {
+            g += int256(certificate[k]) * _relief(net, rows[k], bus);
+        }
+        if (g > weight) share = -(g - weight) * int256((w0 >> 128) & _U64);
+        if (isCut) share += weight;
+    }
+}

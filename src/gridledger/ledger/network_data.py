@@ -1,0 +1,215 @@
+"""Chain side of the committed linearised network (contracts/SecurityVerifier.sol).
+
+The DSO commits the network once: :func:`pack_network` turns a
+:class:`~gridledger.market.justification.LinearNetwork` into bytes stored as the code of a
+data contract (``0x00 || data``, like the fee table) and :func:`network_hash` is the
+keccak256 commitment. Layout (big endian)::
+
+    header (16 bytes): version u8 = 1 | scale_exp u8 = 9 | n_buses u16 | n_bus_rows u16
+                       | n_line_rows u16 | n_trafo_rows u16 | interval_s u32 | 2 zero bytes
+    body: R x n_buses int32, entry (r, b) at 16 + 4 * (r * n_buses + b)
+          = npct (1e-9 % of the limit) of row r's margin gained per Wh cut at bus b
+
+One data contract holds ``MAX_NETWORK_BYTES`` = 24,575 bytes: with one bus row per non-slack
+bus and one row per branch of a radial feeder (R = 2 (B - 1)), up to B = 55 buses
+(:func:`max_radial_buses`). Larger networks raise :class:`NetworkDataTooLarge` (sharding the
+data over several contracts is a later issue).
+
+Per interval the verdict carries margin words (:func:`pack_margin`)::
+
+    elementKind u8 <<248 | elementIndex u32 <<216 | marginNpct int64 <<152 | allowanceNpct u64 <<88
+
+and, for the lp rule, one dual per margin word (scaled by ``DUAL_SCALE``).
+:func:`verifier_args` builds every argument of ``verifyCurtailments`` after ``data``;
+:func:`check_recorded` is the audit's reference check of recorded words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from eth_utils import keccak
+
+from gridledger.errors import ChainError
+from gridledger.ledger.encoding import pack_curtailment, pack_trades, unpack_curtailment
+from gridledger.market.justification import (
+    ELEMENT_KINDS,
+    RULE_IDS,
+    LinearNetwork,
+    RowMargin,
+    check_curtailments,
+)
+from gridledger.market.orders import Curtailment, Trade
+
+__all__ = [
+    "HEADER_BYTES",
+    "MAX_NETWORK_BYTES",
+    "NETWORK_VERSION",
+    "SCALE_EXP",
+    "NetworkDataTooLarge",
+    "check_recorded",
+    "data_contract_init_code",
+    "max_radial_buses",
+    "network_bytes",
+    "network_hash",
+    "pack_margin",
+    "pack_network",
+    "unpack_margin",
+    "unpack_network",
+    "verifier_args",
+]
+
+HEADER_BYTES = 16
+MAX_NETWORK_BYTES = 24_575
+NETWORK_VERSION = 1
+SCALE_EXP = 9
+U32 = (1 << 32) - 1
+U64 = (1 << 64) - 1
+_KIND_NAMES = {v: k for k, v in ELEMENT_KINDS.items()}
+
+
+class NetworkDataTooLarge(ChainError):
+    """The packed network exceeds one data contract (``MAX_NETWORK_BYTES``)."""
+
+
+def network_bytes(n_buses: int, n_rows: int) -> int:
+    """Size of the packed network data."""
+    return HEADER_BYTES + 4 * n_rows * n_buses
+
+
+def max_radial_buses() -> int:
+    """Largest radial feeder (R = 2 (B - 1) rows) whose data fits one data contract."""
+    b = 1
+    while network_bytes(b + 1, 2 * b) <= MAX_NETWORK_BYTES:
+        b += 1
+    return b
+
+
+def pack_network(net: LinearNetwork) -> bytes:
+    """The committed network as data-contract bytes (layout in the module docstring)."""
+    counts = (net.n_buses, net.n_bus_rows, net.n_line_rows, net.n_trafo_rows)
+    if any(not 0 <= c <= 0xFFFF for c in counts) or not 0 < net.interval_s <= U32:
+        message = f"network shape {counts} / interval {net.interval_s} s outside the header fields"
+        raise ChainError(message)
+    size = network_bytes(net.n_buses, net.n_rows)
+    if size > MAX_NETWORK_BYTES:
+        message = (
+            f"linearised network of {net.n_buses} buses and {net.n_rows} rows needs {size} bytes; "
+            f"one data contract holds {MAX_NETWORK_BYTES} (radial feeders up to "
+            f"{max_radial_buses()} buses)"
+        )
+        raise NetworkDataTooLarge(message)
+    header = (
+        bytes([NETWORK_VERSION, SCALE_EXP])
+        + b"".join(c.to_bytes(2, "big") for c in counts)
+        + net.interval_s.to_bytes(4, "big")
+        + b"\x00\x00"
+    )
+    return header + np.asarray(net.relief, dtype=np.int64).astype(">i4").tobytes()
+
+
+def unpack_network(data: bytes) -> LinearNetwork:
+    """Inverse of :func:`pack_network` (what the audit reads back from chain)."""
+    if len(data) < HEADER_BYTES or data[0] != NETWORK_VERSION:
+        message = f"network data: {len(data)} bytes, version byte {data[:1].hex() or 'none'}"
+        raise ChainError(message)
+    n_buses, n_bus, n_line, n_trafo = (int.from_bytes(data[i : i + 2], "big") for i in (2, 4, 6, 8))
+    n_rows = n_bus + n_line + n_trafo
+    if len(data) != network_bytes(n_buses, n_rows):
+        message = f"network data: {len(data)} bytes, header says {network_bytes(n_buses, n_rows)}"
+        raise ChainError(message)
+    body = np.frombuffer(data[HEADER_BYTES:], dtype=">i4").astype(np.int64)
+    return LinearNetwork(
+        n_buses=n_buses,
+        n_bus_rows=n_bus,
+        n_line_rows=n_line,
+        n_trafo_rows=n_trafo,
+        interval_s=int.from_bytes(data[10:14], "big"),
+        relief=body.reshape(n_rows, n_buses),
+    )
+
+
+def network_hash(data: bytes) -> bytes:
+    """keccak256 of the packed network: the DSO's commitment."""
+    return bytes(keccak(data))
+
+
+def pack_margin(m: RowMargin) -> int:
+    """One margin word (layout in the module docstring)."""
+    if m.element not in ELEMENT_KINDS or not 0 <= m.element_index <= U32:
+        message = f"margin {m}: element must be one of {sorted(ELEMENT_KINDS)} with a u32 index"
+        raise ChainError(message)
+    if not -(1 << 63) <= m.margin_npct < (1 << 63) or not 0 <= m.allowance_npct <= U64:
+        message = f"margin {m}: margin must fit int64 and allowance uint64 (npct)"
+        raise ChainError(message)
+    return (
+        (ELEMENT_KINDS[m.element] << 248)
+        | (m.element_index << 216)
+        | ((m.margin_npct & U64) << 152)
+        | (m.allowance_npct << 88)
+    )
+
+
+def unpack_margin(word: int) -> RowMargin:
+    """Inverse of :func:`pack_margin`."""
+    kind = word >> 248
+    if kind not in _KIND_NAMES:
+        message = f"margin word {word:#x}: element kind {kind} unknown"
+        raise ChainError(message)
+    raw = (word >> 152) & U64
+    margin = raw - (1 << 64) if raw >> 63 else raw
+    return RowMargin(_KIND_NAMES[kind], (word >> 216) & U32, margin, (word >> 88) & U64)
+
+
+def data_contract_init_code(data: bytes) -> bytes:
+    """Init code deploying a data contract whose code is ``0x00 || data`` (as Market does)."""
+    size = len(data) + 1
+    if size > MAX_NETWORK_BYTES + 1:
+        message = f"data of {len(data)} bytes exceeds one data contract ({MAX_NETWORK_BYTES})"
+        raise NetworkDataTooLarge(message)
+    # PUSH2 size, DUP1, PUSH1 12, PUSH1 0, CODECOPY, PUSH1 0, RETURN; then the code
+    return b"\x61" + size.to_bytes(2, "big") + bytes.fromhex("80600c6000396000f3") + b"\x00" + data
+
+
+def verifier_args(
+    rule: str,
+    trades: Sequence[Trade],
+    curtailments: Sequence[Curtailment],
+    margins: Sequence[RowMargin],
+    certificate: Sequence[int],
+) -> tuple[int, list[int], list[int], list[int], list[int]]:
+    """``(cfg, trades, curtailments, margins, certificate)`` of ``verifyCurtailments``."""
+    if rule not in RULE_IDS:
+        message = f"congestion rule {rule!r} has no on-chain check; known: {sorted(RULE_IDS)}"
+        raise ChainError(message)
+    return (
+        RULE_IDS[rule],
+        pack_trades(trades),
+        [pack_curtailment(c) for c in curtailments],
+        [pack_margin(m) for m in margins],
+        [int(y) for y in certificate],
+    )
+
+
+def check_recorded(
+    data: bytes,
+    rule: str,
+    trades: Sequence[Trade],
+    curtailment_words: Sequence[int],
+    margin_words: Sequence[int],
+    certificate: Sequence[int],
+) -> int:
+    """Audit: the reference check of recorded words against the committed network bytes.
+
+    Raises :class:`~gridledger.market.justification.UnjustifiedCurtailment` (named after
+    the contract's error) for an unjustified curtailment; returns the lp cost otherwise.
+    """
+    return check_curtailments(
+        unpack_network(data),
+        rule,
+        trades,
+        [unpack_curtailment(w) for w in curtailment_words],
+        [unpack_margin(w) for w in margin_words],
+        certificate,
+    )
