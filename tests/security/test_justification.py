@@ -113,3 +113,19 @@ def test_curtailment_naming_a_missing_element_is_unjustified() -> None:
             net, "greedy", trades, [Curtailment(0, 10, "bus", 9999)], [RowMargin("bus", 1, -5)]
         )
     assert info.value.error == "UnknownElement" and info.value.args_ == (0,)
+
+
+def test_cigre_lv_network_has_a_transformer_row() -> None:
+    """cigre_lv: 18 bus rows, 17 line rows and one transformer row loaded by every LV bus."""
+    scenario = load_scenario(
+        Path(__file__).resolve().parents[2] / "scenarios" / "cigre_lv.toml",
+        ['chain.backend="none"'],
+    )
+    feeder = build_world(scenario).feeder
+    sens = sensitivities(feeder)
+    net = linear_network(feeder, sens, 0.25)
+    assert (net.n_bus_rows, net.n_line_rows, net.n_trafo_rows) == (18, 17, 1)
+    trafo = net.relief[net.row_of("trafo", 0)]
+    # 100 % / 500 kVA per kW = 0.2 %/kW; 1 Wh in 15 min = 4 W: 8e-4 % = 800,000 npct per Wh
+    assert trafo[0] == 0 and set(trafo[1:].tolist()) == {800_000}
+    assert net.relief.min() >= 0 and int(net.relief.max()) < 2**31
