@@ -402,6 +402,9 @@ def test_reference_and_contract_agree(verifier: Verifier, case: tuple[Any, ...])
     assert tuple(chain[1]) == tuple(ref[1]) if ref[0] != "ok" else chain[1] == ref[1]
     if kind == 0:
         assert ref[0] == "ok"
+    if ref[0] == "ok":  # the audit's check of the recorded words agrees
+        words = verifier_args(rule, trades, curts, margins, cert)[2:]
+        assert check_recorded(pack_network(net), rule, trades, *words) == ref[1]
 
 
 # ------------------------------------------------------------------ data layout

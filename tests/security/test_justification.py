@@ -19,7 +19,12 @@ from gridledger.market.justification import (
 from gridledger.market.orders import Curtailment, Trade
 from gridledger.scenario import load_scenario
 from gridledger.security.congestion import CongestionSecurity, SecurityLimits
-from gridledger.security.justification import justify, linear_network, row_margins_npct
+from gridledger.security.justification import (
+    committed_network,
+    justify,
+    linear_network,
+    row_margins_npct,
+)
 from gridledger.sim.loop import make_mechanism, run_interval
 from gridledger.world import World, build_world
 
@@ -45,6 +50,7 @@ def test_ieee33_network_rows_and_scale(world: World) -> None:
     assert (net.relief[32:] > 0).sum() == int((np.abs(sens.ptdf_line) > 0).sum())
     assert net.row_of("bus", 9999) is None and net.row_of("line", 31) == 63
     assert net.element_of(63) == ("line", 31)
+    assert np.array_equal(committed_network(world).relief, net.relief)
 
 
 def test_row_margins_follow_the_ac_verdict(world: World) -> None:

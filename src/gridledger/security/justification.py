@@ -34,7 +34,7 @@ import numpy as np
 from gridledger.errors import SecurityError
 from gridledger.grid.catalogue import Feeder
 from gridledger.grid.powerflow import PowerFlowResult
-from gridledger.grid.sensitivities import Sensitivities
+from gridledger.grid.sensitivities import Sensitivities, sensitivities
 from gridledger.market.justification import (
     DUAL_SCALE,
     NPCT_PER_PCT,
@@ -46,9 +46,11 @@ from gridledger.market.justification import (
 )
 from gridledger.market.orders import Curtailment, Trade
 from gridledger.security.curtailment import LinearLimits, curtail, least_cost_cuts
+from gridledger.world import World
 
 __all__ = [
     "Justified",
+    "committed_network",
     "justify",
     "linear_network",
     "relief_columns",
@@ -79,6 +81,11 @@ def linear_network(feeder: Feeder, sens: Sensitivities, interval_h: float) -> Li
         interval_s=round(interval_h * 3600.0),
         relief=relief,
     )
+
+
+def committed_network(world: World) -> LinearNetwork:
+    """The network the DSO commits at setup for ``world`` (its feeder and interval length)."""
+    return linear_network(world.feeder, sensitivities(world.feeder), world.interval_h)
 
 
 def row_margins_npct(
