@@ -38,13 +38,15 @@ library FeeClearing {
         uint256[] activeSell;
     }
 
-    /// @dev Optimal: inputs of one certificate check (bids and duals copied to memory).
+    /// @dev Optimal: inputs of one certificate check (bids and duals copied to memory) and the
+    ///      first tie-level failure (check << 128 | index) + 1, 0 = none yet.
     struct Certificate {
         Config cfg;
         bytes fees;
         uint256[] bids;
         uint256[] duals;
         uint256[] traded;
+        uint256 tieFailure;
     }
 
     // ----------------------------------------------------------------- errors
@@ -91,6 +93,12 @@ library FeeClearing {
     error SlackOrderHasDual(uint256 index);
     /// @notice Optimal: max(b_i - u_i) at buyerBus - min(a_j + v_j) at sellerBus > fee (dual infeasible).
     error DualInfeasible(uint256 sellerBus, uint256 buyerBus);
+    /// @notice Optimal: the result is welfare-optimal as far as the certificate shows, but not
+    ///         the canonical optimum (the tie-break of docs/methods.md section 3). `check`: 0
+    ///         perturbed slackness fails on trade `index`; 1 bid `index` has a tie-level dual
+    ///         but is not full; 2 bus pair `index` = sellerBus << 16 | buyerBus is tie-level
+    ///         dual infeasible; 3 trade `index` breaks the north-west-corner pairing order.
+    error NonCanonicalOptimum(uint256 check, uint256 index);
 
     uint256 private constant _U32 = 0xffffffff;
     uint256 private constant _U64 = 0xffffffffffffffff;
@@ -100,6 +108,18 @@ library FeeClearing {
     uint256 private constant _TRADE0_LOW = (1 << 96) - 1;
     uint256 private constant _TRADE1_LOW = (1 << 128) - 1;
     uint256 private constant _NONE = type(uint256).max;
+    /// @dev Optimal tie-break: perturbed surplus (s << _TIE_SHIFT) - w_i - w_j - d_pq with order
+    ///      weight w = member id + 1 and bus-pair weight d_pq = (p + 1) * (q + 1) << _PAIR_SHIFT.
+    uint256 private constant _TIE_SHIFT = 170;
+    uint256 private constant _TIE_HALF = 1 << 169;
+    uint256 private constant _PAIR_SHIFT = 34;
+    /// @dev Largest accepted perturbed dual, and the offset keeping bus bounds positive.
+    uint256 private constant _DUAL_MAX = (1 << 236) - 1;
+    uint256 private constant _BOUND_OFF = 1 << 240;
+    uint256 private constant _CHECK_SLACKNESS = 0;
+    uint256 private constant _CHECK_FILL = 1;
+    uint256 private constant _CHECK_DUAL = 2;
+    uint256 private constant _CHECK_PAIRING = 3;
 
     // ------------------------------------------------------------ fee table
     /// @notice Revert unless `fees` is a table for `cfg` hashing to `recorded`.
@@ -454,14 +474,24 @@ library FeeClearing {
     }
 
     // -------------------------------------------------------------- optimal
-    /// @notice Check that `trades` maximise welfare, certified by the integer duals `duals`.
+    /// @notice Check that `trades` is the canonical welfare-optimal clearing (docs/methods.md
+    ///         section 3: the optimum of the perturbed surplus s'_ij = (s_ij << 170) - w_i - w_j
+    ///         - d_pq, split into trades north-west-corner style), certified by the integer
+    ///         duals `duals` of the perturbed problem.
     /// @param parties For trade k: buyer bid index << 128 | seller bid index (checked hint).
-    /// @param duals duals[k] is u_i (buy bid k) or v_j (sell bid k), micro-tokens per kWh.
-    /// @return welfareWhMicro Sum of s * eWh over the trades (= sum of duals x order Wh).
+    /// @param duals duals[k] is u_i (buy bid k) or v_j (sell bid k) of the perturbed problem
+    ///        (2**170 x micro-tokens per kWh plus the tie-break part), below 2**236.
+    /// @return welfareWhMicro Sum of s * eWh over the trades.
     /// @dev Checks: primal feasibility (each bid's trades <= its order, eWh > 0, kappa-split
-    ///      prices), 0 <= duals < 2**64, u_i + v_j == s_ij on every trade, duals zero on bids not
-    ///      fully traded, and per bus pair max_{i at q}(b_i - u_i) - min_{j at p}(a_j + v_j) <= c_pq.
-    ///      Cost O(n + trades + S*Q).
+    ///      prices), u_i + v_j == s'_ij on every trade, duals zero on bids not fully traded, per
+    ///      bus pair max_{i at q}((b_i << 170) - w_i - u_i) - min_{j at p}((a_j << 170) + w_j + v_j)
+    ///      <= (c_pq << 170) + d_pq, and the pairing order (trades sorted by (sellerBus,
+    ///      buyerBus); at each bus the traded bids are used up one after the other in queue
+    ///      order; within a bus pair every trade but the last uses up its seller or its buyer).
+    ///      A failure off by 2**169 or more is a welfare-level failure and reverts at once with
+    ///      the welfare errors; a smaller one (the welfare part holds, the tie-break does not)
+    ///      is remembered and reverts NonCanonicalOptimum once every welfare-level check has
+    ///      passed. Cost O(n + trades + S*Q).
     function verifyOptimal(
         Config memory cfg,
         bytes memory fees,
@@ -473,21 +503,32 @@ library FeeClearing {
         _checkConfig(cfg, fees);
         if (duals.length != bids.length) revert FeeInputLength(bids.length, duals.length);
         if (trades.length != 2 * parties.length) revert FeeInputLength(2 * parties.length, trades.length);
-        Certificate memory cert = Certificate(cfg, fees, bids, duals, new uint256[](bids.length));
+        Certificate memory cert = Certificate(cfg, fees, bids, duals, new uint256[](bids.length), 0);
         (uint256[] memory top, uint256[] memory bottom) = _dualBounds(cert);
         welfareWhMicro = _optimalTrades(cert, trades, parties);
         _fillCheck(cert);
         _dualFeasible(cert, top, bottom);
+        // every welfare-level check passed: the result is optimal but maybe not the canonical one
+        uint256 tie = cert.tieFailure;
+        if (tie != 0) revert NonCanonicalOptimum((tie - 1) >> 128, (tie - 1) & _U128);
+        _pairingCheck(cert, trades, parties);
+    }
+
+    /// @dev Remember the first tie-level failure (reported once the welfare checks passed).
+    function _noteTie(Certificate memory cert, uint256 check, uint256 index) private pure {
+        if (cert.tieFailure == 0) cert.tieFailure = ((check << 128) | index) + 1;
     }
 
     /// @dev Revert with DualInfeasible unless every bus pair is dual feasible.
     function _dualFeasible(Certificate memory cert, uint256[] memory top, uint256[] memory bottom) private pure {
-        (uint256 p, uint256 q) = _dualInfeasible(cert.fees, cert.cfg.nBuses, top, bottom);
-        if (p != _NONE) revert DualInfeasible(p, q);
+        (uint256 hard, uint256 soft) = _dualInfeasible(cert.fees, cert.cfg.nBuses, top, bottom);
+        if (hard != _NONE) revert DualInfeasible(hard >> 16, hard & 0xffff);
+        if (soft != _NONE) _noteTie(cert, _CHECK_DUAL, soft);
     }
 
-    /// @dev Per bus: top[q] = max over buyers at q of b - u + OFF, bottom[p] = min over sellers
-    ///      at p of a + v + OFF (0 = no order at the bus). Checks bids and dual ranges.
+    /// @dev Per bus: top[q] = max over buyers at q of (b << 170) - w - u + OFF, bottom[p] = min
+    ///      over sellers at p of (a << 170) + w + v + OFF (0 = no order at the bus; OFF =
+    ///      2**240, w = member id + 1). Checks bids and dual ranges.
     function _dualBounds(Certificate memory cert)
         private
         pure
@@ -503,13 +544,14 @@ library FeeClearing {
             _checkBid(w, k, nb);
             uint256 bus = (w >> 72) & 0xffff;
             uint256 d = duals[k];
-            if (d > _U64) revert DualOutOfRange(k);
-            uint256 price = (w >> 88) & _U64;
+            if (d > _DUAL_MAX) revert DualOutOfRange(k);
+            uint256 price = ((w >> 88) & _U64) << _TIE_SHIFT;
+            uint256 weight = (w >> 224) + 1;
             if ((w >> 216) & 0xff == 0) {
-                uint256 x = price + _OFF - d;
+                uint256 x = price + _BOUND_OFF - weight - d;
                 if (x > top[bus]) top[bus] = x;
             } else {
-                uint256 y = price + _OFF + d;
+                uint256 y = price + _BOUND_OFF + weight + d;
                 uint256 old = bottom[bus];
                 if (old == 0 || y < old) bottom[bus] = y;
             }
@@ -541,13 +583,31 @@ library FeeClearing {
         uint256 b = (cert.bids[bi] >> 88) & _U64;
         uint256 a = (cert.bids[si] >> 88) & _U64;
         uint256 c = fee(cert.fees, cert.cfg.nBuses, (w0 >> 96) & 0xffff, (w0 >> 112) & 0xffff);
-        // duals < 2**64 (checked), prices < 2**64, c < 2**32: the sum cannot overflow
-        if (cert.duals[bi] + cert.duals[si] + a + c != b) revert SlacknessViolated(t);
+        _tieSlackness(cert, t, bi, si, b, a + c);
         uint256 s = b - a - c;
         _checkPrices(cert.cfg, t, w1, a, c, s);
         cert.traded[bi] += e;
         cert.traded[si] += e;
         gain = s * e;
+    }
+
+    /// @dev Perturbed slackness u_i + v_j == s'_ij of trade `t` (buyer bid bi with price b,
+    ///      seller bid si with price plus fee ac): u + v + (ac << 170) + w_i + w_j + d_pq == b << 170.
+    function _tieSlackness(Certificate memory cert, uint256 t, uint256 bi, uint256 si, uint256 b, uint256 ac)
+        private
+        pure
+    {
+        uint256 bw = cert.bids[bi];
+        uint256 sw = cert.bids[si];
+        uint256 pairW = ((((sw >> 72) & 0xffff) + 1) * (((bw >> 72) & 0xffff) + 1)) << _PAIR_SHIFT;
+        // duals < 2**236 (checked), prices < 2**64 << 170, weights < 2**67: no overflow
+        uint256 lhs = cert.duals[bi] + cert.duals[si] + (ac << _TIE_SHIFT) + (bw >> 224) + (sw >> 224) + 2 + pairW;
+        uint256 rhs = b << _TIE_SHIFT;
+        if (lhs != rhs) {
+            uint256 gap = lhs > rhs ? lhs - rhs : rhs - lhs;
+            if (gap >= _TIE_HALF) revert SlacknessViolated(t);
+            _noteTie(cert, _CHECK_SLACKNESS, t);
+        }
     }
 
     /// @dev Bid indexes of a trade's buyer and seller from the hint, checked against the trade.
@@ -583,18 +643,84 @@ library FeeClearing {
             uint256 order = (bids[k] >> 152) & _U64;
             uint256 got = traded[k];
             if (got > order) revert Overfilled(k, got, order);
-            if (duals[k] != 0 && got != order) revert SlackOrderHasDual(k);
+            if (duals[k] != 0 && got != order) {
+                if (duals[k] >= _TIE_HALF) revert SlackOrderHasDual(k);
+                _noteTie(cert, _CHECK_FILL, k);
+            }
         }
     }
 
-    /// @dev A bus pair (p, q) with top[q] > bottom[p] + c[p][q], or (_NONE, _NONE).
+    /// @dev North-west-corner pairing order (see verifyOptimal); reverts
+    ///      NonCanonicalOptimum(3, trade). heads[bus] (sellers) and heads[nBuses + bus] (buyers):
+    ///      queue key << 128 | Wh left of the head bid << 1 | 1 (0 = no bid used yet at the bus).
+    function _pairingCheck(Certificate memory cert, uint256[] calldata trades, uint256[] calldata parties)
+        private
+        pure
+    {
+        uint256[] memory heads = new uint256[](2 * cert.cfg.nBuses);
+        // state = previous trade's bus pair << 1 | its seller or buyer head was used up
+        uint256 state = 1;
+        for (uint256 t = 0; t < parties.length; ++t) {
+            bool ok;
+            (ok, state) = _pairStep(cert, heads, trades[2 * t], parties[t], t == 0 ? _NONE : state);
+            if (!ok) revert NonCanonicalOptimum(_CHECK_PAIRING, t);
+        }
+    }
+
+    /// @dev One trade of the pairing check (hint = buyer << 128 | seller; state as in
+    ///      _pairingCheck, _NONE before the first trade); returns (order kept, new state).
+    function _pairStep(Certificate memory cert, uint256[] memory heads, uint256 w0, uint256 hint, uint256 state)
+        private
+        pure
+        returns (bool ok, uint256 next)
+    {
+        uint256 pair = (((w0 >> 96) & 0xffff) << 16) | ((w0 >> 112) & 0xffff);
+        ok = state == _NONE || pair > state >> 1 || (pair == state >> 1 && state & 1 == 1);
+        uint256 flags = _advance(cert, heads, (w0 >> 96) & 0xffff, hint & _U128, w0, false)
+            | _advance(cert, heads, cert.cfg.nBuses + ((w0 >> 112) & 0xffff), hint >> 128, w0, true);
+        ok = ok && flags & 1 == 0;
+        next = (pair << 1) | (flags >> 1);
+    }
+
+    /// @dev Move the head of one bus queue (heads[slot]) by trade word w0 of bid `k`: the head
+    ///      must be bid k while it has Wh left, otherwise k must come later in queue order
+    ///      (sellers: ask, id; buyers: bid descending, id). Returns 1 if the order is broken,
+    ///      2 if the head is used up by the trade, 0 otherwise.
+    function _advance(Certificate memory cert, uint256[] memory heads, uint256 slot, uint256 k, uint256 w0, bool buyer)
+        private
+        pure
+        returns (uint256)
+    {
+        uint256 w = cert.bids[k];
+        uint256 price = (w >> 88) & _U64;
+        uint256 key = ((buyer ? _U64 - price : price) << 32) | (w >> 224);
+        uint256 head = heads[slot];
+        uint256 left = (head >> 1) & _U64;
+        bool ok;
+        if (head != 0 && left != 0) {
+            ok = head >> 128 == key;
+        } else {
+            ok = head == 0 || key > head >> 128;
+            left = cert.traded[k];
+        }
+        uint256 e = (w0 >> 128) & _U64;
+        // e <= traded[k] (booked in _optimalTrade); with the order kept, Wh left never go negative
+        if (!ok || e > left) return 1;
+        left -= e;
+        heads[slot] = (key << 128) | (left << 1) | 1;
+        return left == 0 ? 2 : 0;
+    }
+
+    /// @dev First bus pair p << 16 | q with top[q] >= bottom[p] + cost + 2**169 (welfare-level
+    ///      infeasible; cost = (c_pq << 170) + d_pq), and first pair with top[q] > bottom[p] + cost
+    ///      before it (tie-level); _NONE where there is none.
     function _dualInfeasible(bytes memory fees, uint256 nb, uint256[] memory top, uint256[] memory bottom)
         private
         pure
-        returns (uint256 p, uint256 q)
+        returns (uint256 hard, uint256 soft)
     {
-        p = _NONE;
-        q = _NONE;
+        hard = _NONE;
+        soft = _NONE;
         // compact lists of the buses with buyers (value, bus) and with sellers
         uint256[] memory buyers = new uint256[](nb);
         uint256 nq = 0;
@@ -612,13 +738,22 @@ library FeeClearing {
                     let rowBase := add(base, shl(2, mul(ps, nb)))
                     for { let bPtr := bPtr0 } lt(bPtr, bStop) { bPtr := add(bPtr, 0x20) } {
                         let qb := mload(bPtr)
-                        if gt(mload(add(topBase, shl(5, qb))), add(y, shr(224, mload(add(rowBase, shl(2, qb)))))) {
-                            p := ps
-                            q := qb
-                            break
+                        // perturbed pair cost (c << 170) + ((p + 1) * (q + 1) << 34)
+                        let cost := add(
+                            shl(170, shr(224, mload(add(rowBase, shl(2, qb))))),
+                            shl(34, mul(add(ps, 1), add(qb, 1)))
+                        )
+                        let x := mload(add(topBase, shl(5, qb)))
+                        let lim := add(y, cost)
+                        if gt(x, lim) {
+                            if iszero(lt(x, add(lim, _TIE_HALF))) {
+                                hard := or(shl(16, ps), qb)
+                                break
+                            }
+                            if eq(soft, not(0)) { soft := or(shl(16, ps), qb) }
                         }
                     }
-                    if iszero(eq(p, not(0))) { break }
+                    if iszero(eq(hard, not(0))) { break }
                 }
             }
         }

@@ -19,8 +19,9 @@ from tests.conftest import tied_fee_markets
 from gridledger.ledger.backends import EmbeddedBackend
 from gridledger.ledger.encoding import address_of, derive_key, pack_bid, pack_trades
 from gridledger.ledger.fee_clearing import greedy_order, pack_fee_table
+from gridledger.market.canonical import TIE_SCALE
 from gridledger.market.greedy import clear_greedy, make_trade
-from gridledger.market.optimal import certify, solve_optimal
+from gridledger.market.optimal import OptimalSolution, certify, solve_optimal
 from gridledger.market.orders import Bid, Side, Trade
 from gridledger.market.welfare import bid_surplus_wh_micro as surplus_wh_micro
 
@@ -32,6 +33,11 @@ def harness() -> Iterator[FeeClearingHarness]:
     key = derive_key(b"tests-fee-clearing", "operator")
     backend = EmbeddedBackend(funded=[address_of(key)])
     yield FeeClearingHarness.deploy(backend, key)
+
+
+def _tie(sol: OptimalSolution) -> tuple[dict[int, int], dict[int, int]]:
+    """The certificate the chain checks: duals of the perturbed (tie-break) problem."""
+    return sol.tie_buyer_dual, sol.tie_seller_dual
 
 
 def _rejected(fn: object, *args: object) -> FeeClearingRejected:
@@ -176,7 +182,7 @@ def test_optimal_reference_certified(harness: FeeClearingHarness, market: tuple)
     cert = certify(bids, fees, sol.trades, sol.buyer_dual, sol.seller_dual)
     assert cert.ok, cert.problems
     harness.set_fee_table(fees)
-    welfare = harness.verify_optimal(bids, fees, sol.trades, sol.buyer_dual, sol.seller_dual)
+    welfare = harness.verify_optimal(bids, fees, sol.trades, *_tie(sol))
     assert welfare == sol.welfare_wh_micro == surplus_wh_micro(sol.trades, bids)
     # strong duality: the duals price the orders at exactly the welfare
     dual_value = sum(
@@ -187,7 +193,8 @@ def test_optimal_reference_certified(harness: FeeClearingHarness, market: tuple)
     greedy = clear_greedy(bids, fees, KAPPA).trades
     greedy_welfare = surplus_wh_micro(greedy, bids)
     if greedy_welfare < welfare:
-        _rejected(harness.verify_optimal, bids, fees, greedy, sol.buyer_dual, sol.seller_dual)
+        err = _rejected(harness.verify_optimal, bids, fees, greedy, *_tie(sol))
+        assert err.error != "NonCanonicalOptimum"  # a welfare-level failure
 
 
 @settings(
@@ -201,7 +208,7 @@ def test_optimal_tampered_rejected(
 ) -> None:
     bids, fees = market
     sol = solve_optimal(bids, fees, KAPPA)
-    trades, u, v = list(sol.trades), dict(sol.buyer_dual), dict(sol.seller_dual)
+    trades, u, v = list(sol.trades), dict(sol.tie_buyer_dual), dict(sol.tie_seller_dual)
     by_member = {b.member: b for b in bids}
     if trades:
         k = data.draw(st.integers(0, len(trades) - 1))
@@ -215,9 +222,13 @@ def test_optimal_tampered_rejected(
             *trades[k + 1 :],
         ]
         assert _optimal_error(harness, bids, fees, priced, u, v)[0] == "WrongPrice"
-        u2 = {**u, t.buyer: u[t.buyer] + 1}
         first = next(j for j, x in enumerate(trades) if x.buyer == t.buyer)
+        u2 = {**u, t.buyer: u[t.buyer] + TIE_SCALE}
         assert _optimal_error(harness, bids, fees, trades, u2, v) == ("SlacknessViolated", (first,))
+        # off by one tie-break unit: welfare-level fine, the tie is wrong
+        u2 = {**u, t.buyer: u[t.buyer] + 1}
+        name, args = _optimal_error(harness, bids, fees, trades, u2, v)
+        assert name == "NonCanonicalOptimum" and args[0] in {0, 1}
         # move the trade to a worse seller: the certificate breaks
         worse = [
             s
@@ -242,14 +253,19 @@ def test_optimal_tampered_rejected(
     idle = [b for b in bids if b.member not in traded]
     if idle:
         b = idle[0]
-        if b.side == Side.BUY:
-            u3, v3 = {**u, b.member: u[b.member] + 1}, v
-        else:
-            u3, v3 = u, {**v, b.member: v[b.member] + 1}
-        assert _optimal_error(harness, bids, fees, trades, u3, v3) == (
-            "SlackOrderHasDual",
-            (bids.index(b),),
-        )
+        for bump, expected in (
+            (TIE_SCALE, ("SlackOrderHasDual", (bids.index(b),))),
+            (1, ("NonCanonicalOptimum", (1, bids.index(b)))),
+        ):
+            if b.side == Side.BUY:
+                u3, v3 = {**u, b.member: u[b.member] + bump}, v
+            else:
+                u3, v3 = u, {**v, b.member: v[b.member] + bump}
+            name, args = _optimal_error(harness, bids, fees, trades, u3, v3)
+            if bump == TIE_SCALE:
+                assert (name, args) == expected
+            else:  # the raised dual may also break tie-level dual feasibility first
+                assert name == "NonCanonicalOptimum" and args[0] in {1, 2}
 
 
 def test_large_markets_33_buses(harness: FeeClearingHarness) -> None:
@@ -259,7 +275,7 @@ def test_large_markets_33_buses(harness: FeeClearingHarness) -> None:
         greedy = clear_greedy(bids, fees, KAPPA).trades
         assert harness.verify_greedy(bids, fees, greedy) == surplus_wh_micro(greedy, bids)
         sol = solve_optimal(bids, fees, KAPPA)
-        got = harness.verify_optimal(bids, fees, sol.trades, sol.buyer_dual, sol.seller_dual)
+        got = harness.verify_optimal(bids, fees, sol.trades, *_tie(sol))
         assert got == sol.welfare_wh_micro
 
 
@@ -295,12 +311,12 @@ def test_nearby_wins_ties_and_when_fee_gap_exceeds_price_gap(
     assert loser_bus != winner_bus
     sol = solve_optimal(bids, fees, KAPPA)
     assert [t.seller for t in sol.trades] == [winner]
-    assert harness.verify_optimal(bids, fees, sol.trades, sol.buyer_dual, sol.seller_dual) > 0
-    if far_ask == 85:  # a tie: the far trade has the same welfare, so it is optimal too
-        got = harness.verify_optimal(bids, fees, wrong, sol.buyer_dual, sol.seller_dual)
-        assert got == sol.welfare_wh_micro
+    assert harness.verify_optimal(bids, fees, sol.trades, *_tie(sol)) > 0
+    name, _ = _optimal_error(harness, bids, fees, wrong, *_tie(sol))
+    if far_ask == 85:  # a tie: the far trade has the same welfare but is not canonical
+        assert name == "NonCanonicalOptimum"
+        assert surplus_wh_micro(wrong, bids) == sol.welfare_wh_micro
     else:
-        name, _ = _optimal_error(harness, bids, fees, wrong, sol.buyer_dual, sol.seller_dual)
         assert name == "SlacknessViolated"
 
 
@@ -321,9 +337,9 @@ def test_greedy_not_optimal_case(harness: FeeClearingHarness) -> None:
     sol = solve_optimal(bids, fees, KAPPA)
     assert surplus_wh_micro(greedy, bids) == 100 < sol.welfare_wh_micro == 180
     assert _greedy(harness, bids, fees, greedy) == 100
-    assert harness.verify_optimal(bids, fees, sol.trades, sol.buyer_dual, sol.seller_dual) == 180
+    assert harness.verify_optimal(bids, fees, sol.trades, *_tie(sol)) == 180
     # u_A + v_X = 10 holds with the LP duals, but buyer B (u_B > 0) is left untraded
-    name, _ = _optimal_error(harness, bids, fees, greedy, sol.buyer_dual, sol.seller_dual)
+    name, _ = _optimal_error(harness, bids, fees, greedy, *_tie(sol))
     assert name == "SlackOrderHasDual"
     name, _ = _greedy_error(harness, bids, fees, sol.trades)
     assert name == "BetterPairExists"
@@ -358,8 +374,7 @@ def test_kappa_split(harness: FeeClearingHarness) -> None:
             assert harness.verify_greedy(bids, fees, trades) == surplus_wh_micro(trades, bids)
             sol = solve_optimal(bids, fees, kappa)
             assert (
-                harness.verify_optimal(bids, fees, sol.trades, sol.buyer_dual, sol.seller_dual)
-                == sol.welfare_wh_micro
+                harness.verify_optimal(bids, fees, sol.trades, *_tie(sol)) == sol.welfare_wh_micro
             )
             if trades and kappa == Fraction(1, 3):
                 half = clear_greedy(bids, fees, KAPPA).trades

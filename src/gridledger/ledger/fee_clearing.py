@@ -5,15 +5,19 @@ The library checks a clearing result computed off chain instead of searching for
 - ``verifyGreedy``: the trades equal :func:`gridledger.market.greedy.clear_greedy` to the
   unit. Inputs: the bid words, a queue order (:func:`greedy_order`) and the trade words in
   clearing order.
-- ``verifyOptimal``: the trades are welfare-optimal, certified by the integer LP duals of
-  :func:`gridledger.market.optimal.solve_optimal`. Inputs: bid words, trade words, one party
-  hint per trade (:func:`optimal_parties`) and one dual per bid (:func:`dual_words`).
+- ``verifyOptimal``: the trades are the canonical welfare optimum of
+  :func:`gridledger.market.optimal.solve_optimal` (the tie-break of
+  :mod:`gridledger.market.canonical`). Inputs: bid words, trade words in the canonical
+  (north-west-corner) order, one party hint per trade (:func:`optimal_parties`) and one
+  dual per bid of the perturbed problem (:func:`dual_words` of ``tie_buyer_dual`` /
+  ``tie_seller_dual``; below 2**236). A result that is welfare-optimal but not the
+  canonical one reverts ``NonCanonicalOptimum(check, index)``.
 
 Both need the fee table packed as ``B*B`` big-endian uint32 (:func:`pack_fee_table`,
 micro-tokens per kWh, entry ``(p, q)`` at byte ``4 * (p * B + q)``, ``fees[seller_bus,
-buyer_bus]``) whose keccak256 the operator records once. Duals are in micro-tokens per kWh,
-the unit of prices (the LP objective is in micro-tokens/kWh x Wh, its row duals per Wh of
-order quantity, hence per kWh in micro-tokens/kWh: the units of ``solve_optimal``).
+buyer_bus]``) whose keccak256 the operator records once. Duals are in 2**170 x
+micro-tokens per kWh plus the tie-break part (the perturbed surplus
+``TIE_SCALE * s_ij - w_i - w_j - d_pq`` of :mod:`gridledger.market.canonical`).
 
 The test and benchmark harness of the library (``contracts/FeeClearingHarness.sol``) is
 driven by ``benchmarks/fee_harness.py``.
@@ -34,6 +38,7 @@ from gridledger.market.orders import Bid, Side, Trade
 __all__ = ["dual_words", "greedy_order", "kappa_args", "optimal_parties", "pack_fee_table"]
 
 U32 = (1 << 32) - 1
+DUAL_MAX = (1 << 236) - 1
 
 
 def pack_fee_table(fees: npt.ArrayLike) -> bytes:
@@ -92,12 +97,12 @@ def optimal_parties(bids: Sequence[Bid], trades: Sequence[Trade]) -> list[int]:
 def dual_words(
     bids: Sequence[Bid], buyer_dual: Mapping[int, int], seller_dual: Mapping[int, int]
 ) -> list[int]:
-    """One dual per bid (u for buy bids, v for sell bids), micro-tokens per kWh; missing = 0."""
+    """One dual per bid (u for buy bids, v for sell bids); missing = 0."""
     out = []
     for b in bids:
         value = (buyer_dual if b.side == Side.BUY else seller_dual).get(b.member, 0)
-        if value != int(value):
-            message = f"dual of member {b.member} is {value}, not an integer"
+        if value != int(value) or not 0 <= value <= DUAL_MAX:
+            message = f"dual of member {b.member} is {value}, not an integer in 0..2**236-1"
             raise ChainError(message)
         out.append(int(value))
     return out

@@ -20,12 +20,16 @@ solution has integer flows and integer row duals. The bus prices are
 ``pi_p = -dual(seller row p)`` and ``rho_q = -dual(buyer row q)``; order duals
 follow as ``u_i = max(0, b_i - rho_q)`` and ``v_j = max(0, pi_p - a_j)``.
 
-Integer trades ("optimal" clearing rule): bus-pair flows are rounded to whole
-Wh; each bus's outgoing (incoming) flow is filled by its sellers in ask order
-(buyers in bid order), ids breaking ties; pieces are matched per bus pair in
-north-west-corner order; pieces with zero surplus are dropped (they add no
-welfare). Trades are priced with the kappa split of the greedy rule and listed
-by surplus descending, then fee, buyer id, seller id.
+Integer trades ("optimal" clearing rule): HiGHS's optimum is only a starting point.
+Equal-welfare optima are common (equal prices, equal fees, several orders at a bus), so
+the rule returns the canonical optimum of :mod:`gridledger.market.canonical`, computed in
+exact integers from HiGHS's flow and bus prices: whatever optimum the solver lands on, the
+result is the same. Its volumes and bus-pair flows are split into trades north-west-corner
+style (bus pairs in (seller bus, buyer bus) order, orders at a bus used up in queue
+order) and listed in that order; trades are priced with the kappa split of the greedy rule.
+``tie_buyer_dual`` / ``tie_seller_dual`` certify the canonical optimum for the perturbed
+surplus ``TIE_SCALE * s_ij - w_i - w_j - d_pq`` (what the chain checks);
+``buyer_dual`` / ``seller_dual`` are the plain welfare duals.
 
 :func:`certify` checks optimality from the duals in ``O(n + m + B^2 + trades)``:
 ``u, v >= 0``; per bus pair ``max_{i at q}(b_i - u_i) - min_{j at p}(a_j + v_j)
@@ -46,6 +50,7 @@ import numpy.typing as npt
 
 from gridledger.errors import ClearingError
 from gridledger.lp import new_highs
+from gridledger.market.canonical import TIE_SCALE, canonical_flow, member_weight, nw_pieces
 from gridledger.market.greedy import kappa_fraction, make_trade, split_books
 from gridledger.market.orders import Bid, ClearingResult, Side, Trade
 from gridledger.market.welfare import bid_surplus_wh_micro, order_surplus_per_kwh_micro
@@ -79,6 +84,20 @@ class OptimalSolution:
     seller_bus_price: dict[int, int]
     buyer_bus_price: dict[int, int]
     bus_flow_wh: dict[tuple[int, int], int] = field(default_factory=dict)
+    tie_buyer_dual: dict[int, int] = field(default_factory=dict)
+    tie_seller_dual: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _LpResult:
+    """HiGHS's floating-point optimum of the bus-level LP."""
+
+    flows: dict[tuple[int, int], float]
+    buyer_wh: list[float]
+    seller_wh: list[float]
+    pi: dict[int, float]
+    rho: dict[int, float]
+    objective: float
 
 
 def _grouped(orders: Sequence[Bid], descending: bool) -> dict[int, list[Bid]]:
@@ -97,7 +116,7 @@ def _solve_lp(
     buy_groups: dict[int, list[Bid]],
     sell_groups: dict[int, list[Bid]],
     fees: IntArray,
-) -> tuple[dict[tuple[int, int], float], dict[int, float], dict[int, float], float]:
+) -> _LpResult:
     ps = sorted(sell_groups)
     qs = sorted(buy_groups)
     row_p = {p: k for k, p in enumerate(ps)}
@@ -163,28 +182,14 @@ def _solve_lp(
     sol = h.getSolution()
     col = np.asarray(sol.col_value)
     dual = np.asarray(sol.row_dual)
-    flows = {pair: float(col[n_b + n_s + k]) for k, pair in enumerate(pairs)}
-    pi = {p: -float(dual[row_p[p]]) for p in ps}
-    rho = {q: -float(dual[row_q[q]]) for q in qs}
-    return flows, pi, rho, float(h.getInfo().objective_function_value)
-
-
-def _fill(groups: dict[int, list[Bid]], totals: dict[int, int]) -> dict[int, list[list[int]]]:
-    """Per bus, [member, Wh] pieces filling ``totals[bus]`` in queue order."""
-    out: dict[int, list[list[int]]] = {}
-    for bus, total in totals.items():
-        pieces, left = [], total
-        for bid in groups[bus]:
-            if left == 0:
-                break
-            take = min(left, bid.e_wh)
-            pieces.append([bid.member, take])
-            left -= take
-        if left:
-            message = f"optimal clearing: LP flow {total} Wh at bus {bus} exceeds its orders"
-            raise ClearingError(message)
-        out[bus] = pieces
-    return out
+    return _LpResult(
+        flows={pair: float(col[n_b + n_s + k]) for k, pair in enumerate(pairs)},
+        buyer_wh=[float(x) for x in col[:n_b]],
+        seller_wh=[float(x) for x in col[n_b : n_b + n_s]],
+        pi={p: -float(dual[row_p[p]]) for p in ps},
+        rho={q: -float(dual[row_q[q]]) for q in qs},
+        objective=float(h.getInfo().objective_function_value),
+    )
 
 
 def solve_optimal(
@@ -192,10 +197,10 @@ def solve_optimal(
     fees: npt.ArrayLike | None = None,
     kappa: Fraction | float = Fraction(1, 2),
 ) -> OptimalSolution:
-    """Solve the welfare-optimal clearing LP and convert it to integer trades (module docstring)."""
+    """Solve the welfare-optimal clearing LP and return its canonical optimum (module
+    docstring; the tie-break is :mod:`gridledger.market.canonical`)."""
     kappa = kappa_fraction(kappa)
-    # canonical order: an LP with several optima must give the same one for the same
-    # book however the bids are listed (the chain and the reference list them differently)
+    # canonical order only for HiGHS's sake: the result does not depend on it
     bids = sorted(bids, key=lambda b: (int(b.side), b.bus, b.member))
     books = split_books(bids, fees)
     table = books.fees
@@ -204,57 +209,46 @@ def solve_optimal(
     if not buy_groups or not sell_groups:
         zero_b = {b.member: 0 for b in books.buys}
         zero_s = {s.member: 0 for s in books.sells}
-        return OptimalSolution((), 0, 0.0, zero_b, zero_s, {}, {})
-    flows, pi, rho, objective = _solve_lp(books.buys, books.sells, buy_groups, sell_groups, table)
-    flow_wh = {pair: round(x) for pair, x in flows.items() if round(x) > 0}
-    pi_int = {p: round(x) for p, x in pi.items()}
-    rho_int = {q: round(x) for q, x in rho.items()}
-
-    out_total: dict[int, int] = {}
-    in_total: dict[int, int] = {}
-    for (p, q), x in flow_wh.items():
-        out_total[p] = out_total.get(p, 0) + x
-        in_total[q] = in_total.get(q, 0) + x
-    seller_pieces = _fill(sell_groups, out_total)
-    buyer_pieces = _fill(buy_groups, in_total)
-    by_member = {b.member: b for b in (*books.buys, *books.sells)}
-    s_ptr = dict.fromkeys(seller_pieces, 0)
-    b_ptr = dict.fromkeys(buyer_pieces, 0)
-    raw: list[tuple[Bid, Bid, int, int]] = []
-    for p, q in sorted(flow_wh):
-        need = flow_wh[p, q]
-        s_list, b_list = seller_pieces[p], buyer_pieces[q]
-        while need:
-            s_piece, b_piece = s_list[s_ptr[p]], b_list[b_ptr[q]]
-            e_wh = min(need, s_piece[1], b_piece[1])
-            raw.append((by_member[b_piece[0]], by_member[s_piece[0]], e_wh, int(table[p, q])))
-            need -= e_wh
-            s_piece[1] -= e_wh
-            b_piece[1] -= e_wh
-            if s_piece[1] == 0:
-                s_ptr[p] += 1
-            if b_piece[1] == 0:
-                b_ptr[q] += 1
-    kept: list[tuple[int, int, int, int, int, Bid, Bid]] = []
-    for buyer, seller, e_wh, fee in raw:
-        surplus = order_surplus_per_kwh_micro(buyer, seller, fee)
-        if surplus < 0:
-            log.warning("optimal clearing: dropping a negative-surplus piece %s", (buyer, seller))
-        if surplus > 0:
-            kept.append((-surplus, fee, buyer.member, seller.member, e_wh, buyer, seller))
-    kept.sort(key=lambda k: k[:4])
-    trades = tuple(make_trade(b, s, e, c, kappa) for _, c, _, _, e, b, s in kept)
-    buyer_dual = {b.member: max(0, b.price_per_kwh_micro - rho_int[b.bus]) for b in books.buys}
-    seller_dual = {s.member: max(0, pi_int[s.bus] - s.price_per_kwh_micro) for s in books.sells}
+        return OptimalSolution((), 0, 0.0, zero_b, zero_s, {}, {}, {}, dict(zero_b), dict(zero_s))
+    lp = _solve_lp(books.buys, books.sells, buy_groups, sell_groups, table)
+    start = (
+        {s.member: round(x) for s, x in zip(books.sells, lp.seller_wh, strict=True)},
+        {b.member: round(x) for b, x in zip(books.buys, lp.buyer_wh, strict=True)},
+        {pair: round(x) for pair, x in lp.flows.items() if round(x) > 0},
+    )
+    prices = ({p: round(x) for p, x in lp.pi.items()}, {q: round(x) for q, x in lp.rho.items()})
+    flow = canonical_flow(books.buys, books.sells, table, start, prices)
+    trades = tuple(
+        make_trade(buyer, seller, e_wh, int(table[seller.bus, buyer.bus]), kappa)
+        for buyer, seller, e_wh in nw_pieces(books.buys, books.sells, flow)
+    )
+    pi, rho = flow.welfare_seller_price, flow.welfare_buyer_price
+    big_pi, big_rho = flow.seller_price, flow.buyer_price
+    buyer_dual = {b.member: max(0, b.price_per_kwh_micro - rho[b.bus]) for b in books.buys}
+    seller_dual = {s.member: max(0, pi[s.bus] - s.price_per_kwh_micro) for s in books.sells}
+    tie_buyer = {
+        b.member: max(
+            0, TIE_SCALE * b.price_per_kwh_micro - member_weight(b.member) - big_rho[b.bus]
+        )
+        for b in books.buys
+    }
+    tie_seller = {
+        s.member: max(
+            0, big_pi[s.bus] - TIE_SCALE * s.price_per_kwh_micro - member_weight(s.member)
+        )
+        for s in books.sells
+    }
     return OptimalSolution(
         trades=trades,
         welfare_wh_micro=bid_surplus_wh_micro(trades, bids),
-        lp_objective_wh_micro=-objective,
+        lp_objective_wh_micro=-lp.objective,
         buyer_dual=buyer_dual,
         seller_dual=seller_dual,
-        seller_bus_price=pi_int,
-        buyer_bus_price=rho_int,
-        bus_flow_wh=flow_wh,
+        seller_bus_price=dict(pi),
+        buyer_bus_price=dict(rho),
+        bus_flow_wh=dict(flow.pair_wh),
+        tie_buyer_dual=tie_buyer,
+        tie_seller_dual=tie_seller,
     )
 
 

@@ -1,0 +1,389 @@
+"""Canonical tie-break of the welfare-optimal clearing (docs/methods.md §3, "Ties").
+
+Several clearings can reach the same welfare. The rule picks one of them without any
+choice left to the operator: among welfare-optimal clearings it takes the one that
+minimises the integer penalty
+
+    P = sum_orders w_k * traded_k + sum_(p, q) d_pq * flow_pq,
+    w_k  = member id + 1                        (order weight, < 2**33)
+    d_pq = 2**34 * (p + 1) * (q + 1)           (bus-pair weight, seller bus p, buyer bus q)
+
+and splits the bus-pair flows into member trades by the north-west-corner rule
+(:func:`nw_trades`). Equivalently it maximises ``TIE_SCALE * welfare - P``: since
+``TIE_SCALE = 2**170`` exceeds twice the largest change of ``P`` between any two clearings
+(total volume < 2**80 Wh), no penalty saving can buy one unit of welfare.
+
+Everything here is exact integer arithmetic on a small bus-level network: node 0 is the
+ground, then one node per seller bus and per buyer bus; arcs are the orders (ground ->
+seller bus, buyer bus -> ground, capacity = order Wh) and the bus pairs (seller bus ->
+buyer bus, uncapacitated). Costs are per Wh in the min-cost sense (sellers ``a``, buyers
+``-b``, pairs ``c``). :func:`canonical_flow` starts from any welfare optimum with its bus
+prices, keeps the arcs whose welfare reduced cost is zero (the optimal face), cancels
+negative-penalty cycles there and returns the canonical flow with node potentials that
+certify it for ``TIE_SCALE * welfare - P``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from gridledger.errors import ClearingError
+from gridledger.market.orders import Bid, Side, Trade
+
+__all__ = [
+    "PAIR_UNIT",
+    "TIE_HALF",
+    "TIE_SCALE",
+    "CanonicalFlow",
+    "buyer_queue_key",
+    "canonical_flow",
+    "check_canonical",
+    "member_weight",
+    "nw_pieces",
+    "pair_weight",
+    "seller_queue_key",
+    "tie_surplus",
+]
+
+TIE_SCALE = 1 << 170
+TIE_HALF = TIE_SCALE >> 1
+PAIR_UNIT = 1 << 34
+
+IntArray = npt.NDArray[np.int64]
+
+
+def member_weight(member: int) -> int:
+    """Tie-break weight of an order per Wh traded (smaller ids trade first)."""
+    return member + 1
+
+
+def pair_weight(seller_bus: int, buyer_bus: int) -> int:
+    """Tie-break weight of a bus pair per Wh (strictly Monge in the bus indexes)."""
+    return PAIR_UNIT * (seller_bus + 1) * (buyer_bus + 1)
+
+
+def tie_surplus(buyer: Bid, seller: Bid, fee: int) -> int:
+    """Perturbed pair surplus ``TIE_SCALE * s_ij - w_i - w_j - d_pq`` (what the chain checks)."""
+    s = buyer.price_per_kwh_micro - seller.price_per_kwh_micro - fee
+    return (
+        TIE_SCALE * s
+        - member_weight(buyer.member)
+        - member_weight(seller.member)
+        - pair_weight(seller.bus, buyer.bus)
+    )
+
+
+@dataclass(slots=True)
+class _Arc:
+    tail: int
+    head: int
+    cap: int | None  # None: uncapacitated
+    cost: int  # welfare cost per Wh (min form)
+    tie: int  # penalty per Wh
+    flow: int
+
+
+@dataclass(frozen=True, slots=True)
+class CanonicalFlow:
+    """Canonical order volumes and bus-pair flows (Wh) with certifying bus prices.
+
+    ``seller_price[p]`` / ``buyer_price[q]`` are the node potentials of the perturbed
+    problem (``TIE_SCALE`` x micro-tokens per kWh plus the penalty part);
+    ``welfare_seller_price`` / ``welfare_buyer_price`` are the welfare bus prices used.
+    """
+
+    seller_wh: dict[int, int]
+    buyer_wh: dict[int, int]
+    pair_wh: dict[tuple[int, int], int]
+    seller_price: dict[int, int]
+    buyer_price: dict[int, int]
+    welfare_seller_price: dict[int, int]
+    welfare_buyer_price: dict[int, int]
+
+
+def _residual(arcs: Sequence[_Arc]) -> list[tuple[int, int, int, int]]:
+    """Residual edges (from, to, arc index, direction +1/-1)."""
+    out = []
+    for k, a in enumerate(arcs):
+        if a.cap is None or a.flow < a.cap:
+            out.append((a.tail, a.head, k, 1))
+        if a.flow > 0:
+            out.append((a.head, a.tail, k, -1))
+    return out
+
+
+def _bellman_ford(
+    n_nodes: int, arcs: Sequence[_Arc], weight: str
+) -> tuple[list[int], list[tuple[int, int]] | None]:
+    """Potentials ``d`` with ``weight + d[from] - d[to] >= 0`` on every residual edge, or a
+    negative cycle as (arc index, direction) steps."""
+    edges = [(u, v, k, s, s * getattr(arcs[k], weight)) for u, v, k, s in _residual(arcs)]
+    dist = [0] * n_nodes
+    pred: list[tuple[int, int, int] | None] = [None] * n_nodes
+    last = -1
+    for _ in range(n_nodes + 1):
+        last = -1
+        for u, v, k, s, w in edges:
+            if dist[u] + w < dist[v]:
+                dist[v] = dist[u] + w
+                pred[v] = (u, k, s)
+                last = v
+        if last < 0:
+            return dist, None
+    node = last
+    for _ in range(n_nodes):
+        step = pred[node]
+        assert step is not None
+        node = step[0]
+    cycle: list[tuple[int, int]] = []
+    cur = node
+    while True:
+        step = pred[cur]
+        assert step is not None
+        cycle.append((step[1], step[2]))
+        cur = step[0]
+        if cur == node:
+            break
+    return dist, cycle
+
+
+def _cancel(n_nodes: int, arcs: list[_Arc]) -> list[int]:
+    """Cancel negative-penalty cycles on ``arcs``; returns certifying penalty potentials."""
+    while True:
+        dist, cycle = _bellman_ford(n_nodes, arcs, "tie")
+        if cycle is None:
+            return dist
+        room = []
+        for k, s in cycle:
+            a = arcs[k]
+            if s < 0:
+                room.append(a.flow)
+            elif a.cap is not None:
+                room.append(a.cap - a.flow)
+        if not room:
+            raise ClearingError("optimal clearing: unbounded tie-break cycle")
+        push = min(room)
+        for k, s in cycle:
+            arcs[k].flow += s * push
+
+
+def _network(
+    buys: Sequence[Bid],
+    sells: Sequence[Bid],
+    fees: IntArray,
+    seller_wh: dict[int, int],
+    buyer_wh: dict[int, int],
+    pair_wh: dict[tuple[int, int], int],
+) -> tuple[dict[int, int], dict[int, int], list[_Arc]]:
+    ps = sorted({s.bus for s in sells})
+    qs = sorted({b.bus for b in buys})
+    node_p = {p: 1 + k for k, p in enumerate(ps)}
+    node_q = {q: 1 + len(ps) + k for k, q in enumerate(qs)}
+    arcs = [
+        _Arc(0, node_p[s.bus], s.e_wh, s.price_per_kwh_micro, member_weight(s.member), 0)
+        for s in sells
+    ]
+    arcs += [
+        _Arc(node_q[b.bus], 0, b.e_wh, -b.price_per_kwh_micro, member_weight(b.member), 0)
+        for b in buys
+    ]
+    for s, a in zip(sells, arcs, strict=False):
+        a.flow = seller_wh.get(s.member, 0)
+    for b, a in zip(buys, arcs[len(sells) :], strict=True):
+        a.flow = buyer_wh.get(b.member, 0)
+    for p in ps:
+        for q in qs:
+            flow = pair_wh.get((p, q), 0)
+            arcs.append(_Arc(node_p[p], node_q[q], None, int(fees[p, q]), pair_weight(p, q), flow))
+    return node_p, node_q, arcs
+
+
+def _potentials_ok(arcs: Sequence[_Arc], phi: Sequence[int]) -> bool:
+    """Exact welfare optimality of the arc flows under node prices ``phi``."""
+    for a in arcs:
+        r = a.cost + phi[a.tail] - phi[a.head]
+        if a.flow < 0 or (a.cap is not None and a.flow > a.cap):
+            return False
+        if (r > 0 and a.flow != 0) or (r < 0 and a.flow != a.cap):
+            return False
+    return True
+
+
+def canonical_flow(
+    buys: Sequence[Bid],
+    sells: Sequence[Bid],
+    fees: IntArray,
+    start: tuple[dict[int, int], dict[int, int], dict[tuple[int, int], int]],
+    prices: tuple[dict[int, int], dict[int, int]],
+) -> CanonicalFlow:
+    """The canonical clearing's volumes and bus flows, from a welfare optimum ``start``
+    (seller Wh, buyer Wh, bus-pair Wh by member / (p, q)) and bus prices ``prices``
+    (seller bus, buyer bus; welfare units). Prices that do not certify ``start`` exactly
+    (e.g. a floating-point dual) are replaced by shortest-path potentials; a ``start``
+    that is not welfare-optimal raises :class:`ClearingError`.
+    """
+    node_p, node_q, arcs = _network(buys, sells, fees, *start)
+    n_nodes = 1 + len(node_p) + len(node_q)
+    phi = [0] * n_nodes
+    for p, node in node_p.items():
+        phi[node] = prices[0].get(p, 0)
+    for q, node in node_q.items():
+        phi[node] = prices[1].get(q, 0)
+    balance = [0] * n_nodes
+    for a in arcs:
+        balance[a.tail] -= a.flow
+        balance[a.head] += a.flow
+    if any(balance):
+        raise ClearingError("optimal clearing: the LP flow does not balance at every bus")
+    if not _potentials_ok(arcs, phi):
+        dist, cycle = _bellman_ford(n_nodes, arcs, "cost")
+        if cycle is not None:
+            raise ClearingError("optimal clearing: the LP solution is not welfare-optimal")
+        phi = [d - dist[0] for d in dist]
+    face = [a for a in arcs if a.cost + phi[a.tail] - phi[a.head] == 0]
+    tie = _cancel(n_nodes, face)
+    combined = [TIE_SCALE * x + t - tie[0] for x, t in zip(phi, tie, strict=True)]
+    sells_wh = {s.member: a.flow for s, a in zip(sells, arcs, strict=False)}
+    buys_wh = {b.member: a.flow for b, a in zip(buys, arcs[len(sells) :], strict=False)}
+    pair_arcs = arcs[len(sells) + len(buys) :]
+    flows = {}
+    k = 0
+    for p in node_p:
+        for q in node_q:
+            if pair_arcs[k].flow:
+                flows[p, q] = pair_arcs[k].flow
+            k += 1
+    return CanonicalFlow(
+        seller_wh=sells_wh,
+        buyer_wh=buys_wh,
+        pair_wh=flows,
+        seller_price={p: combined[n] for p, n in node_p.items()},
+        buyer_price={q: combined[n] for q, n in node_q.items()},
+        welfare_seller_price={p: phi[n] for p, n in node_p.items()},
+        welfare_buyer_price={q: phi[n] for q, n in node_q.items()},
+    )
+
+
+def seller_queue_key(bid: Bid) -> tuple[int, int]:
+    """Order of sellers at a bus in the pairing: ask ascending, then id."""
+    return (bid.price_per_kwh_micro, bid.member)
+
+
+def buyer_queue_key(bid: Bid) -> tuple[int, int]:
+    """Order of buyers at a bus in the pairing: bid descending, then id."""
+    return (-bid.price_per_kwh_micro, bid.member)
+
+
+def nw_pieces(
+    buys: Sequence[Bid], sells: Sequence[Bid], flow: CanonicalFlow
+) -> list[tuple[Bid, Bid, int]]:
+    """Split the bus-pair flows into (buyer, seller, Wh) pieces, north-west-corner style.
+
+    Bus pairs are taken in (seller bus, buyer bus) order; at each bus the traded orders
+    are used up one after the other in queue order (sellers by ask then id, buyers by
+    bid descending then id), and each piece is the minimum of what is left of the pair
+    flow, the seller head and the buyer head.
+    """
+    seller_queue: dict[int, list[list[object]]] = {}
+    for s in sorted(sells, key=seller_queue_key):
+        if flow.seller_wh.get(s.member, 0):
+            seller_queue.setdefault(s.bus, []).append([s, flow.seller_wh[s.member]])
+    buyer_queue: dict[int, list[list[object]]] = {}
+    for b in sorted(buys, key=buyer_queue_key):
+        if flow.buyer_wh.get(b.member, 0):
+            buyer_queue.setdefault(b.bus, []).append([b, flow.buyer_wh[b.member]])
+    pieces: list[tuple[Bid, Bid, int]] = []
+    for (p, q), total in sorted(flow.pair_wh.items()):
+        need = total
+        while need:
+            s_head, b_head = seller_queue[p][0], buyer_queue[q][0]
+            left_s, left_b = int(s_head[1]), int(b_head[1])  # type: ignore[call-overload]
+            e_wh = min(need, left_s, left_b)
+            seller, buyer = s_head[0], b_head[0]
+            assert isinstance(seller, Bid) and isinstance(buyer, Bid)
+            pieces.append((buyer, seller, e_wh))
+            need -= e_wh
+            s_head[1] = left_s - e_wh
+            b_head[1] = left_b - e_wh
+            if left_s == e_wh:
+                seller_queue[p].pop(0)
+            if left_b == e_wh:
+                buyer_queue[q].pop(0)
+    return pieces
+
+
+def check_canonical(
+    bids: Sequence[Bid],
+    fees: IntArray,
+    trades: Sequence[Trade],
+    tie_buyer_dual: Mapping[int, int],
+    tie_seller_dual: Mapping[int, int],
+) -> list[tuple[str, int]]:
+    """The chain's canonical-optimum checks in Python; ``[]`` when ``trades`` is canonical.
+
+    Each problem is ``(check, index)`` as in ``NonCanonicalOptimum(check, index)`` of
+    contracts/FeeClearing.sol, except that welfare-level failures are reported as
+    ``("welfare", ...)`` (the chain's older named errors). Checks: 0 perturbed slackness on
+    trade ``index``; 1 positive dual on an order that is not full (bid ``index``); 2
+    perturbed dual infeasibility at bus pair ``p << 16 | q``; 3 pairing order at trade
+    ``index`` (:func:`nw_pieces`).
+    """
+    problems: list[tuple[str, int]] = []
+    order = {b.member: b for b in bids}
+    dual = {**tie_buyer_dual, **tie_seller_dual}
+    traded: dict[int, int] = {}
+    for t in trades:
+        traded[t.buyer] = traded.get(t.buyer, 0) + t.e_wh
+        traded[t.seller] = traded.get(t.seller, 0) + t.e_wh
+    heads: dict[tuple[int, int], tuple[tuple[int, int], int]] = {}
+    prev_pair: tuple[int, int] | None = None
+    prev_exhausted = True
+    for k, t in enumerate(trades):
+        buyer, seller = order[t.buyer], order[t.seller]
+        fee = int(fees[seller.bus, buyer.bus])
+        gap = dual[t.buyer] + dual[t.seller] - tie_surplus(buyer, seller, fee)
+        if gap:
+            problems.append(("slackness" if abs(gap) < TIE_HALF else "welfare", k))
+        pair = (seller.bus, buyer.bus)
+        ok = prev_pair is None or pair > prev_pair or (pair == prev_pair and prev_exhausted)
+        exhausted = False
+        for side, bid, key in (
+            (1, seller, seller_queue_key(seller)),
+            (0, buyer, buyer_queue_key(buyer)),
+        ):
+            last = heads.get((side, bid.bus))
+            if last is not None and last[1] > 0:
+                ok = ok and last[0] == key
+                left = last[1]
+            else:
+                ok = ok and (last is None or key > last[0])
+                left = traded[bid.member]
+            heads[side, bid.bus] = (key, left - t.e_wh)
+            exhausted = exhausted or left == t.e_wh
+        if not ok:
+            problems.append(("pairing", k))
+        prev_pair, prev_exhausted = pair, exhausted
+    for k, b in enumerate(bids):
+        d = dual.get(b.member, 0)
+        if d and traded.get(b.member, 0) != b.e_wh:
+            problems.append(("fill" if d < TIE_HALF else "welfare", k))
+    top: dict[int, int] = {}
+    bottom: dict[int, int] = {}
+    for b in bids:
+        w = member_weight(b.member)
+        if b.side == Side.BUY:
+            x = TIE_SCALE * b.price_per_kwh_micro - w - dual.get(b.member, 0)
+            top[b.bus] = max(top.get(b.bus, x), x)
+        else:
+            y = TIE_SCALE * b.price_per_kwh_micro + w + dual.get(b.member, 0)
+            bottom[b.bus] = min(bottom.get(b.bus, y), y)
+    for p in sorted(bottom):
+        for q in sorted(top):
+            excess = top[q] - bottom[p] - TIE_SCALE * int(fees[p, q]) - pair_weight(p, q)
+            if excess > 0:
+                problems.append(("dual" if excess < TIE_HALF else "welfare", (p << 16) | q))
+    return problems
