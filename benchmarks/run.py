@@ -57,6 +57,23 @@ def _day_offchain() -> list[Row]:
     return _day("none")
 
 
+def _keystores(folder: Path) -> list[str]:
+    """Keystores of the ieee33 members in ``folder`` (fast scrypt: a benchmark, not custody);
+    the scenario settings that use them."""
+    import os
+
+    from gridledger.ledger.keystore import MIN_SCRYPT_N, write_keystores
+    from gridledger.scenario import load_scenario
+    from gridledger.sim.runner import scenario_member_ids
+
+    scenario = load_scenario(ROOT / "scenarios" / "ieee33.toml", [])
+    keys = folder / "keys"
+    write_keystores(keys, "benchmark", scenario_member_ids(scenario), scrypt_n=MIN_SCRYPT_N)
+    (folder / "password").write_text("benchmark\n")
+    os.chmod(folder / "password", 0o600)
+    return [f'chain.keys="{keys}"', f'chain.key_password_file="{folder / "password"}"']
+
+
 def _day_onchain() -> list[Row]:
     import tempfile
 
@@ -84,10 +101,13 @@ def _day_onchain() -> list[Row]:
     if anvil is not None:
         backends.append(anvil.url)
     for backend in backends:
-        scenario = load_scenario(ROOT / "scenarios" / "ieee33.toml", [f'chain.backend="{backend}"'])
         with tempfile.TemporaryDirectory() as tmp:
+            sets = [f'chain.backend="{backend}"']
+            if backend != "embedded":  # a JSON-RPC node refuses the public seed's keys
+                sets += _keystores(Path(tmp))
+            scenario = load_scenario(ROOT / "scenarios" / "ieee33.toml", sets)
             started = time.perf_counter()
-            result = run_with_chain(scenario, Path(tmp))
+            result = run_with_chain(scenario, Path(tmp) / "run")
             elapsed = time.perf_counter() - started
         name = "embedded" if backend == "embedded" else "anvil"
         stats = result.chain_stats
@@ -95,7 +115,7 @@ def _day_onchain() -> list[Row]:
             "name": f"ieee33_full_day_{name}",
             "value": round(elapsed, 3),
             "unit": "s",
-            "target": 60.0 if name == "embedded" else None,
+            "target": 40.0 if name == "embedded" else None,
             "note": f"tx={stats.get('tx_count')} gas={stats.get('gas_total')} "
             f"matches_reference={result.onchain_matches_reference}",
         }
@@ -106,8 +126,8 @@ def _day_onchain() -> list[Row]:
                     "name": "gas_per_recorded_bid",
                     "value": stats.get("gas_per_bid"),
                     "unit": "gas",
-                    "target": 30_000,
-                    "note": "full day, embedded",
+                    "target": 12_000,
+                    "note": "full day, embedded (round transactions incl. locks / bids)",
                 }
             )
             rows.append(

@@ -32,8 +32,6 @@ abstract contract Escrow is Registry {
 
     /// @notice A withdrawal exceeds the member's free balance (balance minus active lock).
     error InsufficientFreeBalance(uint32 member, int256 free, uint256 amount);
-    /// @notice A binding bid's worst case exceeds the member's free balance.
-    error InsufficientEscrow(uint32 member, int256 free, uint256 needed);
     /// @notice A GRID/OPERATOR withdrawal exceeds what is backed by tokens held.
     error UnbackedWithdrawal(uint32 account, int256 available, uint256 amount);
     /// @notice Settlement would leave the GRID/OPERATOR accounts unable to back member debt.
@@ -209,14 +207,17 @@ abstract contract Escrow is Registry {
         if (debtAfter != debtBefore) memberDebtMicro = memberDebtMicro + debtAfter - debtBefore;
     }
 
-    /// @dev Lock `needed` of member `id`'s balance for the binding round of `interval`; every
-    ///      earlier lock is inactive here (no interval is pending while a binding round records).
-    function _lock(uint32 id, uint32 interval, uint256 needed) internal {
+    /// @dev Lock `needed` of member `id`'s balance for the binding round of `interval` when
+    ///      its balance covers it (every earlier lock is inactive here: no interval is pending
+    ///      while a binding round records); returns the balance left free, negative (and
+    ///      nothing locked) when it does not cover the lock.
+    function _tryLock(uint32 id, uint32 interval, uint256 needed) internal returns (int256 free) {
         Account storage a = _accounts[id];
-        int256 free = a.balance;
-        if (free < needed.toInt256()) revert InsufficientEscrow(id, free, needed);
-        a.locked = needed.toUint96();
-        a.lockInterval = interval;
+        free = int256(a.balance) - needed.toInt256();
+        if (free >= 0) {
+            a.locked = needed.toUint96();
+            a.lockInterval = interval;
+        }
     }
 
     /// @dev Book an interval's GRID and OPERATOR changes and check the reserve.

@@ -109,6 +109,13 @@ contract Market is Escrow {
     uint8 public constant VERDICT_SECURE = 0;
     /// @notice Verdict: secure after the recorded curtailments.
     uint8 public constant VERDICT_CURTAILED = 1;
+    /// @notice Verdict: violations remain that no curtailment of trades can resolve (e.g.
+    ///         under-voltage from load alone); the recorded curtailments (maybe none) are the
+    ///         justified ones.
+    uint8 public constant VERDICT_UNRESOLVED = 2;
+    /// @notice Network configuration of a feeder too large for one data contract: the DSO
+    ///         signs its verdicts, but curtailments are not checked on chain (docs/trust.md).
+    uint256 public constant NETWORK_SIGNED_ONLY = type(uint256).max;
 
     /// @notice EIP-712 type of a bid.
     bytes32 public constant BID_TYPEHASH = keccak256(
@@ -223,8 +230,14 @@ contract Market is Escrow {
     event SecurityRecorded(
         uint32 indexed interval, uint8 verdict, bytes32 deliveryHash, uint256[] curtailments, bytes32[2] dsoSig
     );
-    /// @notice The DSO's evidence of a curtailed verdict: pre-curtailment margins and certificate.
-    event CurtailmentEvidence(uint32 indexed interval, uint256[] margins, uint256[] certificate);
+    /// @notice The DSO's evidence of a curtailed verdict: pre-curtailment margins, certificate,
+    ///         and the surplus the curtailments cost as the verifier measured it.
+    event CurtailmentEvidence(
+        uint32 indexed interval, uint256[] margins, uint256[] certificate, uint256 lostSurplusWhMicro
+    );
+    /// @notice A binding bid was left out of the clearing: its member's free escrow could not
+    ///         cover the bid's lock (`freeMicro` < `neededMicro`).
+    event BidExcluded(uint32 indexed interval, uint32 indexed member, int256 freeMicro, uint256 neededMicro);
     /// @notice A meter sent its own reading.
     event ReadingSubmitted(uint32 indexed interval, uint32 indexed member, uint256 reading);
     /// @notice A silent meter's member was given the default reading (import at its limit).
@@ -304,7 +317,8 @@ contract Market is Escrow {
     constructor(Config memory cfg) Registry(cfg.operator, cfg.dso, cfg.grid) Escrow(cfg.token) {
         if (
             cfg.rounds == 0 || cfg.feedInPerKwhMicro > cfg.retailPerKwhMicro || cfg.toleranceBp > 10_000
-                || address(cfg.calculator) == address(0) || cfg.roundBlocks == 0 || cfg.settleBlocks == 0
+                || address(cfg.calculator) == address(0) || address(cfg.curtailmentVerifier) == address(0)
+                || cfg.roundBlocks == 0 || cfg.settleBlocks == 0
         ) {
             revert BadConfig();
         }
@@ -350,10 +364,10 @@ contract Market is Escrow {
         return _intervals[interval];
     }
 
-    /// @notice The bid member `member` sent straight to the contract for `round` of `interval`
+    /// @notice The bid member `id` sent straight to the contract for `round` of `interval`
     ///         (0 if none); round 256 holds meters' direct readings.
-    function directSubmission(uint32 interval, uint256 round, uint32 member) external view returns (uint256) {
-        return _direct[_directKey(interval, round, member)];
+    function directSubmission(uint32 interval, uint256 round, uint32 id) external view returns (uint256) {
+        return _direct[_directKey(interval, round, id)];
     }
 
     // ---------------------------------------------------------------- bidding
@@ -413,28 +427,46 @@ contract Market is Escrow {
             st.roundsRecorded = round + 1;
         }
         binding = binding || round + 1 == rounds;
+        _emitRound(interval, round, binding, h, bids);
         if (binding) {
-            _lockBinding(interval, bids);
+            (uint256 admitted, bytes32 admittedHash) = _lockBinding(interval, bids);
+            st.bidCount = admitted.toUint32();
+            st.bidsHash = admittedHash;
             st.phase = Phase.Clearing;
             st.deadlineBlock = uint64(block.number + settleBlocks);
         }
-        _emitRound(interval, round, binding, h, bids);
     }
 
     /// @dev Lock each binding bid's worst case: a buyer its payment eWh * price / 1000, a seller
-    ///      its shortfall penalty ceil(eWh * (retail - price) / 1000) + 1. Marks `interval` pending.
-    function _lockBinding(uint32 interval, uint256[] calldata bids) private {
+    ///      its shortfall penalty ceil(eWh * (retail - price) / 1000) + 1. A bid whose member's
+    ///      free escrow cannot cover it is left out of the clearing (BidExcluded), so nobody can
+    ///      block a round with a bid it cannot pay for. Marks `interval` pending; returns the
+    ///      number and hash of the bids admitted to the clearing.
+    function _lockBinding(uint32 interval, uint256[] calldata bids) private returns (uint256 count, bytes32 h) {
         if (hasPendingInterval) revert IntervalPending(pendingInterval);
         hasPendingInterval = true;
         pendingInterval = interval;
         uint256 retail = retailPerKwhMicro;
-        for (uint256 k = 0; k < bids.length; ++k) {
+        uint256 n = bids.length;
+        uint256[] memory admitted = new uint256[](n);
+        for (uint256 k = 0; k < n; ++k) {
             uint256 w = bids[k];
             uint256 e = (w >> 152) & _U64;
             uint256 price = (w >> 88) & _U64;
             uint256 needed = (w >> 216) & 0xff == 0 ? (e * price) / 1000 : (e * (retail - price) + 999) / 1000 + 1;
-            _lock(uint32(w >> 224), interval, needed);
+            uint32 id = uint32(w >> 224);
+            int256 free = _tryLock(id, interval, needed);
+            if (free < 0) {
+                emit BidExcluded(interval, id, int256(_accounts[id].balance), needed);
+            } else {
+                admitted[count] = w;
+                ++count;
+            }
         }
+        assembly ("memory-safe") {
+            mstore(admitted, count)
+        }
+        h = keccak256(abi.encodePacked(admitted));
     }
 
     /// @dev Storage key of a direct submission (`round` 256: a meter's reading).
@@ -785,7 +817,9 @@ contract Market is Escrow {
     // --------------------------------------------------------------- security
     /// @notice Commit the DSO's linearised network once (operator relays, DSO signs
     ///         Network(cfg, keccak256(table))): the sensitivities and limits the curtailment
-    ///         checks use (layout: contracts/SecurityVerifier.sol), stored as a data contract.
+    ///         checks use (layout: contracts/SecurityVerifier.sol), stored as a data contract;
+    ///         `cfg` is the congestion rule the verifier checks (0 greedy, 1 lp), or
+    ///         NETWORK_SIGNED_ONLY with an empty table for a feeder too large to commit.
     function configureNetwork(uint256 cfg, bytes calldata table, bytes32[2] calldata dsoSig) external onlyOperator {
         if (networkData != address(0)) revert NetworkAlreadyConfigured();
         bytes32 h = keccak256(table);
@@ -824,16 +858,21 @@ contract Market is Escrow {
         bytes32 h = _hashWords(trades);
         if (h != st.tradesHash) revert HashMismatch(interval, st.tradesHash, h);
         uint256 nc = ev.curtailments.length;
-        if (verdict > VERDICT_CURTAILED || (verdict == VERDICT_SECURE) != (nc == 0)) revert BadVerdict(verdict, nc);
+        if (verdict > VERDICT_UNRESOLVED || (verdict == VERDICT_SECURE && nc != 0) || (verdict == VERDICT_CURTAILED && nc == 0)) {
+            revert BadVerdict(verdict, nc);
+        }
         _checkDso(_verdictHash(interval, h, verdict, ev), ev.dsoSig);
         bytes32 dh = h;
         if (nc > 0) {
             dh = _curtailed(trades, ev.curtailments);
-            if (networkData == address(0) || address(curtailmentVerifier) == address(0)) revert NetworkNotConfigured();
-            curtailmentVerifier.verifyCurtailments(
-                networkData, networkCfg, trades, ev.curtailments, ev.margins, ev.certificate
-            );
-            emit CurtailmentEvidence(interval, ev.margins, ev.certificate);
+            if (networkData == address(0)) revert NetworkNotConfigured();
+            uint256 lost = 0;
+            if (networkCfg != NETWORK_SIGNED_ONLY) {
+                lost = curtailmentVerifier.verifyCurtailments(
+                    networkData, networkCfg, trades, ev.curtailments, ev.margins, ev.certificate
+                );
+            }
+            emit CurtailmentEvidence(interval, ev.margins, ev.certificate, lost);
         }
         st.verdict = verdict;
         st.deliveryHash = dh;

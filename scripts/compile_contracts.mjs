@@ -22,13 +22,20 @@ const productDir = path.join(root, "src", "gridledger", "ledger", "artifacts");
 const devDir = path.join(root, "dev-artifacts");
 const outDirs = [productDir, devDir];
 // Deployed by the product (FeeClearingVerifier by Market's constructor, for the fee rules).
-const PRODUCT = new Set(["Market", "SettlementToken", "FeeClearingVerifier"]);
+const PRODUCT = new Set([
+  "Market",
+  "SettlementToken",
+  "FeeClearingVerifier",
+  "SettlementCalculator",
+  "SecurityVerifier",
+  "UniformClearing",
+]);
 const check = process.argv.includes("--check");
 
 const settings = {
   evmVersion: "cancun",
   optimizer: { enabled: true, runs: 200 },
-  viaIR: false,
+  viaIR: true,
   metadata: { bytecodeHash: "none" },
   outputSelection: {
     "*": {

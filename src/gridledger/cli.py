@@ -82,6 +82,8 @@ SUMMARY_KEYS = (
     "tx_count",
     "gas_per_bid",
     "onchain_matches_reference",
+    "solvent",
+    "audit_findings",
     "runtime_s",
 )
 

@@ -129,18 +129,18 @@ def test_resume_mid_interval_on_anvil(anvil_url: str, keys: KeyRing, tmp_path: P
     del diverged
 
     resumed = Ledger.connect(anvil_url, state_dir=state, keys=keys)
-    # restored from the log, not from zero, plus the two rounds and the clear that the
-    # killed process sent (found on the node, adopted from chain/sent.jsonl)
+    # restored from the log, not from zero, plus the opening, the two rounds and the clear
+    # that the killed process sent (found on the node, adopted from chain/sent.jsonl)
     adopted = resumed.stats()
-    assert adopted.tx_count == logged["tx_count"] + 3
+    assert adopted.tx_count == logged["tx_count"] + 4
     assert adopted.bids_recorded == logged["bids_recorded"] + sum(len(b) for b in books[1])
     assert resumed.last_settled_interval() == 0
     expected = settle(clear_uniform(books[1][-1]).trades, readings[1], tariffs).deltas()
     assert interval(resumed, 1) == expected
     assert resumed.last_settled_interval() == 1
     assert resumed.conserved()
-    assert resumed.stats().tx_count == logged["tx_count"] + 6  # as if never interrupted
-    assert len(store.TxLog.open(state).records[-1].txs) == 6
+    assert resumed.stats().tx_count == logged["tx_count"] + 7  # as if never interrupted
+    assert len(store.TxLog.open(state).records[-1].txs) == 7
     report = audit(Ledger.connect(anvil_url, state_dir=state, read_only=True))
     assert report.ok, report.problems
     assert report.intervals_settled == 2

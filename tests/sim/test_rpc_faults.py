@@ -7,8 +7,12 @@ node, the client got no answer), or dump the node's state (``anvil_dumpState``) 
 later restart from an older state. The resumed folders must equal an uninterrupted run
 (every CSV, the summary but for ``runtime_s`` and the node URL in ``chain``).
 
-Block numbers on a node: the setup is the first ``evm_mine``; interval k (0-based) mines
-twice, its clearing at ``evm_mine`` number 2k + 2 and its settlement at 2k + 3.
+Which request carries which step: an interval spans several blocks (its opening and each
+round's deadline), so the uninterrupted reference run goes through a recording proxy that
+decodes the function of every transaction sent; :func:`_mine` looks up, for interval k
+(0-based) and step "clear" or "settle", the number of the ``eth_sendRawTransaction`` batch
+that carries it, which is also the number of the ``evm_mine`` that mines it (each batch is
+mined by the next ``evm_mine``).
 """
 
 from __future__ import annotations
@@ -23,11 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import rlp
+from eth_utils import keccak
 from tests.keykit import make_keys, password_file
 
 from gridledger.cli import main
 from gridledger.ledger import store
 from gridledger.ledger.anvil import AnvilNode, find_anvil, start_anvil
+from gridledger.ledger.contracts import artifact
 from gridledger.scenario import load_scenario
 from gridledger.sim.runner import scenario_member_ids
 
@@ -40,9 +47,42 @@ HORIZON = ("--set", "horizon.first_interval=48", "--set", f"horizon.intervals={I
 UNCOMPARED = {"runtime_s", "chain"}  # wall clock; the node's URL differs between runs
 
 
-def _mine(k: int, step: str) -> int:
-    """Number of the ``evm_mine`` of interval ``k``'s ``"clear"`` or ``"settle"`` flush."""
-    return 2 * k + (2 if step == "clear" else 3)
+SCHEDULE: dict[tuple[int, str], int] = {}  # (interval k, step) -> batch / evm_mine number
+
+
+def _mine(k: int, step: str) -> Callable[[], int]:
+    """Number of the ``evm_mine`` (and ``eth_sendRawTransaction`` batch) of interval ``k``'s
+    ``"clear"`` or ``"settle"`` (known once the reference run has been recorded)."""
+    return lambda: SCHEDULE[(k, step)]
+
+
+def _function_names() -> dict[bytes, str]:
+    """Selector -> name of every Market function."""
+
+    def kind(param: dict[str, Any]) -> str:
+        t = str(param["type"])
+        if t.startswith("tuple"):
+            return "(" + ",".join(kind(c) for c in param["components"]) + ")" + t[5:]
+        return t
+
+    out = {}
+    for entry in artifact("Market").abi:
+        if entry.get("type") == "function":
+            signature = f"{entry['name']}({','.join(kind(i) for i in entry['inputs'])})"
+            out[keccak(text=signature)[:4]] = str(entry["name"])
+    return out
+
+
+def _record_schedule(proxy: Proxy) -> None:
+    """Fill :data:`SCHEDULE` from the functions the proxy saw in each batch."""
+    SCHEDULE.clear()
+    seen = {"clear": 0, "settle": 0}
+    for number, names in enumerate(proxy.batches, start=1):
+        for step, function in (("clear", "clearGreedy"), ("settle", "settle")):
+            if function in names:
+                SCHEDULE[(seen[step], step)] = number
+                seen[step] += 1
+    assert proxy.counts.get("evm_mine") == len(proxy.batches), "one evm_mine per batch"
 
 
 def _rpc(url: str, method: str, params: list[Any]) -> Any:
@@ -64,6 +104,7 @@ class Proxy:
         self.upstream = upstream
         self.counts: dict[str, int] = {}
         self.faults: dict[tuple[str, int], Fault] = {}
+        self.batches: list[list[str]] = []  # functions of each eth_sendRawTransaction batch
         self.dead = False
         proxy = self
 
@@ -101,6 +142,11 @@ class Proxy:
     def action(self, body: bytes) -> str:
         payload = json.loads(body)
         calls = payload if isinstance(payload, list) else [payload]
+        raws = [c["params"][0] for c in calls if c["method"] == "eth_sendRawTransaction"]
+        if raws:
+            names = _function_names()
+            data = [rlp.decode(bytes.fromhex(raw[4:]))[7] for raw in raws]  # type-2 tx: data
+            self.batches.append([names.get(bytes(d[:4]), "?") for d in data])
         for method in {c["method"] for c in calls}:
             self.counts[method] = self.counts.get(method, 0) + 1
             fault = self.faults.pop((method, self.counts[method]), None)
@@ -164,7 +210,10 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         pytest.skip("anvil not found: run `npm ci` (node_modules/@foundry-rs/anvil-*)")
     out = tmp_path_factory.mktemp("reference") / "run"
     with start_anvil() as node:
-        assert _run(out, node.url) == 0
+        proxy = Proxy(node.url)
+        assert _run(out, proxy.url) == 0
+        proxy.close()
+    _record_schedule(proxy)
     return _outputs(out)
 
 
@@ -178,6 +227,8 @@ def anvil_nodes() -> Iterator[list[AnvilNode]]:
 
 
 def _kill_at(proxy: Proxy, node: AnvilNode, mine: int) -> None:
+    """Stop the node at the ``mine``-th ``evm_mine`` (before it is mined)."""
+
     def kill() -> str:
         node.stop()  # SIGTERM: anvil writes its --state file
         proxy.dead = True
@@ -199,7 +250,7 @@ def test_node_killed_then_restarted(
     node = start_anvil(state=state)
     anvil_nodes.append(node)
     proxy = Proxy(node.url)
-    _kill_at(proxy, node, _mine(3, "clear"))
+    _kill_at(proxy, node, _mine(3, "clear")())
     capsys.readouterr()
     assert _run(out, proxy.url) == 1
     error = capsys.readouterr().err
@@ -256,8 +307,8 @@ def test_node_restarted_from_older_state(
         dumps.append(_rpc(node.url, "anvil_dumpState", []))
         return "forward"
 
-    proxy.faults[("eth_sendRawTransaction", _mine(2, "clear"))] = dump  # after interval 1
-    _kill_at(proxy, node, _mine(4, "clear"))
+    proxy.faults[("eth_sendRawTransaction", _mine(2, "clear")())] = dump  # after interval 1
+    _kill_at(proxy, node, _mine(4, "clear")())
     assert _run(out, proxy.url) == 1
     proxy.close()
     assert _log_intervals(out) == [None, 0, 1, 2, 3]
@@ -292,7 +343,7 @@ def test_lost_answer(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     method: str,
-    mine: int,
+    mine: Callable[[], int],
     answer: str,
 ) -> None:
     """The node got the transactions (mined them, or holds them in its pool) and the
@@ -302,7 +353,7 @@ def test_lost_answer(
     node = start_anvil()
     anvil_nodes.append(node)
     proxy = Proxy(node.url)
-    proxy.faults[(method, mine)] = lambda: answer
+    proxy.faults[(method, mine())] = lambda: answer
     capsys.readouterr()
     assert _run(out, proxy.url) == 1
     error = capsys.readouterr().err

@@ -1,7 +1,7 @@
 """Re-derive clearing and settlement from chain data alone and compare with market/.
 
 For every interval the audit takes, from the Market contract's events only:
-the last recorded round's bids (``RoundRecorded``), the emitted trades
+the binding round's bids (``RoundRecorded``, less those ``BidExcluded``), the emitted trades
 (``IntervalCleared``), the curtailments (``SecurityRecorded``), the meter readings
 (``ReadingsRecorded``) and the booked account changes (``IntervalSettled``); the
 tariffs, the settlement tolerance band and the clearing rule come from the contract's
@@ -10,7 +10,10 @@ against the recorded ``feeTableHash``) and kappa from its storage. It re-runs th
 (:func:`gridledger.market.clear_uniform`, :func:`~gridledger.market.greedy.clear_greedy`
 or :func:`~gridledger.market.optimal.clear_optimal`) and :func:`gridledger.market.settle`
 and compares to the unit, checks that each interval's changes sum to zero and that
-the contract's own conservation check holds.
+the contract's own conservation and solvency checks hold. Manipulations are named as
+findings (:mod:`~gridledger.ledger.findings`): dropped signed bids (against the members'
+receipts), unsigned or unjustified verdicts, missing readings, a non-canonical optimum,
+unbacked withdrawals and solvency breaches.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 from eth_utils import keccak
 
 from gridledger.ledger import encoding as enc
+from gridledger.ledger.contracts import DecodedEvent
 from gridledger.ledger.deploy import CLEARING_RULE_IDS
 from gridledger.ledger.findings import (
     AccountReplay,
@@ -32,11 +36,13 @@ from gridledger.ledger.findings import (
     missing_readings,
     unsigned_verdicts,
 )
+from gridledger.ledger.network_data import check_recorded
 from gridledger.ledger.reader import ChainReader
 from gridledger.ledger.receipts import Receipts
 from gridledger.ledger.reference import deltas_from_event, unpack_fee_table
 from gridledger.market.double_auction import clear_uniform
 from gridledger.market.greedy import clear_greedy
+from gridledger.market.justification import RULE_IDS, UnjustifiedCurtailment
 from gridledger.market.optimal import clear_optimal
 from gridledger.market.orders import Bid, ClearingResult, Trade, apply_curtailments
 from gridledger.market.settlement import Tariffs, settle
@@ -48,6 +54,35 @@ __all__ = ["AuditReport", "audit", "compact_ranges"]
 def _address(value: Any) -> bytes:
     """An address from a decoded ABI value (checksummed hex string or bytes)."""
     return bytes.fromhex(value[2:]) if isinstance(value, str) else bytes(value)
+
+
+def _network_check(events: Sequence[DecodedEvent]) -> VerdictCheck | None:
+    """The reference check of curtailments against the network committed on chain (its
+    ``NetworkConfigured`` event); None without a checked network."""
+    found = [e for e in events if e.name == "NetworkConfigured"]
+    if not found:
+        return None
+    cfg, table = int(found[0].args["cfg"]), bytes(found[0].args["table"])
+    rules = {rule_id: name for name, rule_id in RULE_IDS.items()}
+    if cfg not in rules:
+        return None  # signed-only: the DSO's signature is all there is to check
+
+    def check(
+        interval: int,
+        trades: list[int],
+        curtailments: list[int],
+        margins: list[int],
+        certificate: list[int],
+    ) -> str | None:
+        try:
+            check_recorded(
+                table, rules[cfg], enc.unpack_trades(trades), curtailments, margins, certificate
+            )
+        except UnjustifiedCurtailment as error:
+            return f"curtailment not justified by the committed network: {error}"
+        return None
+
+    return check
 
 
 def _same_welfare(
@@ -176,6 +211,9 @@ def audit(
                 report.problems.append(
                     f"interval {interval}: RoundRecorded hash differs from its bids"
                 )
+        elif event.name == "BidExcluded":
+            member = int(args["member"])
+            last_round[interval] = [w for w in last_round.get(interval, []) if w >> 224 != member]
         elif event.name == "IntervalCleared":
             report.intervals_checked += 1
             bids = [enc.unpack_bid(w) for w in last_round.get(interval, [])]
@@ -228,7 +266,7 @@ def audit(
     report.findings += dropped_bids(events, receipts or {})
     report.findings += missing_readings(events)
     domain, dso = bytes(ledger.view("domainSeparator")[0]), _address(ledger.view("dso")[0])
-    report.findings += unsigned_verdicts(events, domain, dso, justify)
+    report.findings += unsigned_verdicts(events, domain, dso, justify or _network_check(events))
     report.findings += AccountReplay(retail).run(events)
     if report.missing:
         report.problems.append(

@@ -91,6 +91,11 @@ class Backend(ABC):
     def block_number(self) -> int:
         """Number of the latest sealed block."""
 
+    def new_block(self) -> None:
+        """End the current block even when it is empty (embedded: seal it; a JSON-RPC node:
+        mine an empty one), so a deadline counted in blocks passes."""
+        self.seal()
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (stop nothing that the backend did not start)."""
 
@@ -403,6 +408,9 @@ class RpcBackend(Backend):
 
     def seal(self) -> None:
         return None
+
+    def new_block(self) -> None:
+        self.mine()
 
     def call(self, sender: bytes, to: bytes, data: bytes) -> bytes:
         answer = self._post(

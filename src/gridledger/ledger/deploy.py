@@ -8,7 +8,7 @@ and approve the escrow, deposit every member's escrow and the GRID account's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from fractions import Fraction
@@ -20,13 +20,13 @@ import rlp
 from eth_utils import keccak, to_checksum_address
 
 from gridledger.errors import ChainError
-from gridledger.ledger.contracts import Artifact
+from gridledger.ledger.contracts import Artifact, artifact
 from gridledger.ledger.fee_clearing import kappa_args, pack_fee_table
 from gridledger.ledger.keys import PublicKeys
 from gridledger.ledger.txqueue import (
     GAS_APPROVE,
+    GAS_DEPLOY_HELPER,
     GAS_DEPLOY_MARKET,
-    GAS_DEPLOY_MARKET_FEE_RULE,
     GAS_DEPLOY_TOKEN,
     GAS_DEPOSIT_GRID,
     GAS_MINT,
@@ -39,13 +39,18 @@ from gridledger.market.settlement import Tariffs
 
 __all__ = [
     "CLEARING_RULE_IDS",
+    "DEFAULT_LIMIT_WH",
     "MAX_FEE_TABLE_BYTES",
+    "NETWORK_SIGNED_ONLY",
     "REGISTER_CHUNK",
     "ROLE_CODES",
+    "ChainTiming",
     "ClearingConfig",
     "Deployment",
+    "Helpers",
     "LedgerMember",
     "MemberLike",
+    "NetworkCommitment",
     "clearing_config",
     "create_address",
     "members_for_ledger",
@@ -57,15 +62,51 @@ CLEARING_RULE_IDS: dict[str, int] = {"uniform": 0, "greedy": 1, "optimal": 2}
 ROLE_CODES: dict[str, int] = {"consumer": 0, "producer": 1, "prosumer": 2}
 MAX_FEE_TABLE_BYTES = 24_575  # one data contract (EIP-170 code size limit - 1)
 REGISTER_CHUNK = 64
+ZERO_ADDRESS = bytes(20)
+NETWORK_SIGNED_ONLY = (1 << 256) - 1  # Market.NETWORK_SIGNED_ONLY: verdicts signed, not checked
+
+
+DEFAULT_LIMIT_WH = 1_000_000  # connection limit per interval when none is given (1 MWh)
 
 
 @dataclass(frozen=True, slots=True)
 class LedgerMember:
-    """A member as the chain sees it: id, bus, role code (:data:`ROLE_CODES`)."""
+    """A member as the chain sees it: id, bus, role code (:data:`ROLE_CODES`) and its
+    connection limit per interval (the largest bid energy and reading magnitude, Wh)."""
 
     id: int
     bus: int
     role: int
+    limit_wh: int = DEFAULT_LIMIT_WH
+
+
+@dataclass(frozen=True, slots=True)
+class ChainTiming:
+    """Deadlines in blocks: a round stays open ``round_blocks`` for members' own bids;
+    meters have ``reading_blocks`` of delivery before silent ones get the default reading;
+    an interval unsettled ``settle_blocks`` after its binding round may be expired."""
+
+    round_blocks: int = 1
+    reading_blocks: int = 1
+    settle_blocks: int = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Helpers:
+    """Addresses of the contracts the Market calls: the clearing checker (the uniform rule's
+    or the fee rules' verifier), the settlement calculator, the curtailment verifier."""
+
+    clearing: bytes
+    calculator: bytes
+    curtailments: bytes
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class NetworkCommitment:
+    """The DSO's linearised network: configuration word and packed table."""
+
+    cfg: int
+    table: bytes
 
 
 class MemberLike(Protocol):
@@ -81,15 +122,20 @@ class MemberLike(Protocol):
     def role(self) -> str | Enum: ...
 
 
-def members_for_ledger(members: Sequence[MemberLike]) -> list[LedgerMember]:
-    """Map members with ``id``, ``bus``, ``role`` (str or enum) to ledger members."""
+def members_for_ledger(
+    members: Sequence[MemberLike], limits_wh: Mapping[int, int] | None = None
+) -> list[LedgerMember]:
+    """Map members with ``id``, ``bus``, ``role`` (str or enum) to ledger members;
+    ``limits_wh`` gives each member's connection limit per interval (default
+    :data:`DEFAULT_LIMIT_WH`)."""
     out = []
     for m in members:
         role = str(getattr(m.role, "value", m.role))
         if role not in ROLE_CODES:
             message = f"member {m.id}: role {role!r} not in {sorted(ROLE_CODES)}"
             raise ChainError(message)
-        out.append(LedgerMember(int(m.id), int(m.bus), ROLE_CODES[role]))
+        limit = DEFAULT_LIMIT_WH if limits_wh is None else int(limits_wh[int(m.id)])
+        out.append(LedgerMember(int(m.id), int(m.bus), ROLE_CODES[role], limit))
     return out
 
 
@@ -114,6 +160,11 @@ class Deployment:
     members: tuple[LedgerMember, ...]  # by id, unique
     deposit_micro: int
     grid_deposit_micro: int
+    helpers: Helpers
+    dso: bytes
+    grid: bytes
+    timing: ChainTiming = ChainTiming()
+    network: NetworkCommitment | None = None
 
 
 def create_address(sender: bytes, nonce: int) -> bytes:
@@ -168,12 +219,18 @@ def plan_deployment(
     rounds: int,
     deposits_micro: tuple[int, int | None],
     clearing: tuple[str, npt.ArrayLike | None, Fraction | float],
+    *,
+    parties: tuple[bytes, bytes],
+    timing: ChainTiming = ChainTiming(),
+    network: NetworkCommitment | None = None,
 ) -> tuple[Deployment, bytes | None]:
     """Check the setup's parameters; the deployment and, for a fee rule, the packed fee table.
 
-    The token and the Market are created by the ``operator``'s transactions ``nonce`` and
-    ``nonce + 1``. ``deposits_micro`` is ``(per member, GRID account)``, GRID None: the
-    members' total. ``clearing`` is ``(rule, fees, kappa)`` (:func:`clearing_config`).
+    The ``operator``'s transactions ``nonce`` .. ``nonce + 4`` create the token, the
+    clearing checker, the settlement calculator, the curtailment verifier and the Market.
+    ``deposits_micro`` is ``(per member, GRID account)``, GRID None: the members' total.
+    ``clearing`` is ``(rule, fees, kappa)`` (:func:`clearing_config`); ``parties`` the DSO's
+    and the GRID account's addresses; ``network`` the DSO's linearised network, if any.
     """
     if not 1 <= rounds <= 255:
         message = f"setup(): rounds={rounds} must be in 1..255"
@@ -183,13 +240,18 @@ def plan_deployment(
     deposit_micro, grid_micro = deposits_micro
     deployment = Deployment(
         token=create_address(operator, nonce),
-        market=create_address(operator, nonce + 1),
+        market=create_address(operator, nonce + 4),
         rounds=rounds,
         tariffs=tariffs,
         clearing=config,
         members=tuple(by_id[i] for i in sorted(by_id)),
         deposit_micro=deposit_micro,
         grid_deposit_micro=deposit_micro * len(by_id) if grid_micro is None else grid_micro,
+        helpers=Helpers(*(create_address(operator, nonce + k) for k in (1, 2, 3))),
+        dso=parties[0],
+        grid=parties[1],
+        timing=timing,
+        network=network,
     )
     return deployment, table
 
@@ -200,11 +262,13 @@ def setup_transactions(
     abis: tuple[Artifact, Artifact],
     deployment: Deployment,
     table: bytes | None,
+    network_sig: tuple[bytes, bytes] | None = None,
 ) -> list[tuple[str, bytes]]:
     """The signed setup transactions ``(label, raw)`` of ``deployment``, in order.
 
     ``abis`` are the token's and the Market's; ``table`` the packed fee table (fee rules).
-    The token and the Market must be at the addresses of the operator's next two nonces.
+    The contracts must be at the addresses of the operator's next five nonces; ``network_sig``
+    is the DSO's signature of the network commitment (when the deployment has one).
     ``keys`` gives the public addresses (operator, members' accounts and meters); the
     transactions are signed by ``txq``'s operator signer.
     """
@@ -213,19 +277,39 @@ def setup_transactions(
     operator = to_checksum_address(keys.operator)
     ids = [m.id for m in d.members]
     total = d.deposit_micro * len(ids) + d.grid_deposit_micro
-    deploy_market = market_abi.deploy_data(
+    uniform = d.clearing.rule == "uniform"
+    clearing_helper = artifact("UniformClearing" if uniform else "FeeClearingVerifier")
+    h = d.helpers
+    config = (
         operator,
+        to_checksum_address(d.dso),
+        to_checksum_address(d.grid),
         to_checksum_address(d.token),
+        to_checksum_address(ZERO_ADDRESS if uniform else h.clearing),
+        to_checksum_address(h.clearing if uniform else ZERO_ADDRESS),
+        to_checksum_address(h.calculator),
+        to_checksum_address(h.curtailments),
         d.rounds,
-        d.tariffs.retail_per_kwh_micro,
-        d.tariffs.feed_in_per_kwh_micro,
         CLEARING_RULE_IDS[d.clearing.rule],
         d.tariffs.tolerance_bp,
+        d.tariffs.retail_per_kwh_micro,
+        d.tariffs.feed_in_per_kwh_micro,
+        d.timing.round_blocks,
+        d.timing.reading_blocks,
+        d.timing.settle_blocks,
     )
-    gas_market = GAS_DEPLOY_MARKET if table is None else GAS_DEPLOY_MARKET_FEE_RULE
     steps = [
         ("deploy token", txq.sign(None, token_abi.deploy_data(operator), GAS_DEPLOY_TOKEN)),
-        ("deploy market", txq.sign(None, deploy_market, gas_market)),
+        ("deploy clearing", txq.sign(None, clearing_helper.deploy_data(), GAS_DEPLOY_HELPER)),
+        (
+            "deploy calculator",
+            txq.sign(None, artifact("SettlementCalculator").deploy_data(), GAS_DEPLOY_HELPER),
+        ),
+        (
+            "deploy curtailments",
+            txq.sign(None, artifact("SecurityVerifier").deploy_data(), GAS_DEPLOY_HELPER),
+        ),
+        ("deploy market", txq.sign(None, market_abi.deploy_data(config), GAS_DEPLOY_MARKET)),
     ]
     if table is not None:
         assert d.clearing.fees is not None
@@ -233,6 +317,13 @@ def setup_transactions(
         kappa = kappa_args(d.clearing.kappa)
         data = market_abi.encode_call("configureClearing", n_buses, *kappa, table)
         steps.append(("configure clearing", txq.sign(d.market, data, gas_configure(len(table)))))
+    if d.network is not None:
+        if network_sig is None:
+            message = "setup(): the network commitment needs the DSO's signature"
+            raise ChainError(message)
+        net = d.network
+        data = market_abi.encode_call("configureNetwork", net.cfg, net.table, list(network_sig))
+        steps.append(("configure network", txq.sign(d.market, data, gas_configure(len(net.table)))))
     for start in range(0, len(d.members), REGISTER_CHUNK):
         chunk = d.members[start : start + REGISTER_CHUNK]
         data = market_abi.encode_call(
@@ -242,6 +333,7 @@ def setup_transactions(
             [to_checksum_address(keys.meter_address(m.id)) for m in chunk],
             [m.bus for m in chunk],
             [m.role for m in chunk],
+            [m.limit_wh for m in chunk],
         )
         steps.append(("register members", txq.sign(d.market, data, gas_register(len(chunk)))))
     mint = token_abi.encode_call("mint", operator, total)

@@ -30,10 +30,19 @@ from gridledger.ledger import encoding as enc
 from gridledger.ledger import store, txqueue
 from gridledger.ledger.backends import Backend, RpcBackend, TxResult, open_backend
 from gridledger.ledger.contracts import DecodedEvent
-from gridledger.ledger.deploy import Deployment, LedgerMember, plan_deployment, setup_transactions
+from gridledger.ledger.deploy import (
+    ChainTiming,
+    Deployment,
+    LedgerMember,
+    NetworkCommitment,
+    plan_deployment,
+    setup_transactions,
+)
 from gridledger.ledger.keys import KeyRing, resolve_keys
+from gridledger.ledger.network_data import pack_margin
 from gridledger.ledger.node import SentJournal, SentStep, reconcile
 from gridledger.ledger.reader import ChainReader
+from gridledger.ledger.receipts import append_receipts
 from gridledger.ledger.reference import (
     clearing_call,
     delivered,
@@ -51,6 +60,7 @@ from gridledger.ledger.saved import (
     write_ledger_file,
 )
 from gridledger.ledger.txqueue import ChainStats, TxQueue
+from gridledger.market.justification import RowMargin
 from gridledger.market.orders import Bid, ClearingResult, Curtailment, Trade, validate_bids
 from gridledger.market.settlement import Tariffs
 
@@ -58,9 +68,15 @@ __all__ = ["Ledger"]
 
 log = logging.getLogger(__name__)
 
+VERDICT_UNRESOLVED = 2  # Market.VERDICT_UNRESOLVED
+
 
 @dataclass(slots=True)
 class _IntervalCache:
+    opened: bool = False
+    seals: int = 0  # blocks sealed since the open round opened
+    rounds: int = 0  # rounds recorded
+    binding: bool = False  # the binding round is recorded
     bids: list[int] = field(default_factory=list)
     trades: tuple[Trade, ...] = ()
     delivery: tuple[Trade, ...] = ()
@@ -226,8 +242,14 @@ class Ledger(ChainReader):
         fees: npt.ArrayLike | None = None,
         kappa: Fraction | float = Fraction(1, 2),
         run: Mapping[str, str | int] | None = None,
+        timing: ChainTiming | None = None,
+        network: NetworkCommitment | None = None,
     ) -> None:
         """Deploy, register members, mint and deposit escrow, fund the GRID account.
+
+        ``timing`` sets the deadlines in blocks (:class:`~gridledger.ledger.deploy.ChainTiming`);
+        ``network`` is the DSO's linearised network, committed with the DSO's signature so
+        that curtailments can be checked on chain.
 
         ``grid_deposit_micro`` defaults to ``deposit_micro * len(members)``.
         ``clearing`` is the rule of :mod:`gridledger.market.rules` run on chain
@@ -252,6 +274,9 @@ class Ledger(ChainReader):
             rounds,
             (deposit_micro, grid_deposit_micro),
             (clearing, fees, kappa),
+            parties=(self.keys.dso_address, self.keys.grid_address),
+            timing=timing or ChainTiming(),
+            network=network,
         )
         pending = self._saved
         if pending is not None and bytes.fromhex(pending.token) != d.token:
@@ -268,7 +293,12 @@ class Ledger(ChainReader):
             write_ledger_file(self.state_dir, saved)
         self._saved = saved
         abis = (self.token_abi, self.market_abi)
-        self.txq.send(setup_transactions(self.txq, self.keys, abis, d, table))
+        network_sig = None
+        if network is not None:
+            domain = enc.domain_separator(self.backend.chain_id, d.market)
+            digest = enc.network_digest(domain, network.cfg, network.table)
+            network_sig = self.keys.dso.sign_digest(digest)
+        self.txq.send(setup_transactions(self.txq, self.keys, abis, d, table, network_sig))
         self.backend.seal()
         self._checkpoint("setup", None)
         if self.state_dir is not None:
@@ -276,27 +306,79 @@ class Ledger(ChainReader):
             write_ledger_file(self.state_dir, self._saved)
 
     # ------------------------------------------------------------ interval
-    def record_round(self, interval: int, round: int, bids: Sequence[Bid]) -> None:
-        """Sign each bid with its member's key and record the round as one batch."""
-        self._deployed()
-        validate_bids(list(bids))
-        words, sigs = self.signer.sign_round(interval, round, bids)
-        self._interval(interval).bids = words
-        if self.resume.round_recorded(interval, round, words):
+    def _open(self, interval: int) -> _IntervalCache:
+        """The interval's cache; opens the interval on chain at its first step."""
+        cache = self._interval(interval)
+        if not cache.opened:
+            cache.opened = True
+            if not self.resume.opened(interval):
+                self._submit(f"openInterval {interval}", txqueue.GAS_OPEN, interval)
+            cache.seals = 0
+        return cache
+
+    def _await_deadline(self, cache: _IntervalCache, n_bids: int) -> None:
+        """Seal blocks until the open round's deadline has passed, unless every member bids
+        (then the contract lets the round close at once)."""
+        if n_bids == len(self.members):
             return
+        while cache.seals < self._deployed().timing.round_blocks:
+            self.txq.seal_block(new_block=True)
+            cache.seals += 1
+
+    def record_round(
+        self, interval: int, round: int, bids: Sequence[Bid], binding: bool = False
+    ) -> None:
+        """Have each member sign its own bid and record the round as one batch; the
+        ``binding`` round (always the deployment's last) locks escrow and is cleared."""
+        d = self._deployed()
+        validate_bids(list(bids))
+        cache = self._open(interval)
+        words, sigs = self.keys.sign_round(interval, round, bids)
+        if self.state_dir is not None and not self.txq.read_only:
+            append_receipts(self.state_dir, interval, round, words, sigs)
+        cache.bids = words
+        binding = binding or round + 1 == d.rounds
+        if self.resume.round_recorded(interval, round, words):
+            cache.rounds, cache.binding = round + 1, binding
+            return
+        self._await_deadline(cache, len(words))
         gas = txqueue.gas_round(len(words))
         label = f"recordRound {interval}/{round}"
-        self._submit(label, gas, interval, round, words, sigs, bids=len(words))
+        self._submit(label, gas, interval, round, binding, words, sigs, bids=len(words))
+        cache.rounds, cache.binding, cache.seals = round + 1, binding, 0
+        if binding:
+            cache.bids = self._admitted(interval, words)
+
+    def _admitted(self, interval: int, words: list[int]) -> list[int]:
+        """The binding bids the chain admitted to the clearing: those whose member's escrow
+        covered the bid's lock (the others are left out, each with a ``BidExcluded``)."""
+        logs = [entry for res in self.txq.take_recent() for entry in res.logs]
+        events = self.market_abi.decode_logs(logs, self._deployed().market)
+        excluded = {int(e.args["member"]) for e in events if e.name == "BidExcluded"}
+        for e in events:
+            if e.name == "BidExcluded":
+                log.warning(
+                    "interval %d: member %d's binding bid left out: its free escrow %d "
+                    "micro-tokens does not cover the lock of %d",
+                    interval,
+                    int(e.args["member"]),
+                    int(e.args["freeMicro"]),
+                    int(e.args["neededMicro"]),
+                )
+        return [w for w in words if (w >> 224) not in excluded]
 
     def clear(self, interval: int) -> ClearingResult:
-        """Clear ``interval`` on chain from its last recorded round with the deployed rule.
+        """Clear ``interval`` on chain from its binding round with the deployed rule (an
+        interval without bids records an empty binding round first).
 
         Greedy / optimal: the reference is computed here and submitted with its hints
         (:func:`~gridledger.ledger.reference.clearing_call`); the chain checks it. The
         trades returned are the ones the chain emitted in ``IntervalCleared``.
         """
         d = self._deployed()
-        cache = self._interval(interval)
+        cache = self._open(interval)
+        if not cache.binding:
+            self.record_round(interval, cache.rounds, [], binding=True)
         words = cache.bids
         event = self.resume.cleared(interval, words)
         if event is not None:
@@ -313,8 +395,19 @@ class Ledger(ChainReader):
         price = int(event.args["price"]) if emitted and uniform else None
         return ClearingResult(trades=emitted, price_per_kwh_micro=price)
 
-    def record_security(self, interval: int, curtailments: Sequence[Curtailment]) -> None:
-        """Record the verdict (secure, or secure after ``curtailments``) of ``interval``."""
+    def record_security(
+        self,
+        interval: int,
+        curtailments: Sequence[Curtailment],
+        margins: Sequence[RowMargin] = (),
+        certificate: Sequence[int] = (),
+        *,
+        unresolved: bool = False,
+    ) -> None:
+        """Record the DSO-signed verdict of ``interval``: secure, secure after
+        ``curtailments``, or ``unresolved`` (violations no cut can fix remain). ``margins``
+        and ``certificate`` are the DSO's evidence for the curtailed rows, which the contract
+        checks against the committed network."""
         self._deployed()
         cache = self._interval(interval)
         words = enc.pack_trades(cache.trades)
@@ -322,14 +415,21 @@ class Ledger(ChainReader):
         packed = [enc.pack_curtailment(c) for c in curtailments]
         if self.resume.security_recorded(interval, enc.pack_trades(cache.delivery)):
             return
-        verdict = 1 if curtailments else 0
+        verdict = VERDICT_UNRESOLVED if unresolved else (1 if curtailments else 0)
+        margin_words = [pack_margin(m) for m in margins]
+        proof = [int(y) for y in certificate]
+        digest = enc.verdict_digest(
+            self.keys.domain, interval, words, verdict, (packed, margin_words, proof)
+        )
+        signature = list(self.keys.dso.sign_digest(digest))
         gas = txqueue.gas_security(len(cache.trades), len(packed))
-        self._submit(f"recordSecurity {interval}", gas, interval, verdict, words, packed)
+        evidence = (packed, margin_words, proof, signature)
+        self._submit(f"recordSecurity {interval}", gas, interval, verdict, words, evidence)
 
     def record_readings(self, interval: int, actual_net_wh: Mapping[int, int]) -> None:
         """Sign each member's reading with its meter key and record them as one batch."""
         self._deployed()
-        words, sigs = self.signer.sign_readings(interval, actual_net_wh)
+        words, sigs = self.keys.sign_readings(interval, actual_net_wh)
         self._interval(interval).readings = words
         if self.resume.readings_recorded(interval, words):
             return
@@ -385,11 +485,11 @@ class Ledger(ChainReader):
         return found[0]
 
     def _checkpoint(self, label: str, interval: int | None) -> None:
-        entries = self.txq.take_txlog()
+        entries, blocks = self.txq.take_txlog()
         if self.state_dir is not None:
             if self._txlog is None:
                 self._txlog = store.TxLog.open(self.state_dir)
-            self._txlog.append(label, interval, entries, self.txq.stats)
+            self._txlog.append(label, interval, entries, self.txq.stats, blocks)
             if self.txq.journal is not None and entries:
                 SentJournal(self.state_dir).clear()
 

@@ -219,12 +219,8 @@ class AccountReplay:
                 else -(-e * (self.retail_per_kwh_micro - price) // 1000) + 1
             )
             member = word >> 224
-            if self.balance.get(member, 0) < need:
-                detail = f"member {member}'s binding bid needs {need} micro-tokens of escrow, " + (
-                    f"it held {self.balance.get(member, 0)}"
-                )
-                self.findings.append(Finding("solvency_breach", interval, detail))
-            self.locked[member] = need
+            if self.balance.get(member, 0) >= need:  # else the chain left it out (BidExcluded)
+                self.locked[member] = need
 
     def _settled(self, args: dict[str, Any]) -> None:
         interval = int(args["interval"])

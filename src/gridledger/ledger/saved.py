@@ -26,7 +26,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gridledger.errors import ChainError, SavedChainDamaged, SavedChainOutdated
-from gridledger.ledger.deploy import ClearingConfig, Deployment, LedgerMember
+from gridledger.ledger.deploy import (
+    ChainTiming,
+    ClearingConfig,
+    Deployment,
+    Helpers,
+    LedgerMember,
+    NetworkCommitment,
+)
 from gridledger.ledger.fee_clearing import pack_fee_table
 from gridledger.ledger.reference import unpack_fee_table
 from gridledger.market.settlement import Tariffs
@@ -62,6 +69,7 @@ class SavedMember(BaseModel):
     id: int
     bus: int
     role: int
+    limit_wh: int = Field(ge=1)
 
 
 class SavedKeys(BaseModel):
@@ -98,6 +106,12 @@ class SavedLedger(BaseModel):
     deposit_micro: int
     grid_deposit_micro: int
     members: list[SavedMember]
+    helpers: dict[Literal["clearing", "calculator", "curtailments"], Address]
+    dso: Address
+    grid: Address
+    timing: dict[Literal["round_blocks", "reading_blocks", "settle_blocks"], int]
+    network_cfg: int | None
+    network_table: HexBytes | None
     set_up: bool
     run: dict[str, str | int]
 
@@ -189,6 +203,16 @@ def saved_from_deployment(
         deposit_micro=d.deposit_micro,
         grid_deposit_micro=d.grid_deposit_micro,
         members=[SavedMember(**asdict(m)) for m in d.members],
+        helpers={
+            "clearing": d.helpers.clearing.hex(),
+            "calculator": d.helpers.calculator.hex(),
+            "curtailments": d.helpers.curtailments.hex(),
+        },
+        dso=d.dso.hex(),
+        grid=d.grid.hex(),
+        timing=asdict(d.timing),  # type: ignore[arg-type]  # the three ChainTiming fields
+        network_cfg=None if d.network is None else d.network.cfg,
+        network_table=None if d.network is None else d.network.table.hex(),
         set_up=set_up,
         run=dict(run),
     )
@@ -202,7 +226,11 @@ def deployment_from_saved(saved: SavedLedger) -> Deployment:
             message = "a fee table needs 'fee_buses'"
             raise ValueError(message)
         fees = unpack_fee_table(bytes.fromhex(saved.fee_table), saved.fee_buses)
-    by_id = {m.id: LedgerMember(m.id, m.bus, m.role) for m in saved.members}
+    by_id = {m.id: LedgerMember(m.id, m.bus, m.role, m.limit_wh) for m in saved.members}
+    network = None
+    if saved.network_cfg is not None and saved.network_table is not None:
+        network = NetworkCommitment(saved.network_cfg, bytes.fromhex(saved.network_table))
+    helpers = saved.helpers
     return Deployment(
         token=bytes.fromhex(saved.token),
         market=bytes.fromhex(saved.market),
@@ -214,4 +242,13 @@ def deployment_from_saved(saved: SavedLedger) -> Deployment:
         members=tuple(by_id[i] for i in sorted(by_id)),
         deposit_micro=saved.deposit_micro,
         grid_deposit_micro=saved.grid_deposit_micro,
+        helpers=Helpers(
+            bytes.fromhex(helpers["clearing"]),
+            bytes.fromhex(helpers["calculator"]),
+            bytes.fromhex(helpers["curtailments"]),
+        ),
+        dso=bytes.fromhex(saved.dso),
+        grid=bytes.fromhex(saved.grid),
+        timing=ChainTiming(**saved.timing),
+        network=network,
     )

@@ -19,11 +19,12 @@ from gridledger.ledger.signers import OperatorSigner, TxSigner
 
 __all__ = [
     "GAS_APPROVE",
+    "GAS_DEPLOY_HELPER",
     "GAS_DEPLOY_MARKET",
-    "GAS_DEPLOY_MARKET_FEE_RULE",
     "GAS_DEPLOY_TOKEN",
     "GAS_DEPOSIT_GRID",
     "GAS_MINT",
+    "GAS_OPEN",
     "ChainStats",
     "TxQueue",
     "gas_clear",
@@ -40,10 +41,13 @@ __all__ = [
 
 GAS_DEPLOY_TOKEN = 1_500_000
 GAS_DEPLOY_MARKET = 7_000_000
-GAS_DEPLOY_MARKET_FEE_RULE = 9_000_000  # the constructor also deploys the FeeClearingVerifier
+GAS_DEPLOY_HELPER = (
+    2_500_000  # a clearing checker, the settlement calculator, the curtailment verifier
+)
 GAS_MINT = 120_000
 GAS_APPROVE = 80_000
 GAS_DEPOSIT_GRID = 120_000
+GAS_OPEN = 80_000
 
 
 def gas_register(n_members: int) -> int:
@@ -76,7 +80,8 @@ def gas_clearing(n_bids: int, n_trades: int | None) -> int:
 
 
 def gas_security(n_trades: int, n_curtailments: int) -> int:
-    return 90_000 + 2_000 * n_trades + 8_000 * n_curtailments
+    # the DSO's signature check, and per curtailment the verifier's rows and lp certificate
+    return 120_000 + 4_000 * n_trades + 60_000 * n_curtailments
 
 
 def gas_readings(n_readings: int) -> int:
@@ -130,6 +135,7 @@ class TxQueue:
         self.nonce = 0
         self.stats = ChainStats()
         self.txlog: list[tuple[bytes, int]] = []
+        self.blocks: list[int] = []  # transactions per block sealed since take_txlog
         self._pending: list[tuple[str, bytes, int, int]] = []  # label, raw, interval, bids
         self.journal: Callable[[Sequence[tuple[str, int, int, bytes]]], None] | None = None
         self._recent: list[TxResult] = []
@@ -218,11 +224,23 @@ class TxQueue:
         out, self._recent = self._recent, []
         return out
 
+    def seal_block(self, *, new_block: bool = False) -> None:
+        """Flush and seal the block (an interval may span several: round deadlines are in
+        blocks); the boundary is kept for the log, so a replay seals at the same places.
+        ``new_block``: a block must end here even if nothing is waiting (a deadline): a
+        JSON-RPC node then mines an empty one (it mines a block with every flush anyway)."""
+        waiting = bool(self._pending)
+        self.flush()
+        if new_block and not waiting:
+            self.backend.new_block()
+        else:
+            self.backend.seal()
+        self.blocks.append(len(self.txlog) - sum(self.blocks))
+
     def end_interval(self, interval: int) -> None:
         """Flush, seal the block and count the interval's gas."""
-        self.flush()
+        self.seal_block()
         self._recent = []
-        self.backend.seal()
         self.close_interval(interval)
 
     def close_interval(self, interval: int) -> None:
@@ -231,7 +249,9 @@ class TxQueue:
         gas = self._interval_gas.pop(interval, 0)
         self.stats.gas_per_interval_max = max(self.stats.gas_per_interval_max, gas)
 
-    def take_txlog(self) -> list[tuple[bytes, int]]:
-        """The transactions sent since the last call, ``(raw, gas used)``."""
+    def take_txlog(self) -> tuple[list[tuple[bytes, int]], list[int]]:
+        """The transactions sent since the last call, ``(raw, gas used)``, and how many of
+        them each sealed block holds (the rest, if any, are not sealed yet)."""
         out, self.txlog = self.txlog, []
-        return out
+        blocks, self.blocks = self.blocks, []
+        return out, blocks

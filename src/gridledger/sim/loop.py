@@ -193,7 +193,13 @@ def run_interval(
     schedule = world.members.forecast_net_kw[:, interval]
     outcome = security.check(world, interval, cleared.trades, schedule)
     if ledger is not None:
-        ledger.record_security(interval, list(outcome.curtailments))
+        ledger.record_security(
+            interval,
+            list(outcome.curtailments),
+            outcome.margins,
+            outcome.certificate,
+            unresolved=outcome.violations_after > 0,
+        )
     curtailed = curtailed_generation_kw(world, cleared.trades, outcome.curtailments)
     actual_kw = world.members.actual_net_kw[:, interval] - curtailed
     readings = {

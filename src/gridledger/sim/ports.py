@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from gridledger.market.justification import RowMargin
 from gridledger.market.orders import Bid, ClearingResult, Curtailment
 
 __all__ = ["LedgerPort"]
@@ -29,8 +30,17 @@ class LedgerPort(Protocol):
         """Clear the binding round on chain and return the chain's result."""
         ...
 
-    def record_security(self, interval: int, curtailments: Sequence[Curtailment]) -> None:
-        """Record the security verdict: the curtailments of the cleared trades."""
+    def record_security(
+        self,
+        interval: int,
+        curtailments: Sequence[Curtailment],
+        margins: Sequence[RowMargin] = (),
+        certificate: Sequence[int] = (),
+        *,
+        unresolved: bool = False,
+    ) -> None:
+        """Record the DSO-signed security verdict: the curtailments of the cleared trades,
+        the evidence for them, and whether violations no cut can fix remain."""
         ...
 
     def record_readings(self, interval: int, actual_net_wh: Mapping[int, int]) -> None:

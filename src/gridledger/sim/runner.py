@@ -11,20 +11,27 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from gridledger.bidding import STRATEGIES
 from gridledger.errors import KeysMismatch, ScenarioError, UsageError
 from gridledger.ledger import Ledger, members_for_ledger
 from gridledger.ledger.audit import AuditReport, audit
+from gridledger.ledger.deploy import NETWORK_SIGNED_ONLY, NetworkCommitment
 from gridledger.ledger.keys import KeyRing, refuse_seed_keys
 from gridledger.ledger.keystore import key_password, keystore_address, keystore_file
+from gridledger.ledger.network_data import NetworkDataTooLarge, pack_network
+from gridledger.ledger.receipts import RECEIPTS_FILE, load_receipts
+from gridledger.market.justification import RULE_IDS
 from gridledger.scenario import Scenario, max_rounds
+from gridledger.security.justification import committed_network
 from gridledger.sim.loop import RunResult, run
 from gridledger.world import World, build_world
 
@@ -187,6 +194,38 @@ def check_resume(
         raise UsageError(message)
 
 
+def connection_limits_wh(world: World) -> dict[int, int]:
+    """Each member's connection limit per interval (Wh): 1.25 x the largest energy it
+    forecasts or meters in any interval, at least 1 kWh. On chain it caps the member's bid
+    energy and reading, and it is the default reading of a silent meter (an import at the
+    limit), so it must cover every real reading."""
+    scale = 1.25 * 1000.0 * world.interval_h
+    peak_kw = np.maximum(
+        np.abs(world.members.forecast_net_kw).max(axis=1, initial=0.0),
+        np.abs(world.members.actual_net_kw).max(axis=1, initial=0.0),
+    )
+    return {
+        m.id: max(1000, math.ceil(float(p) * scale))
+        for m, p in zip(world.members.members, peak_kw, strict=True)
+    }
+
+
+def network_commitment(world: World) -> NetworkCommitment | None:
+    """The DSO's linearised network to commit at setup, for the scenario's congestion rule
+    (None without congestion management: then no curtailment can be recorded). A feeder
+    too large for one data contract is committed as signed-only: the DSO signs its
+    verdicts, the chain does not check the curtailments (docs/trust.md)."""
+    rule = world.scenario.security.congestion
+    if rule not in RULE_IDS:
+        return None
+    try:
+        table = pack_network(committed_network(world))
+    except NetworkDataTooLarge as error:
+        log.warning("%s: curtailments will be signed by the DSO, not checked on chain", error)
+        return NetworkCommitment(NETWORK_SIGNED_ONLY, b"")
+    return NetworkCommitment(RULE_IDS[rule], table)
+
+
 def run_with_chain(
     scenario: Scenario, out: Path, *, resume: bool = False, progress: bool = False
 ) -> RunResult:
@@ -208,7 +247,7 @@ def run_with_chain(
             log.info("resuming from interval %d", resume_from)
         else:
             ledger.setup(
-                members_for_ledger(world.members.members),
+                members_for_ledger(world.members.members, connection_limits_wh(world)),
                 world.tariffs,
                 max_rounds(scenario.market),
                 deposit_micro=10**12,
@@ -216,6 +255,7 @@ def run_with_chain(
                 fees=world.fees,
                 kappa=world.kappa,
                 run=run_facts(scenario),
+                network=network_commitment(world),
             )
     bar = Progress(
         f"{scenario.name} ({scenario.chain.backend})",
@@ -236,6 +276,11 @@ def run_with_chain(
     if ledger is not None:
         result.chain_stats = ledger.stats().as_dict()
         result.chain_conserved = bool(ledger.conserved())
+        result.chain_solvent = bool(ledger.view("solvent")[0])
+        report = audit(ledger, receipts=load_receipts(out / CHAIN_DIR / RECEIPTS_FILE))
+        result.audit_findings = len(report.findings)
+        for finding in report.findings:
+            log.warning("audit: %s", finding)
         result.chain = scenario.chain.backend
     return result
 
@@ -289,7 +334,8 @@ def audit_folder(out: Path, chain: str | None = None, keys_dir: Path | None = No
                 f"set up by operator 0x{ledger.operator.hex()}: not this chain's keys"
             )
             raise KeysMismatch(message)
-    return audit(ledger, expected_intervals=_horizon(out))
+    receipts = load_receipts(out / CHAIN_DIR / RECEIPTS_FILE)
+    return audit(ledger, expected_intervals=_horizon(out), receipts=receipts)
 
 
 def _horizon(out: Path) -> int | None:
