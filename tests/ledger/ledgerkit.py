@@ -1,23 +1,36 @@
-"""Helpers of the ledger tests: a funded embedded market and raw-transaction probes."""
+"""Helpers of the ledger tests: a funded embedded market and raw-transaction probes.
+
+Every party of the market can send its own transactions here: the operator (through the
+ledger's queue), each member's account and meter, the GRID account and an outsider, all
+funded at genesis. Deadlines are short (:data:`TIMING`) so that tests pass them by sealing
+a few blocks (:meth:`Market.seal`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
+from eth_utils import to_checksum_address
 
 from gridledger.ledger import EmbeddedBackend, Ledger, LedgerMember
 from gridledger.ledger import encoding as enc
 from gridledger.ledger.contracts import decode_error
+from gridledger.ledger.deploy import ChainTiming, NetworkCommitment, create_address
+from gridledger.ledger.keys import KeyRing
 from gridledger.market import Bid, Side, Tariffs, Trade, settle
-from gridledger.market.orders import Curtailment, apply_curtailments
 
 TARIFFS = Tariffs(retail_per_kwh_micro=300_000, feed_in_per_kwh_micro=80_000)
 N_MEMBERS = 12
 ROUNDS = 2
 DEPOSIT = 10**9
+LIMIT_WH = 1_000_000
+SEED = b"tests-seed"
+TIMING = ChainTiming(round_blocks=2, reading_blocks=2, settle_blocks=6)
+ZERO_SIG = bytes(32)
+ZERO_ADDRESS = "0x" + "00" * 20
 
 
 def bus_of(member: int) -> int:
@@ -29,53 +42,86 @@ def bids_of(rows: Sequence[tuple[int, Side, int, int]]) -> list[Bid]:
     return [Bid(m, side, e, p, bus_of(m)) for m, side, e, p in rows]
 
 
+def lock_of(bid: Bid, tariffs: Tariffs = TARIFFS) -> int:
+    """The escrow a binding bid locks (Market._lockBinding): a buyer its payment, a seller
+    its worst-case shortfall penalty."""
+    if bid.side == Side.BUY:
+        return bid.e_wh * bid.price_per_kwh_micro // 1000
+    shortfall = bid.e_wh * (tariffs.retail_per_kwh_micro - bid.price_per_kwh_micro)
+    return -(-shortfall // 1000) + 1
+
+
 def deliver_and_settle(
     ledger: Ledger,
     interval: int,
     trades: Sequence[Trade],
     readings: Sequence[int],
-    cut_seed: Sequence[tuple[int, int]],
-    element: str,
+    tariffs: Tariffs = TARIFFS,
 ) -> None:
-    """After the clearing: record curtailments drawn from ``cut_seed`` and the meter
-    ``readings``, settle, and check the chain against market/settlement.py to the
-    unit and money conservation (deposits = balances + withdrawals = tokens held)."""
-    curtailments = []
-    if trades:
-        for index_seed, share in cut_seed:
-            t = index_seed % len(trades)
-            curtailments.append(
-                Curtailment(t, trades[t].e_wh * share // 400, element, index_seed % 7)
-            )
-    ledger.record_security(interval, curtailments)
+    """After the clearing: record the DSO's secure verdict and the meter ``readings`` (one
+    per member), settle, and check the chain against market/settlement.py to the unit and
+    money conservation (deposits - withdrawals = balances = tokens held).
+
+    TODO(H1): curtailments now need the DSO's evidence against the committed network; draw
+    justified curtailments from H1's generator (src/gridledger/ledger/network_data.py and
+    the security stage's justified-curtailment reference) once it is wired into the facade.
+    """
+    ledger.record_security(interval, [])
     metered = dict(enumerate(readings))
     ledger.record_readings(interval, metered)
-    expected = settle(apply_curtailments(trades, curtailments), metered, TARIFFS).deltas()
+    expected = settle(list(trades), metered, tariffs).deltas()
     assert ledger.settle(interval) == expected
     ledger.end_interval(interval)
     assert ledger.conserved()
+    assert ledger.view("solvent")[0]
     assert (
         sum(ledger.balances().values())
+        + ledger.view("gridBalanceMicro")[0]
+        + ledger.view("operatorBalanceMicro")[0]
         == ledger.view("totalDepositedMicro")[0] - ledger.view("totalWithdrawnMicro")[0]
     )
 
 
 @dataclass
 class Market:
+    """A deployed market and the keys of every party (see the module docstring)."""
+
     ledger: Ledger
     outsider_key: bytes
     outsider: bytes
     next_interval: int = 0
+    seed: bytes = SEED
+
+    # ------------------------------------------------------------- parties
+    @property
+    def dso_key(self) -> bytes:
+        return enc.derive_key(self.seed, "dso")
+
+    @property
+    def grid_key(self) -> bytes:
+        return enc.derive_key(self.seed, "grid")
+
+    def member_key(self, member: int) -> bytes:
+        return self.ledger.member_key(member)
+
+    def meter_key(self, member: int) -> bytes:
+        return self.ledger.keys.meter_key(member)
+
+    @property
+    def member_ids(self) -> list[int]:
+        return sorted(self.ledger.members)
 
     def take_interval(self) -> int:
         self.next_interval += 1
         return self.next_interval - 1
 
+    # -------------------------------------------------------- transactions
     def send_raw(
-        self, to: bytes, data: bytes, key: bytes | None = None, gas: int = 2_000_000
+        self, to: bytes, data: bytes, key: bytes | None = None, gas: int = 3_000_000
     ) -> str | None:
         """Send one transaction; the revert's error name, or None when it succeeded."""
         ledger = self.ledger
+        ledger.txq.flush()
         if key is None:
             raw = ledger.txq.sign(to, data, gas)
         else:
@@ -98,6 +144,150 @@ class Market:
             self.ledger.token, self.ledger.token_abi.encode_call(function, *args), key
         )
 
+    def revert_of(self, function: str, *args: object) -> str | None:
+        """The error of a read-only call (None when it returns)."""
+        try:
+            self.ledger.view(function, *args)
+        except Exception as error:  # ChainError naming the decoded revert
+            return str(error)
+        return None
+
+    # --------------------------------------------------------------- blocks
+    def seal(self, blocks: int = 1) -> None:
+        for _ in range(blocks):
+            self.ledger.txq.seal_block()
+
+    def block(self) -> int:
+        """The number of the block the next transaction runs in."""
+        return self.ledger.backend.block_number() + 1
+
+    def state(self, interval: int) -> tuple:
+        return self.ledger.view("intervalState", interval)[0]
+
+    def phase(self, interval: int) -> int:
+        return int(self.state(interval)[0])
+
+    def seal_until(self, block: int) -> None:
+        """Seal until the next transaction runs in ``block`` or later."""
+        while self.block() < block:
+            self.seal()
+
+    def expire(self, interval: int) -> None:
+        """Void ``interval`` (pending, unsettled) once its settle deadline has passed."""
+        self.seal_until(int(self.state(interval)[7]) + 1)
+        assert self.market_call("expireInterval", interval, key=self.outsider_key) is None
+        self.ledger._cache.pop(interval, None)
+
+    def release(self) -> None:
+        """Expire the pending interval, if any, so that the next binding round can lock."""
+        if self.ledger.view("hasPendingInterval")[0]:
+            self.expire(int(self.ledger.view("pendingInterval")[0]))
+
+    # -------------------------------------------------------------- signing
+    @property
+    def domain(self) -> bytes:
+        return self.ledger.keys.domain
+
+    def signed_bids(
+        self,
+        interval: int,
+        round_: int,
+        bids: Sequence[Bid],
+        keys: Mapping[int, bytes] | None = None,
+    ) -> tuple[list[int], list[bytes]]:
+        """Bid words and compact signatures, in the given order, each signed by its member's
+        account (or ``keys[member]``)."""
+        words: list[int] = []
+        sigs: list[bytes] = []
+        for bid in bids:
+            word = enc.pack_bid(bid)
+            key = (keys or {}).get(bid.member) or self.member_key(bid.member)
+            r, vs = enc.sign_compact(key, enc.bid_digest(self.domain, interval, round_, word))
+            words.append(word)
+            sigs += [r, vs]
+        return words, sigs
+
+    def signed_readings(
+        self,
+        interval: int,
+        values: Mapping[int, int],
+        keys: Mapping[int, bytes] | None = None,
+    ) -> tuple[list[int], list[bytes]]:
+        """Reading words (by member) and compact signatures by each member's meter (or
+        ``keys[member]``)."""
+        words: list[int] = []
+        sigs: list[bytes] = []
+        for member in sorted(values):
+            word = enc.pack_reading(member, values[member])
+            key = (keys or {}).get(member) or self.meter_key(member)
+            r, vs = enc.sign_compact(key, enc.reading_digest(self.domain, interval, word))
+            words.append(word)
+            sigs += [r, vs]
+        return words, sigs
+
+    def verdict_sig(
+        self,
+        interval: int,
+        trades: Sequence[int],
+        verdict: int,
+        evidence: tuple[Sequence[int], Sequence[int], Sequence[int]] = ((), (), ()),
+        key: bytes | None = None,
+    ) -> list[bytes]:
+        """The DSO's (or ``key``'s) compact signature of a security verdict."""
+        digest = enc.verdict_digest(self.domain, interval, trades, verdict, evidence)
+        return list(enc.sign_compact(key or self.dso_key, digest))
+
+    def security_proof(
+        self,
+        interval: int,
+        trades: Sequence[int],
+        verdict: int = 0,
+        curtailments: Sequence[int] = (),
+        key: bytes | None = None,
+    ) -> tuple[list[int], list[int], list[int], list[bytes]]:
+        """The Evidence tuple of recordSecurity (no margins, no certificate)."""
+        sig = self.verdict_sig(interval, trades, verdict, (curtailments, (), ()), key)
+        return (list(curtailments), [], [], sig)
+
+    # --------------------------------------------------------------- escrow
+    def deposit(self, member: int, amount_micro: int) -> None:
+        """Mint ``amount_micro`` to the operator and deposit it into ``member``'s escrow."""
+        ledger = self.ledger
+        op = to_checksum_address(ledger.operator)
+        market = to_checksum_address(ledger.market or b"")
+        assert self.token_call("mint", op, amount_micro) is None
+        assert self.token_call("approve", market, amount_micro) is None
+        assert self.market_call("deposit", member, amount_micro) is None
+
+    def deposit_grid(self, amount_micro: int) -> None:
+        ledger = self.ledger
+        op = to_checksum_address(ledger.operator)
+        market = to_checksum_address(ledger.market or b"")
+        assert self.token_call("mint", op, amount_micro) is None
+        assert self.token_call("approve", market, amount_micro) is None
+        assert self.market_call("depositGrid", amount_micro) is None
+
+    def top_up(self, bids: Sequence[Bid]) -> None:
+        """Deposit what each bidder needs so that its binding bid's lock fits its balance."""
+        tariffs = self.ledger._deployed().tariffs
+        for bid in bids:
+            free = int(self.ledger.view("freeMicro", bid.member)[0])
+            need = lock_of(bid, tariffs)
+            if free < need:
+                self.deposit(bid.member, need - free)
+
+    def reserve_up(self) -> None:
+        """Fund the GRID account so that grid + operator covers member debt twice over."""
+        v = self.ledger.view
+        backing = v("gridBalanceMicro")[0] + v("operatorBalanceMicro")[0]
+        debt = v("memberDebtMicro")[0]
+        if backing < 2 * debt + DEPOSIT:
+            self.deposit_grid(2 * debt + DEPOSIT - backing)
+
+
+def market_keys(seed: bytes, member_ids: Sequence[int]) -> KeyRing:
+    return KeyRing.from_seed(seed, member_ids=member_ids)
+
 
 def make_market(
     n_members: int = N_MEMBERS,
@@ -106,16 +296,99 @@ def make_market(
     clearing: str = "uniform",
     fees: np.ndarray | None = None,
     kappa: Fraction = Fraction(1, 2),
+    tariffs: Tariffs = TARIFFS,
+    deposit: int = DEPOSIT,
+    grid_deposit: int | None = None,
+    limit_wh: int = LIMIT_WH,
+    timing: ChainTiming = TIMING,
+    seed: bytes = SEED,
+    bus: object = bus_of,
+    network: NetworkCommitment | None = None,
 ) -> Market:
+    """Deploy a market of ``n_members`` on a new embedded chain; every party (operator,
+    members' accounts and meters, GRID, an outsider) is funded to send transactions."""
     outsider_key = enc.derive_key(b"tests", "outsider")
     outsider = enc.address_of(outsider_key)
-    ledger_probe = enc.address_of(enc.derive_key(b"tests-seed", "operator"))
-    # Fund the operator, the outsider and every member account so each can send transactions.
-    members = [LedgerMember(i, bus_of(i), i % 3) for i in range(n_members)]
-    member_accounts = [
-        enc.address_of(enc.derive_key(b"tests-seed", f"member/{m.id}")) for m in members
-    ]
-    backend = EmbeddedBackend(funded=[ledger_probe, outsider, *member_accounts])
-    ledger = Ledger(backend, "embedded", None, seed=b"tests-seed")
-    ledger.setup(members, TARIFFS, rounds, DEPOSIT, clearing=clearing, fees=fees, kappa=kappa)
-    return Market(ledger, outsider_key, outsider)
+    bus_fn = bus_of if not callable(bus) else bus
+    members = [LedgerMember(i, bus_fn(i), i % 3, limit_wh) for i in range(n_members)]
+    ring = market_keys(seed, [m.id for m in members])
+    backend = EmbeddedBackend(funded=[*ring.addresses(), outsider])
+    ledger = Ledger(backend, "embedded", None, keys=ring)
+    ledger.setup(
+        members,
+        tariffs,
+        rounds,
+        deposit,
+        grid_deposit,
+        clearing=clearing,
+        fees=fees,
+        kappa=kappa,
+        timing=timing,
+        network=network,
+    )
+    return Market(ledger, outsider_key, outsider, seed=seed)
+
+
+CONFIG_FIELDS = (
+    "operator",
+    "dso",
+    "grid",
+    "token",
+    "feeVerifier",
+    "uniformClearing",
+    "calculator",
+    "curtailmentVerifier",
+    "rounds",
+    "rule",
+    "toleranceBp",
+    "retailPerKwhMicro",
+    "feedInPerKwhMicro",
+    "roundBlocks",
+    "readingBlocks",
+    "settleBlocks",
+)
+
+
+def market_config(market: Market, **changes: object) -> tuple:
+    """The Market constructor's Config of ``market``'s deployment with ``changes``."""
+    d = market.ledger._deployed()
+    uniform = d.clearing.rule == "uniform"
+    h = d.helpers
+    zero = bytes(20)
+    values: dict[str, object] = {
+        "operator": market.ledger.operator,
+        "dso": d.dso,
+        "grid": d.grid,
+        "token": d.token,
+        "feeVerifier": zero if uniform else h.clearing,
+        "uniformClearing": h.clearing if uniform else zero,
+        "calculator": h.calculator,
+        "curtailmentVerifier": h.curtailments,
+        "rounds": d.rounds,
+        "rule": {"uniform": 0, "greedy": 1, "optimal": 2}[d.clearing.rule],
+        "toleranceBp": d.tariffs.tolerance_bp,
+        "retailPerKwhMicro": d.tariffs.retail_per_kwh_micro,
+        "feedInPerKwhMicro": d.tariffs.feed_in_per_kwh_micro,
+        "roundBlocks": d.timing.round_blocks,
+        "readingBlocks": d.timing.reading_blocks,
+        "settleBlocks": d.timing.settle_blocks,
+    }
+    values.update(changes)
+    return tuple(
+        to_checksum_address(v) if isinstance(v, bytes) else v
+        for v in (values[k] for k in CONFIG_FIELDS)
+    )
+
+
+def deploy_market(market: Market, **changes: object) -> tuple[str | None, bytes]:
+    """Deploy another Market with ``market``'s Config and ``changes`` (as the operator):
+    the constructor's error name (None: deployed) and the new contract's address."""
+    ledger = market.ledger
+    ledger.txq.flush()
+    nonce = ledger.txq.nonce
+    raw = ledger.txq.sign(
+        None, ledger.market_abi.deploy_data(market_config(market, **changes)), 9_000_000
+    )
+    (res,) = ledger.backend.send([raw])
+    error = None if res.status else decode_error(res.revert_data).split("(")[0]
+    return error, create_address(ledger.operator, nonce)
