@@ -658,57 +658,77 @@ library FeeClearing {
         pure
     {
         uint256[] memory heads = new uint256[](2 * cert.cfg.nBuses);
-        // state = previous trade's bus pair << 1 | its seller or buyer head was used up
-        uint256 state = 1;
+        // previous trade's bus pair << 1 | its seller or buyer head was used up (_NONE: none)
+        uint256 state = _NONE;
         for (uint256 t = 0; t < parties.length; ++t) {
-            bool ok;
-            (ok, state) = _pairStep(cert, heads, trades[2 * t], parties[t], t == 0 ? _NONE : state);
-            if (!ok) revert NonCanonicalOptimum(_CHECK_PAIRING, t);
+            state = _pairStep(cert, heads, trades[2 * t], parties[t], state);
+            if (state == _NONE) revert NonCanonicalOptimum(_CHECK_PAIRING, t);
         }
     }
 
-    /// @dev One trade of the pairing check (hint = buyer << 128 | seller; state as in
-    ///      _pairingCheck, _NONE before the first trade); returns (order kept, new state).
+    /// @dev One trade of the pairing check (w0 its first word, hint = buyer << 128 | seller,
+    ///      state as in _pairingCheck); returns the new state, _NONE if the order is broken.
+    ///      Bid indexes and buses were checked by _optimalTrade / _dualBounds: every memory
+    ///      read is in range.
     function _pairStep(Certificate memory cert, uint256[] memory heads, uint256 w0, uint256 hint, uint256 state)
         private
         pure
-        returns (bool ok, uint256 next)
+        returns (uint256 next)
     {
-        uint256 pair = (((w0 >> 96) & 0xffff) << 16) | ((w0 >> 112) & 0xffff);
-        ok = state == _NONE || pair > state >> 1 || (pair == state >> 1 && state & 1 == 1);
-        uint256 flags = _advance(cert, heads, (w0 >> 96) & 0xffff, hint & _U128, w0, false)
-            | _advance(cert, heads, cert.cfg.nBuses + ((w0 >> 112) & 0xffff), hint >> 128, w0, true);
-        ok = ok && flags & 1 == 0;
-        next = (pair << 1) | (flags >> 1);
-    }
-
-    /// @dev Move the head of one bus queue (heads[slot]) by trade word w0 of bid `k`: the head
-    ///      must be bid k while it has Wh left, otherwise k must come later in queue order
-    ///      (sellers: ask, id; buyers: bid descending, id). Returns 1 if the order is broken,
-    ///      2 if the head is used up by the trade, 0 otherwise.
-    function _advance(Certificate memory cert, uint256[] memory heads, uint256 slot, uint256 k, uint256 w0, bool buyer)
-        private
-        pure
-        returns (uint256)
-    {
-        uint256 w = cert.bids[k];
-        uint256 price = (w >> 88) & _U64;
-        uint256 key = ((buyer ? _U64 - price : price) << 32) | (w >> 224);
-        uint256 head = heads[slot];
-        uint256 left = (head >> 1) & _U64;
-        bool ok;
-        if (head != 0 && left != 0) {
-            ok = head >> 128 == key;
-        } else {
-            ok = head == 0 || key > head >> 128;
-            left = cert.traded[k];
+        assembly ("memory-safe") {
+            // Move the head at hp by a trade of e Wh of bid word w (tp: its traded Wh): the head
+            // must be that bid while it has Wh left, else the bid must come later in queue order
+            // (sellers: ask, id; buyers: bid descending, id). r = 1: order broken, 2: head used
+            // up, 0: otherwise.
+            function advance(hp, bp, tp, word, buyer) -> r {
+                let w := mload(bp)
+                let price := and(shr(88, w), 0xffffffffffffffff)
+                if buyer { price := sub(0xffffffffffffffff, price) }
+                let key := or(shl(32, price), shr(224, w))
+                let head := mload(hp)
+                let left := and(shr(1, head), 0xffffffffffffffff)
+                let ok := 0
+                switch and(iszero(iszero(head)), iszero(iszero(left)))
+                case 1 { ok := eq(shr(128, head), key) }
+                default {
+                    ok := or(iszero(head), gt(key, shr(128, head)))
+                    left := mload(tp)
+                }
+                let e := and(shr(128, word), 0xffffffffffffffff)
+                if or(iszero(ok), gt(e, left)) {
+                    r := 1
+                    leave
+                }
+                left := sub(left, e)
+                mstore(hp, or(or(shl(128, key), shl(1, left)), 1))
+                if iszero(left) { r := 2 }
+            }
+            // cert: cfg (nBuses first), fees, bids, duals, traded; bid k's word and traded Wh
+            // sit at bids + 32 (k + 1) and traded + 32 (k + 1)
+            let flags := advance(
+                add(heads, shl(5, add(and(shr(96, w0), 0xffff), 1))),
+                add(mload(add(cert, 0x40)), shl(5, add(and(hint, 0xffffffffffffffffffffffffffffffff), 1))),
+                add(mload(add(cert, 0x80)), shl(5, add(and(hint, 0xffffffffffffffffffffffffffffffff), 1))),
+                w0,
+                0
+            )
+            flags := or(
+                flags,
+                advance(
+                    add(heads, shl(5, add(add(mload(mload(cert)), and(shr(112, w0), 0xffff)), 1))),
+                    add(mload(add(cert, 0x40)), shl(5, add(shr(128, hint), 1))),
+                    add(mload(add(cert, 0x80)), shl(5, add(shr(128, hint), 1))),
+                    w0,
+                    1
+                )
+            )
+            let pair := or(shl(16, and(shr(96, w0), 0xffff)), and(shr(112, w0), 0xffff))
+            if iszero(
+                or(eq(state, not(0)), or(gt(pair, shr(1, state)), and(eq(pair, shr(1, state)), and(state, 1))))
+            ) { flags := 1 }
+            next := or(shl(1, pair), shr(1, flags))
+            if and(flags, 1) { next := not(0) }
         }
-        uint256 e = (w0 >> 128) & _U64;
-        // e <= traded[k] (booked in _optimalTrade); with the order kept, Wh left never go negative
-        if (!ok || e > left) return 1;
-        left -= e;
-        heads[slot] = (key << 128) | (left << 1) | 1;
-        return left == 0 ? 2 : 0;
     }
 
     /// @dev First bus pair p << 16 | q with top[q] >= bottom[p] + cost + 2**169 (welfare-level
@@ -736,13 +756,11 @@ library FeeClearing {
                 let y := mload(add(add(bottom, 0x20), shl(5, ps)))
                 if y {
                     let rowBase := add(base, shl(2, mul(ps, nb)))
+                    let rowWeight := shl(34, add(ps, 1))
                     for { let bPtr := bPtr0 } lt(bPtr, bStop) { bPtr := add(bPtr, 0x20) } {
                         let qb := mload(bPtr)
                         // perturbed pair cost (c << 170) + ((p + 1) * (q + 1) << 34)
-                        let cost := add(
-                            shl(170, shr(224, mload(add(rowBase, shl(2, qb))))),
-                            shl(34, mul(add(ps, 1), add(qb, 1)))
-                        )
+                        let cost := add(shl(170, shr(224, mload(add(rowBase, shl(2, qb))))), mul(rowWeight, add(qb, 1)))
                         let x := mload(add(topBase, shl(5, qb)))
                         let lim := add(y, cost)
                         if gt(x, lim) {

@@ -25,6 +25,7 @@ certify it for ``TIE_SCALE * welfare - P``.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -116,28 +117,17 @@ def _residual(arcs: Sequence[_Arc]) -> list[tuple[int, int, int, int]]:
     return out
 
 
-def _bellman_ford(
-    n_nodes: int, arcs: Sequence[_Arc], weight: str
-) -> tuple[list[int], list[tuple[int, int]] | None]:
-    """Potentials ``d`` with ``weight + d[from] - d[to] >= 0`` on every residual edge, or a
-    negative cycle as (arc index, direction) steps."""
-    edges = [(u, v, k, s, s * getattr(arcs[k], weight)) for u, v, k, s in _residual(arcs)]
-    dist = [0] * n_nodes
-    pred: list[tuple[int, int, int] | None] = [None] * n_nodes
-    last = -1
-    for _ in range(n_nodes + 1):
-        last = -1
-        for u, v, k, s, w in edges:
-            if dist[u] + w < dist[v]:
-                dist[v] = dist[u] + w
-                pred[v] = (u, k, s)
-                last = v
-        if last < 0:
-            return dist, None
-    node = last
-    for _ in range(n_nodes):
+def _pred_cycle(
+    pred: Sequence[tuple[int, int, int] | None], start: int
+) -> list[tuple[int, int]] | None:
+    """A cycle of the predecessor graph reached from ``start`` (always negative), or None."""
+    seen: set[int] = set()
+    node = start
+    while node not in seen:
+        seen.add(node)
         step = pred[node]
-        assert step is not None
+        if step is None:
+            return None
         node = step[0]
     cycle: list[tuple[int, int]] = []
     cur = node
@@ -147,8 +137,66 @@ def _bellman_ford(
         cycle.append((step[1], step[2]))
         cur = step[0]
         if cur == node:
-            break
-    return dist, cycle
+            return cycle
+
+
+def _passes_cycle(
+    n_nodes: int, out: Sequence[Sequence[tuple[int, int, int, int]]]
+) -> list[tuple[int, int]]:
+    """A negative cycle by plain Bellman-Ford passes (the queue's safety net)."""
+    dist = [0] * n_nodes
+    pred: list[tuple[int, int, int] | None] = [None] * n_nodes
+    for _ in range(n_nodes + 1):
+        last = -1
+        for u in range(n_nodes):
+            for v, k, s, w in out[u]:
+                if dist[u] + w < dist[v]:
+                    dist[v] = dist[u] + w
+                    pred[v] = (u, k, s)
+                    last = v
+        if last < 0:
+            raise ClearingError("optimal clearing: internal error, no negative cycle found")
+    cycle = _pred_cycle(pred, last)
+    if cycle is None:
+        raise ClearingError("optimal clearing: internal error, no negative cycle found")
+    return cycle
+
+
+def _bellman_ford(
+    n_nodes: int, arcs: Sequence[_Arc], weight: str
+) -> tuple[list[int], list[tuple[int, int]] | None]:
+    """Potentials ``d`` with ``weight + d[from] - d[to] >= 0`` on every residual edge, or a
+    negative cycle as (arc index, direction) steps (queue-based Bellman-Ford from a virtual
+    source joined to every node at zero cost)."""
+    out: list[list[tuple[int, int, int, int]]] = [[] for _ in range(n_nodes)]
+    for u, v, k, s in _residual(arcs):
+        out[u].append((v, k, s, s * getattr(arcs[k], weight)))
+    dist = [0] * n_nodes
+    pred: list[tuple[int, int, int] | None] = [None] * n_nodes
+    count = [0] * n_nodes
+    queue = deque(range(n_nodes))
+    queued = [True] * n_nodes
+    budget = n_nodes * (sum(len(edges) for edges in out) + 1)  # plain Bellman-Ford's bound
+    while queue:
+        u = queue.popleft()
+        queued[u] = False
+        du = dist[u]
+        for v, k, s, w in out[u]:
+            if du + w < dist[v]:
+                dist[v] = du + w
+                pred[v] = (u, k, s)
+                count[v] += 1
+                budget -= 1
+                if count[v] % n_nodes == 0 or budget <= 0:
+                    cycle = _pred_cycle(pred, v)
+                    if cycle is not None:
+                        return dist, cycle
+                    if budget <= 0:
+                        return dist, _passes_cycle(n_nodes, out)
+                if not queued[v]:
+                    queued[v] = True
+                    queue.append(v)
+    return dist, None
 
 
 def _cancel(n_nodes: int, arcs: list[_Arc]) -> list[int]:

@@ -50,7 +50,13 @@ import numpy.typing as npt
 
 from gridledger.errors import ClearingError
 from gridledger.lp import new_highs
-from gridledger.market.canonical import TIE_SCALE, canonical_flow, member_weight, nw_pieces
+from gridledger.market.canonical import (
+    TIE_SCALE,
+    canonical_flow,
+    check_canonical,
+    member_weight,
+    nw_pieces,
+)
 from gridledger.market.greedy import kappa_fraction, make_trade, split_books
 from gridledger.market.orders import Bid, ClearingResult, Side, Trade
 from gridledger.market.welfare import bid_surplus_wh_micro, order_surplus_per_kwh_micro
@@ -238,6 +244,10 @@ def solve_optimal(
         )
         for s in books.sells
     }
+    problems = check_canonical(bids, table, trades, tie_buyer, tie_seller)
+    if problems:  # cannot happen unless the tie-break code is wrong: never submit such a result
+        message = f"optimal clearing: canonical certificate fails {problems[:3]}"
+        raise ClearingError(message)
     return OptimalSolution(
         trades=trades,
         welfare_wh_micro=bid_surplus_wh_micro(trades, bids),
