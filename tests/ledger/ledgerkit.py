@@ -14,13 +14,18 @@ from fractions import Fraction
 
 import numpy as np
 from eth_utils import to_checksum_address
+from hypothesis import strategies as st
 
 from gridledger.ledger import EmbeddedBackend, Ledger, LedgerMember
 from gridledger.ledger import encoding as enc
 from gridledger.ledger.contracts import decode_error
 from gridledger.ledger.deploy import ChainTiming, NetworkCommitment, create_address
 from gridledger.ledger.keys import KeyRing
+from gridledger.ledger.network_data import pack_network
 from gridledger.market import Bid, Side, Tariffs, Trade, settle
+from gridledger.market.justification import RULE_IDS, LinearNetwork
+from gridledger.market.orders import Curtailment, apply_curtailments
+from gridledger.security.justification import Justified, justify
 
 TARIFFS = Tariffs(retail_per_kwh_micro=300_000, feed_in_per_kwh_micro=80_000)
 N_MEMBERS = 12
@@ -51,33 +56,72 @@ def lock_of(bid: Bid, tariffs: Tariffs = TARIFFS) -> int:
     return -(-shortfall // 1000) + 1
 
 
+def _feeder_relief() -> np.ndarray:
+    """Relief (npct per Wh cut) of a radial feeder 0-1-2-3-4-5 (slack at bus 0): bus row
+    r (bus r + 1 upper voltage) gains more from cuts further out; line row k (bus k to
+    k + 1) from every cut beyond it."""
+    buses = range(FEEDER_BUSES)
+    bus_rows = [[100 * min(r + 1, b) for b in buses] for r in range(FEEDER_BUSES - 1)]
+    line_rows = [[50 if b > k else 0 for b in buses] for k in range(FEEDER_BUSES - 1)]
+    return np.array(bus_rows + line_rows, dtype=np.int64)
+
+
+FEEDER_BUSES = 6  # members sit at buses 1..5 (bus_of)
+FEEDER = LinearNetwork(
+    n_buses=FEEDER_BUSES,
+    n_bus_rows=FEEDER_BUSES - 1,
+    n_line_rows=FEEDER_BUSES - 1,
+    n_trafo_rows=0,
+    interval_s=900,
+    relief=_feeder_relief(),
+)
+FEEDER_COMMITMENT = NetworkCommitment(RULE_IDS["greedy"], pack_network(FEEDER))
+# The DSO's AC margins (npct) of the feeder's rows: mostly fine, some violated.
+margins_npct = st.lists(
+    st.one_of(st.integers(1, 10**6), st.integers(-400_000, -1)),
+    min_size=FEEDER.n_rows,
+    max_size=FEEDER.n_rows,
+)
+
+
+def justified(trades: Sequence[Trade], margin_npct: Sequence[int]) -> Justified:
+    """The curtailments the DSO justifies on :data:`FEEDER` for ``margin_npct``."""
+    zeros = np.zeros(FEEDER.n_rows, dtype=np.int64)
+    return justify("greedy", FEEDER, list(trades), np.array(margin_npct, dtype=np.int64), zeros)
+
+
 def deliver_and_settle(
     ledger: Ledger,
     interval: int,
     trades: Sequence[Trade],
     readings: Sequence[int],
+    margin_npct: Sequence[int] | None = None,
     tariffs: Tariffs = TARIFFS,
 ) -> None:
-    """After the clearing: record the DSO's secure verdict and the meter ``readings`` (one
-    per member), settle, and check the chain against market/settlement.py to the unit and
-    money conservation (deposits - withdrawals = balances = tokens held).
-
-    TODO(H1): curtailments now need the DSO's evidence against the committed network; draw
-    justified curtailments from H1's generator (src/gridledger/ledger/network_data.py and
-    the security stage's justified-curtailment reference) once it is wired into the facade.
-    """
-    ledger.record_security(interval, [])
+    """After the clearing: record the DSO's verdict (with ``margin_npct``, the curtailments
+    justified on :data:`FEEDER`, which the market must have committed) and the meter
+    ``readings`` (one per member), settle, and check the chain against
+    market/settlement.py to the unit and money conservation (deposits - withdrawals =
+    balances = tokens held)."""
+    curtailments: tuple[Curtailment, ...] = ()
+    if margin_npct is None:
+        ledger.record_security(interval, [])
+    else:
+        j = justified(trades, margin_npct)
+        curtailments = j.curtailments
+        ledger.record_security(
+            interval, curtailments, j.margins, j.certificate, unresolved=bool(j.unresolvable)
+        )
     metered = dict(enumerate(readings))
     ledger.record_readings(interval, metered)
-    expected = settle(list(trades), metered, tariffs).deltas()
+    expected = settle(apply_curtailments(trades, curtailments), metered, tariffs).deltas()
     assert ledger.settle(interval) == expected
     ledger.end_interval(interval)
     assert ledger.conserved()
     assert ledger.view("solvent")[0]
+    # balances() holds the members', the GRID's and the OPERATOR's accounts.
     assert (
         sum(ledger.balances().values())
-        + ledger.view("gridBalanceMicro")[0]
-        + ledger.view("operatorBalanceMicro")[0]
         == ledger.view("totalDepositedMicro")[0] - ledger.view("totalWithdrawnMicro")[0]
     )
 
