@@ -28,6 +28,8 @@ CHAIN_KEYS = {
     "gas_per_bid",
     "gas_per_interval_max",
     "onchain_matches_reference",
+    "solvent",
+    "audit_findings",
 }
 WALL_CLOCK_KEYS = {"runtime_s"}
 
@@ -48,6 +50,8 @@ def test_main_job_on_the_embedded_chain_audits_ok(
     assert summary["traded_kwh"] > 0
     assert summary["onchain_matches_reference"] is True
     assert summary["conservation_ok"] is True
+    assert summary["solvent"] is True
+    assert summary["audit_findings"] == 0
     # every interval records its rounds, then clear, security, readings and settle
     assert summary["tx_count"] >= INTERVALS * (summary["rounds"] + 4)
     assert summary["gas_total"] > 0 and summary["gas_per_bid"] > 0
