@@ -1,11 +1,13 @@
 """The one HTML page builder, and the run report built with it.
 
-A page is data: a title, optional opening blocks and titled sections, each a
-sequence of blocks (:class:`Paragraph`, :class:`Table`, :class:`Image`).
-:func:`render_page` turns it into one self-contained HTML document (figures
-embedded as PNG data URIs, one style sheet inline); every text and table cell
-is escaped. The run report (:func:`write_report`), ``gridledger compare`` and
-every ``gridledger experiment`` page are built this way.
+A page is data: a title, optional navigation links, opening blocks and titled
+sections, each a sequence of blocks (:class:`Paragraph`, :class:`Table`,
+:class:`Image`, :class:`Chart`). :func:`render_page` turns it into one HTML
+document (PNG figures as data URIs, one style sheet inline, interactive plotly
+charts with plotly.js inlined, so one file works offline; the explorer passes a
+``plotly_src`` URL instead); every text and table cell is escaped. The run report
+(:func:`write_report`), ``gridledger compare``, every ``gridledger experiment``
+page and every page of ``gridledger serve`` are built this way.
 """
 
 from __future__ import annotations
@@ -22,24 +24,32 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
 from matplotlib.figure import Figure
+from plotly.offline import get_plotlyjs
 
 from gridledger.grid import load_feeder
+from gridledger.report.figures import TIMELINE, fig_trade_map
+from gridledger.report.keyfigures import GROUPS, grouped
 from gridledger.report.kpis import summary
 from gridledger.report.plots import PLOTS
 from gridledger.report.tables import RunTables, load_tables
 
 __all__ = [
     "Block",
+    "Chart",
     "Code",
     "Image",
     "Inline",
+    "Link",
     "Page",
     "Paragraph",
     "Section",
     "Strong",
     "Table",
     "figure_to_data_uri",
+    "key_figure_sections",
     "rebuild_report",
     "render_page",
     "write_page",
@@ -53,7 +63,18 @@ body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;color:#22
 table{border-collapse:collapse;font-size:0.9em}td,th{padding:2px 10px;border-bottom:1px solid #ddd}
 td:last-child{text-align:right;font-variant-numeric:tabular-nums}img{max-width:100%}
 h2{margin-top:1.6em;border-bottom:2px solid #eee}
+nav{margin-bottom:1em}nav a{margin-right:1.2em}
+.chart{min-height:340px;margin:0.5em 0}
 """
+
+
+STATIC_PLOTS = (
+    "Voltage profile along the feeder",
+    "Line loading",
+    "Bidding rounds",
+    "Best response: convergence and equilibrium check",
+)
+"""Detail plots the report keeps as pictures (the timeline and the map are interactive)."""
 
 
 def figure_to_data_uri(fig: Figure) -> str:
@@ -78,7 +99,15 @@ class Code:
     text: str
 
 
-Inline = str | Strong | Code
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A hyperlink inside a paragraph or in the page's navigation."""
+
+    text: str
+    href: str
+
+
+Inline = str | Strong | Code | Link
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +139,16 @@ class Image:
         return cls(figure_to_data_uri(fig))
 
 
-Block = Paragraph | Table | Image
+@dataclass(frozen=True, slots=True)
+class Chart:
+    """An interactive plotly figure. With ``click_url`` (a template holding ``{}``), a
+    click on a point opens that URL with the point's ``customdata`` filled in."""
+
+    figure: go.Figure
+    click_url: str | None = None
+
+
+Block = Paragraph | Table | Image | Chart
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +167,9 @@ class Page:
     heading: str
     intro: Sequence[Block] = ()
     sections: Sequence[Section] = ()
+    nav: Sequence[Link] = ()
+    refresh_s: int | None = None
+    """Reload the page every ``refresh_s`` seconds (a live page); None: never."""
 
 
 def _inline(part: Inline) -> str:
@@ -136,10 +177,30 @@ def _inline(part: Inline) -> str:
         return f"<b>{html.escape(part.text)}</b>"
     if isinstance(part, Code):
         return f"<code>{html.escape(part.text)}</code>"
+    if isinstance(part, Link):
+        return f"<a href='{html.escape(part.href)}'>{html.escape(part.text)}</a>"
     return html.escape(part)
 
 
-def _block(block: Block) -> str:
+def _chart(chart: Chart, number: int) -> str:
+    """A div and the script that draws ``chart`` into it (JSON safe inside <script>)."""
+    div = f"chart-{number}"
+    data = pio.to_json(chart.figure, validate=False).replace("</", "<\\/")
+    script = (
+        f"var f={data};Plotly.newPlot('{div}',f.data,f.layout,"
+        "{responsive:true,displaylogo:false});"
+    )
+    if chart.click_url is not None:
+        url = json.dumps(chart.click_url).replace("</", "<\\/")
+        script += (
+            f"document.getElementById('{div}').on('plotly_click',function(e){{"
+            "var p=e.points[0];if(p&&p.customdata!==undefined){"
+            f"window.location={url}.replace('{{}}',String(p.customdata));}}}});"
+        )
+    return f"<div class='chart' id='{div}'></div><script>{script}</script>"
+
+
+def _block(block: Block, number: int = 0) -> str:
     if isinstance(block, Paragraph):
         return "<p>" + "".join(_inline(part) for part in block.parts) + "</p>"
     if isinstance(block, Table):
@@ -151,20 +212,34 @@ def _block(block: Block) -> str:
                 escape=True,
             )
         )
+    if isinstance(block, Chart):
+        return _chart(block, number)
     return f"<img src='{html.escape(block.data_uri)}'>"
 
 
-def render_page(page: Page) -> str:
-    """The page as one self-contained HTML document."""
-    parts = [f"<h1>{html.escape(page.heading)}</h1>"]
-    parts.extend(_block(block) for block in page.intro)
+def render_page(page: Page, plotly_src: str | None = None) -> str:
+    """The page as one HTML document: self-contained (plotly.js inlined when the page has
+    a chart), or loading plotly.js from ``plotly_src`` when given."""
+    parts = []
+    if page.nav:
+        parts.append("<nav>" + "".join(_inline(link) for link in page.nav) + "</nav>")
+    parts.append(f"<h1>{html.escape(page.heading)}</h1>")
+    blocks = [*page.intro]
+    parts.extend(_block(block, n) for n, block in enumerate(page.intro))
     for section in page.sections:
         parts.append(f"<h2>{html.escape(section.title)}</h2>")
-        parts.extend(_block(block) for block in section.blocks)
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(page.title)}"
-        f"</title><style>{STYLE}</style></head><body>{''.join(parts)}</body></html>"
-    )
+        for block in section.blocks:
+            parts.append(_block(block, len(blocks)))
+            blocks.append(block)
+    head = f"<meta charset='utf-8'><title>{html.escape(page.title)}</title><style>{STYLE}</style>"
+    if page.refresh_s:
+        head += f"<meta http-equiv='refresh' content='{int(page.refresh_s)}'>"
+    if any(isinstance(block, Chart) for block in blocks):
+        if plotly_src is None:
+            head += f"<script>{get_plotlyjs()}</script>"
+        else:
+            head += f"<script src='{html.escape(plotly_src)}'></script>"
+    return f"<!doctype html><html><head>{head}</head><body>{''.join(parts)}</body></html>"
 
 
 def write_page(page: Page, path: Path) -> Path:
@@ -173,9 +248,16 @@ def write_page(page: Page, path: Path) -> Path:
     return path
 
 
-def _kpi_table(kpis: dict[str, Any]) -> Table:
-    rows = [(key, json.dumps(value)) for key, value in kpis.items() if not isinstance(value, dict)]
-    return Table(pd.DataFrame(rows, columns=["kpi", "value"]), index=False, header=False)
+def key_figure_sections(kpis: dict[str, Any]) -> list[Section]:
+    """One section per group of key figures (market, grid, settlement, chain): a table of
+    label, value with unit and a one-line explanation."""
+    sections = []
+    for group, rows in grouped(kpis).items():
+        if rows and group in GROUPS:
+            cells = [(label, why, value) for label, value, why in rows]
+            frame = pd.DataFrame(cells, columns=["figure", "what it means", "value"])
+            sections.append(Section(f"Key figures: {group}", [Table(frame, index=False)]))
+    return sections
 
 
 def _attitude_table(rows: dict[str, dict[str, float]]) -> Table:
@@ -202,7 +284,7 @@ def write_report(tables: RunTables, out_dir: Path) -> Path:
             ".",
         )
     )
-    sections = [Section("Key figures", [_kpi_table(kpis)])]
+    sections = key_figure_sections(kpis)
     if kpis.get("by_attitude"):
         note = Paragraph(
             (
@@ -213,10 +295,14 @@ def write_report(tables: RunTables, out_dir: Path) -> Path:
             )
         )
         sections.append(Section("Risk attitudes", [_attitude_table(kpis["by_attitude"]), note]))
+    if len(tables.intervals):
+        sections.append(Section("Timeline", [Chart(make(tables)) for make in TIMELINE]))
+        sections.append(Section("Trades on the feeder map", [Chart(fig_trade_map(tables, feeder))]))
     for title, plot in PLOTS:
-        fig = plot(tables, feeder)
-        if fig is not None:
-            sections.append(Section(title, [Image.of(fig)]))
+        if title in STATIC_PLOTS:
+            fig = plot(tables, feeder)
+            if fig is not None:
+                sections.append(Section(title, [Image.of(fig)]))
     page = Page(
         "gridledger report", f"gridledger run: {kpis['scenario']}", [intro], sections=sections
     )
