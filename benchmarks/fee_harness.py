@@ -80,14 +80,17 @@ def optimal_args(
     trades: Sequence[Trade],
     buyer_dual: Mapping[int, int],
     seller_dual: Mapping[int, int],
+    tie_buyer_dual: Mapping[int, int] | None = None,
+    tie_seller_dual: Mapping[int, int] | None = None,
 ) -> tuple[bytes, list[int], list[int], list[int], list[int]]:
-    """Arguments of ``verifyOptimal(feeTable, bids, trades, parties, duals)``."""
+    """Arguments of ``verifyOptimal(feeTable, bids, trades, parties, duals)`` (welfare duals,
+    then tie-break duals; see ``dual_words``)."""
     return (
         pack_fee_table(fees),
         [pack_bid(b) for b in bids],
         pack_trades(trades),
         optimal_parties(bids, trades),
-        dual_words(bids, buyer_dual, seller_dual),
+        dual_words(bids, buyer_dual, seller_dual, tie_buyer_dual, tie_seller_dual),
     )
 
 
@@ -184,7 +187,12 @@ class FeeClearingHarness:
         trades: Sequence[Trade],
         buyer_dual: Mapping[int, int],
         seller_dual: Mapping[int, int],
+        tie_buyer_dual: Mapping[int, int] | None = None,
+        tie_seller_dual: Mapping[int, int] | None = None,
     ) -> int:
-        """Welfare if the chain accepts ``trades`` as optimal, certified by the duals."""
-        args = optimal_args(bids, fees, trades, buyer_dual, seller_dual)
+        """Welfare if the chain accepts ``trades`` as the canonical optimum, certified by the
+        welfare duals and the tie-break duals."""
+        args = optimal_args(
+            bids, fees, trades, buyer_dual, seller_dual, tie_buyer_dual, tie_seller_dual
+        )
         return int(self.call("verifyOptimal", *args)[0])

@@ -93,11 +93,12 @@ library FeeClearing {
     error SlackOrderHasDual(uint256 index);
     /// @notice Optimal: max(b_i - u_i) at buyerBus - min(a_j + v_j) at sellerBus > fee (dual infeasible).
     error DualInfeasible(uint256 sellerBus, uint256 buyerBus);
-    /// @notice Optimal: the result is welfare-optimal as far as the certificate shows, but not
-    ///         the canonical optimum (the tie-break of docs/methods.md section 3). `check`: 0
-    ///         perturbed slackness fails on trade `index`; 1 bid `index` has a tie-level dual
-    ///         but is not full; 2 bus pair `index` = sellerBus << 16 | buyerBus is tie-level
-    ///         dual infeasible; 3 trade `index` breaks the north-west-corner pairing order.
+    /// @notice Optimal: the welfare certificate holds, but the tie-break certificate does not:
+    ///         the result is not the canonical optimum (docs/methods.md section 3). `check`: 0
+    ///         tie-break slackness fails on trade `index`; 1 bid `index` has a non-zero
+    ///         tie-break dual but is not full, or a negative one with a zero welfare dual; 2
+    ///         tie-break dual infeasible at bus pair `index` = sellerBus << 16 | buyerBus; 3
+    ///         trade `index` breaks the north-west-corner listing order.
     error NonCanonicalOptimum(uint256 check, uint256 index);
 
     uint256 private constant _U32 = 0xffffffff;
@@ -108,14 +109,12 @@ library FeeClearing {
     uint256 private constant _TRADE0_LOW = (1 << 96) - 1;
     uint256 private constant _TRADE1_LOW = (1 << 128) - 1;
     uint256 private constant _NONE = type(uint256).max;
-    /// @dev Optimal tie-break: perturbed surplus (s << _TIE_SHIFT) - w_i - w_j - d_pq with order
-    ///      weight w = member id + 1 and bus-pair weight d_pq = (p + 1) * (q + 1) << _PAIR_SHIFT.
-    uint256 private constant _TIE_SHIFT = 170;
-    uint256 private constant _TIE_HALF = 1 << 169;
+    /// @dev Optimal tie-break penalty per Wh of a trade: w_i + w_j + d_pq with order weight
+    ///      w = member id + 1 and bus-pair weight d_pq = nBuses**p * (q + 1) << _PAIR_SHIFT.
     uint256 private constant _PAIR_SHIFT = 34;
-    /// @dev Largest accepted perturbed dual, and the offset keeping bus bounds positive.
-    uint256 private constant _DUAL_MAX = (1 << 236) - 1;
-    uint256 private constant _BOUND_OFF = 1 << 240;
+    /// @dev Largest fee table for the optimal rule (d_pq < 2**221) and bound on |tie duals|.
+    uint256 private constant _MAX_OPTIMAL_BUSES = 36;
+    int256 private constant _TIE_DUAL_BOUND = int256(1 << 240);
     uint256 private constant _CHECK_SLACKNESS = 0;
     uint256 private constant _CHECK_FILL = 1;
     uint256 private constant _CHECK_DUAL = 2;
@@ -475,23 +474,27 @@ library FeeClearing {
 
     // -------------------------------------------------------------- optimal
     /// @notice Check that `trades` is the canonical welfare-optimal clearing (docs/methods.md
-    ///         section 3: the optimum of the perturbed surplus s'_ij = (s_ij << 170) - w_i - w_j
-    ///         - d_pq, split into trades north-west-corner style), certified by the integer
-    ///         duals `duals` of the perturbed problem.
+    ///         section 3): welfare-optimal, certified by the welfare duals; among the welfare
+    ///         optima the one of least tie-break penalty sum (w_i + w_j + d_pq) * eWh, certified
+    ///         by the tie-break duals; split into trades north-west-corner style.
     /// @param parties For trade k: buyer bid index << 128 | seller bid index (checked hint).
-    /// @param duals duals[k] is u_i (buy bid k) or v_j (sell bid k) of the perturbed problem
-    ///        (2**170 x micro-tokens per kWh plus the tie-break part), below 2**236.
+    /// @param duals 2n words for n bids: duals[k] is the welfare dual u_i (buy bid k) or v_j
+    ///        (sell bid k), micro-tokens per kWh, < 2**64; duals[n + k] the tie-break dual of bid
+    ///        k, int256 (two's complement), |x| < 2**240.
     /// @return welfareWhMicro Sum of s * eWh over the trades.
-    /// @dev Checks: primal feasibility (each bid's trades <= its order, eWh > 0, kappa-split
-    ///      prices), u_i + v_j == s'_ij on every trade, duals zero on bids not fully traded, per
-    ///      bus pair max_{i at q}((b_i << 170) - w_i - u_i) - min_{j at p}((a_j << 170) + w_j + v_j)
-    ///      <= (c_pq << 170) + d_pq, and the pairing order (trades sorted by (sellerBus,
-    ///      buyerBus); at each bus the traded bids are used up one after the other in queue
-    ///      order; within a bus pair every trade but the last uses up its seller or its buyer).
-    ///      A failure off by 2**169 or more is a welfare-level failure and reverts at once with
-    ///      the welfare errors; a smaller one (the welfare part holds, the tie-break does not)
-    ///      is remembered and reverts NonCanonicalOptimum once every welfare-level check has
-    ///      passed. Cost O(n + trades + S*Q).
+    /// @dev Welfare checks (named welfare errors): primal feasibility (each bid's trades <= its
+    ///      order, eWh > 0, kappa-split prices), u_i + v_j == s_ij on every trade, welfare duals
+    ///      zero on bids not fully traded, per bus pair max_{i at q}(b_i - u_i) - min_{j at p}
+    ///      (a_j + v_j) <= c_pq. Tie-break checks on the welfare-optimal face (reverting
+    ///      NonCanonicalOptimum(check, index) once every welfare check passed): u'_i + v'_j
+    ///      == -(w_i + w_j + d_pq) on every trade (check 0); tie duals zero on bids not fully
+    ///      traded and negative only where the welfare dual is positive (1); on every bus pair
+    ///      whose welfare check holds with equality, max(-w_i - u'_i) over the buyers at q that
+    ///      attain the max of b_i - u_i, minus min(w_j + v'_j) over the sellers at p attaining
+    ///      the min of a_j + v_j, <= d_pq (2); then the pairing order (3): trades sorted by
+    ///      (sellerBus, buyerBus), at each bus the traded bids used up one after the other in
+    ///      queue order, within a bus pair every trade but the last using up its seller or buyer.
+    ///      Cost O(n + trades + S*Q).
     function verifyOptimal(
         Config memory cfg,
         bytes memory fees,
@@ -501,14 +504,15 @@ library FeeClearing {
         uint256[] calldata duals
     ) internal pure returns (uint256 welfareWhMicro) {
         _checkConfig(cfg, fees);
-        if (duals.length != bids.length) revert FeeInputLength(bids.length, duals.length);
+        if (cfg.nBuses > _MAX_OPTIMAL_BUSES) revert BadFeeConfig(cfg.nBuses, cfg.kappaNum, cfg.kappaDen);
+        if (duals.length != 2 * bids.length) revert FeeInputLength(2 * bids.length, duals.length);
         if (trades.length != 2 * parties.length) revert FeeInputLength(2 * parties.length, trades.length);
         Certificate memory cert = Certificate(cfg, fees, bids, duals, new uint256[](bids.length), 0);
         (uint256[] memory top, uint256[] memory bottom) = _dualBounds(cert);
         welfareWhMicro = _optimalTrades(cert, trades, parties);
         _fillCheck(cert);
         _dualFeasible(cert, top, bottom);
-        // every welfare-level check passed: the result is optimal but maybe not the canonical one
+        // every welfare check passed: the result is optimal but maybe not the canonical one
         uint256 tie = cert.tieFailure;
         if (tie != 0) revert NonCanonicalOptimum((tie - 1) >> 128, (tie - 1) & _U128);
         _pairingCheck(cert, trades, parties);
@@ -526,9 +530,11 @@ library FeeClearing {
         if (soft != _NONE) _noteTie(cert, _CHECK_DUAL, soft);
     }
 
-    /// @dev Per bus: top[q] = max over buyers at q of (b << 170) - w - u + OFF, bottom[p] = min
-    ///      over sellers at p of (a << 170) + w + v + OFF (0 = no order at the bus; OFF =
-    ///      2**240, w = member id + 1). Checks bids and dual ranges.
+    /// @dev Per bus: top[q] = max over buyers at q of b - u + OFF and top[nBuses + q] = max of
+    ///      -w - u' over the buyers attaining it; bottom[p] = min over sellers at p of a + v + OFF
+    ///      and bottom[nBuses + p] = min of w + v' over the sellers attaining it (int256 words;
+    ///      top[q] or bottom[p] = 0: no order at the bus). Checks bids and dual ranges; a
+    ///      negative tie dual on a bid whose welfare dual is zero is a tie-level failure.
     function _dualBounds(Certificate memory cert)
         private
         pure
@@ -536,25 +542,53 @@ library FeeClearing {
     {
         uint256 nb = cert.cfg.nBuses;
         uint256[] memory bids = cert.bids;
-        uint256[] memory duals = cert.duals;
-        top = new uint256[](nb);
-        bottom = new uint256[](nb);
+        top = new uint256[](2 * nb);
+        bottom = new uint256[](2 * nb);
         for (uint256 k = 0; k < bids.length; ++k) {
             uint256 w = bids[k];
             _checkBid(w, k, nb);
+            (uint256 d, int256 d2) = _duals(cert, k);
             uint256 bus = (w >> 72) & 0xffff;
-            uint256 d = duals[k];
-            if (d > _DUAL_MAX) revert DualOutOfRange(k);
-            uint256 price = ((w >> 88) & _U64) << _TIE_SHIFT;
-            uint256 weight = (w >> 224) + 1;
+            uint256 price = (w >> 88) & _U64;
+            int256 weight = int256(w >> 224) + 1;
             if ((w >> 216) & 0xff == 0) {
-                uint256 x = price + _BOUND_OFF - weight - d;
-                if (x > top[bus]) top[bus] = x;
+                _raise(top, nb, bus, price + _OFF - d, -weight - d2);
             } else {
-                uint256 y = price + _BOUND_OFF + weight + d;
-                uint256 old = bottom[bus];
-                if (old == 0 || y < old) bottom[bus] = y;
+                _lower(bottom, nb, bus, price + _OFF + d, weight + d2);
             }
+        }
+    }
+
+    /// @dev Welfare dual and tie dual of bid k, range-checked.
+    function _duals(Certificate memory cert, uint256 k) private pure returns (uint256 d, int256 d2) {
+        uint256 n = cert.bids.length;
+        d = cert.duals[k];
+        if (d > _U64) revert DualOutOfRange(k);
+        d2 = int256(cert.duals[n + k]);
+        if (d2 >= _TIE_DUAL_BOUND || d2 <= -_TIE_DUAL_BOUND) revert DualOutOfRange(n + k);
+        if (d2 < 0 && d == 0) _noteTie(cert, _CHECK_FILL, k);
+    }
+
+    /// @dev top[bus] = max(top[bus], x); top[nb + bus] = max of y over the entries attaining it.
+    function _raise(uint256[] memory top, uint256 nb, uint256 bus, uint256 x, int256 y) private pure {
+        uint256 old = top[bus];
+        if (x > old) {
+            top[bus] = x;
+            top[nb + bus] = uint256(y);
+        } else if (x == old && y > int256(top[nb + bus])) {
+            top[nb + bus] = uint256(y);
+        }
+    }
+
+    /// @dev bottom[bus] = min(bottom[bus], x) (0 = unset); bottom[nb + bus] = min of y over the
+    ///      entries attaining it.
+    function _lower(uint256[] memory bottom, uint256 nb, uint256 bus, uint256 x, int256 y) private pure {
+        uint256 old = bottom[bus];
+        if (old == 0 || x < old) {
+            bottom[bus] = x;
+            bottom[nb + bus] = uint256(y);
+        } else if (x == old && y < int256(bottom[nb + bus])) {
+            bottom[nb + bus] = uint256(y);
         }
     }
 
@@ -583,7 +617,9 @@ library FeeClearing {
         uint256 b = (cert.bids[bi] >> 88) & _U64;
         uint256 a = (cert.bids[si] >> 88) & _U64;
         uint256 c = fee(cert.fees, cert.cfg.nBuses, (w0 >> 96) & 0xffff, (w0 >> 112) & 0xffff);
-        _tieSlackness(cert, t, bi, si, b, a + c);
+        // duals < 2**64 (checked), prices < 2**64, c < 2**32: the sum cannot overflow
+        if (cert.duals[bi] + cert.duals[si] + a + c != b) revert SlacknessViolated(t);
+        _tieSlackness(cert, t, bi, si);
         uint256 s = b - a - c;
         _checkPrices(cert.cfg, t, w1, a, c, s);
         cert.traded[bi] += e;
@@ -591,22 +627,28 @@ library FeeClearing {
         gain = s * e;
     }
 
-    /// @dev Perturbed slackness u_i + v_j == s'_ij of trade `t` (buyer bid bi with price b,
-    ///      seller bid si with price plus fee ac): u + v + (ac << 170) + w_i + w_j + d_pq == b << 170.
-    function _tieSlackness(Certificate memory cert, uint256 t, uint256 bi, uint256 si, uint256 b, uint256 ac)
-        private
-        pure
-    {
-        uint256 bw = cert.bids[bi];
-        uint256 sw = cert.bids[si];
-        uint256 pairW = ((((sw >> 72) & 0xffff) + 1) * (((bw >> 72) & 0xffff) + 1)) << _PAIR_SHIFT;
-        // duals < 2**236 (checked), prices < 2**64 << 170, weights < 2**67: no overflow
-        uint256 lhs = cert.duals[bi] + cert.duals[si] + (ac << _TIE_SHIFT) + (bw >> 224) + (sw >> 224) + 2 + pairW;
-        uint256 rhs = b << _TIE_SHIFT;
-        if (lhs != rhs) {
-            uint256 gap = lhs > rhs ? lhs - rhs : rhs - lhs;
-            if (gap >= _TIE_HALF) revert SlacknessViolated(t);
-            _noteTie(cert, _CHECK_SLACKNESS, t);
+    /// @dev Tie-break slackness of trade `t` (buyer bid bi, seller bid si):
+    ///      u'_i + v'_j + w_i + w_j + d_pq == 0; a failure is remembered (check 0).
+    function _tieSlackness(Certificate memory cert, uint256 t, uint256 bi, uint256 si) private pure {
+        uint256[] memory bids = cert.bids;
+        uint256[] memory duals = cert.duals;
+        uint256 bw = bids[bi];
+        uint256 sw = bids[si];
+        uint256 weight = _pairWeight(cert.cfg.nBuses, (sw >> 72) & 0xffff, (bw >> 72) & 0xffff);
+        uint256 sum;
+        // indexes < n (checked by _parties); |tie duals| < 2**240 (checked), weights < 2**222:
+        // the two's-complement sum is exact modulo 2**256 and zero iff the equation holds
+        unchecked {
+            sum = duals[bids.length + bi] + duals[bids.length + si] + (bw >> 224) + (sw >> 224) + 2 + weight;
+        }
+        if (sum != 0) _noteTie(cert, _CHECK_SLACKNESS, t);
+    }
+
+    /// @dev Tie-break weight of bus pair (p, q): nb**p * (q + 1) << 34 (< 2**221 for nb <= 36).
+    function _pairWeight(uint256 nb, uint256 p, uint256 q) private pure returns (uint256 weight) {
+        // nb <= 36, p < nb: nb**p * (q + 1) < 2**187, no overflow
+        assembly ("memory-safe") {
+            weight := shl(_PAIR_SHIFT, mul(exp(nb, p), add(q, 1)))
         }
     }
 
@@ -643,10 +685,8 @@ library FeeClearing {
             uint256 order = (bids[k] >> 152) & _U64;
             uint256 got = traded[k];
             if (got > order) revert Overfilled(k, got, order);
-            if (duals[k] != 0 && got != order) {
-                if (duals[k] >= _TIE_HALF) revert SlackOrderHasDual(k);
-                _noteTie(cert, _CHECK_FILL, k);
-            }
+            if (duals[k] != 0 && got != order) revert SlackOrderHasDual(k);
+            if (duals[bids.length + k] != 0 && got != order) _noteTie(cert, _CHECK_FILL, k);
         }
     }
 
@@ -658,28 +698,14 @@ library FeeClearing {
         pure
     {
         uint256[] memory heads = new uint256[](2 * cert.cfg.nBuses);
-        // previous trade's bus pair << 1 | its seller or buyer head was used up (_NONE: none)
-        uint256 state = _NONE;
-        for (uint256 t = 0; t < parties.length; ++t) {
-            state = _pairStep(cert, heads, trades[2 * t], parties[t], state);
-            if (state == _NONE) revert NonCanonicalOptimum(_CHECK_PAIRING, t);
-        }
-    }
-
-    /// @dev One trade of the pairing check (w0 its first word, hint = buyer << 128 | seller,
-    ///      state as in _pairingCheck); returns the new state, _NONE if the order is broken.
-    ///      Bid indexes and buses were checked by _optimalTrade / _dualBounds: every memory
-    ///      read is in range.
-    function _pairStep(Certificate memory cert, uint256[] memory heads, uint256 w0, uint256 hint, uint256 state)
-        private
-        pure
-        returns (uint256 next)
-    {
+        uint256 bad;
+        // Bid indexes and buses were checked by _optimalTrade / _dualBounds: every memory read
+        // below is in range.
         assembly ("memory-safe") {
-            // Move the head at hp by a trade of e Wh of bid word w (tp: its traded Wh): the head
-            // must be that bid while it has Wh left, else the bid must come later in queue order
-            // (sellers: ask, id; buyers: bid descending, id). r = 1: order broken, 2: head used
-            // up, 0: otherwise.
+            // Move the head at hp by a trade (first word `word`) of the bid at bp (tp: its traded
+            // Wh): the head must be that bid while it has Wh left, else the bid must come later
+            // in queue order (sellers: ask, id; buyers: bid descending, id). r = 1: order
+            // broken, 2: head used up, 0: otherwise.
             function advance(hp, bp, tp, word, buyer) -> r {
                 let w := mload(bp)
                 let price := and(shr(88, w), 0xffffffffffffffff)
@@ -703,37 +729,53 @@ library FeeClearing {
                 mstore(hp, or(or(shl(128, key), shl(1, left)), 1))
                 if iszero(left) { r := 2 }
             }
-            // cert: cfg (nBuses first), fees, bids, duals, traded; bid k's word and traded Wh
-            // sit at bids + 32 (k + 1) and traded + 32 (k + 1)
-            let flags := advance(
-                add(heads, shl(5, add(and(shr(96, w0), 0xffff), 1))),
-                add(mload(add(cert, 0x40)), shl(5, add(and(hint, 0xffffffffffffffffffffffffffffffff), 1))),
-                add(mload(add(cert, 0x80)), shl(5, add(and(hint, 0xffffffffffffffffffffffffffffffff), 1))),
-                w0,
-                0
-            )
-            flags := or(
-                flags,
-                advance(
-                    add(heads, shl(5, add(add(mload(mload(cert)), and(shr(112, w0), 0xffff)), 1))),
-                    add(mload(add(cert, 0x40)), shl(5, add(shr(128, hint), 1))),
-                    add(mload(add(cert, 0x80)), shl(5, add(shr(128, hint), 1))),
-                    w0,
-                    1
-                )
-            )
-            let pair := or(shl(16, and(shr(96, w0), 0xffff)), and(shr(112, w0), 0xffff))
-            if iszero(
-                or(eq(state, not(0)), or(gt(pair, shr(1, state)), and(eq(pair, shr(1, state)), and(state, 1))))
-            ) { flags := 1 }
-            next := or(shl(1, pair), shr(1, flags))
-            if and(flags, 1) { next := not(0) }
+            // All trades; returns the first trade breaking the order + 1, or 0. c: cert (cfg
+            // with nBuses first, fees, bids, duals, traded); bid k's word and traded Wh sit at
+            // bids + 32 (k + 1) and traded + 32 (k + 1). state: previous trade's bus pair << 1 |
+            // its seller or buyer head was used up (all ones: no previous trade).
+            function walk(c, hs, tOff, pOff, n) -> fail {
+                let state := not(0)
+                for { let t := 0 } lt(t, n) { t := add(t, 1) } {
+                    let w0 := calldataload(add(tOff, shl(6, t)))
+                    let hint := calldataload(add(pOff, shl(5, t)))
+                    let k := shl(5, add(and(hint, 0xffffffffffffffffffffffffffffffff), 1))
+                    let flags := advance(
+                        add(hs, shl(5, add(and(shr(96, w0), 0xffff), 1))),
+                        add(mload(add(c, 0x40)), k),
+                        add(mload(add(c, 0x80)), k),
+                        w0,
+                        0
+                    )
+                    k := shl(5, add(shr(128, hint), 1))
+                    flags := or(
+                        flags,
+                        advance(
+                            add(hs, shl(5, add(add(mload(mload(c)), and(shr(112, w0), 0xffff)), 1))),
+                            add(mload(add(c, 0x40)), k),
+                            add(mload(add(c, 0x80)), k),
+                            w0,
+                            1
+                        )
+                    )
+                    w0 := or(shl(16, and(shr(96, w0), 0xffff)), and(shr(112, w0), 0xffff))
+                    if iszero(
+                        or(eq(state, not(0)), or(gt(w0, shr(1, state)), and(eq(w0, shr(1, state)), and(state, 1))))
+                    ) { flags := 1 }
+                    if and(flags, 1) {
+                        fail := add(t, 1)
+                        leave
+                    }
+                    state := or(shl(1, w0), shr(1, flags))
+                }
+            }
+            bad := walk(cert, heads, trades.offset, parties.offset, parties.length)
         }
+        if (bad != 0) revert NonCanonicalOptimum(_CHECK_PAIRING, bad - 1);
     }
 
-    /// @dev First bus pair p << 16 | q with top[q] >= bottom[p] + cost + 2**169 (welfare-level
-    ///      infeasible; cost = (c_pq << 170) + d_pq), and first pair with top[q] > bottom[p] + cost
-    ///      before it (tie-level); _NONE where there is none.
+    /// @dev First bus pair p << 16 | q with top[q] > bottom[p] + c_pq (welfare infeasible), and
+    ///      the first pair before it with top[q] == bottom[p] + c_pq and top[nb + q] -
+    ///      bottom[nb + p] > d_pq (tie-level infeasible); _NONE where there is none.
     function _dualInfeasible(bytes memory fees, uint256 nb, uint256[] memory top, uint256[] memory bottom)
         private
         pure
@@ -741,39 +783,46 @@ library FeeClearing {
     {
         hard = _NONE;
         soft = _NONE;
-        // compact lists of the buses with buyers (value, bus) and with sellers
-        uint256[] memory buyers = new uint256[](nb);
-        uint256 nq = 0;
-        for (uint256 k = 0; k < nb; ++k) {
-            if (top[k] != 0) buyers[nq++] = k;
-        }
+        uint256[] memory buyers = _buyerBuses(top, nb);
         assembly ("memory-safe") {
-            let base := add(fees, 0x20)
-            let bPtr0 := add(buyers, 0x20)
-            let bStop := add(bPtr0, shl(5, nq))
-            let topBase := add(top, 0x20)
-            for { let ps := 0 } lt(ps, nb) { ps := add(ps, 1) } {
-                let y := mload(add(add(bottom, 0x20), shl(5, ps)))
-                if y {
-                    let rowBase := add(base, shl(2, mul(ps, nb)))
-                    let rowWeight := shl(34, add(ps, 1))
-                    for { let bPtr := bPtr0 } lt(bPtr, bStop) { bPtr := add(bPtr, 0x20) } {
-                        let qb := mload(bPtr)
-                        // perturbed pair cost (c << 170) + ((p + 1) * (q + 1) << 34)
-                        let cost := add(shl(170, shr(224, mload(add(rowBase, shl(2, qb))))), mul(rowWeight, add(qb, 1)))
-                        let x := mload(add(topBase, shl(5, qb)))
-                        let lim := add(y, cost)
-                        if gt(x, lim) {
-                            if iszero(lt(x, add(lim, _TIE_HALF))) {
-                                hard := or(shl(16, ps), qb)
-                                break
+            function scan(table, n, tops, bottoms, list) -> h, t {
+                h := not(0)
+                t := not(0)
+                let bStop := add(add(list, 0x20), shl(5, mload(list)))
+                for { let ps := 0 } lt(ps, n) { ps := add(ps, 1) } {
+                    let y := mload(add(add(bottoms, 0x20), shl(5, ps)))
+                    if y {
+                        let rowBase := add(add(table, 0x20), shl(2, mul(ps, n)))
+                        for { let bPtr := add(list, 0x20) } lt(bPtr, bStop) { bPtr := add(bPtr, 0x20) } {
+                            let qb := mload(bPtr)
+                            let x := mload(add(add(tops, 0x20), shl(5, qb)))
+                            let lim := add(y, shr(224, mload(add(rowBase, shl(2, qb)))))
+                            if gt(x, lim) {
+                                h := or(shl(16, ps), qb)
+                                leave
                             }
-                            if eq(soft, not(0)) { soft := or(shl(16, ps), qb) }
+                            // tight pair: the tie-break duals must satisfy it too (signed words;
+                            // d_pq = n**p * (q + 1) << 34)
+                            if and(eq(x, lim), eq(t, not(0))) {
+                                x := sub(
+                                    mload(add(add(tops, 0x20), shl(5, add(n, qb)))),
+                                    mload(add(add(bottoms, 0x20), shl(5, add(n, ps))))
+                                )
+                                if sgt(x, shl(34, mul(exp(n, ps), add(qb, 1)))) { t := or(shl(16, ps), qb) }
+                            }
                         }
                     }
-                    if iszero(eq(hard, not(0))) { break }
                 }
             }
+            hard, soft := scan(fees, nb, top, bottom, buyers)
+        }
+    }
+
+    /// @dev The buses q with top[q] != 0 (buyers present), ascending.
+    function _buyerBuses(uint256[] memory top, uint256 nb) private pure returns (uint256[] memory list) {
+        list = _emptyList(nb);
+        for (uint256 k = 0; k < nb; ++k) {
+            if (top[k] != 0) _push(list, k);
         }
     }
 }

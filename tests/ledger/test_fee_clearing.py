@@ -19,7 +19,6 @@ from tests.conftest import tied_fee_markets
 from gridledger.ledger.backends import EmbeddedBackend
 from gridledger.ledger.encoding import address_of, derive_key, pack_bid, pack_trades
 from gridledger.ledger.fee_clearing import greedy_order, pack_fee_table
-from gridledger.market.canonical import TIE_SCALE
 from gridledger.market.greedy import clear_greedy, make_trade
 from gridledger.market.optimal import OptimalSolution, certify, solve_optimal
 from gridledger.market.orders import Bid, Side, Trade
@@ -35,9 +34,12 @@ def harness() -> Iterator[FeeClearingHarness]:
     yield FeeClearingHarness.deploy(backend, key)
 
 
-def _tie(sol: OptimalSolution) -> tuple[dict[int, int], dict[int, int]]:
-    """The certificate the chain checks: duals of the perturbed (tie-break) problem."""
-    return sol.tie_buyer_dual, sol.tie_seller_dual
+Duals = tuple[dict[int, int], dict[int, int], dict[int, int], dict[int, int]]
+
+
+def _tie(sol: OptimalSolution) -> Duals:
+    """The certificate the chain checks: welfare duals and tie-break duals."""
+    return sol.buyer_dual, sol.seller_dual, sol.tie_buyer_dual, sol.tie_seller_dual
 
 
 def _rejected(fn: object, *args: object) -> FeeClearingRejected:
@@ -68,9 +70,11 @@ def _optimal_error(
     trades: Sequence[Trade],
     u: dict[int, int],
     v: dict[int, int],
+    tu: dict[int, int] | None = None,
+    tv: dict[int, int] | None = None,
 ) -> tuple[str, tuple[object, ...]]:
     h.set_fee_table(fees)
-    err = _rejected(h.verify_optimal, bids, fees, trades, u, v)
+    err = _rejected(h.verify_optimal, bids, fees, trades, u, v, tu, tv)
     return err.error, err.args_
 
 
@@ -208,26 +212,30 @@ def test_optimal_tampered_rejected(
 ) -> None:
     bids, fees = market
     sol = solve_optimal(bids, fees, KAPPA)
-    trades, u, v = list(sol.trades), dict(sol.tie_buyer_dual), dict(sol.tie_seller_dual)
+    trades, u, v = list(sol.trades), dict(sol.buyer_dual), dict(sol.seller_dual)
+    tu, tv = dict(sol.tie_buyer_dual), dict(sol.tie_seller_dual)
     by_member = {b.member: b for b in bids}
     if trades:
         k = data.draw(st.integers(0, len(trades) - 1))
         t = trades[k]
         bumped = [*trades[:k], dataclasses.replace(t, e_wh=t.e_wh + 1), *trades[k + 1 :]]
-        name, _ = _optimal_error(harness, bids, fees, bumped, u, v)
+        name, _ = _optimal_error(harness, bids, fees, bumped, u, v, tu, tv)
         assert name == "Overfilled"
         priced = [
             *trades[:k],
             dataclasses.replace(t, seller_price_per_kwh_micro=t.seller_price_per_kwh_micro + 1),
             *trades[k + 1 :],
         ]
-        assert _optimal_error(harness, bids, fees, priced, u, v)[0] == "WrongPrice"
+        assert _optimal_error(harness, bids, fees, priced, u, v, tu, tv)[0] == "WrongPrice"
         first = next(j for j, x in enumerate(trades) if x.buyer == t.buyer)
-        u2 = {**u, t.buyer: u[t.buyer] + TIE_SCALE}
-        assert _optimal_error(harness, bids, fees, trades, u2, v) == ("SlacknessViolated", (first,))
-        # off by one tie-break unit: welfare-level fine, the tie is wrong
         u2 = {**u, t.buyer: u[t.buyer] + 1}
-        name, args = _optimal_error(harness, bids, fees, trades, u2, v)
+        assert _optimal_error(harness, bids, fees, trades, u2, v, tu, tv) == (
+            "SlacknessViolated",
+            (first,),
+        )
+        # off by one in the tie-break dual: welfare-optimal, but the tie is not certified
+        tu2 = {**tu, t.buyer: tu[t.buyer] + 1}
+        name, args = _optimal_error(harness, bids, fees, trades, u, v, tu2, tv)
         assert name == "NonCanonicalOptimum" and args[0] in {0, 1}
         # move the trade to a worse seller: the certificate breaks
         worse = [
@@ -242,30 +250,29 @@ def test_optimal_tampered_rejected(
             s = worse[0]
             moved = make_trade(by_member[t.buyer], s, t.e_wh, int(fees[s.bus, t.buyer_bus]), KAPPA)
             name, _ = _optimal_error(
-                harness, bids, fees, [*trades[:k], moved, *trades[k + 1 :]], u, v
+                harness, bids, fees, [*trades[:k], moved, *trades[k + 1 :]], u, v, tu, tv
             )
             assert name in {"SlacknessViolated", "Overfilled", "SlackOrderHasDual"}
     if sol.trades:
         zero_u = dict.fromkeys(u, 0)
         zero_v = dict.fromkeys(v, 0)
-        assert _optimal_error(harness, bids, fees, [], zero_u, zero_v)[0] == "DualInfeasible"
+        assert _optimal_error(harness, bids, fees, [], zero_u, zero_v, tu, tv)[0] == (
+            "DualInfeasible"
+        )
     traded = {t.buyer for t in trades} | {t.seller for t in trades}
     idle = [b for b in bids if b.member not in traded]
     if idle:
         b = idle[0]
-        for bump, expected in (
-            (TIE_SCALE, ("SlackOrderHasDual", (bids.index(b),))),
-            (1, ("NonCanonicalOptimum", (1, bids.index(b)))),
-        ):
-            if b.side == Side.BUY:
-                u3, v3 = {**u, b.member: u[b.member] + bump}, v
-            else:
-                u3, v3 = u, {**v, b.member: v[b.member] + bump}
-            name, args = _optimal_error(harness, bids, fees, trades, u3, v3)
-            if bump == TIE_SCALE:
-                assert (name, args) == expected
-            else:  # the raised dual may also break tie-level dual feasibility first
-                assert name == "NonCanonicalOptimum" and args[0] in {1, 2}
+        if b.side == Side.BUY:
+            u3, v3, tu3, tv3 = {**u, b.member: u[b.member] + 1}, v, {**tu, b.member: 1}, tv
+        else:
+            u3, v3, tu3, tv3 = u, {**v, b.member: v[b.member] + 1}, tu, {**tv, b.member: 1}
+        assert _optimal_error(harness, bids, fees, trades, u3, v3, tu, tv) == (
+            "SlackOrderHasDual",
+            (bids.index(b),),
+        )
+        name, args = _optimal_error(harness, bids, fees, trades, u, v, tu3, tv3)
+        assert name == "NonCanonicalOptimum" and args[0] in {1, 2}
 
 
 def test_large_markets_33_buses(harness: FeeClearingHarness) -> None:

@@ -45,7 +45,6 @@ from gridledger.ledger.fee_clearing import (
 )
 from gridledger.ledger.reference import unpack_fee_table
 from gridledger.market import Bid, Side
-from gridledger.market.canonical import TIE_SCALE
 from gridledger.market.greedy import clear_greedy
 from gridledger.market.optimal import clear_optimal, solve_optimal
 
@@ -222,7 +221,9 @@ def test_optimal_tampered_submissions_revert(optimal_market: Market) -> None:
     interval, bids, words = _round(optimal_market)
     sol = solve_optimal(bids, FEES, KAPPA)
     assert sol.trades
-    duals = dual_words(bids, sol.tie_buyer_dual, sol.tie_seller_dual)
+    duals = dual_words(
+        bids, sol.buyer_dual, sol.seller_dual, sol.tie_buyer_dual, sol.tie_seller_dual
+    )
     parties = optimal_parties(bids, sol.trades)
 
     def submit(tr: list, p: list[int], d: list[int]) -> str | None:
@@ -236,12 +237,13 @@ def test_optimal_tampered_submissions_revert(optimal_market: Market) -> None:
         "Overfilled"
     )
     b = next(k for k, bid in enumerate(bids) if bid.member == t.buyer)
-    bumped = [*duals[:b], duals[b] + TIE_SCALE, *duals[b + 1 :]]
+    bumped = [*duals[:b], duals[b] + 1, *duals[b + 1 :]]
     assert submit(trades, parties, bumped) == "SlacknessViolated"
-    nudged = [*duals[:b], duals[b] + 1, *duals[b + 1 :]]
+    tie = len(bids) + b  # the buyer's tie-break dual
+    nudged = [*duals[:tie], (duals[tie] + 1) % 2**256, *duals[tie + 1 :]]
     assert submit(trades, parties, nudged) == "NonCanonicalOptimum"
     assert submit(trades, [parties[0] ^ 1, *parties[1:]], duals) == "BadParty"
-    assert submit([], [], [0] * len(bids)) == "DualInfeasible"
+    assert submit([], [], [0] * (2 * len(bids))) == "DualInfeasible"
     assert ledger.clear(interval).trades == sol.trades
 
 

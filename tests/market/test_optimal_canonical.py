@@ -19,7 +19,6 @@ from tests.canonicalkit import all_clearings, tiny_tied_markets
 from tests.conftest import FeeMarket, degenerate_fee_markets, fee_markets, tied_fee_markets
 
 from gridledger.market.canonical import (
-    TIE_SCALE,
     CanonicalFlow,
     canonical_flow,
     check_canonical,
@@ -58,7 +57,7 @@ def _brute_force_canonical(bids: Sequence[Bid], fees: np.ndarray) -> tuple[int, 
         )
         sellers, buyers, pairs = _volumes(x)
         penalty = sum(member_weight(m) * e for m, e in (*sellers.items(), *buyers.items()))
-        penalty += sum(pair_weight(p, q) * e for (p, q), e in pairs.items())
+        penalty += sum(pair_weight(p, q, len(fees)) * e for (p, q), e in pairs.items())
         scored.append((welfare, -penalty, (sellers, buyers, pairs)))
     best = max(s[:2] for s in scored)
     winners = []
@@ -112,7 +111,9 @@ def _pair_trades(x: dict[tuple[Bid, Bid], int], fees: np.ndarray) -> list[Trade]
 
 def _check(bids: Sequence[Bid], fees: np.ndarray) -> None:
     sol = solve_optimal(bids, fees)
-    assert check_canonical(bids, fees, sol.trades, sol.tie_buyer_dual, sol.tie_seller_dual) == []
+    welfare = {**sol.buyer_dual, **sol.seller_dual}
+    tie = {**sol.tie_buyer_dual, **sol.tie_seller_dual}
+    assert check_canonical(bids, fees, sol.trades, welfare, tie) == []
     cert = certify(bids, fees, sol.trades, sol.buyer_dual, sol.seller_dual)
     assert cert.ok, cert.problems
     assert cert.primal_wh_micro == cert.dual_wh_micro == sol.welfare_wh_micro
@@ -159,4 +160,20 @@ def test_duplicate_orders_pair_by_id() -> None:
         (5, 7, 5),
         (9, 7, 5),
     ]
-    assert TIE_SCALE > 2**160
+
+
+def test_six_cycle_of_tied_bus_pairs_is_decided() -> None:
+    """Three seller buses and three buyer buses joined by a 6-cycle of free pairs (the
+    other three pairs are dear): both perfect matchings of the cycle have the same welfare
+    and the same sum of (p + 1)(q + 1); the B**p weights still tell them apart."""
+    fees = np.full((6, 6), 50, dtype=np.int64)
+    for p, q in ((0, 3), (1, 3), (1, 5), (2, 5), (2, 4), (0, 4)):
+        fees[p, q] = 0
+    bids = [Bid(p, Side.SELL, 1, 10, p) for p in range(3)]
+    bids += [Bid(q, Side.BUY, 1, 100, q) for q in range(3, 6)]
+    sol = solve_optimal(bids, fees)
+    assert sol.welfare_wh_micro == 3 * 90
+    best, winners = _brute_force_canonical(bids, fees)
+    assert best == sol.welfare_wh_micro and len(winners) == 1
+    assert _trades_of(bids, fees, _flow_of(winners[0])) == list(sol.trades)
+    assert sorted((t.seller_bus, t.buyer_bus) for t in sol.trades) == [(0, 3), (1, 5), (2, 4)]

@@ -8,16 +8,15 @@ The library checks a clearing result computed off chain instead of searching for
 - ``verifyOptimal``: the trades are the canonical welfare optimum of
   :func:`gridledger.market.optimal.solve_optimal` (the tie-break of
   :mod:`gridledger.market.canonical`). Inputs: bid words, trade words in the canonical
-  (north-west-corner) order, one party hint per trade (:func:`optimal_parties`) and one
-  dual per bid of the perturbed problem (:func:`dual_words` of ``tie_buyer_dual`` /
-  ``tie_seller_dual``; below 2**236). A result that is welfare-optimal but not the
-  canonical one reverts ``NonCanonicalOptimum(check, index)``.
+  (north-west-corner) order, one party hint per trade (:func:`optimal_parties`) and two
+  duals per bid (:func:`dual_words`: the welfare duals, then the tie-break duals). A
+  result that is welfare-optimal but not the canonical one reverts
+  ``NonCanonicalOptimum(check, index)``.
 
 Both need the fee table packed as ``B*B`` big-endian uint32 (:func:`pack_fee_table`,
 micro-tokens per kWh, entry ``(p, q)`` at byte ``4 * (p * B + q)``, ``fees[seller_bus,
-buyer_bus]``) whose keccak256 the operator records once. Duals are in 2**170 x
-micro-tokens per kWh plus the tie-break part (the perturbed surplus
-``TIE_SCALE * s_ij - w_i - w_j - d_pq`` of :mod:`gridledger.market.canonical`).
+buyer_bus]``) whose keccak256 the operator records once. Welfare duals are in micro-tokens
+per kWh, the unit of prices; tie-break duals in the units of the penalty weights.
 
 The test and benchmark harness of the library (``contracts/FeeClearingHarness.sol``) is
 driven by ``benchmarks/fee_harness.py``.
@@ -38,7 +37,8 @@ from gridledger.market.orders import Bid, Side, Trade
 __all__ = ["dual_words", "greedy_order", "kappa_args", "optimal_parties", "pack_fee_table"]
 
 U32 = (1 << 32) - 1
-DUAL_MAX = (1 << 236) - 1
+U64 = (1 << 64) - 1
+TIE_DUAL_BOUND = 1 << 240
 
 
 def pack_fee_table(fees: npt.ArrayLike) -> bytes:
@@ -95,14 +95,30 @@ def optimal_parties(bids: Sequence[Bid], trades: Sequence[Trade]) -> list[int]:
 
 
 def dual_words(
-    bids: Sequence[Bid], buyer_dual: Mapping[int, int], seller_dual: Mapping[int, int]
+    bids: Sequence[Bid],
+    buyer_dual: Mapping[int, int],
+    seller_dual: Mapping[int, int],
+    tie_buyer_dual: Mapping[int, int] | None = None,
+    tie_seller_dual: Mapping[int, int] | None = None,
 ) -> list[int]:
-    """One dual per bid (u for buy bids, v for sell bids); missing = 0."""
+    """The ``duals`` argument of ``verifyOptimal``: ``2 n`` words for ``n`` bids.
+
+    Word ``k`` is bid ``k``'s welfare dual (u for a buy bid, v for a sell bid; micro-tokens
+    per kWh, 0..2**64-1); word ``n + k`` its tie-break dual (signed, two's complement,
+    ``|x| < 2**240``). Missing entries are 0.
+    """
     out = []
     for b in bids:
         value = (buyer_dual if b.side == Side.BUY else seller_dual).get(b.member, 0)
-        if value != int(value) or not 0 <= value <= DUAL_MAX:
-            message = f"dual of member {b.member} is {value}, not an integer in 0..2**236-1"
+        if value != int(value) or not 0 <= value <= U64:
+            message = f"dual of member {b.member} is {value}, not an integer in 0..2**64-1"
             raise ChainError(message)
         out.append(int(value))
+    for b in bids:
+        table = tie_buyer_dual if b.side == Side.BUY else tie_seller_dual
+        value = 0 if table is None else table.get(b.member, 0)
+        if value != int(value) or not -TIE_DUAL_BOUND < value < TIE_DUAL_BOUND:
+            message = f"tie-break dual of member {b.member} is {value}, not an integer below 2**240"
+            raise ChainError(message)
+        out.append(int(value) % (1 << 256))
     return out

@@ -55,8 +55,8 @@ def clearing_call(
 
     Greedy / optimal: the reference (:func:`~gridledger.market.greedy.clear_greedy` /
     :func:`~gridledger.market.optimal.solve_optimal`) with its hints (queue order /
-    party indexes and the duals of the perturbed LP, which certify that the trades are the
-    canonical optimum). Uniform: the sorted book's order only.
+    party indexes, the welfare duals and the tie-break duals, which together certify that
+    the trades are the canonical optimum). Uniform: the sorted book's order only.
     """
     bids = [enc.unpack_bid(w) for w in words]
     if rule == "greedy":
@@ -68,7 +68,9 @@ def clearing_call(
         sol = solve_optimal(bids, fees, kappa)
         trades = enc.pack_trades(sol.trades)
         parties = optimal_parties(bids, sol.trades)
-        duals = dual_words(bids, sol.tie_buyer_dual, sol.tie_seller_dual)
+        duals = dual_words(
+            bids, sol.buyer_dual, sol.seller_dual, sol.tie_buyer_dual, sol.tie_seller_dual
+        )
         args = (list(words), trades, parties, duals)
         return ClearingCall("clearOptimal", args, len(trades) // 2)
     index = {b.member: k for k, b in enumerate(bids)}

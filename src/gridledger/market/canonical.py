@@ -5,13 +5,15 @@ choice left to the operator: among welfare-optimal clearings it takes the one th
 minimises the integer penalty
 
     P = sum_orders w_k * traded_k + sum_(p, q) d_pq * flow_pq,
-    w_k  = member id + 1                        (order weight, < 2**33)
-    d_pq = 2**34 * (p + 1) * (q + 1)           (bus-pair weight, seller bus p, buyer bus q)
+    w_k  = member id + 1                          (order weight, <= 2**32)
+    d_pq = 2**34 * B**p * (q + 1)                 (bus-pair weight; B buses in the fee table,
+                                                   seller bus p, buyer bus q)
 
 and splits the bus-pair flows into member trades by the north-west-corner rule
-(:func:`nw_trades`). Equivalently it maximises ``TIE_SCALE * welfare - P``: since
-``TIE_SCALE = 2**170`` exceeds twice the largest change of ``P`` between any two clearings
-(total volume < 2**80 Wh), no penalty saving can buy one unit of welfare.
+(:func:`nw_pieces`). The optimum of this lexicographic problem (welfare first, then
+``P``) is unique: see the docs for the proof. The chain checks it with two dual
+certificates: the welfare duals, and duals of the penalty problem on the welfare-optimal
+face (:func:`check_canonical` is the Python mirror of that check).
 
 Everything here is exact integer arithmetic on a small bus-level network: node 0 is the
 ground, then one node per seller bus and per buyer bus; arcs are the orders (ground ->
@@ -19,8 +21,8 @@ seller bus, buyer bus -> ground, capacity = order Wh) and the bus pairs (seller 
 buyer bus, uncapacitated). Costs are per Wh in the min-cost sense (sellers ``a``, buyers
 ``-b``, pairs ``c``). :func:`canonical_flow` starts from any welfare optimum with its bus
 prices, keeps the arcs whose welfare reduced cost is zero (the optimal face), cancels
-negative-penalty cycles there and returns the canonical flow with node potentials that
-certify it for ``TIE_SCALE * welfare - P``.
+negative-penalty cycles there and returns the canonical flow with penalty potentials that
+certify it.
 """
 
 from __future__ import annotations
@@ -36,9 +38,8 @@ from gridledger.errors import ClearingError
 from gridledger.market.orders import Bid, Side, Trade
 
 __all__ = [
+    "CHAIN_MAX_BUSES",
     "PAIR_UNIT",
-    "TIE_HALF",
-    "TIE_SCALE",
     "CanonicalFlow",
     "buyer_queue_key",
     "canonical_flow",
@@ -47,12 +48,14 @@ __all__ = [
     "nw_pieces",
     "pair_weight",
     "seller_queue_key",
-    "tie_surplus",
+    "tie_duals",
+    "tie_penalty",
 ]
 
-TIE_SCALE = 1 << 170
-TIE_HALF = TIE_SCALE >> 1
 PAIR_UNIT = 1 << 34
+# Largest fee table the chain checks the optimal rule for: d_pq < 2**34 * 36**36 < 2**221
+# keeps the penalty duals well inside a signed 256-bit word.
+CHAIN_MAX_BUSES = 36
 
 IntArray = npt.NDArray[np.int64]
 
@@ -62,19 +65,18 @@ def member_weight(member: int) -> int:
     return member + 1
 
 
-def pair_weight(seller_bus: int, buyer_bus: int) -> int:
-    """Tie-break weight of a bus pair per Wh (strictly Monge in the bus indexes)."""
-    return PAIR_UNIT * (seller_bus + 1) * (buyer_bus + 1)
+def pair_weight(seller_bus: int, buyer_bus: int, n_buses: int) -> int:
+    """Tie-break weight of a bus pair per Wh: ``2**34 * n_buses**seller_bus * (buyer_bus + 1)``
+    (``n_buses``: buses of the fee table)."""
+    return PAIR_UNIT * n_buses**seller_bus * (buyer_bus + 1)
 
 
-def tie_surplus(buyer: Bid, seller: Bid, fee: int) -> int:
-    """Perturbed pair surplus ``TIE_SCALE * s_ij - w_i - w_j - d_pq`` (what the chain checks)."""
-    s = buyer.price_per_kwh_micro - seller.price_per_kwh_micro - fee
+def tie_penalty(buyer: Bid, seller: Bid, n_buses: int) -> int:
+    """Penalty per Wh of a trade between ``buyer`` and ``seller``: ``w_i + w_j + d_pq``."""
     return (
-        TIE_SCALE * s
-        - member_weight(buyer.member)
-        - member_weight(seller.member)
-        - pair_weight(seller.bus, buyer.bus)
+        member_weight(buyer.member)
+        + member_weight(seller.member)
+        + pair_weight(seller.bus, buyer.bus, n_buses)
     )
 
 
@@ -90,11 +92,11 @@ class _Arc:
 
 @dataclass(frozen=True, slots=True)
 class CanonicalFlow:
-    """Canonical order volumes and bus-pair flows (Wh) with certifying bus prices.
+    """Canonical order volumes and bus-pair flows (Wh) with certifying bus potentials.
 
-    ``seller_price[p]`` / ``buyer_price[q]`` are the node potentials of the perturbed
-    problem (``TIE_SCALE`` x micro-tokens per kWh plus the penalty part);
-    ``welfare_seller_price`` / ``welfare_buyer_price`` are the welfare bus prices used.
+    ``welfare_seller_price`` / ``welfare_buyer_price`` are the welfare bus prices used
+    (micro-tokens per kWh); ``seller_price`` / ``buyer_price`` the potentials of the penalty
+    problem on the welfare-optimal face (ground at 0).
     """
 
     seller_wh: dict[int, int]
@@ -246,7 +248,8 @@ def _network(
     for p in ps:
         for q in qs:
             flow = pair_wh.get((p, q), 0)
-            arcs.append(_Arc(node_p[p], node_q[q], None, int(fees[p, q]), pair_weight(p, q), flow))
+            weight = pair_weight(p, q, len(fees))
+            arcs.append(_Arc(node_p[p], node_q[q], None, int(fees[p, q]), weight, flow))
     return node_p, node_q, arcs
 
 
@@ -294,7 +297,7 @@ def canonical_flow(
         phi = [d - dist[0] for d in dist]
     face = [a for a in arcs if a.cost + phi[a.tail] - phi[a.head] == 0]
     tie = _cancel(n_nodes, face)
-    combined = [TIE_SCALE * x + t - tie[0] for x, t in zip(phi, tie, strict=True)]
+    tie = [t - tie[0] for t in tie]
     sells_wh = {s.member: a.flow for s, a in zip(sells, arcs, strict=False)}
     buys_wh = {b.member: a.flow for b, a in zip(buys, arcs[len(sells) :], strict=False)}
     pair_arcs = arcs[len(sells) + len(buys) :]
@@ -309,8 +312,8 @@ def canonical_flow(
         seller_wh=sells_wh,
         buyer_wh=buys_wh,
         pair_wh=flows,
-        seller_price={p: combined[n] for p, n in node_p.items()},
-        buyer_price={q: combined[n] for q, n in node_q.items()},
+        seller_price={p: tie[n] for p, n in node_p.items()},
+        buyer_price={q: tie[n] for q, n in node_q.items()},
         welfare_seller_price={p: phi[n] for p, n in node_p.items()},
         welfare_buyer_price={q: phi[n] for q, n in node_q.items()},
     )
@@ -364,25 +367,71 @@ def nw_pieces(
     return pieces
 
 
+def tie_duals(
+    buys: Sequence[Bid], sells: Sequence[Bid], flow: CanonicalFlow
+) -> tuple[dict[int, int], dict[int, int]]:
+    """Duals of the penalty problem on the welfare-optimal face, per buyer and seller.
+
+    Orders above (buyers) or below (sellers) their bus's welfare price are full in every
+    optimum: their dual is the exact, possibly negative, reduced value ``-w - potential``;
+    marginal orders get ``max(0, .)``; orders off the face get 0.
+    """
+    buyer: dict[int, int] = {}
+    for b in buys:
+        rho = flow.welfare_buyer_price[b.bus]
+        value = -member_weight(b.member) - flow.buyer_price[b.bus]
+        if b.price_per_kwh_micro > rho:
+            buyer[b.member] = value
+        else:
+            buyer[b.member] = max(0, value) if b.price_per_kwh_micro == rho else 0
+    seller: dict[int, int] = {}
+    for s in sells:
+        pi = flow.welfare_seller_price[s.bus]
+        value = flow.seller_price[s.bus] - member_weight(s.member)
+        if s.price_per_kwh_micro < pi:
+            seller[s.member] = value
+        else:
+            seller[s.member] = max(0, value) if s.price_per_kwh_micro == pi else 0
+    return buyer, seller
+
+
+def _bounds(
+    bids: Sequence[Bid], welfare: Mapping[int, int], tie: Mapping[int, int]
+) -> tuple[dict[int, tuple[int, int]], dict[int, tuple[int, int]]]:
+    """Per bus: lexicographic max over buyers of (b - u, -w - u') and min over sellers of
+    (a + v, w + v')."""
+    top: dict[int, tuple[int, int]] = {}
+    bottom: dict[int, tuple[int, int]] = {}
+    for b in bids:
+        w, u, v = member_weight(b.member), welfare.get(b.member, 0), tie.get(b.member, 0)
+        if b.side == Side.BUY:
+            x = (b.price_per_kwh_micro - u, -w - v)
+            top[b.bus] = max(top.get(b.bus, x), x)
+        else:
+            y = (b.price_per_kwh_micro + u, w + v)
+            bottom[b.bus] = min(bottom.get(b.bus, y), y)
+    return top, bottom
+
+
 def check_canonical(
     bids: Sequence[Bid],
     fees: IntArray,
     trades: Sequence[Trade],
-    tie_buyer_dual: Mapping[int, int],
-    tie_seller_dual: Mapping[int, int],
+    welfare_dual: Mapping[int, int],
+    tie_dual: Mapping[int, int],
 ) -> list[tuple[str, int]]:
     """The chain's canonical-optimum checks in Python; ``[]`` when ``trades`` is canonical.
 
-    Each problem is ``(check, index)`` as in ``NonCanonicalOptimum(check, index)`` of
-    contracts/FeeClearing.sol, except that welfare-level failures are reported as
-    ``("welfare", ...)`` (the chain's older named errors). Checks: 0 perturbed slackness on
-    trade ``index``; 1 positive dual on an order that is not full (bid ``index``); 2
-    perturbed dual infeasibility at bus pair ``p << 16 | q``; 3 pairing order at trade
-    ``index`` (:func:`nw_pieces`).
+    ``welfare_dual`` / ``tie_dual``: per member (buyers and sellers) the welfare dual and
+    the penalty dual. Each problem is ``(check, index)``: ``"welfare"`` for a failure of
+    the welfare certificate (the chain's older named errors), otherwise as in
+    ``NonCanonicalOptimum(check, index)`` of contracts/FeeClearing.sol: ``"slackness"`` (0)
+    trade ``index``, ``"fill"`` (1) bid ``index``, ``"dual"`` (2) bus pair ``p << 16 | q``,
+    ``"pairing"`` (3) trade ``index`` (:func:`nw_pieces` order).
     """
+    n_buses = len(fees)
     problems: list[tuple[str, int]] = []
     order = {b.member: b for b in bids}
-    dual = {**tie_buyer_dual, **tie_seller_dual}
     traded: dict[int, int] = {}
     for t in trades:
         traded[t.buyer] = traded.get(t.buyer, 0) + t.e_wh
@@ -393,9 +442,13 @@ def check_canonical(
     for k, t in enumerate(trades):
         buyer, seller = order[t.buyer], order[t.seller]
         fee = int(fees[seller.bus, buyer.bus])
-        gap = dual[t.buyer] + dual[t.seller] - tie_surplus(buyer, seller, fee)
-        if gap:
-            problems.append(("slackness" if abs(gap) < TIE_HALF else "welfare", k))
+        s = buyer.price_per_kwh_micro - seller.price_per_kwh_micro - fee
+        if welfare_dual.get(t.buyer, 0) + welfare_dual.get(t.seller, 0) != s:
+            problems.append(("welfare", k))
+        if tie_dual.get(t.buyer, 0) + tie_dual.get(t.seller, 0) != -tie_penalty(
+            buyer, seller, n_buses
+        ):
+            problems.append(("slackness", k))
         pair = (seller.bus, buyer.bus)
         ok = prev_pair is None or pair > prev_pair or (pair == prev_pair and prev_exhausted)
         exhausted = False
@@ -416,22 +469,18 @@ def check_canonical(
             problems.append(("pairing", k))
         prev_pair, prev_exhausted = pair, exhausted
     for k, b in enumerate(bids):
-        d = dual.get(b.member, 0)
-        if d and traded.get(b.member, 0) != b.e_wh:
-            problems.append(("fill" if d < TIE_HALF else "welfare", k))
-    top: dict[int, int] = {}
-    bottom: dict[int, int] = {}
-    for b in bids:
-        w = member_weight(b.member)
-        if b.side == Side.BUY:
-            x = TIE_SCALE * b.price_per_kwh_micro - w - dual.get(b.member, 0)
-            top[b.bus] = max(top.get(b.bus, x), x)
-        else:
-            y = TIE_SCALE * b.price_per_kwh_micro + w + dual.get(b.member, 0)
-            bottom[b.bus] = min(bottom.get(b.bus, y), y)
+        full = traded.get(b.member, 0) == b.e_wh
+        u, tie = welfare_dual.get(b.member, 0), tie_dual.get(b.member, 0)
+        if u < 0 or (u and not full):
+            problems.append(("welfare", k))
+        if (tie and not full) or (tie < 0 and u == 0):
+            problems.append(("fill", k))
+    top, bottom = _bounds(bids, welfare_dual, tie_dual)
     for p in sorted(bottom):
         for q in sorted(top):
-            excess = top[q] - bottom[p] - TIE_SCALE * int(fees[p, q]) - pair_weight(p, q)
+            excess = top[q][0] - bottom[p][0] - int(fees[p, q])
             if excess > 0:
-                problems.append(("dual" if excess < TIE_HALF else "welfare", (p << 16) | q))
+                problems.append(("welfare", (p << 16) | q))
+            elif excess == 0 and top[q][1] - bottom[p][1] > pair_weight(p, q, n_buses):
+                problems.append(("dual", (p << 16) | q))
     return problems

@@ -27,9 +27,9 @@ exact integers from HiGHS's flow and bus prices: whatever optimum the solver lan
 result is the same. Its volumes and bus-pair flows are split into trades north-west-corner
 style (bus pairs in (seller bus, buyer bus) order, orders at a bus used up in queue
 order) and listed in that order; trades are priced with the kappa split of the greedy rule.
-``tie_buyer_dual`` / ``tie_seller_dual`` certify the canonical optimum for the perturbed
-surplus ``TIE_SCALE * s_ij - w_i - w_j - d_pq`` (what the chain checks);
-``buyer_dual`` / ``seller_dual`` are the plain welfare duals.
+``buyer_dual`` / ``seller_dual`` are the welfare duals; ``tie_buyer_dual`` /
+``tie_seller_dual`` the duals of the tie-break penalty on the welfare-optimal face (signed);
+together they certify that the trades are the canonical optimum (what the chain checks).
 
 :func:`certify` checks optimality from the duals in ``O(n + m + B^2 + trades)``:
 ``u, v >= 0``; per bus pair ``max_{i at q}(b_i - u_i) - min_{j at p}(a_j + v_j)
@@ -50,13 +50,7 @@ import numpy.typing as npt
 
 from gridledger.errors import ClearingError
 from gridledger.lp import new_highs
-from gridledger.market.canonical import (
-    TIE_SCALE,
-    canonical_flow,
-    check_canonical,
-    member_weight,
-    nw_pieces,
-)
+from gridledger.market.canonical import canonical_flow, check_canonical, nw_pieces, tie_duals
 from gridledger.market.greedy import kappa_fraction, make_trade, split_books
 from gridledger.market.orders import Bid, ClearingResult, Side, Trade
 from gridledger.market.welfare import bid_surplus_wh_micro, order_surplus_per_kwh_micro
@@ -229,22 +223,12 @@ def solve_optimal(
         for buyer, seller, e_wh in nw_pieces(books.buys, books.sells, flow)
     )
     pi, rho = flow.welfare_seller_price, flow.welfare_buyer_price
-    big_pi, big_rho = flow.seller_price, flow.buyer_price
     buyer_dual = {b.member: max(0, b.price_per_kwh_micro - rho[b.bus]) for b in books.buys}
     seller_dual = {s.member: max(0, pi[s.bus] - s.price_per_kwh_micro) for s in books.sells}
-    tie_buyer = {
-        b.member: max(
-            0, TIE_SCALE * b.price_per_kwh_micro - member_weight(b.member) - big_rho[b.bus]
-        )
-        for b in books.buys
-    }
-    tie_seller = {
-        s.member: max(
-            0, big_pi[s.bus] - TIE_SCALE * s.price_per_kwh_micro - member_weight(s.member)
-        )
-        for s in books.sells
-    }
-    problems = check_canonical(bids, table, trades, tie_buyer, tie_seller)
+    tie_buyer, tie_seller = tie_duals(books.buys, books.sells, flow)
+    problems = check_canonical(
+        bids, table, trades, {**buyer_dual, **seller_dual}, {**tie_buyer, **tie_seller}
+    )
     if problems:  # cannot happen unless the tie-break code is wrong: never submit such a result
         message = f"optimal clearing: canonical certificate fails {problems[:3]}"
         raise ClearingError(message)
