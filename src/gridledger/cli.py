@@ -1,4 +1,4 @@
-"""Command line: ``gridledger run | report | audit | compare | experiment | keys``.
+"""Command line: ``gridledger run | report | audit | serve | compare | experiment | keys``.
 
 A thin shell over the library: it parses arguments, sets up logging, shows a
 progress bar and prints a summary table. A user's mistake or a damaged file ends
@@ -12,9 +12,11 @@ exits 1 with a request for a bug report; ``-v`` shows its traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,13 @@ from rich.console import Console
 from rich.table import Table
 
 from gridledger.errors import GridledgerError, UsageError
+from gridledger.explorer.app import (
+    DEFAULT_PORT,
+    explorer_for,
+    serve,
+    serve_in_background,
+    start_server,
+)
 from gridledger.ledger.keystore import (
     DEFAULT_SCRYPT_N,
     key_password,
@@ -31,7 +40,7 @@ from gridledger.ledger.keystore import (
     keystore_file,
     write_keystores,
 )
-from gridledger.report.folder import run_to_folder
+from gridledger.report.folder import prepare_out_dir, run_to_folder
 from gridledger.report.html import write_report
 from gridledger.report.kpis import summary
 from gridledger.report.tables import load_tables
@@ -52,6 +61,7 @@ PASSWORD_HELP = (
     "file whose first line is the keys' password (default: the environment variable "
     "GRIDLEDGER_KEY_PASSWORD)"
 )
+PORT_HELP = f"explorer port on 127.0.0.1 (default {DEFAULT_PORT})"
 FORCE_HELP = "replace the results of an earlier run in --out (a saved chain is never replaced)"
 
 SUMMARY_KEYS = (
@@ -118,11 +128,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
             overrides.append(f'members.strategy="{args.mechanism}"')
     scenario = load_scenario(args.scenario, overrides)
     out = Path(args.out) if args.out else Path("runs") / scenario.name
+    server = None
+    if args.serve:
+        # the explorer serves the folder from a thread while the run writes it
+        prepare_out_dir(out, resume=args.resume, force=args.force)
+        server = start_server(explorer_for(out, live=True), args.port)
+        serve_in_background(server)
+        print(f"explorer: http://127.0.0.1:{server.server_port}/ (follows the run)")
     kpis = run_to_folder(
         scenario, out, resume=args.resume, force=args.force, progress=not args.quiet
     )
     _print_summary(kpis, f"gridledger run: {scenario.name} -> {out}")
     print(f"report: {out / 'report.html'}")
+    if server is not None:
+        print(f"explorer: http://127.0.0.1:{server.server_port}/ serves the results; Ctrl-C stops")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print("explorer stopped")
+        finally:
+            server.shutdown()
     return 0
 
 
@@ -172,6 +197,23 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         print(f"  problem: {problem}")
     print("audit: OK, chain data re-derive to the reference" if report.ok else "audit: FAILED")
     return 0 if report.ok else 1
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    if args.chain is not None:
+        problem = (
+            url_problem(args.chain)
+            if args.chain.startswith(("http://", "https://"))
+            else "give an http(s) URL of a JSON-RPC node"
+        )
+        if problem:
+            message = f"--chain {args.chain!r}: not a usable node URL ({problem})"
+            raise UsageError(message)
+    explorer = explorer_for(Path(args.dir), args.chain)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how the explorer stops
+        serve(explorer, args.port)
+    print("explorer stopped")
+    return 0
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -261,6 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true", help="resume an interrupted run from chain")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     run.add_argument("--force", action="store_true", help=FORCE_HELP)
+    run.add_argument(
+        "--serve",
+        action="store_true",
+        help="serve the explorer of --out while the run writes it, and after it until Ctrl-C",
+    )
+    run.add_argument("--port", type=int, default=DEFAULT_PORT, help=PORT_HELP)
     run.set_defaults(func=_cmd_run)
 
     report = sub.add_parser("report", help="rebuild summary.json and report.html from a folder")
@@ -276,6 +324,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="keys folder: check that its operator set up the chain (the audit signs nothing)",
     )
     audit.set_defaults(func=_cmd_audit)
+
+    serve_cmd = sub.add_parser(
+        "serve", help="the market explorer of a run folder in the browser (127.0.0.1)"
+    )
+    serve_cmd.add_argument("dir", help="output folder of a run (e.g. runs/ieee33)")
+    serve_cmd.add_argument("--port", type=int, default=DEFAULT_PORT, help=PORT_HELP)
+    serve_cmd.add_argument(
+        "--chain",
+        metavar="URL",
+        help="read the run's chain events from this JSON-RPC node (pages follow it as "
+        "intervals settle) instead of the saved embedded chain",
+    )
+    serve_cmd.set_defaults(func=_cmd_serve)
 
     compare = sub.add_parser("compare", help="run a scenario under several settings, side by side")
     compare.add_argument("scenario")

@@ -37,9 +37,9 @@ __all__ = [
 
 LAYOUT = {
     "template": "plotly_white",
-    "height": 340,
-    "margin": {"l": 60, "r": 20, "t": 40, "b": 45},
-    "legend": {"orientation": "h", "y": -0.2},
+    "height": 360,
+    "margin": {"l": 60, "r": 60, "t": 40, "b": 40},
+    "legend": {"orientation": "h", "y": -0.3, "yanchor": "top"},
     "hovermode": "x unified",
 }
 

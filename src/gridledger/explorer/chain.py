@@ -1,0 +1,209 @@
+"""The chain's events as the explorer sees them: read only, followed in a background thread.
+
+:class:`ChainWatcher` opens the run's saved chain (``RUN_DIR/chain``) read-only, on the
+embedded chain (replayed from ``txlog.jsonl``) or on a JSON-RPC node (``--chain URL``),
+and keeps the latest :class:`ChainSnapshot`: every Market event and what the pages derive
+from them. It re-reads when the saved chain grows (embedded) or every few seconds (a
+node), so the pages follow a run as intervals settle. An unreachable node is retried
+with exponential backoff, a log line per attempt; the pages say what the watcher waits for.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from gridledger.errors import GridledgerError, NodeUnreachable
+from gridledger.ledger import Ledger, RpcBackend
+from gridledger.ledger.contracts import DecodedEvent
+from gridledger.sim.runner import CHAIN_DIR
+
+__all__ = ["MICRO", "ChainSnapshot", "ChainWatcher", "interval_rows", "member_balances"]
+
+log = logging.getLogger(__name__)
+
+MICRO = 1_000_000
+"""Micro-tokens per token (the chain's money unit)."""
+
+VERDICTS = {0: "secure", 1: "curtailed", 2: "insecure"}
+
+
+@dataclass(frozen=True)
+class ChainSnapshot:
+    """What the watcher last read: ``status`` says where it stands, in words."""
+
+    status: str
+    events: tuple[DecodedEvent, ...] = ()
+    read_at: float = 0.0
+    error: str | None = None
+
+    @property
+    def settled(self) -> list[int]:
+        """Intervals settled on chain, in order."""
+        return [int(e.args["interval"]) for e in self.events if e.name == "IntervalSettled"]
+
+
+def interval_rows(events: tuple[DecodedEvent, ...]) -> pd.DataFrame:
+    """One row per interval seen on chain: rounds, trades, verdict, curtailments,
+    settlement deltas (tokens). Empty without events."""
+    rows: dict[int, dict[str, Any]] = {}
+    for e in events:
+        if "interval" not in e.args or e.name == "MemberRegistered":
+            continue
+        row = rows.setdefault(
+            int(e.args["interval"]),
+            {
+                "interval": int(e.args["interval"]),
+                "rounds": 0,
+                "trades": None,
+                "verdict": None,
+                "curtailments": None,
+                "settled": False,
+                "fee_revenue": None,
+                "grid_delta": None,
+            },
+        )
+        if e.name == "RoundRecorded":
+            row["rounds"] += 1
+        elif e.name == "IntervalCleared":
+            row["trades"] = len(e.args.get("trades", ()))
+        elif e.name == "SecurityRecorded":
+            row["verdict"] = VERDICTS.get(
+                int(e.args.get("verdict", -1)), str(e.args.get("verdict"))
+            )
+            row["curtailments"] = len(e.args.get("curtailments", ()))
+        elif e.name == "IntervalSettled":
+            row["settled"] = True
+            row["fee_revenue"] = int(e.args["operatorDeltaMicro"]) / MICRO
+            row["grid_delta"] = int(e.args["gridDeltaMicro"]) / MICRO
+    columns = [
+        "interval",
+        "rounds",
+        "trades",
+        "verdict",
+        "curtailments",
+        "settled",
+        "fee_revenue",
+        "grid_delta",
+    ]
+    return pd.DataFrame([rows[k] for k in sorted(rows)], columns=columns)
+
+
+def member_balances(events: tuple[DecodedEvent, ...], member: int) -> pd.Series:
+    """A member's escrow balance (tokens) after each settled interval: its deposits plus
+    the settlement deltas so far (negative: debt). Indexed by interval."""
+    deposited = 0
+    balance: dict[int, float] = {}
+    running = 0
+    for e in events:
+        if e.name == "Deposited" and int(e.args.get("account", -1)) == member:
+            deposited += int(e.args["amountMicro"])
+        elif e.name == "IntervalSettled":
+            deltas = dict(zip(e.args["members"], e.args["deltasMicro"], strict=True))
+            running += int(deltas.get(member, 0))
+            balance[int(e.args["interval"])] = (deposited + running) / MICRO
+    return pd.Series(balance, dtype=float)
+
+
+@dataclass
+class ChainWatcher:
+    """Follows the chain of ``folder`` (``chain`` None: the saved embedded chain; else a
+    node URL) in a daemon thread; :meth:`snapshot` is the latest read."""
+
+    folder: Path
+    chain: str | None = None
+    poll_s: float = 3.0
+    backoff_max_s: float = 30.0
+    _snapshot: ChainSnapshot = field(default_factory=lambda: ChainSnapshot("not started"))
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    @property
+    def state_dir(self) -> Path:
+        return self.folder / CHAIN_DIR
+
+    @property
+    def source(self) -> str:
+        return self.chain or "embedded"
+
+    def snapshot(self) -> ChainSnapshot:
+        """The latest read (never blocks)."""
+        return self._snapshot
+
+    def start(self) -> None:
+        """Start following in a daemon thread (no-op when running)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._follow, name="chain-watcher", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _marker(self) -> tuple[int, float] | None:
+        """Size and time of the saved transaction log (None without one)."""
+        log_file = self.state_dir / "txlog.jsonl"
+        if not log_file.is_file():
+            return None
+        stat = log_file.stat()
+        return (stat.st_size, stat.st_mtime)
+
+    def _follow(self) -> None:
+        ledger: Ledger | None = None
+        seen: tuple[int, float] | None = None
+        delay = 1.0
+        while not self._stop.is_set():
+            try:
+                if self.chain is None:
+                    marker = self._marker()
+                    if marker is None:
+                        self._snapshot = ChainSnapshot(f"no saved chain in {self.state_dir} yet")
+                    elif marker != seen:
+                        ledger = Ledger.connect(
+                            "embedded", state_dir=self.state_dir, read_only=True
+                        )
+                        self._read(ledger, "saved embedded chain")
+                        ledger.close()
+                        seen = marker
+                else:
+                    if ledger is None:
+                        RpcBackend(self.chain, timeout_s=5.0).close()  # is the node there?
+                        ledger = Ledger.connect(
+                            self.chain, state_dir=self.state_dir, read_only=True
+                        )
+                        log.warning("connected to %s", self.chain)
+                    self._read(ledger, f"node {self.chain}")
+                delay = 1.0
+                self._stop.wait(self.poll_s)
+            except NodeUnreachable as error:
+                ledger = None
+                log.warning("node unreachable: %s; retrying in %.0f s", error, delay)
+                self._snapshot = ChainSnapshot(
+                    f"waiting for node {self.chain} (unreachable; retrying every {delay:.0f} s)",
+                    self._snapshot.events,
+                    error=str(error),
+                )
+                self._stop.wait(delay)
+                delay = min(2 * delay, self.backoff_max_s)
+            except (GridledgerError, OSError) as error:
+                ledger = None
+                log.warning(
+                    "cannot read the chain of %s: %s; retrying in %.0f s", self.folder, error, delay
+                )
+                self._snapshot = ChainSnapshot(
+                    f"cannot read the chain: {error}", self._snapshot.events, error=str(error)
+                )
+                self._stop.wait(delay)
+                delay = min(2 * delay, self.backoff_max_s)
+
+    def _read(self, ledger: Ledger, where: str) -> None:
+        events = tuple(ledger.events()) if ledger.is_set_up() else ()
+        settled = sum(1 for e in events if e.name == "IntervalSettled")
+        self._snapshot = ChainSnapshot(
+            f"{where}: {settled} intervals settled, {len(events)} events", events, time.time()
+        )

@@ -1,0 +1,322 @@
+"""The explorer's pages as :class:`~gridledger.report.html.Page` data (report/html.py renders).
+
+Each function takes what the page shows (the run's tables, key figures, the chain
+snapshot) and returns a page; :mod:`gridledger.explorer.app` serves them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from gridledger.explorer.chain import MICRO, ChainSnapshot, interval_rows, member_balances
+from gridledger.grid import Feeder
+from gridledger.ledger.audit import AuditReport
+from gridledger.report.figures import (
+    TIMELINE,
+    fig_balance,
+    fig_member_bids,
+    fig_member_energy,
+    fig_member_trades,
+    fig_order_book,
+    fig_order_book_moves,
+    fig_readings,
+    fig_settlement,
+    fig_trade_map,
+)
+from gridledger.report.html import (
+    Block,
+    Chart,
+    Inline,
+    Link,
+    Page,
+    Paragraph,
+    Section,
+    Strong,
+    Table,
+    key_figure_sections,
+)
+from gridledger.report.tables import RunTables
+
+__all__ = [
+    "NAV",
+    "audit_page",
+    "interval_page",
+    "live_page",
+    "member_page",
+    "missing_page",
+    "overview_page",
+    "timeline_page",
+]
+
+NAV = (Link("Overview", "/"), Link("Timeline", "/timeline"), Link("Audit", "/audit"))
+LIVE_REFRESH_S = 5
+
+
+def _page(title: str, sections: list[Section], intro: list[Block], live: bool) -> Page:
+    return Page(
+        f"gridledger explorer: {title}",
+        title,
+        intro,
+        sections,
+        nav=NAV,
+        refresh_s=LIVE_REFRESH_S if live else None,
+    )
+
+
+def _chain_note(snap: ChainSnapshot) -> Paragraph:
+    return Paragraph(("Chain: ", Strong(snap.status), "."))
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4f}"
+    return "" if value is None else str(value)
+
+
+def _frame(rows: list[tuple[Any, ...]], columns: list[str]) -> Table:
+    cells = [tuple(_cell(v) for v in row) for row in rows]
+    return Table(pd.DataFrame(cells, columns=columns), index=False, float_format=None)
+
+
+def overview_page(
+    kpis: dict[str, Any], tables: RunTables | None, snap: ChainSnapshot, live: bool
+) -> Page:
+    """Key figures grouped (market, grid, settlement, chain) and the members."""
+    intro: list[Block] = [
+        Paragraph(
+            (
+                "Scenario ",
+                Strong(str(kpis.get("scenario"))),
+                f", feeder {kpis.get('feeder')}, {kpis.get('members')} members, "
+                f"{kpis.get('intervals')} intervals, clearing {kpis.get('clearing')}, "
+                f"mechanism {kpis.get('mechanism')}. ",
+                Link("Open the interval timeline", "/timeline"),
+                ".",
+            )
+        ),
+        _chain_note(snap),
+    ]
+    sections = key_figure_sections(kpis)
+    if tables is not None and len(tables.members):
+        links: list[Any] = []
+        for row in tables.members.itertuples():
+            links += [Link(f"{row.id} {row.role} (bus {row.bus})", f"/member/{row.id}"), " · "]
+        sections.append(Section("Members", [Paragraph(tuple(links[:-1]))]))
+    return _page(f"Run {kpis.get('scenario')}", sections, intro, live)
+
+
+def live_page(snap: ChainSnapshot, folder: str) -> Page:
+    """While a run is going on (no tables yet): what the chain holds so far."""
+    rows = interval_rows(snap.events)
+    intro: list[Block] = [
+        Paragraph(
+            (
+                f"{folder}: the run's tables are not written yet; the chain's events so far "
+                "(this page reloads itself).",
+            )
+        ),
+        _chain_note(snap),
+    ]
+    sections: list[Section] = []
+    if len(rows):
+        fig = go.Figure(layout={"template": "plotly_white", "height": 320})
+        fig.add_bar(x=rows["interval"], y=rows["fee_revenue"], name="fee revenue (tokens)")
+        fig.add_bar(x=rows["interval"], y=rows["grid_delta"], name="grid account delta (tokens)")
+        fig.update_layout(title="Settled intervals on chain", xaxis_title="interval")
+        sections.append(Section("Intervals on chain", [Chart(fig), Table(rows, index=False)]))
+    return _page("Run in progress", sections, intro, live=True)
+
+
+def timeline_page(tables: RunTables, live: bool) -> Page:
+    """Prices, energy, welfare, fees, violations over the run; a click opens the interval."""
+    intro: list[Block] = [
+        Paragraph(("Click a point or bar to open that interval.",)),
+        Paragraph(
+            tuple(
+                part
+                for i in tables.intervals["interval"]
+                for part in (Link(f"{int(i)}", f"/interval/{int(i)}"), " ")
+            )
+        ),
+    ]
+    charts: list[Block] = [Chart(make(tables), click_url="/interval/{}") for make in TIMELINE]
+    return _page("Interval timeline", [Section("Timeline", charts)], intro, live)
+
+
+def _security_table(row: pd.Series, snap: ChainSnapshot, interval: int) -> list[Block]:
+    facts = [
+        ("limit violations before management", row.get("violations_before")),
+        ("limit violations after management", row.get("violations_after")),
+        ("curtailed energy (kWh)", row.get("curtailed_kwh")),
+        ("surplus lost to curtailment (tokens)", row.get("lost_surplus")),
+        ("lowest / highest voltage (p.u.)", f"{row['v_min_pu']:.4f} / {row['v_max_pu']:.4f}"),
+        ("highest line loading (%)", f"{row['max_line_loading_pct']:.1f}"),
+        ("note", row.get("security_note") if isinstance(row.get("security_note"), str) else ""),
+    ]
+    blocks: list[Block] = [_frame(facts, ["security", "value"])]
+    for e in snap.events:
+        if e.name == "SecurityRecorded" and int(e.args["interval"]) == interval:
+            verdict = {0: "secure", 1: "curtailed", 2: "insecure"}.get(int(e.args["verdict"]))
+            cuts = [str(c) for c in e.args.get("curtailments", ())]
+            text = f"Verdict on chain: {verdict}; curtailments recorded: {len(cuts)}"
+            blocks.append(Paragraph((text + (": " + "; ".join(cuts) if cuts else "") + ".",)))
+    return blocks
+
+
+def _clearing(tables: RunTables, interval: int) -> Table:
+    tr = tables.trades[tables.trades["interval"] == interval]
+    shown = tr[
+        [
+            "seller",
+            "buyer",
+            "seller_bus",
+            "buyer_bus",
+            "e_kwh",
+            "seller_price_per_kwh",
+            "buyer_price_per_kwh",
+            "fee_per_kwh",
+            "distance_km",
+        ]
+    ].rename(
+        columns={
+            "e_kwh": "kWh",
+            "seller_price_per_kwh": "seller price (tokens/kWh)",
+            "buyer_price_per_kwh": "buyer price (tokens/kWh)",
+            "fee_per_kwh": "fee (tokens/kWh)",
+            "distance_km": "distance (km)",
+        }
+    )
+    return Table(shown, index=False)
+
+
+def _settlement(tables: RunTables, snap: ChainSnapshot, interval: int) -> Table:
+    st = tables.settlement[tables.settlement["interval"] == interval].copy()
+    on_chain: dict[int, float] = {}
+    for e in snap.events:
+        if e.name == "IntervalSettled" and int(e.args["interval"]) == interval:
+            for m, d in zip(e.args["members"], e.args["deltasMicro"], strict=True):
+                on_chain[int(m)] = int(d) / MICRO
+    st["net on chain"] = [on_chain.get(int(m)) for m in st["member"]]
+    columns = [
+        "member",
+        "p2p_paid",
+        "p2p_received",
+        "grid_paid",
+        "grid_received",
+        "net",
+        "net on chain",
+    ]
+    return Table(st[columns], index=False)
+
+
+def interval_page(
+    tables: RunTables, feeder: Feeder, snap: ChainSnapshot, interval: int, live: bool
+) -> Page:
+    """One interval: order book per round, clearing, trades on the map, security verdict,
+    readings against schedules, settlement per member."""
+    iv = tables.intervals.set_index("interval")
+    row = iv.loc[interval]
+    ids = [int(i) for i in iv.index]
+    pos = ids.index(interval)
+    nav: list[Inline] = [Link("< previous", f"/interval/{ids[pos - 1]}")] if pos > 0 else []
+    if pos + 1 < len(ids):
+        nav += [" ", Link("next >", f"/interval/{ids[pos + 1]}")]
+    intro: list[Block] = [
+        Paragraph(
+            (
+                f"Interval {interval}, {row['time']}: {row['traded_kwh']:.1f} kWh traded, "
+                f"welfare {row['welfare']:.3f} tokens, fee revenue {row['fees']:.3f} tokens. ",
+                *nav,
+            )
+        )
+    ]
+    book = [fig_order_book(tables, interval), fig_order_book_moves(tables, interval)]
+    members = sorted(
+        set(tables.trades.loc[tables.trades["interval"] == interval, "buyer"])
+        | set(tables.trades.loc[tables.trades["interval"] == interval, "seller"])
+    )
+    member_links: list[Any] = ["Members trading: "]
+    for m in members:
+        member_links += [Link(str(m), f"/member/{m}"), " "]
+    sections = [
+        Section("Order book, round by round", [Chart(f) for f in book if f is not None]),
+        Section("Clearing result", [Paragraph(tuple(member_links)), _clearing(tables, interval)]),
+        Section("Trades on the feeder map", [Chart(fig_trade_map(tables, feeder, interval))]),
+        Section("Security verdict and curtailments", _security_table(row, snap, interval)),
+    ]
+    readings, settlement = fig_readings(tables, interval), fig_settlement(tables, interval)
+    if readings is not None:
+        sections.append(Section("Readings against schedules", [Chart(readings)]))
+    if settlement is not None:
+        sections.append(
+            Section(
+                "Settlement per member", [Chart(settlement), _settlement(tables, snap, interval)]
+            )
+        )
+    return _page(f"Interval {interval}", sections, intro, live)
+
+
+def _locks(tables: RunTables, member: int) -> pd.Series:
+    """Escrow a member's binding buy bids locked per interval (kWh x limit price, tokens)."""
+    rounds = tables.rounds[(tables.rounds["member"] == member) & (tables.rounds["side"] == "buy")]
+    if len(rounds) == 0:
+        return pd.Series(dtype=float)
+    last = tables.rounds.groupby("interval")["round"].max()
+    binding = rounds[rounds["round"] == rounds["interval"].map(last)]
+    return (binding["e_kwh"] * binding["price_per_kwh"]).groupby(binding["interval"]).sum()
+
+
+def member_page(tables: RunTables, snap: ChainSnapshot, member: int, live: bool) -> Page:
+    """One member over the run: bids, trades, energy, balance, locks and debt."""
+    info = tables.members.set_index("id").loc[member]
+    intro: list[Block] = [
+        Paragraph(
+            (
+                f"Member {member} ({info['name']}): {info['role']} at bus {info['bus']}, "
+                f"PV {info['pv_kwp']} kWp, strategy {info['strategy']}, attitude "
+                f"{info['risk_attitude']}, value {info['utility_per_kwh']:.4f} and cost "
+                f"{info['cost_per_kwh']:.4f} tokens/kWh.",
+            )
+        ),
+        _chain_note(snap),
+    ]
+    bids = fig_member_bids(tables, member)
+    balance = fig_balance(
+        tables, member, member_balances(snap.events, member), _locks(tables, member)
+    )
+    charts: list[Block] = [Chart(bids, click_url="/interval/{}")] if bids is not None else []
+    charts += [
+        Chart(fig_member_trades(tables, member), click_url="/interval/{}"),
+        Chart(fig_member_energy(tables, member), click_url="/interval/{}"),
+        Chart(balance),
+    ]
+    return _page(f"Member {member}", [Section("Over the run", charts)], intro, live)
+
+
+def audit_page(report: AuditReport | str, live: bool) -> Page:
+    """The result of ``gridledger audit`` on the saved chain, with every finding."""
+    if isinstance(report, str):
+        return _page("Audit", [], [Paragraph((report,))], live)
+    facts = report.as_dict()
+    problems = facts.pop("problems")
+    verdict = "OK: chain data re-derive to the reference" if report.ok else "FAILED"
+    sections = [
+        Section("Audit", [_frame([(k, str(v)) for k, v in facts.items()], ["check", "result"])])
+    ]
+    sections.append(
+        Section(
+            "Findings",
+            [_frame([(p,) for p in problems], ["finding"])]
+            if problems
+            else [Paragraph(("No findings.",))],
+        )
+    )
+    return _page("Audit", sections, [Paragraph(("Audit: ", Strong(verdict)))], live)
+
+
+def missing_page(what: str) -> Page:
+    """A page for something the run does not hold (an unknown interval or member)."""
+    return _page("Not found", [], [Paragraph((what,))], live=False)
