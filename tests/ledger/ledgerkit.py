@@ -356,7 +356,8 @@ def make_market(
     bus_fn = bus_of if not callable(bus) else bus
     members = [LedgerMember(i, bus_fn(i), i % 3, limit_wh) for i in range(n_members)]
     ring = market_keys(seed, [m.id for m in members])
-    backend = EmbeddedBackend(funded=[*ring.addresses(), outsider])
+    dso = enc.address_of(enc.derive_key(seed, "dso"))  # sends only in adversarial tests
+    backend = EmbeddedBackend(funded=[*ring.addresses(), dso, outsider])
     ledger = Ledger(backend, "embedded", None, keys=ring)
     ledger.setup(
         members,
