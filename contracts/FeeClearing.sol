@@ -785,36 +785,39 @@ library FeeClearing {
         soft = _NONE;
         uint256[] memory buyers = _buyerBuses(top, nb);
         assembly ("memory-safe") {
-            function scan(table, n, tops, bottoms, list) -> h, t {
+            // table, tops, bottoms: first data word of the fee table and the bound arrays;
+            // [bStart, bStop): the buses with buyers
+            function scan(table, n, tops, bottoms, bStart, bStop) -> h, t {
                 h := not(0)
                 t := not(0)
-                let bStop := add(add(list, 0x20), shl(5, mload(list)))
                 for { let ps := 0 } lt(ps, n) { ps := add(ps, 1) } {
-                    let y := mload(add(add(bottoms, 0x20), shl(5, ps)))
+                    let y := mload(add(bottoms, shl(5, ps)))
                     if y {
-                        let rowBase := add(add(table, 0x20), shl(2, mul(ps, n)))
-                        for { let bPtr := add(list, 0x20) } lt(bPtr, bStop) { bPtr := add(bPtr, 0x20) } {
+                        let rowBase := add(table, shl(2, mul(ps, n)))
+                        for { let bPtr := bStart } lt(bPtr, bStop) { bPtr := add(bPtr, 0x20) } {
                             let qb := mload(bPtr)
-                            let x := mload(add(add(tops, 0x20), shl(5, qb)))
+                            let x := mload(add(tops, shl(5, qb)))
                             let lim := add(y, shr(224, mload(add(rowBase, shl(2, qb)))))
-                            if gt(x, lim) {
-                                h := or(shl(16, ps), qb)
-                                leave
-                            }
-                            // tight pair: the tie-break duals must satisfy it too (signed words;
-                            // d_pq = n**p * (q + 1) << 34)
-                            if and(eq(x, lim), eq(t, not(0))) {
-                                x := sub(
-                                    mload(add(add(tops, 0x20), shl(5, add(n, qb)))),
-                                    mload(add(add(bottoms, 0x20), shl(5, add(n, ps))))
-                                )
-                                if sgt(x, shl(34, mul(exp(n, ps), add(qb, 1)))) { t := or(shl(16, ps), qb) }
+                            if iszero(lt(x, lim)) {
+                                if gt(x, lim) {
+                                    h := or(shl(16, ps), qb)
+                                    leave
+                                }
+                                // tight pair: the tie-break duals must satisfy it too (signed
+                                // words; d_pq = n**p * (q + 1) << 34)
+                                if eq(t, not(0)) {
+                                    x := sub(mload(add(tops, shl(5, add(n, qb)))), mload(add(bottoms, shl(5, add(n, ps)))))
+                                    if sgt(x, shl(34, mul(exp(n, ps), add(qb, 1)))) { t := or(shl(16, ps), qb) }
+                                }
                             }
                         }
                     }
                 }
             }
-            hard, soft := scan(fees, nb, top, bottom, buyers)
+            let bStart := add(buyers, 0x20)
+            hard, soft := scan(
+                add(fees, 0x20), nb, add(top, 0x20), add(bottom, 0x20), bStart, add(bStart, shl(5, mload(buyers)))
+            )
         }
     }
 
