@@ -24,9 +24,14 @@ from gridledger.errors import ChainError
 from gridledger.ledger import encoding as enc
 from gridledger.ledger.audit import audit
 from gridledger.ledger.deploy import ChainTiming, NetworkCommitment
-from gridledger.ledger.network_data import pack_margin, pack_network
+from gridledger.ledger.network_data import check_recorded, pack_margin, pack_network
 from gridledger.market import Bid, Side, Tariffs, settle
-from gridledger.market.justification import RULE_IDS, LinearNetwork, RowMargin
+from gridledger.market.justification import (
+    RULE_IDS,
+    LinearNetwork,
+    RowMargin,
+    UnjustifiedCurtailment,
+)
 from gridledger.market.orders import Curtailment, Trade
 from gridledger.security.justification import justify
 
@@ -618,3 +623,52 @@ def test_facade_refuses_nothing_the_chain_accepts(market: Market) -> None:
         market.ledger.record_round(t, 0, [_bid(1, price=RETAIL + 1)], binding=True)
     market.ledger._cache.pop(t, None)
     market.release()
+
+
+# ------------------------------------------------------ what only the audit can see
+def test_operator_dropping_a_signed_bid_is_an_audit_finding(market: Market) -> None:
+    """A member hands its signed bid to the operator, who records the round without it:
+    the chain cannot know, the member's receipt proves it (dropped_signed_bid)."""
+    t = market.take_interval()
+    _open(market, t)
+    market.seal(2)
+    handed = [_bid(1, BUY, 100, 120_000), _bid(2, SELL, 100, 90_000)]
+    words, sigs = market.signed_bids(t, 0, handed)
+    receipts = {(t, 0): {b.member: w for b, w in zip(handed, words, strict=True)}}
+    assert market.market_call("recordRound", t, 0, True, words[:1], sigs[:2]) is None
+    market.seal()
+    report = audit(market.ledger, receipts=receipts)
+    found = [f for f in report.findings if f.kind == "dropped_signed_bid" and f.interval == t]
+    assert len(found) == 1 and "member 2" in found[0].detail
+    market.expire(t)
+
+
+def test_signed_only_network_curtailment_is_an_audit_finding() -> None:
+    """A feeder too large to commit (NETWORK_SIGNED_ONLY): the chain checks only the DSO's
+    signature, so an unjustified curtailment passes on chain and the audit names it."""
+    signed_only = NetworkCommitment((1 << 256) - 1, b"")
+    m = make_market(n_members=8, rounds=1, bus=_bus4, network=signed_only)
+    ledger = m.ledger
+    t = m.take_interval()
+    ledger.record_round(t, 0, [Bid(1, BUY, 1_000, 200_000, 1), Bid(3, SELL, 1_000, 100_000, 3)])
+    (trade,) = ledger.clear(t).trades
+    cut = Curtailment(0, 400, "bus", 2)
+    ledger.record_security(t, [cut])  # no margins, nothing violated: unjustified
+    values = dict.fromkeys(m.member_ids, 0) | {1: -600, 3: 600}
+    ledger.record_readings(t, values)
+    ledger.settle(t)
+    ledger.end_interval(t)
+    table = pack_network(NET)
+
+    def check(interval, words, cuts, margins, certificate) -> str | None:
+        try:
+            check_recorded(table, "greedy", enc.unpack_trades(words), cuts, margins, certificate)
+        except UnjustifiedCurtailment as error:
+            return f"{error.error}: {error}"
+        return None
+
+    assert not [f for f in audit(ledger).findings if f.kind == "unjustified_curtailment"]
+    report = audit(ledger, justify=check)
+    found = [f for f in report.findings if f.kind == "unjustified_curtailment"]
+    assert [f.interval for f in found] == [t], report.findings
+    assert trade.e_wh == 1_000
