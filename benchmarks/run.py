@@ -4,6 +4,8 @@
     python benchmarks/run.py --only day      # rows whose group name contains "day"
     python benchmarks/run.py --skip-chain    # skip the on-chain full-day rows (slow)
     python benchmarks/run.py --skip best_response   # skip a group (best response: about 90 s)
+    python benchmarks/run.py --only scale    # issue 14: 1,000-bus power flow, 1,000-member day,
+                                             # greedy clearing of 10,000 bids on 1,000 buses
 
 Each row: name, value, unit, target (None when the issue sets none), ok, note.
 Ratios are computed against baselines measured in the same run (machines are noisy).
@@ -164,6 +166,7 @@ GROUPS: dict[str, Callable[[], list[Row]]] = {
     "settlement": _module_rows("bench_settlement"),
     "ledger": _module_rows("bench_ledger"),
     "day_onchain": _day_onchain,
+    "scale": _module_rows("bench_scale"),
 }
 
 

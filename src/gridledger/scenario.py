@@ -103,7 +103,8 @@ def _equal_shares() -> dict[Attitude, float]:
 class MembersSpec(_Strict):
     """Generator for the members.
 
-    One consumer per load bus of the feeder, with a BDEW profile scaled so the
+    By default one consumer per load bus of the feeder (``per_load_bus`` households
+    per load bus, or one member per load element with ``from_loads``), with a BDEW profile scaled so the
     day's peak equals the bus's base load times ``load_scaling``. Buses in
     ``pv_buses`` host PV prosumers (``pv_kwp`` each, or a list), buses in
     ``dg_buses`` host an extra producer (a PV plant of ``dg_kwp``). Risk
@@ -132,6 +133,23 @@ class MembersSpec(_Strict):
     forecaster: str = "noisy"
     forecast_nmae: float = Field(0.1, ge=0, le=1)
     overrides: list[MemberOverride] = Field(default_factory=list)
+    per_load_bus: int = Field(1, ge=1, le=1000)
+    """Households behind every load bus (1 = one consumer per load bus, the default).
+    With more than one, each household draws its own load profile, PV and attitude:
+    the bus's base load is shared among them (docs/members.md, "Members at scale")."""
+    from_loads: bool = False
+    """Every load element of the feeder's case is a member (SimBench grids), instead
+    of one member per load bus."""
+    pv_share: float = Field(0.0, ge=0, le=1)
+    """Households (per_load_bus > 1 or from_loads): share that get PV, drawn per
+    household, on top of every household on ``pv_buses``."""
+    household_pv_kwp: tuple[float, float] = (3.0, 15.0)
+    """Households: PV size range (kWp), drawn uniformly per household with PV."""
+    pv_tilt_deg: tuple[float, float] = (30.0, 30.0)
+    """Households: PV tilt range (degrees from horizontal), drawn uniformly."""
+    pv_azimuth_deg: tuple[float, float] | None = None
+    """Households: PV azimuth range (degrees from north, 180 = south); unset = facing
+    the equator."""
 
     @model_validator(mode="after")
     def _check(self) -> MembersSpec:
@@ -140,6 +158,20 @@ class MembersSpec(_Strict):
             if not 0 <= low <= high:
                 message = f"need 0 <= low <= high, got [{low}, {high}]"
                 raise ValueError(f"{name}: {message}")
+        for name, (low, high), top in (
+            ("household_pv_kwp", self.household_pv_kwp, 10_000.0),
+            ("pv_tilt_deg", self.pv_tilt_deg, 90.0),
+            ("pv_azimuth_deg", self.pv_azimuth_deg or (0.0, 0.0), 360.0),
+        ):
+            if not 0 <= low <= high <= top:
+                message = f"need 0 <= low <= high <= {top:g}, got [{low}, {high}]"
+                raise ValueError(f"{name}: {message}")
+        if self.from_loads and self.per_load_bus > 1:
+            message = (
+                f"per_load_bus: {self.per_load_bus} households per load bus cannot be combined "
+                "with from_loads = true (every load element is one member); choose one"
+            )
+            raise ValueError(message)
         total = sum(self.attitude_shares.values())
         if abs(total - 1.0) > 1e-6 or any(v < 0 for v in self.attitude_shares.values()):
             message = f"attitude_shares: must be non-negative and sum to 1, got {total:.6g}"

@@ -79,7 +79,8 @@ def build_world(scenario: Scenario) -> World:
     distances = electrical_distances(feeder)
     base = np.asarray(feeder.base_load_p_kw, dtype=float)
     load_buses = [b for b in range(1, len(feeder.bus_ids)) if base[b] > 0]
-    members = build_members(scenario, load_buses, base, len(feeder.bus_ids))
+    elements = (feeder.load_element_bus, feeder.load_element_p_kw)
+    members = build_members(scenario, load_buses, base, len(feeder.bus_ids), elements)
     market = scenario.market
     tariffs = Tariffs(
         retail_per_kwh_micro=price_to_micro(market.retail_per_kwh),

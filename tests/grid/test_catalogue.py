@@ -119,8 +119,7 @@ def test_cigre_lv_residential(feeders: dict[str, Feeder]) -> None:
     assert f.bus_vn_kv[0] == 20.0 and np.all(f.bus_vn_kv[1:] == 0.4)
 
 
-def test_non_radial_rejected() -> None:
-    with pytest.raises(GridError, match="not radial"):
-        build_tree(3, np.array([0, 1, 2]), np.array([1, 2, 0]), "loop")
+def test_islanded_rejected() -> None:
+    """Loops are accepted (tests/grid/test_meshed.py); unreachable buses are not."""
     with pytest.raises(GridError, match="not connected"):
         build_tree(4, np.array([0, 0, 2]), np.array([1, 1, 3]), "island")

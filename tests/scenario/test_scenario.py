@@ -90,3 +90,44 @@ def test_parse_override_forms() -> None:
         parse_override("novalue")
     with pytest.raises(ScenarioError, match="not a table"):
         apply_overrides({"seed": 1}, ["seed.x=2"])
+
+
+@pytest.mark.parametrize(
+    ("members", "key", "why"),
+    [
+        ("per_load_bus = 0", r"members\.per_load_bus = 0", "greater than or equal to 1"),
+        ("per_load_bus = 1001", r"members\.per_load_bus = 1001", "less than or equal to 1000"),
+        ("from_loads = 3", r"members\.from_loads = 3", "boolean"),
+        ("pv_share = 1.5", r"members\.pv_share = 1\.5", "less than or equal to 1"),
+        ("household_pv_kwp = [9.0, 3.0]", r"members\.household_pv_kwp", "low <= high"),
+        ("pv_tilt_deg = [10.0, 95.0]", r"members\.pv_tilt_deg", r"<= 90"),
+        ("pv_azimuth_deg = [-10.0, 90.0]", r"members\.pv_azimuth_deg", r"0 <= low"),
+        (
+            "per_load_bus = 4\nfrom_loads = true",
+            r"members\.per_load_bus = 4",
+            "cannot be combined with from_loads",
+        ),
+    ],
+)
+def test_members_at_scale_keys_are_validated(
+    tmp_path: Path, members: str, key: str, why: str
+) -> None:
+    path = write(tmp_path, f"[members]\n{members}\n")
+    with pytest.raises(ScenarioError, match=key) as info:
+        load_scenario(path)
+    assert why in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_members_at_scale_keys_default_and_override() -> None:
+    default = load_scenario(ROOT / "scenarios" / "ieee33.toml")
+    assert default.members.per_load_bus == 1 and not default.members.from_loads
+    assert default.members.pv_azimuth_deg is None
+    scaled = load_scenario(
+        ROOT / "scenarios" / "ieee33.toml",
+        ["members.per_load_bus=32", "members.pv_share=0.25", "members.pv_azimuth_deg=[120, 240]"],
+    )
+    assert scaled.members.per_load_bus == 32 and scaled.members.pv_share == 0.25
+    assert scaled.members.pv_azimuth_deg == (120.0, 240.0)
+    with pytest.raises(ScenarioError, match=r"members\.per_load_bus"):
+        load_scenario(ROOT / "scenarios" / "ieee33.toml", ["members.per_load_bus=-2"])

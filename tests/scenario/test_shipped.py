@@ -14,10 +14,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_shipped_scenarios_live_in_the_package() -> None:
     assert SHIPPED_DIR.parent.name == "gridledger"
-    assert shipped_scenarios() == ["cigre_lv", "ieee33", "ieee33_stressed"]
+    assert shipped_scenarios() == ["cigre_lv", "ieee33", "ieee33_stressed", "simbench_mv"]
 
 
-@pytest.mark.parametrize("name", ["cigre_lv", "ieee33", "ieee33_stressed"])
+@pytest.mark.parametrize("name", ["cigre_lv", "ieee33", "ieee33_stressed", "simbench_mv"])
 def test_a_shipped_name_loads_the_same_scenario_as_its_file(name: str) -> None:
     by_name = load_scenario(name)
     by_file = load_scenario(ROOT / "scenarios" / f"{name}.toml")
@@ -30,7 +30,9 @@ def test_the_clone_scenarios_folder_is_the_package_one() -> None:
 
 
 def test_an_unknown_name_lists_the_shipped_ones() -> None:
-    with pytest.raises(ScenarioError, match="shipped scenarios: cigre_lv, ieee33, ieee33_stressed"):
+    with pytest.raises(
+        ScenarioError, match="shipped scenarios: cigre_lv, ieee33, ieee33_stressed, simbench_mv"
+    ):
         load_scenario("ieee34")
 
 

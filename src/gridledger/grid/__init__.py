@@ -7,7 +7,13 @@ See docs/grid.md.
 
 from __future__ import annotations
 
-from gridledger.grid.catalogue import Feeder, known_feeders, load_feeder
+from gridledger.grid.catalogue import (
+    Feeder,
+    FeederUnsupported,
+    known_feeders,
+    load_feeder,
+    prepare_feeder,
+)
 from gridledger.grid.distances import ElectricalDistances, electrical_distances
 from gridledger.grid.powerflow import (
     PowerFlowResult,
@@ -21,6 +27,7 @@ from gridledger.grid.sensitivities import ScreenResult, Sensitivities, screen, s
 __all__ = [
     "ElectricalDistances",
     "Feeder",
+    "FeederUnsupported",
     "PowerFlowResult",
     "ScreenResult",
     "Sensitivities",
@@ -29,6 +36,7 @@ __all__ = [
     "electrical_distances",
     "known_feeders",
     "load_feeder",
+    "prepare_feeder",
     "run_ac",
     "screen",
     "sensitivities",

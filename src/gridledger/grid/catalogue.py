@@ -14,14 +14,20 @@ Shipped feeders (details and justification in docs/grid.md):
   (``create_cigre_network_lv``), 20 kV slack bus + 0.5 MVA transformer.
 - ``cigre_lv_full``: the whole CIGRE LV benchmark (residential, industrial,
   commercial subnetworks behind three transformers).
-- SimBench codes such as ``1-LV-rural1--0-sw`` when the optional ``simbench``
-  package is installed (``pip install gridledger[simbench]``).
+- ``ieee33_meshed``: ``ieee33`` with its five tie lines closed (five loops; the
+  tie lines get the minimum conductor), the small meshed test feeder.
+- SimBench codes such as ``1-LV-rural1--0-sw``, ``1-MV-rural--0-sw`` or
+  ``1-MVLV-semiurb-5.220-0-sw`` when the optional ``simbench`` package is
+  installed (``pip install gridledger[simbench]``).
 
 Preparation: closed bus-bus switches are fused, out-of-service and open-switched
-branches dropped, the feeder must then be radial with one external grid. The
-original loads and generators are recorded as the base case and replaced by
-exactly one load and one static generator per market bus, whose p/q the power
-flow overwrites.
+branches dropped, buses no longer supplied from the external grid dropped (a
+note says so); radial and meshed (closed-loop) feeders are both accepted, with
+exactly one external grid. The original loads and generators are recorded as
+the base case (per bus, and per load element for ``members.from_loads``) and
+replaced by exactly one load and one static generator per market bus, whose
+p/q the power flow overwrites. What cannot be modelled raises
+:class:`FeederUnsupported` naming the reason.
 """
 
 from __future__ import annotations
@@ -47,8 +53,10 @@ __all__ = [
     "IEEE33_DESIGN_LOADING",
     "Conductor",
     "Feeder",
+    "FeederUnsupported",
     "known_feeders",
     "load_feeder",
+    "prepare_feeder",
 ]
 
 log = logging.getLogger(__name__)
@@ -96,13 +104,18 @@ CIGRE_LV_AMPACITY_KA: dict[str, float] = {
     "OH3": 0.105,  # r 2.017 ohm/km ~ Al 16 mm2 warm (1.877 at 20 C): 15-AL1/3-ST1A
 }
 
+
+class FeederUnsupported(GridError):
+    """A feeder has elements or a structure gridledger cannot model (the message says why)."""
+
+
 DEFAULT_V_MIN_PU = 0.95
 DEFAULT_V_MAX_PU = 1.05
 
 
 @dataclass(eq=False)
 class Feeder:
-    """A prepared radial feeder.
+    """A prepared feeder (radial, or meshed when ``tree.meshed``).
 
     Market bus ``m`` is pandapower bus ``bus_ids[m]``; ``bus_ids[0]`` is the slack.
     Line ``l`` is pandapower line ``line_ids[l]``; transformer ``t`` is
@@ -140,6 +153,15 @@ class Feeder:
     tree: Tree
     notes: str = ""
     pf_state: dict[str, Any] = field(default_factory=dict)
+    load_element_bus: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """Market bus of each in-service load element of the original case (element order)."""
+    load_element_p_kw: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """Active power of each of those load elements (p_mw x scaling, kW)."""
+
+    @property
+    def meshed(self) -> bool:
+        """Whether the feeder has loops (closed tie lines, parallel transformers, rings)."""
+        return self.tree.meshed
 
     @property
     def n_buses(self) -> int:
@@ -201,6 +223,24 @@ def _ieee33_set_conductors(net: Any) -> str:
     return "ieee33 conductors " + " ".join(rows)
 
 
+def _ieee33_meshed_raw() -> tuple[Any, str]:
+    net = pn.case33bw()
+    notes = _ieee33_set_conductors(net)
+    smallest = IEEE33_CONDUCTORS[0]
+    ties = [int(i) for i in net.line.index[~net.line.in_service.astype(bool)]]
+    for idx in ties:
+        r_ohm = float(net.line.at[idx, "r_ohm_per_km"] * net.line.at[idx, "length_km"])
+        x_ohm = float(net.line.at[idx, "x_ohm_per_km"] * net.line.at[idx, "length_km"])
+        length_km = r_ohm / smallest.r_ohm_per_km
+        net.line.at[idx, "length_km"] = length_km
+        net.line.at[idx, "r_ohm_per_km"] = r_ohm / length_km
+        net.line.at[idx, "x_ohm_per_km"] = x_ohm / length_km
+        net.line.at[idx, "max_i_ka"] = smallest.max_i_ka
+        net.line.at[idx, "std_type"] = smallest.name
+        net.line.at[idx, "in_service"] = True
+    return net, notes + f"; tie lines {ties} closed with {smallest.name}"
+
+
 def _cigre_lv_raw(residential_only: bool) -> tuple[Any, str]:
     net = pn.create_cigre_network_lv()
     for idx in net.line.index:
@@ -238,6 +278,7 @@ _BUILDERS: dict[str, Callable[[], tuple[Any, str]]] = {
     "ieee33": _ieee33_raw,
     "cigre_lv": lambda: _cigre_lv_raw(residential_only=True),
     "cigre_lv_full": lambda: _cigre_lv_raw(residential_only=False),
+    "ieee33_meshed": _ieee33_meshed_raw,
 }
 
 
@@ -253,7 +294,11 @@ def known_feeders() -> list[str]:
 
 def _looks_like_simbench(name: str) -> bool:
     parts = name.split("-")
-    return len(parts) >= 5 and parts[0] in {"1", "2"} and parts[1] in {"EHV", "HV", "MV", "LV"}
+    return (
+        len(parts) >= 5
+        and parts[0] in {"1", "2"}
+        and parts[1] in {"EHV", "HV", "MV", "LV", "EHVHV", "HVMV", "MVLV"}
+    )
 
 
 # ------------------------------------------------------------------------- preparation
@@ -278,19 +323,54 @@ def _clean_topology(net: Any, name: str) -> None:
     if bad_trafos:
         pptb.drop_elements(net, "trafo", sorted(int(i) for i in bad_trafos))
     if len(net.trafo3w):
-        msg = f"feeder {name!r} has three-winding transformers, which are not supported"
-        raise GridError(msg)
+        msg = (
+            f"feeder {name!r} has {len(net.trafo3w)} three-winding transformer(s), which "
+            f"gridledger does not model (two-winding transformers and lines only)"
+        )
+        raise FeederUnsupported(msg)
     for tab in ("impedance", "dcline", "xward", "ward", "shunt", "storage", "gen"):
         if tab in net and len(net[tab]):
             log.info("feeder %s: dropping %d %s element(s)", name, len(net[tab]), tab)
             net[tab] = net[tab].iloc[0:0]
     if len(net.switch):
         net.switch = net.switch.iloc[0:0]
-    # drop buses no branch reaches (e.g. left over by the selection)
     ext = net.ext_grid[net.ext_grid.in_service.astype(bool)]
     if len(ext) != 1:
-        msg = f"feeder {name!r} must have exactly one in-service external grid, found {len(ext)}"
-        raise GridError(msg)
+        msg = (
+            f"feeder {name!r} has {len(ext)} in-service external grids; gridledger models "
+            f"one substation (the slack) per feeder"
+        )
+        raise FeederUnsupported(msg)
+    _drop_unsupplied(net, name, int(ext.bus.iloc[0]))
+
+
+def _drop_unsupplied(net: Any, name: str, slack: int) -> None:
+    """Drop buses no in-service branch connects to the slack (islanded by open switches)."""
+    adj: dict[int, list[int]] = {int(b): [] for b in net.bus.index}
+    for a, b in zip(
+        [*net.line.from_bus.tolist(), *net.trafo.hv_bus.tolist()],
+        [*net.line.to_bus.tolist(), *net.trafo.lv_bus.tolist()],
+        strict=True,
+    ):
+        adj[int(a)].append(int(b))
+        adj[int(b)].append(int(a))
+    seen = {slack}
+    stack = [slack]
+    while stack:
+        for v in adj[stack.pop()]:
+            if v not in seen:
+                seen.add(v)
+                stack.append(v)
+    gone = sorted(set(adj) - seen)
+    if gone:
+        loads = int(net.load.bus.isin(gone).sum())
+        log.warning(
+            "feeder %s: dropping %d bus(es) not supplied in this switch state (%d load(s))",
+            name,
+            len(gone),
+            loads,
+        )
+        pptb.drop_buses(net, gone, drop_elements=True)
 
 
 def _bus_geo(net: Any, bus_ids: list[int]) -> np.ndarray | None:
@@ -329,6 +409,13 @@ def _prepare(net: Any, name: str, v_min_pu: float, v_max_pu: float, notes: str) 
                 out[pos[int(b)]] += v * 1000.0
         return out
 
+    live_loads = net.load[net.load.in_service.astype(bool)] if len(net.load) else net.load
+    load_element_bus = np.array([pos[int(b)] for b in live_loads.bus], dtype=np.int64)
+    load_element_p = (
+        live_loads.p_mw.to_numpy(float) * live_loads.scaling.to_numpy(float) * 1000.0
+        if len(live_loads)
+        else np.zeros(0)
+    )
     base_p = bus_sum(net.load, "p_mw")
     base_q = bus_sum(net.load, "q_mvar")
     base_gen = bus_sum(net.sgen, "p_mw")
@@ -365,6 +452,13 @@ def _prepare(net: Any, name: str, v_min_pu: float, v_max_pu: float, notes: str) 
         raise GridError(msg)
     r_ohm = line.r_ohm_per_km.to_numpy(float) * length / par
     x_ohm = line.x_ohm_per_km.to_numpy(float) * length / par
+    zero = np.flatnonzero(np.hypot(r_ohm, x_ohm) <= 0)
+    if zero.size:
+        msg = (
+            f"feeder {name!r}: line(s) {[line_ids[i] for i in zero[:10]]} have zero impedance; "
+            f"gridledger needs every branch to have an impedance (model a closed switch instead)"
+        )
+        raise FeederUnsupported(msg)
     vn = net.bus.vn_kv.to_dict()
     line_vn = np.array([float(vn[int(b)]) for b in line.from_bus])
     bus_vn = np.array([float(vn[b]) for b in bus_ids])
@@ -421,7 +515,28 @@ def _prepare(net: Any, name: str, v_min_pu: float, v_max_pu: float, notes: str) 
         sgen_ids=sgen_ids,
         tree=tree,
         notes=notes,
+        load_element_bus=load_element_bus,
+        load_element_p_kw=load_element_p,
     )
+
+
+def prepare_feeder(
+    net: Any,
+    name: str,
+    *,
+    v_min_pu: float = DEFAULT_V_MIN_PU,
+    v_max_pu: float = DEFAULT_V_MAX_PU,
+    notes: str = "",
+) -> Feeder:
+    """A :class:`Feeder` from any pandapower net (prepared in place, see the module docstring).
+
+    Lines need a thermal rating (``max_i_ka``). Used for feeders outside the
+    catalogue, such as the synthetic 1,000-bus feeder of the benchmarks.
+    """
+    if not v_min_pu < v_max_pu:
+        msg = f"feeder {name!r}: voltage band v_min_pu={v_min_pu} >= v_max_pu={v_max_pu}"
+        raise GridError(msg)
+    return _prepare(net, name, v_min_pu, v_max_pu, notes)
 
 
 def load_feeder(
@@ -430,7 +545,8 @@ def load_feeder(
     """Build the named feeder (``known_feeders()`` or a SimBench code).
 
     Raises :class:`GridError` for an unknown name, a missing ``simbench`` extra,
-    or a network that is not radial / has no thermal ratings.
+    or a network that is not connected / has no thermal ratings, and
+    :class:`FeederUnsupported` for elements gridledger cannot model.
     """
     if not v_min_pu < v_max_pu:
         msg = f"feeder {name!r}: voltage band v_min_pu={v_min_pu} >= v_max_pu={v_max_pu}"
@@ -449,10 +565,11 @@ def load_feeder(
         raise GridError(msg)
     feeder = _prepare(net, name, v_min_pu, v_max_pu, notes)
     log.info(
-        "feeder %s: %d buses, %d lines, %d trafos",
+        "feeder %s: %d buses, %d lines, %d trafos%s",
         name,
         feeder.n_buses,
         feeder.n_lines,
         feeder.n_trafos,
+        f", meshed ({len(feeder.tree.chords())} loop(s))" if feeder.meshed else "",
     )
     return feeder

@@ -3,13 +3,15 @@
 Definitions (B buses, L lines, all matrices symmetric, non-negative, zero diagonal):
 
 - ``path_km[p, q]``: sum of line lengths on the tree path between p and q
-  (transformers count 0 km);
+  (transformers count 0 km); on a meshed feeder the shortest such path;
 - ``path_ohm[p, q]``: sum of |z| = sqrt(r^2 + x^2) in ohm over the path's branches;
-  a transformer's impedance is referred to its LV side (vk% V_lv^2 / S_n);
+  a transformer's impedance is referred to its LV side (vk% V_lv^2 / S_n); on a
+  meshed feeder the path of least sum |z|;
 - ``ptdf[l, p]``: change of the active flow on line l (from_bus -> to_bus, the
   pandapower orientation) per unit injected at bus p and withdrawn at the slack;
 - ``ptdf_distance[p, q] = sum_l |ptdf[l, p] - ptdf[l, q]|``: on a radial feeder,
-  the number of lines on the path;
+  the number of lines on the path (on a meshed feeder, flows split around
+  loops and the entries are fractions, :mod:`gridledger.grid.meshed`);
 - ``line_rating_kw[l]``: thermal rating as active power at nominal voltage and
   unity power factor, sqrt(3) V_n I_max;
 - ``zone[b]``: the branch (lateral) id of bus b, ``Feeder.branch_of_bus``.
@@ -22,8 +24,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from gridledger.grid.catalogue import Feeder
+from gridledger.grid.meshed import branch_ptdf, bus_impedance_matrix, shortest_paths
 
-__all__ = ["BranchImpedances", "ElectricalDistances", "branch_impedances", "electrical_distances"]
+__all__ = [
+    "BranchImpedances",
+    "ElectricalDistances",
+    "branch_impedances",
+    "electrical_distances",
+    "meshed_ptdf",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,9 +100,23 @@ def _pair_path(path_edges: np.ndarray, weight: np.ndarray) -> np.ndarray:
     return 0.5 * (out + out.T)
 
 
-def line_ptdf(feeder: Feeder) -> tuple[np.ndarray, np.ndarray]:
-    """PTDF of lines (L,B) and transformers (T,B): flow from->to (hv->lv) per unit at bus."""
+def meshed_ptdf(feeder: Feeder, imp: BranchImpedances) -> tuple[np.ndarray, np.ndarray]:
+    """PTDF of lines and transformers from the bus impedance matrix (any topology)."""
     tree = feeder.tree
+    z_pu = imp.r_pu + 1j * imp.x_pu
+    z_bus = bus_impedance_matrix(tree.n_buses, tree.edge_from, tree.edge_to, z_pu)
+    ptdf_all = branch_ptdf(z_bus, tree.edge_from, tree.edge_to, z_pu)
+    return ptdf_all[: feeder.n_lines], ptdf_all[feeder.n_lines :]
+
+
+def line_ptdf(feeder: Feeder) -> tuple[np.ndarray, np.ndarray]:
+    """PTDF of lines (L,B) and transformers (T,B): flow from->to (hv->lv) per unit at bus.
+
+    Radial feeders: from the tree (entries -1/0/+1); meshed: :func:`meshed_ptdf`.
+    """
+    tree = feeder.tree
+    if tree.meshed:
+        return meshed_ptdf(feeder, branch_impedances(feeder))
     sub = tree.subtree_matrix().astype(float)
     parent = tree.parent
     edge_from = tree.edge_from
@@ -104,15 +127,39 @@ def line_ptdf(feeder: Feeder) -> tuple[np.ndarray, np.ndarray]:
     return ptdf_all[:n_lines], ptdf_all[n_lines:]
 
 
+def _ptdf_distance(ptdf: np.ndarray) -> np.ndarray:
+    """``sum_l |ptdf[l, p] - ptdf[l, q]|``, one line at a time (memory O(B^2))."""
+    n = ptdf.shape[1]
+    out = np.zeros((n, n))
+    for row in ptdf:
+        out += np.abs(row[:, None] - row[None, :])
+    return out
+
+
 def electrical_distances(feeder: Feeder) -> ElectricalDistances:
-    """Compute the distance matrices of ``feeder`` (cheap: O(B^2 L))."""
+    """Compute the distance matrices of ``feeder`` (radial: O(B^2 E); meshed: O(B^3 + B^2 L)).
+
+    Radial: sums along the tree path; ``ptdf_distance`` is then the number of
+    lines on the path. Meshed: shortest paths on the graph and the meshed PTDF.
+    """
     imp = branch_impedances(feeder)
-    path_edges = feeder.tree.path_edges().astype(float)
-    ptdf, _ = line_ptdf(feeder)
-    ptdf_distance = np.abs(ptdf[:, :, None] - ptdf[:, None, :]).sum(axis=0)
+    tree = feeder.tree
+    if tree.meshed:
+        ptdf, _ = meshed_ptdf(feeder, imp)
+        n = tree.n_buses
+        path_km = shortest_paths(n, tree.edge_from, tree.edge_to, imp.length_km)
+        path_ohm = shortest_paths(n, tree.edge_from, tree.edge_to, np.hypot(imp.r_ohm, imp.x_ohm))
+        ptdf_distance = _ptdf_distance(ptdf)
+    else:
+        path_edges = tree.path_edges().astype(float)
+        ptdf, _ = line_ptdf(feeder)
+        path_km = _pair_path(path_edges, imp.length_km)
+        path_ohm = _pair_path(path_edges, np.hypot(imp.r_ohm, imp.x_ohm))
+        # = sum_l |ptdf[l, p] - ptdf[l, q]| with entries -1/0/+1: the lines on the path
+        ptdf_distance = _pair_path(path_edges, imp.is_line.astype(float))
     return ElectricalDistances(
-        path_km=_pair_path(path_edges, imp.length_km),
-        path_ohm=_pair_path(path_edges, np.hypot(imp.r_ohm, imp.x_ohm)),
+        path_km=path_km,
+        path_ohm=path_ohm,
         ptdf_distance=ptdf_distance,
         ptdf=ptdf,
         line_length_km=feeder.line_length_km.copy(),

@@ -11,6 +11,12 @@ with injections p, q in p.u. (positive = generation) and R_jk (X_jk) the sum of
 branch resistances (reactances) in p.u. over the shared part of the paths from
 the substation to j and k. Hence ``dv_dp[j, k] = R_jk / (V0 S_base)`` p.u. per kW.
 
+Meshed feeders (loops, parallel transformers): the same formulas with the
+bus impedance matrix ``Z = R + jX`` (inverse of the slack-reduced admittance
+matrix) in place of the shared path sums, and the PTDF from ``Z`` (fractions
+around loops); :mod:`gridledger.grid.meshed`. On a radial feeder the two agree;
+the radial path model is kept there (exact integers in the PTDF).
+
 Accuracy (measured, see tests/grid/test_sensitivities.py and docs/grid.md):
 the sensitivities equal the AC power flow's finite differences around the
 no-load operating point to < 1e-4 (they are its exact linearisation there); at
@@ -27,7 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from gridledger.grid.catalogue import Feeder
-from gridledger.grid.distances import branch_impedances, line_ptdf, shared_path
+from gridledger.grid.distances import branch_impedances, line_ptdf, meshed_ptdf, shared_path
+from gridledger.grid.meshed import bus_impedance_matrix
 from gridledger.grid.powerflow import default_q_kvar
 
 __all__ = ["ScreenResult", "Sensitivities", "screen", "sensitivities"]
@@ -65,14 +72,26 @@ class ScreenResult:
 
 
 def sensitivities(feeder: Feeder) -> Sensitivities:
-    """LinDistFlow voltage sensitivities and PTDFs of ``feeder`` (compute once)."""
+    """LinDistFlow voltage sensitivities and PTDFs of ``feeder`` (compute once).
+
+    Radial: shared path sums; meshed: the bus impedance matrix (module docstring).
+    """
     imp = branch_impedances(feeder)
-    path_edges = feeder.tree.path_edges().astype(float)
-    r_shared = shared_path(path_edges, imp.r_pu)
-    x_shared = shared_path(path_edges, imp.x_pu)
+    tree = feeder.tree
+    if tree.meshed:
+        z_bus = bus_impedance_matrix(
+            tree.n_buses, tree.edge_from, tree.edge_to, imp.r_pu + 1j * imp.x_pu
+        )
+        r_shared = np.ascontiguousarray(z_bus.real)
+        x_shared = np.ascontiguousarray(z_bus.imag)
+        ptdf_line, ptdf_trafo = meshed_ptdf(feeder, imp)
+    else:
+        path_edges = tree.path_edges().astype(float)
+        r_shared = shared_path(path_edges, imp.r_pu)
+        x_shared = shared_path(path_edges, imp.x_pu)
+        ptdf_line, ptdf_trafo = line_ptdf(feeder)
     v0 = float(feeder.net.ext_grid.vm_pu.iloc[0])
     s_base_kw = float(feeder.net.sn_mva) * 1000.0
-    ptdf_line, ptdf_trafo = line_ptdf(feeder)
     return Sensitivities(
         v0_pu=v0,
         dv_dp=r_shared / (v0 * s_base_kw),

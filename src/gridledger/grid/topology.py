@@ -1,7 +1,12 @@
-"""Radial tree of a prepared feeder: parents, branches, subtrees, trunk and laterals.
+"""Tree of a prepared feeder: parents, branches, subtrees, trunk and laterals.
 
 Market bus indices (``0 .. B-1``) are used throughout; position 0 is the slack.
-A *branch* here is a tree edge: a line or a two-winding transformer.
+A *branch* here is an edge: a line or a two-winding transformer. On a radial
+feeder the tree holds every edge; on a meshed (or closed-loop) feeder it is the
+breadth-first spanning tree from the slack, and the remaining edges close loops
+(``Tree.meshed``; ``Tree.chords`` lists them). The spanning tree serves the
+layout and the branch (lateral) numbering; the physics of a meshed feeder comes
+from :mod:`gridledger.grid.meshed`.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ __all__ = ["Tree", "branch_ids_of_buses", "build_tree", "tree_layout"]
 
 @dataclass(frozen=True, eq=False)
 class Tree:
-    """A rooted radial tree over market buses.
+    """A rooted (spanning) tree over market buses.
 
     ``edge_from``/``edge_to``: market bus ends of each edge (element order, not
     orientation-normalised); ``parent[b]``: parent bus of ``b`` (-1 at the root);
@@ -36,6 +41,20 @@ class Tree:
     @property
     def n_buses(self) -> int:
         return int(self.parent.shape[0])
+
+    @property
+    def n_edges(self) -> int:
+        return int(self.edge_from.shape[0])
+
+    @property
+    def meshed(self) -> bool:
+        """Whether some edges close loops (more edges than a spanning tree has)."""
+        return self.n_edges != self.n_buses - 1
+
+    def chords(self) -> list[int]:
+        """Edges not in the spanning tree (each closes one loop); empty when radial."""
+        in_tree = {int(e) for e in self.parent_edge[1:]}
+        return [e for e in range(self.n_edges) if e not in in_tree]
 
     def children(self) -> list[list[int]]:
         out: list[list[int]] = [[] for _ in range(self.n_buses)]
@@ -60,14 +79,10 @@ class Tree:
 
 
 def build_tree(n_buses: int, edge_from: np.ndarray, edge_to: np.ndarray, name: str) -> Tree:
-    """Root the edge list at bus 0; raise :class:`GridError` unless it is a spanning tree."""
-    n_edges = int(edge_from.shape[0])
-    if n_edges != n_buses - 1:
-        msg = (
-            f"feeder {name!r} is not radial: {n_buses} buses but {n_edges} in-service branches "
-            f"(a radial feeder has buses - 1); open a switch or drop a tie line"
-        )
-        raise GridError(msg)
+    """Root the edge list at bus 0 (breadth-first spanning tree; loops are allowed).
+
+    Raises :class:`GridError` when some bus cannot be reached from bus 0.
+    """
     adj: list[list[tuple[int, int]]] = [[] for _ in range(n_buses)]
     for e, (a, b) in enumerate(zip(edge_from.tolist(), edge_to.tolist(), strict=True)):
         adj[a].append((b, e))
