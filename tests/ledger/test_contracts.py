@@ -26,9 +26,10 @@ from ledgerkit import (
 
 from gridledger.errors import ChainError
 from gridledger.ledger import encoding as enc
-from gridledger.ledger.contracts import artifact
+from gridledger.ledger.backends import CallReverted
+from gridledger.ledger.contracts import artifact, decode_error
 from gridledger.market import Bid, Side
-from gridledger.market.orders import Curtailment
+from gridledger.market.orders import Curtailment, Trade
 
 U64 = (1 << 64) - 1
 GRID_ACCOUNT = (1 << 32) - 1
@@ -36,6 +37,8 @@ OPERATOR_ACCOUNT = (1 << 32) - 2
 # Market errors no test can reach, and why.
 UNREACHABLE = {
     "TokenTransferFailed": "SettlementToken returns true or reverts with its own error",
+    "MalformedOrder": "FeeClearingVerifier: recorded bids are well formed (recordRound checks)",
+    "ZeroQuantity": "FeeClearingVerifier, optimal rule: H2's tests (optimal certificate work)",
 }
 
 
@@ -422,9 +425,51 @@ def test_interval_pending_and_expiry(market: Market) -> None:
     assert ledger.view("lockedMicro", 3)[0] == 0
 
 
+def _calculator_error(market: Market, *args: object) -> str | None:
+    """The error name of a direct SettlementCalculator.compute call (None: it returns)."""
+    ledger = market.ledger
+    calc = artifact("SettlementCalculator")
+    data = calc.encode_call("compute", *args)
+    try:
+        ledger.backend.call(ledger.operator, ledger._deployed().helpers.calculator, data)
+    except CallReverted as error:
+        return decode_error(error.data).split("(")[0]
+    return None
+
+
+def test_settlement_calculator_refuses_a_member_on_both_sides(market: Market) -> None:
+    """Unreachable through the Market (one bid per member, so no clearing makes a member
+    buyer and seller), but the calculator refuses it by name all the same."""
+    tariffs = (TARIFFS.retail_per_kwh_micro << 128) | (TARIFFS.feed_in_per_kwh_micro << 64)
+    readings = [enc.pack_reading(m, 0) for m in (1, 2, 3)]
+    self_trade = enc.pack_trades([Trade(1, 1, 10, 100, 100, bus_of(1), bus_of(1))])
+    assert _calculator_error(market, self_trade, readings, [(0 << 128) | 0], tariffs) == (
+        "BothSides"
+    )
+    both = enc.pack_trades(
+        [Trade(1, 2, 10, 100, 100, bus_of(1), bus_of(2)), Trade(3, 1, 10, 100, 100, 3, 1)]
+    )
+    assert _calculator_error(market, both, readings, [1, (2 << 128) | 0], tariffs) == "BothSides"
+    assert _calculator_error(market, both[:2], readings, [1], tariffs) is None
+
+
 def test_every_market_error_is_asserted() -> None:
-    """Each custom error of the Market ABI is asserted by name in some ledger test."""
-    names = {e["name"] for e in artifact("Market").abi if e["type"] == "error"}
+    """Each custom error of the Market's and its helpers' ABIs (the settlement calculator,
+    the uniform clearing) is asserted by name in some ledger test; the fee verifier's and
+    the security verifier's errors have their own suites (test_fee_clearing.py,
+    test_security_verifier.py), checked here too."""
+    names = {
+        e["name"]
+        for contract in (
+            "Market",
+            "SettlementCalculator",
+            "UniformClearing",
+            "SecurityVerifier",
+            "FeeClearingVerifier",
+        )
+        for e in artifact(contract).abi
+        if e["type"] == "error"
+    }
     text = "\n".join(p.read_text() for p in Path(__file__).parent.glob("test_*.py"))
     asserted = set(re.findall(r'"([A-Z][A-Za-z]+)"', text))
     missing = sorted(names - asserted - set(UNREACHABLE))

@@ -44,7 +44,7 @@ from gridledger.ledger.fee_clearing import (
     pack_fee_table,
 )
 from gridledger.ledger.reference import unpack_fee_table
-from gridledger.market import Bid, Side
+from gridledger.market import Bid, Side, Trade
 from gridledger.market.greedy import clear_greedy
 from gridledger.market.optimal import clear_optimal, solve_optimal
 
@@ -245,6 +245,34 @@ def test_optimal_tampered_submissions_revert(optimal_market: Market) -> None:
     assert submit(trades, [parties[0] ^ 1, *parties[1:]], duals) == "BadParty"
     assert submit([], [], [0] * (2 * len(bids))) == "DualInfeasible"
     assert ledger.clear(interval).trades == sol.trades
+
+
+def test_greedy_malformed_submissions_revert(greedy_market: Market) -> None:
+    """Malformed words, inconsistent lengths, a trade that is not between the queue heads
+    or that has no surplus: each refused by name."""
+    interval, bids, words = _round(greedy_market)
+    trades = list(clear_greedy(bids, FEES, KAPPA).trades)
+    order, n_buys = greedy_order(bids)
+    packed = enc.pack_trades(trades)
+
+    def submit(o: list[int], tw: list[int]) -> str | None:
+        return greedy_market.market_call("clearGreedy", interval, words, o, n_buys, tw)
+
+    low_bits = [*packed[:1], packed[1] | 1, *packed[2:]]
+    assert submit(order, low_bits) == "MalformedTrade"
+    assert submit(order[:-1], packed) == "FeeInputLength"
+    assert submit(order, packed[:-1]) == "FeeInputLength"
+    # One more unit traded after the honest trades, between every buyer and seller.
+    outcomes = set()
+    for b in (x for x in bids if x.side == Side.BUY):
+        for s in (x for x in bids if x.side == Side.SELL):
+            extra = Trade(
+                b.member, s.member, 1, b.price_per_kwh_micro, s.price_per_kwh_micro, b.bus, s.bus
+            )
+            outcomes.add(submit(order, enc.pack_trades([*trades, extra])))
+    assert {"NotQueueHead", "NonPositiveSurplus"} <= outcomes
+    assert None not in outcomes
+    assert greedy_market.ledger.clear(interval).trades == tuple(trades)
 
 
 # -------------------------------------------------------------------- audit
