@@ -33,6 +33,10 @@ from gridledger.grid import (
 from gridledger.grid.distances import branch_impedances, line_ptdf, meshed_ptdf
 from gridledger.grid.meshed import bus_impedance_matrix, shortest_paths
 from gridledger.grid.topology import build_tree
+from gridledger.scenario import validate_scenario
+from gridledger.security.justification import committed_network
+from gridledger.sim.loop import run
+from gridledger.world import build_world
 
 HAS_SIMBENCH = importlib.util.find_spec("simbench") is not None
 needs_simbench = pytest.mark.skipif(
@@ -201,3 +205,32 @@ def test_simbench_mv_runs_meshed() -> None:
 def test_simbench_unsupplied_or_unknown() -> None:
     with pytest.raises(GridError, match="SimBench could not build"):
         load_feeder("1-MV-nowhere--0-sw")
+
+
+def test_meshed_feeder_runs_with_fee_and_security() -> None:
+    """ieee33_meshed end to end off chain: distance fee from shortest paths, the
+    congestion stage on the meshed sensitivities, the committed linear network."""
+    sc = validate_scenario(
+        {
+            "seed": 5,
+            "network": {"feeder": "ieee33_meshed"},
+            "horizon": {"intervals": 4, "first_interval": 46},
+            "members": {"pv_buses": [17, 32], "pv_kwp": 400.0, "forecaster": "perfect"},
+            "market": {"clearing": "greedy", "network_fee": "distance"},
+            "security": {"congestion": "greedy", "v_max_pu": 1.02},
+            "chain": {"backend": "none"},
+        },
+        "test",
+    )
+    world = build_world(sc)
+    assert world.feeder.meshed and world.fees is not None
+    radial = build_world(
+        sc.model_copy(update={"network": sc.network.model_copy(update={"feeder": "ieee33"})})
+    )
+    assert radial.fees is not None
+    assert np.all(world.fees <= radial.fees) and np.any(world.fees < radial.fees)
+    net = committed_network(world)
+    assert net.relief.shape == (32 + 37, 33) and np.all(net.relief >= 0)
+    result = run(sc, world=world)
+    assert len(result.outcomes) == 4
+    assert all(o.security is not None for o in result.outcomes)

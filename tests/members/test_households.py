@@ -148,3 +148,21 @@ def test_simbench_mv_from_loads_runs_off_chain() -> None:
     result = run(sc, world=world)
     assert len(result.outcomes) == 8
     assert sum(t.e_wh for o in result.outcomes for t in o.settlement_trades) > 0
+
+
+@pytest.mark.slow  # about 15 s: profiles of 1,026 members
+def test_over_a_thousand_members_on_ieee33() -> None:
+    """The issue's size: 32 households per load bus, 1,026 members with the DG."""
+    sc = scenario(
+        {"per_load_bus": 32, "pv_share": 0.2, "dg_buses": [17, 32], "dg_kwp": 500.0},
+        horizon={"intervals": 2, "first_interval": 48},
+        market={"clearing": "greedy", "network_fee": "distance", "rounds": 2},
+        chain={"backend": "none"},
+    )
+    world = build_world(sc)
+    members = world.members.members
+    assert len(members) == 32 * 32 + 2
+    assert len({m.id for m in members}) == len(members) == members[-1].id + 1
+    assert world.members.load_kw.shape == (len(members), 2)
+    result = run(sc, world=world)
+    assert len({b.member for o in result.outcomes for b in o.rounds[-1]}) > 500
