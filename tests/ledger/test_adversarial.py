@@ -672,3 +672,47 @@ def test_signed_only_network_curtailment_is_an_audit_finding() -> None:
     found = [f for f in report.findings if f.kind == "unjustified_curtailment"]
     assert [f.interval for f in found] == [t], report.findings
     assert trade.e_wh == 1_000
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="contract: a direct bid of a member suspended after sending it blocks the round "
+    "(MemberSuspended if included, DirectEntryMissing if left out) until reinstated",
+)
+def test_suspending_a_member_after_its_direct_bid_does_not_block_the_round(
+    market: Market,
+) -> None:
+    t = market.take_interval()
+    _open(market, t)
+    word = enc.pack_bid(_bid(4, BUY, 10, 1_000))
+    assert market.market_call("submitBid", t, 0, word, key=market.member_key(4)) is None
+    assert market.market_call("setMemberActive", 4, False) is None
+    try:
+        market.seal(2)
+        with_it = market.market_call("recordRound", t, 0, True, [word], [ZERO_SIG, ZERO_SIG])
+        without = market.market_call("recordRound", t, 0, True, [], [])
+        assert None in (with_it, without), (with_it, without)
+    finally:
+        assert market.market_call("setMemberActive", 4, True) is None
+        market.release()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="contract: submitBid accepts bids after the round's deadline, so a member can "
+    "replace its direct bid just before each recordRound (DirectEntryMismatch) forever",
+)
+def test_direct_bid_after_the_deadline_is_refused(market: Market) -> None:
+    t = market.take_interval()
+    _open(market, t)
+    key = market.member_key(4)
+    assert market.market_call("submitBid", t, 0, enc.pack_bid(_bid(4, e_wh=10)), key=key) is None
+    market.seal(2)  # the round's deadline has passed: the operator may record it now
+    words = [enc.pack_bid(_bid(4, e_wh=10))]
+    late = enc.pack_bid(_bid(4, e_wh=11))
+    try:
+        assert market.market_call("submitBid", t, 0, late, key=key) is not None
+    finally:
+        got = market.market_call("recordRound", t, 0, True, words, [ZERO_SIG, ZERO_SIG])
+        market.release()
+    assert got is None
