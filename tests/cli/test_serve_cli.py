@@ -90,6 +90,7 @@ def test_unreachable_node_retried_and_ctrl_c_exits_cleanly(tmp_path: Path) -> No
     assert "Traceback" not in err
 
 
+@pytest.mark.slow  # a real run in a subprocess: ~15 s on 2 busy cores
 def test_run_serve_serves_the_folder_while_the_run_writes_it(tmp_path: Path) -> None:
     out = tmp_path / "run"
     argv = [sys.executable, "-m", "gridledger.cli", "run", "ieee33", "--chain", "none", "-q"]

@@ -38,7 +38,7 @@ from gridledger.explorer.pages import (
     overview_page,
     timeline_page,
 )
-from gridledger.explorer.source import RunSource, open_run
+from gridledger.explorer.source import AUDIT_RUNNING, RunSource, open_run
 from gridledger.report.html import Page, render_page
 
 __all__ = [
@@ -135,7 +135,8 @@ def create_app(explorer: Explorer) -> Flask:
 
     @app.route("/audit")
     def _audit() -> Response:
-        return _html(audit_page(source.audit(watcher.chain), explorer.live))
+        result = source.audit(watcher.chain)
+        return _html(audit_page(result, explorer.live or result == AUDIT_RUNNING))
 
     @app.errorhandler(404)
     def _not_found(_error: Exception) -> Response:

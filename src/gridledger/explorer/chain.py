@@ -164,6 +164,10 @@ class ChainWatcher:
                     if marker is None:
                         self._snapshot = ChainSnapshot(f"no saved chain in {self.state_dir} yet")
                     elif marker != seen:
+                        if seen is None:
+                            self._snapshot = ChainSnapshot(
+                                "reading the saved chain (replayed: about 40 s for a whole day)"
+                            )
                         ledger = Ledger.connect(
                             "embedded", state_dir=self.state_dir, read_only=True
                         )

@@ -21,10 +21,15 @@ from gridledger.report.kpis import summary
 from gridledger.report.tables import RunTables, load_tables
 from gridledger.sim.runner import CHAIN_DIR, audit_folder
 
-__all__ = ["RUN_MARKERS", "NotARunFolder", "RunSource", "open_run"]
+__all__ = ["AUDIT_RUNNING", "RUN_MARKERS", "NotARunFolder", "RunSource", "open_run"]
 
 RUN_MARKERS = ("run.json", "summary.json", f"{CHAIN_DIR}/ledger.json")
 """A folder holding any of these is a run (finished, or going on with its chain)."""
+
+AUDIT_RUNNING = (
+    "The audit is running: it replays the saved chain and re-derives every interval "
+    "(about a minute for a whole day). This page reloads itself."
+)
 
 
 class NotARunFolder(UsageError):
@@ -56,6 +61,7 @@ class RunSource:
     _tables: tuple[float, RunTables] | None = None
     _feeder: Feeder | None = None
     _audit: tuple[float, AuditReport | str] | None = None
+    _auditing: threading.Thread | None = None
 
     def _stamp(self) -> float | None:
         files = [self.folder / "run.json", self.folder / "intervals.csv"]
@@ -93,16 +99,28 @@ class RunSource:
             return self._feeder
 
     def audit(self, chain: str | None) -> AuditReport | str:
-        """The audit of the saved chain (cached until it grows), or why there is none."""
+        """The audit of the saved chain (cached until it grows), or why there is none yet.
+
+        The audit replays the saved chain (about a minute for a whole day), so it runs in
+        a background thread; until it is done this says so (:data:`AUDIT_RUNNING`)."""
         txlog = self.folder / CHAIN_DIR / "txlog.jsonl"
         if not txlog.is_file():
             return f"no saved chain in {self.folder / CHAIN_DIR}: the run was made off chain"
         stamp = txlog.stat().st_mtime
         with self._lock:
-            if self._audit is None or self._audit[0] != stamp:
-                try:
-                    result: AuditReport | str = audit_folder(self.folder, chain=chain)
-                except GridledgerError as error:
-                    result = f"the audit could not run: {error}"
-                self._audit = (stamp, result)
-            return self._audit[1]
+            if self._audit is not None and self._audit[0] == stamp:
+                return self._audit[1]
+            if self._auditing is None or not self._auditing.is_alive():
+                self._auditing = threading.Thread(
+                    target=self._run_audit, args=(chain, stamp), name="audit", daemon=True
+                )
+                self._auditing.start()
+        return AUDIT_RUNNING
+
+    def _run_audit(self, chain: str | None, stamp: float) -> None:
+        try:
+            result: AuditReport | str = audit_folder(self.folder, chain=chain)
+        except GridledgerError as error:
+            result = f"the audit could not run: {error}"
+        with self._lock:
+            self._audit = (stamp, result)
