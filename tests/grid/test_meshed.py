@@ -234,3 +234,9 @@ def test_meshed_feeder_runs_with_fee_and_security() -> None:
     result = run(sc, world=world)
     assert len(result.outcomes) == 4
     assert all(o.security is not None for o in result.outcomes)
+
+
+@needs_simbench
+def test_simbench_hv_grid_is_named_unsupported() -> None:
+    with pytest.raises(FeederUnsupported, match="3 in-service external grids"):
+        load_feeder("1-HV-mixed--0-sw")
