@@ -16,8 +16,10 @@ import numpy as np
 from eth_utils import to_checksum_address
 from hypothesis import strategies as st
 
+from gridledger.errors import ChainError
 from gridledger.ledger import EmbeddedBackend, Ledger, LedgerMember
 from gridledger.ledger import encoding as enc
+from gridledger.ledger.backends import TxResult
 from gridledger.ledger.contracts import decode_error
 from gridledger.ledger.deploy import ChainTiming, NetworkCommitment, create_address
 from gridledger.ledger.keys import KeyRing
@@ -171,10 +173,21 @@ class Market:
         else:
             nonce = ledger.backend.nonce(enc.address_of(key))
             raw = ledger.txq.sign(to, data, gas, key=key, nonce=nonce)
-        (result,) = ledger.backend.send([raw])
+        result = self._send(raw)
         if result.status:
             return None
         return decode_error(result.revert_data).split("(")[0]
+
+    def _send(self, raw: bytes) -> TxResult:
+        """Send ``raw``; when the open block has no gas left for it, seal and send again."""
+        try:
+            (result,) = self.ledger.backend.send([raw])
+        except ChainError as error:
+            if "exceeds gas limit" not in str(error):
+                raise
+            self.seal()
+            (result,) = self.ledger.backend.send([raw])
+        return result
 
     def market_call(self, function: str, *args: object, key: bytes | None = None) -> str | None:
         assert self.ledger.market is not None
@@ -434,6 +447,6 @@ def deploy_market(market: Market, **changes: object) -> tuple[str | None, bytes]
     raw = ledger.txq.sign(
         None, ledger.market_abi.deploy_data(market_config(market, **changes)), 9_000_000
     )
-    (res,) = ledger.backend.send([raw])
+    res = market._send(raw)
     error = None if res.status else decode_error(res.revert_data).split("(")[0]
     return error, create_address(ledger.operator, nonce)

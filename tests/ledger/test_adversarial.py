@@ -104,7 +104,6 @@ def test_bidding_beyond_escrow_cap_or_limit_reverts(market: Market) -> None:
     assert market.market_call("withdraw", poor, balance, key=market.member_key(poor)) is None
     assert _free(market, poor) == 0
     _open(market, t)
-    market.seal(2)
     attacks = [
         (_bid(1, BUY, 10, RETAIL + 1), "PriceAboveCap"),
         (_bid(2, SELL, 10, RETAIL + 1), "PriceAboveCap"),
@@ -112,18 +111,24 @@ def test_bidding_beyond_escrow_cap_or_limit_reverts(market: Market) -> None:
         (_bid(1, BUY, U64, U64), "PriceAboveCap"),
         (_bid(1, BUY, U64, RETAIL), "AboveLimit"),
     ]
+    # The member sending them itself (while the round is open) is refused at once.
     for bid, error in attacks:
-        words, sigs = market.signed_bids(t, 0, [bid])
-        assert market.market_call("recordRound", t, 0, True, words, sigs) == error, bid
-        # The member sending it itself is refused alike.
+        word = enc.pack_bid(bid)
         key = market.member_key(bid.member)
-        assert market.market_call("submitBid", t, 0, words[0], key=key) == error
-    # Bids the member's escrow cannot cover are left out of the clearing, never locked:
-    # the poor buyer's huge bid (sent directly) and the colluding seller's price-0 offer.
+        assert market.market_call("submitBid", t, 0, word, key=key) == error, bid
     rich = _bid(1, BUY, 10_000, RETAIL)
     huge = _bid(poor, BUY, 10_000, RETAIL)
     word = enc.pack_bid(huge)
     assert market.market_call("submitBid", t, 0, word, key=market.member_key(poor)) is None
+    market.seal(2)
+    # Relayed by the operator (with the poor member's direct bid, unsigned), alike.
+    for bid, error in attacks:
+        words, sigs = market.signed_bids(t, 0, [bid])
+        words, sigs = [*words, word], [*sigs, ZERO_SIG, ZERO_SIG]
+        got = market.market_call("recordRound", t, 0, True, words, sigs)
+        assert got == error, (bid, got)
+    # Bids the member's escrow cannot cover are left out of the clearing, never locked:
+    # the poor buyer's huge bid (sent directly) and the colluding seller's price-0 offer.
     words, sigs = market.signed_bids(t, 0, [rich, huge])
     sigs[2], sigs[3] = ZERO_SIG, ZERO_SIG
     assert market.market_call("recordRound", t, 0, True, words, sigs) is None
@@ -674,14 +679,11 @@ def test_signed_only_network_curtailment_is_an_audit_finding() -> None:
     assert trade.e_wh == 1_000
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="contract: a direct bid of a member suspended after sending it blocks the round "
-    "(MemberSuspended if included, DirectEntryMissing if left out) until reinstated",
-)
 def test_suspending_a_member_after_its_direct_bid_does_not_block_the_round(
     market: Market,
 ) -> None:
+    """The operator suspends a member after its direct bid: the batch must still hold that
+    bid (it cannot be dropped by suspending its member), and it can be recorded."""
     t = market.take_interval()
     _open(market, t)
     word = enc.pack_bid(_bid(4, BUY, 10, 1_000))
@@ -689,30 +691,34 @@ def test_suspending_a_member_after_its_direct_bid_does_not_block_the_round(
     assert market.market_call("setMemberActive", 4, False) is None
     try:
         market.seal(2)
-        with_it = market.market_call("recordRound", t, 0, True, [word], [ZERO_SIG, ZERO_SIG])
-        without = market.market_call("recordRound", t, 0, True, [], [])
-        assert None in (with_it, without), (with_it, without)
+        assert market.market_call("recordRound", t, 0, True, [], []) == "DirectEntryMissing"
+        assert market.market_call("recordRound", t, 0, True, [word], [ZERO_SIG, ZERO_SIG]) is None
     finally:
         assert market.market_call("setMemberActive", 4, True) is None
         market.release()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="contract: submitBid accepts bids after the round's deadline, so a member can "
-    "replace its direct bid just before each recordRound (DirectEntryMismatch) forever",
-)
-def test_direct_bid_after_the_deadline_is_refused(market: Market) -> None:
+def test_direct_submissions_close_at_the_deadline(market: Market) -> None:
+    """A member cannot change its direct bid once the operator may record the round (nor a
+    meter its reading once defaults are allowed): else it could race every batch."""
     t = market.take_interval()
     _open(market, t)
     key = market.member_key(4)
-    assert market.market_call("submitBid", t, 0, enc.pack_bid(_bid(4, e_wh=10)), key=key) is None
-    market.seal(2)  # the round's deadline has passed: the operator may record it now
     words = [enc.pack_bid(_bid(4, e_wh=10))]
+    assert market.market_call("submitBid", t, 0, words[0], key=key) is None
+    market.seal(2)  # the round's deadline has passed: the operator may record it now
     late = enc.pack_bid(_bid(4, e_wh=11))
-    try:
-        assert market.market_call("submitBid", t, 0, late, key=key) is not None
-    finally:
-        got = market.market_call("recordRound", t, 0, True, words, [ZERO_SIG, ZERO_SIG])
-        market.release()
-    assert got is None
+    assert market.market_call("submitBid", t, 0, late, key=key) == "SubmissionClosed"
+    assert market.market_call("recordRound", t, 0, True, words, [ZERO_SIG, ZERO_SIG]) is None
+    assert market.market_call("clear", t, words, [0], 1) is None
+    trades: list[int] = []
+    proof = market.security_proof(t, trades)
+    assert market.market_call("recordSecurity", t, 0, trades, proof) is None
+    reading = enc.pack_reading(4, 5)
+    assert market.market_call("submitReading", t, reading, key=market.meter_key(4)) is None
+    market.seal(2)
+    later = enc.pack_reading(4, 6)
+    assert market.market_call("submitReading", t, later, key=market.meter_key(4)) == (
+        "SubmissionClosed"
+    )
+    market.release()

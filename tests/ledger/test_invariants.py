@@ -191,6 +191,8 @@ class MarketMachine(RuleBasedStateMachine):
         round_ = int(st_[1])
         if st_[0] != BIDDING:
             expected: str | None = "WrongPhase"
+        elif self.m.block() >= int(st_[6]) + TIMING.round_blocks:
+            expected = "SubmissionClosed"
         elif bid.price_per_kwh_micro > RETAIL:
             expected = "PriceAboveCap"
         elif bid.e_wh > LIMIT_WH:
@@ -303,6 +305,8 @@ class MarketMachine(RuleBasedStateMachine):
             expected: str | None = "WrongPhase"
         elif st_[2]:
             expected = "ReadingsAlreadyRecorded"
+        elif self.m.block() >= int(st_[6]) + TIMING.reading_blocks:
+            expected = "SubmissionClosed"
         elif not own:
             expected = "NotMemberMeter"
         elif abs(net) > LIMIT_WH:
