@@ -161,7 +161,9 @@ class ChainWatcher:
             try:
                 if self.chain is None:
                     marker = self._marker()
-                    if marker is None:
+                    if marker is None and (self.folder / "summary.json").is_file():
+                        self._snapshot = ChainSnapshot("none: the run was made off chain")
+                    elif marker is None:
                         self._snapshot = ChainSnapshot(f"no saved chain in {self.state_dir} yet")
                     elif marker != seen:
                         if seen is None:
