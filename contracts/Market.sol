@@ -200,6 +200,9 @@ contract Market is Escrow {
     error FeeTableTooLarge(uint256 bytesLength);
     /// @notice The round is open until `deadlineBlock` and not every active member has bid.
     error RoundStillOpen(uint32 interval, uint256 deadlineBlock);
+    /// @notice A direct bid or reading at or after its window's deadline (`deadlineBlock`):
+    ///         the operator may record the batch from that block on, so it must not change.
+    error SubmissionClosed(uint32 interval, uint256 deadlineBlock);
     /// @notice A default reading before the meters' window closed at `deadlineBlock`.
     error ReadingWindowOpen(uint32 interval, uint256 deadlineBlock);
     /// @notice An unsigned entry is neither the member's direct submission nor a valid default.
@@ -380,12 +383,16 @@ contract Market is Escrow {
         emit IntervalOpened(interval, block.number);
     }
 
-    /// @notice Send your own bid for the open round of `interval` (the member's account only);
-    ///         the operator's batch must then hold exactly this bid for the member.
+    /// @notice Send your own bid for the open round of `interval` (the member's account only),
+    ///         before the round's deadline (`roundBlocks` blocks after it opened); the
+    ///         operator's batch must then hold exactly this bid for the member, even if the
+    ///         member is suspended after sending it.
     function submitBid(uint32 interval, uint8 round, uint256 bid) external {
         IntervalState storage st = _intervals[interval];
         if (st.phase != Phase.Bidding) revert WrongPhase(interval, Phase.Bidding, st.phase);
         if (round != st.roundsRecorded) revert WrongRound(interval, st.roundsRecorded, round);
+        uint256 deadline = uint256(st.openedBlock) + roundBlocks;
+        if (block.number >= deadline) revert SubmissionClosed(interval, deadline);
         uint32 id = uint32(bid >> 224);
         Member storage m = _members[id];
         if (m.account != msg.sender) revert NotMemberAccount(id, msg.sender);
@@ -567,7 +574,11 @@ contract Market is Escrow {
                     mstore(4, id)
                     revert(0, 0x24)
                 }
-                if iszero(and(shr(184, m), 0xff)) {
+                let r := calldataload(add(sigs.offset, shl(6, k)))
+                let vs := calldataload(add(add(sigs.offset, shl(6, k)), 0x20))
+                let isDirect := and(direct, iszero(or(r, vs)))
+                // a member's own bid, sent while it was active, stays in its round
+                if and(iszero(and(shr(184, m), 0xff)), iszero(isDirect)) {
                     mstore(0, _E_SUSP)
                     mstore(4, id)
                     revert(0, 0x24)
@@ -586,9 +597,7 @@ contract Market is Escrow {
                     mstore(0x44, and(shr(72, w), 0xffff))
                     revert(0, 0x64)
                 }
-                let r := calldataload(add(sigs.offset, shl(6, k)))
-                let vs := calldataload(add(add(sigs.offset, shl(6, k)), 0x20))
-                if iszero(and(direct, iszero(or(r, vs)))) {
+                if iszero(isDirect) {
                     mstore(add(p, 0x60), id)
                     mstore(add(p, 0x80), and(shr(216, w), 0xff))
                     mstore(add(p, 0xa0), e)
@@ -914,11 +923,14 @@ contract Market is Escrow {
 
     // --------------------------------------------------------------- delivery
     /// @notice Send your meter's reading of `interval` (the member's meter account only),
-    ///         during delivery, before the batch; the batch must then hold exactly this reading.
+    ///         in the first `readingBlocks` blocks of delivery, before the batch; the batch
+    ///         must then hold exactly this reading.
     function submitReading(uint32 interval, uint256 reading) external {
         IntervalState storage st = _intervals[interval];
         if (st.phase != Phase.Delivery) revert WrongPhase(interval, Phase.Delivery, st.phase);
         if (st.readingsRecorded) revert ReadingsAlreadyRecorded(interval);
+        uint256 deadline = uint256(st.openedBlock) + readingBlocks;
+        if (block.number >= deadline) revert SubmissionClosed(interval, deadline);
         uint32 id = uint32(reading >> 224);
         Member storage m = _members[id];
         if (m.meter != msg.sender) revert NotMemberMeter(0, id, msg.sender);

@@ -447,14 +447,16 @@ class RpcBackend(Backend):
         return int(self._rpc("eth_blockNumber", []), 16)
 
 
-def open_backend(chain: str, operator: bytes, wei: int = 10**24) -> Backend:
+def open_backend(chain: str, operator: bytes, wei: int = 10**24, *, fund: bool = True) -> Backend:
     """The backend of ``chain`` (``"embedded"`` or an ``http(s)://`` JSON-RPC URL) with
-    ``wei`` for the ``operator``'s gas (embedded: at genesis)."""
+    ``wei`` for the ``operator``'s gas (embedded: at genesis; a node: only with ``fund``,
+    never for a reader)."""
     if chain == "embedded":
         return EmbeddedBackend(funded=[operator], wei_each=wei)
     if chain.startswith(("http://", "https://")):
         backend = RpcBackend(chain)
-        backend.fund(operator, wei)
+        if fund:
+            backend.fund(operator, wei)
         return backend
     message = f"chain {chain!r}: use 'embedded' or an http(s):// JSON-RPC URL"
     raise ChainError(message)

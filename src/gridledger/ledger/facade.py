@@ -145,7 +145,7 @@ class Ledger(ChainReader):
             recorded = (state_dir / LEDGER_FILE, record, bytes.fromhex(saved.operator))
         ring = resolve_keys(chain, keys, seed, saved=recorded, read_only=read_only)
         try:
-            backend = open_backend(chain, ring.operator)
+            backend = open_backend(chain, ring.operator, fund=not read_only)
         except NodeUnreachable as error:
             note = "" if read_only else _progress_note(txlog)
             raise NodeUnreachable(f"{error}; {note}" if note else str(error)) from error
@@ -332,6 +332,7 @@ class Ledger(ChainReader):
         ``binding`` round (always the deployment's last) locks escrow and is cleared."""
         d = self._deployed()
         validate_bids(list(bids))
+        self._within_limits(interval, {b.member: b.e_wh for b in bids}, "bid")
         cache = self._open(interval)
         words, sigs = self.keys.sign_round(interval, round, bids)
         if self.state_dir is not None and not self.txq.read_only:
@@ -348,6 +349,18 @@ class Ledger(ChainReader):
         cache.rounds, cache.binding, cache.seals = round + 1, binding, 0
         if binding:
             cache.bids = self._admitted(interval, words)
+
+    def _within_limits(self, interval: int, energy_wh: Mapping[int, int], what: str) -> None:
+        """Refuse, by name, a bid or reading beyond its member's connection limit on chain."""
+        for member, e_wh in energy_wh.items():
+            known = self.members.get(member)
+            if known is not None and abs(int(e_wh)) > known.limit_wh:
+                message = (
+                    f"interval {interval}: member {member}'s {what} of {abs(int(e_wh))} Wh is "
+                    f"above its connection limit of {known.limit_wh} Wh registered on chain at "
+                    "setup; run into a new folder (the limits are set when the chain is)"
+                )
+                raise ChainError(message)
 
     def _admitted(self, interval: int, words: list[int]) -> list[int]:
         """The binding bids the chain admitted to the clearing: those whose member's escrow
@@ -429,6 +442,7 @@ class Ledger(ChainReader):
     def record_readings(self, interval: int, actual_net_wh: Mapping[int, int]) -> None:
         """Sign each member's reading with its meter key and record them as one batch."""
         self._deployed()
+        self._within_limits(interval, actual_net_wh, "reading")
         words, sigs = self.keys.sign_readings(interval, actual_net_wh)
         self._interval(interval).readings = words
         if self.resume.readings_recorded(interval, words):

@@ -195,17 +195,18 @@ def check_resume(
 
 
 def connection_limits_wh(world: World) -> dict[int, int]:
-    """Each member's connection limit per interval (Wh): 1.25 x the largest energy it
-    forecasts or meters in any interval, at least 1 kWh. On chain it caps the member's bid
-    energy and reading, and it is the default reading of a silent meter (an import at the
-    limit), so it must cover every real reading."""
-    scale = 1.25 * 1000.0 * world.interval_h
+    """Each member's connection limit per interval (Wh): 4 x its meter rating ``p_max_kw``,
+    and at least 1.25 x the largest energy it forecasts or meters in the run (and 1 kWh).
+    On chain it caps the member's bid energy and reading, and it is the default reading of
+    a silent meter (an import at the limit), so it must cover every real reading, also of a
+    resumed run with a longer horizon (hence the margin over the rating)."""
+    scale = 1000.0 * world.interval_h
     peak_kw = np.maximum(
         np.abs(world.members.forecast_net_kw).max(axis=1, initial=0.0),
         np.abs(world.members.actual_net_kw).max(axis=1, initial=0.0),
     )
     return {
-        m.id: max(1000, math.ceil(float(p) * scale))
+        m.id: max(1000, math.ceil(max(4.0 * m.p_max_kw, 1.25 * float(p)) * scale))
         for m, p in zip(world.members.members, peak_kw, strict=True)
     }
 
