@@ -41,6 +41,7 @@ __all__ = [
     "CLEARING_RULE_IDS",
     "DEFAULT_LIMIT_WH",
     "MAX_FEE_TABLE_BYTES",
+    "MAX_OPTIMAL_BUSES",
     "NETWORK_SIGNED_ONLY",
     "REGISTER_CHUNK",
     "ROLE_CODES",
@@ -62,6 +63,7 @@ CLEARING_RULE_IDS: dict[str, int] = {"uniform": 0, "greedy": 1, "optimal": 2}
 ROLE_CODES: dict[str, int] = {"consumer": 0, "producer": 1, "prosumer": 2}
 MAX_FEE_TABLE_BYTES = 24_575  # one data contract (EIP-170 code size limit - 1)
 REGISTER_CHUNK = 64
+MAX_OPTIMAL_BUSES = 36  # FeeClearing._MAX_OPTIMAL_BUSES: the tie-break weights fit 256 bits
 ZERO_ADDRESS = bytes(20)
 NETWORK_SIGNED_ONLY = (1 << 256) - 1  # Market.NETWORK_SIGNED_ONLY: verdicts signed, not checked
 
@@ -200,6 +202,12 @@ def clearing_config(
     if table.shape[0] <= max_bus:
         message = (
             f"setup(): fee table covers buses 0..{table.shape[0] - 1}, a member is at bus {max_bus}"
+        )
+        raise ChainError(message)
+    if clearing == "optimal" and table.shape[0] > MAX_OPTIMAL_BUSES:
+        message = (
+            f"setup(): the optimal rule's canonical tie-break is checked on chain for at most "
+            f"{MAX_OPTIMAL_BUSES} buses, the fee table has {table.shape[0]}; use greedy"
         )
         raise ChainError(message)
     if len(packed) > MAX_FEE_TABLE_BYTES:
