@@ -781,8 +781,7 @@ library FeeClearing {
         pure
         returns (uint256 hard, uint256 soft)
     {
-        hard = _NONE;
-        soft = _NONE;
+        // scan() starts both at _NONE (not(0))
         uint256[] memory buyers = _buyerBuses(top, nb);
         assembly ("memory-safe") {
             // table, tops, bottoms: first data word of the fee table and the bound arrays;

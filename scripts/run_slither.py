@@ -1,4 +1,4 @@
-"""Run Slither on the contracts from the committed solc-js build-info; fail on high severity.
+"""Run Slither on the contracts from the committed solc-js build-info; fail on high or medium severity.
 
 There is no native solc here, so Slither reads the Hardhat-style build-info that
 ``scripts/compile_contracts.mjs`` writes to ``dev-artifacts/build-info/``
@@ -8,7 +8,7 @@ hardhat.config.js) so crytic-compile finds everything without running hardhat.
 
     python scripts/run_slither.py [--slither PATH] [--json OUT]
 
-Exit code 0 when no finding has impact "High", 1 otherwise, 2 when Slither fails.
+Exit code 0 when no finding has impact "High" or "Medium", 1 otherwise, 2 when Slither fails.
 """
 
 from __future__ import annotations
@@ -67,8 +67,9 @@ def main() -> int:
         first = finding["description"].strip().splitlines()[0]
         print(f"[{finding['impact']}/{finding['confidence']}] {finding['check']}: {first}")
     print("slither findings by impact:", dict(counts) or "none")
-    if counts.get("High", 0):
-        print(f"slither: {counts['High']} high-severity finding(s)", file=sys.stderr)
+    if counts.get("High", 0) or counts.get("Medium", 0):
+        found = f"{counts.get('High', 0)} high and {counts.get('Medium', 0)} medium"
+        print(f"slither: {found} severity finding(s)", file=sys.stderr)
         return 1
     return 0
 
