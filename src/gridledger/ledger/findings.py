@@ -30,6 +30,8 @@ from gridledger.ledger.receipts import Receipts
 
 __all__ = [
     "FINDING_KINDS",
+    "GRID_ACCOUNT",
+    "OPERATOR_ACCOUNT",
     "AccountReplay",
     "Finding",
     "VerdictCheck",
