@@ -23,13 +23,17 @@ best order pair is always the two queue heads, so the best pair overall is
 the best entry of the seller-bus x buyer-bus matrix of head surpluses. Each
 entry is packed with the fee tie-break into one int64,
 ``K = s * 2**S + (R - 1 - rank(c, d))``, so one ``argmax`` finds the best
-(s, c, d); remaining ties (equal K) are resolved by member ids in Python.
-Entries only decrease as queues advance, so after a trade the same bus pair
-keeps trading, with no matrix work, while its key stays above the runner-up.
+(s, c, d); remaining ties (equal K) are resolved by member ids. Entries only
+get worse as queues advance, so the matrix is never rescanned: each seller bus
+keeps its best buyer bus in a lazy heap (``_match``), and a row's argmax is
+re-taken only when the head of its best buyer bus has moved and the row reaches
+the top. The trades equal those of the former per-trade matrix rescan exactly
+(differential test against a copy of it: tests/market/test_greedy_heap.py).
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -107,6 +111,12 @@ def _queues(orders: Sequence[Bid], descending: bool) -> dict[int, list[Bid]]:
 def _tie_rank(fee_sub: IntArray, dist_sub: npt.NDArray[np.float64] | None) -> IntArray:
     """Rank of each bus pair by (fee, tie distance) ascending; equal pairs share a rank."""
     if dist_sub is None:
+        top = int(fee_sub.max(initial=0))
+        if int(fee_sub.min(initial=0)) >= 0 and top <= 4 * fee_sub.size + 1024:
+            # dense rank by counting (the same ranks as np.unique, without its sort)
+            present = np.bincount(fee_sub.ravel(), minlength=top + 1) > 0
+            dense = np.cumsum(present, dtype=np.int64) - 1
+            return dense[fee_sub]
         _, inverse = np.unique(fee_sub.ravel(), return_inverse=True)
     else:
         stacked = np.stack([fee_sub.ravel().astype(np.float64), dist_sub.ravel()], axis=1)
@@ -158,77 +168,142 @@ def clear_greedy(
         )
         raise ClearingError(message)
     low = (n_ranks - 1) - rank  # larger is better: smaller (fee, distance)
-    c_term = -(fee_sub << shift) + low
-    one = 1 << shift
-    min_key = np.iinfo(np.int64).min
-
-    b_queues = [buy_q[q] for q in qs]
-    s_queues = [sell_q[p] for p in ps]
-    b_head = [0] * len(qs)
-    s_head = [0] * len(ps)
-    b_rem = [queue[0].e_wh for queue in b_queues]
-    s_rem = [queue[0].e_wh for queue in s_queues]
-    hb = [queue[0].price_per_kwh_micro for queue in b_queues]
-    ha = [queue[0].price_per_kwh_micro for queue in s_queues]
-    hb_arr = np.array(hb, dtype=np.int64)
-    ha_arr = np.array(ha, dtype=np.int64)
-    sentinel = 2**limit
-    fee_rows = fee_sub.tolist()
-    low_rows = low.tolist()
-    n_cols = len(qs)
-    matched: list[tuple[Bid, Bid, int, int]] = []
-
-    while True:
-        # head surplus b - a - c of every bus pair, packed with the tie rank
-        keys = ((hb_arr[None, :] - ha_arr[:, None]) << shift) + c_term
-        flat = int(keys.argmax())
-        k_max = int(keys.flat[flat])
-        if k_max < one:
-            break
-        keys.flat[flat] = min_key
-        k_second = int(keys.max()) if keys.size > 1 else min_key
-        if k_second == k_max:
-            tied = [flat, *np.flatnonzero(keys == k_max).tolist()]
-            flat = min(
-                tied,
-                key=lambda f: (
-                    b_queues[f % n_cols][b_head[f % n_cols]].member,
-                    s_queues[f // n_cols][s_head[f // n_cols]].member,
-                ),
-            )
-        pi, qi = divmod(flat, n_cols)
-        fee = fee_rows[pi][qi]
-        while True:
-            buyer = b_queues[qi][b_head[qi]]
-            seller = s_queues[pi][s_head[pi]]
-            e_wh = min(b_rem[qi], s_rem[pi])
-            matched.append((buyer, seller, e_wh, fee))
-            b_rem[qi] -= e_wh
-            s_rem[pi] -= e_wh
-            if b_rem[qi] == 0:
-                b_head[qi] += 1
-                if b_head[qi] < len(b_queues[qi]):
-                    nxt = b_queues[qi][b_head[qi]]
-                    b_rem[qi] = nxt.e_wh
-                    hb[qi] = nxt.price_per_kwh_micro
-                else:
-                    hb[qi] = -sentinel
-                hb_arr[qi] = hb[qi]
-            if s_rem[pi] == 0:
-                s_head[pi] += 1
-                if s_head[pi] < len(s_queues[pi]):
-                    nxt = s_queues[pi][s_head[pi]]
-                    s_rem[pi] = nxt.e_wh
-                    ha[pi] = nxt.price_per_kwh_micro
-                else:
-                    ha[pi] = sentinel
-                ha_arr[pi] = ha[pi]
-            # the heads' order_surplus_per_kwh_micro, inlined in this hot loop
-            surplus = hb[qi] - ha[pi] - fee
-            # Every other entry only fell since k_second was taken, so the pair
-            # stays the unique best while its key is strictly above k_second.
-            if surplus < 1 or (surplus << shift) + low_rows[pi][qi] <= k_second:
-                break
-
+    c_term = -(fee_sub << shift) + low  # static part of every packed key
+    matched = _match(buy_q, sell_q, qs, ps, fee_sub, c_term, shift)
     trades = tuple(make_trade(b, s, e, c, kappa) for b, s, e, c in matched)
     return ClearingResult(trades=trades, price_per_kwh_micro=None)
+
+
+def _match(
+    buy_q: dict[int, list[Bid]],
+    sell_q: dict[int, list[Bid]],
+    qs: list[int],
+    ps: list[int],
+    fee_sub: IntArray,
+    c_term: IntArray,
+    shift: int,
+) -> list[tuple[Bid, Bid, int, int]]:
+    """The greedy sequence of (buyer, seller, Wh, fee): one lazy heap of seller-bus row bests.
+
+    The packed key of bus pair (p, q) is ``H[q] - A[p] + c_term[p, q]`` with
+    ``H = head bid << shift``, ``A = head ask << shift``; pairs rank by (key desc,
+    head buyer id asc, head seller id asc), a total order (ids are unique). The
+    heap holds one entry per seller bus p: its best buyer bus q, the ranking tuple at
+    push time and the version of q's buyer head. Heads only get worse (price falls /
+    rises, or equal price and a larger id), so an entry never ranks below its row's
+    current best: when the top entry is current it is the best pair overall. A
+    stale top (q has a new buyer head) re-takes the row's argmax over all buyer
+    buses; after a trade that moves only the seller head the row keeps its column
+    (the seller term is common to the row), and the seller head moves only then.
+    """
+    b_queues = [buy_q[q] for q in qs]
+    s_queues = [sell_q[p] for p in ps]
+    n_rows = len(ps)
+    b_head = [0] * len(qs)
+    s_head = [0] * n_rows
+    b_rem = [queue[0].e_wh for queue in b_queues]
+    s_rem = [queue[0].e_wh for queue in s_queues]
+    b_ver = [0] * len(qs)
+    h_key = [queue[0].price_per_kwh_micro << shift for queue in b_queues]
+    a_key = [queue[0].price_per_kwh_micro << shift for queue in s_queues]
+    b_id = [queue[0].member for queue in b_queues]
+    s_id = [queue[0].member for queue in s_queues]
+    c_at = c_term.item
+    fee_at = fee_sub.item
+    one = 1 << shift
+    top = max(q[0].price_per_kwh_micro for q in b_queues)
+    top = max(top, *(q[-1].price_per_kwh_micro for q in s_queues))
+    fee_max = int(fee_sub.max(initial=0))
+    dead_h = -((top + fee_max + 2) << shift)  # an empty buyer bus: below every live one
+    heap: list[tuple[int, int, int, int, int, int]] = []
+    heappush = heapq.heappush
+
+    # Row argmax arrays: H[q] + c_term[p, q], with the buyer-id tie-break packed into
+    # the low bits when it fits in int64 (then every argmax is unique), else ties
+    # are resolved by a second pass.
+    all_ids = sorted(b.member for queue in b_queues for b in queue)
+    id_bits = len(all_ids).bit_length()
+    id_low = {m: len(all_ids) - 1 - k for k, m in enumerate(all_ids)}  # lower id: larger
+    packed = ((top + 2 * fee_max + 4) << (shift + id_bits)) < 2**62
+    if packed:
+        row_terms = c_term << id_bits
+        b_low = [id_low[b_id[qi]] for qi in range(len(qs))]
+        h_arr = np.array(
+            [(h << id_bits) + low for h, low in zip(h_key, b_low, strict=True)], dtype=np.int64
+        )
+    else:
+        row_terms = c_term
+        h_arr = np.array(h_key, dtype=np.int64)
+    buf = np.empty(len(qs), dtype=np.int64)
+    hit = np.empty(len(qs), dtype=np.bool_)
+    count_nonzero = np.count_nonzero
+
+    def recompute(pi: int) -> None:
+        """Push row pi's best column (largest key, then lower buyer id)."""
+        np.add(h_arr, row_terms[pi], out=buf)
+        qi = int(buf.argmax())
+        if not packed:
+            np.equal(buf, buf[qi], out=hit)
+            if count_nonzero(hit) > 1:
+                qi = min(np.flatnonzero(hit).tolist(), key=b_id.__getitem__)
+        key = h_key[qi] + c_at(pi, qi) - a_key[pi]
+        if key >= one:
+            heappush(heap, (-key, b_id[qi], s_id[pi], pi, qi, b_ver[qi]))
+
+    # initial row bests, all rows at once
+    vals = h_arr[None, :] + row_terms
+    if packed:
+        best = vals.argmax(axis=1)
+    else:
+        tops = vals.max(axis=1)
+        ids = np.array(b_id, dtype=np.int64)
+        big = np.iinfo(np.int64).max
+        best = np.where(vals == tops[:, None], ids[None, :], big).argmin(axis=1)
+    del vals
+    for pi, qi in enumerate(best.tolist()):
+        key = h_key[qi] - a_key[pi] + c_at(pi, qi)
+        if key >= one:
+            heap.append((-key, b_id[qi], s_id[pi], pi, qi, b_ver[qi]))
+    heapq.heapify(heap)
+    matched: list[tuple[Bid, Bid, int, int]] = []
+
+    # Each seller bus has at most one heap entry: its best column and that buyer head's
+    # version. It ranks at or above the row's current best, since heads only get worse;
+    # so a current top entry is the best pair overall, and a stale one is recomputed.
+    while heap:
+        _, _, _, pi, qi, bv = heapq.heappop(heap)
+        if bv != b_ver[qi]:
+            recompute(pi)
+            continue
+        buyer = b_queues[qi][b_head[qi]]
+        seller = s_queues[pi][s_head[pi]]
+        e_wh = min(b_rem[qi], s_rem[pi])
+        matched.append((buyer, seller, e_wh, fee_at(pi, qi)))
+        b_rem[qi] -= e_wh
+        s_rem[pi] -= e_wh
+        if b_rem[qi] == 0:
+            b_head[qi] += 1
+            b_ver[qi] += 1
+            if b_head[qi] < len(b_queues[qi]):
+                nxt = b_queues[qi][b_head[qi]]
+                b_rem[qi] = nxt.e_wh
+                h_key[qi] = nxt.price_per_kwh_micro << shift
+                b_id[qi] = nxt.member
+            else:
+                h_key[qi] = dead_h
+            h_arr[qi] = (h_key[qi] << id_bits) + id_low[b_id[qi]] if packed else h_key[qi]
+        if s_rem[pi] == 0:
+            s_head[pi] += 1
+            if s_head[pi] == len(s_queues[pi]):
+                continue  # the row is empty: no entry any more
+            nxt = s_queues[pi][s_head[pi]]
+            s_rem[pi] = nxt.e_wh
+            a_key[pi] = nxt.price_per_kwh_micro << shift
+            s_id[pi] = nxt.member
+        if bv != b_ver[qi]:
+            recompute(pi)
+        else:  # only the seller head moved: the row keeps its best column
+            key = h_key[qi] + c_at(pi, qi) - a_key[pi]
+            if key >= one:
+                heappush(heap, (-key, b_id[qi], s_id[pi], pi, qi, bv))
+    return matched
