@@ -22,9 +22,17 @@ import pandas as pd
 from gridledger.errors import GridledgerError, NodeUnreachable
 from gridledger.ledger import Ledger, RpcBackend
 from gridledger.ledger.contracts import DecodedEvent
+from gridledger.ledger.findings import AccountReplay
 from gridledger.sim.runner import CHAIN_DIR
 
-__all__ = ["MICRO", "ChainSnapshot", "ChainWatcher", "interval_rows", "member_balances"]
+__all__ = [
+    "MICRO",
+    "ChainSnapshot",
+    "ChainWatcher",
+    "interval_rows",
+    "member_balances",
+    "member_escrow",
+]
 
 log = logging.getLogger(__name__)
 
@@ -95,20 +103,22 @@ def interval_rows(events: tuple[DecodedEvent, ...]) -> pd.DataFrame:
     return pd.DataFrame([rows[k] for k in sorted(rows)], columns=columns)
 
 
+def member_escrow(
+    events: tuple[DecodedEvent, ...], member: int, retail_per_kwh_micro: int
+) -> tuple[pd.Series, pd.Series]:
+    """A member's escrow balance once each interval settled (tokens; negative: debt) and the
+    escrow its binding bid locked per interval (tokens), from the audit's replay of every
+    account over the chain's events (deposits, locks, settlements, withdrawals)."""
+    replay = AccountReplay(retail_per_kwh_micro)
+    replay.run(events)
+    balance = {t: b.get(member, 0) / MICRO for t, b in replay.balances_at.items()}
+    locks = {t: held[member] / MICRO for t, held in replay.locks_at.items() if member in held}
+    return pd.Series(balance, dtype=float), pd.Series(locks, dtype=float)
+
+
 def member_balances(events: tuple[DecodedEvent, ...], member: int) -> pd.Series:
-    """A member's escrow balance (tokens) after each settled interval: its deposits plus
-    the settlement deltas so far (negative: debt). Indexed by interval."""
-    deposited = 0
-    balance: dict[int, float] = {}
-    running = 0
-    for e in events:
-        if e.name == "Deposited" and int(e.args.get("account", -1)) == member:
-            deposited += int(e.args["amountMicro"])
-        elif e.name == "IntervalSettled":
-            deltas = dict(zip(e.args["members"], e.args["deltasMicro"], strict=True))
-            running += int(deltas.get(member, 0))
-            balance[int(e.args["interval"])] = (deposited + running) / MICRO
-    return pd.Series(balance, dtype=float)
+    """A member's escrow balance (tokens) after each settled interval (negative: debt)."""
+    return member_escrow(events, member, 0)[0]
 
 
 @dataclass

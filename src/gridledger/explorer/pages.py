@@ -11,9 +11,10 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from gridledger.explorer.chain import MICRO, ChainSnapshot, interval_rows, member_balances
+from gridledger.explorer.chain import MICRO, ChainSnapshot, interval_rows, member_escrow
 from gridledger.grid import Feeder
 from gridledger.ledger.audit import AuditReport
+from gridledger.market.units import price_to_micro
 from gridledger.report.figures import (
     TIMELINE,
     fig_balance,
@@ -259,16 +260,6 @@ def interval_page(
     return _page(f"Interval {interval}", sections, intro, live)
 
 
-def _locks(tables: RunTables, member: int) -> pd.Series:
-    """Escrow a member's binding buy bids locked per interval (kWh x limit price, tokens)."""
-    rounds = tables.rounds[(tables.rounds["member"] == member) & (tables.rounds["side"] == "buy")]
-    if len(rounds) == 0:
-        return pd.Series(dtype=float)
-    last = tables.rounds.groupby("interval")["round"].max()
-    binding = rounds[rounds["round"] == rounds["interval"].map(last)]
-    return (binding["e_kwh"] * binding["price_per_kwh"]).groupby(binding["interval"]).sum()
-
-
 def member_page(tables: RunTables, snap: ChainSnapshot, member: int, live: bool) -> Page:
     """One member over the run: bids, trades, energy, balance, locks and debt."""
     info = tables.members.set_index("id").loc[member]
@@ -284,9 +275,8 @@ def member_page(tables: RunTables, snap: ChainSnapshot, member: int, live: bool)
         _chain_note(snap),
     ]
     bids = fig_member_bids(tables, member)
-    balance = fig_balance(
-        tables, member, member_balances(snap.events, member), _locks(tables, member)
-    )
+    retail = price_to_micro(float(tables.meta["scenario"]["market"]["retail_per_kwh"]))
+    balance = fig_balance(tables, member, *member_escrow(snap.events, member, retail))
     charts: list[Block] = [Chart(bids, click_url="/interval/{}")] if bids is not None else []
     charts += [
         Chart(fig_member_trades(tables, member), click_url="/interval/{}"),

@@ -27,6 +27,7 @@ from typing import Any
 from gridledger.ledger import encoding as enc
 from gridledger.ledger.contracts import DecodedEvent
 from gridledger.ledger.receipts import Receipts
+from gridledger.ledger.reference import binding_lock_micro
 
 __all__ = [
     "FINDING_KINDS",
@@ -51,7 +52,6 @@ FINDING_KINDS = (
 
 GRID_ACCOUNT = 2**32 - 1
 OPERATOR_ACCOUNT = 2**32 - 2
-_U64 = (1 << 64) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +156,8 @@ def unsigned_verdicts(
 @dataclass(slots=True)
 class AccountReplay:
     """Every account replayed over the Market's events, with the contract's rules for what
-    may be withdrawn; breaches become findings."""
+    may be withdrawn; breaches become findings. The replay also keeps each member's locks
+    and balances per interval (what the explorer draws)."""
 
     retail_per_kwh_micro: int
     balance: dict[int, int] = field(default_factory=dict)
@@ -165,6 +166,10 @@ class AccountReplay:
     grid: int = 0
     operator: int = 0
     findings: list[Finding] = field(default_factory=list)
+    locks_at: dict[int, dict[int, int]] = field(default_factory=dict)
+    """Interval -> member -> escrow locked by its binding bid."""
+    balances_at: dict[int, dict[int, int]] = field(default_factory=dict)
+    """Interval -> member -> escrow balance once the interval settled."""
 
     @property
     def debt(self) -> int:
@@ -211,18 +216,12 @@ class AccountReplay:
         interval = int(args["interval"])
         self.pending = interval
         self.locked = {}
-        for w in args["bids"]:
-            word = int(w)
-            e, price = (word >> 152) & _U64, (word >> 88) & _U64
-            buy = (word >> 216) & 0xFF == 0
-            need = (
-                e * price // 1000
-                if buy
-                else -(-e * (self.retail_per_kwh_micro - price) // 1000) + 1
-            )
-            member = word >> 224
-            if self.balance.get(member, 0) >= need:  # else the chain left it out (BidExcluded)
-                self.locked[member] = need
+        for word in args.get("bids", ()):
+            bid = enc.unpack_bid(int(word))
+            need = binding_lock_micro(bid, self.retail_per_kwh_micro)
+            if self.balance.get(bid.member, 0) >= need:  # else the chain left it out
+                self.locked[bid.member] = need
+        self.locks_at[interval] = dict(self.locked)
 
     def _settled(self, args: dict[str, Any]) -> None:
         interval = int(args["interval"])
@@ -232,6 +231,7 @@ class AccountReplay:
         self.operator += int(args["operatorDeltaMicro"])
         self.pending = None
         self.locked = {}
+        self.balances_at[interval] = dict(self.balance)
         if self.grid < 0 or self.operator < 0 or self.grid + self.operator < self.debt:
             detail = (
                 f"after settlement GRID {self.grid} and OPERATOR {self.operator} micro-tokens "

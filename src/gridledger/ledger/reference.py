@@ -22,11 +22,12 @@ from gridledger.ledger.fee_clearing import dual_words, greedy_order, optimal_par
 from gridledger.market.double_auction import sorted_books
 from gridledger.market.greedy import clear_greedy
 from gridledger.market.optimal import solve_optimal
-from gridledger.market.orders import Curtailment, Trade, apply_curtailments
+from gridledger.market.orders import Bid, Curtailment, Side, Trade, apply_curtailments
 from gridledger.market.settlement import GRID, OPERATOR
 
 __all__ = [
     "ClearingCall",
+    "binding_lock_micro",
     "clearing_call",
     "delivered",
     "deltas_from_event",
@@ -100,6 +101,15 @@ def settlement_parties(
         message = f"settle {interval}: traded members {missing} have no meter reading"
         raise ChainError(message)
     return [(position[t.buyer] << 128) | position[t.seller] for t in delivery]
+
+
+def binding_lock_micro(bid: Bid, retail_per_kwh_micro: int) -> int:
+    """Escrow the Market locks for a binding bid (``Market._lockBinding``): a buyer's
+    payment ``floor(eWh * price / 1000)``, a seller's worst-case shortfall penalty
+    ``ceil(eWh * (retail - price) / 1000) + 1`` (micro-tokens)."""
+    if bid.side == Side.BUY:
+        return bid.e_wh * bid.price_per_kwh_micro // 1000
+    return -(-bid.e_wh * (retail_per_kwh_micro - bid.price_per_kwh_micro) // 1000) + 1
 
 
 def deltas_from_event(args: Mapping[str, Any]) -> dict[int, int]:

@@ -355,7 +355,7 @@ def fig_balance(
     locks: pd.Series | None = None,
 ) -> go.Figure:
     """A member's cumulative settlement (tokens), its escrow balance read from the chain's
-    events (debt where it is below zero) and the escrow its binding buy bids locked."""
+    events (debt where it is below zero) and the escrow its binding bids locked."""
     st = _member_settlement(tables, member)
     x, ids = _times(tables), _ids(tables)
     fig = _figure(f"Balance of member {member}", "time", "tokens")
@@ -366,5 +366,5 @@ def fig_balance(
         fig.add_bar(x=x, y=values.clip(upper=0), name="debt on chain", yaxis="y2")
         fig.update_layout(yaxis2={"title": "escrow tokens", "overlaying": "y", "side": "right"})
     if locks is not None:
-        fig.add_bar(x=x, y=locks.reindex(ids).fillna(0), name="locked by binding buy bids")
+        fig.add_bar(x=x, y=locks.reindex(ids).fillna(0), name="locked by binding bids")
     return fig
