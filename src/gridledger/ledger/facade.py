@@ -365,8 +365,7 @@ class Ledger(ChainReader):
     def _admitted(self, interval: int, words: list[int]) -> list[int]:
         """The binding bids the chain admitted to the clearing: those whose member's escrow
         covered the bid's lock (the others are left out, each with a ``BidExcluded``)."""
-        logs = [entry for res in self.txq.take_recent() for entry in res.logs]
-        events = self.market_abi.decode_logs(logs, self._deployed().market)
+        events = self._recent_events()
         excluded = {int(e.args["member"]) for e in events if e.name == "BidExcluded"}
         for e in events:
             if e.name == "BidExcluded":
@@ -488,11 +487,14 @@ class Ledger(ChainReader):
     def _interval(self, interval: int) -> _IntervalCache:
         return self._cache.setdefault(interval, _IntervalCache())
 
+    def _recent_events(self) -> list[DecodedEvent]:
+        """The Market's events of the transactions sent since the last call (flushed)."""
+        logs = [entry for res in self.txq.take_recent() for entry in res.logs]
+        return self.market_abi.decode_logs(logs, self._deployed().market)
+
     def _one_event(self, label: str, name: str) -> DecodedEvent:
         """The one ``name`` event of the Market among the transactions just sent."""
-        logs = [entry for res in self.txq.take_recent() for entry in res.logs]
-        events = self.market_abi.decode_logs(logs, self._deployed().market)
-        found = [e for e in events if e.name == name]
+        found = [e for e in self._recent_events() if e.name == name]
         if len(found) != 1:
             message = f"{label}: expected one {name} event, got {len(found)}"
             raise ChainError(message)
