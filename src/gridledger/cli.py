@@ -28,11 +28,14 @@ from rich.table import Table
 from gridledger.errors import GridledgerError, UsageError
 from gridledger.explorer.app import (
     DEFAULT_PORT,
+    Explorer,
     explorer_for,
+    explorer_for_node,
     serve,
     serve_in_background,
     start_server,
 )
+from gridledger.explorer.nodeapp import NodeExplorer
 from gridledger.ledger.keystore import (
     DEFAULT_SCRYPT_N,
     key_password,
@@ -209,7 +212,17 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         if problem:
             message = f"--chain {args.chain!r}: not a usable node URL ({problem})"
             raise UsageError(message)
-    explorer = explorer_for(Path(args.dir), args.chain)
+    explorer: Explorer | NodeExplorer
+    if args.dir is None and args.chain is None:
+        message = "serve: give a run folder (RUN_DIR), or --chain URL of a node to explore"
+        raise UsageError(message)
+    if args.market is not None and args.dir is not None:
+        message = "--market: only without RUN_DIR (a run folder names its own Market)"
+        raise UsageError(message)
+    if args.dir is None:
+        explorer = explorer_for_node(args.chain, args.market)
+    else:
+        explorer = explorer_for(Path(args.dir), args.chain)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how the explorer stops
         serve(explorer, args.port)
     print("explorer stopped")
@@ -326,15 +339,25 @@ def build_parser() -> argparse.ArgumentParser:
     audit.set_defaults(func=_cmd_audit)
 
     serve_cmd = sub.add_parser(
-        "serve", help="the market explorer of a run folder in the browser (127.0.0.1)"
+        "serve", help="the market explorer of a run folder or a node in the browser (127.0.0.1)"
     )
-    serve_cmd.add_argument("dir", help="output folder of a run (e.g. runs/ieee33)")
+    serve_cmd.add_argument(
+        "dir",
+        nargs="?",
+        help="output folder of a run (e.g. runs/ieee33); without it, --chain URL alone: the "
+        "Markets found on that node, from their events",
+    )
     serve_cmd.add_argument("--port", type=int, default=DEFAULT_PORT, help=PORT_HELP)
     serve_cmd.add_argument(
         "--chain",
         metavar="URL",
         help="read the run's chain events from this JSON-RPC node (pages follow it as "
         "intervals settle) instead of the saved embedded chain",
+    )
+    serve_cmd.add_argument(
+        "--market",
+        metavar="0xADDRESS",
+        help="with --chain and no RUN_DIR: the Market to show (default: the newest on the node)",
     )
     serve_cmd.set_defaults(func=_cmd_serve)
 

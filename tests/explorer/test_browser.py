@@ -18,7 +18,13 @@ from typing import Any
 import pytest
 
 from gridledger.cli import main
-from gridledger.explorer.app import explorer_for, serve_in_background, start_server
+from gridledger.explorer.app import (
+    explorer_for,
+    explorer_for_node,
+    serve_in_background,
+    start_server,
+)
+from gridledger.ledger.anvil import find_anvil, start_anvil
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
 By = pytest.importorskip("selenium.webdriver.common.by").By
@@ -40,6 +46,33 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     serve_in_background(server)
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def node_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The explorer of an anvil node alone (``serve --chain URL``, no run folder), after a
+    two-interval run on that node."""
+    if find_anvil() is None:
+        pytest.skip("anvil not found: run `npm ci` (node_modules/@foundry-rs/anvil-*)")
+    tmp = tmp_path_factory.mktemp("node")
+    with pytest.MonkeyPatch.context() as patch, start_anvil() as node:
+        patch.setenv("GRIDLEDGER_KEY_PASSWORD", "browser-test")
+        keys = ["keys", "init", str(tmp / "keys"), "--scenario", "ieee33", "--scrypt-n", "1024"]
+        assert main(keys) == 0
+        run = ["run", "ieee33", "--set", "horizon.first_interval=48", "--set"]
+        run += ["horizon.intervals=2", "-q", "--out", str(tmp / "run"), "--chain", node.url]
+        assert main([*run, "--keys", str(tmp / "keys")]) == 0
+        explorer = explorer_for_node(node.url)
+        explorer.watcher.poll_s = 0.2
+        server = start_server(explorer, 0)
+        serve_in_background(server)
+        for _ in range(300):  # until the watcher has read the run's chain
+            if "2 intervals settled" in explorer.watcher.snapshot().status:
+                break
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{server.server_port}"
+        server.shutdown()
+        explorer.watcher.stop()
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +152,26 @@ def test_navigation_timeline_interval_member(browser: Any, base_url: str, shots:
     _open(browser, browser.current_url, shots, "nav-member", charts=3)
     assert browser.current_url == target
     assert "Balance of member" in browser.page_source
+
+
+def test_node_without_run_folder_in_the_browser(
+    browser: Any, node_base_url: str, shots: Path
+) -> None:
+    """``serve --chain URL`` alone: every page from the chain's events, charts drawn, no
+    console errors, navigation timeline -> interval -> member."""
+    _open(browser, f"{node_base_url}/", shots, "node-overview")
+    assert "Key figures: market" in browser.page_source
+    assert "Not on chain (needs the run folder)" in browser.page_source
+    _open(browser, f"{node_base_url}/timeline", shots, "node-timeline", charts=4)
+    browser.execute_script(
+        "document.getElementById('chart-3').emit('plotly_click', {points: [{customdata: 1}]})"
+    )
+    _open(browser, browser.current_url, shots, "node-interval", charts=4)
+    assert browser.current_url == f"{node_base_url}/interval/1"
+    link = browser.find_element(By.CSS_SELECTOR, "a[href^='/member/']")
+    target = link.get_attribute("href")
+    link.click()
+    _open(browser, browser.current_url, shots, "node-member", charts=3)
+    assert browser.current_url == target
+    assert "escrow balance on chain" in browser.page_source
+    _open(browser, f"{node_base_url}/audit", shots, "node-audit")

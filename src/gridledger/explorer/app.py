@@ -11,6 +11,9 @@
 - ``/audit``: the audit of the saved chain and its findings;
 - ``/assets/plotly.min.js``: the bundled plotly.js (nothing is fetched from the internet).
 
+Without a run folder (``gridledger serve --chain URL``) the same URLs serve the pages of
+:mod:`gridledger.explorer.nodeapp`, from the events of a Market found on the node.
+
 :func:`start_server` binds 127.0.0.1 (a port in use is a :class:`PortInUse`);
 :func:`serve` serves until Ctrl-C.
 """
@@ -29,6 +32,8 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from gridledger.errors import GridledgerError, UsageError
 from gridledger.explorer.chain import ChainWatcher
+from gridledger.explorer.node import NodeWatcher, parse_address
+from gridledger.explorer.nodeapp import NodeExplorer, add_node_routes
 from gridledger.explorer.pages import (
     audit_page,
     interval_page,
@@ -47,6 +52,7 @@ __all__ = [
     "PortInUse",
     "create_app",
     "explorer_for",
+    "explorer_for_node",
     "serve",
     "serve_in_background",
     "start_server",
@@ -74,16 +80,20 @@ class Explorer:
         """True while the run has not written its tables or follows a node (pages reload)."""
         return self.watcher.chain is not None or self.source.tables() is None
 
+    @property
+    def label(self) -> str:
+        """What is served, for the command's output."""
+        return str(self.source.folder)
+
 
 def _html(page: Page, status: int = 200) -> Response:
     return Response(render_page(page, plotly_src=PLOTLY_SRC), status, mimetype="text/html")
 
 
-def create_app(explorer: Explorer) -> Flask:
+def create_app(explorer: Explorer | NodeExplorer) -> Flask:
     """The Flask app of ``explorer`` (pages rendered by report/html.py)."""
     app = Flask("gridledger.explorer")
     plotly_js = get_plotlyjs()
-    source, watcher = explorer.source, explorer.watcher
 
     @app.errorhandler(GridledgerError)
     def _failed(error: GridledgerError) -> Response:
@@ -98,6 +108,20 @@ def create_app(explorer: Explorer) -> Flask:
     @app.route("/favicon.ico")
     def _favicon() -> Response:
         return Response(b"", 204)
+
+    @app.errorhandler(404)
+    def _not_found(_error: Exception) -> Response:
+        return _html(missing_page("No such page."), 404)
+
+    if isinstance(explorer, NodeExplorer):
+        add_node_routes(app, explorer, _html)
+    else:
+        _add_run_routes(app, explorer)
+    return app
+
+
+def _add_run_routes(app: Flask, explorer: Explorer) -> None:
+    source, watcher = explorer.source, explorer.watcher
 
     @app.route("/")
     def _overview() -> Response:
@@ -138,14 +162,8 @@ def create_app(explorer: Explorer) -> Flask:
         result = source.audit(watcher.chain)
         return _html(audit_page(result, explorer.live or result == AUDIT_RUNNING))
 
-    @app.errorhandler(404)
-    def _not_found(_error: Exception) -> Response:
-        return _html(missing_page("No such page."), 404)
 
-    return app
-
-
-def start_server(explorer: Explorer, port: int = DEFAULT_PORT) -> BaseWSGIServer:
+def start_server(explorer: Explorer | NodeExplorer, port: int = DEFAULT_PORT) -> BaseWSGIServer:
     """Bind 127.0.0.1:``port`` and start the chain watcher; :class:`PortInUse` when taken."""
     if not 0 <= port <= 65535:
         message = f"--port {port}: not a TCP port (0 to 65535)"
@@ -177,12 +195,10 @@ def serve_in_background(server: BaseWSGIServer) -> threading.Thread:
     return thread
 
 
-def serve(explorer: Explorer, port: int = DEFAULT_PORT) -> None:
+def serve(explorer: Explorer | NodeExplorer, port: int = DEFAULT_PORT) -> None:
     """Serve until Ctrl-C (KeyboardInterrupt propagates after the server is closed)."""
     server = start_server(explorer, port)
-    print(
-        f"explorer: http://127.0.0.1:{server.server_port}/ ({explorer.source.folder}); Ctrl-C stops"
-    )
+    print(f"explorer: http://127.0.0.1:{server.server_port}/ ({explorer.label}); Ctrl-C stops")
     try:
         server.serve_forever()
     finally:
@@ -194,3 +210,11 @@ def explorer_for(folder: Path, chain: str | None = None, *, live: bool = False) 
     """An :class:`Explorer` of ``folder`` (its saved chain, or the node at ``chain``);
     :class:`~gridledger.explorer.source.NotARunFolder` when it holds no run."""
     return Explorer(open_run(folder, live=live), ChainWatcher(folder, chain))
+
+
+def explorer_for_node(url: str, market: str | None = None) -> NodeExplorer:
+    """A :class:`NodeExplorer` of the node at ``url`` without a run folder: the Market at
+    ``market`` (``0x`` address), else the newest on the node;
+    :class:`~gridledger.errors.UsageError` when ``market`` is not an address."""
+    address = None if market is None else parse_address(market)
+    return NodeExplorer(NodeWatcher(url=url, market=address))

@@ -29,6 +29,7 @@ __all__ = [
     "MICRO",
     "ChainSnapshot",
     "ChainWatcher",
+    "Follower",
     "interval_rows",
     "member_balances",
     "member_escrow",
@@ -121,13 +122,13 @@ def member_balances(events: tuple[DecodedEvent, ...], member: int) -> pd.Series:
     return member_escrow(events, member, 0)[0]
 
 
-@dataclass
-class ChainWatcher:
-    """Follows the chain of ``folder`` (``chain`` None: the saved embedded chain; else a
-    node URL) in a daemon thread; :meth:`snapshot` is the latest read."""
+@dataclass(kw_only=True)
+class Follower:
+    """The loop of a watcher: :meth:`_poll` every ``poll_s`` in a daemon thread; an
+    unreachable node or an unreadable chain is retried with exponential backoff (1, 2, 4,
+    ... up to ``backoff_max_s`` seconds), a log line per attempt. :meth:`snapshot` is the
+    latest read."""
 
-    folder: Path
-    chain: str | None = None
     poll_s: float = 3.0
     backoff_max_s: float = 30.0
     _snapshot: ChainSnapshot = field(default_factory=lambda: ChainSnapshot("not started"))
@@ -135,12 +136,14 @@ class ChainWatcher:
     _thread: threading.Thread | None = None
 
     @property
-    def state_dir(self) -> Path:
-        return self.folder / CHAIN_DIR
+    def node(self) -> str | None:
+        """The node URL followed (None: a saved chain)."""
+        return None
 
     @property
-    def source(self) -> str:
-        return self.chain or "embedded"
+    def label(self) -> str:
+        """What is followed, for log lines."""
+        return self.node or "the saved chain"
 
     def snapshot(self) -> ChainSnapshot:
         """The latest read (never blocks)."""
@@ -155,6 +158,68 @@ class ChainWatcher:
     def stop(self) -> None:
         self._stop.set()
 
+    def _poll(self) -> None:
+        """Read once and set the snapshot (raises on failure; the loop retries)."""
+        raise NotImplementedError
+
+    def _reset(self) -> None:
+        """Forget the connection after a failure (the next poll reconnects)."""
+
+    def _follow(self) -> None:
+        delay = 1.0
+        while not self._stop.is_set():
+            try:
+                self._poll()
+                delay = 1.0
+                self._stop.wait(self.poll_s)
+            except NodeUnreachable as error:
+                self._reset()
+                log.warning("node unreachable: %s; retrying in %.0f s", error, delay)
+                self._snapshot = ChainSnapshot(
+                    f"waiting for node {self.node} (unreachable; retrying every {delay:.0f} s)",
+                    self._snapshot.events,
+                    error=str(error),
+                )
+                self._stop.wait(delay)
+                delay = min(2 * delay, self.backoff_max_s)
+            except (GridledgerError, OSError) as error:
+                self._reset()
+                log.warning(
+                    "cannot read the chain of %s: %s; retrying in %.0f s", self.label, error, delay
+                )
+                self._snapshot = ChainSnapshot(
+                    f"cannot read the chain: {error}", self._snapshot.events, error=str(error)
+                )
+                self._stop.wait(delay)
+                delay = min(2 * delay, self.backoff_max_s)
+
+
+@dataclass
+class ChainWatcher(Follower):
+    """Follows the chain of ``folder`` (``chain`` None: the saved embedded chain; else a
+    node URL) in a daemon thread; :meth:`snapshot` is the latest read."""
+
+    folder: Path
+    chain: str | None = None
+    _ledger: Ledger | None = None
+    _seen: tuple[int, float] | None = None
+
+    @property
+    def state_dir(self) -> Path:
+        return self.folder / CHAIN_DIR
+
+    @property
+    def source(self) -> str:
+        return self.chain or "embedded"
+
+    @property
+    def node(self) -> str | None:
+        return self.chain
+
+    @property
+    def label(self) -> str:
+        return str(self.folder)
+
     def _marker(self) -> tuple[int, float] | None:
         """Size and time of the saved transaction log (None without one)."""
         log_file = self.state_dir / "txlog.jsonl"
@@ -163,59 +228,31 @@ class ChainWatcher:
         stat = log_file.stat()
         return (stat.st_size, stat.st_mtime)
 
-    def _follow(self) -> None:
-        ledger: Ledger | None = None
-        seen: tuple[int, float] | None = None
-        delay = 1.0
-        while not self._stop.is_set():
-            try:
-                if self.chain is None:
-                    marker = self._marker()
-                    if marker is None and (self.folder / "summary.json").is_file():
-                        self._snapshot = ChainSnapshot("none: the run was made off chain")
-                    elif marker is None:
-                        self._snapshot = ChainSnapshot(f"no saved chain in {self.state_dir} yet")
-                    elif marker != seen:
-                        if seen is None:
-                            self._snapshot = ChainSnapshot(
-                                "reading the saved chain (replayed: about 40 s for a whole day)"
-                            )
-                        ledger = Ledger.connect(
-                            "embedded", state_dir=self.state_dir, read_only=True
-                        )
-                        self._read(ledger, "saved embedded chain")
-                        ledger.close()
-                        seen = marker
-                else:
-                    if ledger is None:
-                        RpcBackend(self.chain, timeout_s=5.0).close()  # is the node there?
-                        ledger = Ledger.connect(
-                            self.chain, state_dir=self.state_dir, read_only=True
-                        )
-                        log.warning("connected to %s", self.chain)
-                    self._read(ledger, f"node {self.chain}")
-                delay = 1.0
-                self._stop.wait(self.poll_s)
-            except NodeUnreachable as error:
-                ledger = None
-                log.warning("node unreachable: %s; retrying in %.0f s", error, delay)
+    def _reset(self) -> None:
+        self._ledger = None
+
+    def _poll(self) -> None:
+        if self.chain is not None:
+            if self._ledger is None:
+                RpcBackend(self.chain, timeout_s=5.0).close()  # is the node there?
+                self._ledger = Ledger.connect(self.chain, state_dir=self.state_dir, read_only=True)
+                log.warning("connected to %s", self.chain)
+            self._read(self._ledger, f"node {self.chain}")
+            return
+        marker = self._marker()
+        if marker is None and (self.folder / "summary.json").is_file():
+            self._snapshot = ChainSnapshot("none: the run was made off chain")
+        elif marker is None:
+            self._snapshot = ChainSnapshot(f"no saved chain in {self.state_dir} yet")
+        elif marker != self._seen:
+            if self._seen is None:
                 self._snapshot = ChainSnapshot(
-                    f"waiting for node {self.chain} (unreachable; retrying every {delay:.0f} s)",
-                    self._snapshot.events,
-                    error=str(error),
+                    "reading the saved chain (replayed: about 40 s for a whole day)"
                 )
-                self._stop.wait(delay)
-                delay = min(2 * delay, self.backoff_max_s)
-            except (GridledgerError, OSError) as error:
-                ledger = None
-                log.warning(
-                    "cannot read the chain of %s: %s; retrying in %.0f s", self.folder, error, delay
-                )
-                self._snapshot = ChainSnapshot(
-                    f"cannot read the chain: {error}", self._snapshot.events, error=str(error)
-                )
-                self._stop.wait(delay)
-                delay = min(2 * delay, self.backoff_max_s)
+            ledger = Ledger.connect("embedded", state_dir=self.state_dir, read_only=True)
+            self._read(ledger, "saved embedded chain")
+            ledger.close()
+            self._seen = marker
 
     def _read(self, ledger: Ledger, where: str) -> None:
         events = tuple(ledger.events()) if ledger.is_set_up() else ()

@@ -44,6 +44,9 @@ from gridledger.report.tables import RunTables
 __all__ = [
     "NAV",
     "audit_page",
+    "chain_note",
+    "explorer_page",
+    "fact_table",
     "interval_page",
     "live_page",
     "member_page",
@@ -56,7 +59,8 @@ NAV = (Link("Overview", "/"), Link("Timeline", "/timeline"), Link("Audit", "/aud
 LIVE_REFRESH_S = 5
 
 
-def _page(title: str, sections: list[Section], intro: list[Block], live: bool) -> Page:
+def explorer_page(title: str, sections: list[Section], intro: list[Block], live: bool) -> Page:
+    """A page of the explorer: its navigation, and a reload every few seconds when live."""
     return Page(
         f"gridledger explorer: {title}",
         title,
@@ -67,7 +71,8 @@ def _page(title: str, sections: list[Section], intro: list[Block], live: bool) -
     )
 
 
-def _chain_note(snap: ChainSnapshot) -> Paragraph:
+def chain_note(snap: ChainSnapshot) -> Paragraph:
+    """Where the chain watcher stands, in words."""
     return Paragraph(("Chain: ", Strong(snap.status), "."))
 
 
@@ -77,7 +82,8 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _frame(rows: list[tuple[Any, ...]], columns: list[str]) -> Table:
+def fact_table(rows: list[tuple[Any, ...]], columns: list[str]) -> Table:
+    """Rows of facts as a table (floats to four places, None as empty)."""
     cells = [tuple(_cell(v) for v in row) for row in rows]
     return Table(pd.DataFrame(cells, columns=columns), index=False, float_format=None)
 
@@ -98,7 +104,7 @@ def overview_page(
                 ".",
             )
         ),
-        _chain_note(snap),
+        chain_note(snap),
     ]
     sections = key_figure_sections(kpis)
     if tables is not None and len(tables.members):
@@ -106,7 +112,7 @@ def overview_page(
         for row in tables.members.itertuples():
             links += [Link(f"{row.id} {row.role} (bus {row.bus})", f"/member/{row.id}"), " · "]
         sections.append(Section("Members", [Paragraph(tuple(links[:-1]))]))
-    return _page(f"Run {kpis.get('scenario')}", sections, intro, live)
+    return explorer_page(f"Run {kpis.get('scenario')}", sections, intro, live)
 
 
 def live_page(snap: ChainSnapshot, folder: str) -> Page:
@@ -119,7 +125,7 @@ def live_page(snap: ChainSnapshot, folder: str) -> Page:
                 "(this page reloads itself).",
             )
         ),
-        _chain_note(snap),
+        chain_note(snap),
     ]
     sections: list[Section] = []
     if len(rows):
@@ -128,7 +134,7 @@ def live_page(snap: ChainSnapshot, folder: str) -> Page:
         fig.add_bar(x=rows["interval"], y=rows["grid_delta"], name="grid account delta (tokens)")
         fig.update_layout(title="Settled intervals on chain", xaxis_title="interval")
         sections.append(Section("Intervals on chain", [Chart(fig), Table(rows, index=False)]))
-    return _page("Run in progress", sections, intro, live=True)
+    return explorer_page("Run in progress", sections, intro, live=True)
 
 
 def timeline_page(tables: RunTables, live: bool) -> Page:
@@ -144,7 +150,7 @@ def timeline_page(tables: RunTables, live: bool) -> Page:
         ),
     ]
     charts: list[Block] = [Chart(make(tables), click_url="/interval/{}") for make in TIMELINE]
-    return _page("Interval timeline", [Section("Timeline", charts)], intro, live)
+    return explorer_page("Interval timeline", [Section("Timeline", charts)], intro, live)
 
 
 def _security_table(row: pd.Series, snap: ChainSnapshot, interval: int) -> list[Block]:
@@ -157,7 +163,7 @@ def _security_table(row: pd.Series, snap: ChainSnapshot, interval: int) -> list[
         ("highest line loading (%)", f"{row['max_line_loading_pct']:.1f}"),
         ("note", row.get("security_note") if isinstance(row.get("security_note"), str) else ""),
     ]
-    blocks: list[Block] = [_frame(facts, ["security", "value"])]
+    blocks: list[Block] = [fact_table(facts, ["security", "value"])]
     for e in snap.events:
         if e.name == "SecurityRecorded" and int(e.args["interval"]) == interval:
             verdict = {0: "secure", 1: "curtailed", 2: "insecure"}.get(int(e.args["verdict"]))
@@ -257,7 +263,7 @@ def interval_page(
                 "Settlement per member", [Chart(settlement), _settlement(tables, snap, interval)]
             )
         )
-    return _page(f"Interval {interval}", sections, intro, live)
+    return explorer_page(f"Interval {interval}", sections, intro, live)
 
 
 def member_page(tables: RunTables, snap: ChainSnapshot, member: int, live: bool) -> Page:
@@ -272,7 +278,7 @@ def member_page(tables: RunTables, snap: ChainSnapshot, member: int, live: bool)
                 f"{info['cost_per_kwh']:.4f} tokens/kWh.",
             )
         ),
-        _chain_note(snap),
+        chain_note(snap),
     ]
     bids = fig_member_bids(tables, member)
     retail = price_to_micro(float(tables.meta["scenario"]["market"]["retail_per_kwh"]))
@@ -283,30 +289,30 @@ def member_page(tables: RunTables, snap: ChainSnapshot, member: int, live: bool)
         Chart(fig_member_energy(tables, member), click_url="/interval/{}"),
         Chart(balance),
     ]
-    return _page(f"Member {member}", [Section("Over the run", charts)], intro, live)
+    return explorer_page(f"Member {member}", [Section("Over the run", charts)], intro, live)
 
 
 def audit_page(report: AuditReport | str, live: bool) -> Page:
     """The result of ``gridledger audit`` on the saved chain, with every finding."""
     if isinstance(report, str):
-        return _page("Audit", [], [Paragraph((report,))], live)
+        return explorer_page("Audit", [], [Paragraph((report,))], live)
     facts = report.as_dict()
     problems = facts.pop("problems")
     verdict = "OK: chain data re-derive to the reference" if report.ok else "FAILED"
     sections = [
-        Section("Audit", [_frame([(k, str(v)) for k, v in facts.items()], ["check", "result"])])
+        Section("Audit", [fact_table([(k, str(v)) for k, v in facts.items()], ["check", "result"])])
     ]
     sections.append(
         Section(
             "Findings",
-            [_frame([(p,) for p in problems], ["finding"])]
+            [fact_table([(p,) for p in problems], ["finding"])]
             if problems
             else [Paragraph(("No findings.",))],
         )
     )
-    return _page("Audit", sections, [Paragraph(("Audit: ", Strong(verdict)))], live)
+    return explorer_page("Audit", sections, [Paragraph(("Audit: ", Strong(verdict)))], live)
 
 
 def missing_page(what: str) -> Page:
     """A page for something the run does not hold (an unknown interval or member)."""
-    return _page("Not found", [], [Paragraph((what,))], live=False)
+    return explorer_page("Not found", [], [Paragraph((what,))], live=False)

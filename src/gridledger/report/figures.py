@@ -18,6 +18,7 @@ from gridledger.report.tables import RunTables
 
 __all__ = [
     "TIMELINE",
+    "base_figure",
     "fig_balance",
     "fig_energy",
     "fig_member_bids",
@@ -44,7 +45,8 @@ LAYOUT = {
 }
 
 
-def _figure(title: str, x_title: str, y_title: str, **layout: object) -> go.Figure:
+def base_figure(title: str, x_title: str, y_title: str, **layout: object) -> go.Figure:
+    """An empty figure in the house style (titles, white template, legend below)."""
     fig = go.Figure()
     fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, **LAYOUT)
     fig.update_layout(**layout)
@@ -79,7 +81,7 @@ def fig_prices(tables: RunTables) -> go.Figure:
     market = tables.meta["scenario"]["market"]
     x, ids = _times(tables), _ids(tables)
     prices = interval_prices(tables)
-    fig = _figure("Trade prices per interval", "time", "tokens/kWh")
+    fig = base_figure("Trade prices per interval", "time", "tokens/kWh")
     fig.add_scatter(x=x, y=prices["buyer"], name="mean buyer price (fee incl.)", customdata=ids)
     fig.add_scatter(x=x, y=prices["seller"], name="mean seller price", customdata=ids)
     uniform = tables.intervals["price_per_kwh"]
@@ -96,7 +98,7 @@ def fig_energy(tables: RunTables) -> go.Figure:
     """Traded energy against load, PV and the grid exchange per interval."""
     iv = tables.intervals
     x, ids = _times(tables), _ids(tables)
-    fig = _figure("Energy per interval", "time", "kWh")
+    fig = base_figure("Energy per interval", "time", "kWh")
     fig.add_bar(x=x, y=iv["traded_kwh"], name="traded P2P", customdata=ids)
     for column, label in (
         ("load_kwh", "members' load"),
@@ -112,7 +114,7 @@ def fig_welfare(tables: RunTables) -> go.Figure:
     """Welfare, its competitive optimum and the use-of-system fee revenue per interval."""
     iv = tables.intervals
     x, ids = _times(tables), _ids(tables)
-    fig = _figure("Welfare and fee revenue per interval", "time", "tokens")
+    fig = base_figure("Welfare and fee revenue per interval", "time", "tokens")
     fig.add_bar(x=x, y=iv["welfare"], name="welfare (true values)", customdata=ids)
     fig.add_scatter(x=x, y=iv["optimal_welfare"], name="competitive optimum", customdata=ids)
     fig.add_bar(x=x, y=iv["fees"], name="fee revenue", customdata=ids)
@@ -123,7 +125,7 @@ def fig_violations(tables: RunTables) -> go.Figure:
     """Grid limit violations before and after security management, and curtailment."""
     iv = tables.intervals
     x, ids = _times(tables), _ids(tables)
-    fig = _figure("Security per interval", "time", "violations (count)")
+    fig = base_figure("Security per interval", "time", "violations (count)")
     fig.add_bar(x=x, y=iv["violations_before"], name="violations before", customdata=ids)
     fig.add_bar(x=x, y=iv["violations_after"], name="violations after", customdata=ids)
     fig.add_scatter(x=x, y=iv["curtailed_kwh"], name="curtailed kWh", yaxis="y2", customdata=ids)
@@ -136,7 +138,7 @@ def fig_voltage(tables: RunTables) -> go.Figure:
     iv = tables.intervals
     sec = tables.meta["scenario"]["security"]
     x, ids = _times(tables), _ids(tables)
-    fig = _figure("Voltage envelope and line loading", "time", "voltage (p.u.)")
+    fig = base_figure("Voltage envelope and line loading", "time", "voltage (p.u.)")
     fig.add_scatter(x=x, y=iv["v_min_pu"], name="lowest bus voltage", customdata=ids)
     fig.add_scatter(x=x, y=iv["v_max_pu"], name="highest bus voltage", customdata=ids)
     for key in ("v_min_pu", "v_max_pu"):
@@ -157,7 +159,7 @@ def fig_trade_map(tables: RunTables, feeder: Feeder, interval: int | None = None
     one interval's trades, or the whole run's when ``interval`` is None."""
     xy = tree_layout(feeder)
     title = "Trades on the feeder" + ("" if interval is None else f", interval {interval}")
-    fig = _figure(title, "", "", height=460, hovermode="closest", showlegend=True)
+    fig = base_figure(title, "", "", height=460, hovermode="closest", showlegend=True)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     lx: list[float | None] = []
@@ -211,7 +213,7 @@ def fig_order_book(tables: RunTables, interval: int) -> go.Figure | None:
     rounds = tables.rounds[tables.rounds["interval"] == interval]
     if len(rounds) == 0:
         return None
-    fig = _figure(
+    fig = base_figure(
         f"Order book per round, interval {interval}",
         "cumulative kWh",
         "tokens/kWh",
@@ -244,7 +246,7 @@ def fig_order_book_moves(tables: RunTables, interval: int) -> go.Figure | None:
     rounds = tables.rounds[tables.rounds["interval"] == interval]
     if len(rounds) == 0:
         return None
-    fig = _figure(f"How the book moved, interval {interval}", "round", "tokens/kWh")
+    fig = base_figure(f"How the book moved, interval {interval}", "round", "tokens/kWh")
     buys, sells = rounds[rounds["side"] == "buy"], rounds[rounds["side"] == "sell"]
     best_bid = buys.groupby("round")["price_per_kwh"].max()
     best_ask = sells.groupby("round")["price_per_kwh"].min()
@@ -262,7 +264,7 @@ def fig_readings(tables: RunTables, interval: int) -> go.Figure | None:
     st = tables.settlement[tables.settlement["interval"] == interval]
     if len(st) == 0:
         return None
-    fig = _figure(
+    fig = base_figure(
         f"Readings against schedules, interval {interval}",
         "member",
         "net Wh (+ export)",
@@ -281,7 +283,7 @@ def fig_settlement(tables: RunTables, interval: int) -> go.Figure | None:
     st = tables.settlement[tables.settlement["interval"] == interval]
     if len(st) == 0:
         return None
-    fig = _figure(
+    fig = base_figure(
         f"Settlement per member, interval {interval}",
         "member",
         "tokens",
@@ -304,7 +306,7 @@ def fig_member_bids(tables: RunTables, member: int) -> go.Figure | None:
     if len(rounds) == 0:
         return None
     times = dict(zip(tables.intervals["interval"], tables.intervals["time"], strict=True))
-    fig = _figure(f"Bids of member {member}", "time", "tokens/kWh", hovermode="closest")
+    fig = base_figure(f"Bids of member {member}", "time", "tokens/kWh", hovermode="closest")
     for r, part in rounds.groupby("round"):
         fig.add_scatter(
             x=[str(times.get(i, i)) for i in part["interval"]],
@@ -324,7 +326,7 @@ def fig_member_trades(tables: RunTables, member: int) -> go.Figure:
     ids = _ids(tables)
     bought = tr[tr["buyer"] == member].groupby("interval")["e_kwh"].sum().reindex(ids).fillna(0)
     sold = tr[tr["seller"] == member].groupby("interval")["e_kwh"].sum().reindex(ids).fillna(0)
-    fig = _figure(f"Trades of member {member}", "time", "kWh", barmode="relative")
+    fig = base_figure(f"Trades of member {member}", "time", "kWh", barmode="relative")
     x = _times(tables)
     fig.add_bar(x=x, y=bought.values, name="bought P2P", customdata=ids)
     fig.add_bar(x=x, y=-sold.values, name="sold P2P", customdata=ids)
@@ -340,7 +342,7 @@ def fig_member_energy(tables: RunTables, member: int) -> go.Figure:
     """A member's scheduled and metered net energy and its grid exchange per interval."""
     st = _member_settlement(tables, member)
     x, ids = _times(tables), _ids(tables)
-    fig = _figure(f"Energy of member {member}", "time", "Wh (+ export)")
+    fig = base_figure(f"Energy of member {member}", "time", "Wh (+ export)")
     fig.add_scatter(x=x, y=st["scheduled_net_wh"], name="scheduled net", customdata=ids)
     fig.add_scatter(x=x, y=st["actual_net_wh"], name="metered net", customdata=ids)
     fig.add_bar(x=x, y=st["grid_import_wh"], name="grid import", customdata=ids)
@@ -358,7 +360,7 @@ def fig_balance(
     events (debt where it is below zero) and the escrow its binding bids locked."""
     st = _member_settlement(tables, member)
     x, ids = _times(tables), _ids(tables)
-    fig = _figure(f"Balance of member {member}", "time", "tokens")
+    fig = base_figure(f"Balance of member {member}", "time", "tokens")
     fig.add_scatter(x=x, y=st["net"].fillna(0).cumsum(), name="cumulative net", customdata=ids)
     if chain_balance is not None and len(chain_balance):
         values = chain_balance.reindex(ids)
