@@ -17,6 +17,7 @@ from gridledger.report.plots import tree_layout
 from gridledger.report.tables import RunTables
 
 __all__ = [
+    "LAYOUT",
     "TIMELINE",
     "base_figure",
     "fig_balance",

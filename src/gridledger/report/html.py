@@ -7,7 +7,9 @@ document (PNG figures as data URIs, one style sheet inline, interactive plotly
 charts with plotly.js inlined, so one file works offline; the explorer passes a
 ``plotly_src`` URL instead); every text and table cell is escaped. The run report
 (:func:`write_report`), ``gridledger compare``, every ``gridledger experiment``
-page and every page of ``gridledger serve`` are built this way.
+page and every page of ``gridledger serve`` are built this way. The run report holds
+only interactive charts (the explorer's figures, :mod:`gridledger.report.figures` and
+:mod:`gridledger.report.details`), no picture.
 """
 
 from __future__ import annotations
@@ -30,10 +32,10 @@ from matplotlib.figure import Figure
 from plotly.offline import get_plotlyjs
 
 from gridledger.grid import load_feeder
+from gridledger.report.details import DETAILS
 from gridledger.report.figures import TIMELINE, fig_trade_map
 from gridledger.report.keyfigures import GROUPS, grouped
 from gridledger.report.kpis import summary
-from gridledger.report.plots import PLOTS
 from gridledger.report.tables import RunTables, load_tables
 
 __all__ = [
@@ -66,15 +68,6 @@ h2{margin-top:1.6em;border-bottom:2px solid #eee}
 nav{margin-bottom:1em}nav a{margin-right:1.2em}
 .chart{min-height:340px;margin:0.5em 0}
 """
-
-
-STATIC_PLOTS = (
-    "Voltage profile along the feeder",
-    "Line loading",
-    "Bidding rounds",
-    "Best response: convergence and equilibrium check",
-)
-"""Detail plots the report keeps as pictures (the timeline and the map are interactive)."""
 
 
 def figure_to_data_uri(fig: Figure) -> str:
@@ -298,11 +291,10 @@ def write_report(tables: RunTables, out_dir: Path) -> Path:
     if len(tables.intervals):
         sections.append(Section("Timeline", [Chart(make(tables)) for make in TIMELINE]))
         sections.append(Section("Trades on the feeder map", [Chart(fig_trade_map(tables, feeder))]))
-    for title, plot in PLOTS:
-        if title in STATIC_PLOTS:
-            fig = plot(tables, feeder)
-            if fig is not None:
-                sections.append(Section(title, [Image.of(fig)]))
+    for title, make in DETAILS:
+        fig = make(tables, feeder)
+        if fig is not None:
+            sections.append(Section(title, [Chart(fig)]))
     page = Page(
         "gridledger report", f"gridledger run: {kpis['scenario']}", [intro], sections=sections
     )

@@ -124,7 +124,7 @@ KEY_FIGURES: tuple[KeyFigure, ...] = (
         "max_line_loading_pct",
         "grid",
         "Highest line loading",
-        "%",
+        "pct",
         "Largest loading of any line in any interval.",
     ),
     _F(
@@ -238,7 +238,8 @@ KEY_FIGURES: tuple[KeyFigure, ...] = (
 
 
 def format_value(value: Any, unit: str) -> str:
-    """``value`` as text with its unit ("-" when missing; shares as percent)."""
+    """``value`` as text with its unit ("-" when missing; shares (``%``) as percent, values
+    already in percent (``pct``) as they are)."""
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -247,6 +248,8 @@ def format_value(value: Any, unit: str) -> str:
         return str(len(value))
     if unit == "%" and isinstance(value, int | float):
         return f"{100 * float(value):,.1f} %"
+    if unit == "pct" and isinstance(value, int | float):  # a value already in percent
+        return f"{float(value):,.1f} %"
     if isinstance(value, float):
         shown = f"{value:,.4f}" if abs(value) < 10 else f"{value:,.2f}"
     elif isinstance(value, int):
