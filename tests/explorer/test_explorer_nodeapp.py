@@ -15,8 +15,18 @@ from gridledger.cli import main
 from gridledger.explorer.app import create_app, explorer_for_node
 from gridledger.explorer.chain import ChainSnapshot
 from gridledger.explorer.chaintables import chain_tables
-from gridledger.explorer.node import MarketOnChain, MarketParams, NodeView, code_matches
+from gridledger.explorer.node import (
+    MarketOnChain,
+    MarketParams,
+    NodeView,
+    NodeWatcher,
+    code_matches,
+    find_markets,
+    market_topics,
+    shipped_code,
+)
 from gridledger.ledger import encoding as enc
+from gridledger.ledger.backends import LogEntry
 from gridledger.ledger.contracts import DecodedEvent
 from gridledger.market import Bid, Side, Tariffs, Trade
 from gridledger.market.orders import Curtailment
@@ -160,3 +170,51 @@ def test_serve_without_folder_bad_input(
 def test_code_check_ignores_only_the_immutables() -> None:
     assert not code_matches(b"")
     assert not code_matches(b"\x60" * 100)
+
+
+class _StubNode:
+    """The three calls discovery makes, on a chain of two Markets (one not ours)."""
+
+    def __init__(self, head: int) -> None:
+        self.head = head
+        ours = shipped_code()
+        self.codes = {b"\x01" * 20: ours, b"\x02" * 20: b"\x60\x00", b"\x03" * 20: ours}
+        topic = market_topics()[0]
+        self.entries = [
+            LogEntry(b"\x01" * 20, (topic,), b"", 3),
+            LogEntry(b"\x02" * 20, (topic,), b"", 5),
+            LogEntry(b"\x03" * 20, (topic,), b"", 8),
+            LogEntry(b"\x03" * 20, (topic,), b"", 9),
+        ]
+
+    def block_number(self) -> int:
+        return self.head
+
+    def find_logs(self, query: dict[str, object]) -> list[LogEntry]:
+        first, last = int(str(query["fromBlock"]), 16), int(str(query["toBlock"]), 16)
+        return [e for e in self.entries if first <= e.block_number <= last]
+
+    def code(self, address: bytes) -> bytes:
+        return self.codes[address]
+
+
+def test_discovery_follows_the_newest_shipped_market_or_the_one_named() -> None:
+    node = _StubNode(head=6)
+    found = find_markets(node)  # type: ignore[arg-type]
+    assert [(m.address[0], m.first_block, m.code_matches) for m in found] == [
+        (1, 3, True),
+        (2, 5, False),  # emits Market events, but its code is not the shipped Market's
+    ]
+    watcher = NodeWatcher(url="stub")
+    watcher._scan(node)  # type: ignore[arg-type]
+    chosen = watcher._choose()
+    assert chosen is not None and chosen.address == b"\x01" * 20
+    node.head = 10  # a newer Market appears: the scan goes on from block 7
+    watcher._scan(node)  # type: ignore[arg-type]
+    chosen = watcher._choose()
+    assert chosen is not None and (chosen.address, chosen.events) == (b"\x03" * 20, 2)
+    watcher.market = b"\x01" * 20  # --market
+    assert watcher._choose() == found[0]
+    node.head = 2  # the node restarted: discovery starts again
+    watcher._scan(node)  # type: ignore[arg-type]
+    assert watcher._found == {}

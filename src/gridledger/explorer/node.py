@@ -45,10 +45,12 @@ __all__ = [
     "NodeReader",
     "NodeView",
     "NodeWatcher",
+    "code_matches",
     "find_markets",
     "market_params",
     "market_topics",
     "parse_address",
+    "shipped_code",
 ]
 
 log = logging.getLogger(__name__)
@@ -197,10 +199,15 @@ def market_topics() -> list[bytes]:
     ]
 
 
+def shipped_code() -> bytes:
+    """The shipped Market's runtime code (its immutables zero)."""
+    return _unhex(_market_json()["deployedBytecode"])
+
+
 def code_matches(code: bytes) -> bool:
     """True when ``code`` is the shipped Market's runtime code (the immutables, zero in the
     artifact, may differ)."""
-    shipped = _unhex(_market_json()["deployedBytecode"])
+    shipped = shipped_code()
     return len(code) == len(shipped) and all(
         s == 0 or s == c for s, c in zip(shipped, code, strict=True)
     )
@@ -351,6 +358,9 @@ class NodeWatcher(Follower):
 
     def _scan(self, reader: NodeReader) -> int:
         head = reader.block_number()
+        if head + 1 < self._scanned:  # a dev node restarted or reverted: read it anew
+            log.warning("node %s went back to block %d: reading it anew", self.url, head)
+            self._found, self._scanned, self._followed = {}, 0, None
         if head >= self._scanned:
             for found in find_markets(reader, self._scanned, head):
                 old = self._found.get(found.address)
