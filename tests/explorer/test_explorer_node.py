@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -153,3 +157,21 @@ def test_serve_chain_url_without_a_run_folder(
         _wait_for(chosen, f"Market {market.hex}: 3 intervals settled")
     finally:
         chosen.watcher.stop()
+    # the command itself: `gridledger serve --chain URL`, no folder, until Ctrl-C
+    argv = [sys.executable, "-m", "gridledger.cli", "serve", "--chain", anvil_url, "--port", "0"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        served = re.search(r"http://127\.0\.0\.1:\d+/", proc.stdout.readline())
+        assert served is not None
+        page, deadline = "", time.time() + 30
+        while f"Market {market.hex}: 3 intervals settled" not in page:
+            assert time.time() < deadline, page
+            time.sleep(0.2)
+            with urllib.request.urlopen(served.group(0), timeout=10) as response:
+                page = response.read().decode()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "explorer stopped" in out, err
+    assert "Traceback" not in err
