@@ -218,3 +218,14 @@ def test_discovery_follows_the_newest_shipped_market_or_the_one_named() -> None:
     node.head = 2  # the node restarted: discovery starts again
     watcher._scan(node)  # type: ignore[arg-type]
     assert watcher._found == {}
+
+
+@pytest.mark.parametrize("count", [4, 5, 8, 11], ids=["members", "opened", "cleared", "read"])
+def test_every_page_of_a_market_part_way_through_an_interval(count: int) -> None:
+    explorer = explorer_for_node("http://127.0.0.1:9")
+    explorer.watcher.view = NodeView((MARKET,), MARKET, PARAMS, 6)
+    explorer.watcher._snapshot = ChainSnapshot("node test", _events()[:count])
+    client = create_app(explorer).test_client()
+    for url in ("/", "/timeline", "/member/0", "/member/1"):
+        _text(client, url)
+    _text(client, "/interval/0", 404 if count < 5 else 200)

@@ -62,6 +62,12 @@ EXTRA_INTERVAL_COLUMNS = (
 )
 
 
+def _numbers(rows: list[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
+    """A frame of ``rows``; when there is none, its columns are numbers (not objects)."""
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.astype(float) if not rows else frame
+
+
 def _side(bid: Any) -> str:
     return "buy" if bid.side == Side.BUY else "sell"
 
@@ -193,15 +199,15 @@ def chain_tables(events: Sequence[DecodedEvent], params: MarketParams) -> RunTab
     frame = pd.DataFrame([intervals[t] for t in sorted(intervals)], columns=columns)
     for column in ("traded_kwh", "curtailed_kwh", "fees"):
         frame[column] = frame[column].astype(float)
-    trade_frame = pd.DataFrame(trades, columns=list(COLUMNS["trades"]))
+    trade_frame = _numbers(trades, list(COLUMNS["trades"]))
     trade_frame = trade_frame.sort_values(["interval", "trade"], ignore_index=True)
     market = {"retail_per_kwh": params.retail_per_kwh, "feed_in_per_kwh": params.feed_in_per_kwh}
     return RunTables(
         meta={"scenario": {"market": market}, "feeder": None, "clearing": params.rule},
         intervals=frame,
-        rounds=pd.DataFrame(rounds, columns=list(COLUMNS["rounds"])),
+        rounds=_numbers(rounds, list(COLUMNS["rounds"])),
         trades=trade_frame,
-        settlement=pd.DataFrame(settlement, columns=[*COLUMNS["settlement"], "net_on_chain"]),
+        settlement=_numbers(settlement, [*COLUMNS["settlement"], "net_on_chain"]),
         members=_members(events),
         bus_voltages=pd.DataFrame(),
         bus_voltages_before=pd.DataFrame(),
