@@ -56,7 +56,7 @@ def test_cli_run_writes_folder_and_report_rebuilds(tmp_path: Path) -> None:
     for name in ("trades.csv", "intervals.csv", "rounds.csv", "settlement.csv", "report.html"):
         assert (out / name).is_file(), name
     html = (out / "report.html").read_text()
-    assert "data:image/png;base64" in html
+    assert "Plotly.newPlot(" in html and "<img" not in html  # interactive charts, no picture
     (out / "report.html").unlink()
     assert main(["report", str(out)]) == 0
     assert (out / "report.html").is_file()
