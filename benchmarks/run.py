@@ -167,6 +167,8 @@ GROUPS: dict[str, Callable[[], list[Row]]] = {
     "ledger": _module_rows("bench_ledger"),
     "day_onchain": _day_onchain,
     "scale": _module_rows("bench_scale"),
+    "scale_chain": _module_rows("bench_scale_chain"),
+    "gas_scale": _module_rows("bench_gas_scale"),
 }
 
 

@@ -9,10 +9,11 @@ later restart from an older state. The resumed folders must equal an uninterrupt
 
 Which request carries which step: an interval spans several blocks (its opening and each
 round's deadline), so the uninterrupted reference run goes through a recording proxy that
-decodes the function of every transaction sent; :func:`_mine` looks up, for interval k
-(0-based) and step "clear" or "settle", the number of the ``eth_sendRawTransaction`` batch
-that carries it, which is also the number of the ``evm_mine`` that mines it (each batch is
-mined by the next ``evm_mine``).
+decodes the function of every transaction sent; for interval k (0-based) and step "clear"
+or "settle", :func:`_batch` looks up the number of the ``eth_sendRawTransaction`` batch
+that carries it and :func:`_mine` the number of the ``evm_mine`` that mines it (the next
+one after the batch: the ledger hands transactions to the node's pool before it estimates
+the gas of the next, and mines once per block).
 """
 
 from __future__ import annotations
@@ -47,13 +48,18 @@ HORIZON = ("--set", "horizon.first_interval=48", "--set", f"horizon.intervals={I
 UNCOMPARED = {"runtime_s", "chain"}  # wall clock; the node's URL differs between runs
 
 
-SCHEDULE: dict[tuple[int, str], int] = {}  # (interval k, step) -> batch / evm_mine number
+SCHEDULE: dict[tuple[int, str], tuple[int, int]] = {}  # (k, step) -> (batch, evm_mine)
 
 
 def _mine(k: int, step: str) -> Callable[[], int]:
-    """Number of the ``evm_mine`` (and ``eth_sendRawTransaction`` batch) of interval ``k``'s
-    ``"clear"`` or ``"settle"`` (known once the reference run has been recorded)."""
-    return lambda: SCHEDULE[(k, step)]
+    """Number of the ``evm_mine`` that mines interval ``k``'s ``"clear"`` or ``"settle"``
+    (known once the reference run has been recorded)."""
+    return lambda: SCHEDULE[(k, step)][1]
+
+
+def _batch(k: int, step: str) -> Callable[[], int]:
+    """Number of the ``eth_sendRawTransaction`` batch that carries interval ``k``'s step."""
+    return lambda: SCHEDULE[(k, step)][0]
 
 
 def _function_names() -> dict[bytes, str]:
@@ -77,12 +83,12 @@ def _record_schedule(proxy: Proxy) -> None:
     """Fill :data:`SCHEDULE` from the functions the proxy saw in each batch."""
     SCHEDULE.clear()
     seen = {"clear": 0, "settle": 0}
-    for number, names in enumerate(proxy.batches, start=1):
+    for number, (mine, names) in enumerate(proxy.batches, start=1):
         for step, function in (("clear", "clearGreedy"), ("settle", "settle")):
             if function in names:
-                SCHEDULE[(seen[step], step)] = number
+                SCHEDULE[(seen[step], step)] = (number, mine)
                 seen[step] += 1
-    assert proxy.counts.get("evm_mine") == len(proxy.batches), "one evm_mine per batch"
+    assert proxy.batches[-1][0] <= proxy.counts["evm_mine"], "every batch is mined"
 
 
 def _rpc(url: str, method: str, params: list[Any]) -> Any:
@@ -104,7 +110,8 @@ class Proxy:
         self.upstream = upstream
         self.counts: dict[str, int] = {}
         self.faults: dict[tuple[str, int], Fault] = {}
-        self.batches: list[list[str]] = []  # functions of each eth_sendRawTransaction batch
+        # each eth_sendRawTransaction batch: the evm_mine that mines it, its functions
+        self.batches: list[tuple[int, list[str]]] = []
         self.dead = False
         proxy = self
 
@@ -146,7 +153,8 @@ class Proxy:
         if raws:
             names = _function_names()
             data = [rlp.decode(bytes.fromhex(raw[4:]))[7] for raw in raws]  # type-2 tx: data
-            self.batches.append([names.get(bytes(d[:4]), "?") for d in data])
+            mine = self.counts.get("evm_mine", 0) + 1
+            self.batches.append((mine, [names.get(bytes(d[:4]), "?") for d in data]))
         for method in {c["method"] for c in calls}:
             self.counts[method] = self.counts.get(method, 0) + 1
             fault = self.faults.pop((method, self.counts[method]), None)
@@ -307,7 +315,7 @@ def test_node_restarted_from_older_state(
         dumps.append(_rpc(node.url, "anvil_dumpState", []))
         return "forward"
 
-    proxy.faults[("eth_sendRawTransaction", _mine(2, "clear")())] = dump  # after interval 1
+    proxy.faults[("eth_sendRawTransaction", _batch(2, "clear")())] = dump  # after interval 1
     _kill_at(proxy, node, _mine(4, "clear")())
     assert _run(out, proxy.url) == 1
     proxy.close()
@@ -329,11 +337,11 @@ def test_node_restarted_from_older_state(
 
 
 @pytest.mark.parametrize(
-    ("method", "mine", "answer"),
+    ("method", "number", "answer"),
     [
         ("evm_mine", _mine(2, "settle"), "drop"),
-        ("eth_sendRawTransaction", _mine(3, "clear"), "drop"),
-        ("eth_sendRawTransaction", _mine(1, "settle"), "502"),
+        ("eth_sendRawTransaction", _batch(3, "clear"), "drop"),
+        ("eth_sendRawTransaction", _batch(1, "settle"), "502"),
     ],
     ids=["mined-answer-lost", "delivered-answer-lost", "delivered-http-502"],
 )
@@ -343,7 +351,7 @@ def test_lost_answer(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     method: str,
-    mine: Callable[[], int],
+    number: Callable[[], int],
     answer: str,
 ) -> None:
     """The node got the transactions (mined them, or holds them in its pool) and the
@@ -353,7 +361,7 @@ def test_lost_answer(
     node = start_anvil()
     anvil_nodes.append(node)
     proxy = Proxy(node.url)
-    proxy.faults[(method, mine())] = lambda: answer
+    proxy.faults[(method, number())] = lambda: answer
     capsys.readouterr()
     assert _run(out, proxy.url) == 1
     error = capsys.readouterr().err

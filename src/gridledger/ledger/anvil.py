@@ -56,8 +56,11 @@ class AnvilNode:
         self.stop()
 
 
-def start_anvil(timeout_s: float = 20.0, state: Path | None = None) -> AnvilNode:
-    """Start anvil on a free port and wait until it accepts connections.
+def start_anvil(
+    timeout_s: float = 20.0, state: Path | None = None, *, block_gas_limit: int | None = None
+) -> AnvilNode:
+    """Start anvil on a free port and wait until it accepts connections (``block_gas_limit``:
+    its blocks' gas limit, anvil's own 30M when None).
 
     With ``state``, anvil loads its chain from that file if it exists and writes the chain
     to it when stopped (``anvil --state``; :meth:`AnvilNode.stop` sends SIGTERM, on which
@@ -75,6 +78,7 @@ def start_anvil(timeout_s: float = 20.0, state: Path | None = None) -> AnvilNode
             str(binary),
             *("--host", "127.0.0.1", "--port", str(port), "--silent"),
             *(() if state is None else ("--state", str(state))),
+            *(() if block_gas_limit is None else ("--gas-limit", str(block_gas_limit))),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

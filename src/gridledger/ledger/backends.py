@@ -28,7 +28,16 @@ from eth_tester import PyEVMBackend
 
 from gridledger.errors import ChainError, NodeUnreachable
 
-__all__ = ["Backend", "EmbeddedBackend", "LogEntry", "RpcBackend", "TxResult", "open_backend"]
+__all__ = [
+    "Backend",
+    "CallReverted",
+    "EmbeddedBackend",
+    "LogEntry",
+    "RpcBackend",
+    "TxResult",
+    "calldata_floor_gas",
+    "open_backend",
+]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +71,8 @@ class Backend(ABC):
     chain_id: int
     #: True when :meth:`send` executes at once (results without mining).
     eager: bool
+    #: Gas one block may hold (the sum of its transactions' gas limits stays below it).
+    block_gas_limit: int = BLOCK_GAS_LIMIT
 
     @abstractmethod
     def fund(self, address: bytes, wei: int) -> None:
@@ -84,6 +95,17 @@ class Backend(ABC):
         """``eth_call`` at the latest state; raises :class:`ChainError` on revert."""
 
     @abstractmethod
+    def estimate_gas(self, sender: bytes, to: bytes | None, data: bytes) -> int:
+        """``eth_estimateGas`` of a call (``to`` None: a deployment) at the pending state,
+        after every transaction sent or staged so far; raises :class:`CallReverted` with
+        the revert data when the call would revert."""
+
+    def stage(self, raws: Sequence[bytes]) -> None:  # noqa: B027 - eager backends run at once
+        """Hand signed transactions to the node's pool without mining them, so the next
+        :meth:`estimate_gas` sees their effects (a JSON-RPC node; eager backends have run
+        them already). :meth:`send` of the same transactions then only mines them."""
+
+    @abstractmethod
     def logs(self, address: bytes, from_block: int = 0) -> list[LogEntry]:
         """All logs emitted by ``address`` from ``from_block`` on, in chain order."""
 
@@ -100,6 +122,14 @@ class Backend(ABC):
         """Release resources (stop nothing that the backend did not start)."""
 
 
+def calldata_floor_gas(data: bytes) -> int:
+    """The least gas a transaction with calldata ``data`` is charged since Prague (EIP-7623:
+    21,000 plus 10 per token, a zero byte one token and any other byte four): a transaction
+    whose limit is below it is invalid, whatever its execution costs."""
+    zeros = data.count(0)
+    return 21_000 + 10 * (zeros + 4 * (len(data) - zeros))
+
+
 class CallReverted(ChainError):
     """An ``eth_call`` reverted; ``data`` holds the revert data."""
 
@@ -114,13 +144,20 @@ class EmbeddedBackend(Backend):
 
     eager = True
 
-    def __init__(self, funded: Sequence[bytes] = (), wei_each: int = 10**24) -> None:
+    def __init__(
+        self,
+        funded: Sequence[bytes] = (),
+        wei_each: int = 10**24,
+        *,
+        block_gas_limit: int = BLOCK_GAS_LIMIT,
+    ) -> None:
+        self.block_gas_limit = block_gas_limit
         state = {
             address: {"balance": wei_each, "storage": {}, "code": b"", "nonce": 0}
             for address in funded
         }
         params = PyEVMBackend.generate_genesis_params(
-            overrides={"gas_limit": BLOCK_GAS_LIMIT, "timestamp": 1_700_000_000}
+            overrides={"gas_limit": block_gas_limit, "timestamp": 1_700_000_000}
         )
         self._backend = PyEVMBackend(genesis_parameters=params, genesis_state=state or None)
         self.chain = self._backend.chain
@@ -212,7 +249,7 @@ class EmbeddedBackend(Backend):
         unsigned = vm.create_unsigned_transaction(
             nonce=state.get_nonce(sender),
             gas_price=vm.get_header().base_fee_per_gas or 0,
-            gas=BLOCK_GAS_LIMIT // 2,
+            gas=self.block_gas_limit // 2,
             to=to,
             value=0,
             data=data,
@@ -227,6 +264,33 @@ class EmbeddedBackend(Backend):
             output = bytes(computation.output or b"")
             raise CallReverted(f"call to 0x{to.hex()} reverted", output)
         return bytes(computation.output)
+
+    def estimate_gas(self, sender: bytes, to: bytes | None, data: bytes) -> int:
+        # One run at the block's gas limit on a snapshot of the pending state; the gas it
+        # consumes before the refund is what the transaction needs (the caller adds the
+        # margin that covers the 63/64 rule of nested calls).
+        vm = self._state_vm()
+        state = vm.state
+        unsigned = vm.create_unsigned_transaction(
+            nonce=state.get_nonce(sender),
+            gas_price=vm.get_header().base_fee_per_gas or 0,
+            gas=self.block_gas_limit,
+            to=to or b"",
+            value=0,
+            data=data,
+        )
+        spoof = SpoofTransaction(unsigned, from_=sender)
+        state.lock_changes()  # as a real transaction starts: storage's original values
+        snapshot = state.snapshot()
+        try:
+            computation = state.apply_transaction(spoof)
+        finally:
+            state.revert(snapshot)
+        if computation.is_error:
+            output = bytes(computation.output or b"")
+            raise CallReverted(f"estimate of a call to 0x{(to or b'').hex()} reverted", output)
+        executed = self.block_gas_limit - int(computation.get_gas_remaining())
+        return max(executed, calldata_floor_gas(data))
 
     def logs(self, address: bytes, from_block: int = 0) -> list[LogEntry]:
         chaindb = self.chain.chaindb
@@ -273,6 +337,9 @@ class RpcBackend(Backend):
         self.context: Callable[[], str] | None = None
         self.chain_id = int(self._rpc("eth_chainId", []), 16)
         self.is_anvil = False
+        self._staged: dict[bytes, str] = {}  # raw -> hash: in the pool, not mined yet
+        latest = self._rpc("eth_getBlockByNumber", ["latest", False])
+        self.block_gas_limit = int(latest["gasLimit"], 16)
         try:
             self._rpc("anvil_setAutomine", [False])
             self.is_anvil = True
@@ -353,10 +420,16 @@ class RpcBackend(Backend):
     def nonce(self, address: bytes) -> int:
         return int(self._rpc("eth_getTransactionCount", [_hex(address), "pending"]), 16)
 
+    def stage(self, raws: Sequence[bytes]) -> None:
+        fresh = [r for r in raws if r not in self._staged]
+        hashes = self._batch([("eth_sendRawTransaction", [_hex(r)]) for r in fresh])
+        self._staged.update(zip(fresh, hashes, strict=True))
+
     def send(self, raws: Sequence[bytes]) -> list[TxResult]:
         if not raws:
             return []
-        hashes = self._batch([("eth_sendRawTransaction", [_hex(r)]) for r in raws])
+        self.stage(raws)
+        hashes = [self._staged.pop(r) for r in raws]
         self.mine()
         out = []
         for h, res in zip(hashes, self.receipts([_unhex(h) for h in hashes]), strict=True):
@@ -427,6 +500,26 @@ class RpcBackend(Backend):
             data_out = _unhex(raw) if isinstance(raw, str) and raw.startswith("0x") else b""
             raise CallReverted(f"call to 0x{to.hex()} reverted: {err}", data_out)
         return _unhex(answer["result"])
+
+    def estimate_gas(self, sender: bytes, to: bytes | None, data: bytes) -> int:
+        call: dict[str, str] = {"from": _hex(sender), "data": _hex(data)}
+        if to is not None:
+            call["to"] = _hex(to)
+        answer = self._post(
+            {
+                "jsonrpc": "2.0",
+                "id": next(self._ids),
+                "method": "eth_estimateGas",
+                "params": [call, "pending"],
+            }
+        )
+        if "error" in answer:
+            err = answer["error"]
+            raw = err.get("data") if isinstance(err, dict) else None
+            data_out = _unhex(raw) if isinstance(raw, str) and raw.startswith("0x") else b""
+            where = f"0x{to.hex()}" if to is not None else "a deployment"
+            raise CallReverted(f"eth_estimateGas of a call to {where} failed: {err}", data_out)
+        return int(answer["result"], 16)
 
     def logs(self, address: bytes, from_block: int = 0) -> list[LogEntry]:
         entries = self._rpc(

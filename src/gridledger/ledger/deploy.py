@@ -23,18 +23,6 @@ from gridledger.errors import ChainError
 from gridledger.ledger.contracts import Artifact, artifact
 from gridledger.ledger.fee_clearing import kappa_args, pack_fee_table
 from gridledger.ledger.keys import PublicKeys
-from gridledger.ledger.txqueue import (
-    GAS_APPROVE,
-    GAS_DEPLOY_HELPER,
-    GAS_DEPLOY_MARKET,
-    GAS_DEPLOY_TOKEN,
-    GAS_DEPOSIT_GRID,
-    GAS_MINT,
-    TxQueue,
-    gas_configure,
-    gas_deposit,
-    gas_register,
-)
 from gridledger.market.settlement import Tariffs
 
 __all__ = [
@@ -43,8 +31,8 @@ __all__ = [
     "MAX_FEE_TABLE_BYTES",
     "MAX_OPTIMAL_BUSES",
     "NETWORK_SIGNED_ONLY",
-    "REGISTER_CHUNK",
     "ROLE_CODES",
+    "SETUP_PAGE_MEMBERS",
     "ChainTiming",
     "ClearingConfig",
     "Deployment",
@@ -62,7 +50,7 @@ __all__ = [
 CLEARING_RULE_IDS: dict[str, int] = {"uniform": 0, "greedy": 1, "optimal": 2}
 ROLE_CODES: dict[str, int] = {"consumer": 0, "producer": 1, "prosumer": 2}
 MAX_FEE_TABLE_BYTES = 24_575  # one data contract (EIP-170 code size limit - 1)
-REGISTER_CHUNK = 64
+SETUP_PAGE_MEMBERS = 128  # members registered, or deposited, per setup transaction
 MAX_OPTIMAL_BUSES = 36  # FeeClearing._MAX_OPTIMAL_BUSES: the tie-break weights fit 256 bits
 ZERO_ADDRESS = bytes(20)
 NETWORK_SIGNED_ONLY = (1 << 256) - 1  # Market.NETWORK_SIGNED_ONLY: verdicts signed, not checked
@@ -265,20 +253,20 @@ def plan_deployment(
 
 
 def setup_transactions(
-    txq: TxQueue,
     keys: PublicKeys,
     abis: tuple[Artifact, Artifact],
     deployment: Deployment,
     table: bytes | None,
     network_sig: tuple[bytes, bytes] | None = None,
-) -> list[tuple[str, bytes]]:
-    """The signed setup transactions ``(label, raw)`` of ``deployment``, in order.
+) -> list[tuple[str, bytes | None, bytes]]:
+    """The setup calls ``(label, to, data)`` of ``deployment``, in order (``to`` None: a
+    deployment); the operator sends them with estimated gas (:meth:`TxQueue.submit`).
 
     ``abis`` are the token's and the Market's; ``table`` the packed fee table (fee rules).
     The contracts must be at the addresses of the operator's next five nonces; ``network_sig``
     is the DSO's signature of the network commitment (when the deployment has one).
-    ``keys`` gives the public addresses (operator, members' accounts and meters); the
-    transactions are signed by ``txq``'s operator signer.
+    ``keys`` gives the public addresses (operator, members' accounts and meters).
+    Registration and deposits are paged, :data:`SETUP_PAGE_MEMBERS` members per call.
     """
     token_abi, market_abi = abis
     d = deployment
@@ -306,34 +294,28 @@ def setup_transactions(
         d.timing.reading_blocks,
         d.timing.settle_blocks,
     )
-    steps = [
-        ("deploy token", txq.sign(None, token_abi.deploy_data(operator), GAS_DEPLOY_TOKEN)),
-        ("deploy clearing", txq.sign(None, clearing_helper.deploy_data(), GAS_DEPLOY_HELPER)),
-        (
-            "deploy calculator",
-            txq.sign(None, artifact("SettlementCalculator").deploy_data(), GAS_DEPLOY_HELPER),
-        ),
-        (
-            "deploy curtailments",
-            txq.sign(None, artifact("SecurityVerifier").deploy_data(), GAS_DEPLOY_HELPER),
-        ),
-        ("deploy market", txq.sign(None, market_abi.deploy_data(config), GAS_DEPLOY_MARKET)),
+    steps: list[tuple[str, bytes | None, bytes]] = [
+        ("deploy token", None, token_abi.deploy_data(operator)),
+        ("deploy clearing", None, clearing_helper.deploy_data()),
+        ("deploy calculator", None, artifact("SettlementCalculator").deploy_data()),
+        ("deploy curtailments", None, artifact("SecurityVerifier").deploy_data()),
+        ("deploy market", None, market_abi.deploy_data(config)),
     ]
     if table is not None:
         assert d.clearing.fees is not None
         n_buses = int(d.clearing.fees.shape[0])
         kappa = kappa_args(d.clearing.kappa)
         data = market_abi.encode_call("configureClearing", n_buses, *kappa, table)
-        steps.append(("configure clearing", txq.sign(d.market, data, gas_configure(len(table)))))
+        steps.append(("configure clearing", d.market, data))
     if d.network is not None:
         if network_sig is None:
             message = "setup(): the network commitment needs the DSO's signature"
             raise ChainError(message)
         net = d.network
         data = market_abi.encode_call("configureNetwork", net.cfg, net.table, list(network_sig))
-        steps.append(("configure network", txq.sign(d.market, data, gas_configure(len(net.table)))))
-    for start in range(0, len(d.members), REGISTER_CHUNK):
-        chunk = d.members[start : start + REGISTER_CHUNK]
+        steps.append(("configure network", d.market, data))
+    for start in range(0, len(d.members), SETUP_PAGE_MEMBERS):
+        chunk = d.members[start : start + SETUP_PAGE_MEMBERS]
         data = market_abi.encode_call(
             "registerMembers",
             [m.id for m in chunk],
@@ -343,14 +325,14 @@ def setup_transactions(
             [m.role for m in chunk],
             [m.limit_wh for m in chunk],
         )
-        steps.append(("register members", txq.sign(d.market, data, gas_register(len(chunk)))))
-    mint = token_abi.encode_call("mint", operator, total)
-    steps.append(("mint", txq.sign(d.token, mint, GAS_MINT)))
+        steps.append(("register members", d.market, data))
+    steps.append(("mint", d.token, token_abi.encode_call("mint", operator, total)))
     approve = token_abi.encode_call("approve", to_checksum_address(d.market), total)
-    steps.append(("approve", txq.sign(d.token, approve, GAS_APPROVE)))
-    if ids:
-        data = market_abi.encode_call("depositMany", ids, [d.deposit_micro] * len(ids))
-        steps.append(("deposit members", txq.sign(d.market, data, gas_deposit(len(ids)))))
+    steps.append(("approve", d.token, approve))
+    for start in range(0, len(ids), SETUP_PAGE_MEMBERS):
+        page = ids[start : start + SETUP_PAGE_MEMBERS]
+        data = market_abi.encode_call("depositMany", page, [d.deposit_micro] * len(page))
+        steps.append(("deposit members", d.market, data))
     grid = market_abi.encode_call("depositGrid", d.grid_deposit_micro)
-    steps.append(("deposit grid", txq.sign(d.market, grid, GAS_DEPOSIT_GRID)))
+    steps.append(("deposit grid", d.market, grid))
     return steps

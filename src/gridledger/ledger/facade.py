@@ -27,8 +27,9 @@ import numpy.typing as npt
 
 from gridledger.errors import ChainError, NodeStateLost, NodeUnreachable, SavedChainDamaged
 from gridledger.ledger import encoding as enc
-from gridledger.ledger import store, txqueue
+from gridledger.ledger import store
 from gridledger.ledger.backends import Backend, RpcBackend, TxResult, open_backend
+from gridledger.ledger.capacity import check_capacity
 from gridledger.ledger.contracts import DecodedEvent
 from gridledger.ledger.deploy import (
     ChainTiming,
@@ -266,6 +267,7 @@ class Ledger(ChainReader):
         if self.deployment is not None:
             message = "setup(): a market is already deployed on this ledger"
             raise ChainError(message)
+        check_capacity(len(members), clearing, self.backend.block_gas_limit, timing)
         d, table = plan_deployment(
             self.operator,
             self.txq.nonce,
@@ -298,8 +300,9 @@ class Ledger(ChainReader):
             domain = enc.domain_separator(self.backend.chain_id, d.market)
             digest = enc.network_digest(domain, network.cfg, network.table)
             network_sig = self.keys.dso.sign_digest(digest)
-        self.txq.send(setup_transactions(self.txq, self.keys, abis, d, table, network_sig))
-        self.backend.seal()
+        for label, to, data in setup_transactions(self.keys, abis, d, table, network_sig):
+            self.txq.submit(label, to, data, None)
+        self.txq.seal_block()
         self._checkpoint("setup", None)
         if self.state_dir is not None:
             self._saved = saved.model_copy(update={"set_up": True})
@@ -312,7 +315,7 @@ class Ledger(ChainReader):
         if not cache.opened:
             cache.opened = True
             if not self.resume.opened(interval):
-                self._submit(f"openInterval {interval}", txqueue.GAS_OPEN, interval)
+                self._submit(f"openInterval {interval}", interval)
             cache.seals = 0
         return cache
 
@@ -343,9 +346,8 @@ class Ledger(ChainReader):
             cache.rounds, cache.binding = round + 1, binding
             return
         self._await_deadline(cache, len(words))
-        gas = txqueue.gas_round(len(words))
         label = f"recordRound {interval}/{round}"
-        self._submit(label, gas, interval, round, binding, words, sigs, bids=len(words))
+        self._submit(label, interval, round, binding, words, sigs, bids=len(words))
         cache.rounds, cache.binding, cache.seals = round + 1, binding, 0
         if binding:
             cache.bids = self._admitted(interval, words)
@@ -396,8 +398,7 @@ class Ledger(ChainReader):
         if event is not None:
             return self._cleared(cache, event)
         call = clearing_call(d.clearing.rule, words, d.clearing.fees, d.clearing.kappa)
-        gas = txqueue.gas_clearing(len(words), call.n_trades)
-        self._submit(f"clear {interval}", gas, interval, *call.args, function=call.function)
+        self._submit(f"clear {interval}", interval, *call.args, function=call.function)
         return self._cleared(cache, self._one_event(f"clear {interval}", "IntervalCleared"))
 
     def _cleared(self, cache: _IntervalCache, event: DecodedEvent) -> ClearingResult:
@@ -434,9 +435,8 @@ class Ledger(ChainReader):
             self.keys.domain, interval, words, verdict, (packed, margin_words, proof)
         )
         signature = list(self.keys.dso.sign_digest(digest))
-        gas = txqueue.gas_security(len(cache.trades), len(packed))
         evidence = (packed, margin_words, proof, signature)
-        self._submit(f"recordSecurity {interval}", gas, interval, verdict, words, evidence)
+        self._submit(f"recordSecurity {interval}", interval, verdict, words, evidence)
 
     def record_readings(self, interval: int, actual_net_wh: Mapping[int, int]) -> None:
         """Sign each member's reading with its meter key and record them as one batch."""
@@ -446,8 +446,7 @@ class Ledger(ChainReader):
         self._interval(interval).readings = words
         if self.resume.readings_recorded(interval, words):
             return
-        gas = txqueue.gas_readings(len(words))
-        self._submit(f"recordReadings {interval}", gas, interval, words, sigs)
+        self._submit(f"recordReadings {interval}", interval, words, sigs)
 
     def settle(self, interval: int) -> dict[int, int]:
         """Settle ``interval`` on chain; account changes as ``Settlement.deltas()``."""
@@ -458,8 +457,7 @@ class Ledger(ChainReader):
         recorded = self.resume.settled(interval)
         if recorded is not None:
             return deltas_from_event(recorded.args)
-        gas = txqueue.gas_settle(len(cache.readings), len(cache.delivery))
-        self._submit(f"settle {interval}", gas, interval, trades, cache.readings, parties)
+        self._submit(f"settle {interval}", interval, trades, cache.readings, parties)
         return deltas_from_event(self._one_event(f"settle {interval}", "IntervalSettled").args)
 
     def end_interval(self, interval: int) -> None:
@@ -472,7 +470,6 @@ class Ledger(ChainReader):
     def _submit(
         self,
         label: str,
-        gas: int,
         interval: int,
         *args: Any,
         function: str | None = None,
@@ -482,7 +479,7 @@ class Ledger(ChainReader):
         label's first word (the step name under which its gas is counted)."""
         name = function or label.split()[0]
         data = self.market_abi.encode_call(name, interval, *args)
-        self.txq.submit(label, self._deployed().market, data, gas, interval, bids)
+        self.txq.submit(label, self._deployed().market, data, interval, bids)
 
     def _interval(self, interval: int) -> _IntervalCache:
         return self._cache.setdefault(interval, _IntervalCache())

@@ -1,9 +1,13 @@
 """Operator transactions: nonces, the queue, gas limits and gas accounting.
 
 Every transaction the ledger sends is signed by the operator with an explicit nonce
-and an explicit gas limit. The limits are the measured cost (docs/ledger.md) times
-about 1.5. Eager backends (embedded) run a queued transaction at once; the others
-(JSON-RPC) run the queue in one batch on :meth:`TxQueue.flush`.
+and an explicit gas limit: its ``eth_estimateGas`` at the pending state plus the margin
+of :func:`gas_limit`. A transaction that would revert is refused before it is sent, with
+the contract's custom error. Transactions are packed into blocks by their gas limits: one
+that does not fit what is left of the block's gas limit starts a new block (the boundary
+is logged, so a replay seals at the same places). Eager backends (embedded) run a queued
+transaction at once; the others (JSON-RPC) run the queue in one batch on
+:meth:`TxQueue.flush`, after handing it to the node's pool for the next estimate.
 """
 
 from __future__ import annotations
@@ -13,83 +17,21 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from gridledger.errors import ChainError
-from gridledger.ledger.backends import Backend, TxResult
+from gridledger.ledger.backends import Backend, CallReverted, TxResult
 from gridledger.ledger.contracts import decode_error
 from gridledger.ledger.signers import OperatorSigner, TxSigner
 
-__all__ = [
-    "GAS_APPROVE",
-    "GAS_DEPLOY_HELPER",
-    "GAS_DEPLOY_MARKET",
-    "GAS_DEPLOY_TOKEN",
-    "GAS_DEPOSIT_GRID",
-    "GAS_MINT",
-    "GAS_OPEN",
-    "ChainStats",
-    "TxQueue",
-    "gas_clear",
-    "gas_clearing",
-    "gas_configure",
-    "gas_deposit",
-    "gas_fee_clear",
-    "gas_readings",
-    "gas_register",
-    "gas_round",
-    "gas_security",
-    "gas_settle",
-]
+__all__ = ["ChainStats", "StepTooLarge", "TxQueue", "gas_limit"]
 
-GAS_DEPLOY_TOKEN = 1_500_000
-GAS_DEPLOY_MARKET = 7_000_000
-GAS_DEPLOY_HELPER = (
-    2_500_000  # a clearing checker, the settlement calculator, the curtailment verifier
-)
-GAS_MINT = 120_000
-GAS_APPROVE = 80_000
-GAS_DEPOSIT_GRID = 120_000
-GAS_OPEN = 80_000
+GAS_MARGIN_NUM, GAS_MARGIN_DEN = 5, 4  # gas limit = estimate * 5/4 + GAS_MARGIN_FLAT
+GAS_MARGIN_FLAT = 10_000
 
 
-def gas_register(n_members: int) -> int:
-    return 80_000 + 60_000 * n_members
-
-
-def gas_deposit(n_members: int) -> int:
-    return 120_000 + 30_000 * n_members
-
-
-def gas_configure(table_bytes: int) -> int:
-    return 250_000 + 260 * table_bytes
-
-
-def gas_round(n_bids: int) -> int:
-    return 90_000 + 14_000 * n_bids
-
-
-def gas_clear(n_bids: int) -> int:
-    return 120_000 + 9_000 * n_bids
-
-
-def gas_fee_clear(n_bids: int, n_trades: int) -> int:
-    return 250_000 + 12_000 * n_bids + 14_000 * n_trades
-
-
-def gas_clearing(n_bids: int, n_trades: int | None) -> int:
-    """Limit of a clearing: uniform (``n_trades`` None) or a fee rule with ``n_trades``."""
-    return gas_clear(n_bids) if n_trades is None else gas_fee_clear(n_bids, n_trades)
-
-
-def gas_security(n_trades: int, n_curtailments: int) -> int:
-    # the DSO's signature check, and per curtailment the verifier's rows and lp certificate
-    return 120_000 + 4_000 * n_trades + 60_000 * n_curtailments
-
-
-def gas_readings(n_readings: int) -> int:
-    return 100_000 + 14_000 * n_readings
-
-
-def gas_settle(n_members: int, n_trades: int) -> int:
-    return 150_000 + 16_000 * n_members + 6_000 * n_trades
+def gas_limit(estimate: int) -> int:
+    """The gas limit given to a transaction whose ``eth_estimateGas`` is ``estimate``: a
+    quarter more plus 10,000 (the nested calls' 63/64 rule and state that a concurrent
+    member transaction may change), capped by the caller at the block's gas limit."""
+    return estimate * GAS_MARGIN_NUM // GAS_MARGIN_DEN + GAS_MARGIN_FLAT
 
 
 @dataclass(slots=True)
@@ -117,6 +59,10 @@ class ChainStats:
         return out
 
 
+class StepTooLarge(ChainError):
+    """One transaction of a step needs more gas than a block holds."""
+
+
 class TxQueue:
     """The operator's transactions on ``backend``: signing, sending, counting gas.
 
@@ -136,10 +82,12 @@ class TxQueue:
         self.stats = ChainStats()
         self.txlog: list[tuple[bytes, int]] = []
         self.blocks: list[int] = []  # transactions per block sealed since take_txlog
-        self._pending: list[tuple[str, bytes, int, int]] = []  # label, raw, interval, bids
+        self._pending: list[tuple[str, bytes, int | None, int]] = []  # label, raw, interval, bids
         self.journal: Callable[[Sequence[tuple[str, int, int, bytes]]], None] | None = None
         self._recent: list[TxResult] = []
         self._interval_gas: dict[int, int] = {}
+        self._block_gas = 0  # gas limits of the transactions in the unsealed block
+        self._journaled = 0  # how many of the pending steps the journal holds already
 
     def sign(
         self,
@@ -182,24 +130,72 @@ class TxQueue:
         return results
 
     def submit(
-        self, label: str, to: bytes, data: bytes, gas: int, interval: int, bids: int = 0
+        self, label: str, to: bytes | None, data: bytes, interval: int | None, bids: int = 0
     ) -> None:
-        """Sign an operator call of ``interval`` and queue it (eager backends: run it now);
-        ``bids`` is the number of bids it records (counted in the stats once sent)."""
-        self._pending.append((label, self.sign(to, data, gas), interval, bids))
+        """Estimate, sign and queue an operator call (``to`` None: a deployment) of
+        ``interval`` (None: the setup); eager backends run it at once. ``bids`` is the
+        number of bids it records (counted in the stats once sent). A call that would
+        revert raises :class:`ChainError` naming the contract's error, before anything is
+        sent; one that needs more gas than a block holds raises :class:`StepTooLarge`; one
+        that does not fit the rest of the block is put in the next one."""
+        if self.signer is None or self.read_only:
+            message = "ledger opened read-only: no transactions allowed (it holds no operator key)"
+            raise ChainError(message)
+        block_gas = self.backend.block_gas_limit
+        estimate = self.estimate(label, to, data)
+        if estimate > block_gas:
+            message = (
+                f"{label}: needs {estimate:,} gas, more than a block's gas limit of "
+                f"{block_gas:,}; the market is too large for this chain (fewer members per "
+                "transaction, or a chain with larger blocks)"
+            )
+            raise StepTooLarge(message)
+        limit = min(gas_limit(estimate), block_gas)
+        if self._block_gas + limit > block_gas:
+            self.seal_block()
+        self._block_gas += limit
+        self._pending.append((label, self.sign(to, data, limit), interval, bids))
         if self.backend.eager:
             self.flush()
 
+    def estimate(self, label: str, to: bytes | None, data: bytes) -> int:
+        """``eth_estimateGas`` of an operator call after everything queued before it (a
+        JSON-RPC node gets the queue in its pool first); a revert raises :class:`ChainError`
+        with the contract's decoded error."""
+        if self._pending and not self.backend.eager:
+            self._write_journal()
+            self.backend.stage([raw for _, raw, _, _ in self._pending])
+        assert self.signer is not None
+        try:
+            return self.backend.estimate_gas(self.signer.address, to, data)
+        except CallReverted as error:
+            reason = decode_error(error.data) if error.data else str(error)
+            message = f"{label}: the transaction would revert: {reason} (not sent)"
+            raise ChainError(message) from error
+
+    def _write_journal(self) -> None:
+        """Give the journal the pending interval steps it does not hold yet (the setup's
+        are not journalled: an interrupted setup is redone, see ``Ledger.setup``)."""
+        fresh = [
+            (label, interval, bids, raw)
+            for label, raw, interval, bids in self._pending[self._journaled :]
+            if interval is not None
+        ]
+        self._journaled = len(self._pending)
+        if self.journal is not None and fresh:
+            self.journal(fresh)
+
     def flush(self) -> None:
         """Send the queued transactions."""
+        self._write_journal()
         steps, self._pending = self._pending, []
+        self._journaled = 0
         if not steps:
             return
-        if self.journal is not None:
-            self.journal([(label, interval, bids, raw) for label, raw, interval, bids in steps])
         results = self.send([(label, raw) for label, raw, _, _ in steps])
         for (label, _, interval, bids), res in zip(steps, results, strict=True):
-            self._count_step(label, interval, bids, res.gas_used)
+            if interval is not None:
+                self._count_step(label, interval, bids, res.gas_used)
         self._recent.extend(results)
 
     def _count_step(self, label: str, interval: int, bids: int, gas_used: int) -> None:
@@ -235,6 +231,7 @@ class TxQueue:
             self.backend.new_block()
         else:
             self.backend.seal()
+        self._block_gas = 0
         self.blocks.append(len(self.txlog) - sum(self.blocks))
 
     def end_interval(self, interval: int) -> None:
