@@ -1,0 +1,118 @@
+"""What the ledger needs from a chain (:class:`Backend`), and the records it gets back.
+
+The implementations: :class:`~gridledger.ledger.embedded.EmbeddedBackend` (py-evm in
+process) and :class:`~gridledger.ledger.backends.RpcBackend` (a JSON-RPC node).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from gridledger.errors import ChainError
+
+__all__ = [
+    "BLOCK_GAS_LIMIT",
+    "Backend",
+    "CallReverted",
+    "LogEntry",
+    "TxResult",
+    "calldata_floor_gas",
+]
+
+BLOCK_GAS_LIMIT = 30_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One event log: emitting address, topics, data, block number."""
+
+    address: bytes
+    topics: tuple[bytes, ...]
+    data: bytes
+    block_number: int
+
+
+@dataclass(slots=True)
+class TxResult:
+    """Outcome of one transaction."""
+
+    tx_hash: bytes
+    status: bool
+    gas_used: int
+    logs: list[LogEntry] = field(default_factory=list)
+    revert_data: bytes = b""
+
+
+class Backend(ABC):
+    """What the ledger needs from a chain."""
+
+    chain_id: int
+    #: True when :meth:`send` executes at once (results without mining).
+    eager: bool
+    #: Gas one block may hold (the sum of its transactions' gas limits stays below it).
+    block_gas_limit: int = BLOCK_GAS_LIMIT
+
+    @abstractmethod
+    def fund(self, address: bytes, wei: int) -> None:
+        """Give ``address`` ether for gas (genesis allocation or a dev-node call)."""
+
+    @abstractmethod
+    def nonce(self, address: bytes) -> int:
+        """Next nonce of ``address`` including pending transactions."""
+
+    @abstractmethod
+    def send(self, raws: Sequence[bytes]) -> list[TxResult]:
+        """Execute signed transactions in order (included in the chain on return)."""
+
+    @abstractmethod
+    def seal(self) -> None:
+        """Close the current block (embedded: mine; rpc: nothing pending, no-op)."""
+
+    @abstractmethod
+    def call(self, sender: bytes, to: bytes, data: bytes) -> bytes:
+        """``eth_call`` at the latest state; raises :class:`ChainError` on revert."""
+
+    @abstractmethod
+    def estimate_gas(self, sender: bytes, to: bytes | None, data: bytes) -> int:
+        """``eth_estimateGas`` of a call (``to`` None: a deployment) at the pending state,
+        after every transaction sent or staged so far; raises :class:`CallReverted` with
+        the revert data when the call would revert."""
+
+    def stage(self, raws: Sequence[bytes]) -> None:  # noqa: B027 - eager backends run at once
+        """Hand signed transactions to the node's pool without mining them, so the next
+        :meth:`estimate_gas` sees their effects (a JSON-RPC node; eager backends have run
+        them already). :meth:`send` of the same transactions then only mines them."""
+
+    @abstractmethod
+    def logs(self, address: bytes, from_block: int = 0) -> list[LogEntry]:
+        """All logs emitted by ``address`` from ``from_block`` on, in chain order."""
+
+    @abstractmethod
+    def block_number(self) -> int:
+        """Number of the latest sealed block."""
+
+    def new_block(self) -> None:
+        """End the current block even when it is empty (embedded: seal it; a JSON-RPC node:
+        mine an empty one), so a deadline counted in blocks passes."""
+        self.seal()
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources (stop nothing that the backend did not start)."""
+
+
+def calldata_floor_gas(data: bytes) -> int:
+    """The least gas a transaction with calldata ``data`` is charged since Prague (EIP-7623:
+    21,000 plus 10 per token, a zero byte one token and any other byte four): a transaction
+    whose limit is below it is invalid, whatever its execution costs."""
+    zeros = data.count(0)
+    return 21_000 + 10 * (zeros + 4 * (len(data) - zeros))
+
+
+class CallReverted(ChainError):
+    """An ``eth_call`` reverted; ``data`` holds the revert data."""
+
+    def __init__(self, message: str, data: bytes) -> None:
+        super().__init__(message)
+        self.data = data
