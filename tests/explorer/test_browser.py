@@ -117,6 +117,27 @@ def _open(driver: Any, url: str, shots: Path, name: str, charts: int = 0) -> Non
     assert all(r.startswith("http://127.0.0.1:") for r in resources), resources
 
 
+def _click_to_interval_1(
+    driver: Any, base_url: str, shots: Path, chart: str, name: str, charts: int
+) -> None:
+    """A click on a point of interval 1 in the timeline's ``chart`` opens that interval
+    (plotly's click event, as the mouse sends it)."""
+    driver.execute_script(
+        f"document.getElementById('{chart}').emit('plotly_click', {{points: [{{customdata: 1}}]}})"
+    )
+    _open(driver, driver.current_url, shots, name, charts=charts)
+    assert driver.current_url == f"{base_url}/interval/1"
+
+
+def _follow_member_link(driver: Any, shots: Path, name: str) -> None:
+    """The page's first link to a member opens that member's page and its three charts."""
+    link = driver.find_element(By.CSS_SELECTOR, "a[href^='/member/']")
+    target = link.get_attribute("href")
+    link.click()
+    _open(driver, driver.current_url, shots, name, charts=3)
+    assert driver.current_url == target
+
+
 def test_every_page_renders_without_console_errors(
     browser: Any, base_url: str, shots: Path
 ) -> None:
@@ -138,19 +159,10 @@ def test_every_page_renders_without_console_errors(
 
 def test_navigation_timeline_interval_member(browser: Any, base_url: str, shots: Path) -> None:
     _open(browser, f"{base_url}/timeline", shots, "nav-timeline", charts=5)
-    # a click on a chart point opens its interval (plotly's click event, as the mouse sends it)
-    browser.execute_script(
-        "document.getElementById('chart-2').emit('plotly_click', {points: [{customdata: 1}]})"
-    )
-    _open(browser, browser.current_url, shots, "nav-interval", charts=5)
-    assert browser.current_url == f"{base_url}/interval/1"
+    _click_to_interval_1(browser, base_url, shots, "chart-2", "nav-interval", charts=5)
     browser.find_element(By.PARTIAL_LINK_TEXT, "next >").click()
     assert browser.current_url == f"{base_url}/interval/2"
-    link = browser.find_element(By.CSS_SELECTOR, "a[href^='/member/']")
-    target = link.get_attribute("href")
-    link.click()
-    _open(browser, browser.current_url, shots, "nav-member", charts=3)
-    assert browser.current_url == target
+    _follow_member_link(browser, shots, "nav-member")
     assert "Balance of member" in browser.page_source
 
 
@@ -163,15 +175,7 @@ def test_node_without_run_folder_in_the_browser(
     assert "Key figures: market" in browser.page_source
     assert "Not on chain (needs the run folder)" in browser.page_source
     _open(browser, f"{node_base_url}/timeline", shots, "node-timeline", charts=4)
-    browser.execute_script(
-        "document.getElementById('chart-3').emit('plotly_click', {points: [{customdata: 1}]})"
-    )
-    _open(browser, browser.current_url, shots, "node-interval", charts=4)
-    assert browser.current_url == f"{node_base_url}/interval/1"
-    link = browser.find_element(By.CSS_SELECTOR, "a[href^='/member/']")
-    target = link.get_attribute("href")
-    link.click()
-    _open(browser, browser.current_url, shots, "node-member", charts=3)
-    assert browser.current_url == target
+    _click_to_interval_1(browser, node_base_url, shots, "chart-3", "node-interval", charts=4)
+    _follow_member_link(browser, shots, "node-member")
     assert "escrow balance on chain" in browser.page_source
     _open(browser, f"{node_base_url}/audit", shots, "node-audit")

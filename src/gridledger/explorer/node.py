@@ -33,7 +33,7 @@ from eth_utils import keccak
 
 from gridledger.errors import ChainError, NodeUnreachable, UsageError
 from gridledger.explorer.chain import ChainSnapshot, Follower
-from gridledger.ledger.backends import Backend, LogEntry, TxResult
+from gridledger.ledger.backends import Backend, LogEntry, TxResult, parse_log_entry
 from gridledger.ledger.contracts import DecodedEvent
 from gridledger.ledger.reader import ChainReader
 from gridledger.market.settlement import Tariffs
@@ -161,15 +161,7 @@ class NodeReader(Backend):
 
     def find_logs(self, query: dict[str, Any]) -> list[LogEntry]:
         """``eth_getLogs`` with ``query`` (address, topics, fromBlock, toBlock)."""
-        return [
-            LogEntry(
-                address=_unhex(e["address"]),
-                topics=tuple(_unhex(t) for t in e["topics"]),
-                data=_unhex(e["data"]),
-                block_number=int(e["blockNumber"], 16),
-            )
-            for e in self._rpc("eth_getLogs", [query])
-        ]
+        return [parse_log_entry(e) for e in self._rpc("eth_getLogs", [query])]
 
     def logs(self, address: bytes, from_block: int = 0) -> list[LogEntry]:
         query = {"address": _hex(address), "fromBlock": hex(from_block), "toBlock": "latest"}

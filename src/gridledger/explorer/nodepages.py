@@ -9,31 +9,37 @@ a run folder holds is named on the page instead (:data:`~gridledger.explorer.cha
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 import plotly.graph_objects as go
 
-from gridledger.explorer.chain import ChainSnapshot, member_escrow
+from gridledger.explorer.chain import ChainSnapshot
 from gridledger.explorer.chaintables import NOT_ON_CHAIN
 from gridledger.explorer.node import NodeView
-from gridledger.explorer.pages import chain_note, explorer_page, fact_table
+from gridledger.explorer.pages import (
+    SETTLEMENT_COLUMNS,
+    chain_note,
+    explorer_page,
+    fact_table,
+    interval_links,
+    interval_nav,
+    member_over_run,
+    members_section,
+    trading_links,
+)
 from gridledger.ledger.encoding import unpack_curtailment
 from gridledger.ledger.findings import AccountReplay
 from gridledger.report.figures import (
+    Trace,
     base_figure,
-    fig_balance,
-    fig_member_bids,
-    fig_member_energy,
-    fig_member_trades,
     fig_order_book,
     fig_order_book_moves,
     fig_prices,
     fig_readings,
     fig_settlement,
+    interval_figure,
     interval_prices,
 )
-from gridledger.report.html import Block, Chart, Inline, Link, Page, Paragraph, Section, Strong
+from gridledger.report.html import Block, Chart, Link, Page, Paragraph, Section, Strong
 from gridledger.report.tables import RunTables
 
 __all__ = [
@@ -62,25 +68,27 @@ def fig_chain_energy(tables: RunTables) -> go.Figure:
     """Delivered P2P energy, the grid exchange the settlement implies and the curtailed
     energy per interval, all from the chain."""
     iv = tables.intervals
-    x, ids = _x(tables)
-    fig = base_figure("Energy per interval (from the chain)", "interval", "kWh")
-    fig.add_bar(x=x, y=iv["traded_kwh"], name="traded P2P (delivered)", customdata=ids)
-    fig.add_scatter(x=x, y=iv["grid_import_kwh"], name="grid import", customdata=ids)
-    fig.add_scatter(x=x, y=iv["grid_export_kwh"], name="grid export", customdata=ids)
-    fig.add_scatter(x=x, y=iv["curtailed_kwh"], name="curtailed", customdata=ids)
-    return fig
+    traces: list[Trace] = [
+        ("bar", iv["traded_kwh"], "traded P2P (delivered)"),
+        ("line", iv["grid_import_kwh"], "grid import"),
+        ("line", iv["grid_export_kwh"], "grid export"),
+        ("line", iv["curtailed_kwh"], "curtailed"),
+    ]
+    title = "Energy per interval (from the chain)"
+    return interval_figure(title, "interval", "kWh", *_x(tables), traces)
 
 
 def fig_chain_money(tables: RunTables) -> go.Figure:
     """Welfare at bid prices (``ClearingWelfare``), fee revenue and the grid account's
     settlement per interval."""
     iv = tables.intervals
-    x, ids = _x(tables)
-    fig = base_figure("Welfare and fee revenue per interval (from the chain)", "interval", "tokens")
-    fig.add_bar(x=x, y=iv["bid_surplus"], name="welfare at bid prices", customdata=ids)
-    fig.add_bar(x=x, y=iv["fees"], name="fee revenue", customdata=ids)
-    fig.add_scatter(x=x, y=iv["grid_delta"], name="grid account settlement", customdata=ids)
-    return fig
+    traces: list[Trace] = [
+        ("bar", iv["bid_surplus"], "welfare at bid prices"),
+        ("bar", iv["fees"], "fee revenue"),
+        ("line", iv["grid_delta"], "grid account settlement"),
+    ]
+    title = "Welfare and fee revenue per interval (from the chain)"
+    return interval_figure(title, "interval", "tokens", *_x(tables), traces)
 
 
 def fig_chain_security(tables: RunTables) -> go.Figure:
@@ -241,10 +249,7 @@ def node_overview_page(
     if tables is not None:
         sections += _key_figures(tables, view, snap)
         if len(tables.members):
-            links: list[Any] = []
-            for row in tables.members.itertuples():
-                links += [Link(f"{row.id} {row.role} (bus {row.bus})", f"/member/{row.id}"), " · "]
-            sections.append(Section("Members", [Paragraph(tuple(links[:-1]))]))
+            sections.append(members_section(tables))
     sections.append(_not_on_chain())
     return explorer_page("Node " + url, sections, intro, live=True)
 
@@ -253,13 +258,7 @@ def node_timeline_page(tables: RunTables) -> Page:
     """Prices, energy, welfare and fees, verdicts over the intervals on chain."""
     intro: list[Block] = [
         Paragraph(("Click a point or bar to open that interval. " + NO_FOLDER,)),
-        Paragraph(
-            tuple(
-                part
-                for i in tables.intervals["interval"]
-                for part in (Link(f"{int(i)}", f"/interval/{int(i)}"), " ")
-            )
-        ),
+        interval_links(tables),
     ]
     charts: list[Block] = []
     if len(tables.intervals):
@@ -344,16 +343,7 @@ def _settlement(tables: RunTables, interval: int) -> Block:
         )
         for s in st.itertuples()
     ]
-    columns = [
-        "member",
-        "p2p_paid",
-        "p2p_received",
-        "grid_paid",
-        "grid_received",
-        "net",
-        "net on chain",
-    ]
-    return fact_table(rows, columns)
+    return fact_table(rows, SETTLEMENT_COLUMNS)
 
 
 def node_interval_page(tables: RunTables, snap: ChainSnapshot, interval: int) -> Page:
@@ -361,11 +351,7 @@ def node_interval_page(tables: RunTables, snap: ChainSnapshot, interval: int) ->
     readings against schedules, settlement per member."""
     iv = tables.intervals.set_index("interval")
     row = iv.loc[interval]
-    ids = [int(i) for i in iv.index]
-    pos = ids.index(interval)
-    nav: list[Inline] = [Link("< previous", f"/interval/{ids[pos - 1]}")] if pos > 0 else []
-    if pos + 1 < len(ids):
-        nav += [" ", Link("next >", f"/interval/{ids[pos + 1]}")]
+    nav = interval_nav(iv.index, interval)
     opened = "" if pd.isna(row.get("block")) else f" (opened in block {int(row['block'])})"
     fees = (
         "not settled yet" if pd.isna(row.get("fees")) else f"fee revenue {row['fees']:.3f} tokens"
@@ -376,11 +362,6 @@ def node_interval_page(tables: RunTables, snap: ChainSnapshot, interval: int) ->
         Paragraph((NO_FOLDER,)),
     ]
     book = [fig_order_book(tables, interval), fig_order_book_moves(tables, interval)]
-    trading = tables.trades[tables.trades["interval"] == interval]
-    members = sorted(set(trading["buyer"]) | set(trading["seller"]))
-    member_links: list[Any] = ["Members trading: "]
-    for m in members:
-        member_links += [Link(str(m), f"/member/{m}"), " "]
     charts = [Chart(f) for f in book if f is not None]
     no_map = (
         "The feeder map is not drawn: the chain holds each trade's buses, not the feeder's "
@@ -388,7 +369,7 @@ def node_interval_page(tables: RunTables, snap: ChainSnapshot, interval: int) ->
     )
     sections = [
         Section("Order book, round by round", charts or [Paragraph(("No rounds recorded yet.",))]),
-        Section("Clearing result", [Paragraph(tuple(member_links)), _clearing(tables, interval)]),
+        Section("Clearing result", [trading_links(tables, interval), _clearing(tables, interval)]),
         Section("Trades on the feeder map", [Paragraph((no_map,))]),
         Section("Security verdict and curtailments", _security(row, snap, interval)),
     ]
@@ -409,23 +390,10 @@ def node_member_page(
 ) -> Page:
     """One member from the chain: bids, trades, energy, balance, locks and debt."""
     info = tables.members.set_index("id").loc[member]
-    intro: list[Block] = [
-        Paragraph(
-            (
-                f"Member {member}: {info['role']} at bus {info['bus']}, account "
-                f"{info['account']}, meter {info['meter']}, trading limit "
-                f"{info['limit_kwh']:.3f} kWh per interval. Its name, PV, strategy and "
-                "attitude are not on chain.",
-            )
-        ),
-        chain_note(snap),
-    ]
-    bids = fig_member_bids(tables, member)
-    balance = fig_balance(tables, member, *member_escrow(snap.events, member, retail_micro))
-    charts: list[Block] = [Chart(bids, click_url="/interval/{}")] if bids is not None else []
-    charts += [
-        Chart(fig_member_trades(tables, member), click_url="/interval/{}"),
-        Chart(fig_member_energy(tables, member), click_url="/interval/{}"),
-        Chart(balance),
-    ]
-    return explorer_page(f"Member {member}", [Section("Over the run", charts)], intro, live=True)
+    about = (
+        f"Member {member}: {info['role']} at bus {info['bus']}, account "
+        f"{info['account']}, meter {info['meter']}, trading limit "
+        f"{info['limit_kwh']:.3f} kWh per interval. Its name, PV, strategy and "
+        "attitude are not on chain."
+    )
+    return member_over_run(tables, snap, member, retail_micro, about, live=True)

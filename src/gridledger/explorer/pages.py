@@ -6,6 +6,7 @@ snapshot) and returns a page; :mod:`gridledger.explorer.app` serves them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
@@ -43,16 +44,22 @@ from gridledger.report.tables import RunTables
 
 __all__ = [
     "NAV",
+    "SETTLEMENT_COLUMNS",
     "audit_page",
     "chain_note",
     "explorer_page",
     "fact_table",
+    "interval_links",
+    "interval_nav",
     "interval_page",
     "live_page",
+    "member_over_run",
     "member_page",
+    "members_section",
     "missing_page",
     "overview_page",
     "timeline_page",
+    "trading_links",
 ]
 
 NAV = (Link("Overview", "/"), Link("Timeline", "/timeline"), Link("Audit", "/audit"))
@@ -88,6 +95,74 @@ def fact_table(rows: list[tuple[Any, ...]], columns: list[str]) -> Table:
     return Table(pd.DataFrame(cells, columns=columns), index=False, float_format=None)
 
 
+SETTLEMENT_COLUMNS = [
+    "member",
+    "p2p_paid",
+    "p2p_received",
+    "grid_paid",
+    "grid_received",
+    "net",
+    "net on chain",
+]
+"""The columns of an interval page's settlement table (``net on chain``: IntervalSettled)."""
+
+
+def members_section(tables: RunTables) -> Section:
+    """The members, each a link to its page."""
+    links: list[Any] = []
+    for row in tables.members.itertuples():
+        links += [Link(f"{row.id} {row.role} (bus {row.bus})", f"/member/{row.id}"), " · "]
+    return Section("Members", [Paragraph(tuple(links[:-1]))])
+
+
+def interval_links(tables: RunTables) -> Paragraph:
+    """A link to every interval of the tables."""
+    return Paragraph(
+        tuple(
+            part
+            for i in tables.intervals["interval"]
+            for part in (Link(f"{int(i)}", f"/interval/{int(i)}"), " ")
+        )
+    )
+
+
+def interval_nav(intervals: Iterable[Any], interval: int) -> list[Inline]:
+    """Links to the intervals before and after ``interval`` among ``intervals``."""
+    ids = [int(i) for i in intervals]
+    pos = ids.index(interval)
+    nav: list[Inline] = [Link("< previous", f"/interval/{ids[pos - 1]}")] if pos > 0 else []
+    if pos + 1 < len(ids):
+        nav += [" ", Link("next >", f"/interval/{ids[pos + 1]}")]
+    return nav
+
+
+def trading_links(tables: RunTables, interval: int) -> Paragraph:
+    """A link to every member with a trade in ``interval``."""
+    trading = tables.trades[tables.trades["interval"] == interval]
+    links: list[Any] = ["Members trading: "]
+    for m in sorted(set(trading["buyer"]) | set(trading["seller"])):
+        links += [Link(str(m), f"/member/{m}"), " "]
+    return Paragraph(tuple(links))
+
+
+def member_over_run(
+    tables: RunTables, snap: ChainSnapshot, member: int, retail_micro: int, about: str, live: bool
+) -> Page:
+    """A member's page: ``about`` it, where the chain stands, and its bids, trades, energy
+    and balance over the run; its escrow, locks and debt from the chain's events
+    (``retail_micro``: the retail tariff the Market charges debt at)."""
+    bids = fig_member_bids(tables, member)
+    balance = fig_balance(tables, member, *member_escrow(snap.events, member, retail_micro))
+    charts: list[Block] = [Chart(bids, click_url="/interval/{}")] if bids is not None else []
+    charts += [
+        Chart(fig_member_trades(tables, member), click_url="/interval/{}"),
+        Chart(fig_member_energy(tables, member), click_url="/interval/{}"),
+        Chart(balance),
+    ]
+    intro: list[Block] = [Paragraph((about,)), chain_note(snap)]
+    return explorer_page(f"Member {member}", [Section("Over the run", charts)], intro, live)
+
+
 def overview_page(
     kpis: dict[str, Any], tables: RunTables | None, snap: ChainSnapshot, live: bool
 ) -> Page:
@@ -108,10 +183,7 @@ def overview_page(
     ]
     sections = key_figure_sections(kpis)
     if tables is not None and len(tables.members):
-        links: list[Any] = []
-        for row in tables.members.itertuples():
-            links += [Link(f"{row.id} {row.role} (bus {row.bus})", f"/member/{row.id}"), " · "]
-        sections.append(Section("Members", [Paragraph(tuple(links[:-1]))]))
+        sections.append(members_section(tables))
     return explorer_page(f"Run {kpis.get('scenario')}", sections, intro, live)
 
 
@@ -141,13 +213,7 @@ def timeline_page(tables: RunTables, live: bool) -> Page:
     """Prices, energy, welfare, fees, violations over the run; a click opens the interval."""
     intro: list[Block] = [
         Paragraph(("Click a point or bar to open that interval.",)),
-        Paragraph(
-            tuple(
-                part
-                for i in tables.intervals["interval"]
-                for part in (Link(f"{int(i)}", f"/interval/{int(i)}"), " ")
-            )
-        ),
+        interval_links(tables),
     ]
     charts: list[Block] = [Chart(make(tables), click_url="/interval/{}") for make in TIMELINE]
     return explorer_page("Interval timeline", [Section("Timeline", charts)], intro, live)
@@ -207,16 +273,7 @@ def _settlement(tables: RunTables, snap: ChainSnapshot, interval: int) -> Table:
             for m, d in zip(e.args["members"], e.args["deltasMicro"], strict=True):
                 on_chain[int(m)] = int(d) / MICRO
     st["net on chain"] = [on_chain.get(int(m)) for m in st["member"]]
-    columns = [
-        "member",
-        "p2p_paid",
-        "p2p_received",
-        "grid_paid",
-        "grid_received",
-        "net",
-        "net on chain",
-    ]
-    return Table(st[columns], index=False)
+    return Table(st[SETTLEMENT_COLUMNS], index=False)
 
 
 def interval_page(
@@ -226,11 +283,7 @@ def interval_page(
     readings against schedules, settlement per member."""
     iv = tables.intervals.set_index("interval")
     row = iv.loc[interval]
-    ids = [int(i) for i in iv.index]
-    pos = ids.index(interval)
-    nav: list[Inline] = [Link("< previous", f"/interval/{ids[pos - 1]}")] if pos > 0 else []
-    if pos + 1 < len(ids):
-        nav += [" ", Link("next >", f"/interval/{ids[pos + 1]}")]
+    nav = interval_nav(iv.index, interval)
     intro: list[Block] = [
         Paragraph(
             (
@@ -241,16 +294,9 @@ def interval_page(
         )
     ]
     book = [fig_order_book(tables, interval), fig_order_book_moves(tables, interval)]
-    members = sorted(
-        set(tables.trades.loc[tables.trades["interval"] == interval, "buyer"])
-        | set(tables.trades.loc[tables.trades["interval"] == interval, "seller"])
-    )
-    member_links: list[Any] = ["Members trading: "]
-    for m in members:
-        member_links += [Link(str(m), f"/member/{m}"), " "]
     sections = [
         Section("Order book, round by round", [Chart(f) for f in book if f is not None]),
-        Section("Clearing result", [Paragraph(tuple(member_links)), _clearing(tables, interval)]),
+        Section("Clearing result", [trading_links(tables, interval), _clearing(tables, interval)]),
         Section("Trades on the feeder map", [Chart(fig_trade_map(tables, feeder, interval))]),
         Section("Security verdict and curtailments", _security_table(row, snap, interval)),
     ]
@@ -269,27 +315,14 @@ def interval_page(
 def member_page(tables: RunTables, snap: ChainSnapshot, member: int, live: bool) -> Page:
     """One member over the run: bids, trades, energy, balance, locks and debt."""
     info = tables.members.set_index("id").loc[member]
-    intro: list[Block] = [
-        Paragraph(
-            (
-                f"Member {member} ({info['name']}): {info['role']} at bus {info['bus']}, "
-                f"PV {info['pv_kwp']} kWp, strategy {info['strategy']}, attitude "
-                f"{info['risk_attitude']}, value {info['utility_per_kwh']:.4f} and cost "
-                f"{info['cost_per_kwh']:.4f} tokens/kWh.",
-            )
-        ),
-        chain_note(snap),
-    ]
-    bids = fig_member_bids(tables, member)
+    about = (
+        f"Member {member} ({info['name']}): {info['role']} at bus {info['bus']}, "
+        f"PV {info['pv_kwp']} kWp, strategy {info['strategy']}, attitude "
+        f"{info['risk_attitude']}, value {info['utility_per_kwh']:.4f} and cost "
+        f"{info['cost_per_kwh']:.4f} tokens/kWh."
+    )
     retail = price_to_micro(float(tables.meta["scenario"]["market"]["retail_per_kwh"]))
-    balance = fig_balance(tables, member, *member_escrow(snap.events, member, retail))
-    charts: list[Block] = [Chart(bids, click_url="/interval/{}")] if bids is not None else []
-    charts += [
-        Chart(fig_member_trades(tables, member), click_url="/interval/{}"),
-        Chart(fig_member_energy(tables, member), click_url="/interval/{}"),
-        Chart(balance),
-    ]
-    return explorer_page(f"Member {member}", [Section("Over the run", charts)], intro, live)
+    return member_over_run(tables, snap, member, retail, about, live)
 
 
 def audit_page(report: AuditReport | str, live: bool) -> Page:

@@ -43,6 +43,7 @@ __all__ = [
     "TxResult",
     "calldata_floor_gas",
     "open_backend",
+    "parse_log_entry",
 ]
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,17 @@ def _hex(value: bytes) -> str:
 
 def _unhex(value: str) -> bytes:
     return bytes.fromhex(value[2:] if value.startswith("0x") else value)
+
+
+def parse_log_entry(answer: dict[str, Any]) -> LogEntry:
+    """One log of a JSON-RPC answer (an ``eth_getLogs`` entry or a receipt's log) as a
+    :class:`LogEntry`."""
+    return LogEntry(
+        address=_unhex(answer["address"]),
+        topics=tuple(_unhex(t) for t in answer["topics"]),
+        data=_unhex(answer["data"]),
+        block_number=int(answer["blockNumber"], 16),
+    )
 
 
 class RpcBackend(Backend):
@@ -184,15 +196,7 @@ class RpcBackend(Backend):
             if receipt is None:
                 out.append(None)
                 continue
-            logs = [
-                LogEntry(
-                    address=_unhex(e["address"]),
-                    topics=tuple(_unhex(t) for t in e["topics"]),
-                    data=_unhex(e["data"]),
-                    block_number=int(e["blockNumber"], 16),
-                )
-                for e in receipt["logs"]
-            ]
+            logs = [parse_log_entry(e) for e in receipt["logs"]]
             out.append(
                 TxResult(
                     tx_hash=h,
@@ -259,15 +263,7 @@ class RpcBackend(Backend):
             "eth_getLogs",
             [{"address": _hex(address), "fromBlock": hex(from_block), "toBlock": "latest"}],
         )
-        return [
-            LogEntry(
-                address=_unhex(e["address"]),
-                topics=tuple(_unhex(t) for t in e["topics"]),
-                data=_unhex(e["data"]),
-                block_number=int(e["blockNumber"], 16),
-            )
-            for e in entries
-        ]
+        return [parse_log_entry(e) for e in entries]
 
     def block_number(self) -> int:
         return int(self._rpc("eth_blockNumber", []), 16)

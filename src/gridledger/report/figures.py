@@ -8,6 +8,9 @@ page can make a click open that interval (:class:`gridledger.report.html.Chart`)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Literal
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -19,6 +22,7 @@ from gridledger.report.tables import RunTables
 __all__ = [
     "LAYOUT",
     "TIMELINE",
+    "Trace",
     "base_figure",
     "fig_balance",
     "fig_energy",
@@ -34,6 +38,7 @@ __all__ = [
     "fig_violations",
     "fig_voltage",
     "fig_welfare",
+    "interval_figure",
     "interval_prices",
 ]
 
@@ -51,6 +56,27 @@ def base_figure(title: str, x_title: str, y_title: str, **layout: object) -> go.
     fig = go.Figure()
     fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, **LAYOUT)
     fig.update_layout(**layout)
+    return fig
+
+
+Trace = tuple[Literal["bar", "line"], pd.Series, str]
+"""A series of an interval figure: drawn as bars or a line, its values, its legend name."""
+
+
+def interval_figure(
+    title: str,
+    x_title: str,
+    y_title: str,
+    x: Sequence[str],
+    ids: Sequence[int],
+    traces: Sequence[Trace],
+) -> go.Figure:
+    """A figure of series per interval in the house style, in the order given; each point's
+    customdata is its interval (``ids``), so that a click can open it."""
+    fig = base_figure(title, x_title, y_title)
+    for kind, values, name in traces:
+        add = fig.add_bar if kind == "bar" else fig.add_scatter
+        add(x=x, y=values, name=name, customdata=ids)
     return fig
 
 
@@ -98,28 +124,27 @@ def fig_prices(tables: RunTables) -> go.Figure:
 def fig_energy(tables: RunTables) -> go.Figure:
     """Traded energy against load, PV and the grid exchange per interval."""
     iv = tables.intervals
+    traces: list[Trace] = [
+        ("bar", iv["traded_kwh"], "traded P2P"),
+        ("line", iv["load_kwh"], "members' load"),
+        ("line", iv["pv_kwh"], "PV/DG generation"),
+        ("line", iv["grid_import_kwh"], "grid import"),
+        ("line", iv["grid_export_kwh"], "grid export"),
+    ]
     x, ids = _times(tables), _ids(tables)
-    fig = base_figure("Energy per interval", "time", "kWh")
-    fig.add_bar(x=x, y=iv["traded_kwh"], name="traded P2P", customdata=ids)
-    for column, label in (
-        ("load_kwh", "members' load"),
-        ("pv_kwh", "PV/DG generation"),
-        ("grid_import_kwh", "grid import"),
-        ("grid_export_kwh", "grid export"),
-    ):
-        fig.add_scatter(x=x, y=iv[column], name=label, customdata=ids)
-    return fig
+    return interval_figure("Energy per interval", "time", "kWh", x, ids, traces)
 
 
 def fig_welfare(tables: RunTables) -> go.Figure:
     """Welfare, its competitive optimum and the use-of-system fee revenue per interval."""
     iv = tables.intervals
+    traces: list[Trace] = [
+        ("bar", iv["welfare"], "welfare (true values)"),
+        ("line", iv["optimal_welfare"], "competitive optimum"),
+        ("bar", iv["fees"], "fee revenue"),
+    ]
     x, ids = _times(tables), _ids(tables)
-    fig = base_figure("Welfare and fee revenue per interval", "time", "tokens")
-    fig.add_bar(x=x, y=iv["welfare"], name="welfare (true values)", customdata=ids)
-    fig.add_scatter(x=x, y=iv["optimal_welfare"], name="competitive optimum", customdata=ids)
-    fig.add_bar(x=x, y=iv["fees"], name="fee revenue", customdata=ids)
-    return fig
+    return interval_figure("Welfare and fee revenue per interval", "time", "tokens", x, ids, traces)
 
 
 def fig_violations(tables: RunTables) -> go.Figure:
@@ -342,13 +367,15 @@ def _member_settlement(tables: RunTables, member: int) -> pd.DataFrame:
 def fig_member_energy(tables: RunTables, member: int) -> go.Figure:
     """A member's scheduled and metered net energy and its grid exchange per interval."""
     st = _member_settlement(tables, member)
+    traces: list[Trace] = [
+        ("line", st["scheduled_net_wh"], "scheduled net"),
+        ("line", st["actual_net_wh"], "metered net"),
+        ("bar", st["grid_import_wh"], "grid import"),
+        ("bar", -st["grid_export_wh"], "grid export (neg.)"),
+    ]
     x, ids = _times(tables), _ids(tables)
-    fig = base_figure(f"Energy of member {member}", "time", "Wh (+ export)")
-    fig.add_scatter(x=x, y=st["scheduled_net_wh"], name="scheduled net", customdata=ids)
-    fig.add_scatter(x=x, y=st["actual_net_wh"], name="metered net", customdata=ids)
-    fig.add_bar(x=x, y=st["grid_import_wh"], name="grid import", customdata=ids)
-    fig.add_bar(x=x, y=-st["grid_export_wh"], name="grid export (neg.)", customdata=ids)
-    return fig
+    title = f"Energy of member {member}"
+    return interval_figure(title, "time", "Wh (+ export)", x, ids, traces)
 
 
 def fig_balance(
