@@ -135,7 +135,9 @@ class NodeReader(Backend):
     def send(self, raws: Sequence[bytes]) -> list[TxResult]:
         raise self._read_only("transactions")
 
-    def estimate_gas(self, sender: bytes, to: bytes | None, data: bytes) -> int:
+    def estimate_gas(
+        self, sender: bytes, to: bytes | None, data: bytes, *, exact: bool = False
+    ) -> int:
         raise self._read_only("gas estimates")
 
     def seal(self) -> None:

@@ -75,10 +75,19 @@ class Backend(ABC):
         """``eth_call`` at the latest state; raises :class:`ChainError` on revert."""
 
     @abstractmethod
-    def estimate_gas(self, sender: bytes, to: bytes | None, data: bytes) -> int:
-        """``eth_estimateGas`` of a call (``to`` None: a deployment) at the pending state,
-        after every transaction sent or staged so far; raises :class:`CallReverted` with
-        the revert data when the call would revert."""
+    def estimate_gas(
+        self, sender: bytes, to: bytes | None, data: bytes, *, exact: bool = False
+    ) -> int:
+        """The gas a call (``to`` None: a deployment) needs at the pending state, after
+        every transaction sent or staged so far, never below its calldata floor; raises
+        :class:`CallReverted` with the revert data when the call would revert. A backend
+        may answer from one measured run (then :meth:`confirm_limit` checks the limit
+        chosen from it); ``exact``: the node's ``eth_estimateGas``."""
+
+    def confirm_limit(self, sender: bytes, to: bytes | None, data: bytes, limit: int) -> bool:
+        """Whether the call succeeds with gas ``limit`` at the pending state (a backend
+        whose :meth:`estimate_gas` is exact needs no check)."""
+        return True
 
     def stage(self, raws: Sequence[bytes]) -> None:  # noqa: B027 - eager backends run at once
         """Hand signed transactions to the node's pool without mining them, so the next

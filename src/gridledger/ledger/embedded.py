@@ -229,7 +229,9 @@ class EmbeddedBackend(Backend):
             raise CallReverted(f"call to 0x{to.hex()} reverted", output)
         return bytes(computation.output)
 
-    def estimate_gas(self, sender: bytes, to: bytes | None, data: bytes) -> int:
+    def estimate_gas(
+        self, sender: bytes, to: bytes | None, data: bytes, *, exact: bool = False
+    ) -> int:
         # One run at the block's gas limit on a snapshot of the pending state; the gas it
         # consumes before the refund is what the transaction needs (the caller adds the
         # margin that covers the 63/64 rule of nested calls). The run is kept: when the

@@ -151,6 +151,10 @@ class TxQueue:
             )
             raise StepTooLarge(message)
         limit = min(gas_limit(estimate), block_gas)
+        assert self.signer is not None
+        if not self.backend.confirm_limit(self.signer.address, to, data, limit):
+            estimate = self.estimate(label, to, data, exact=True)
+            limit = min(gas_limit(estimate), block_gas)
         if self._block_gas + limit > block_gas:
             self.seal_block()
         self._block_gas += limit
@@ -158,16 +162,17 @@ class TxQueue:
         if self.backend.eager:
             self.flush()
 
-    def estimate(self, label: str, to: bytes | None, data: bytes) -> int:
-        """``eth_estimateGas`` of an operator call after everything queued before it (a
-        JSON-RPC node gets the queue in its pool first); a revert raises :class:`ChainError`
-        with the contract's decoded error."""
+    def estimate(self, label: str, to: bytes | None, data: bytes, *, exact: bool = False) -> int:
+        """The gas estimate of an operator call after everything queued before it (a
+        JSON-RPC node gets the queue in its pool first; ``exact``: its ``eth_estimateGas``,
+        see :meth:`Backend.estimate_gas`); a revert raises :class:`ChainError` with the
+        contract's decoded error."""
         if self._pending and not self.backend.eager:
             self._write_journal()
             self.backend.stage([raw for _, raw, _, _ in self._pending])
         assert self.signer is not None
         try:
-            return self.backend.estimate_gas(self.signer.address, to, data)
+            return self.backend.estimate_gas(self.signer.address, to, data, exact=exact)
         except CallReverted as error:
             reason = decode_error(error.data) if error.data else str(error)
             message = f"{label}: the transaction would revert: {reason} (not sent)"
