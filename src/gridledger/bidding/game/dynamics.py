@@ -26,6 +26,17 @@ alternative; a seller raises its ask while its buyers lower their bids one tick
 at a time), and below one tick's worth some intervals never settle. One tick's
 worth is the payoff resolution of the grid (docs/best_response.md).
 
+Reaching 1e-3 at scale (issue 15; ``grid_refine``, ``shade_ticks``, ``order =
+"aggressive"``). The tolerance can only be met reliably on a grid whose tick is
+worth no more than it, so with ``grid_refine`` the members bid on a grid that
+many times finer than the game's (which it contains; 5 on the 1 % grid: one
+tick's worth = 1e-3). A reply that would move the price more than
+``shade_ticks`` ticks away from the other side (a buyer's bid down, a seller's
+ask up) moves it that far only, with the best response's quantity: prices
+descend one tick per round, like a clock, instead of collapsing together and
+climbing back (the cycles below); a raise is never capped. The sweep order
+``"aggressive"`` lets the most aggressive quotes reply first (docs/best_response.md).
+
 Cycles. With a fixed order (``order = "seeded"`` or ``"member"``) and nobody
 randomising, the dynamics are a deterministic map of the profile, so a repeated
 end-of-round profile proves a cycle: it is recorded (``cycle_round``,
@@ -53,6 +64,7 @@ import numpy as np
 from gridledger.bidding.game.book import RankedBook
 from gridledger.bidding.game.model import BestResponseError, BRSettings, Game, Player, Strategy
 from gridledger.bidding.game.response import reply_of
+from gridledger.market.orders import Side
 
 __all__ = ["BRDiagnostics", "DynamicsResult", "run_dynamics"]
 
@@ -162,6 +174,20 @@ def _damp(game: Game, old: Strategy, br: Strategy, omega: float, cap_wh: int) ->
     return Strategy(p, min(max(q, 0), cap_wh))
 
 
+def _cap_shade(game: Game, player: Player, old: Strategy, br: Strategy, ticks: int) -> Strategy:
+    """Move at most ``ticks`` ticks away from the other side (a buyer's bid down, a
+    seller's ask up) towards ``br``, with ``br``'s quantity (0: no limit)."""
+    if ticks <= 0:
+        return br
+    limit = ticks * game.tick_micro
+    gap = br.price_per_kwh_micro - old.price_per_kwh_micro
+    if player.side == Side.BUY and gap < -limit:
+        return Strategy(old.price_per_kwh_micro - limit, br.e_wh)
+    if player.side == Side.SELL and gap > limit:
+        return Strategy(old.price_per_kwh_micro + limit, br.e_wh)
+    return br
+
+
 def _profile_key(profile: Sequence[Strategy]) -> bytes:
     """Exact fingerprint of a profile (for cycle detection)."""
     flat = [v for st in profile for v in (st.price_per_kwh_micro, st.e_wh)]
@@ -213,6 +239,20 @@ class _Dynamics:
         if self.on_round is not None:
             self.on_round(self.rounds - 1, list(self.profile))
 
+    def aggressive_order(self) -> list[int]:
+        """Buyers by descending bid interleaved with sellers by ascending ask (the
+        most aggressive quote of each side first), ties in a fresh random order."""
+        book = self.book
+        tie = self.rng.random(len(self.game.players))
+        buyers = np.flatnonzero(book.is_buy)
+        sellers = np.flatnonzero(~book.is_buy)
+        buyers = buyers[np.lexsort((tie[buyers], -book.price[buyers]))]
+        sellers = sellers[np.lexsort((tie[sellers], book.price[sellers]))]
+        order: list[int] = []
+        for k in range(max(len(buyers), len(sellers))):
+            order.extend(int(side[k]) for side in (buyers, sellers) if k < len(side))
+        return order
+
     def _sweep(self, epsilon: float, inertia: float) -> tuple[float, float]:
         """One round; returns the largest change a reply asked for and the largest gain."""
         game, settings = self.game, self.settings
@@ -227,7 +267,8 @@ class _Dynamics:
             gain_max = max(gain_max, gain)
             if gain <= epsilon:
                 continue  # epsilon-best response already: keep the bid
-            new = _damp(game, old, reply.strategy, settings.omega, player.cap_wh)
+            target = _cap_shade(game, player, old, reply.strategy, settings.shade_ticks)
+            new = _damp(game, old, target, settings.omega, player.cap_wh)
             change = max(change, _relative_change(game, old, new, player.cap_wh))
             if inertia > 0 and self.rng.random() < inertia:
                 continue
@@ -239,13 +280,15 @@ class _Dynamics:
     def phase(self, epsilon: float, budget: int) -> bool:
         """Up to ``budget`` rounds at tolerance ``epsilon``; True if a round was quiet."""
         settings = self.settings
-        shuffle = settings.order == "shuffle"
+        shuffle = settings.order in ("shuffle", "aggressive")
         seen: dict[bytes, int] = {_profile_key(self.profile): self.rounds}
         first_cycle: int | None = None
         inertia = 0.0
         burst_start = 0
         for _ in range(budget):
-            if self.rounds > 0 and (shuffle or (inertia > 0 and settings.order == "seeded")):
+            if settings.order == "aggressive":
+                self.order = self.aggressive_order()
+            elif self.rounds > 0 and (shuffle or (inertia > 0 and settings.order == "seeded")):
                 self.rng.shuffle(self.order)
             change, gain = self._sweep(epsilon, inertia)
             self._record(change, gain)
@@ -327,6 +370,7 @@ def run_dynamics(
     """
     settings = settings or BRSettings()
     started = time.perf_counter()
+    game = game.refined(settings.grid_refine)  # the grid the members bid on
     relaxed = game.epsilon(settings)
     run = _Dynamics(game, initial, settings, on_round)
     span = settings.restart_rounds or settings.k_max

@@ -106,7 +106,9 @@ class BRSettings:
     ``order``: the sweep order, ``"shuffle"`` (a fresh permutation drawn from
     ``seed`` every round: random-order asynchronous best response), ``"seeded"``
     (one permutation drawn from ``seed``, kept while the dynamics are
-    deterministic) or ``"member"`` (member order); ``start``: the starting
+    deterministic), ``"member"`` (member order) or ``"aggressive"`` (every round
+    buyers by descending bid interleaved with sellers by ascending ask, ties in a
+    fresh random order: the most aggressive quotes reply first); ``start``: the starting
     profile, ``"competitive"`` (bus competitive prices, ``bidding.game.start``),
     ``"truthful"`` (limit prices) or ``"warm"`` (each member's last price on the
     same side, in the mechanism). With a deterministic order (``seeded``,
@@ -114,6 +116,12 @@ class BRSettings:
     probability that an improving member keeps its bid during a burst of
     ``burst_rounds`` rounds (0 = stop at the first cycle; None = inertia until
     the end), and ``escape_rounds`` bounds the rounds after the first cycle.
+    ``grid_refine``: the members bid on a price grid this many times finer than
+    the game's (the tick divided by it; the game's grid is a subset, 1 = the
+    game's grid); ``shade_ticks``: a member whose best response would move its
+    price further than this many ticks away from the other side (a buyer down,
+    a seller up) moves this far only, to the best bid within that step (0 =
+    no limit). Convergence is always judged on the unrestricted best response.
     """
 
     omega: float = 1.0
@@ -125,11 +133,13 @@ class BRSettings:
     tick_fraction: float = 0.01
     fees_in_utility: bool = True
     start: Literal["competitive", "truthful", "warm"] = "competitive"
-    order: Literal["shuffle", "seeded", "member"] = "shuffle"
+    order: Literal["shuffle", "seeded", "member", "aggressive"] = "shuffle"
     inertia: float = 0.5
     seed: int = 0
     escape_rounds: int = 100
     burst_rounds: int | None = 5
+    grid_refine: int = 1
+    shade_ticks: int = 0
 
     def __post_init__(self) -> None:
         problem = None
@@ -153,8 +163,15 @@ class BRSettings:
             problem = f"escape_rounds = {self.escape_rounds} must be >= 0"
         elif not 0 <= self.tick_fraction <= 1:
             problem = f"tick_fraction = {self.tick_fraction} must lie in [0, 1]"
-        elif self.order not in ("shuffle", "seeded", "member"):
-            problem = f"order = {self.order!r} must be 'shuffle', 'seeded' or 'member'"
+        elif self.order not in ("shuffle", "seeded", "member", "aggressive"):
+            problem = (
+                f"order = {self.order!r} must be 'shuffle', 'seeded', 'member' or 'aggressive'"
+            )
+        elif self.grid_refine < 1 or self.shade_ticks < 0:
+            problem = (
+                f"grid_refine = {self.grid_refine} must be >= 1 and "
+                f"shade_ticks = {self.shade_ticks} >= 0"
+            )
         elif self.start not in ("competitive", "truthful", "warm"):
             problem = f"start = {self.start!r} must be 'competitive', 'truthful' or 'warm'"
         if problem is not None:
@@ -226,6 +243,23 @@ class Game:
         return (
             self.low_micro
             + ((self.high_micro - self.low_micro) // self.tick_micro) * self.tick_micro
+        )
+
+    def refined(self, factor: int) -> Game:
+        """The same game on a price grid ``factor`` times finer (it contains this
+        game's grid: the tick must be a multiple of ``factor``)."""
+        if factor == 1:
+            return self
+        if factor < 1 or self.tick_micro % factor:
+            message = f"tick {self.tick_micro} micro cannot be divided into {factor} ticks"
+            raise BestResponseError(message)
+        return Game(
+            self.players,
+            self.fees,
+            self.kappa,
+            self.low_micro,
+            self.high_micro,
+            self.tick_micro // factor,
         )
 
     def with_fees(self, fees: IntArray) -> Game:
