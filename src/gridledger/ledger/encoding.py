@@ -295,9 +295,11 @@ def network_digest(domain: bytes, cfg: int, table: bytes) -> bytes:
     return keccak(b"\x19\x01" + domain + struct_hash)
 
 
-def sign_compact(key: bytes, digest: bytes) -> tuple[bytes, bytes]:
-    """EIP-2098 compact signature ``(r, yParity << 255 | s)`` of a 32-byte digest."""
-    sig = PrivateKey(key).sign_recoverable(digest, hasher=None)
+def sign_compact(key: bytes | PrivateKey, digest: bytes) -> tuple[bytes, bytes]:
+    """EIP-2098 compact signature ``(r, yParity << 255 | s)`` of a 32-byte digest by a
+    private key (its 32 bytes, or a coincurve key built once for many signatures)."""
+    signer = key if isinstance(key, PrivateKey) else PrivateKey(key)
+    sig = signer.sign_recoverable(digest, hasher=None)
     r, s, rec = sig[:32], int.from_bytes(sig[32:64], "big"), sig[64]
     return r, ((rec << 255) | s).to_bytes(32, "big")
 
