@@ -53,7 +53,13 @@ from gridledger.world import build_world
 SEEDS = (3, 4, 6)
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = BRSettings(
-    epsilon=1e-3, refine=(), order="aggressive", grid_refine=5, shade_ticks=1, restart_rounds=0
+    epsilon=1e-3,
+    refine=(),
+    order="aggressive",
+    grid_refine=5,
+    shade_ticks=1,
+    restart_rounds=0,
+    pair_ticks=8,
 )
 DEFAULT = BRSettings()
 MakeGame = Callable[[int, int], tuple[Game, list[Strategy]]]

@@ -24,7 +24,13 @@ from gridledger.market.orders import Side
 
 # the settings of the benchmark's target rows (benchmarks/bench_best_response.py)
 TARGET = BRSettings(
-    epsilon=1e-3, refine=(), order="aggressive", grid_refine=5, shade_ticks=1, restart_rounds=0
+    epsilon=1e-3,
+    refine=(),
+    order="aggressive",
+    grid_refine=5,
+    shade_ticks=1,
+    restart_rounds=0,
+    pair_ticks=8,
 )
 FEES_2 = np.array([[0, 0, 0], [0, 0, 10_000], [0, 10_000, 0]], dtype=np.int64)
 
@@ -61,6 +67,8 @@ def test_refined_grid_contains_the_game_grid() -> None:
         BRSettings(grid_refine=0)
     with pytest.raises(BestResponseError, match="shade_ticks"):
         BRSettings(shade_ticks=-1)
+    with pytest.raises(BestResponseError, match="pair_ticks"):
+        BRSettings(pair_ticks=-1)
 
 
 def test_shading_is_capped_at_one_tick_and_raises_are_not() -> None:
@@ -93,6 +101,42 @@ def test_aggressive_order_interleaves_the_sides_by_quote() -> None:
     asks = [start[i].price_per_kwh_micro for i in order if game.players[i].side == Side.SELL]
     assert bids == sorted(bids, reverse=True)
     assert asks == sorted(asks)
+
+
+def test_two_member_cycle_is_detected_and_answered_with_anticipation() -> None:
+    """Members 0 and 1 alternating between two bids over four rounds (and nobody
+    else) form a two-member cycle; the pair reply is a bid after whose partner's
+    best response the member's own gain is within the tolerance, and the search
+    leaves the book as it was."""
+    game, _ = synthetic_game(12, 1)
+    fine = game.refined(5)
+    start = competitive_profile(game)
+    run = _Dynamics(fine, start, TARGET, None)
+    tick = fine.tick_micro
+
+    def shaded(index: int) -> list[Strategy]:
+        profile = list(start)
+        st = profile[index]
+        profile[index] = Strategy(st.price_per_kwh_micro - tick, st.e_wh)
+        return profile
+
+    a, b = shaded(0), shaded(1)  # members 0 and 1 alternate, the others stay
+    run.profiles = [a, b, a, b]
+    run.set_profile(b)
+    assert run._cycle_partner(0) == 1
+    assert run._cycle_partner(1) == 0
+    assert run._cycle_partner(2) is None
+    before = [run.book.reply(i) for i in range(len(start))]
+    best = run.book.reply(0)
+    bid = run._pair_reply(0, 1, Strategy(best[0], best[1]), 1e-3)
+    assert [run.book.reply(i) for i in range(len(start))] == before
+    assert bid is not None
+    run.book.move(0, bid)
+    answer = run.book.reply(1)
+    if (answer[2] - answer[3]) / (game.players[1].cap_wh / 1000.0 * fine.span_micro) > 1e-3:
+        run.book.move(1, Strategy(answer[0], answer[1]))
+    mine = run.book.reply(0)
+    assert (mine[2] - mine[3]) / (game.players[0].cap_wh / 1000.0 * fine.span_micro) <= 1e-3
 
 
 def test_target_settings_32_members_verified_and_reproducible() -> None:

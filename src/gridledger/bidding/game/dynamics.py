@@ -36,6 +36,10 @@ ask up) moves it that far only, with the best response's quantity: prices
 descend one tick per round, like a clock, instead of collapsing together and
 climbing back (the cycles below); a raise is never capped. The sweep order
 ``"aggressive"`` lets the most aggressive quotes reply first (docs/best_response.md).
+With ``pair_ticks``, a member caught in a two-member cycle (both alternating
+between two bids over the last four rounds, nobody else) replies anticipating
+the other's best response: the best bid near its own after which its gain is
+within the tolerance (``_Dynamics._pair_reply``).
 
 Cycles. With a fixed order (``order = "seeded"`` or ``"member"``) and nobody
 randomising, the dynamics are a deterministic map of the profile, so a repeated
@@ -268,6 +272,9 @@ class _Dynamics:
             if gain <= epsilon:
                 continue  # epsilon-best response already: keep the bid
             target = _cap_shade(game, player, old, reply.strategy, settings.shade_ticks)
+            partner = self._cycle_partner(index) if settings.pair_ticks > 0 else None
+            if partner is not None:
+                target = self._pair_reply(index, partner, reply.strategy, epsilon) or target
             new = _damp(game, old, target, settings.omega, player.cap_wh)
             change = max(change, _relative_change(game, old, new, player.cap_wh))
             if inertia > 0 and self.rng.random() < inertia:
@@ -276,6 +283,52 @@ class _Dynamics:
             self.book.move(index, new)
             self.moved.append(player.member)
         return change, gain_max
+
+    def _alternates(self, index: int) -> bool:
+        """Member ``index`` alternated between two bids over the last four rounds."""
+        h = self.profiles
+        return h[-1][index] == h[-3][index] != h[-2][index] == h[-4][index]
+
+    def _cycle_partner(self, index: int) -> int | None:
+        """The other member of a two-member cycle ``index`` is in (None: no such cycle)."""
+        if len(self.profiles) < 4 or not self._alternates(index):
+            return None
+        others = [j for j in range(len(self.profile)) if j != index and self._alternates(j)]
+        return others[0] if len(others) == 1 else None
+
+    def _pair_reply(
+        self, index: int, partner: int, best: Strategy, epsilon: float
+    ) -> Strategy | None:
+        """A reply of ``index`` anticipating ``partner``'s best response: the bid
+        within ``pair_ticks`` ticks of its own (quantities: the current one, the
+        best response's and the one of the round before) after whose reply by
+        ``partner`` its own gain is at most ``epsilon``, with the largest payoff
+        then (None: no such bid). The book is left as it was."""
+        game, book = self.game, self.book
+        old, held = self.profile[index], self.profile[partner]
+        quantities = sorted({old.e_wh, best.e_wh, self.profiles[-2][index].e_wh})
+        span = self.settings.pair_ticks
+        chosen: tuple[float, Strategy] | None = None
+        for step in range(-span, span + 1):
+            price = old.price_per_kwh_micro + step * game.tick_micro
+            if not game.low_micro <= price <= game.high_top:
+                continue
+            for e_wh in quantities:
+                bid = Strategy(price, e_wh)
+                book.move(index, bid)
+                answer = reply_of(book, partner)
+                scale = _scale(game, game.players[partner])
+                moves = answer.payoff_micro - answer.current_payoff_micro > epsilon * scale
+                book.move(partner, answer.strategy if moves else held)
+                mine = reply_of(book, index)
+                book.move(partner, held)
+                gain = (mine.payoff_micro - mine.current_payoff_micro) / _scale(
+                    game, game.players[index]
+                )
+                if gain <= epsilon and (chosen is None or mine.current_payoff_micro > chosen[0]):
+                    chosen = (mine.current_payoff_micro, bid)
+        book.move(index, old)
+        return None if chosen is None else chosen[1]
 
     def phase(self, epsilon: float, budget: int) -> bool:
         """Up to ``budget`` rounds at tolerance ``epsilon``; True if a round was quiet."""

@@ -122,6 +122,11 @@ class BRSettings:
     price further than this many ticks away from the other side (a buyer down,
     a seller up) moves this far only, to the best bid within that step (0 =
     no limit). Convergence is always judged on the unrestricted best response.
+    ``pair_ticks``: a member that alternated between two bids over the last
+    four rounds, while exactly one other member did too (a two-member cycle),
+    replies anticipating the other's best response: among its prices within
+    this many ticks of its bid (and three quantities) it takes the best one
+    after which its own gain is within the tolerance (0 = off).
     """
 
     omega: float = 1.0
@@ -140,6 +145,7 @@ class BRSettings:
     burst_rounds: int | None = 5
     grid_refine: int = 1
     shade_ticks: int = 0
+    pair_ticks: int = 0
 
     def __post_init__(self) -> None:
         problem = None
@@ -167,10 +173,10 @@ class BRSettings:
             problem = (
                 f"order = {self.order!r} must be 'shuffle', 'seeded', 'member' or 'aggressive'"
             )
-        elif self.grid_refine < 1 or self.shade_ticks < 0:
+        elif self.grid_refine < 1 or self.shade_ticks < 0 or self.pair_ticks < 0:
             problem = (
-                f"grid_refine = {self.grid_refine} must be >= 1 and "
-                f"shade_ticks = {self.shade_ticks} >= 0"
+                f"grid_refine = {self.grid_refine} must be >= 1, "
+                f"shade_ticks = {self.shade_ticks} and pair_ticks = {self.pair_ticks} >= 0"
             )
         elif self.start not in ("competitive", "truthful", "warm"):
             problem = f"start = {self.start!r} must be 'competitive', 'truthful' or 'warm'"
