@@ -72,14 +72,16 @@ def test_unreachable_node_retried_and_ctrl_c_exits_cleanly(tmp_path: Path) -> No
     )
     assert proc.stderr is not None
     lines: list[str] = []
-    deadline = time.time() + 60
+    # generous limits: a busy machine may take long to start and stop the command; they
+    # only keep a hung command from hanging the suite (no wall-clock assertion)
+    deadline = time.time() + 240
     while time.time() < deadline and sum("retrying in" in line for line in lines) < 2:
         line = proc.stderr.readline()
         if not line:
             break
         lines.append(line)
     proc.send_signal(signal.SIGINT)
-    out, rest = proc.communicate(timeout=30)
+    out, rest = proc.communicate(timeout=240)
     err = "".join(lines) + rest
     assert proc.returncode == 0, err
     retries = [line for line in err.splitlines() if "retrying in" in line]
@@ -115,7 +117,7 @@ def test_run_serve_serves_the_folder_while_the_run_writes_it(tmp_path: Path) -> 
     timeline = urllib.request.urlopen(f"http://127.0.0.1:{port}/timeline").read().decode()
     assert "Plotly.newPlot" in timeline
     proc.send_signal(signal.SIGINT)
-    rest, err = proc.communicate(timeout=30)
+    rest, err = proc.communicate(timeout=240)
     assert proc.returncode == 0, err
     assert "explorer stopped" in rest
     assert "Traceback" not in err

@@ -133,7 +133,7 @@ def test_unreachable_node_without_folder_is_retried_with_backoff(
     explorer.watcher.backoff_max_s = 0.2
     with caplog.at_level(logging.WARNING, logger="gridledger.explorer.chain"):
         explorer.watcher.start()
-        deadline = time.time() + 20  # a guard against a hang, not a speed check
+        deadline = time.time() + 120  # a guard against a hang, not a speed check
         while time.time() < deadline and len(caplog.records) < 3:
             time.sleep(0.05)
         explorer.watcher.stop()
