@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from tests.procs import interruptible
 
 from gridledger.cli import main
 
@@ -68,7 +69,12 @@ def test_unreachable_node_retried_and_ctrl_c_exits_cleanly(tmp_path: Path) -> No
     argv = [sys.executable, "-m", "gridledger.cli", "serve", str(run)]
     argv += ["--chain", "http://127.0.0.1:9", "--port", "0"]
     proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+        preexec_fn=interruptible,
     )
     assert proc.stderr is not None
     lines: list[str] = []
@@ -100,7 +106,12 @@ def test_run_serve_serves_the_folder_while_the_run_writes_it(tmp_path: Path) -> 
     argv += ["--out", str(out), "--serve", "--port", "0"]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=interruptible,
     )
     assert proc.stdout is not None
     pages: list[str] = []

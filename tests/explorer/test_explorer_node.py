@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tests.procs import interruptible
 
 from gridledger.cli import main
 from gridledger.explorer.app import create_app, explorer_for, explorer_for_node
@@ -159,7 +160,9 @@ def test_serve_chain_url_without_a_run_folder(
         chosen.watcher.stop()
     # the command itself: `gridledger serve --chain URL`, no folder, until Ctrl-C
     argv = [sys.executable, "-m", "gridledger.cli", "serve", "--chain", anvil_url, "--port", "0"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible
+    )
     try:
         assert proc.stdout is not None
         served = re.search(r"http://127\.0\.0\.1:\d+/", proc.stdout.readline())
