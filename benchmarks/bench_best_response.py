@@ -44,6 +44,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from gridledger.bidding.game import BRSettings, Game, Strategy, run_dynamics
+from gridledger.bidding.game.model import AT_SCALE
 from gridledger.bidding.game.nash import check_equilibrium
 from gridledger.bidding.game.start import competitive_profile
 from gridledger.bidding.game.synthetic import feeder_game, synthetic_game
@@ -52,15 +53,7 @@ from gridledger.world import build_world
 
 SEEDS = (3, 4, 6)
 ROOT = Path(__file__).resolve().parents[1]
-TARGET = BRSettings(
-    epsilon=1e-3,
-    refine=(),
-    order="aggressive",
-    grid_refine=5,
-    shade_ticks=1,
-    restart_rounds=0,
-    pair_ticks=8,
-)
+TARGET = AT_SCALE  # the settings of the issue-15 target rows
 DEFAULT = BRSettings()
 MakeGame = Callable[[int, int], tuple[Game, list[Strategy]]]
 

@@ -17,21 +17,13 @@ from gridledger.bidding.game import (
     run_dynamics,
 )
 from gridledger.bidding.game.dynamics import _Dynamics
+from gridledger.bidding.game.model import AT_SCALE
 from gridledger.bidding.game.nash import check_equilibrium
 from gridledger.bidding.game.start import competitive_profile
 from gridledger.bidding.game.synthetic import synthetic_game
 from gridledger.market.orders import Side
 
-# the settings of the benchmark's target rows (benchmarks/bench_best_response.py)
-TARGET = BRSettings(
-    epsilon=1e-3,
-    refine=(),
-    order="aggressive",
-    grid_refine=5,
-    shade_ticks=1,
-    restart_rounds=0,
-    pair_ticks=8,
-)
+TARGET = AT_SCALE  # the settings of the issue-15 target rows
 FEES_2 = np.array([[0, 0, 0], [0, 0, 10_000], [0, 10_000, 0]], dtype=np.int64)
 
 

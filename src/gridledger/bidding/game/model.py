@@ -41,6 +41,7 @@ from gridledger.market.orders import Bid, ClearingResult, Side, Trade
 from gridledger.market.units import MICRO
 
 __all__ = [
+    "AT_SCALE",
     "BRSettings",
     "BestResponseError",
     "FloatArray",
@@ -183,6 +184,20 @@ class BRSettings:
         if problem is not None:
             message = f"best-response settings: {problem}"
             raise BestResponseError(message)
+
+
+#: The settings that reach a verified 1e-3 equilibrium at 100-300 members
+#: (docs/best_response.md, "Dynamics and stopping"): a 0.2 % bid grid, one tick of shading per
+#: reply, aggressive quotes first, two-member cycles answered with anticipation.
+AT_SCALE = BRSettings(
+    epsilon=1e-3,
+    refine=(),
+    order="aggressive",
+    grid_refine=5,
+    shade_ticks=1,
+    restart_rounds=0,
+    pair_ticks=8,
+)
 
 
 @dataclass(frozen=True)
