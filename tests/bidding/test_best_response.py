@@ -6,6 +6,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from tests.bidding.games import FEES_2, market_2x2
 
 from gridledger.bidding.game import (
     BestResponseError,
@@ -27,26 +28,6 @@ from gridledger.market.greedy import clear_greedy
 from gridledger.market.orders import Side
 from gridledger.members.member import Member, Role
 
-# Two buses (1, 2); fee 10_000 micro/kWh across, 0 within a bus; kappa = 1/2.
-FEES_2 = np.array([[0, 0, 0], [0, 0, 10_000], [0, 10_000, 0]], dtype=np.int64)
-
-
-def _market_2x2(beta: float) -> tuple[Game, list[Strategy]]:
-    players = (
-        Player(1, 1, Side.BUY, 1000, 0.30, beta),  # B1, the responder
-        Player(2, 2, Side.BUY, 1000, 0.30, 0.0),  # B2 bids 150_000
-        Player(3, 1, Side.SELL, 600, 0.0, 0.0),  # S1 asks 100_000, 600 Wh
-        Player(4, 2, Side.SELL, 1000, 0.0, 0.0),  # S2 asks 110_000, 1000 Wh
-    )
-    game = Game(players, FEES_2, Fraction(1, 2), 0, 300_000, 1)
-    profile = [
-        Strategy(200_000, 1000),
-        Strategy(150_000, 1000),
-        Strategy(100_000, 600),
-        Strategy(110_000, 1000),
-    ]
-    return game, profile
-
 
 def test_best_response_2x2_closed_form_linear() -> None:
     """B1 (bus 1, value 0.30/kWh, beta 0) against B2, S1, S2.
@@ -60,7 +41,7 @@ def test_best_response_2x2_closed_form_linear() -> None:
       400 Wh at 110_000 + floor(40_001/2) + 10_000 = 140_000
       -> 0.6 x 170_000 + 0.4 x 160_000 = 166_000 (best; payoff falls with p elsewhere).
     """
-    game, profile = _market_2x2(beta=0.0)
+    game, profile = market_2x2(beta=0.0)
     reply = best_response(game, 0, profile)
     assert reply.strategy == Strategy(160_001, 1000)
     assert reply.payoff_micro == pytest.approx(166_000)
@@ -78,7 +59,7 @@ def test_best_response_2x2_closed_form_quadratic() -> None:
     - p = 100_001: price 100_000 -> D = 0.8 > 0.6, take the 600 Wh:
       180_000 - 45_000 - 60_000 = 75_000 (best).
     """
-    game, profile = _market_2x2(beta=0.25)
+    game, profile = market_2x2(beta=0.25)
     reply = best_response(game, 0, profile)
     assert reply.strategy == Strategy(100_001, 600)
     assert reply.payoff_micro == pytest.approx(75_000)
@@ -226,7 +207,7 @@ def test_deterministic_cycle_is_detected_and_reported() -> None:
 
 
 def test_damping_moves_part_of_the_way() -> None:
-    game, profile = _market_2x2(beta=0.0)
+    game, profile = market_2x2(beta=0.0)
     full = best_response(game, 0, profile).strategy  # 160_001
     settings = BRSettings(omega=0.5, k_max=1, inertia=0.0, order="member", epsilon=0.0)
     damped = run_dynamics(game, profile, settings).profiles[1][0]

@@ -3,16 +3,12 @@ the aggressive-first sweep order, and a verified 1e-3 equilibrium at 100 members
 
 from __future__ import annotations
 
-from fractions import Fraction
-
-import numpy as np
 import pytest
+from tests.bidding.games import market_2x2
 
 from gridledger.bidding.game import (
     BestResponseError,
     BRSettings,
-    Game,
-    Player,
     Strategy,
     run_dynamics,
 )
@@ -24,26 +20,6 @@ from gridledger.bidding.game.synthetic import synthetic_game
 from gridledger.market.orders import Side
 
 TARGET = AT_SCALE  # the settings of the issue-15 target rows
-FEES_2 = np.array([[0, 0, 0], [0, 0, 10_000], [0, 10_000, 0]], dtype=np.int64)
-
-
-def _market_2x2() -> tuple[Game, list[Strategy]]:
-    """B1 (the responder) would cut its bid from 200_000 to 160_001 (its best
-    response, test_best_response.py's closed form); tick 1 micro."""
-    players = (
-        Player(1, 1, Side.BUY, 1000, 0.30, 0.0),
-        Player(2, 2, Side.BUY, 1000, 0.30, 0.0),
-        Player(3, 1, Side.SELL, 600, 0.0, 0.0),
-        Player(4, 2, Side.SELL, 1000, 0.0, 0.0),
-    )
-    game = Game(players, FEES_2, Fraction(1, 2), 0, 300_000, 1)
-    profile = [
-        Strategy(200_000, 1000),
-        Strategy(150_000, 1000),
-        Strategy(100_000, 600),
-        Strategy(110_000, 1000),
-    ]
-    return game, profile
 
 
 def test_refined_grid_contains_the_game_grid() -> None:
@@ -66,7 +42,7 @@ def test_refined_grid_contains_the_game_grid() -> None:
 def test_shading_is_capped_at_one_tick_and_raises_are_not() -> None:
     """B1's best response cuts its bid by 39,999 ticks; with ``shade_ticks=1`` it
     moves one tick, with the best response's quantity. A raise is not capped."""
-    game, profile = _market_2x2()
+    game, profile = market_2x2()
     settings = BRSettings(
         k_max=1, order="member", epsilon=0.0, inertia=0.0, refine=(), shade_ticks=1
     )
