@@ -143,6 +143,12 @@ class TxQueue:
             raise ChainError(message)
         block_gas = self.backend.block_gas_limit
         estimate = self.estimate(label, to, data)
+        limit = min(gas_limit(estimate), block_gas)
+        if estimate <= block_gas and not self.backend.confirm_limit(
+            self.signer.address, to, data, limit
+        ):
+            estimate = self.estimate(label, to, data, exact=True)
+            limit = min(gas_limit(estimate), block_gas)
         if estimate > block_gas:
             message = (
                 f"{label}: needs {estimate:,} gas, more than a block's gas limit of "
@@ -150,11 +156,6 @@ class TxQueue:
                 "transaction, or a chain with larger blocks)"
             )
             raise StepTooLarge(message)
-        limit = min(gas_limit(estimate), block_gas)
-        assert self.signer is not None
-        if not self.backend.confirm_limit(self.signer.address, to, data, limit):
-            estimate = self.estimate(label, to, data, exact=True)
-            limit = min(gas_limit(estimate), block_gas)
         if self._block_gas + limit > block_gas:
             self.seal_block()
         self._block_gas += limit
