@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
@@ -12,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gridledger.ledger import encoding as enc
+from gridledger.ledger.contracts import artifact, encode_words
 from gridledger.market import Bid, Side, Trade
 from gridledger.market.orders import Curtailment
 
@@ -122,3 +124,34 @@ def test_assembly_error_selectors_match_the_abi() -> None:
         assert signature is not None
         types = ",".join(p.split()[0] for p in signature.group(1).split(",") if p.strip())
         assert literal[2:10] == keccak(f"{name}({types})".encode())[:4].hex(), name
+
+
+_WORDS = st.lists(st.integers(0, 2**256 - 1), max_size=6)
+_SIGS = st.lists(st.binary(min_size=32, max_size=32), max_size=6)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 255), st.booleans(), _WORDS, _SIGS, _WORDS)
+def test_word_lists_encode_as_eth_abi_encodes_them(
+    interval: int, round_: int, flag: bool, words: list[int], sigs: list[bytes], more: list[int]
+) -> None:
+    types = ["uint32", "uint8", "bool", "uint256[]", "bytes32[]", "uint256[]"]
+    args = (interval, round_, flag, words, sigs, more)
+    assert encode_words(types, args) == abi_encode(types, list(args))
+
+
+def test_other_values_are_left_to_eth_abi() -> None:
+    # out of range, bool for an integer, a short bytes32, another type: eth_abi's business
+    for types, args in (
+        (["uint8"], (256,)),
+        (["uint32"], (True,)),
+        (["uint256[]"], ([-1],)),
+        (["bytes32[]"], ([b"\x01"],)),
+        (["uint256[]"], (5,)),
+        (["address"], (b"\x11" * 20,)),
+        (["uint32", "uint32"], (1,)),
+    ):
+        assert encode_words(types, args) is None
+    data = artifact("Market").encode_call("recordReadings", 3, [1 << 224], [b"\x02" * 32] * 2)
+    assert data[4:] == abi_encode(
+        ["uint32", "uint256[]", "bytes32[]"], [3, [1 << 224], [b"\x02" * 32] * 2]
+    )

@@ -250,3 +250,33 @@ def test_version_2_ledger_json_is_refused_by_name(tmp_path: Path) -> None:
     path.write_text(json.dumps(data))
     with pytest.raises(SavedChainOutdated, match=r"version 2.*records the seed of its keys"):
         Ledger.connect("embedded", state_dir=state, read_only=True)
+
+
+def test_keystores_of_other_settings_open_as_eth_account_opens_them(tmp_path: Path) -> None:
+    # the usual file (scrypt, aes-128-ctr) is opened with OpenSSL's scrypt, anything else by
+    # eth-account: both give the key eth-account gives, and a wrong password is named
+    folder = tmp_path / "keys"
+    make_keys(folder, [1])
+    password = "pässwörd"  # not ASCII: the bytes are the UTF-8 of the text, as in eth-account
+    settings = {
+        "member-1.json": {"kdf": "scrypt", "iterations": 2**11},
+        "meter-1.json": {"kdf": "pbkdf2", "iterations": 1000},
+    }
+    for name, kdf in settings.items():
+        key = enc.derive_key(name.encode(), "test")
+        data = Account.encrypt(key, password, **kdf)  # type: ignore[arg-type]
+        (folder / name).write_text(json.dumps(data))
+    for name in ("operator.json", "dso.json", "grid.json"):
+        data = json.loads((folder / name).read_text())
+        key = bytes(Account.decrypt(data, TEST_PASSWORD))
+        (folder / name).write_text(json.dumps(Account.encrypt(key, password, iterations=2**10)))
+    found = read_keystores(folder, password, [1])
+    for name, key in (("member-1.json", found.members[1]), ("meter-1.json", found.meters[1])):
+        assert key == bytes(Account.decrypt(json.loads((folder / name).read_text()), password))
+    with pytest.raises(KeyPasswordWrong, match=r"operator\.json: wrong key password"):
+        read_keystores(folder, "passwörd", [1])
+    operator = json.loads((folder / "operator.json").read_text())
+    operator["crypto"]["kdfparams"]["n"] = 3  # not a power of two: OpenSSL refuses it
+    (folder / "operator.json").write_text(json.dumps(operator))
+    with pytest.raises(KeystoreError, match=r"operator\.json: keystore file cannot be decrypted"):
+        read_keystores(folder, password, [1])

@@ -15,7 +15,7 @@ from eth_utils import keccak
 from gridledger.errors import ChainError
 from gridledger.ledger.backends import LogEntry
 
-__all__ = ["Artifact", "DecodedEvent", "artifact", "decode_error"]
+__all__ = ["Artifact", "DecodedEvent", "artifact", "decode_error", "encode_words"]
 
 CONTRACT_NAMES = (
     "Market",
@@ -85,7 +85,8 @@ class Artifact:
             message = f"{self.name} has no function {function!r}"
             raise ChainError(message)
         selector, types, _ = self._functions[function]
-        return selector + encode(types, list(args))
+        fast = encode_words(types, args)
+        return selector + (fast if fast is not None else encode(types, list(args)))
 
     def decode_output(self, function: str, data: bytes) -> tuple[Any, ...]:
         _, _, outputs = self._functions[function]
@@ -124,6 +125,52 @@ class Artifact:
             if event is not None:
                 out.append(event)
         return out
+
+
+_WORD_ARRAYS = ("uint256[]", "bytes32[]")
+
+
+def _word(kind: str, value: Any) -> bytes | None:
+    """One 32-byte ABI word of a ``uintN``, ``bool``, ``uint256`` or ``bytes32`` value
+    (None: another type or value, left to eth_abi)."""
+    if kind == "bytes32":
+        return value if type(value) is bytes and len(value) == 32 else None
+    if kind == "bool":
+        return (b"\x00" * 31 + bytes([value])) if type(value) is bool else None
+    bits = kind[4:] if kind.startswith("uint") else ""
+    if type(value) is not int or not bits.isdigit() or not 0 <= value < 1 << int(bits):
+        return None
+    return value.to_bytes(32, "big")
+
+
+def encode_words(types: list[str], args: tuple[Any, ...]) -> bytes | None:
+    """The ABI encoding of ``args`` when every type is a ``uintN``, ``bool`` or a
+    ``uint256[]`` / ``bytes32[]`` of exactly such values (the Market's interval calls, with
+    their lists of thousands of words; eth_abi takes a few microseconds per word); None
+    for anything else, which eth_abi then encodes or refuses with its own error."""
+    if len(types) != len(args):
+        return None
+    heads: list[bytes] = []
+    tails: list[bytes] = []
+    offset = 32 * len(types)
+    for kind, value in zip(types, args, strict=True):
+        if kind in _WORD_ARRAYS:
+            if not isinstance(value, list | tuple):
+                return None
+            element = kind[:-2]
+            words = [_word(element, v) for v in value]
+            if any(w is None for w in words):
+                return None
+            tail = len(words).to_bytes(32, "big") + b"".join(w for w in words if w is not None)
+            heads.append(offset.to_bytes(32, "big"))
+            tails.append(tail)
+            offset += len(tail)
+            continue
+        word = _word(kind, value)
+        if word is None or kind == "bytes32":
+            return None
+        heads.append(word)
+    return b"".join(heads) + b"".join(tails)
 
 
 @cache

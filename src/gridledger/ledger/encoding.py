@@ -33,6 +33,7 @@ from typing import Any
 
 from coincurve import PrivateKey, PublicKey
 from eth_account import Account
+from eth_hash.auto import keccak as _keccak
 from eth_utils import keccak, to_checksum_address
 
 from gridledger.errors import ChainError
@@ -237,29 +238,33 @@ def domain_separator(chain_id: int, market: bytes) -> bytes:
 
 
 def bid_digest(domain: bytes, interval: int, round_: int, word: int) -> bytes:
-    b = unpack_bid(word)
-    struct_hash = keccak(
-        BID_TYPEHASH
-        + _u256(interval)
-        + _u256(round_)
-        + _u256(b.member)
-        + _u256(int(b.side))
-        + _u256(b.e_wh)
-        + _u256(b.price_per_kwh_micro)
-        + _u256(b.bus)
+    # the struct's fields straight from the packed word (the layout of pack_bid)
+    struct_hash = _keccak(
+        b"".join(
+            (
+                BID_TYPEHASH,
+                interval.to_bytes(32, "big"),
+                round_.to_bytes(32, "big"),
+                (word >> 224).to_bytes(32, "big"),
+                ((word >> 216) & 0xFF).to_bytes(32, "big"),
+                ((word >> 152) & U64).to_bytes(32, "big"),
+                ((word >> 88) & U64).to_bytes(32, "big"),
+                ((word >> 72) & 0xFFFF).to_bytes(32, "big"),
+            )
+        )
     )
-    return keccak(b"\x19\x01" + domain + struct_hash)
+    return _keccak(b"\x19\x01" + domain + struct_hash)
 
 
 def reading_digest(domain: bytes, interval: int, word: int) -> bytes:
     member, net_wh = unpack_reading(word)
-    struct_hash = keccak(
+    struct_hash = _keccak(
         READING_TYPEHASH
-        + _u256(interval)
-        + _u256(member)
+        + interval.to_bytes(32, "big")
+        + member.to_bytes(32, "big")
         + (net_wh % (1 << 256)).to_bytes(32, "big")
     )
-    return keccak(b"\x19\x01" + domain + struct_hash)
+    return _keccak(b"\x19\x01" + domain + struct_hash)
 
 
 def int_list_hash(values: Iterable[int]) -> bytes:

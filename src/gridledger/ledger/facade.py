@@ -42,6 +42,7 @@ from gridledger.ledger.deploy import (
 from gridledger.ledger.keys import KeyRing, resolve_keys
 from gridledger.ledger.network_data import pack_margin
 from gridledger.ledger.node import SentJournal, SentStep, reconcile
+from gridledger.ledger.presign import Presigner
 from gridledger.ledger.reader import ChainReader
 from gridledger.ledger.receipts import append_receipts
 from gridledger.ledger.reference import (
@@ -105,6 +106,7 @@ class Ledger(ChainReader):
         operator = None if self.keys.source == "public" else self.keys.operator_signer
         self.txq = TxQueue(backend, operator, read_only=read_only)
         self.resume = ResumeGuard(self.view, self.events)
+        self.presign = Presigner(self.keys)
         self._cache: dict[int, _IntervalCache] = {}
         self._txlog: store.TxLog | None = None
         self._saved: SavedLedger | None = None
@@ -337,7 +339,7 @@ class Ledger(ChainReader):
         validate_bids(list(bids))
         self._within_limits(interval, {b.member: b.e_wh for b in bids}, "bid")
         cache = self._open(interval)
-        words, sigs = self.keys.sign_round(interval, round, bids)
+        words, sigs = self.presign.sign_round(interval, round, bids)
         if self.state_dir is not None and not self.txq.read_only:
             append_receipts(self.state_dir, interval, round, words, sigs)
         cache.bids = words
@@ -351,6 +353,18 @@ class Ledger(ChainReader):
         cache.rounds, cache.binding, cache.seals = round + 1, binding, 0
         if binding:
             cache.bids = self._admitted(interval, words)
+
+    def sign_ahead(
+        self,
+        interval: int,
+        rounds: Sequence[Sequence[Bid]] = (),
+        readings: Mapping[int, int] | None = None,
+    ) -> None:
+        """Start signing ``rounds`` (round k: ``rounds[k]``) and ``readings`` in the background
+        (:mod:`~gridledger.ledger.presign`), taken by :meth:`record_round`, :meth:`record_readings`."""
+        self.presign.rounds_ahead(interval, rounds)
+        if readings is not None:
+            self.presign.readings_ahead(interval, readings)
 
     def _within_limits(self, interval: int, energy_wh: Mapping[int, int], what: str) -> None:
         """Refuse, by name, a bid or reading beyond its member's connection limit on chain."""
@@ -442,7 +456,7 @@ class Ledger(ChainReader):
         """Sign each member's reading with its meter key and record them as one batch."""
         self._deployed()
         self._within_limits(interval, actual_net_wh, "reading")
-        words, sigs = self.keys.sign_readings(interval, actual_net_wh)
+        words, sigs = self.presign.sign_readings(interval, actual_net_wh)
         self._interval(interval).readings = words
         if self.resume.readings_recorded(interval, words):
             return
@@ -465,6 +479,7 @@ class Ledger(ChainReader):
         self.txq.end_interval(interval)
         self.resume.finish()
         self._cache.pop(interval, None)
+        self.presign.forget(interval)
         self._checkpoint("interval", interval)
 
     def _submit(

@@ -19,6 +19,8 @@ environment variable :data:`PASSWORD_ENV` (:func:`key_password`).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import os
@@ -30,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from eth_account import Account
-from eth_keyfile.keyfile import create_keyfile_json
+from eth_keyfile.keyfile import create_keyfile_json, decrypt_aes_ctr
+from eth_utils import keccak
 
 from gridledger.errors import KeyPasswordWrong, KeysMissing, KeystoreError
 from gridledger.ledger import encoding as enc
@@ -170,10 +173,45 @@ def keystore_address(path: Path) -> bytes:
     return address
 
 
+def _open_keystore(data: dict[str, Any], password: str) -> bytes:
+    """The private key of a keystore (raises ``ValueError("MAC mismatch")`` for a wrong
+    password). The usual file (version 3, scrypt, aes-128-ctr) is opened here with
+    OpenSSL's scrypt (``hashlib``), several times faster than ``Account.decrypt`` and run
+    in parallel by threads; any other file by ``Account.decrypt``."""
+    crypto = data["crypto"]
+    params = crypto.get("kdfparams")
+    if not (
+        data.get("version") == 3
+        and crypto.get("kdf") == "scrypt"
+        and crypto.get("cipher") == "aes-128-ctr"
+        and isinstance(params, dict)
+    ):
+        return bytes(Account.decrypt(data, password))
+    n, r, p = int(params["n"]), int(params["r"]), int(params["p"])
+    try:
+        derived = hashlib.scrypt(
+            password.encode(),
+            salt=bytes.fromhex(params["salt"]),
+            n=n,
+            r=r,
+            p=p,
+            dklen=int(params["dklen"]),
+            maxmem=128 * r * (n + p + 2) + 2**20,
+        )
+    except (ValueError, OverflowError):  # parameters OpenSSL refuses: the reference decrypts
+        return bytes(Account.decrypt(data, password))
+    ciphertext = bytes.fromhex(crypto["ciphertext"])
+    if not hmac.compare_digest(keccak(derived[16:32] + ciphertext), bytes.fromhex(crypto["mac"])):
+        message = "MAC mismatch"
+        raise ValueError(message)
+    iv = int(crypto["cipherparams"]["iv"], 16)
+    return bytes(decrypt_aes_ctr(ciphertext, derived[:16], iv))
+
+
 def _decrypt(path: Path, password: str) -> bytes:
     data = _load_json(path)
     try:
-        key = bytes(Account.decrypt(data, password))
+        key = _open_keystore(data, password)
     except ValueError as error:
         if "MAC mismatch" in str(error):
             message = f"{path}: wrong key password (the keystore's MAC does not match)"

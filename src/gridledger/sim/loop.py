@@ -180,6 +180,7 @@ def run_interval(
     rounds = mechanism.run_rounds(interval, positions, clear_bids)
     info = _mechanism_info(mechanism, interval)
     if ledger is not None:
+        ledger.sign_ahead(interval, rounds)  # signed while the node works on the rounds
         for k, bids in enumerate(rounds):
             ledger.record_round(interval, k, bids, binding=k == len(rounds) - 1)
     final_bids = rounds[-1] if rounds else []
@@ -192,7 +193,14 @@ def run_interval(
             mismatches.append("clearing")
     schedule = world.members.forecast_net_kw[:, interval]
     outcome = security.check(world, interval, cleared.trades, schedule)
+    curtailed = curtailed_generation_kw(world, cleared.trades, outcome.curtailments)
+    actual_kw = world.members.actual_net_kw[:, interval] - curtailed
+    readings = {
+        m.id: kwh_to_wh(float(p) * world.interval_h)
+        for m, p in zip(world.members.members, actual_kw, strict=True)
+    }
     if ledger is not None:
+        ledger.sign_ahead(interval, readings=readings)  # signed while the verdict is recorded
         ledger.record_security(
             interval,
             list(outcome.curtailments),
@@ -200,12 +208,6 @@ def run_interval(
             outcome.certificate,
             unresolved=outcome.violations_after > 0,
         )
-    curtailed = curtailed_generation_kw(world, cleared.trades, outcome.curtailments)
-    actual_kw = world.members.actual_net_kw[:, interval] - curtailed
-    readings = {
-        m.id: kwh_to_wh(float(p) * world.interval_h)
-        for m, p in zip(world.members.members, actual_kw, strict=True)
-    }
     trades = apply_curtailments(cleared.trades, outcome.curtailments)
     settlement = settle(trades, readings, world.tariffs)
     if ledger is not None:

@@ -20,6 +20,16 @@ __all__ = ["LedgerPort"]
 class LedgerPort(Protocol):
     """The chain's side of one interval, in the order the loop calls it."""
 
+    def sign_ahead(
+        self,
+        interval: int,
+        rounds: Sequence[Sequence[Bid]] = (),
+        readings: Mapping[int, int] | None = None,
+    ) -> None:
+        """Start signing the interval's bid ``rounds`` (round k's bids: ``rounds[k]``) and
+        ``readings`` in the background; recording them later gives the same result."""
+        ...
+
     def record_round(
         self, interval: int, round: int, bids: Sequence[Bid], binding: bool = False
     ) -> None:
