@@ -40,6 +40,8 @@ abstract contract Escrow is Registry {
     error NotMemberAccount(uint32 member, address caller);
     /// @notice A token transfer returned false.
     error TokenTransferFailed();
+    /// @notice Withdrawals wait while a settlement is paged over several transactions.
+    error SettlementPaging();
 
     /// @notice Tokens were deposited into an escrow account (member id, GRID_ACCOUNT).
     event Deposited(uint32 indexed account, address indexed from, uint256 amountMicro);
@@ -66,6 +68,12 @@ abstract contract Escrow is Registry {
     bool public hasPendingInterval;
     /// @notice The interval whose locks are active (valid while hasPendingInterval).
     uint32 public pendingInterval;
+    /// @notice True while a settlement is paged: some members are booked, the rest, GRID and
+    ///         OPERATOR follow with its later pages (withdrawals wait).
+    bool public settlementPaging;
+    /// @notice Member changes booked by the settlement being paged (their counter-entries
+    ///         come with its last page); 0 otherwise.
+    int256 public settlingMicro;
 
     /// @param token_ The settlement token.
     constructor(SettlementToken token_) {
@@ -106,7 +114,7 @@ abstract contract Escrow is Registry {
     ///         token balance covers it (stray tokens are tolerated).
     function conserved() external view returns (bool) {
         uint256 held = heldMicro();
-        return held.toInt256() == memberBalanceSumMicro + gridBalanceMicro + operatorBalanceMicro
+        return held.toInt256() == memberBalanceSumMicro - settlingMicro + gridBalanceMicro + operatorBalanceMicro
             && token.balanceOf(address(this)) >= held;
     }
 
@@ -150,6 +158,7 @@ abstract contract Escrow is Registry {
     /// @notice Withdraw `amountMicro` of member `id`'s free balance to its account.
     function withdraw(uint32 id, uint256 amountMicro) external {
         if (_members[id].account != msg.sender) revert NotMemberAccount(id, msg.sender);
+        if (settlementPaging) revert SettlementPaging();
         int256 free = freeMicro(id);
         if (free < amountMicro.toInt256()) revert InsufficientFreeBalance(id, free, amountMicro);
         _bookMember(id, -amountMicro.toInt256());
@@ -160,6 +169,7 @@ abstract contract Escrow is Registry {
     function withdrawGrid(address to, uint256 amountMicro) external {
         if (msg.sender != grid) revert NotGrid(msg.sender);
         if (to == address(0)) revert ZeroAddress();
+        if (settlementPaging) revert SettlementPaging();
         int256 available = _backedWithdrawable(gridBalanceMicro);
         if (available < amountMicro.toInt256()) revert UnbackedWithdrawal(GRID_ACCOUNT, available, amountMicro);
         gridBalanceMicro -= amountMicro.toInt256();
@@ -169,6 +179,7 @@ abstract contract Escrow is Registry {
     /// @notice Withdraw backed OPERATOR (network fee) credit to `to` (operator only).
     function withdrawOperator(address to, uint256 amountMicro) external onlyOperator {
         if (to == address(0)) revert ZeroAddress();
+        if (settlementPaging) revert SettlementPaging();
         int256 available = _backedWithdrawable(operatorBalanceMicro);
         if (available < amountMicro.toInt256()) {
             revert UnbackedWithdrawal(OPERATOR_ACCOUNT, available, amountMicro);
@@ -220,11 +231,33 @@ abstract contract Escrow is Registry {
         }
     }
 
+    /// @dev Member debt after adding each of `deltas` to the balance of `ids[k]` (a paged
+    ///      settlement's reserve check before its first page).
+    function _debtAfter(uint32[] memory ids, int256[] memory deltas) internal view returns (uint256 debt) {
+        debt = memberDebtMicro;
+        for (uint256 k = 0; k < ids.length; ++k) {
+            int256 before = _accounts[ids[k]].balance;
+            int256 balance = before + deltas[k];
+            if (before < 0) debt -= uint256(-before);
+            if (balance < 0) debt += uint256(-balance);
+        }
+    }
+
+    /// @dev Check the reserve an interval's settlement would leave: GRID and OPERATOR after
+    ///      their changes non-negative and together covering `debt`.
+    function _checkReserve(int256 gridDelta, int256 operatorDelta, uint256 debt)
+        internal
+        view
+        returns (int256 g, int256 o)
+    {
+        g = gridBalanceMicro + gridDelta;
+        o = operatorBalanceMicro + operatorDelta;
+        if (g < 0 || o < 0 || g + o < debt.toInt256()) revert ReserveShort(g, o, debt);
+    }
+
     /// @dev Book an interval's GRID and OPERATOR changes and check the reserve.
     function _bookAccounts(int256 gridDelta, int256 operatorDelta) internal {
-        int256 g = gridBalanceMicro + gridDelta;
-        int256 o = operatorBalanceMicro + operatorDelta;
-        if (g < 0 || o < 0 || g + o < memberDebtMicro.toInt256()) revert ReserveShort(g, o, memberDebtMicro);
+        (int256 g, int256 o) = _checkReserve(gridDelta, operatorDelta, memberDebtMicro);
         gridBalanceMicro = g;
         operatorBalanceMicro = o;
     }

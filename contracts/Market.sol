@@ -71,6 +71,7 @@ contract Market is Escrow {
         uint32 tradeCount;
         uint64 openedBlock;
         uint64 deadlineBlock;
+        uint32 settledMembers;
         bytes32 bidsHash;
         bytes32 tradesHash;
         bytes32 deliveryHash;
@@ -215,6 +216,11 @@ contract Market is Escrow {
     error IntervalPending(uint32 pending);
     /// @notice The interval cannot be expired (not pending, or before `deadlineBlock`).
     error NotExpirable(uint32 interval, uint256 deadlineBlock);
+    /// @notice A settlement page must book readings [settledMembers, upTo) with
+    ///         settledMembers < upTo <= readings (an interval without readings: upTo = 0).
+    error BadPage(uint32 interval, uint256 settledMembers, uint256 upTo, uint256 readings);
+    /// @notice A paged settlement has booked members: it must be finished, not expired.
+    error SettlementUnderway(uint32 interval, uint32 settledMembers);
 
     // ----------------------------------------------------------------- events
     /// @notice An interval was opened for bidding.
@@ -253,6 +259,9 @@ contract Market is Escrow {
     );
     /// @notice The interval passed its settle deadline unsettled: void, its locks released.
     event IntervalExpired(uint32 indexed interval);
+    /// @notice A settlement page booked the readings [fromMember, upTo) of `interval`
+    ///         (their deltas are in the final IntervalSettled; DebtRecorded as booked).
+    event SettlementPaged(uint32 indexed interval, uint32 fromMember, uint32 upTo);
     /// @notice A member's balance is negative after settlement: the debt is recorded, not lost.
     event DebtRecorded(uint32 indexed member, uint32 indexed interval, int256 balanceMicro);
     /// @notice The fee rule's parameters were set: the table is the code (after a 0x00 byte)
@@ -1079,51 +1088,93 @@ contract Market is Escrow {
     }
 
     // ------------------------------------------------------------- settlement
-    /// @notice Settle `interval` (operator only) exactly like market/settlement.py
-    ///         (SettlementCalculator), book every member's change, release the locks.
+    /// @notice Settle `interval` exactly like market/settlement.py (SettlementCalculator) and
+    ///         book the changes of the readings [settledMembers, upTo): the whole interval in
+    ///         one call (upTo = readings.length) or paged over several. The operator starts a
+    ///         settlement; once a page is booked anyone may book the next ones (the inputs are
+    ///         checked against the recorded hashes, so the result is the same whoever sends
+    ///         them) and the interval can no longer expire. The last page books GRID and
+    ///         OPERATOR, releases the locks and emits IntervalSettled with every change.
     /// @param trades The curtailed trade words (checked against the delivery hash).
     /// @param readings The reading words (checked against the readings hash).
     /// @param parties For trade k: buyer's reading index << 128 | seller's reading index
     ///        (a lookup hint, checked: a wrong or impossible hint reverts with MissingReading).
+    /// @param upTo End (exclusive) of the readings this call books.
     function settle(
         uint32 interval,
         uint256[] calldata trades,
         uint256[] calldata readings,
-        uint256[] calldata parties
-    ) external onlyOperator {
+        uint256[] calldata parties,
+        uint256 upTo
+    ) external {
         IntervalState storage st = _intervals[interval];
+        uint256 from = st.settledMembers;
+        if (from == 0 && msg.sender != operator) revert NotOperator(msg.sender);
         if (st.phase != Phase.Delivery || !st.readingsRecorded) revert WrongPhase(interval, Phase.Delivery, st.phase);
+        uint256 n = readings.length;
+        if (upTo > n || (upTo <= from && n != 0)) revert BadPage(interval, from, upTo, n);
         bytes32 h = _hashWords(trades);
         if (h != st.deliveryHash) revert HashMismatch(interval, st.deliveryHash, h);
         h = _hashWords(readings);
         if (h != st.readingsHash) revert HashMismatch(interval, st.readingsHash, h);
-        st.phase = Phase.Settled;
-        hasPendingInterval = false;
         uint256 tariffs =
             (uint256(retailPerKwhMicro) << 128) | (uint256(feedInPerKwhMicro) << 64) | uint256(toleranceBp);
         (int256[] memory deltas, int256 gridDelta, int256 fees) = calculator.compute(trades, readings, parties, tariffs);
-        uint32[] memory ids = _bookDeltas(interval, readings, deltas);
+        if (upTo < n) {
+            if (from == 0) {
+                // nothing may move before every page is booked: check the reserve the whole
+                // settlement leaves, and hold withdrawals until its last page
+                _checkReserve(gridDelta, fees, _debtAfter(_ids(readings), deltas));
+                settlementPaging = true;
+            }
+            st.settledMembers = upTo.toUint32();
+            settlingMicro += _bookDeltas(interval, readings, deltas, from, upTo);
+            emit SettlementPaged(interval, uint32(from), uint32(upTo));
+            return;
+        }
+        _closeSettlement(st, interval);
+        _bookDeltas(interval, readings, deltas, from, upTo);
         _bookAccounts(gridDelta, fees);
-        settledIntervals += 1;
-        if (interval > lastSettledInterval || settledIntervals == 1) lastSettledInterval = interval;
-        emit IntervalSettled(interval, gridDelta, fees, ids, deltas);
+        emit IntervalSettled(interval, gridDelta, fees, _ids(readings), deltas);
     }
 
-    /// @dev Book each reading's member's change; returns the member ids in reading order.
-    function _bookDeltas(uint32 interval, uint256[] calldata readings, int256[] memory deltas)
-        private
-        returns (uint32[] memory ids)
-    {
-        uint256 n = readings.length;
-        ids = new uint32[](n);
-        for (uint256 k = 0; k < n; ++k) {
-            uint32 id = uint32(readings[k] >> 224);
-            ids[k] = id;
+    /// @dev The interval's last settlement page: mark it settled and count it.
+    function _closeSettlement(IntervalState storage st, uint32 interval) private {
+        st.phase = Phase.Settled;
+        hasPendingInterval = false;
+        if (settlementPaging) {
+            st.settledMembers = 0;
+            settlementPaging = false;
+            settlingMicro = 0;
+        }
+        settledIntervals += 1;
+        if (interval > lastSettledInterval || settledIntervals == 1) lastSettledInterval = interval;
+    }
+
+    /// @dev Book the changes of readings [from, upTo); returns their sum.
+    function _bookDeltas(
+        uint32 interval,
+        uint256[] calldata readings,
+        int256[] memory deltas,
+        uint256 from,
+        uint256 upTo
+    ) private returns (int256 booked) {
+        for (uint256 k = from; k < upTo; ++k) {
             int256 m = deltas[k];
             if (m != 0) {
+                uint32 id = uint32(readings[k] >> 224);
                 int256 balance = _bookMember(id, m);
                 if (balance < 0) emit DebtRecorded(id, interval, balance);
+                booked += m;
             }
+        }
+    }
+
+    /// @dev The member ids of reading words.
+    function _ids(uint256[] calldata readings) private pure returns (uint32[] memory ids) {
+        ids = new uint32[](readings.length);
+        for (uint256 k = 0; k < readings.length; ++k) {
+            ids[k] = uint32(readings[k] >> 224);
         }
     }
 
@@ -1134,6 +1185,7 @@ contract Market is Escrow {
         if (!hasPendingInterval || pendingInterval != interval || block.number <= st.deadlineBlock) {
             revert NotExpirable(interval, st.deadlineBlock);
         }
+        if (st.settledMembers != 0) revert SettlementUnderway(interval, st.settledMembers);
         st.phase = Phase.Expired;
         hasPendingInterval = false;
         emit IntervalExpired(interval);

@@ -267,11 +267,14 @@ class ChainSpec(_Strict):
     folder); unset, the simulation keys of the default seed, on the embedded chain only.
     ``key_password_file``: a file whose first line is the keys' password (unset: the
     environment variable ``GRIDLEDGER_KEY_PASSWORD``).
+    ``settle_page_members``: the most members one settlement transaction books (unset: as
+    many as fit a block; a larger settlement is paged over several transactions anyway).
     """
 
     backend: str = "embedded"
     keys: str | None = Field(None, min_length=1)
     key_password_file: str | None = Field(None, min_length=1)
+    settle_page_members: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _backend(self) -> ChainSpec:

@@ -66,7 +66,7 @@ def test_access_control(market: Market) -> None:
         ("configureNetwork", 0, b"", [ZERO_SIG, ZERO_SIG]),
         ("recordSecurity", 500, 0, [], ev),
         ("recordReadings", 500, [], []),
-        ("settle", 500, [], [], []),
+        ("settle", 500, [], [], [], 0),
         ("withdrawOperator", a, 1),
     ]
     for function, *args in calls:
@@ -248,16 +248,25 @@ def test_security_readings_settlement_reverts(market: Market) -> None:
     w2, s2 = market.signed_readings(t, {1: -1000, 2: 600})
     swapped = [s2[2], s2[3], s2[0], s2[1]]
     assert market.market_call("recordReadings", t, w2[::-1], swapped) == "NotAscending"
-    assert market.market_call("settle", t, [], [], []) == "WrongPhase"
+    assert market.market_call("settle", t, [], [], [], 0) == "WrongPhase"
     assert market.market_call("recordReadings", t, words, sigs) is None
     assert market.market_call("recordReadings", t, words, sigs) == "ReadingsAlreadyRecorded"
     parties = [(1 << 128) | 2]
-    assert market.market_call("settle", t, trades, words, [(2 << 128) | 1]) == "MissingReading"
-    assert market.market_call("settle", t, [*trades[:1], 0], words, parties) == "HashMismatch"
-    assert market.market_call("settle", t, trades, words[:-1], parties) == "HashMismatch"
-    assert market.market_call("settle", t, trades, words, []) == "LengthMismatch"
-    assert market.market_call("settle", t, trades, words, parties) is None
-    assert market.market_call("settle", t, trades, words, parties) == "WrongPhase"
+    assert (
+        market.market_call("settle", t, trades, words, [(2 << 128) | 1], len(words))
+        == "MissingReading"
+    )
+    assert (
+        market.market_call("settle", t, [*trades[:1], 0], words, parties, len(words))
+        == "HashMismatch"
+    )
+    assert (
+        market.market_call("settle", t, trades, words[:-1], parties, len(words) - 1)
+        == "HashMismatch"
+    )
+    assert market.market_call("settle", t, trades, words, [], len(words)) == "LengthMismatch"
+    assert market.market_call("settle", t, trades, words, parties, len(words)) is None
+    assert market.market_call("settle", t, trades, words, parties, len(words)) == "WrongPhase"
     assert market.market_call("expireInterval", t, key=market.outsider_key) == "NotExpirable"
     assert ledger.view("solvent")[0] and ledger.conserved()
 
@@ -347,7 +356,7 @@ def test_reserve_short_when_the_grid_cannot_pay() -> None:
     small.deposit_grid(10**9)
     readings = ledger._interval(0).readings
     parties: list[int] = []
-    assert small.market_call("settle", 0, [], readings, parties) is None
+    assert small.market_call("settle", 0, [], readings, parties, len(readings)) is None
     assert ledger.view("solvent")[0] and ledger.conserved()
 
 

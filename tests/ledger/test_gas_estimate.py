@@ -86,7 +86,7 @@ def test_a_call_that_would_revert_is_not_sent() -> None:
     ledger = market.ledger
     sent = ledger.stats().tx_count
     with pytest.raises(ChainError, match=r"settle 7: the transaction would revert: WrongPhase"):
-        ledger._submit("settle 7", 7, [], [], [])
+        ledger._submit("settle 7", 7, [], [], [], 0)
     assert ledger.stats().tx_count == sent
     assert ledger.txq.nonce == ledger.backend.nonce(ledger.operator)
 

@@ -115,7 +115,8 @@ class MarketMachine(RuleBasedStateMachine):
     def call(self, expected: str | None, function: str, *args: object, key=None) -> None:
         got = self.m.market_call(function, *args, key=key)
         assert got == expected, (function, args, got, expected)
-        name = f"{function}:{got or 'ok'}"
+        page = function == "settle" and args[-1] != len(args[2])  # type: ignore[arg-type]
+        name = f"{function}{' page' if page else ''}:{got or 'ok'}"
         COUNTER.outcomes[name] = COUNTER.outcomes.get(name, 0) + 1
 
     # ------------------------------------------------------------------ money
@@ -141,6 +142,8 @@ class MarketMachine(RuleBasedStateMachine):
         if party == "member":
             free = int(self.view("freeMicro", member))
             expected = None if amount <= free else "InsufficientFreeBalance"
+            if self.view("settlementPaging"):
+                expected = "SettlementPaging"
             self.call(expected, "withdraw", member, amount, key=self.m.member_key(member))
             return
         who = data.draw(parties.filter(lambda p: p != "member"))
@@ -155,6 +158,8 @@ class MarketMachine(RuleBasedStateMachine):
             return
         available = int(self.view("gridWithdrawableMicro"))
         expected = None if amount <= available else "UnbackedWithdrawal"
+        if self.view("settlementPaging"):
+            expected = "SettlementPaging"
         self.call(expected, "withdrawGrid", to, amount, key=self.m.grid_key)
 
     @rule(amount=amounts, party=parties)
@@ -165,6 +170,8 @@ class MarketMachine(RuleBasedStateMachine):
             return
         available = int(self.view("operatorWithdrawableMicro"))
         expected = None if amount <= available else "UnbackedWithdrawal"
+        if self.view("settlementPaging"):
+            expected = "SettlementPaging"
         self.call(expected, "withdrawOperator", to, amount)
 
     # ---------------------------------------------------------------- blocks
@@ -258,7 +265,7 @@ class MarketMachine(RuleBasedStateMachine):
             self.admitted = [
                 w for w in words if lock_of(enc.unpack_bid(w), TARIFFS) <= balances[w >> 224]
             ]
-            assert bytes(self.state()[8]) == enc.list_hash(self.admitted)
+            assert bytes(self.state()[9]) == enc.list_hash(self.admitted)
             for w in words:
                 locked = int(self.view("lockedMicro", w >> 224))
                 need = lock_of(enc.unpack_bid(w), TARIFFS)
@@ -277,7 +284,7 @@ class MarketMachine(RuleBasedStateMachine):
         self.call(expected, "clear", self.cur, *call.args)
         if expected is None:
             self.trades = clear_uniform([enc.unpack_bid(w) for w in words]).trades
-            assert bytes(self.state()[9]) == enc.list_hash(enc.pack_trades(self.trades))
+            assert bytes(self.state()[10]) == enc.list_hash(enc.pack_trades(self.trades))
 
     @rule(signer=st.sampled_from(["dso", "dso", "operator", "grid", "member"]))
     def record_security(self, signer: str) -> None:
@@ -375,24 +382,50 @@ class MarketMachine(RuleBasedStateMachine):
 
     @rule()
     def settle(self) -> None:
+        self._settle_page(None)
+
+    @precondition(
+        lambda self: (
+            self.m.phase(self.cur) == DELIVERY
+            and self.state()[2]
+            and int(self.state()[8]) < len(self.readings) - 1
+        )
+    )
+    @rule(cut=st.floats(0, 1), party=st.sampled_from(["operator", "outsider"]))
+    def settle_page(self, cut: float, party: str) -> None:
+        """Book a page of the settlement (not its last): the operator starts, anyone goes on."""
+        start, n = int(self.state()[8]), len(self.readings)
+        self._settle_page(start + 1 + int(cut * (n - 2 - start)), party)
+
+    def _settle_page(self, up_to: int | None, party: str = "operator") -> None:
+        """Settle up to reading ``up_to`` (None: the rest) and check what was booked."""
         st_ = self.state()
         trades, readings = self.trades, self.readings
         if st_[0] != DELIVERY or not st_[2]:
-            self.call("WrongPhase", "settle", self.cur, [], [], [])
+            self.call("WrongPhase", "settle", self.cur, [], [], [], 0)
             return
+        start = int(st_[8])
+        end = len(readings) if up_to is None else up_to
         metered = dict(enc.unpack_reading(w) for w in readings)
         deltas = settle(list(trades), metered, TARIFFS).deltas()
+        booked = set(list(metered)[:start])
         before = {k: int(self.view("balanceMicro", k)) for k in range(N)}
         grid = int(self.view("gridBalanceMicro")) + deltas[-1]
         operator = int(self.view("operatorBalanceMicro")) + deltas[-2]
-        debt = sum(max(0, -(before[k] + deltas[k])) for k in range(N))
-        short = grid < 0 or operator < 0 or grid + operator < debt
+        debt = sum(max(0, -(before[k] + (0 if k in booked else deltas[k]))) for k in range(N))
+        # the reserve is checked before anything is booked; pages after the first cannot fail
+        short = start == 0 and (grid < 0 or operator < 0 or grid + operator < debt)
+        key = self.key_of(party, 1)
+        expected = "NotOperator" if start == 0 and party != "operator" else None
+        expected = expected or ("ReserveShort" if short else None)
         parties_ = settlement_parties(self.cur, trades, readings)
         words = enc.pack_trades(trades)
-        self.call("ReserveShort" if short else None, "settle", self.cur, words, readings, parties_)
-        if not short:
-            for k in range(N):
-                assert int(self.view("balanceMicro", k)) == before[k] + deltas[k]
+        self.call(expected, "settle", self.cur, words, readings, parties_, end, key=key)
+        page = set(list(metered)[start:end]) if expected is None else set()
+        for k in range(N):
+            assert int(self.view("balanceMicro", k)) == before[k] + (deltas[k] if k in page else 0)
+        if expected is None:
+            assert self.m.phase(self.cur) == (SETTLED if end == len(readings) else DELIVERY)
 
     @rule(offset=st.integers(0, 1), party=parties)
     def expire(self, offset: int, party: str) -> None:
@@ -400,9 +433,10 @@ class MarketMachine(RuleBasedStateMachine):
         deadline = int(self.m.state(interval)[7])
         pending = self.view("hasPendingInterval") and self.view("pendingInterval") == interval
         ok = pending and self.m.block() > deadline
-        self.call(
-            None if ok else "NotExpirable", "expireInterval", interval, key=self.key_of(party, 2)
-        )
+        expected = None if ok else "NotExpirable"
+        if ok and int(self.m.state(interval)[8]):
+            expected = "SettlementUnderway"  # a paged settlement is finished, never voided
+        self.call(expected, "expireInterval", interval, key=self.key_of(party, 2))
 
     # ------------------------------------------------------------ honest driving
     def _advance(self, data: st.DataObject) -> None:
@@ -428,7 +462,11 @@ class MarketMachine(RuleBasedStateMachine):
             self.record_readings(data.draw(st.sets(members)), "none", data)
         elif phase == DELIVERY:
             self.m.reserve_up()
-            self.settle()
+            if int(self.state()[8]) < len(self.readings) - 1 and data.draw(st.booleans()):
+                party = data.draw(st.sampled_from(["operator", "outsider"]))
+                self.settle_page(data.draw(st.floats(0, 1)), party)  # one page; more follow
+            else:
+                self.settle()
         else:
             self.cur += 1
 
@@ -439,6 +477,9 @@ class MarketMachine(RuleBasedStateMachine):
         deadline, every lock is released and no money moves."""
         before = [int(self.view("balanceMicro", k)) for k in range(N)]
         self.m.seal_until(int(self.state()[7]) + 1)
+        if int(self.state()[8]):
+            self.call("SettlementUnderway", "expireInterval", self.cur, key=self.key_of(party, 2))
+            return
         self.call(None, "expireInterval", self.cur, key=self.key_of(party, 2))
         assert self.m.phase(self.cur) == EXPIRED
         for k in range(N):
@@ -472,9 +513,12 @@ class MarketMachine(RuleBasedStateMachine):
             "clear": (self.cur, [], [], 0),
             "recordSecurity": (self.cur, 0, [], ([], [], [], [ZERO_SIG, ZERO_SIG])),
             "recordReadings": (self.cur, [], []),
-            "settle": (self.cur, [], [], []),
+            "settle": (self.cur, [], [], [], 0),
         }[function]
-        self.call("NotOperator", function, *args, key=self.key_of(party, 1))
+        expected = "NotOperator"
+        if function == "settle" and int(self.state()[8]) and self.state()[0] == DELIVERY:
+            expected = "HashMismatch"  # anyone may book the next page, with the right lists
+        self.call(expected, function, *args, key=self.key_of(party, 1))
 
     # --------------------------------------------------------------- invariants
     @invariant()
@@ -489,12 +533,20 @@ class MarketMachine(RuleBasedStateMachine):
         balances = [int(v("balanceMicro", k)) for k in range(N)]
         member_sum = int(v("memberBalanceSumMicro"))
         assert sum(balances) == member_sum
-        assert member_sum + int(v("gridBalanceMicro")) + int(v("operatorBalanceMicro")) == held
+        settling = int(v("settlingMicro"))  # a paged settlement's booked member changes
+        assert (
+            member_sum - settling + int(v("gridBalanceMicro")) + int(v("operatorBalanceMicro"))
+            == held
+        )
+        assert settling == 0 or v("settlementPaging") is True
         assert int(v("memberDebtMicro")) == sum(-b for b in balances if b < 0)
         for k, balance in enumerate(balances):
             locked = int(v("lockedMicro", k))
-            # A lock only on a balance that covers it (free >= 0); debt never locked.
-            assert balance - locked >= 0 if balance >= 0 else locked == 0
+            # A lock only on a balance that covers it (free >= 0); debt never locked. While a
+            # settlement is paged, booked members keep their lock until its last page
+            # (withdrawals wait anyway).
+            if not v("settlementPaging"):
+                assert balance - locked >= 0 if balance >= 0 else locked == 0
         phase = self.m.phase(self.cur)
         before = self.phase_seen.get(self.cur, NONE)
         assert phase >= before and not (before == SETTLED and phase == EXPIRED)

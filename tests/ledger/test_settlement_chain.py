@@ -129,5 +129,5 @@ def test_meter_reports_only_its_member_once_in_delivery(band_market: Market) -> 
     # A second batch for the interval (another reading of member 1, or anyone).
     again, again_sigs = _readings(ledger, t, [(1, -50, 1)])
     assert market.market_call("recordReadings", t, again, again_sigs) == ("ReadingsAlreadyRecorded")
-    assert market.market_call("settle", t, [], words, []) is None
+    assert market.market_call("settle", t, [], words, [], len(words)) is None
     assert market.market_call("recordReadings", t, again, again_sigs) == "WrongPhase"  # settled

@@ -20,22 +20,17 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
-import urllib.request
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-import rlp
-from eth_utils import keccak
 from tests.keykit import make_keys, password_file
+from tests.sim.rpcproxy import Proxy, rpc
 
 from gridledger.cli import main
 from gridledger.ledger import store
 from gridledger.ledger.anvil import AnvilNode, find_anvil, start_anvil
-from gridledger.ledger.contracts import artifact
 from gridledger.scenario import load_scenario
 from gridledger.sim.runner import scenario_member_ids
 
@@ -62,23 +57,6 @@ def _batch(k: int, step: str) -> Callable[[], int]:
     return lambda: SCHEDULE[(k, step)][0]
 
 
-def _function_names() -> dict[bytes, str]:
-    """Selector -> name of every Market function."""
-
-    def kind(param: dict[str, Any]) -> str:
-        t = str(param["type"])
-        if t.startswith("tuple"):
-            return "(" + ",".join(kind(c) for c in param["components"]) + ")" + t[5:]
-        return t
-
-    out = {}
-    for entry in artifact("Market").abi:
-        if entry.get("type") == "function":
-            signature = f"{entry['name']}({','.join(kind(i) for i in entry['inputs'])})"
-            out[keccak(text=signature)[:4]] = str(entry["name"])
-    return out
-
-
 def _record_schedule(proxy: Proxy) -> None:
     """Fill :data:`SCHEDULE` from the functions the proxy saw in each batch."""
     SCHEDULE.clear()
@@ -89,89 +67,6 @@ def _record_schedule(proxy: Proxy) -> None:
                 SCHEDULE[(seen[step], step)] = (number, mine)
                 seen[step] += 1
     assert proxy.batches[-1][0] <= proxy.counts["evm_mine"], "every batch is mined"
-
-
-def _rpc(url: str, method: str, params: list[Any]) -> Any:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
-    request = urllib.request.Request(
-        url, data=body.encode(), headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())["result"]
-
-
-Fault = Callable[[], str]  # at the chosen request; returns "forward", "drop", "502" or "dead"
-
-
-class Proxy:
-    """Forward JSON-RPC to ``upstream``; at the ``n``-th request with ``method``, ``fault``."""
-
-    def __init__(self, upstream: str) -> None:
-        self.upstream = upstream
-        self.counts: dict[str, int] = {}
-        self.faults: dict[tuple[str, int], Fault] = {}
-        # each eth_sendRawTransaction batch: the evm_mine that mines it, its functions
-        self.batches: list[tuple[int, list[str]]] = []
-        self.dead = False
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                action = proxy.action(body)
-                if action in ("dead", "drop") or proxy.dead:
-                    if action == "drop":
-                        proxy.forward(body)  # delivered; the answer is lost
-                    self.close_connection = True
-                    return
-                if action == "502":
-                    proxy.forward(body)  # delivered; a gateway error comes back
-                    self.send_error(502, "Bad Gateway")
-                    return
-                answer = proxy.forward(body)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def action(self, body: bytes) -> str:
-        payload = json.loads(body)
-        calls = payload if isinstance(payload, list) else [payload]
-        raws = [c["params"][0] for c in calls if c["method"] == "eth_sendRawTransaction"]
-        if raws:
-            names = _function_names()
-            data = [rlp.decode(bytes.fromhex(raw[4:]))[7] for raw in raws]  # type-2 tx: data
-            mine = self.counts.get("evm_mine", 0) + 1
-            self.batches.append((mine, [names.get(bytes(d[:4]), "?") for d in data]))
-        for method in {c["method"] for c in calls}:
-            self.counts[method] = self.counts.get(method, 0) + 1
-            fault = self.faults.pop((method, self.counts[method]), None)
-            if fault is not None:
-                return fault()
-        return "forward"
-
-    def forward(self, body: bytes) -> bytes:
-        request = urllib.request.Request(
-            self.upstream, data=body, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return bytes(response.read())
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 KEYS: list[str] = []  # the run options of the module's keys folder
@@ -285,7 +180,7 @@ def test_node_killed_then_restarted(
     code, said = _audit(out, empty.url, capsys)
     assert code == 1 and lost in said and "Traceback" not in said
     assert {p.name: p.read_bytes() for p in (out / "chain").iterdir()} == saved
-    assert _rpc(empty.url, "eth_blockNumber", []) == "0x0"  # nothing deployed on it
+    assert rpc(empty.url, "eth_blockNumber", []) == "0x0"  # nothing deployed on it
 
     restarted = start_anvil(state=state)
     anvil_nodes.append(restarted)
@@ -312,7 +207,7 @@ def test_node_restarted_from_older_state(
     dumps: list[str] = []
 
     def dump() -> str:
-        dumps.append(_rpc(node.url, "anvil_dumpState", []))
+        dumps.append(rpc(node.url, "anvil_dumpState", []))
         return "forward"
 
     proxy.faults[("eth_sendRawTransaction", _batch(2, "clear")())] = dump  # after interval 1
@@ -323,7 +218,7 @@ def test_node_restarted_from_older_state(
 
     older = start_anvil()
     anvil_nodes.append(older)
-    assert _rpc(older.url, "anvil_loadState", [dumps[0]]) is True
+    assert rpc(older.url, "anvil_loadState", [dumps[0]]) is True
     code, said = _audit(out, older.url, capsys)
     assert code == 1 and "Traceback" not in said
     assert f"{older.url}: the node is behind the local log: the node settled through " in said

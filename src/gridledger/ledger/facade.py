@@ -42,6 +42,7 @@ from gridledger.ledger.deploy import (
 from gridledger.ledger.keys import KeyRing, resolve_keys
 from gridledger.ledger.network_data import pack_margin
 from gridledger.ledger.node import SentJournal, SentStep, reconcile
+from gridledger.ledger.paging import page_end
 from gridledger.ledger.presign import Presigner
 from gridledger.ledger.reader import ChainReader
 from gridledger.ledger.receipts import append_receipts
@@ -57,7 +58,8 @@ from gridledger.ledger.saved import (
     RunFacts,
     SavedLedger,
     deployment_from_saved,
-    load_ledger_file,
+    open_saved,
+    progress_note,
     saved_from_deployment,
     write_ledger_file,
 )
@@ -110,6 +112,8 @@ class Ledger(ChainReader):
         self._cache: dict[int, _IntervalCache] = {}
         self._txlog: store.TxLog | None = None
         self._saved: SavedLedger | None = None
+        self.settle_page_members: int | None = None
+        """The most readings one settlement transaction books (None: as many as fit a block)."""
 
     @classmethod
     def connect(
@@ -141,7 +145,7 @@ class Ledger(ChainReader):
         state_dir = None if state_dir is None else Path(state_dir)
         saved, txlog = None, None
         if state_dir is not None:
-            saved, txlog = _open_saved(state_dir, read_only)
+            saved, txlog = open_saved(state_dir, read_only)
         recorded = None
         if saved is not None and state_dir is not None:
             record = saved.keys.model_dump()
@@ -150,7 +154,7 @@ class Ledger(ChainReader):
         try:
             backend = open_backend(chain, ring.operator, fund=not read_only)
         except NodeUnreachable as error:
-            note = "" if read_only else _progress_note(txlog)
+            note = "" if read_only else progress_note(txlog)
             raise NodeUnreachable(f"{error}; {note}" if note else str(error)) from error
         ledger = cls(backend, chain, state_dir, read_only=read_only, keys=ring)
         ledger._txlog, ledger._saved = txlog, saved
@@ -172,7 +176,7 @@ class Ledger(ChainReader):
 
     def _progress(self) -> str:
         """Where the saved chain stands, for a :class:`NodeUnreachable` message."""
-        return _progress_note(self._txlog)
+        return progress_note(self._txlog)
 
     def _adopt_sent(self, found: Sequence[tuple[SentStep, TxResult]]) -> None:
         """Count the steps the node holds beyond the log; write the record of every interval
@@ -181,7 +185,7 @@ class Ledger(ChainReader):
         for step, res in found:
             self.txq.adopt(step.label, step.interval, step.bids, step.raw, res.gas_used)
             rest.append(step)
-            if step.label.startswith("settle "):
+            if step.label == f"settle {step.interval}":  # the last (or only) page
                 self.txq.close_interval(step.interval)
                 self._checkpoint("interval", step.interval)
                 rest = []
@@ -463,16 +467,46 @@ class Ledger(ChainReader):
         self._submit(f"recordReadings {interval}", interval, words, sigs)
 
     def settle(self, interval: int) -> dict[int, int]:
-        """Settle ``interval`` on chain; account changes as ``Settlement.deltas()``."""
+        """Settle ``interval`` on chain, paged over blocks when it does not fit one
+        (docs/ledger.md, "Paged settlement"); account changes as ``Settlement.deltas()``."""
         self._deployed()
-        cache = self._interval(interval)
-        trades = enc.pack_trades(cache.delivery)
-        parties = settlement_parties(interval, cache.delivery, cache.readings)
         recorded = self.resume.settled(interval)
         if recorded is not None:
             return deltas_from_event(recorded.args)
-        self._submit(f"settle {interval}", interval, trades, cache.readings, parties)
+        args = self._settle_args(interval)
+        start, n = self.resume.settled_members(interval), len(args[1])
+        while True:
+            end = (
+                n if self.settle_page_members is None else min(n, start + self.settle_page_members)
+            )
+            up_to = page_end(
+                f"settle {interval}",
+                lambda k: self.settle_gas(interval, k),
+                self.backend.block_gas_limit,
+                start,
+                end,
+            )
+            page = "" if up_to == n else f" page {start}-{up_to}"
+            self._submit(f"settle {interval}{page}", interval, *args, up_to, function="settle")
+            if up_to == n:
+                break
+            self.txq.seal_block()  # a page is a block: a kill between pages leaves it mined
+            start = up_to
         return deltas_from_event(self._one_event(f"settle {interval}", "IntervalSettled").args)
+
+    def _settle_args(self, interval: int) -> tuple[list[int], list[int], list[int]]:
+        """The settlement's lists: delivered trades, readings, the parties hint."""
+        cache = self._interval(interval)
+        parties = settlement_parties(interval, cache.delivery, cache.readings)
+        return enc.pack_trades(cache.delivery), cache.readings, parties
+
+    def settle_gas(self, interval: int, up_to: int | None = None) -> int:
+        """The node's gas estimate of the settlement page of ``interval`` ending at reading
+        ``up_to`` (None: all of them), after what is queued (its readings recorded)."""
+        args = self._settle_args(interval)
+        end = len(args[1]) if up_to is None else up_to
+        data = self.market_abi.encode_call("settle", interval, *args, end)
+        return self.txq.estimate(f"settle {interval}", self._deployed().market, data)
 
     def end_interval(self, interval: int) -> None:
         """Flush, seal the interval's block and persist its transactions."""
@@ -524,47 +558,3 @@ class Ledger(ChainReader):
     def stats(self) -> ChainStats:
         """Counters of the transactions sent (restored from the log on resume)."""
         return self.txq.stats
-
-
-def _progress_note(txlog: store.TxLog | None) -> str:
-    """The last interval settled according to ``txlog`` and how to continue ("" if none)."""
-    if txlog is None or not txlog.records:
-        return ""
-    last = txlog.records[-1].interval
-    held = (
-        "no interval is settled yet, the setup is done"
-        if last is None
-        else f"the last interval settled is interval {last}"
-    )
-    return (
-        f"{held} (local log {txlog.path}); transactions sent just before may have reached "
-        "the node: `--resume` reconciles them by nonce and continues the run once the node "
-        "is back with its state"
-    )
-
-
-def _open_saved(state_dir: Path, read_only: bool) -> tuple[SavedLedger | None, store.TxLog]:
-    """The verified ``ledger.json`` and log of ``state_dir``, checked against each other."""
-    saved = load_ledger_file(state_dir)
-    txlog = store.TxLog.open(state_dir)
-    ledger_file = state_dir / LEDGER_FILE
-    if saved is None and txlog.records:
-        message = (
-            f"{ledger_file}: saved chain damaged: the file is missing, but {txlog.path} "
-            f"holds {len(txlog.records)} records"
-        )
-        raise SavedChainDamaged(message)
-    if saved is not None and saved.set_up and not txlog.records:
-        found = "is empty" if txlog.path.exists() else "is missing"
-        message = (
-            f"{txlog.path}: saved chain damaged: {ledger_file} says the setup was done, "
-            f"but the log {found}"
-        )
-        raise SavedChainDamaged(message)
-    if read_only and not txlog.records:
-        what = "no saved ledger" if saved is None else "a setup that was interrupted"
-        message = f"{state_dir}: {what}, nothing to open read-only"
-        raise ChainError(message)
-    if not read_only:
-        txlog.cut_torn()
-    return saved, txlog

@@ -51,6 +51,8 @@ class ChainInterval:
     trades_hash: bytes
     delivery_hash: bytes
     readings_hash: bytes
+    settled_members: int = 0
+    """Readings booked so far by a paged settlement (0: none)."""
 
 
 def last_settled_interval(view: View) -> int | None:
@@ -79,7 +81,7 @@ class ResumeGuard:
             return None
         if interval not in self._states:
             (raw,) = self._view("intervalState", interval)
-            phase, rounds, readings, *_, bids_h, trades_h, delivery_h, readings_h = raw
+            phase, rounds, readings, *_, settled, bids_h, trades_h, delivery_h, readings_h = raw
             self._states[interval] = ChainInterval(
                 int(phase),
                 int(rounds),
@@ -88,6 +90,7 @@ class ResumeGuard:
                 bytes(trades_h),
                 bytes(delivery_h),
                 bytes(readings_h),
+                int(settled),
             )
         return self._states[interval]
 
@@ -160,6 +163,18 @@ class ResumeGuard:
         self.same(interval, "readings", state.readings_hash, words)
         log.info("resume: interval %d readings already on chain, skipped", interval)
         return True
+
+    def settled_members(self, interval: int) -> int:
+        """Readings of ``interval`` a paged settlement has booked already (0: none)."""
+        state = self.state(interval)
+        if state is None or state.phase != PHASE_DELIVERY or not state.settled_members:
+            return 0
+        log.info(
+            "resume: interval %d settlement booked %d readings already; it goes on from there",
+            interval,
+            state.settled_members,
+        )
+        return state.settled_members
 
     def settled(self, interval: int) -> DecodedEvent | None:
         state = self.state(interval)

@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gridledger.errors import ChainError, SavedChainDamaged, SavedChainOutdated
+from gridledger.ledger import store
 from gridledger.ledger.deploy import (
     ChainTiming,
     ClearingConfig,
@@ -47,6 +48,8 @@ __all__ = [
     "SavedMember",
     "deployment_from_saved",
     "load_ledger_file",
+    "open_saved",
+    "progress_note",
     "saved_from_deployment",
     "write_ledger_file",
 ]
@@ -252,3 +255,47 @@ def deployment_from_saved(saved: SavedLedger) -> Deployment:
         timing=ChainTiming(**saved.timing),
         network=network,
     )
+
+
+def progress_note(txlog: store.TxLog | None) -> str:
+    """The last interval settled according to ``txlog`` and how to continue ("" if none)."""
+    if txlog is None or not txlog.records:
+        return ""
+    last = txlog.records[-1].interval
+    held = (
+        "no interval is settled yet, the setup is done"
+        if last is None
+        else f"the last interval settled is interval {last}"
+    )
+    return (
+        f"{held} (local log {txlog.path}); transactions sent just before may have reached "
+        "the node: `--resume` reconciles them by nonce and continues the run once the node "
+        "is back with its state"
+    )
+
+
+def open_saved(state_dir: Path, read_only: bool) -> tuple[SavedLedger | None, store.TxLog]:
+    """The verified ``ledger.json`` and log of ``state_dir``, checked against each other."""
+    saved = load_ledger_file(state_dir)
+    txlog = store.TxLog.open(state_dir)
+    ledger_file = state_dir / LEDGER_FILE
+    if saved is None and txlog.records:
+        message = (
+            f"{ledger_file}: saved chain damaged: the file is missing, but {txlog.path} "
+            f"holds {len(txlog.records)} records"
+        )
+        raise SavedChainDamaged(message)
+    if saved is not None and saved.set_up and not txlog.records:
+        found = "is empty" if txlog.path.exists() else "is missing"
+        message = (
+            f"{txlog.path}: saved chain damaged: {ledger_file} says the setup was done, "
+            f"but the log {found}"
+        )
+        raise SavedChainDamaged(message)
+    if read_only and not txlog.records:
+        what = "no saved ledger" if saved is None else "a setup that was interrupted"
+        message = f"{state_dir}: {what}, nothing to open read-only"
+        raise ChainError(message)
+    if not read_only:
+        txlog.cut_torn()
+    return saved, txlog

@@ -103,7 +103,9 @@ def _open_ledger(
     if resume and not holds_chain:
         log.warning("%s: no saved chain to resume; starting a fresh run", state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    return Ledger.connect(backend, state_dir=state_dir, keys=keys)
+    ledger = Ledger.connect(backend, state_dir=state_dir, keys=keys)
+    ledger.settle_page_members = scenario.chain.settle_page_members
+    return ledger
 
 
 def _identity(scenario: Scenario) -> dict[str, Any]:
