@@ -15,6 +15,7 @@ from fractions import Fraction
 import numpy as np
 from eth_utils import to_checksum_address
 from hypothesis import strategies as st
+from tests.conftest import bid_rows
 
 from gridledger.errors import ChainError
 from gridledger.ledger import EmbeddedBackend, Ledger, LedgerMember
@@ -30,6 +31,24 @@ from gridledger.market.orders import Curtailment, apply_curtailments
 from gridledger.security.justification import Justified, justify
 
 TARIFFS = Tariffs(retail_per_kwh_micro=300_000, feed_in_per_kwh_micro=80_000)
+#: Settlement tests' tariffs: a tolerance band of 5 %.
+BAND_TARIFFS = Tariffs(retail_per_kwh_micro=300_000, feed_in_per_kwh_micro=80_000, tolerance_bp=500)
+
+
+def band_bus(member: int) -> int:
+    """Settlement tests' buses: members on buses 1-4."""
+    return member % 4 + 1
+
+
+def band_rows(n: int) -> st.SearchStrategy[list[tuple[int, Side, int, int]]]:
+    """One round of ``n`` members' bids for the settlement tests (prices up to retail)."""
+    return bid_rows(
+        n,
+        e_wh=st.integers(1, 4_000),
+        price_per_kwh_micro=st.integers(60_000, BAND_TARIFFS.retail_per_kwh_micro),
+    )
+
+
 N_MEMBERS = 12
 ROUNDS = 2
 DEPOSIT = 10**9

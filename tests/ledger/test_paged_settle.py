@@ -15,21 +15,18 @@ import pytest
 from eth_utils import to_checksum_address
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ledgerkit import Market, make_market
-from tests.conftest import bid_rows
+from ledgerkit import BAND_TARIFFS, Market, band_bus, band_rows, make_market
 
 from gridledger.ledger import encoding as enc
 from gridledger.ledger.reference import settlement_parties
 from gridledger.ledger.resume import PHASE_SETTLED
-from gridledger.market import Bid, Side, Tariffs, clear_uniform, settle
+from gridledger.market import Bid, Side, clear_uniform, settle
 
-TARIFFS = Tariffs(retail_per_kwh_micro=300_000, feed_in_per_kwh_micro=80_000, tolerance_bp=500)
+TARIFFS = BAND_TARIFFS
 N = 9
 SEED = b"paged-settle-tests"
 
-
-def _bus(member: int) -> int:
-    return member % 4 + 1
+_bus = band_bus
 
 
 @pytest.fixture(scope="module")
@@ -62,11 +59,7 @@ def _deliver(market: Market, rows: list[tuple[int, object, int, int]], errors: l
     return t
 
 
-round_rows = bid_rows(
-    N,
-    e_wh=st.integers(1, 4_000),
-    price_per_kwh_micro=st.integers(60_000, TARIFFS.retail_per_kwh_micro),
-)
+round_rows = band_rows(N)
 error_lists = st.lists(st.integers(-150, 150), min_size=N, max_size=N)
 
 

@@ -8,22 +8,28 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ledgerkit import FEEDER_COMMITMENT, Market, justified, make_market, margins_npct
-from tests.conftest import bid_rows
+from ledgerkit import (
+    BAND_TARIFFS,
+    FEEDER_COMMITMENT,
+    Market,
+    band_bus,
+    band_rows,
+    justified,
+    make_market,
+    margins_npct,
+)
 
 from gridledger.ledger import Ledger
 from gridledger.ledger import encoding as enc
 from gridledger.ledger.audit import audit
-from gridledger.market import Bid, Side, Tariffs, clear_uniform, settle
+from gridledger.market import Bid, Side, clear_uniform, settle
 from gridledger.market.orders import apply_curtailments
 
-TARIFFS = Tariffs(retail_per_kwh_micro=300_000, feed_in_per_kwh_micro=80_000, tolerance_bp=500)
+TARIFFS = BAND_TARIFFS
 N = 10
 SEED = b"settlement-tests"
 
-
-def _bus(member: int) -> int:
-    return member % 4 + 1
+_bus = band_bus
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +40,7 @@ def band_market() -> Iterator[Market]:
     )
 
 
-round_rows = bid_rows(
-    N,
-    e_wh=st.integers(1, 4_000),
-    price_per_kwh_micro=st.integers(60_000, TARIFFS.retail_per_kwh_micro),
-)
+round_rows = band_rows(N)
 
 
 @settings(
