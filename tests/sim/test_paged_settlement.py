@@ -118,6 +118,7 @@ def _settled_members(url: str, market: str, interval: int) -> int:
 
 
 @pytest.mark.anvil
+@pytest.mark.slow
 def test_kill_between_settlement_pages_resumes(
     keys: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
