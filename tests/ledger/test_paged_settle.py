@@ -15,11 +15,13 @@ import pytest
 from eth_utils import to_checksum_address
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ledgerkit import BAND_TARIFFS, Market, band_bus, band_rows, make_market
+from ledgerkit import BAND_TARIFFS, Market, band_bus, band_rows, make_market, market_keys
 
+from gridledger.ledger import EmbeddedBackend, Ledger, LedgerMember
 from gridledger.ledger import encoding as enc
 from gridledger.ledger.reference import settlement_parties
 from gridledger.ledger.resume import PHASE_SETTLED
+from gridledger.ledger.txqueue import StepTooLarge
 from gridledger.market import Bid, Side, clear_uniform, settle
 
 TARIFFS = BAND_TARIFFS
@@ -162,3 +164,29 @@ def test_first_page_checks_the_reserve_of_the_whole_settlement() -> None:
     assert [int(ledger.view("balanceMicro", k)[0]) for k in range(4)] == before
     assert int(m.state(t)[8]) == 0
     m.expire(t)
+
+
+@pytest.mark.slow
+def test_a_settlement_larger_than_a_block_is_paged_by_the_estimates() -> None:
+    """No page cap: 400 members with empty escrow (every booking a first write) on a chain
+    of 8M-gas blocks, where the whole settlement does not fit one block but every other
+    step does. The ledger pages it from the node's estimates, every page fits its block,
+    and the money is the reference's."""
+    n, block_gas = 400, 8_000_000
+    ring = market_keys(SEED, range(n))
+    backend = EmbeddedBackend(funded=ring.addresses(), block_gas_limit=block_gas)
+    ledger = Ledger(backend, "embedded", None, keys=ring)
+    ledger.setup([LedgerMember(i, band_bus(i), 2) for i in range(n)], TARIFFS, 1, 0, 10**12)
+    ledger.record_round(0, 0, [])
+    ledger.clear(0)
+    ledger.record_security(0, [])
+    readings = {m: (m % 7 - 3) * 100 + 1 for m in range(n)}
+    ledger.record_readings(0, readings)
+    with pytest.raises(StepTooLarge, match="needs more gas than a block's gas limit"):
+        ledger.settle_gas(0)  # one transaction would not fit
+    assert ledger.settle(0) == settle([], readings, TARIFFS).deltas()
+    pages = [e for e in ledger.events() if e.name == "SettlementPaged"]
+    assert pages and int(pages[0].args["fromMember"]) == 0
+    ledger.end_interval(0)
+    assert ledger.conserved()
+    assert ledger.view("solvent")[0]

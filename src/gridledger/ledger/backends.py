@@ -28,6 +28,7 @@ from gridledger.ledger.chainapi import (
     Backend,
     CallReverted,
     LogEntry,
+    OutOfBlockGas,
     TxResult,
     calldata_floor_gas,
 )
@@ -256,6 +257,10 @@ class RpcBackend(Backend):
             raw = err.get("data") if isinstance(err, dict) else None
             data_out = _unhex(raw) if isinstance(raw, str) and raw.startswith("0x") else b""
             where = f"0x{to.hex()}" if to is not None else "a deployment"
+            text = str(err.get("message", "")) if isinstance(err, dict) else str(err)
+            if not data_out and ("out of gas" in text or "gas required exceeds" in text):
+                message = f"eth_estimateGas of a call to {where}: {text}"
+                raise OutOfBlockGas(message)
             raise CallReverted(f"eth_estimateGas of a call to {where} failed: {err}", data_out)
         return int(answer["result"], 16)
 

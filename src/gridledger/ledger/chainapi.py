@@ -17,6 +17,7 @@ __all__ = [
     "Backend",
     "CallReverted",
     "LogEntry",
+    "OutOfBlockGas",
     "TxResult",
     "calldata_floor_gas",
 ]
@@ -117,6 +118,10 @@ def calldata_floor_gas(data: bytes) -> int:
     whose limit is below it is invalid, whatever its execution costs."""
     zeros = data.count(0)
     return 21_000 + 10 * (zeros + 4 * (len(data) - zeros))
+
+
+class OutOfBlockGas(ChainError):
+    """A call ran out of gas at the block's gas limit: it needs more than a block holds."""
 
 
 class CallReverted(ChainError):

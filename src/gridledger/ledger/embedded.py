@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from eth.exceptions import OutOfGas
 from eth.vm.spoof import SpoofTransaction
 from eth_tester import PyEVMBackend
 
@@ -22,6 +23,7 @@ from gridledger.ledger.chainapi import (
     Backend,
     CallReverted,
     LogEntry,
+    OutOfBlockGas,
     TxResult,
     calldata_floor_gas,
 )
@@ -262,8 +264,12 @@ class EmbeddedBackend(Backend):
             state.revert(snapshot)
             if not self._txs:
                 self._vm, self._header = None, None
+            where = f"0x{(to or b'').hex()}"
+            if isinstance(computation.error, OutOfGas):
+                message = f"a call to {where} ran out of gas at the block's limit"
+                raise OutOfBlockGas(message)
             output = bytes(computation.output or b"")
-            raise CallReverted(f"estimate of a call to 0x{(to or b'').hex()} reverted", output)
+            raise CallReverted(f"estimate of a call to {where} reverted", output)
         self._speculation = _Speculation(
             sender, to or b"", data, nonce, executed, gas_price, snapshot, computation, spoof
         )

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,7 @@ from gridledger.ledger.saved import (
     saved_from_deployment,
     write_ledger_file,
 )
-from gridledger.ledger.txqueue import ChainStats, TxQueue
+from gridledger.ledger.txqueue import ChainStats, StepTooLarge, TxQueue
 from gridledger.market.justification import RowMargin
 from gridledger.market.orders import Bid, ClearingResult, Curtailment, Trade, validate_bids
 from gridledger.market.settlement import Tariffs
@@ -475,24 +476,31 @@ class Ledger(ChainReader):
             return deltas_from_event(recorded.args)
         args = self._settle_args(interval)
         start, n = self.resume.settled_members(interval), len(args[1])
+        cap = self.settle_page_members
         while True:
-            end = (
-                n if self.settle_page_members is None else min(n, start + self.settle_page_members)
-            )
-            up_to = page_end(
-                f"settle {interval}",
-                lambda k: self.settle_gas(interval, k),
-                self.backend.block_gas_limit,
-                start,
-                end,
-            )
-            page = "" if up_to == n else f" page {start}-{up_to}"
-            self._submit(f"settle {interval}{page}", interval, *args, up_to, function="settle")
+            up_to = n if cap is None else min(n, start + cap)
+            try:  # the rest in one page when it fits a block (the usual case: one estimate)
+                self._settle_page(interval, args, start, up_to)
+            except StepTooLarge:
+                if up_to - start <= 1:
+                    raise
+                gas = partial(self.settle_gas, interval)
+                up_to = page_end(
+                    f"settle {interval}", gas, self.backend.block_gas_limit, start, up_to
+                )
+                self._settle_page(interval, args, start, up_to)
             if up_to == n:
                 break
             self.txq.seal_block()  # a page is a block: a kill between pages leaves it mined
             start = up_to
         return deltas_from_event(self._one_event(f"settle {interval}", "IntervalSettled").args)
+
+    def _settle_page(
+        self, interval: int, args: tuple[list[int], list[int], list[int]], start: int, up_to: int
+    ) -> None:
+        """Queue the settlement page of readings ``start..up_to-1`` (the last: ``settle N``)."""
+        page = "" if up_to == len(args[1]) else f" page {start}-{up_to}"
+        self._submit(f"settle {interval}{page}", interval, *args, up_to, function="settle")
 
     def _settle_args(self, interval: int) -> tuple[list[int], list[int], list[int]]:
         """The settlement's lists: delivered trades, readings, the parties hint."""

@@ -32,24 +32,37 @@ def page_end(
     """End (exclusive) of the page of items ``start..end-1`` that starts at ``start``:
     ``end`` when the call ``gas(end)`` fits a block of ``block_gas``, else the largest
     page the estimates allow (at least one item). ``gas(k)`` is the node's estimate of
-    the page ending at ``k``; a page of one item that does not fit raises
-    :class:`StepTooLarge`."""
-    if end - start <= 1:
+    the page ending at ``k`` (:class:`StepTooLarge` when it does not fit a block, as a
+    call that runs out of gas at the block's limit has no estimate); a page of one item
+    that does not fit raises :class:`StepTooLarge`."""
+
+    def fitting(k: int) -> int | None:
+        try:
+            estimate = gas(k)
+        except StepTooLarge:
+            return None
+        return estimate if estimate <= block_gas else None
+
+    if end - start <= 1 or fitting(end) is not None:
         return end
-    whole = gas(end)
-    if whole <= block_gas:
-        return end
-    one = gas(start + 1)
-    if one > block_gas:
+    one = fitting(start + 1)
+    if one is None:
         message = (
-            f"{label}: a page of one item needs {one:,} gas, more than a block's gas limit "
-            f"of {block_gas:,} (the step is too large for this chain)"
+            f"{label}: a page of one item needs more than a block's gas limit of "
+            f"{block_gas:,} (the step is too large for this chain)"
         )
         raise StepTooLarge(message)
-    per_item = max((whole - one) / (end - start - 1), 1.0)
-    k = min(end - 1, start + 1 + int((FILL * block_gas - one) / per_item))
-    while k > start + 1 and gas(k) > block_gas:
-        k = start + 1 + (k - start - 1) * 9 // 10
+    k, known = end, None  # halve until a page fits, then extrapolate to FILL of a block
+    while known is None and k - start > 2:
+        k = start + 1 + (k - start - 1) // 2
+        known = fitting(k)
+    if known is None:
+        k, known = start + 1, one
+    if k > start + 1:
+        per_item = max((known - one) / (k - start - 1), 1.0)
+        guess = min(end - 1, start + 1 + int((FILL * block_gas - one) / per_item))
+        if guess > k and fitting(guess) is not None:
+            k = guess
     log.info(
         "%s: %d items from %d do not fit one block; this page ends at %d",
         label,

@@ -18,6 +18,7 @@ from typing import Any
 
 from gridledger.errors import ChainError
 from gridledger.ledger.backends import Backend, CallReverted, TxResult
+from gridledger.ledger.chainapi import OutOfBlockGas
 from gridledger.ledger.contracts import decode_error
 from gridledger.ledger.signers import OperatorSigner, TxSigner
 
@@ -174,6 +175,12 @@ class TxQueue:
         assert self.signer is not None
         try:
             return self.backend.estimate_gas(self.signer.address, to, data, exact=exact)
+        except OutOfBlockGas as error:
+            message = (
+                f"{label}: needs more gas than a block's gas limit of "
+                f"{self.backend.block_gas_limit:,} ({error}; not sent)"
+            )
+            raise StepTooLarge(message) from error
         except CallReverted as error:
             reason = decode_error(error.data) if error.data else str(error)
             message = f"{label}: the transaction would revert: {reason} (not sent)"
