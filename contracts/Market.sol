@@ -8,6 +8,7 @@ import {SettlementToken} from "./SettlementToken.sol";
 import {FeeClearing, FeeClearingVerifier} from "./FeeClearing.sol";
 import {SettlementCalculator} from "./SettlementCalculator.sol";
 import {UniformClearing} from "./UniformClearing.sol";
+import {EntryChecker} from "./EntryChecker.sol";
 
 /// @notice What the Market needs of the curtailment checker (contracts/SecurityVerifier.sol).
 interface ICurtailmentVerifier {
@@ -59,9 +60,13 @@ contract Market is Escrow {
         Expired
     }
 
-    /// @notice Storage of one interval: a status word and four hashes. `openedBlock` is the
-    ///         block where the current round opened (Bidding) or delivery started (Delivery);
-    ///         `deadlineBlock` the last block before the interval may be expired.
+    /// @notice Storage of one interval: a status word, four hashes and a paging word.
+    ///         `openedBlock` is the block where the current round opened (Bidding) or delivery
+    ///         started (Delivery); `deadlineBlock` the last block before the interval may be
+    ///         expired. While a round or the readings are recorded in pages: `pagedBids` /
+    ///         `pagedReadings` entries are checked, `bidsHash` / `readingsHash` hold the
+    ///         hash of the whole list, `excludedBids` binding bids were left out so far,
+    ///         `pagedActive` readings were of active members, `pagedBinding` the round's flag.
     struct IntervalState {
         Phase phase;
         uint8 roundsRecorded;
@@ -76,6 +81,11 @@ contract Market is Escrow {
         bytes32 tradesHash;
         bytes32 deliveryHash;
         bytes32 readingsHash;
+        uint32 pagedBids;
+        uint32 excludedBids;
+        uint32 pagedReadings;
+        uint32 pagedActive;
+        bool pagedBinding;
     }
 
     /// @notice Deployment parameters.
@@ -137,16 +147,7 @@ contract Market is Escrow {
     uint256 private constant _CURT_LOW = (1 << 120) - 1;
     uint256 private constant _S_MASK = (1 << 255) - 1;
     uint256 private constant _READING_ROUND = 256;
-    uint256 private constant _E_ASC = 0x0674878600000000000000000000000000000000000000000000000000000000; // NotAscending(uint256,uint32)
-    uint256 private constant _E_BAD = 0x90bf108100000000000000000000000000000000000000000000000000000000; // MalformedBid(uint256,uint32)
-    uint256 private constant _E_UNKNOWN = 0x083b386400000000000000000000000000000000000000000000000000000000; // UnknownMember(uint32)
-    uint256 private constant _E_SUSP = 0x1df5d6e100000000000000000000000000000000000000000000000000000000; // MemberSuspended(uint32)
-    uint256 private constant _E_BUS = 0x984a209c00000000000000000000000000000000000000000000000000000000; // BusMismatch(uint32,uint16,uint16)
-    uint256 private constant _E_SIG = 0x8bb8fec100000000000000000000000000000000000000000000000000000000; // BadSignature(uint256,uint32)
-    uint256 private constant _E_METER = 0x22afd3e900000000000000000000000000000000000000000000000000000000; // NotMemberMeter(uint256,uint32,address)
-    uint256 private constant _E_DUP = 0x4c411b4300000000000000000000000000000000000000000000000000000000; // DuplicateReading(uint256,uint32)
-    uint256 private constant _E_CAP = 0xf8e2b5b400000000000000000000000000000000000000000000000000000000; // PriceAboveCap(uint256,uint32,uint64)
-    uint256 private constant _E_LIMIT = 0x1a08b67e00000000000000000000000000000000000000000000000000000000; // AboveLimit(uint256,uint32,uint64)
+    uint256 private constant _EXCLUDED_ROUND = 257;
 
     // ----------------------------------------------------------------- errors
     /// @notice The interval is not in the phase the call needs.
@@ -216,9 +217,10 @@ contract Market is Escrow {
     error IntervalPending(uint32 pending);
     /// @notice The interval cannot be expired (not pending, or before `deadlineBlock`).
     error NotExpirable(uint32 interval, uint256 deadlineBlock);
-    /// @notice A settlement page must book readings [settledMembers, upTo) with
-    ///         settledMembers < upTo <= readings (an interval without readings: upTo = 0).
-    error BadPage(uint32 interval, uint256 settledMembers, uint256 upTo, uint256 readings);
+    /// @notice A page of a list (bids, readings, settlement) must cover [done, upTo) with
+    ///         done < upTo <= length (an empty list: upTo = 0), and a later page of a round
+    ///         must repeat the first page's binding flag.
+    error BadPage(uint32 interval, uint256 done, uint256 upTo, uint256 length);
     /// @notice A paged settlement has booked members: it must be finished, not expired.
     error SettlementUnderway(uint32 interval, uint32 settledMembers);
 
@@ -262,6 +264,11 @@ contract Market is Escrow {
     /// @notice A settlement page booked the readings [fromMember, upTo) of `interval`
     ///         (their deltas are in the final IntervalSettled; DebtRecorded as booked).
     event SettlementPaged(uint32 indexed interval, uint32 fromMember, uint32 upTo);
+    /// @notice Bids [fromIndex, upTo) of a round's list were checked (and, binding, locked);
+    ///         RoundRecorded follows with the whole list at its last page.
+    event RoundPaged(uint32 indexed interval, uint8 round, uint32 fromIndex, uint32 upTo);
+    /// @notice Readings [fromIndex, upTo) were checked; ReadingsRecorded follows at the last page.
+    event ReadingsPaged(uint32 indexed interval, uint32 fromIndex, uint32 upTo);
     /// @notice A member's balance is negative after settlement: the debt is recorded, not lost.
     event DebtRecorded(uint32 indexed member, uint32 indexed interval, int256 balanceMicro);
     /// @notice The fee rule's parameters were set: the table is the code (after a 0x00 byte)
@@ -419,70 +426,106 @@ contract Market is Escrow {
     /// @notice Record round `round` of `interval` (operator only): the members' signed bids and
     ///         every bid members sent themselves (unsigned entries). A `binding` round (always the
     ///         last) is the one cleared: each bid's worst case is locked from its member's escrow.
+    ///         A round too large for one block is recorded in pages: every page resubmits the
+    ///         whole list (checked against the first page's hash) and checks, signature by
+    ///         signature, the bids [pagedBids, upTo); the last page (upTo = bids.length)
+    ///         records the round. Pages wait for the round's deadline.
     /// @param bids Bid words, member ids strictly ascending (one bid per member).
     /// @param sigs Compact signatures (all zero for a member's own direct bid).
-    function recordRound(uint32 interval, uint8 round, bool binding, uint256[] calldata bids, bytes32[] calldata sigs)
-        external
-        onlyOperator
-    {
+    /// @param upTo End (exclusive) of the bids this call checks.
+    function recordRound(
+        uint32 interval,
+        uint8 round,
+        bool binding,
+        uint256[] calldata bids,
+        bytes32[] calldata sigs,
+        uint256 upTo
+    ) external onlyOperator {
         IntervalState storage st = _intervals[interval];
         if (st.phase != Phase.Bidding) revert WrongPhase(interval, Phase.Bidding, st.phase);
         if (round != st.roundsRecorded) revert WrongRound(interval, st.roundsRecorded, round);
         uint256 n = bids.length;
+        uint256 from = st.pagedBids;
+        binding = binding || round + 1 == rounds;
+        if (upTo > n || (upTo <= from && n != 0) || (from != 0 && binding != st.pagedBinding)) {
+            revert BadPage(interval, from, upTo, n);
+        }
         if (sigs.length != 2 * n) revert LengthMismatch(2 * n, sigs.length);
         uint256 deadline = uint256(st.openedBlock) + roundBlocks;
-        if (block.number < deadline && n != activeMemberCount) revert RoundStillOpen(interval, deadline);
-        bool direct = _directCount[_countKey(interval, round)] != 0;
-        if (direct) _checkDirect(interval, round, bids, sigs);
-        _checkBids(interval, round, bids, sigs, direct);
+        if (block.number < deadline && (upTo != n || n != activeMemberCount)) revert RoundStillOpen(interval, deadline);
         bytes32 h = _hashWords(bids);
+        if (from != 0 && h != st.bidsHash) revert HashMismatch(interval, st.bidsHash, h);
+        _checkBids(interval, round, bids, sigs, from, upTo);
+        if (binding && from == 0) {
+            if (hasPendingInterval) revert IntervalPending(pendingInterval);
+            hasPendingInterval = true;
+            pendingInterval = interval;
+            st.deadlineBlock = uint64(block.number + settleBlocks);
+        }
+        uint256 excluded = st.excludedBids;
+        if (binding) excluded += _lockBinding(interval, bids, from, upTo);
+        if (upTo < n) {
+            st.bidsHash = h;
+            st.pagedBids = upTo.toUint32();
+            st.excludedBids = excluded.toUint32();
+            st.pagedBinding = binding;
+            emit RoundPaged(interval, round, uint32(from), uint32(upTo));
+            return;
+        }
         st.bidsHash = h;
         st.bidCount = n.toUint32();
         st.openedBlock = uint64(block.number);
         unchecked {
             st.roundsRecorded = round + 1;
         }
-        binding = binding || round + 1 == rounds;
+        if (from != 0) {
+            st.pagedBids = 0;
+            st.excludedBids = 0;
+            st.pagedBinding = false;
+        }
         _emitRound(interval, round, binding, h, bids);
         if (binding) {
-            (uint256 admitted, bytes32 admittedHash) = _lockBinding(interval, bids);
-            st.bidCount = admitted.toUint32();
-            st.bidsHash = admittedHash;
+            st.bidCount = (n - excluded).toUint32();
+            if (excluded != 0) st.bidsHash = _admittedHash(interval, bids, n - excluded);
             st.phase = Phase.Clearing;
-            st.deadlineBlock = uint64(block.number + settleBlocks);
         }
     }
 
-    /// @dev Lock each binding bid's worst case: a buyer its payment eWh * price / 1000, a seller
-    ///      its shortfall penalty ceil(eWh * (retail - price) / 1000) + 1. A bid whose member's
-    ///      free escrow cannot cover it is left out of the clearing (BidExcluded), so nobody can
-    ///      block a round with a bid it cannot pay for. Marks `interval` pending; returns the
-    ///      number and hash of the bids admitted to the clearing.
-    function _lockBinding(uint32 interval, uint256[] calldata bids) private returns (uint256 count, bytes32 h) {
-        if (hasPendingInterval) revert IntervalPending(pendingInterval);
-        hasPendingInterval = true;
-        pendingInterval = interval;
+    /// @dev Lock the worst case of binding bids [from, upTo): a buyer its payment
+    ///      eWh * price / 1000, a seller its shortfall penalty ceil(eWh * (retail - price) / 1000)
+    ///      + 1. A bid whose member's free escrow cannot cover it is left out of the clearing
+    ///      (BidExcluded, and a bit in the interval's exclusion bitmap), so nobody can block a
+    ///      round with a bid it cannot pay for. Returns the number left out.
+    function _lockBinding(uint32 interval, uint256[] calldata bids, uint256 from, uint256 upTo)
+        private
+        returns (uint256 excluded)
+    {
         uint256 retail = retailPerKwhMicro;
-        uint256 n = bids.length;
-        uint256[] memory admitted = new uint256[](n);
-        for (uint256 k = 0; k < n; ++k) {
+        for (uint256 k = from; k < upTo; ++k) {
             uint256 w = bids[k];
             uint256 e = (w >> 152) & _U64;
             uint256 price = (w >> 88) & _U64;
             uint256 needed = (w >> 216) & 0xff == 0 ? (e * price) / 1000 : (e * (retail - price) + 999) / 1000 + 1;
             uint32 id = uint32(w >> 224);
-            int256 free = _tryLock(id, interval, needed);
-            if (free < 0) {
+            if (_tryLock(id, interval, needed) < 0) {
                 emit BidExcluded(interval, id, int256(_accounts[id].balance), needed);
-            } else {
-                admitted[count] = w;
-                ++count;
+                _directBits[_directKey(interval, _EXCLUDED_ROUND, uint32(k >> 8))] |= 1 << (k & 0xff);
+                ++excluded;
             }
         }
-        assembly ("memory-safe") {
-            mstore(admitted, count)
+    }
+
+    /// @dev Hash of the binding bids admitted to the clearing (those not in the exclusion bitmap).
+    function _admittedHash(uint32 interval, uint256[] calldata bids, uint256 count) private view returns (bytes32) {
+        uint256[] memory admitted = new uint256[](count);
+        uint256 j = 0;
+        for (uint256 k = 0; k < bids.length; ++k) {
+            if ((_directBits[_directKey(interval, _EXCLUDED_ROUND, uint32(k >> 8))] >> (k & 0xff)) & 1 == 0) {
+                admitted[j] = bids[k];
+                ++j;
+            }
         }
-        h = keccak256(abi.encodePacked(admitted));
+        return keccak256(abi.encodePacked(admitted));
     }
 
     /// @dev Storage key of a direct submission (`round` 256: a meter's reading).
@@ -510,123 +553,26 @@ contract Market is Escrow {
         return (_directBits[_directKey(interval, round, id >> 8)] >> (id & 0xff)) & 1 == 1;
     }
 
-    /// @dev Direct bids in a batch: an unsigned entry must be the member's own direct bid, a
-    ///      member who sent one cannot be relayed, and every direct bid must be included.
-    function _checkDirect(uint32 interval, uint256 round, uint256[] calldata words, bytes32[] calldata sigs)
-        private
-        view
-    {
-        uint256 included = 0;
-        for (uint256 k = 0; k < words.length; ++k) {
-            uint32 id = uint32(words[k] >> 224);
-            bool unsigned = sigs[2 * k] == 0 && sigs[2 * k + 1] == 0;
-            if (unsigned) {
-                if (_direct[_directKey(interval, round, id)] != words[k]) revert DirectEntryMismatch(k, id);
-                ++included;
-            } else if (_hasDirect(interval, round, id)) {
-                revert DirectEntryIgnored(k, id);
-            }
-        }
-        uint256 expected = _directCount[_countKey(interval, round)];
-        if (included != expected) revert DirectEntryMissing(expected, included);
-    }
-
-    /// @dev Check every bid word of a batch and its signature in one linear pass (assembly
-    ///      for speed on slow EVMs): ids strictly ascending, well-formed word, price within the
-    ///      cap, energy within the member's limit, registered and active member, matching bus,
-    ///      EIP-712 signature by the member's account (skipped for the unsigned entries that
-    ///      _checkDirect already matched, when `direct`).
+    /// @dev Check the bid words [from, upTo) and their signatures, and the members' own bids
+    ///      in the whole list (EntryChecker.checkBids).
     function _checkBids(
         uint32 interval,
         uint8 round,
         uint256[] calldata bids,
         bytes32[] calldata sigs,
-        bool direct
+        uint256 from,
+        uint256 upTo
     ) private view {
-        // Scratch beyond the free memory pointer: p = struct words (typehash, interval, round,
-        // member, side, eWh, price, bus), p+0x100 = 0x1901 || domain || structHash,
-        // p+0x180 = ecrecover input. Constant words are written once.
-        _prepareDigest(BID_TYPEHASH, interval, round, 0x100);
-        uint256 cap = retailPerKwhMicro;
+        EntryChecker.checkBids(_slots(), domainSeparator(), retailPerKwhMicro, interval, round, bids, sigs, from, upTo);
+    }
+
+    /// @dev Storage slots the EntryChecker reads: members | direct << 64 | directBits << 128
+    ///      | directCount << 192.
+    function _slots() private pure returns (uint256 slots) {
         assembly ("memory-safe") {
-            let p := mload(0x40)
-            let prev := 0
-            for { let k := 0 } lt(k, bids.length) { k := add(k, 1) } {
-                let w := calldataload(add(bids.offset, shl(5, k)))
-                let id := shr(224, w)
-                if and(gt(k, 0), iszero(gt(id, prev))) {
-                    mstore(0, _E_ASC)
-                    mstore(4, k)
-                    mstore(0x24, id)
-                    revert(0, 0x44)
-                }
-                prev := id
-                let e := and(shr(152, w), _U64)
-                if or(or(and(w, _BID_LOW), gt(and(shr(216, w), 0xff), 1)), iszero(e)) {
-                    mstore(0, _E_BAD)
-                    mstore(4, k)
-                    mstore(0x24, id)
-                    revert(0, 0x44)
-                }
-                if gt(and(shr(88, w), _U64), cap) {
-                    mstore(0, _E_CAP)
-                    mstore(4, k)
-                    mstore(0x24, id)
-                    mstore(0x44, cap)
-                    revert(0, 0x64)
-                }
-                mstore(0, id)
-                mstore(0x20, _members.slot)
-                let m := sload(keccak256(0, 0x40))
-                if iszero(and(m, 0xffffffffffffffffffffffffffffffffffffffff)) {
-                    mstore(0, _E_UNKNOWN)
-                    mstore(4, id)
-                    revert(0, 0x24)
-                }
-                let r := calldataload(add(sigs.offset, shl(6, k)))
-                let vs := calldataload(add(add(sigs.offset, shl(6, k)), 0x20))
-                let isDirect := and(direct, iszero(or(r, vs)))
-                // a member's own bid, sent while it was active, stays in its round
-                if and(iszero(and(shr(184, m), 0xff)), iszero(isDirect)) {
-                    mstore(0, _E_SUSP)
-                    mstore(4, id)
-                    revert(0, 0x24)
-                }
-                if gt(e, shr(192, m)) {
-                    mstore(0, _E_LIMIT)
-                    mstore(4, k)
-                    mstore(0x24, id)
-                    mstore(0x44, shr(192, m))
-                    revert(0, 0x64)
-                }
-                if iszero(eq(and(shr(72, w), 0xffff), and(shr(160, m), 0xffff))) {
-                    mstore(0, _E_BUS)
-                    mstore(4, id)
-                    mstore(0x24, and(shr(160, m), 0xffff))
-                    mstore(0x44, and(shr(72, w), 0xffff))
-                    revert(0, 0x64)
-                }
-                if iszero(isDirect) {
-                    mstore(add(p, 0x60), id)
-                    mstore(add(p, 0x80), and(shr(216, w), 0xff))
-                    mstore(add(p, 0xa0), e)
-                    mstore(add(p, 0xc0), and(shr(88, w), _U64))
-                    mstore(add(p, 0xe0), and(shr(72, w), 0xffff))
-                    mstore(add(p, 0x122), keccak256(p, 0x100))
-                    mstore(add(p, 0x180), keccak256(add(p, 0x100), 0x42))
-                    mstore(add(p, 0x1a0), add(27, shr(255, vs)))
-                    mstore(add(p, 0x1c0), r)
-                    mstore(add(p, 0x1e0), and(vs, _S_MASK))
-                    mstore(0, 0)
-                    pop(staticcall(gas(), 1, add(p, 0x180), 0x80, 0, 0x20))
-                    if iszero(eq(mload(0), and(m, 0xffffffffffffffffffffffffffffffffffffffff))) {
-                        mstore(0, _E_SIG)
-                        mstore(4, k)
-                        mstore(0x24, id)
-                        revert(0, 0x44)
-                    }
-                }
-            }
+            slots := or(
+                or(_members.slot, shl(64, _direct.slot)), or(shl(128, _directBits.slot), shl(192, _directCount.slot))
+            )
         }
     }
 
@@ -654,21 +600,6 @@ contract Market is Escrow {
             let size := shl(5, words.length)
             calldatacopy(add(p, 0xa0), words.offset, size)
             log2(p, add(0xa0, size), topic0, interval)
-        }
-    }
-
-    /// @dev Write the constant parts of an EIP-712 digest computation into scratch memory at
-    ///      the free memory pointer p: typehash at p, interval at p+0x20, `second` at p+0x40,
-    ///      and 0x1901 || domain separator at p+`prefixAt`.
-    function _prepareDigest(bytes32 typehash, uint256 interval, uint256 second, uint256 prefixAt) private view {
-        bytes32 domain = domainSeparator();
-        assembly ("memory-safe") {
-            let p := mload(0x40)
-            mstore(p, typehash)
-            mstore(add(p, 0x20), interval)
-            mstore(add(p, 0x40), second)
-            mstore(add(p, prefixAt), shl(240, 0x1901))
-            mstore(add(add(p, prefixAt), 0x02), domain)
         }
     }
 
@@ -937,7 +868,7 @@ contract Market is Escrow {
     function submitReading(uint32 interval, uint256 reading) external {
         IntervalState storage st = _intervals[interval];
         if (st.phase != Phase.Delivery) revert WrongPhase(interval, Phase.Delivery, st.phase);
-        if (st.readingsRecorded) revert ReadingsAlreadyRecorded(interval);
+        if (st.readingsRecorded || st.pagedReadings != 0) revert ReadingsAlreadyRecorded(interval);
         uint256 deadline = uint256(st.openedBlock) + readingBlocks;
         if (block.number >= deadline) revert SubmissionClosed(interval, deadline);
         uint32 id = uint32(reading >> 224);
@@ -953,10 +884,14 @@ contract Market is Escrow {
     /// @notice Record the readings of `interval` (operator relays), once: one per active member,
     ///         ids ascending. Signed entries are the meters' signatures; an unsigned entry is the
     ///         meter's own direct reading or, once `readingBlocks` of delivery have passed, the
-    ///         default reading netWh = -limitWh (import at the connection limit).
+    ///         default reading netWh = -limitWh (import at the connection limit). Too many
+    ///         readings for one block are recorded in pages: every page resubmits the whole
+    ///         list (checked against the first page's hash) and checks the signatures of
+    ///         [pagedReadings, upTo); the last page (upTo = readings.length) records them.
     /// @param readings Reading words, member ids strictly ascending.
     /// @param sigs Compact signatures by each member's meter account (zero: unsigned entry).
-    function recordReadings(uint32 interval, uint256[] calldata readings, bytes32[] calldata sigs)
+    /// @param upTo End (exclusive) of the readings this call checks.
+    function recordReadings(uint32 interval, uint256[] calldata readings, bytes32[] calldata sigs, uint256 upTo)
         external
         onlyOperator
     {
@@ -964,127 +899,40 @@ contract Market is Escrow {
         if (st.phase != Phase.Delivery) revert WrongPhase(interval, Phase.Delivery, st.phase);
         if (st.readingsRecorded) revert ReadingsAlreadyRecorded(interval);
         uint256 n = readings.length;
+        uint256 from = st.pagedReadings;
+        if (upTo > n || (upTo <= from && n != 0)) revert BadPage(interval, from, upTo, n);
         if (sigs.length != 2 * n) revert LengthMismatch(2 * n, sigs.length);
-        bool unsigned = _checkUnsignedReadings(interval, st.openedBlock, readings, sigs);
-        uint256 active = _checkReadings(interval, readings, sigs, unsigned);
-        if (active != activeMemberCount) revert ReadingsIncomplete(activeMemberCount, active);
         bytes32 h = _hashWords(readings);
+        if (from != 0 && h != st.readingsHash) revert HashMismatch(interval, st.readingsHash, h);
+        uint256 deadline = uint256(st.openedBlock) + readingBlocks;
+        uint256 active = st.pagedActive + _checkReadings(interval, deadline, readings, sigs, from, upTo);
         st.readingsHash = h;
+        if (upTo < n) {
+            st.pagedReadings = upTo.toUint32();
+            st.pagedActive = active.toUint32();
+            emit ReadingsPaged(interval, uint32(from), uint32(upTo));
+            return;
+        }
+        if (active != activeMemberCount) revert ReadingsIncomplete(activeMemberCount, active);
         st.readingsRecorded = true;
+        if (from != 0) {
+            st.pagedReadings = 0;
+            st.pagedActive = 0;
+        }
         emit ReadingsRecorded(interval, h, readings);
     }
 
-    /// @dev Unsigned readings: each is the meter's direct reading or a default after the window;
-    ///      members with a direct reading cannot be relayed; every direct reading is included.
-    ///      Returns whether the batch has unsigned entries.
-    function _checkUnsignedReadings(
+    /// @dev Check reading words [from, upTo) and signatures, and the unsigned entries of the
+    ///      whole list (EntryChecker.checkReadings); returns the number of active members read.
+    function _checkReadings(
         uint32 interval,
-        uint64 deliveryBlock,
+        uint256 deadline,
         uint256[] calldata readings,
-        bytes32[] calldata sigs
-    ) private returns (bool any) {
-        uint256 expected = _directCount[_countKey(interval, _READING_ROUND)];
-        uint256 included = 0;
-        for (uint256 k = 0; k < readings.length; ++k) {
-            uint256 w = readings[k];
-            uint32 id = uint32(w >> 224);
-            if (sigs[2 * k] != 0 || sigs[2 * k + 1] != 0) {
-                if (expected != 0 && _hasDirect(interval, _READING_ROUND, id)) revert DirectEntryIgnored(k, id);
-                continue;
-            }
-            any = true;
-            uint256 stored = _direct[_directKey(interval, _READING_ROUND, id)];
-            if (stored != 0) {
-                if (stored != w) revert DirectEntryMismatch(k, id);
-                ++included;
-                continue;
-            }
-            uint256 deadline = uint256(deliveryBlock) + readingBlocks;
-            if (block.number < deadline) revert ReadingWindowOpen(interval, deadline);
-            uint256 limit = _members[id].limitWh;
-            if (limit == 0 || w != ((uint256(id) << 224) | (uint256(uint64(-int64(uint64(limit)))) << 160))) {
-                revert DirectEntryMismatch(k, id);
-            }
-            emit ReadingDefaulted(interval, id);
-        }
-        if (included != expected) revert DirectEntryMissing(expected, included);
-    }
-
-    /// @dev Check reading words (ids strictly ascending: a repeated id reverts DuplicateReading,
-    ///      a smaller one NotAscending; well formed; registered member; |netWh| within its limit)
-    ///      and the EIP-712 signature of each signed entry by the member's own meter account
-    ///      (else NotMemberMeter), in one pass. Returns the number of active members read.
-    function _checkReadings(uint32 interval, uint256[] calldata readings, bytes32[] calldata sigs, bool unsigned)
-        private
-        view
-        returns (uint256 active)
-    {
-        // Scratch: p = (typehash, interval, member, netWh), p+0x80 = 0x1901 || domain ||
-        // structHash, p+0x100 = ecrecover input.
-        _prepareDigest(READING_TYPEHASH, interval, 0, 0x80);
-        assembly ("memory-safe") {
-            let p := mload(0x40)
-            let prev := 0
-            for { let k := 0 } lt(k, readings.length) { k := add(k, 1) } {
-                let w := calldataload(add(readings.offset, shl(5, k)))
-                let id := shr(224, w)
-                if and(gt(k, 0), iszero(gt(id, prev))) {
-                    mstore(0, _E_ASC)
-                    if eq(id, prev) { mstore(0, _E_DUP) }
-                    mstore(4, k)
-                    mstore(0x24, id)
-                    revert(0, 0x44)
-                }
-                prev := id
-                if and(w, _READING_LOW) {
-                    mstore(0, _E_BAD)
-                    mstore(4, k)
-                    mstore(0x24, id)
-                    revert(0, 0x44)
-                }
-                mstore(0, id)
-                mstore(0x20, _members.slot)
-                let base := keccak256(0, 0x40)
-                let m := sload(base)
-                let meter := and(sload(add(base, 1)), 0xffffffffffffffffffffffffffffffffffffffff)
-                if iszero(meter) {
-                    mstore(0, _E_UNKNOWN)
-                    mstore(4, id)
-                    revert(0, 0x24)
-                }
-                active := add(active, iszero(iszero(and(shr(184, m), 0xff))))
-                let net := signextend(7, and(shr(160, w), _U64))
-                let limit := shr(192, m)
-                if or(sgt(net, limit), slt(net, sub(0, limit))) {
-                    mstore(0, _E_LIMIT)
-                    mstore(4, k)
-                    mstore(0x24, id)
-                    mstore(0x44, limit)
-                    revert(0, 0x64)
-                }
-                let r := calldataload(add(sigs.offset, shl(6, k)))
-                let vs := calldataload(add(add(sigs.offset, shl(6, k)), 0x20))
-                if iszero(and(unsigned, iszero(or(r, vs)))) {
-                    mstore(add(p, 0x40), id)
-                    mstore(add(p, 0x60), net)
-                    mstore(add(p, 0xa2), keccak256(p, 0x80))
-                    mstore(add(p, 0x100), keccak256(add(p, 0x80), 0x42))
-                    mstore(add(p, 0x120), add(27, shr(255, vs)))
-                    mstore(add(p, 0x140), r)
-                    mstore(add(p, 0x160), and(vs, _S_MASK))
-                    mstore(0, 0)
-                    pop(staticcall(gas(), 1, add(p, 0x100), 0x80, 0, 0x20))
-                    let signer := mload(0)
-                    if iszero(eq(signer, meter)) {
-                        mstore(0, _E_METER)
-                        mstore(4, k)
-                        mstore(0x24, id)
-                        mstore(0x44, signer)
-                        revert(0, 0x64)
-                    }
-                }
-            }
-        }
+        bytes32[] calldata sigs,
+        uint256 from,
+        uint256 upTo
+    ) private returns (uint256) {
+        return EntryChecker.checkReadings(_slots(), domainSeparator(), interval, deadline, readings, sigs, from, upTo);
     }
 
     // ------------------------------------------------------------- settlement

@@ -21,9 +21,11 @@ const contractsDir = path.join(root, "contracts");
 const productDir = path.join(root, "src", "gridledger", "ledger", "artifacts");
 const devDir = path.join(root, "dev-artifacts");
 const outDirs = [productDir, devDir];
-// Deployed by the product (FeeClearingVerifier by Market's constructor, for the fee rules).
+// Deployed by the product (EntryChecker is a library linked into Market's bytecode, whose
+// placeholder the deployment replaces with the library's address).
 const PRODUCT = new Set([
   "Market",
+  "EntryChecker",
   "SettlementToken",
   "FeeClearingVerifier",
   "SettlementCalculator",

@@ -269,12 +269,15 @@ class ChainSpec(_Strict):
     environment variable ``GRIDLEDGER_KEY_PASSWORD``).
     ``settle_page_members``: the most members one settlement transaction books (unset: as
     many as fit a block; a larger settlement is paged over several transactions anyway).
+    ``record_page_entries``: the most bids (readings) one page of a bidding round (of the
+    meter readings) checks (unset: as many as fit a block; larger lists are paged anyway).
     """
 
     backend: str = "embedded"
     keys: str | None = Field(None, min_length=1)
     key_password_file: str | None = Field(None, min_length=1)
     settle_page_members: int | None = Field(None, ge=1)
+    record_page_entries: int | None = Field(None, ge=1)
 
     @model_validator(mode="after")
     def _backend(self) -> ChainSpec:

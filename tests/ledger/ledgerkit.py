@@ -464,7 +464,11 @@ def deploy_market(market: Market, **changes: object) -> tuple[str | None, bytes]
     ledger.txq.flush()
     nonce = ledger.txq.nonce
     raw = ledger.txq.sign(
-        None, ledger.market_abi.deploy_data(market_config(market, **changes)), 9_000_000
+        None,
+        ledger.market_abi.deploy_data(
+            market_config(market, **changes), library=ledger._deployed().helpers.entries
+        ),
+        9_000_000,
     )
     res = market._send(raw)
     error = None if res.status else decode_error(res.revert_data).split("(")[0]

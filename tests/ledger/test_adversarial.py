@@ -66,7 +66,7 @@ def _binding(market: Market, interval: int, bids: list[Bid]) -> tuple[list[int],
     _open(market, interval)
     market.seal(2)
     words, sigs = market.signed_bids(interval, 0, bids)
-    assert market.market_call("recordRound", interval, 0, True, words, sigs) is None
+    assert market.market_call("recordRound", interval, 0, True, words, sigs, len(words)) is None
     return words, sigs
 
 
@@ -125,13 +125,13 @@ def test_bidding_beyond_escrow_cap_or_limit_reverts(market: Market) -> None:
     for bid, error in attacks:
         words, sigs = market.signed_bids(t, 0, [bid])
         words, sigs = [*words, word], [*sigs, ZERO_SIG, ZERO_SIG]
-        got = market.market_call("recordRound", t, 0, True, words, sigs)
+        got = market.market_call("recordRound", t, 0, True, words, sigs, len(words))
         assert got == error, (bid, got)
     # Bids the member's escrow cannot cover are left out of the clearing, never locked:
     # the poor buyer's huge bid (sent directly) and the colluding seller's price-0 offer.
     words, sigs = market.signed_bids(t, 0, [rich, huge])
     sigs[2], sigs[3] = ZERO_SIG, ZERO_SIG
-    assert market.market_call("recordRound", t, 0, True, words, sigs) is None
+    assert market.market_call("recordRound", t, 0, True, words, sigs, len(words)) is None
     assert _excluded(market, t) == {poor}
     assert int(ledger.view("lockedMicro", poor)[0]) == 0
     assert int(ledger.view("lockedMicro", 1)[0]) == lock_of(rich)
@@ -144,7 +144,7 @@ def test_bidding_beyond_escrow_cap_or_limit_reverts(market: Market) -> None:
     market.seal(2)
     colluding = _bid(poor, SELL, 10_000, 0)
     words, sigs = market.signed_bids(u, 0, [rich, colluding])
-    assert market.market_call("recordRound", u, 0, True, words, sigs) is None
+    assert market.market_call("recordRound", u, 0, True, words, sigs, len(words)) is None
     assert _excluded(market, u) == {poor}
     assert market.market_call("clear", u, words[:1], [0], 1) is None
     assert _trades_of(market, u) == ()
@@ -162,7 +162,7 @@ def test_max_width_bid_does_not_overflow() -> None:
     m.seal(2)
     bids = [Bid(0, BUY, U64, RETAIL, bus_of(0)), Bid(1, SELL, U64, 0, bus_of(1))]
     words, sigs = m.signed_bids(t, 0, bids)
-    assert m.market_call("recordRound", t, 0, True, words, sigs) is None
+    assert m.market_call("recordRound", t, 0, True, words, sigs, len(words)) is None
     assert _excluded(m, t) == {0, 1}
     assert all(lock_of(b) > DEPOSIT for b in bids)
     assert m.market_call("clear", t, [], [], 0) is None
@@ -196,7 +196,7 @@ def test_withdrawing_locked_escrow_reverts_until_settled(market: Market) -> None
     assert market.market_call("recordSecurity", t, 0, trades, proof) is None
     values = dict.fromkeys(market.member_ids, 0) | {buyer: -2_000, seller: 2_000}
     rw, rs = market.signed_readings(t, values)
-    assert market.market_call("recordReadings", t, rw, rs) is None
+    assert market.market_call("recordReadings", t, rw, rs, len(rw)) is None
     parties = [(buyer << 128) | seller]  # reading index = member id here
     assert market.market_call("settle", t, trades, rw, parties, len(rw)) is None
     for member in (buyer, seller):
@@ -369,27 +369,27 @@ def test_operator_cannot_drop_or_replace_direct_bids(market: Market) -> None:
     other = [_bid(1, BUY, 200, 120_000), _bid(4, SELL, 300, 90_000)]
     # Closing the round before its deadline with not every member in it.
     w, s = market.signed_bids(t, 0, other)
-    assert market.market_call("recordRound", t, 0, True, w, s) == "RoundStillOpen"
+    assert market.market_call("recordRound", t, 0, True, w, s, len(w)) == "RoundStillOpen"
     market.seal(2)
     # Dropping the member's direct bid.
-    assert market.market_call("recordRound", t, 0, True, w, s) == "DirectEntryMissing"
+    assert market.market_call("recordRound", t, 0, True, w, s, len(w)) == "DirectEntryMissing"
     # Replacing it by a (member-signed) other bid of the same member.
     replaced = [other[0], _bid(3, BUY, 1, 1), other[1]]
     w, s = market.signed_bids(t, 0, replaced)
-    assert market.market_call("recordRound", t, 0, True, w, s) == "DirectEntryIgnored"
+    assert market.market_call("recordRound", t, 0, True, w, s, len(w)) == "DirectEntryIgnored"
     # An unsigned entry that is not the member's direct bid.
     w, s = market.signed_bids(t, 0, [other[0], _bid(3, BUY, 501, 150_000), other[1]])
     s[2], s[3] = ZERO_SIG, ZERO_SIG
-    assert market.market_call("recordRound", t, 0, True, w, s) == "DirectEntryMismatch"
+    assert market.market_call("recordRound", t, 0, True, w, s, len(w)) == "DirectEntryMismatch"
     # An unsigned entry for a member who sent nothing.
     w, s = market.signed_bids(t, 0, [other[0], own, other[1]])
     s[2], s[3] = ZERO_SIG, ZERO_SIG
     s[0], s[1] = ZERO_SIG, ZERO_SIG
-    assert market.market_call("recordRound", t, 0, True, w, s) == "DirectEntryMismatch"
+    assert market.market_call("recordRound", t, 0, True, w, s, len(w)) == "DirectEntryMismatch"
     # The honest batch: the direct bid unsigned, the others signed.
     w, s = market.signed_bids(t, 0, [other[0], own, other[1]])
     s[2], s[3] = ZERO_SIG, ZERO_SIG
-    assert market.market_call("recordRound", t, 0, True, w, s) is None
+    assert market.market_call("recordRound", t, 0, True, w, s, len(w)) is None
     assert market.market_call("submitBid", t, 0, own_word, key=market.member_key(3)) == (
         "WrongPhase"
     )
@@ -409,7 +409,9 @@ def test_bids_signed_by_another_member_or_replayed_revert(market: Market) -> Non
         market.signed_bids(t, 1, [bid]),  # replay: another round
     ]
     for words, sigs in cases:
-        assert market.market_call("recordRound", t, 0, True, words, sigs) == "BadSignature"
+        assert (
+            market.market_call("recordRound", t, 0, True, words, sigs, len(words)) == "BadSignature"
+        )
     # Another chain or another market (EIP-712 domain) does not verify either.
     ledger = market.ledger
     word = enc.pack_bid(bid)
@@ -418,9 +420,12 @@ def test_bids_signed_by_another_member_or_replayed_revert(market: Market) -> Non
         enc.domain_separator(ledger.backend.chain_id, bytes(20)),
     ):
         r, vs = enc.sign_compact(market.member_key(1), enc.bid_digest(domain, t, 0, word))
-        assert market.market_call("recordRound", t, 0, True, [word], [r, vs]) == "BadSignature"
+        assert (
+            market.market_call("recordRound", t, 0, True, [word], [r, vs], len([word]))
+            == "BadSignature"
+        )
     words, sigs = market.signed_bids(t, 0, [bid])
-    assert market.market_call("recordRound", t, 0, True, words, sigs) is None
+    assert market.market_call("recordRound", t, 0, True, words, sigs, len(words)) is None
     market.expire(t)
 
 
@@ -468,19 +473,19 @@ def test_readings_batch_rules(market: Market) -> None:
     values = dict.fromkeys(ids, 10)
     # Leaving out members.
     w, s = market.signed_readings(t, {k: v for k, v in values.items() if k != 4})
-    assert market.market_call("recordReadings", t, w, s) == "DirectEntryIgnored"
+    assert market.market_call("recordReadings", t, w, s, len(w)) == "DirectEntryIgnored"
     w, s = market.signed_readings(t, {k: v for k, v in values.items() if k not in (2, 4)})
-    assert market.market_call("recordReadings", t, w, s) == "DirectEntryMissing"
+    assert market.market_call("recordReadings", t, w, s, len(w)) == "DirectEntryMissing"
     # The meter's direct reading replaced by a signed or an unsigned other value.
     w, s = market.signed_readings(t, values)
-    assert market.market_call("recordReadings", t, w, s) == "DirectEntryIgnored"
+    assert market.market_call("recordReadings", t, w, s, len(w)) == "DirectEntryIgnored"
     w, s = market.signed_readings(t, values | {2: 701})
     s[4], s[5] = ZERO_SIG, ZERO_SIG
-    assert market.market_call("recordReadings", t, w, s) == "DirectEntryMismatch"
+    assert market.market_call("recordReadings", t, w, s, len(w)) == "DirectEntryMismatch"
     # The honest batch holds the meter's own reading, unsigned.
     rw, s = market.signed_readings(t, values | {2: 700})
     s[4], s[5] = ZERO_SIG, ZERO_SIG
-    assert market.market_call("recordReadings", t, rw, s) is None
+    assert market.market_call("recordReadings", t, rw, s, len(rw)) is None
     # Too late: one batch per interval; the meter's reading after it.
     assert market.market_call("submitReading", t, word, key=market.meter_key(2)) == (
         "ReadingsAlreadyRecorded"
@@ -504,17 +509,17 @@ def test_default_reading_rules(market: Market) -> None:
     s[2 * pos : 2 * pos] = [ZERO_SIG, ZERO_SIG]
     # Only the other members: incomplete.
     w0, s0 = market.signed_readings(t, values)
-    assert market.market_call("recordReadings", t, w0, s0) == "ReadingsIncomplete"
+    assert market.market_call("recordReadings", t, w0, s0, len(w0)) == "ReadingsIncomplete"
     # The default before the meters' window closed.
-    assert market.market_call("recordReadings", t, w, s) == "ReadingWindowOpen"
+    assert market.market_call("recordReadings", t, w, s, len(w)) == "ReadingWindowOpen"
     market.seal(2)
     # A "default" other than importing at the connection limit.
     kind = list(w)
     kind[pos] = enc.pack_reading(silent, -LIMIT_WH + 1)
-    assert market.market_call("recordReadings", t, kind, s) == "DirectEntryMismatch"
+    assert market.market_call("recordReadings", t, kind, s, len(kind)) == "DirectEntryMismatch"
     kind[pos] = enc.pack_reading(silent, LIMIT_WH)
-    assert market.market_call("recordReadings", t, kind, s) == "DirectEntryMismatch"
-    assert market.market_call("recordReadings", t, w, s) is None
+    assert market.market_call("recordReadings", t, kind, s, len(kind)) == "DirectEntryMismatch"
+    assert market.market_call("recordReadings", t, w, s, len(w)) is None
     assert market.market_call("settle", t, [], w, [], len(w)) is None
     _healthy(market)
     market.seal()
@@ -542,7 +547,7 @@ def test_default_reading_never_pays_better_than_a_real_one() -> None:
             for k in (1,):
                 w[k] = enc.pack_reading(k, -10_000)
                 s[2 * k], s[2 * k + 1] = ZERO_SIG, ZERO_SIG
-        assert m.market_call("recordReadings", 0, w, s) is None
+        assert m.market_call("recordReadings", 0, w, s, len(w)) is None
         assert m.market_call("settle", 0, enc.pack_trades([trade]), w, [1], len(w)) is None
         outcomes.append(int(ledger.view("balanceMicro", 1)[0]))
     assert outcomes[1] <= outcomes[0]
@@ -596,7 +601,7 @@ def test_unsettled_interval_expires_and_members_withdraw_everything() -> None:
     for function, args in (
         ("clear", (t, [enc.pack_bid(b) for b in bids], [0, 1], 1)),
         ("recordSecurity", (t, 0, [], ([], [], [], [ZERO_SIG, ZERO_SIG]))),
-        ("recordReadings", (t, [], [])),
+        ("recordReadings", (t, [], [], 0)),
         ("settle", (t, [], [], [], 0)),
     ):
         assert m.market_call(function, *args) == "WrongPhase", function
@@ -615,7 +620,7 @@ def test_suspended_member_cannot_bid_and_is_not_counted(market: Market) -> None:
         # Every active member (all but 5) bids: the round closes before its deadline.
         bids = [_bid(k, BUY, 10, 1_000) for k in market.member_ids if k != 5]
         w, s = market.signed_bids(t, 0, bids)
-        assert market.market_call("recordRound", t, 0, True, w, s) is None
+        assert market.market_call("recordRound", t, 0, True, w, s, len(w)) is None
     finally:
         assert market.market_call("setMemberActive", 5, True) is None
     market.expire(t)
@@ -640,7 +645,9 @@ def test_operator_dropping_a_signed_bid_is_an_audit_finding(market: Market) -> N
     handed = [_bid(1, BUY, 100, 120_000), _bid(2, SELL, 100, 90_000)]
     words, sigs = market.signed_bids(t, 0, handed)
     receipts = {(t, 0): {b.member: w for b, w in zip(handed, words, strict=True)}}
-    assert market.market_call("recordRound", t, 0, True, words[:1], sigs[:2]) is None
+    assert (
+        market.market_call("recordRound", t, 0, True, words[:1], sigs[:2], len(words[:1])) is None
+    )
     market.seal()
     report = audit(market.ledger, receipts=receipts)
     found = [f for f in report.findings if f.kind == "dropped_signed_bid" and f.interval == t]
@@ -691,8 +698,13 @@ def test_suspending_a_member_after_its_direct_bid_does_not_block_the_round(
     assert market.market_call("setMemberActive", 4, False) is None
     try:
         market.seal(2)
-        assert market.market_call("recordRound", t, 0, True, [], []) == "DirectEntryMissing"
-        assert market.market_call("recordRound", t, 0, True, [word], [ZERO_SIG, ZERO_SIG]) is None
+        assert (
+            market.market_call("recordRound", t, 0, True, [], [], len([])) == "DirectEntryMissing"
+        )
+        assert (
+            market.market_call("recordRound", t, 0, True, [word], [ZERO_SIG, ZERO_SIG], len([word]))
+            is None
+        )
     finally:
         assert market.market_call("setMemberActive", 4, True) is None
         market.release()
@@ -709,7 +721,10 @@ def test_direct_submissions_close_at_the_deadline(market: Market) -> None:
     market.seal(2)  # the round's deadline has passed: the operator may record it now
     late = enc.pack_bid(_bid(4, e_wh=11))
     assert market.market_call("submitBid", t, 0, late, key=key) == "SubmissionClosed"
-    assert market.market_call("recordRound", t, 0, True, words, [ZERO_SIG, ZERO_SIG]) is None
+    assert (
+        market.market_call("recordRound", t, 0, True, words, [ZERO_SIG, ZERO_SIG], len(words))
+        is None
+    )
     assert market.market_call("clear", t, words, [0], 1) is None
     trades: list[int] = []
     proof = market.security_proof(t, trades)

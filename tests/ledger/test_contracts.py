@@ -58,14 +58,14 @@ def test_access_control(market: Market) -> None:
         ("registerMembers", [99], [a], [a], [1], [0], [1]),
         ("setMemberActive", 1, False),
         ("openInterval", 500),
-        ("recordRound", 500, 0, False, [], []),
+        ("recordRound", 500, 0, False, [], [], 0),
         ("clear", 500, [], [], 0),
         ("clearGreedy", 500, [], [], 0, []),
         ("clearOptimal", 500, [], [], [], []),
         ("configureClearing", 2, 1, 2, b"\0" * 16),
         ("configureNetwork", 0, b"", [ZERO_SIG, ZERO_SIG]),
         ("recordSecurity", 500, 0, [], ev),
-        ("recordReadings", 500, [], []),
+        ("recordReadings", 500, [], [], 0),
         ("settle", 500, [], [], [], 0),
         ("withdrawOperator", a, 1),
     ]
@@ -111,46 +111,56 @@ def test_bidding_reverts(market: Market) -> None:
     t = market.take_interval()
     good = [_bid(1), _bid(2, Side.SELL)]
     words, sigs = market.signed_bids(t, 0, good)
-    assert market.market_call("recordRound", t, 0, True, words, sigs) == "WrongPhase"
+    assert market.market_call("recordRound", t, 0, True, words, sigs, len(words)) == "WrongPhase"
     assert market.market_call("openInterval", t) is None
     assert market.market_call("openInterval", t) == "WrongPhase"
-    assert market.market_call("recordRound", t, 1, True, words, sigs) == "WrongRound"
-    assert market.market_call("recordRound", t, 0, True, words, sigs[:-1]) == "LengthMismatch"
+    assert market.market_call("recordRound", t, 1, True, words, sigs, len(words)) == "WrongRound"
+    assert (
+        market.market_call("recordRound", t, 0, True, words, sigs[:-1], len(words))
+        == "LengthMismatch"
+    )
     # Two of twelve members before the round's deadline.
-    assert market.market_call("recordRound", t, 0, True, words, sigs) == "RoundStillOpen"
+    assert (
+        market.market_call("recordRound", t, 0, True, words, sigs, len(words)) == "RoundStillOpen"
+    )
     market.seal(2)
     w2, s2 = market.signed_bids(t, 0, [_bid(2), _bid(1)])
-    assert market.market_call("recordRound", t, 0, True, w2, s2) == "NotAscending"
+    assert market.market_call("recordRound", t, 0, True, w2, s2, len(w2)) == "NotAscending"
     w2, s2 = market.signed_bids(t, 0, [_bid(1), _bid(1, Side.SELL)])
-    assert market.market_call("recordRound", t, 0, True, w2, s2) == "NotAscending"
+    assert market.market_call("recordRound", t, 0, True, w2, s2, len(w2)) == "NotAscending"
     bad_word = words[0] | 1
-    assert market.market_call("recordRound", t, 0, True, [bad_word], sigs[:2]) == "MalformedBid"
+    assert (
+        market.market_call("recordRound", t, 0, True, [bad_word], sigs[:2], len([bad_word]))
+        == "MalformedBid"
+    )
     side_two = words[0] | (2 << 216)
     no_energy = words[0] & ~(U64 << 152)
     for malformed in (side_two, no_energy):
-        assert market.market_call("recordRound", t, 0, True, [malformed], sigs[:2]) == (
-            "MalformedBid"
-        )
+        assert market.market_call(
+            "recordRound", t, 0, True, [malformed], sigs[:2], len([malformed])
+        ) == ("MalformedBid")
     w2, s2 = market.signed_bids(t, 0, [_bid(1, price=TARIFFS.retail_per_kwh_micro + 1)])
-    assert market.market_call("recordRound", t, 0, True, w2, s2) == "PriceAboveCap"
+    assert market.market_call("recordRound", t, 0, True, w2, s2, len(w2)) == "PriceAboveCap"
     w2, s2 = market.signed_bids(t, 0, [_bid(1, e_wh=LIMIT_WH + 1)])
-    assert market.market_call("recordRound", t, 0, True, w2, s2) == "AboveLimit"
+    assert market.market_call("recordRound", t, 0, True, w2, s2, len(w2)) == "AboveLimit"
     w2, s2 = market.signed_bids(
         t, 0, [Bid(40, Side.BUY, 5, 5, bus_of(40))], keys={40: b"\x01" * 32}
     )
-    assert market.market_call("recordRound", t, 0, True, w2, s2) == "UnknownMember"
+    assert market.market_call("recordRound", t, 0, True, w2, s2, len(w2)) == "UnknownMember"
     w2, s2 = market.signed_bids(t, 0, [Bid(1, Side.BUY, 5, 5, bus_of(1) + 1)])
-    assert market.market_call("recordRound", t, 0, True, w2, s2) == "BusMismatch"
+    assert market.market_call("recordRound", t, 0, True, w2, s2, len(w2)) == "BusMismatch"
     w2, s2 = market.signed_bids(t, 0, [_bid(1)], keys={1: market.member_key(2)})
-    assert market.market_call("recordRound", t, 0, True, w2, s2) == "BadSignature"
+    assert market.market_call("recordRound", t, 0, True, w2, s2, len(w2)) == "BadSignature"
     w2, s2 = market.signed_bids(t + 1, 0, [_bid(1)])  # signed for another interval
-    assert market.market_call("recordRound", t, 0, True, w2, s2) == "BadSignature"
+    assert market.market_call("recordRound", t, 0, True, w2, s2, len(w2)) == "BadSignature"
     w2, s2 = market.signed_bids(t, 1, [_bid(1)])  # signed for another round
-    assert market.market_call("recordRound", t, 0, True, w2, s2) == "BadSignature"
+    assert market.market_call("recordRound", t, 0, True, w2, s2, len(w2)) == "BadSignature"
     assert market.market_call("setMemberActive", 1, False) is None
-    assert market.market_call("recordRound", t, 0, True, words, sigs) == "MemberSuspended"
+    assert (
+        market.market_call("recordRound", t, 0, True, words, sigs, len(words)) == "MemberSuspended"
+    )
     assert market.market_call("setMemberActive", 1, True) is None
-    assert market.market_call("recordRound", t, 0, True, words, sigs) is None
+    assert market.market_call("recordRound", t, 0, True, words, sigs, len(words)) is None
     # Phase checks after the binding round.
     bids = [enc.unpack_bid(w) for w in words]
     assert bids[0].side == Side.BUY
@@ -162,7 +172,7 @@ def test_bidding_reverts(market: Market) -> None:
     assert market.market_call("clearOptimal", t, words, [], [], []) == "WrongClearingRule"
     assert market.market_call("clear", t, words, [0, 1], 1) is None
     w3, s3 = market.signed_bids(t, 1, good)
-    assert market.market_call("recordRound", t, 1, True, w3, s3) == "WrongPhase"
+    assert market.market_call("recordRound", t, 1, True, w3, s3, len(w3)) == "WrongPhase"
     assert market.market_call("clear", t, words, [0, 1], 1) == "WrongPhase"
     assert market.market_call("submitBid", t, 1, words[0], key=market.member_key(1)) == (
         "WrongPhase"
@@ -181,7 +191,7 @@ def test_order_must_follow_price_priority(market: Market) -> None:
     words, sigs = market.signed_bids(t, 0, bids)
     assert market.market_call("openInterval", t) is None
     market.seal(2)
-    assert market.market_call("recordRound", t, 0, True, words, sigs) is None
+    assert market.market_call("recordRound", t, 0, True, words, sigs, len(words)) is None
     assert market.market_call("clear", t, words, [0, 1, 2, 3], 2) == "BadOrder"  # buys ascending
     assert market.market_call("clear", t, words, [1, 0, 3, 2], 2) == "BadOrder"  # sells desc.
     assert market.market_call("clear", t, words, [1, 0, 2, 3], 2) is None
@@ -226,31 +236,41 @@ def test_security_readings_settlement_reverts(market: Market) -> None:
     # The signature covers the interval: the DSO's verdict of another interval is refused.
     other = market.security_proof(t + 1, trades, 0)
     assert market.market_call("recordSecurity", t, 0, trades, other) == "BadDsoSignature"
-    assert market.market_call("recordReadings", t, [], []) == "WrongPhase"
+    assert market.market_call("recordReadings", t, [], [], len([])) == "WrongPhase"
     ledger.record_security(t, [])
     values = dict.fromkeys(market.member_ids, 0) | {1: -1000, 2: 600}
     words, sigs = market.signed_readings(t, values)
-    assert market.market_call("recordReadings", t, words, sigs[:-2]) == "LengthMismatch"
+    assert market.market_call("recordReadings", t, words, sigs[:-2], len(words)) == "LengthMismatch"
     w2, s2 = market.signed_readings(t, values, keys={1: ledger.member_key(1)})
-    assert market.market_call("recordReadings", t, w2, s2) == "NotMemberMeter"
+    assert market.market_call("recordReadings", t, w2, s2, len(w2)) == "NotMemberMeter"
     w2, s2 = market.signed_readings(t, {55: 1}, keys={55: ledger.member_key(1)})
-    assert market.market_call("recordReadings", t, w2, s2) == "UnknownMember"
+    assert market.market_call("recordReadings", t, w2, s2, len(w2)) == "UnknownMember"
     w2, s2 = market.signed_readings(t, {1: 0})
-    assert market.market_call("recordReadings", t, [w2[0] | 1], s2) == "MalformedBid"
+    assert (
+        market.market_call("recordReadings", t, [w2[0] | 1], s2, len([w2[0] | 1])) == "MalformedBid"
+    )
     w2, s2 = market.signed_readings(t, {1: -LIMIT_WH - 1})
-    assert market.market_call("recordReadings", t, w2, s2) == "AboveLimit"
+    assert market.market_call("recordReadings", t, w2, s2, len(w2)) == "AboveLimit"
     w2, s2 = market.signed_readings(t, {1: LIMIT_WH + 1})
-    assert market.market_call("recordReadings", t, w2, s2) == "AboveLimit"
+    assert market.market_call("recordReadings", t, w2, s2, len(w2)) == "AboveLimit"
     w2, s2 = market.signed_readings(t, {1: -1000, 2: 600})
-    assert market.market_call("recordReadings", t, w2, s2) == "ReadingsIncomplete"
+    assert market.market_call("recordReadings", t, w2, s2, len(w2)) == "ReadingsIncomplete"
     dup_w, dup_s = market.signed_readings(t, {1: -1000})
-    assert market.market_call("recordReadings", t, dup_w * 2, dup_s * 2) == "DuplicateReading"
+    assert (
+        market.market_call("recordReadings", t, dup_w * 2, dup_s * 2, len(dup_w * 2))
+        == "DuplicateReading"
+    )
     w2, s2 = market.signed_readings(t, {1: -1000, 2: 600})
     swapped = [s2[2], s2[3], s2[0], s2[1]]
-    assert market.market_call("recordReadings", t, w2[::-1], swapped) == "NotAscending"
+    assert (
+        market.market_call("recordReadings", t, w2[::-1], swapped, len(w2[::-1])) == "NotAscending"
+    )
     assert market.market_call("settle", t, [], [], [], 0) == "WrongPhase"
-    assert market.market_call("recordReadings", t, words, sigs) is None
-    assert market.market_call("recordReadings", t, words, sigs) == "ReadingsAlreadyRecorded"
+    assert market.market_call("recordReadings", t, words, sigs, len(words)) is None
+    assert (
+        market.market_call("recordReadings", t, words, sigs, len(words))
+        == "ReadingsAlreadyRecorded"
+    )
     parties = [(1 << 128) | 2]
     assert (
         market.market_call("settle", t, trades, words, [(2 << 128) | 1], len(words))
@@ -336,7 +356,7 @@ def test_debt_is_recorded_not_lost() -> None:
     assert small.market_call("openInterval", 1) is None
     small.seal(2)
     words, sigs = small.signed_bids(1, 0, [Bid(0, Side.BUY, 10, 1000, bus_of(0))])
-    assert small.market_call("recordRound", 1, 0, True, words, sigs) is None
+    assert small.market_call("recordRound", 1, 0, True, words, sigs, len(words)) is None
     small.seal()
     excluded = [e for e in ledger.events() if e.name == "BidExcluded"]
     assert [int(e.args["member"]) for e in excluded] == [0]
@@ -415,9 +435,11 @@ def test_interval_pending_and_expiry(market: Market) -> None:
     assert market.market_call("openInterval", u) is None
     market.seal(2)
     words, sigs = market.signed_bids(u, 0, [_bid(3)])
-    assert market.market_call("recordRound", u, 0, True, words, sigs) == "IntervalPending"
+    assert (
+        market.market_call("recordRound", u, 0, True, words, sigs, len(words)) == "IntervalPending"
+    )
     # A non-binding round of another interval may be recorded meanwhile.
-    assert market.market_call("recordRound", u, 0, False, words, sigs) is None
+    assert market.market_call("recordRound", u, 0, False, words, sigs, len(words)) is None
     deadline = int(market.state(t)[7])
     assert market.market_call("expireInterval", u, key=market.outsider_key) == "NotExpirable"
     market.seal_until(deadline)
@@ -429,7 +451,7 @@ def test_interval_pending_and_expiry(market: Market) -> None:
     assert market.market_call("clear", t, words, [0], 1) == "WrongPhase"
     market.seal(2)
     w2, s2 = market.signed_bids(u, 1, [_bid(3)])
-    assert market.market_call("recordRound", u, 1, True, w2, s2) is None
+    assert market.market_call("recordRound", u, 1, True, w2, s2, len(w2)) is None
     market.expire(u)
     assert ledger.view("lockedMicro", 3)[0] == 0
 

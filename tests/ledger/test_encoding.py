@@ -151,7 +151,7 @@ def test_other_values_are_left_to_eth_abi() -> None:
         (["uint32", "uint32"], (1,)),
     ):
         assert encode_words(types, args) is None
-    data = artifact("Market").encode_call("recordReadings", 3, [1 << 224], [b"\x02" * 32] * 2)
+    data = artifact("Market").encode_call("recordReadings", 3, [1 << 224], [b"\x02" * 32] * 2, 1)
     assert data[4:] == abi_encode(
-        ["uint32", "uint256[]", "bytes32[]"], [3, [1 << 224], [b"\x02" * 32] * 2]
+        ["uint32", "uint256[]", "bytes32[]", "uint256"], [3, [1 << 224], [b"\x02" * 32] * 2, 1]
     )

@@ -114,7 +114,7 @@ def test_setup_is_paged_and_packed_into_blocks() -> None:
     assert len(blocks) >= 3
     assert all(sum(limit for limit, _ in block) <= 12_000_000 for block in blocks)
     pages = -(-n // SETUP_PAGE_MEMBERS)
-    assert ledger.stats().tx_count == 5 + 2 * pages + 3  # deploys, pages, mint/approve/grid
+    assert ledger.stats().tx_count == 6 + 2 * pages + 3  # deploys, pages, mint/approve/grid
     assert ledger.view("activeMemberCount")[0] == n
     ledger.record_round(0, 0, random_bids(members, random.Random(1), (1, 3_000)), binding=True)
     ledger.clear(0)

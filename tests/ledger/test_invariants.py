@@ -93,6 +93,7 @@ class MarketMachine(RuleBasedStateMachine):
         self.admitted: list[int] = []
         self.trades: tuple[Trade, ...] = ()
         self.readings: list[int] = []
+        self.pages = 0  # first pages of rounds and readings recorded (the last follows)
 
     # ---------------------------------------------------------------- helpers
     def view(self, function: str, *args: object) -> object:
@@ -260,7 +261,12 @@ class MarketMachine(RuleBasedStateMachine):
         elif expected is None and binding and self.view("hasPendingInterval"):
             expected = "IntervalPending"
         balances = {k: int(self.view("balanceMicro", k)) for k in entries}
-        self.call(expected, "recordRound", self.cur, round_, binding, words, sigs)
+        if expected is None and self.m.block() >= deadline and len(words) > 1:
+            split = data.draw(st.integers(1, len(words)), label="round page")
+            if split < len(words):  # a first page; the last records the round
+                self.call(None, "recordRound", self.cur, round_, binding, words, sigs, split)
+                self.pages += 1
+        self.call(expected, "recordRound", self.cur, round_, binding, words, sigs, len(words))
         if expected is None and binding:
             self.admitted = [
                 w for w in words if lock_of(enc.unpack_bid(w), TARIFFS) <= balances[w >> 224]
@@ -376,7 +382,12 @@ class MarketMachine(RuleBasedStateMachine):
             expected = "DirectEntryIgnored"
         elif first_default is not None and window_open:
             expected = "ReadingWindowOpen"
-        self.call(expected, "recordReadings", self.cur, words, sigs)
+        if expected is None and len(words) > 1:
+            split = data.draw(st.integers(1, len(words)), label="readings page")
+            if split < len(words):
+                self.call(None, "recordReadings", self.cur, words, sigs, split)
+                self.pages += 1
+        self.call(expected, "recordReadings", self.cur, words, sigs, len(words))
         if expected is None:
             self.readings = words
 
@@ -509,10 +520,10 @@ class MarketMachine(RuleBasedStateMachine):
     def not_operator(self, function: str, party: str) -> None:
         args = {
             "openInterval": (self.cur,),
-            "recordRound": (self.cur, 0, True, [], []),
+            "recordRound": (self.cur, 0, True, [], [], 0),
             "clear": (self.cur, [], [], 0),
             "recordSecurity": (self.cur, 0, [], ([], [], [], [ZERO_SIG, ZERO_SIG])),
-            "recordReadings": (self.cur, [], []),
+            "recordReadings": (self.cur, [], [], 0),
             "settle": (self.cur, [], [], [], 0),
         }[function]
         expected = "NotOperator"

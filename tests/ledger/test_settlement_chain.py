@@ -110,26 +110,30 @@ def test_meter_reports_only_its_member_once_in_delivery(band_market: Market) -> 
     t = market.take_interval()
     honest = [(m, -100 if m == 1 else 0, m) for m in range(N)]
     words, sigs = _readings(ledger, t, honest)
-    assert market.market_call("recordReadings", t, words, sigs) == "WrongPhase"
+    assert market.market_call("recordReadings", t, words, sigs, len(words)) == "WrongPhase"
     bid = Bid(1, Side.BUY, 100, 200_000, _bus(1))
     market.top_up([bid])
     ledger.record_round(t, 0, [bid])
     ledger.clear(t)
-    assert market.market_call("recordReadings", t, words, sigs) == "WrongPhase"
+    assert market.market_call("recordReadings", t, words, sigs, len(words)) == "WrongPhase"
     ledger.record_security(t, [])
     # Member 2's meter reports for member 1: rejected by name, whatever it signs.
     forged = [(1, -100, 2) if m == 1 else row for m, row in enumerate(honest)]
     bad, bad_sigs = _readings(ledger, t, forged)
-    assert market.market_call("recordReadings", t, bad, bad_sigs) == "NotMemberMeter"
+    assert market.market_call("recordReadings", t, bad, bad_sigs, len(bad)) == "NotMemberMeter"
     # The same member twice in one batch.
     dup, dup_sigs = _readings(ledger, t, [*honest[:2], (1, -90, 1), *honest[2:]])
-    assert market.market_call("recordReadings", t, dup, dup_sigs) == "DuplicateReading"
+    assert market.market_call("recordReadings", t, dup, dup_sigs, len(dup)) == "DuplicateReading"
     # A reading signed for another interval (replayed) does not verify.
     old, old_sigs = _readings(ledger, t + 5, honest)
-    assert market.market_call("recordReadings", t, old, old_sigs) == "NotMemberMeter"
-    assert market.market_call("recordReadings", t, words, sigs) is None
+    assert market.market_call("recordReadings", t, old, old_sigs, len(old)) == "NotMemberMeter"
+    assert market.market_call("recordReadings", t, words, sigs, len(words)) is None
     # A second batch for the interval (another reading of member 1, or anyone).
     again, again_sigs = _readings(ledger, t, [(1, -50, 1)])
-    assert market.market_call("recordReadings", t, again, again_sigs) == ("ReadingsAlreadyRecorded")
+    assert market.market_call("recordReadings", t, again, again_sigs, len(again)) == (
+        "ReadingsAlreadyRecorded"
+    )
     assert market.market_call("settle", t, [], words, [], len(words)) is None
-    assert market.market_call("recordReadings", t, again, again_sigs) == "WrongPhase"  # settled
+    assert (
+        market.market_call("recordReadings", t, again, again_sigs, len(again)) == "WrongPhase"
+    )  # settled

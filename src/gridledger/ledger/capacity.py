@@ -1,22 +1,25 @@
 """Will a market fit its chain? A check made before anything is deployed.
 
-Every interval step but settlement is one transaction (registration and deposits are
-paged at setup), so each must fit one block; settlement is paged over transactions
-(``Market.settle(.., upTo)``), and each of its pages recomputes every member's change, so
-a page of one member must fit. The gas of each step grows linearly with the members; the
-coefficients below were measured by ``benchmarks/bench_gas_scale.py`` (every member bids
-and reads, docs/ledger.md has the table) and are applied with the ledger's estimate
-margin (:func:`~gridledger.ledger.txqueue.gas_limit`). A market whose predicted step does
-not fit is refused by name (:class:`ChainCapacityExceeded`) with the largest member count
-that fits. The prediction is a typical market's, not a bound: the transactions' gas still
+Registration and deposits are paged at setup; the bidding rounds, the readings and the
+settlement are paged over transactions when they do not fit a block (``upTo`` of
+``Market.recordRound`` / ``recordReadings`` / ``settle``), and every page resubmits the
+whole list (a settlement page recomputes every member's change), so a page of one entry
+must fit a block. Clearing and the security verdict are one transaction each. The gas of
+each step grows linearly with the members; the coefficients below were measured by
+``benchmarks/bench_gas_scale.py`` (every member bids and reads, docs/ledger.md has the
+table) and are applied with the ledger's estimate margin
+(:func:`~gridledger.ledger.txqueue.gas_limit`). A market whose predicted step does not fit
+is refused by name (:class:`ChainCapacityExceeded`) with the largest member count that
+fits. The prediction is a typical market's, not a bound: the transactions' gas still
 comes from ``eth_estimateGas`` when they are sent, and a step that turns out larger than a
 block stops the run by name (:class:`~gridledger.ledger.txqueue.StepTooLarge`) before
 anything of it is sent.
 
 An interval also spans blocks: its opening, each round's deadline (``round_blocks``), the
 meters' window (``reading_blocks``) and the blocks its steps fill. The binding round's
-locks are released by settlement or, ``settle_blocks`` later, by anyone's expiry, so the
-steps after the binding round must fit in ``settle_blocks``.
+locks are released by settlement or, ``settle_blocks`` after its first page, by anyone's
+expiry, so the binding round's later pages and the steps after it must fit in
+``settle_blocks``.
 """
 
 from __future__ import annotations
@@ -58,6 +61,10 @@ class StepGas:
 #: balances), so a typical market is predicted from above.
 STEP_GAS: dict[str, StepGas] = {
     "recordRound": StepGas("record a round", 80_000, 14_000),
+    # a page of one bid / one reading (the whole list resubmitted and hashed, one entry
+    # checked; measured 3,102 and 3,064 per member at 100-300 members on anvil)
+    "recordRound/page": StepGas("record a page of one bid", 80_000, 3_300),
+    "recordReadings/page": StepGas("record a page of one reading", 60_000, 3_300),
     "clear/uniform": StepGas("clear (uniform)", 60_000, 2_800),
     "clear/greedy": StepGas("clear (greedy)", 120_000, 11_000),
     "clear/optimal": StepGas("clear (optimal)", 120_000, 6_600),
@@ -71,8 +78,35 @@ STEP_GAS: dict[str, StepGas] = {
 
 #: The steps of an interval under each clearing rule, in order.
 _INTERVAL_STEPS = ("recordRound", "clear/{rule}", "recordSecurity", "recordReadings", "settle")
-#: What must fit one block: each step's transaction, and a settlement page of one member.
-_ONE_BLOCK = ("recordRound", "clear/{rule}", "recordSecurity", "recordReadings", "settle/page")
+#: What must fit one block: clearing and security whole, a page of one entry of the others.
+_ONE_BLOCK = (
+    "recordRound/page",
+    "clear/{rule}",
+    "recordSecurity",
+    "recordReadings/page",
+    "settle/page",
+)
+#: The paged steps and their pages.
+_PAGED = {
+    "recordRound": "recordRound/page",
+    "recordReadings": "recordReadings/page",
+    "settle": "settle/page",
+}
+
+
+def _pages(step: str, members: int, block_gas_limit: int) -> int:
+    """Transactions a paged step takes (1 for a step that is never paged)."""
+    if step not in _PAGED:
+        return 1
+    return max(1, -(-predicted_gas(step, members) // block_gas_limit))
+
+
+def _paged_gas(step: str, members: int, block_gas_limit: int) -> int:
+    """Gas of a step with its pages: the whole step's, and a page of one entry's for each
+    page after the first (each page resubmits the whole list)."""
+    extra = _pages(step, members, block_gas_limit) - 1
+    page = predicted_gas(_PAGED[step], members) if extra else 0
+    return predicted_gas(step, members) + extra * page
 
 
 def predicted_gas(step: str, members: int) -> int:
@@ -111,15 +145,16 @@ def check_capacity(
             message = (
                 f"{members:,} members: one transaction to {STEP_GAS[step].name} would need "
                 f"about {need:,} gas, more than a block holds on this chain "
-                f"({block_gas_limit:,}); at most {fits:,} members fit (each interval step but "
-                "settlement is one transaction), or use a chain with larger blocks"
+                f"({block_gas_limit:,}); at most {fits:,} members fit (clearing and the "
+                "security verdict are one transaction each; the other steps are paged, but a "
+                "page of one entry resubmits the whole list), or use a chain with larger blocks"
             )
             raise ChainCapacityExceeded(message)
     timing = timing or ChainTiming()
-    pages = -(-predicted_gas("settle", members) // block_gas_limit)
-    paging = (pages - 1) * predicted_gas("settle/page", members)  # each page recomputes all
-    after_binding = sum(predicted_gas(s, members) for s in steps[1:]) + paging
-    step_blocks = -(-after_binding // block_gas_limit)  # packed by gas, as the ledger does
+    block = block_gas_limit
+    after_binding = sum(_paged_gas(s, members, block) for s in steps[1:])
+    # the binding round's later pages (a block each), then the steps packed by gas
+    step_blocks = _pages("recordRound", members, block) - 1 + -(-after_binding // block)
     needed = step_blocks + timing.reading_blocks
     if needed > timing.settle_blocks:
         message = (

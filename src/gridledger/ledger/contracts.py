@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -44,13 +45,20 @@ class DecodedEvent:
     block_number: int
 
 
+_PLACEHOLDER = re.compile(r"__\$[0-9a-f]{34}\$__")
+"""solc's placeholder for a library's address in unlinked bytecode."""
+
+
 class Artifact:
     """A compiled contract: ABI, bytecode and encoders/decoders built from the ABI."""
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.name: str = data["contractName"]
         self.abi: list[dict[str, Any]] = data["abi"]
-        self.bytecode = bytes.fromhex(data["bytecode"][2:])
+        self._code_hex: str = data["bytecode"][2:]
+        self.library_slots: frozenset[str] = frozenset(_PLACEHOLDER.findall(self._code_hex))
+        """Placeholders of the libraries this bytecode must be linked to (Market: one)."""
+        self.bytecode = b"" if self.library_slots else bytes.fromhex(self._code_hex)
         self.compiler: dict[str, Any] = data["compiler"]
         self._functions: dict[str, tuple[bytes, list[str], list[str]]] = {}
         self._events: dict[bytes, tuple[str, list[dict[str, Any]]]] = {}
@@ -77,8 +85,19 @@ class Artifact:
                 selector = keccak(f"{item['name']}({','.join(types)})".encode())[:4]
                 self._errors[selector] = (item["name"], types)
 
-    def deploy_data(self, *args: Any) -> bytes:
-        return self.bytecode + encode(self._constructor, list(args))
+    def deploy_data(self, *args: Any, library: bytes | None = None) -> bytes:
+        """Creation code and constructor arguments; ``library``: the address the linked
+        library is deployed at (every placeholder of the bytecode is replaced by it)."""
+        code = self.bytecode
+        if self.library_slots:
+            if library is None or len(library) != 20:
+                message = f"{self.name} must be linked to its library's address to be deployed"
+                raise ChainError(message)
+            linked = self._code_hex
+            for slot in self.library_slots:
+                linked = linked.replace(slot, library.hex())
+            code = bytes.fromhex(linked)
+        return code + encode(self._constructor, list(args))
 
     def encode_call(self, function: str, *args: Any) -> bytes:
         if function not in self._functions:

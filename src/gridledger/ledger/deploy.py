@@ -84,11 +84,13 @@ class ChainTiming:
 @dataclass(frozen=True, slots=True)
 class Helpers:
     """Addresses of the contracts the Market calls: the clearing checker (the uniform rule's
-    or the fee rules' verifier), the settlement calculator, the curtailment verifier."""
+    or the fee rules' verifier), the settlement calculator, the curtailment verifier, and
+    the entry checks library linked into the Market's code."""
 
     clearing: bytes
     calculator: bytes
     curtailments: bytes
+    entries: bytes
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -222,8 +224,9 @@ def plan_deployment(
 ) -> tuple[Deployment, bytes | None]:
     """Check the setup's parameters; the deployment and, for a fee rule, the packed fee table.
 
-    The ``operator``'s transactions ``nonce`` .. ``nonce + 4`` create the token, the
-    clearing checker, the settlement calculator, the curtailment verifier and the Market.
+    The ``operator``'s transactions ``nonce`` .. ``nonce + 5`` create the token, the
+    clearing checker, the settlement calculator, the curtailment verifier, the entry checks
+    library and the Market (linked to that library).
     ``deposits_micro`` is ``(per member, GRID account)``, GRID None: the members' total.
     ``clearing`` is ``(rule, fees, kappa)`` (:func:`clearing_config`); ``parties`` the DSO's
     and the GRID account's addresses; ``network`` the DSO's linearised network, if any.
@@ -236,14 +239,14 @@ def plan_deployment(
     deposit_micro, grid_micro = deposits_micro
     deployment = Deployment(
         token=create_address(operator, nonce),
-        market=create_address(operator, nonce + 4),
+        market=create_address(operator, nonce + 5),
         rounds=rounds,
         tariffs=tariffs,
         clearing=config,
         members=tuple(by_id[i] for i in sorted(by_id)),
         deposit_micro=deposit_micro,
         grid_deposit_micro=deposit_micro * len(by_id) if grid_micro is None else grid_micro,
-        helpers=Helpers(*(create_address(operator, nonce + k) for k in (1, 2, 3))),
+        helpers=Helpers(*(create_address(operator, nonce + k) for k in (1, 2, 3, 4))),
         dso=parties[0],
         grid=parties[1],
         timing=timing,
@@ -263,7 +266,7 @@ def setup_transactions(
     deployment); the operator sends them with estimated gas (:meth:`TxQueue.submit`).
 
     ``abis`` are the token's and the Market's; ``table`` the packed fee table (fee rules).
-    The contracts must be at the addresses of the operator's next five nonces; ``network_sig``
+    The contracts must be at the addresses of the operator's next six nonces; ``network_sig``
     is the DSO's signature of the network commitment (when the deployment has one).
     ``keys`` gives the public addresses (operator, members' accounts and meters).
     Registration and deposits are paged, :data:`SETUP_PAGE_MEMBERS` members per call.
@@ -299,7 +302,8 @@ def setup_transactions(
         ("deploy clearing", None, clearing_helper.deploy_data()),
         ("deploy calculator", None, artifact("SettlementCalculator").deploy_data()),
         ("deploy curtailments", None, artifact("SecurityVerifier").deploy_data()),
-        ("deploy market", None, market_abi.deploy_data(config)),
+        ("deploy entry checks", None, artifact("EntryChecker").deploy_data()),
+        ("deploy market", None, market_abi.deploy_data(config, library=h.entries)),
     ]
     if table is not None:
         assert d.clearing.fees is not None

@@ -17,7 +17,7 @@ rebuilt by replaying the log), and a killed run resumes at
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import partial
@@ -43,7 +43,7 @@ from gridledger.ledger.deploy import (
 from gridledger.ledger.keys import KeyRing, resolve_keys
 from gridledger.ledger.network_data import pack_margin
 from gridledger.ledger.node import SentJournal, SentStep, reconcile
-from gridledger.ledger.paging import page_end
+from gridledger.ledger.paging import Pager
 from gridledger.ledger.presign import Presigner
 from gridledger.ledger.reader import ChainReader
 from gridledger.ledger.receipts import append_receipts
@@ -64,7 +64,7 @@ from gridledger.ledger.saved import (
     saved_from_deployment,
     write_ledger_file,
 )
-from gridledger.ledger.txqueue import ChainStats, StepTooLarge, TxQueue
+from gridledger.ledger.txqueue import ChainStats, TxQueue
 from gridledger.market.justification import RowMargin
 from gridledger.market.orders import Bid, ClearingResult, Curtailment, Trade, validate_bids
 from gridledger.market.settlement import Tariffs
@@ -115,6 +115,9 @@ class Ledger(ChainReader):
         self._saved: SavedLedger | None = None
         self.settle_page_members: int | None = None
         """The most readings one settlement transaction books (None: as many as fit a block)."""
+        self.record_page_entries: int | None = None
+        """The most bids (readings) one page of a round (of the readings) checks (None: as
+        many as fit a block)."""
 
     @classmethod
     def connect(
@@ -326,10 +329,10 @@ class Ledger(ChainReader):
             cache.seals = 0
         return cache
 
-    def _await_deadline(self, cache: _IntervalCache, n_bids: int) -> None:
+    def _await_deadline(self, cache: _IntervalCache, n_bids: int, paged: bool = False) -> None:
         """Seal blocks until the open round's deadline has passed, unless every member bids
-        (then the contract lets the round close at once)."""
-        if n_bids == len(self.members):
+        in one transaction (then the contract lets the round close at once)."""
+        if n_bids == len(self.members) and not paged:
             return
         while cache.seals < self._deployed().timing.round_blocks:
             self.txq.seal_block(new_block=True)
@@ -338,8 +341,9 @@ class Ledger(ChainReader):
     def record_round(
         self, interval: int, round: int, bids: Sequence[Bid], binding: bool = False
     ) -> None:
-        """Have each member sign its own bid and record the round as one batch; the
-        ``binding`` round (always the deployment's last) locks escrow and is cleared."""
+        """Have each member sign its own bid and record the round, as one batch or, when it
+        does not fit a block, in pages (docs/ledger.md, "Paged steps"); the ``binding``
+        round (always the deployment's last) locks escrow and is cleared."""
         d = self._deployed()
         validate_bids(list(bids))
         self._within_limits(interval, {b.member: b.e_wh for b in bids}, "bid")
@@ -352,12 +356,23 @@ class Ledger(ChainReader):
         if self.resume.round_recorded(interval, round, words):
             cache.rounds, cache.binding = round + 1, binding
             return
+        start = self.resume.round_paged(interval, round, words)
+        excluded = self.resume.excluded_members(interval) if start else set()
         self._await_deadline(cache, len(words))
         label = f"recordRound {interval}/{round}"
-        self._submit(label, interval, round, binding, words, sigs, bids=len(words))
+        args = (interval, round, binding, words, sigs)
+        self._paged(
+            label,
+            "recordRound",
+            args,
+            (start, len(words)),
+            self.record_page_entries,
+            count_bids=True,
+            prepare=partial(self._await_deadline, cache, len(words), True),
+        )
         cache.rounds, cache.binding, cache.seals = round + 1, binding, 0
         if binding:
-            cache.bids = self._admitted(interval, words)
+            cache.bids = self._admitted(interval, words, excluded)
 
     def sign_ahead(
         self,
@@ -383,11 +398,12 @@ class Ledger(ChainReader):
                 )
                 raise ChainError(message)
 
-    def _admitted(self, interval: int, words: list[int]) -> list[int]:
+    def _admitted(self, interval: int, words: list[int], excluded: set[int]) -> list[int]:
         """The binding bids the chain admitted to the clearing: those whose member's escrow
-        covered the bid's lock (the others are left out, each with a ``BidExcluded``)."""
+        covered the bid's lock (the others are left out, each with a ``BidExcluded``;
+        ``excluded``: members left out by pages recorded before a resume)."""
         events = self._recent_events()
-        excluded = {int(e.args["member"]) for e in events if e.name == "BidExcluded"}
+        excluded = excluded | {int(e.args["member"]) for e in events if e.name == "BidExcluded"}
         for e in events:
             if e.name == "BidExcluded":
                 log.warning(
@@ -458,49 +474,65 @@ class Ledger(ChainReader):
         self._submit(f"recordSecurity {interval}", interval, verdict, words, evidence)
 
     def record_readings(self, interval: int, actual_net_wh: Mapping[int, int]) -> None:
-        """Sign each member's reading with its meter key and record them as one batch."""
+        """Sign each member's reading with its meter key and record them as one batch, or in
+        pages when they do not fit a block."""
         self._deployed()
         self._within_limits(interval, actual_net_wh, "reading")
         words, sigs = self.presign.sign_readings(interval, actual_net_wh)
         self._interval(interval).readings = words
         if self.resume.readings_recorded(interval, words):
             return
-        self._submit(f"recordReadings {interval}", interval, words, sigs)
+        start = self.resume.readings_paged(interval, words)
+        label = f"recordReadings {interval}"
+        span = (start, len(words))
+        self._paged(
+            label, "recordReadings", (interval, words, sigs), span, self.record_page_entries
+        )
 
     def settle(self, interval: int) -> dict[int, int]:
         """Settle ``interval`` on chain, paged over blocks when it does not fit one
-        (docs/ledger.md, "Paged settlement"); account changes as ``Settlement.deltas()``."""
+        (docs/ledger.md, "Paged steps"); account changes as ``Settlement.deltas()``."""
         self._deployed()
         recorded = self.resume.settled(interval)
         if recorded is not None:
             return deltas_from_event(recorded.args)
-        args = self._settle_args(interval)
-        start, n = self.resume.settled_members(interval), len(args[1])
-        cap = self.settle_page_members
-        while True:
-            up_to = n if cap is None else min(n, start + cap)
-            try:  # the rest in one page when it fits a block (the usual case: one estimate)
-                self._settle_page(interval, args, start, up_to)
-            except StepTooLarge:
-                if up_to - start <= 1:
-                    raise
-                gas = partial(self.settle_gas, interval)
-                up_to = page_end(
-                    f"settle {interval}", gas, self.backend.block_gas_limit, start, up_to
-                )
-                self._settle_page(interval, args, start, up_to)
-            if up_to == n:
-                break
-            self.txq.seal_block()  # a page is a block: a kill between pages leaves it mined
-            start = up_to
-        return deltas_from_event(self._one_event(f"settle {interval}", "IntervalSettled").args)
+        trades, readings, parties = self._settle_args(interval)
+        args = (interval, trades, readings, parties)
+        start = self.resume.settled_members(interval)
+        label = f"settle {interval}"
+        span = (start, len(readings))
+        self._paged(label, "settle", args, span, self.settle_page_members)
+        return deltas_from_event(self._one_event(label, "IntervalSettled").args)
 
-    def _settle_page(
-        self, interval: int, args: tuple[list[int], list[int], list[int]], start: int, up_to: int
+    def _paged(
+        self,
+        label: str,
+        function: str,
+        args: tuple[Any, ...],
+        span: tuple[int, int],
+        cap: int | None,
+        *,
+        count_bids: bool = False,
+        prepare: Callable[[], None] | None = None,
     ) -> None:
-        """Queue the settlement page of readings ``start..up_to-1`` (the last: ``settle N``)."""
-        page = "" if up_to == len(args[1]) else f" page {start}-{up_to}"
-        self._submit(f"settle {interval}{page}", interval, *args, up_to, function="settle")
+        """Send the entries ``span`` of ``function(*args, upTo)`` in as few pages as fit
+        (:meth:`Pager.send <gridledger.ledger.paging.Pager.send>`)."""
+
+        def submit(page_label: str, start: int, up_to: int) -> None:
+            bids = up_to - start if count_bids else 0
+            self._submit(page_label, *args, up_to, function=function, bids=bids)
+
+        def gas(_start: int, up_to: int) -> int:
+            return self.step_gas(function, args, up_to)
+
+        pager = Pager(submit, gas, self.txq.seal_block, self.backend.block_gas_limit)
+        pager.send(label, span, cap, prepare)
+
+    def step_gas(self, function: str, args: tuple[Any, ...], up_to: int) -> int:
+        """The node's gas estimate of the page of ``function(*args, upTo)`` ending at
+        ``up_to``, after what is queued."""
+        data = self.market_abi.encode_call(function, *args, up_to)
+        return self.txq.estimate(f"{function} {args[0]}", self._deployed().market, data)
 
     def _settle_args(self, interval: int) -> tuple[list[int], list[int], list[int]]:
         """The settlement's lists: delivered trades, readings, the parties hint."""
@@ -511,10 +543,9 @@ class Ledger(ChainReader):
     def settle_gas(self, interval: int, up_to: int | None = None) -> int:
         """The node's gas estimate of the settlement page of ``interval`` ending at reading
         ``up_to`` (None: all of them), after what is queued (its readings recorded)."""
-        args = self._settle_args(interval)
-        end = len(args[1]) if up_to is None else up_to
-        data = self.market_abi.encode_call("settle", interval, *args, end)
-        return self.txq.estimate(f"settle {interval}", self._deployed().market, data)
+        trades, readings, parties = self._settle_args(interval)
+        end = len(readings) if up_to is None else up_to
+        return self.step_gas("settle", (interval, trades, readings, parties), end)
 
     def end_interval(self, interval: int) -> None:
         """Flush, seal the interval's block and persist its transactions."""

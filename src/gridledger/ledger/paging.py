@@ -1,20 +1,23 @@
-"""Paging a step that does not fit one block: where the next page ends.
+"""Paging a step that does not fit one block: where the next page ends, and the pages sent.
 
-A settlement books one change per reading; past a few thousand members its transaction
-needs more gas than a block holds, and ``Market.settle`` takes the readings in pages
+A bidding round, the readings and the settlement each handle one entry per member; past a
+few thousand members their transactions need more gas than a block holds, and
+``Market.recordRound`` / ``recordReadings`` / ``settle`` take their lists in pages
 (``upTo``). The page size is not guessed: it comes from the node's gas estimates of the
 actual calls (:meth:`~gridledger.ledger.txqueue.TxQueue.estimate`), a straight line
-through the gas of the whole rest and of a one-reading page, then checked.
+through the gas of the whole rest and of a one-entry page, then checked.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 
 from gridledger.ledger.txqueue import StepTooLarge
 
-__all__ = ["FILL", "page_end"]
+__all__ = ["FILL", "Pager", "page_end"]
 
 log = logging.getLogger(__name__)
 
@@ -71,3 +74,56 @@ def page_end(
         k,
     )
     return k
+
+
+@dataclass(frozen=True, slots=True)
+class Pager:
+    """How a paged step reaches the chain: ``submit(label, start, up_to)`` queues the page
+    of entries ``start..up_to-1`` (raising :class:`StepTooLarge` when it cannot fit a
+    block), ``gas(up_to)`` estimates the page from the current start, ``seal()`` ends a
+    block."""
+
+    submit: Callable[[str, int, int], None]
+    gas: Callable[[int, int], int]
+    seal: Callable[[], None]
+    block_gas: int
+
+    def send(
+        self,
+        label: str,
+        span: tuple[int, int],
+        cap: int | None,
+        prepare: Callable[[], None] | None = None,
+    ) -> None:
+        """Send the entries ``start..n-1`` (``span``): the rest as one transaction when it
+        fits a block (the usual case: one estimate), else pages sized by the node's
+        estimates (:func:`page_end`), at most ``cap`` entries each, each page its own block
+        (a kill between pages leaves the pages before mined). ``prepare`` runs once before
+        the first page (a round's pages wait for its deadline). The last page carries the
+        plain ``label`` (resume and the log key on it), earlier ones ``label page a-b``."""
+        start, n = span
+        ready = prepare is None
+        while True:
+            up_to = n if cap is None else min(n, start + cap)
+            for attempt in (0, 1):
+                if not ready and (start > 0 or up_to < n):
+                    assert prepare is not None
+                    prepare()
+                    ready = True
+                try:
+                    page = "" if up_to == n else f" page {start}-{up_to}"
+                    self.submit(f"{label}{page}", start, up_to)
+                    break
+                except StepTooLarge:
+                    if attempt or up_to - start <= 1:
+                        raise
+                    if not ready:
+                        assert prepare is not None
+                        prepare()
+                        ready = True
+                    gas = partial(self.gas, start)
+                    up_to = page_end(label, gas, self.block_gas, start, up_to)
+            if up_to == n:
+                return
+            self.seal()
+            start = up_to

@@ -53,6 +53,10 @@ class ChainInterval:
     readings_hash: bytes
     settled_members: int = 0
     """Readings booked so far by a paged settlement (0: none)."""
+    paged_bids: int = 0
+    """Bids of the round being recorded in pages checked so far (0: none)."""
+    paged_readings: int = 0
+    """Readings being recorded in pages checked so far (0: none)."""
 
 
 def last_settled_interval(view: View) -> int | None:
@@ -81,16 +85,17 @@ class ResumeGuard:
             return None
         if interval not in self._states:
             (raw,) = self._view("intervalState", interval)
-            phase, rounds, readings, *_, settled, bids_h, trades_h, delivery_h, readings_h = raw
             self._states[interval] = ChainInterval(
-                int(phase),
-                int(rounds),
-                bool(readings),
-                bytes(bids_h),
-                bytes(trades_h),
-                bytes(delivery_h),
-                bytes(readings_h),
-                int(settled),
+                phase=int(raw[0]),
+                rounds_recorded=int(raw[1]),
+                readings_recorded=bool(raw[2]),
+                bids_hash=bytes(raw[9]),
+                trades_hash=bytes(raw[10]),
+                delivery_hash=bytes(raw[11]),
+                readings_hash=bytes(raw[12]),
+                settled_members=int(raw[8]),
+                paged_bids=int(raw[13]),
+                paged_readings=int(raw[15]),
             )
         return self._states[interval]
 
@@ -138,6 +143,31 @@ class ResumeGuard:
         log.info("resume: interval %d round %d already on chain, skipped", interval, round_)
         return True
 
+    def round_paged(self, interval: int, round_: int, words: Sequence[int]) -> int:
+        """Bids of round ``round_`` that pages recorded before the kill (0: none); the
+        round's list must be the one they were recorded from."""
+        state = self.state(interval)
+        if state is None or state.phase != PHASE_BIDDING or state.rounds_recorded != round_:
+            return 0
+        if not state.paged_bids:
+            return 0
+        self.same(interval, f"round {round_}", state.bids_hash, words)
+        log.info(
+            "resume: interval %d round %d has %d bids recorded in pages; it goes on from there",
+            interval,
+            round_,
+            state.paged_bids,
+        )
+        return state.paged_bids
+
+    def excluded_members(self, interval: int) -> set[int]:
+        """Members whose binding bids of ``interval`` the chain left out (``BidExcluded``)."""
+        return {
+            int(e.args["member"])
+            for e in self._events()
+            if e.name == "BidExcluded" and int(e.args["interval"]) == interval
+        }
+
     def cleared(self, interval: int, words: Sequence[int]) -> DecodedEvent | None:
         state = self.state(interval)
         if state is None or state.phase < PHASE_SECURITY:
@@ -163,6 +193,19 @@ class ResumeGuard:
         self.same(interval, "readings", state.readings_hash, words)
         log.info("resume: interval %d readings already on chain, skipped", interval)
         return True
+
+    def readings_paged(self, interval: int, words: Sequence[int]) -> int:
+        """Readings of ``interval`` that pages checked before the kill (0: none)."""
+        state = self.state(interval)
+        if state is None or state.phase != PHASE_DELIVERY or not state.paged_readings:
+            return 0
+        self.same(interval, "readings", state.readings_hash, words)
+        log.info(
+            "resume: interval %d has %d readings recorded in pages; it goes on from there",
+            interval,
+            state.paged_readings,
+        )
+        return state.paged_readings
 
     def settled_members(self, interval: int) -> int:
         """Readings of ``interval`` a paged settlement has booked already (0: none)."""

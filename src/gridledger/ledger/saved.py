@@ -9,7 +9,7 @@ deviation is one :class:`~gridledger.errors.SavedChainDamaged` naming the file a
 
 The file records where the keys came from (``keys``: ``{"source": "seed"}`` for the
 simulation keys of the embedded chain, ``{"source": "keystores", "dir": ...}``) and the
-public addresses, never a private key or the seed they were derived from (version 3;
+public addresses, never a private key or the seed they were derived from (version 4;
 earlier versions are refused by name, :class:`~gridledger.errors.SavedChainOutdated`).
 """
 
@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 LEDGER_FILE = "ledger.json"
-LEDGER_VERSION: Literal[3] = 3
+LEDGER_VERSION: Literal[4] = 4
 
 RunFacts = dict[str, str | int]
 """The caller's facts about the run (scenario hash, seed, horizon...), kept opaque."""
@@ -86,11 +86,11 @@ class SavedKeys(BaseModel):
 
 
 class SavedLedger(BaseModel):
-    """The schema of ``ledger.json`` (version 3)."""
+    """The schema of ``ledger.json`` (version 4)."""
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
-    version: Literal[3]
+    version: Literal[4]
     chain: str
     chain_id: int
     keys: SavedKeys
@@ -109,7 +109,7 @@ class SavedLedger(BaseModel):
     deposit_micro: int
     grid_deposit_micro: int
     members: list[SavedMember]
-    helpers: dict[Literal["clearing", "calculator", "curtailments"], Address]
+    helpers: dict[Literal["clearing", "calculator", "curtailments", "entries"], Address]
     dso: Address
     grid: Address
     timing: dict[Literal["round_blocks", "reading_blocks", "settle_blocks"], int]
@@ -140,11 +140,10 @@ def load_ledger_file(state_dir: Path) -> SavedLedger | None:
         raise SavedChainDamaged(message) from error
     if isinstance(raw, dict) and raw.get("version", 1) != LEDGER_VERSION:
         version = raw.get("version", 1)
-        why = (
-            "it records the seed of its keys and an earlier Market contract"
-            if version == 2
-            else "its transaction log carries no hashes and cannot be verified"
-        )
+        why = {
+            3: "its Market records rounds and readings without pages (an earlier interface)",
+            2: "it records the seed of its keys and an earlier Market contract",
+        }.get(version, "its transaction log carries no hashes and cannot be verified")
         message = (
             f"{path}: saved by an older gridledger (ledger.json version {version!r}, this "
             f"one reads version {LEDGER_VERSION}); {why}: run it again"
@@ -210,6 +209,7 @@ def saved_from_deployment(
             "clearing": d.helpers.clearing.hex(),
             "calculator": d.helpers.calculator.hex(),
             "curtailments": d.helpers.curtailments.hex(),
+            "entries": d.helpers.entries.hex(),
         },
         dso=d.dso.hex(),
         grid=d.grid.hex(),
@@ -249,6 +249,7 @@ def deployment_from_saved(saved: SavedLedger) -> Deployment:
             bytes.fromhex(helpers["clearing"]),
             bytes.fromhex(helpers["calculator"]),
             bytes.fromhex(helpers["curtailments"]),
+            bytes.fromhex(helpers["entries"]),
         ),
         dso=bytes.fromhex(saved.dso),
         grid=bytes.fromhex(saved.grid),

@@ -105,6 +105,7 @@ def _open_ledger(
     state_dir.mkdir(parents=True, exist_ok=True)
     ledger = Ledger.connect(backend, state_dir=state_dir, keys=keys)
     ledger.settle_page_members = scenario.chain.settle_page_members
+    ledger.record_page_entries = scenario.chain.record_page_entries
     return ledger
 
 
