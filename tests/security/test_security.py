@@ -95,6 +95,7 @@ def test_converges_in_few_ac_runs(world: World, noon_trades: tuple) -> None:
     np.testing.assert_allclose(run_ac(world.feeder, p_after).v_pu, out.after.v_pu, atol=1e-9)
 
 
+@pytest.mark.slow  # fast lane budget: 10-30 s
 def test_stressed_day_is_secure_with_management() -> None:
     """Without management the midday intervals violate; greedy and LP leave none (AC)."""
     scenario = load_scenario(SCENARIO, ['chain.backend="none"'])

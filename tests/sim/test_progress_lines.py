@@ -7,10 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 IEEE33 = ROOT / "scenarios" / "ieee33.toml"
 
 
+@pytest.mark.slow  # fast lane budget: 10-30 s
 def test_run_piped_prints_plain_progress_lines(tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "gridledger.cli", "run", str(IEEE33), "--chain", "none"]
     argv += ["--out", str(tmp_path), "--set", "horizon.intervals=12"]

@@ -185,6 +185,7 @@ def test_killed_mid_interval_resumes_to_the_uninterrupted_result(
     assert "audit: OK" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # fast lane budget: 10-30 s
 def test_killed_while_writing_a_record_resumes_and_audits_every_interval(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -140,6 +140,7 @@ def _kill_at(proxy: Proxy, node: AnvilNode, mine: int) -> None:
     proxy.faults[("evm_mine", mine)] = kill
 
 
+@pytest.mark.slow  # fast lane budget: 10-30 s
 def test_node_killed_then_restarted(
     reference: dict[str, Any],
     anvil_nodes: list[AnvilNode],
