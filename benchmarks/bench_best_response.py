@@ -5,6 +5,7 @@
     python benchmarks/bench_best_response.py --verify-300 # also check the 300-member target finals (minutes)
     python benchmarks/bench_best_response.py --curve      # rounds-versus-members table and PNG
     python benchmarks/bench_best_response.py --rates      # success rates, seeds 30-49 (30-39 at 300)
+    python benchmarks/bench_best_response.py --streams 20 # 100-member rows over 20 tie-break streams
 
 Markets (``gridledger.bidding.game.synthetic``): ``synthetic`` = members on
 random buses of the IEEE 33-bus feeder, fee 0.002 tokens/kWh per hop;
@@ -32,6 +33,7 @@ within the tolerance each run reports.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -251,14 +253,58 @@ def rates(
     return out
 
 
+def streams(n_streams: int = 20, seeds: tuple[int, ...] = (3, 4, 6)) -> list[dict[str, Any]]:
+    """Rounds of the 100-member target rows over ``n_streams`` tie-break streams
+    (``BRSettings.seed`` 0..n-1; the other rows use stream 0): the same game, only the
+    random order among equally aggressive quotes changes. Share within 30 rounds at 1e-3
+    and a Wilson 95 % interval over the streams."""
+    out = []
+    for market, make in (("synthetic", synthetic_game), ("ieee33", ieee33_maker())):
+        for seed in seeds:
+            game, _ = make(100, seed)
+            start = competitive_profile(game)
+            rounds = []
+            for stream in range(n_streams):
+                result = run_dynamics(game, start, dataclasses.replace(TARGET, seed=stream))
+                met = result.converged and result.epsilon <= 1.0001e-3
+                rounds.append(result.rounds if met else -result.rounds)
+            k = sum(0 < r <= 30 for r in rounds)
+            low, high = _wilson(k, n_streams)
+            out.append(
+                {
+                    "market": market,
+                    "seed": seed,
+                    "streams": f"0-{n_streams - 1}",
+                    "within_30": k,
+                    "share_ci95": (round(low, 2), round(high, 2)),
+                    "rounds": rounds,
+                }
+            )
+            print(out[-1], flush=True)
+    return out
+
+
+def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a share k / n."""
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(centre - half), float(centre + half)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="32 and 100 members only")
     parser.add_argument("--verify-300", action="store_true", help="check 300-member finals too")
     parser.add_argument("--curve", action="store_true", help="rounds-versus-members curve")
     parser.add_argument("--rates", action="store_true", help="success rates over more seeds")
+    parser.add_argument(
+        "--streams", type=int, default=0, help="100-member rows over this many tie-break streams"
+    )
     args = parser.parse_args()
-    if args.rates:
+    if args.streams:
+        streams(args.streams)
+    elif args.rates:
         rates()
     elif args.curve:
         table = curve()

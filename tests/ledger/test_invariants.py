@@ -93,7 +93,6 @@ class MarketMachine(RuleBasedStateMachine):
         self.admitted: list[int] = []
         self.trades: tuple[Trade, ...] = ()
         self.readings: list[int] = []
-        self.pages = 0  # first pages of rounds and readings recorded (the last follows)
 
     # ---------------------------------------------------------------- helpers
     def view(self, function: str, *args: object) -> object:
@@ -116,7 +115,8 @@ class MarketMachine(RuleBasedStateMachine):
     def call(self, expected: str | None, function: str, *args: object, key=None) -> None:
         got = self.m.market_call(function, *args, key=key)
         assert got == expected, (function, args, got, expected)
-        page = function == "settle" and args[-1] != len(args[2])  # type: ignore[arg-type]
+        listed = {"recordRound": 3, "recordReadings": 1, "settle": 2}.get(function)
+        page = listed is not None and args[-1] != len(args[listed])  # type: ignore[arg-type]
         name = f"{function}{' page' if page else ''}:{got or 'ok'}"
         COUNTER.outcomes[name] = COUNTER.outcomes.get(name, 0) + 1
 
@@ -265,7 +265,6 @@ class MarketMachine(RuleBasedStateMachine):
             split = data.draw(st.integers(1, len(words)), label="round page")
             if split < len(words):  # a first page; the last records the round
                 self.call(None, "recordRound", self.cur, round_, binding, words, sigs, split)
-                self.pages += 1
         self.call(expected, "recordRound", self.cur, round_, binding, words, sigs, len(words))
         if expected is None and binding:
             self.admitted = [
@@ -386,7 +385,6 @@ class MarketMachine(RuleBasedStateMachine):
             split = data.draw(st.integers(1, len(words)), label="readings page")
             if split < len(words):
                 self.call(None, "recordReadings", self.cur, words, sigs, split)
-                self.pages += 1
         self.call(expected, "recordReadings", self.cur, words, sigs, len(words))
         if expected is None:
             self.readings = words
