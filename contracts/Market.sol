@@ -150,12 +150,13 @@ contract Market is Escrow {
     uint256 private constant _EXCLUDED_ROUND = 257;
 
     // ----------------------------------------------------------------- errors
+    // (the per-entry errors of rounds and readings are the EntryChecker library's:
+    // NotAscending, BadSignature, DuplicateReading, DirectEntryMismatch, DirectEntryIgnored,
+    // DirectEntryMissing, ReadingWindowOpen, besides those the Market shares with it)
     /// @notice The interval is not in the phase the call needs.
     error WrongPhase(uint32 interval, Phase expected, Phase actual);
     /// @notice Rounds are recorded in order 0..rounds-1; a direct bid names the open round.
     error WrongRound(uint32 interval, uint8 expected, uint8 got);
-    /// @notice A batch's member ids are not strictly ascending (also catches duplicates).
-    error NotAscending(uint256 index, uint32 member);
     /// @notice A bid's bus differs from the member's registered bus.
     error BusMismatch(uint32 member, uint16 registered, uint16 got);
     /// @notice A bid has zero energy, a side other than 0/1 or non-zero unused bits.
@@ -164,8 +165,6 @@ contract Market is Escrow {
     error PriceAboveCap(uint256 index, uint32 member, uint64 capPerKwhMicro);
     /// @notice A bid's energy or a reading's magnitude is above the member's connection limit.
     error AboveLimit(uint256 index, uint32 member, uint64 limitWh);
-    /// @notice A signature does not recover to the expected account.
-    error BadSignature(uint256 index, uint32 member);
     /// @notice A resubmitted list does not hash to the recorded hash.
     error HashMismatch(uint32 interval, bytes32 recorded, bytes32 submitted);
     /// @notice The supplied clearing order is not a valid sorted permutation.
@@ -184,8 +183,6 @@ contract Market is Escrow {
     error NetworkAlreadyConfigured();
     /// @notice A reading is not signed (or sent) by the meter registered for its member.
     error NotMemberMeter(uint256 index, uint32 member, address signer);
-    /// @notice A member appears twice in one readings batch (one reading per member).
-    error DuplicateReading(uint256 index, uint32 member);
     /// @notice The interval's readings were already recorded (once per interval).
     error ReadingsAlreadyRecorded(uint32 interval);
     /// @notice A readings batch does not hold one reading per active member.
@@ -205,14 +202,6 @@ contract Market is Escrow {
     /// @notice A direct bid or reading at or after its window's deadline (`deadlineBlock`):
     ///         the operator may record the batch from that block on, so it must not change.
     error SubmissionClosed(uint32 interval, uint256 deadlineBlock);
-    /// @notice A default reading before the meters' window closed at `deadlineBlock`.
-    error ReadingWindowOpen(uint32 interval, uint256 deadlineBlock);
-    /// @notice An unsigned entry is neither the member's direct submission nor a valid default.
-    error DirectEntryMismatch(uint256 index, uint32 member);
-    /// @notice A relayed entry replaces the member's own direct submission.
-    error DirectEntryIgnored(uint256 index, uint32 member);
-    /// @notice A batch leaves out direct submissions (`expected` made, `included` in the batch).
-    error DirectEntryMissing(uint256 expected, uint256 included);
     /// @notice A binding round while another interval awaits settlement.
     error IntervalPending(uint32 pending);
     /// @notice The interval cannot be expired (not pending, or before `deadlineBlock`).

@@ -485,14 +485,15 @@ def test_settlement_calculator_refuses_a_member_on_both_sides(market: Market) ->
 
 
 def test_every_market_error_is_asserted() -> None:
-    """Each custom error of the Market's and its helpers' ABIs (the settlement calculator,
-    the uniform clearing) is asserted by name in some ledger test; the fee verifier's and
+    """Each custom error of the Market's and its helpers' ABIs (the entry checks, the
+    settlement calculator, the uniform clearing) is asserted by name in some ledger test; the fee verifier's and
     the security verifier's errors have their own suites (test_fee_clearing.py,
     test_security_verifier.py), checked here too."""
     names = {
         e["name"]
         for contract in (
             "Market",
+            "EntryChecker",
             "SettlementCalculator",
             "UniformClearing",
             "SecurityVerifier",

@@ -20,6 +20,7 @@ __all__ = ["Artifact", "DecodedEvent", "artifact", "decode_error", "encode_words
 
 CONTRACT_NAMES = (
     "Market",
+    "EntryChecker",
     "SettlementToken",
     "FeeClearingVerifier",
     "UniformClearing",
