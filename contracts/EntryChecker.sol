@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {BID_LOW_BITS, BID_TYPE, READING_LOW_BITS, READING_ROUND, READING_TYPE, SIG_S_MASK, U64_MASK} from "./Words.sol";
+
 /// @title EntryChecker
 /// @notice The per-entry checks of a Market's bid rounds and meter readings: word layout,
 ///         limits, member records, the members' own (direct) entries and EIP-712 signatures.
@@ -46,18 +48,7 @@ library EntryChecker {
     /// @notice A meter's reading was missing and its default was recorded (the Market's event).
     event ReadingDefaulted(uint32 indexed interval, uint32 indexed member);
 
-    /// @notice EIP-712 type of a bid (the Market's BID_TYPEHASH).
-    bytes32 internal constant BID_TYPEHASH = keccak256(
-        "Bid(uint32 interval,uint8 round,uint32 member,uint8 side,uint64 eWh,uint64 pricePerKwhMicro,uint16 bus)"
-    );
-    /// @notice EIP-712 type of a meter reading (the Market's READING_TYPEHASH).
-    bytes32 internal constant READING_TYPEHASH = keccak256("Reading(uint32 interval,uint32 member,int64 netWh)");
 
-    uint256 private constant _U64 = 0xffffffffffffffff;
-    uint256 private constant _BID_LOW = (1 << 72) - 1;
-    uint256 private constant _READING_LOW = (1 << 160) - 1;
-    uint256 private constant _S_MASK = (1 << 255) - 1;
-    uint256 private constant _READING_ROUND = 256;
     uint256 private constant _E_ASC = 0x0674878600000000000000000000000000000000000000000000000000000000; // NotAscending(uint256,uint32)
     uint256 private constant _E_BAD = 0x90bf108100000000000000000000000000000000000000000000000000000000; // MalformedBid(uint256,uint32)
     uint256 private constant _E_UNKNOWN = 0x083b386400000000000000000000000000000000000000000000000000000000; // UnknownMember(uint32)
@@ -89,11 +80,11 @@ library EntryChecker {
     ) external view {
         bool direct = _count(slots, interval, round) != 0;
         if (direct) _checkDirect(slots, interval, round, bids, sigs);
-        uint256 membersSlot = slots & _U64;
+        uint256 membersSlot = slots & U64_MASK;
         // Scratch beyond the free memory pointer: p = struct words (typehash, interval, round,
         // member, side, eWh, price, bus), p+0x100 = 0x1901 || domain || structHash,
         // p+0x180 = ecrecover input. Constant words are written once.
-        _prepareDigest(domain, BID_TYPEHASH, interval, round, 0x100);
+        _prepareDigest(domain, BID_TYPE, interval, round, 0x100);
         assembly ("memory-safe") {
             let p := mload(0x40)
             let prev := 0
@@ -108,14 +99,14 @@ library EntryChecker {
                     revert(0, 0x44)
                 }
                 prev := id
-                let e := and(shr(152, w), _U64)
-                if or(or(and(w, _BID_LOW), gt(and(shr(216, w), 0xff), 1)), iszero(e)) {
+                let e := and(shr(152, w), U64_MASK)
+                if or(or(and(w, BID_LOW_BITS), gt(and(shr(216, w), 0xff), 1)), iszero(e)) {
                     mstore(0, _E_BAD)
                     mstore(4, k)
                     mstore(0x24, id)
                     revert(0, 0x44)
                 }
-                if gt(and(shr(88, w), _U64), cap) {
+                if gt(and(shr(88, w), U64_MASK), cap) {
                     mstore(0, _E_CAP)
                     mstore(4, k)
                     mstore(0x24, id)
@@ -157,13 +148,13 @@ library EntryChecker {
                     mstore(add(p, 0x60), id)
                     mstore(add(p, 0x80), and(shr(216, w), 0xff))
                     mstore(add(p, 0xa0), e)
-                    mstore(add(p, 0xc0), and(shr(88, w), _U64))
+                    mstore(add(p, 0xc0), and(shr(88, w), U64_MASK))
                     mstore(add(p, 0xe0), and(shr(72, w), 0xffff))
                     mstore(add(p, 0x122), keccak256(p, 0x100))
                     mstore(add(p, 0x180), keccak256(add(p, 0x100), 0x42))
                     mstore(add(p, 0x1a0), add(27, shr(255, vs)))
                     mstore(add(p, 0x1c0), r)
-                    mstore(add(p, 0x1e0), and(vs, _S_MASK))
+                    mstore(add(p, 0x1e0), and(vs, SIG_S_MASK))
                     mstore(0, 0)
                     pop(staticcall(gas(), 1, add(p, 0x180), 0x80, 0, 0x20))
                     if iszero(eq(mload(0), and(m, 0xffffffffffffffffffffffffffffffffffffffff))) {
@@ -195,10 +186,10 @@ library EntryChecker {
         uint256 upTo
     ) external returns (uint256 active) {
         bool unsigned = _checkUnsignedReadings(slots, interval, deadline, readings, sigs, from, upTo);
-        uint256 membersSlot = slots & _U64;
+        uint256 membersSlot = slots & U64_MASK;
         // Scratch: p = (typehash, interval, member, netWh), p+0x80 = 0x1901 || domain ||
         // structHash, p+0x100 = ecrecover input.
-        _prepareDigest(domain, READING_TYPEHASH, interval, 0, 0x80);
+        _prepareDigest(domain, READING_TYPE, interval, 0, 0x80);
         assembly ("memory-safe") {
             let p := mload(0x40)
             let prev := 0
@@ -214,7 +205,7 @@ library EntryChecker {
                     revert(0, 0x44)
                 }
                 prev := id
-                if and(w, _READING_LOW) {
+                if and(w, READING_LOW_BITS) {
                     mstore(0, _E_BAD)
                     mstore(4, k)
                     mstore(0x24, id)
@@ -231,7 +222,7 @@ library EntryChecker {
                     revert(0, 0x24)
                 }
                 active := add(active, iszero(iszero(and(shr(184, m), 0xff))))
-                let net := signextend(7, and(shr(160, w), _U64))
+                let net := signextend(7, and(shr(160, w), U64_MASK))
                 let limit := shr(192, m)
                 if or(sgt(net, limit), slt(net, sub(0, limit))) {
                     mstore(0, _E_LIMIT)
@@ -249,7 +240,7 @@ library EntryChecker {
                     mstore(add(p, 0x100), keccak256(add(p, 0x80), 0x42))
                     mstore(add(p, 0x120), add(27, shr(255, vs)))
                     mstore(add(p, 0x140), r)
-                    mstore(add(p, 0x160), and(vs, _S_MASK))
+                    mstore(add(p, 0x160), and(vs, SIG_S_MASK))
                     mstore(0, 0)
                     pop(staticcall(gas(), 1, add(p, 0x100), 0x80, 0, 0x20))
                     let signer := mload(0)
@@ -298,17 +289,17 @@ library EntryChecker {
         uint256 from,
         uint256 upTo
     ) private returns (bool any) {
-        uint256 expected = _count(slots, interval, _READING_ROUND);
+        uint256 expected = _count(slots, interval, READING_ROUND);
         uint256 included = 0;
         for (uint256 k = 0; k < readings.length; ++k) {
             uint256 w = readings[k];
             uint32 id = uint32(w >> 224);
             if (sigs[2 * k] != 0 || sigs[2 * k + 1] != 0) {
-                if (expected != 0 && _hasDirect(slots, interval, _READING_ROUND, id)) revert DirectEntryIgnored(k, id);
+                if (expected != 0 && _hasDirect(slots, interval, READING_ROUND, id)) revert DirectEntryIgnored(k, id);
                 continue;
             }
             any = true;
-            uint256 stored = _direct(slots, interval, _READING_ROUND, id);
+            uint256 stored = _direct(slots, interval, READING_ROUND, id);
             if (stored != 0) {
                 if (stored != w) revert DirectEntryMismatch(k, id);
                 ++included;
@@ -326,7 +317,7 @@ library EntryChecker {
 
     /// @dev The Market's `_direct[keccak256(abi.encode(interval, round, id))]`.
     function _direct(uint256 slots, uint32 interval, uint256 round, uint32 id) private view returns (uint256 v) {
-        bytes32 at = keccak256(abi.encode(keccak256(abi.encode(interval, round, id)), (slots >> 64) & _U64));
+        bytes32 at = keccak256(abi.encode(keccak256(abi.encode(interval, round, id)), (slots >> 64) & U64_MASK));
         assembly ("memory-safe") {
             v := sload(at)
         }
@@ -334,7 +325,7 @@ library EntryChecker {
 
     /// @dev Whether member `id` has a bit in the Market's direct bitmap of (`interval`, `round`).
     function _hasDirect(uint256 slots, uint32 interval, uint256 round, uint32 id) private view returns (bool) {
-        bytes32 at = keccak256(abi.encode(keccak256(abi.encode(interval, round, id >> 8)), (slots >> 128) & _U64));
+        bytes32 at = keccak256(abi.encode(keccak256(abi.encode(interval, round, id >> 8)), (slots >> 128) & U64_MASK));
         uint256 bits;
         assembly ("memory-safe") {
             bits := sload(at)
@@ -352,7 +343,7 @@ library EntryChecker {
 
     /// @dev The connection limit of member `id` (word 0 of its record, bits 192..255).
     function _limitWh(uint256 slots, uint32 id) private view returns (uint256 v) {
-        bytes32 at = keccak256(abi.encode(id, slots & _U64));
+        bytes32 at = keccak256(abi.encode(id, slots & U64_MASK));
         assembly ("memory-safe") {
             v := shr(192, sload(at))
         }

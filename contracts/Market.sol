@@ -9,6 +9,7 @@ import {FeeClearing, FeeClearingVerifier} from "./FeeClearing.sol";
 import {SettlementCalculator} from "./SettlementCalculator.sol";
 import {UniformClearing} from "./UniformClearing.sol";
 import {EntryChecker} from "./EntryChecker.sol";
+import {BID_LOW_BITS, BID_TYPE, READING_LOW_BITS, READING_ROUND, READING_TYPE, SIG_S_MASK, U64_MASK} from "./Words.sol";
 
 /// @notice What the Market needs of the curtailment checker (contracts/SecurityVerifier.sol).
 interface ICurtailmentVerifier {
@@ -129,11 +130,9 @@ contract Market is Escrow {
     uint256 public constant NETWORK_SIGNED_ONLY = type(uint256).max;
 
     /// @notice EIP-712 type of a bid.
-    bytes32 public constant BID_TYPEHASH = keccak256(
-        "Bid(uint32 interval,uint8 round,uint32 member,uint8 side,uint64 eWh,uint64 pricePerKwhMicro,uint16 bus)"
-    );
+    bytes32 public constant BID_TYPEHASH = BID_TYPE;
     /// @notice EIP-712 type of a meter reading.
-    bytes32 public constant READING_TYPEHASH = keccak256("Reading(uint32 interval,uint32 member,int64 netWh)");
+    bytes32 public constant READING_TYPEHASH = READING_TYPE;
     /// @notice EIP-712 type of the DSO's security verdict.
     bytes32 public constant VERDICT_TYPEHASH = keccak256(
         "Verdict(uint32 interval,bytes32 tradesHash,uint8 verdict,bytes32 curtailmentsHash,bytes32 marginsHash,bytes32 certificateHash)"
@@ -141,12 +140,7 @@ contract Market is Escrow {
     /// @notice EIP-712 type of the DSO's network commitment.
     bytes32 public constant NETWORK_TYPEHASH = keccak256("Network(uint256 cfg,bytes32 tableHash)");
 
-    uint256 private constant _U64 = 0xffffffffffffffff;
-    uint256 private constant _BID_LOW = (1 << 72) - 1;
-    uint256 private constant _READING_LOW = (1 << 160) - 1;
     uint256 private constant _CURT_LOW = (1 << 120) - 1;
-    uint256 private constant _S_MASK = (1 << 255) - 1;
-    uint256 private constant _READING_ROUND = 256;
     uint256 private constant _EXCLUDED_ROUND = 257;
 
     // ----------------------------------------------------------------- errors
@@ -402,9 +396,9 @@ contract Market is Escrow {
         Member storage m = _members[id];
         if (m.account != msg.sender) revert NotMemberAccount(id, msg.sender);
         if (!m.active) revert MemberSuspended(id);
-        uint256 e = (bid >> 152) & _U64;
-        if (bid & _BID_LOW != 0 || (bid >> 216) & 0xff > 1 || e == 0) revert MalformedBid(0, id);
-        if (((bid >> 88) & _U64) > retailPerKwhMicro) revert PriceAboveCap(0, id, retailPerKwhMicro);
+        uint256 e = (bid >> 152) & U64_MASK;
+        if (bid & BID_LOW_BITS != 0 || (bid >> 216) & 0xff > 1 || e == 0) revert MalformedBid(0, id);
+        if (((bid >> 88) & U64_MASK) > retailPerKwhMicro) revert PriceAboveCap(0, id, retailPerKwhMicro);
         if (e > m.limitWh) revert AboveLimit(0, id, m.limitWh);
         uint16 bus = uint16(bid >> 72);
         if (bus != m.bus) revert BusMismatch(id, m.bus, bus);
@@ -492,8 +486,8 @@ contract Market is Escrow {
         uint256 retail = retailPerKwhMicro;
         for (uint256 k = from; k < upTo; ++k) {
             uint256 w = bids[k];
-            uint256 e = (w >> 152) & _U64;
-            uint256 price = (w >> 88) & _U64;
+            uint256 e = (w >> 152) & U64_MASK;
+            uint256 price = (w >> 88) & U64_MASK;
             uint256 needed = (w >> 216) & 0xff == 0 ? (e * price) / 1000 : (e * (retail - price) + 999) / 1000 + 1;
             uint32 id = uint32(w >> 224);
             if (_tryLock(id, interval, needed) < 0) {
@@ -596,7 +590,7 @@ contract Market is Escrow {
     function _recover(bytes32 structHash, bytes32 r, bytes32 vs) private view returns (address) {
         bytes32 digest = keccak256(abi.encodePacked(hex"1901", domainSeparator(), structHash));
         uint8 v = uint8(uint256(vs >> 255)) + 27;
-        bytes32 s = vs & bytes32(_S_MASK);
+        bytes32 s = vs & bytes32(SIG_S_MASK);
         return ecrecover(digest, v, r, s);
     }
 
@@ -840,12 +834,12 @@ contract Market is Escrow {
         for (uint256 k = 0; k < curtailments.length; ++k) {
             uint256 c = curtailments[k];
             uint256 t = c >> 224;
-            uint256 cutWh = (c >> 160) & _U64;
+            uint256 cutWh = (c >> 160) & U64_MASK;
             if (t >= nTrades || c & _CURT_LOW != 0 || (c >> 152) & 0xff > 2) revert BadCurtailment(k);
             uint256 w0 = cut[2 * t];
-            uint256 e = (w0 >> 128) & _U64;
+            uint256 e = (w0 >> 128) & U64_MASK;
             if (cutWh > e) revert BadCurtailment(k);
-            cut[2 * t] = (w0 & ~(_U64 << 128)) | ((e - cutWh) << 128);
+            cut[2 * t] = (w0 & ~(U64_MASK << 128)) | ((e - cutWh) << 128);
         }
         return keccak256(abi.encodePacked(cut));
     }
@@ -863,10 +857,10 @@ contract Market is Escrow {
         uint32 id = uint32(reading >> 224);
         Member storage m = _members[id];
         if (m.meter != msg.sender) revert NotMemberMeter(0, id, msg.sender);
-        if (reading & _READING_LOW != 0) revert MalformedBid(0, id);
+        if (reading & READING_LOW_BITS != 0) revert MalformedBid(0, id);
         int256 net = int64(uint64(reading >> 160));
         if (net > int256(uint256(m.limitWh)) || -net > int256(uint256(m.limitWh))) revert AboveLimit(0, id, m.limitWh);
-        _storeDirect(interval, _READING_ROUND, id, reading);
+        _storeDirect(interval, READING_ROUND, id, reading);
         emit ReadingSubmitted(interval, id, reading);
     }
 
