@@ -27,7 +27,7 @@ from gridledger.explorer.node import (
 )
 from gridledger.ledger import encoding as enc
 from gridledger.ledger.backends import LogEntry
-from gridledger.ledger.contracts import DecodedEvent
+from gridledger.ledger.contracts import DecodedEvent, artifact
 from gridledger.market import Bid, Side, Tariffs, Trade
 from gridledger.market.orders import Curtailment
 
@@ -170,6 +170,10 @@ def test_serve_without_folder_bad_input(
 def test_code_check_ignores_only_the_immutables() -> None:
     assert not code_matches(b"")
     assert not code_matches(b"\x60" * 100)
+    # the linked library must be the shipped EntryChecker too
+    library = bytes.fromhex(artifact("EntryChecker").deployed_hex)
+    assert code_matches(shipped_code(), {bytes(20): library}.__getitem__)
+    assert not code_matches(shipped_code(), {bytes(20): b"\x60\x00"}.__getitem__)
 
 
 class _StubNode:
@@ -177,8 +181,14 @@ class _StubNode:
 
     def __init__(self, head: int) -> None:
         self.head = head
-        ours = shipped_code()
-        self.codes = {b"\x01" * 20: ours, b"\x02" * 20: b"\x60\x00", b"\x03" * 20: ours}
+        ours = shipped_code()  # linked to a library at address zero, the shipped EntryChecker
+        library = bytes.fromhex(artifact("EntryChecker").deployed_hex)
+        self.codes = {
+            b"\x01" * 20: ours,
+            b"\x02" * 20: b"\x60\x00",
+            b"\x03" * 20: ours,
+            bytes(20): library,
+        }
         topic = market_topics()[0]
         self.entries = [
             LogEntry(b"\x01" * 20, (topic,), b"", 3),

@@ -20,10 +20,11 @@ import http.client
 import itertools
 import json
 import logging
+import re
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -178,10 +179,17 @@ def _type_of(param: dict[str, Any]) -> str:
 
 
 @cache
-def _market_json() -> dict[str, Any]:
-    path = resources.files("gridledger.ledger").joinpath("artifacts", "Market.json")
+def _artifact_json(name: str) -> dict[str, Any]:
+    path = resources.files("gridledger.ledger").joinpath("artifacts", f"{name}.json")
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
+
+
+def _market_json() -> dict[str, Any]:
+    return _artifact_json("Market")
+
+
+_PLACEHOLDER = re.compile(r"__\$[0-9a-f]{34}\$__")
 
 
 def market_topics() -> list[bytes]:
@@ -194,17 +202,35 @@ def market_topics() -> list[bytes]:
 
 
 def shipped_code() -> bytes:
-    """The shipped Market's runtime code (its immutables zero)."""
-    return _unhex(_market_json()["deployedBytecode"])
+    """The shipped Market's runtime code (its immutables zero, and the address of the
+    linked EntryChecker library, a placeholder in the artifact, zero too)."""
+    return _unhex(_PLACEHOLDER.sub("0" * 40, _market_json()["deployedBytecode"]))
 
 
-def code_matches(code: bytes) -> bool:
-    """True when ``code`` is the shipped Market's runtime code (the immutables, zero in the
-    artifact, may differ)."""
-    shipped = shipped_code()
+def _library_offsets() -> list[int]:
+    """Byte offsets of the library's address in the Market's runtime code."""
+    code = _market_json()["deployedBytecode"][2:]
+    return [m.start() // 2 for m in _PLACEHOLDER.finditer(code)]
+
+
+def _same(shipped: bytes, code: bytes) -> bool:
+    """``code`` equals ``shipped`` where ``shipped`` is not zero."""
     return len(code) == len(shipped) and all(
         s == 0 or s == c for s, c in zip(shipped, code, strict=True)
     )
+
+
+def code_matches(code: bytes, code_at: Callable[[bytes], bytes] | None = None) -> bool:
+    """True when ``code`` is the shipped Market's runtime code (the immutables and the
+    library's address, zero in the artifact, may differ) and, given ``code_at`` (address ->
+    code), the library it is linked to is the shipped EntryChecker (whose own address, zero
+    in the artifact, may differ)."""
+    if not _same(shipped_code(), code):
+        return False
+    if code_at is None:
+        return True
+    library = _unhex(_artifact_json("EntryChecker")["deployedBytecode"])
+    return all(_same(library, code_at(code[k : k + 20])) for k in _library_offsets())
 
 
 @dataclass(frozen=True)
@@ -238,7 +264,7 @@ def find_markets(
         first_count = seen.setdefault(entry.address, [entry.block_number, 0])
         first_count[1] += 1
     return [
-        MarketOnChain(address, first, count, code_matches(reader.code(address)))
+        MarketOnChain(address, first, count, code_matches(reader.code(address), reader.code))
         for address, (first, count) in sorted(seen.items(), key=lambda kv: kv[1][0])
     ]
 

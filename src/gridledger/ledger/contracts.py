@@ -57,6 +57,8 @@ class Artifact:
         self.name: str = data["contractName"]
         self.abi: list[dict[str, Any]] = data["abi"]
         self._code_hex: str = data["bytecode"][2:]
+        self.deployed_hex: str = data["deployedBytecode"][2:]
+        """Runtime code as in the artifact (hex; placeholders where libraries link)."""
         self.library_slots: frozenset[str] = frozenset(_PLACEHOLDER.findall(self._code_hex))
         """Placeholders of the libraries this bytecode must be linked to (Market: one)."""
         self.bytecode = b"" if self.library_slots else bytes.fromhex(self._code_hex)
