@@ -12,7 +12,7 @@ transaction at once; the others (JSON-RPC) run the queue in one batch on
 A JSON-RPC node answers the estimate from one measured run, and the limit chosen from it
 is confirmed by a run with that limit (:meth:`Backend.confirm_limit`). To spare the node
 that second request, the run that measures a step is given a probe of gas (halfway between
-the last estimate of the same step and its limit, :meth:`Backend.estimate_probed`): when it
+the last estimate of the same step (the same label but for its interval) and its limit, :meth:`Backend.estimate_probed`): when it
 succeeds and the limit chosen is at least the probe, the limit is confirmed by it (no
 branch of the contracts depends on the gas left: a sub-call that runs out fails the call,
 so a call that succeeds with some gas succeeds with more); otherwise the limit is
@@ -22,6 +22,7 @@ same either way.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -36,6 +37,7 @@ __all__ = ["ChainStats", "StepTooLarge", "TxQueue", "gas_limit"]
 
 GAS_MARGIN_NUM, GAS_MARGIN_DEN = 5, 4  # gas limit = estimate * 5/4 + GAS_MARGIN_FLAT
 GAS_MARGIN_FLAT = 10_000
+_INTERVAL = re.compile(r"^(\S+) \d+")  # a label's step and interval
 
 
 def gas_limit(estimate: int) -> int:
@@ -154,7 +156,7 @@ class TxQueue:
             message = "ledger opened read-only: no transactions allowed (it holds no operator key)"
             raise ChainError(message)
         block_gas = self.backend.block_gas_limit
-        step = label.split()[0]
+        step = _INTERVAL.sub(r"\1", label, count=1)  # "recordRound 7/4" -> "recordRound/4"
         probe = self._probes.get(step)
         estimate, probed = self._estimate(label, to, data, probe=probe)
         limit = min(gas_limit(estimate), block_gas)
