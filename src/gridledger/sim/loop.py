@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -164,60 +163,22 @@ def curtailed_generation_kw(
     return out
 
 
-@dataclass(frozen=True)
-class Plan:
-    """The off-chain bidding of an interval: members' positions, every round's bids, the
-    mechanism's diagnostics (:func:`plan_interval`)."""
-
-    interval: int
-    positions: list[Position]
-    rounds: list[list[Bid]]
-    info: dict[str, MechanismValue]
-
-
-def plan_interval(world: World, interval: int, mechanism: Mechanism) -> Plan:
-    """The bidding rounds of ``interval`` (they depend on the mechanism's state only, not on
-    the chain: a run on a chain plans the next interval while this one is recorded)."""
-
-    def clear_bids(bids: Sequence[Bid]) -> ClearingResult:
-        return clear(world.scenario.market.clearing, bids, world.fees, world.kappa)
-
-    positions = positions_for(world, interval)
-    rounds = mechanism.run_rounds(interval, positions, clear_bids)
-    return Plan(interval, positions, rounds, _mechanism_info(mechanism, interval))
-
-
-def _optima(world: World, plan: Plan) -> tuple[int, int | None]:
-    """The interval's competitive optimum and the LP optimum of its binding bids (None when
-    the clearing is that optimum already, or there is nothing to clear)."""
-    final_bids = plan.rounds[-1] if plan.rounds else []
-    optimum = optimum_welfare_micro(world, plan.positions)
-    if world.scenario.market.clearing == "optimal" or not final_bids:
-        return optimum, None
-    return optimum, solve_optimal(final_bids, world.fees, world.kappa).welfare_wh_micro
-
-
 def run_interval(
     world: World,
     interval: int,
     mechanism: Mechanism,
     security: SecurityStage,
     ledger: LedgerPort | None = None,
-    *,
-    plan: Plan | None = None,
-    worker: Executor | None = None,
 ) -> IntervalOutcome:
-    """One interval through every stage; records on ``ledger`` when given. ``plan``: its
-    bidding, made ahead (:func:`plan_interval`); ``worker``: runs the off-chain optima while
-    the chain works."""
+    """One interval through every stage; records on ``ledger`` when given."""
     scenario = world.scenario
 
     def clear_bids(bids: Sequence[Bid]) -> ClearingResult:
         return clear(scenario.market.clearing, bids, world.fees, world.kappa)
 
-    plan = plan or plan_interval(world, interval, mechanism)
-    rounds, info = plan.rounds, plan.info
-    optima = worker.submit(_optima, world, plan) if worker is not None else None
+    positions = positions_for(world, interval)
+    rounds = mechanism.run_rounds(interval, positions, clear_bids)
+    info = _mechanism_info(mechanism, interval)
     if ledger is not None:
         ledger.sign_ahead(interval, rounds)  # signed while the node works on the rounds
         for k, bids in enumerate(rounds):
@@ -257,9 +218,10 @@ def run_interval(
             mismatches.append("settlement")
         ledger.end_interval(interval)
     bid_surplus = surplus_wh_micro(cleared.trades, final_bids)
-    optimum, lp_optimum = optima.result() if optima is not None else _optima(world, plan)
-    # the clearing already is the LP optimum when lp_optimum is None (or nothing to clear)
-    bid_optimum = bid_surplus if lp_optimum is None else lp_optimum
+    if scenario.market.clearing == "optimal" or not final_bids:
+        bid_optimum = bid_surplus  # the clearing already is the LP optimum (or nothing to clear)
+    else:
+        bid_optimum = solve_optimal(final_bids, world.fees, world.kappa).welfare_wh_micro
     return IntervalOutcome(
         interval,
         rounds,
@@ -268,7 +230,7 @@ def run_interval(
         readings,
         trades,
         settlement,
-        optimum,
+        optimum_welfare_micro(world, positions),
         bid_surplus,
         bid_optimum,
         info,
@@ -324,23 +286,11 @@ def run(
     mechanism = make_mechanism(world)
     security = security or make_security(scenario)
     result = RunResult(world=world, chain=scenario.chain.backend if ledger is not None else "none")
-    intervals = scenario.horizon.intervals
-    # On a chain, the off-chain work (the next interval's bidding, this one's optima) runs in
-    # one worker thread, in order, while the chain works; the results are the same.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gridledger-plan") as worker:
-        ahead = worker if ledger is not None else None
-        planned = ahead.submit(plan_interval, world, 0, mechanism) if ahead and intervals else None
-        for interval in range(intervals):
-            use_ledger = ledger if interval >= resume_from else None
-            plan = planned.result() if planned is not None else None
-            if ahead is not None and interval + 1 < intervals:
-                planned = ahead.submit(plan_interval, world, interval + 1, mechanism)
-            outcome = run_interval(
-                world, interval, mechanism, security, use_ledger, plan=plan, worker=ahead
-            )
-            result.outcomes.append(outcome)
-            if progress is not None:
-                progress(interval)
+    for interval in range(scenario.horizon.intervals):
+        use_ledger = ledger if interval >= resume_from else None
+        result.outcomes.append(run_interval(world, interval, mechanism, security, use_ledger))
+        if progress is not None:
+            progress(interval)
     if ledger is not None:
         result.onchain_matches_reference = not any(o.chain_mismatches for o in result.outcomes)
     result.runtime_s = time.perf_counter() - started
