@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
@@ -13,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gridledger.ledger import encoding as enc
-from gridledger.ledger.contracts import artifact, encode_words
+from gridledger.ledger.contracts import artifact, decode_words, encode_words
 from gridledger.market import Bid, Side, Trade
 from gridledger.market.orders import Curtailment
 
@@ -155,3 +156,35 @@ def test_other_values_are_left_to_eth_abi() -> None:
     assert data[4:] == abi_encode(
         ["uint32", "uint256[]", "bytes32[]", "uint256"], [3, [1 << 224], [b"\x02" * 32] * 2, 1]
     )
+
+
+i256 = st.integers(-(2**255), 2**255 - 1)
+
+
+@given(
+    u32,
+    st.integers(-(2**255), 2**255 - 1),
+    st.booleans(),
+    st.binary(min_size=32, max_size=32),
+    st.lists(u32, max_size=5),
+    st.lists(i256, max_size=5),
+    st.lists(st.integers(0, 2**256 - 1), max_size=5),
+)
+def test_event_words_decode_as_eth_abi(
+    a: int, b: int, flag: bool, h: bytes, ids: list[int], deltas: list[int], words: list[int]
+) -> None:
+    types = ["uint32", "int256", "bool", "bytes32", "uint32[]", "int256[]", "uint256[]"]
+    data = abi_encode(types, [a, b, flag, h, ids, deltas, words])
+    assert decode_words(types, data) == abi_decode(types, data)
+
+
+def test_other_words_are_left_to_eth_abi() -> None:
+    # a word out of its type's range, a fixed array, an address, short data: eth_abi's business
+    assert decode_words(["uint8"], (256).to_bytes(32, "big")) is None
+    assert decode_words(["bool"], (2).to_bytes(32, "big")) is None
+    assert decode_words(["int8"], (200).to_bytes(32, "big")) is None
+    assert decode_words(["uint32[]"], abi_encode(["uint256[]"], [[2**32]])) is None
+    assert decode_words(["bytes32[2]"], b"\x01" * 64) is None
+    assert decode_words(["address"], b"\x00" * 32) is None
+    assert decode_words(["uint256", "uint256"], b"\x00" * 32) is None
+    assert decode_words(["uint256[]"], (64).to_bytes(32, "big")) is None

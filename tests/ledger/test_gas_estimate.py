@@ -140,3 +140,44 @@ def test_capacity_model() -> None:
     assert caught.value.exit_code == 2
     with pytest.raises(ChainCapacityExceeded, match=r"more than settle_blocks = 3"):
         check_capacity(1_500, "greedy", 30_000_000, ChainTiming(settle_blocks=3, reading_blocks=1))
+
+
+class _ProbingBackend(EmbeddedBackend):
+    """An embedded chain that answers probes like a JSON-RPC node: the probe succeeds when
+    the call's gas fits it; counts the confirmations asked for."""
+
+    def __init__(self, funded: list[bytes]) -> None:
+        super().__init__(funded=funded)
+        self.confirms: list[int] = []
+        self.probes: list[tuple[int, bool]] = []
+
+    def estimate_probed(
+        self, sender: bytes, to: bytes | None, data: bytes, probe: int
+    ) -> tuple[int, bool]:
+        estimate = self.estimate_gas(sender, to, data)
+        self.probes.append((probe, estimate <= probe))
+        return estimate, estimate <= probe
+
+    def confirm_limit(self, sender: bytes, to: bytes | None, data: bytes, limit: int) -> bool:
+        self.confirms.append(limit)
+        return True
+
+
+def test_a_probe_that_succeeds_confirms_the_limit() -> None:
+    """The first estimate of a step is confirmed at its limit; the next ones are measured
+    with a probe of gas, and when it succeeds at or below the limit no confirmation is
+    asked; the limits are the estimates with their margin either way."""
+    ring = KeyRing.from_seed(b"probes", member_ids=range(2))
+    backend = _ProbingBackend(ring.addresses())
+    ledger = Ledger(backend, "embedded", None, keys=ring)
+    txq = ledger.txq
+    target = b"\x22" * 20
+    for size in (100, 100, 101):
+        data = b"\x01" * size
+        txq.submit(f"probe {size}", target, data, None)
+        estimate = calldata_floor_gas(data)
+        raw = txq.take_txlog()[0][-1][0]
+        assert _tx(raw)["gas"] == gas_limit(estimate)
+    assert backend.confirms == [gas_limit(calldata_floor_gas(b"\x01" * 100))]
+    assert [ok for _, ok in backend.probes] == [True, True]
+    assert all(probe <= gas_limit(calldata_floor_gas(b"\x01" * 101)) for probe, _ in backend.probes)

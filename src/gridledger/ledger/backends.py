@@ -264,6 +264,21 @@ class RpcBackend(Backend):
             raise CallReverted(f"eth_estimateGas of a call to {where} failed: {err}", data_out)
         return int(answer["result"], 16)
 
+    def estimate_probed(
+        self, sender: bytes, to: bytes | None, data: bytes, probe: int
+    ) -> tuple[int, bool]:
+        # eth_createAccessList given gas ``probe``: its first run is the call as sent, with
+        # that gas (an error if it runs out), its gasUsed the same as without a gas field;
+        # so one request answers both the estimate and confirm_limit(probe). A call that
+        # needs more gas (or reverts) is estimated again without the probe.
+        call = self._call_object(sender, to, data)
+        call["gas"] = hex(probe)
+        answer = self._post(self._request("eth_createAccessList", [call, "pending"]))
+        result = answer.get("result")
+        if isinstance(result, dict) and "gasUsed" in result and not result.get("error"):
+            return max(int(result["gasUsed"], 16), calldata_floor_gas(data)), True
+        return self.estimate_gas(sender, to, data), False
+
     def confirm_limit(self, sender: bytes, to: bytes | None, data: bytes, limit: int) -> bool:
         call = self._call_object(sender, to, data)
         call["gas"] = hex(limit)

@@ -85,6 +85,15 @@ class Backend(ABC):
         may answer from one measured run (then :meth:`confirm_limit` checks the limit
         chosen from it); ``exact``: the node's ``eth_estimateGas``."""
 
+    def estimate_probed(
+        self, sender: bytes, to: bytes | None, data: bytes, probe: int
+    ) -> tuple[int, bool]:
+        """:meth:`estimate_gas`, measured where the backend can by a run given gas ``probe``:
+        the estimate, and whether that run succeeded (then the call succeeds with any limit
+        of ``probe`` or more, and :meth:`confirm_limit` of such a limit is answered). False
+        when the backend has no such run, or the call needed more than ``probe``."""
+        return self.estimate_gas(sender, to, data), False
+
     def confirm_limit(self, sender: bytes, to: bytes | None, data: bytes, limit: int) -> bool:
         """Whether the call succeeds with gas ``limit`` at the pending state (a backend
         whose :meth:`estimate_gas` is exact needs no check)."""
