@@ -8,6 +8,10 @@ The strategies draw the same kinds of markets through hypothesis (so failures sh
 order books with sides, energies, prices and buses, and fee tables. Test files import
 the strategies (``from tests.conftest import fee_markets``) and ask for the fixtures by
 name; they do not define market strategies of their own.
+
+Hypothesis runs the same examples on every run (profile ``repeatable``, derandomised),
+so the suite's verdict depends on the code alone. To search further, as a fuzzing run:
+``python -m pytest --hypothesis-profile=explore`` (fresh random examples each run).
 """
 
 from __future__ import annotations
@@ -19,9 +23,14 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from benchmarks.markets import FeeMarket, FeeTable, random_fee_market, small_market
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from gridledger.market import Bid, Side, Tariffs, Trade
+
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile("repeatable")
 
 __all__ = [
     "SMALL_MARKET_SEEDS",

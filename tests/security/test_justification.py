@@ -111,6 +111,27 @@ def test_lp_cuts_the_cheapest_relief_and_rounds_up() -> None:
     assert j.margins == (RowMargin("bus", 2, -1_001, 0),)
 
 
+def test_lp_rounding_keeps_a_row_loaded_by_a_cut_within_the_certificate() -> None:
+    """Found by CI's hypothesis run: rounding every fractional cut up broke a row the cut
+    loads (relief -20), the repair then cut a dear trade and the cost left the dual bound.
+    The cheapest feasible floor/ceiling rounding stays inside it."""
+    relief = np.zeros((9, 5), dtype=np.int64)
+    relief[5] = [10, 0, 36, 186, 0]
+    relief[6] = [0, 0, 68, -20, 0]
+    net = LinearNetwork(5, 4, 4, 1, 900, relief)
+    trades = tuple(
+        Trade(2 * t, 2 * t + 1, e_wh, 200_000, price, 0, bus)
+        for t, (e_wh, price, bus) in enumerate(
+            [(309, 0, 0), (27, 63, 2), (59, 0, 3), (1, 0, 0), (1, 0, 0)]
+        )
+    )
+    margin = np.array([0, 0, 0, 0, 0, -136, -589, 0, 0], dtype=np.int64)
+    allowance = np.array([0, 0, 0, 0, 0, 14_688, 0, 0, 0], dtype=np.int64)
+    j = justify("lp", net, trades, margin, allowance)
+    assert j.unresolvable == () and j.cut_wh == (309, 26, 58, 1, 1)
+    check_curtailments(net, "lp", trades, j.curtailments, j.margins, j.certificate)
+
+
 def test_curtailment_naming_a_missing_element_is_unjustified() -> None:
     """The issue's example: bus 9999 does not exist, so the chain (and audit) reject it."""
     net, trades = _toy()

@@ -165,6 +165,36 @@ def _repair(
     return np.flatnonzero(relief @ cut < need)
 
 
+def _round_lp(
+    relief: np.ndarray, need: np.ndarray, energy: np.ndarray, weight: np.ndarray, x: np.ndarray
+) -> np.ndarray:
+    """Integer cuts near the LP optimum ``x`` whose cost the dual certificate covers.
+
+    A basic optimum has at most one fractional cut per row. Rounding every fractional cut
+    up costs at most one Wh of weight per cut trade, the slack the on-chain bound allows,
+    and is feasible when every relief is >= 0. Where a cut loads another row (negative
+    relief) rounding up may break that row, so every floor/ceiling choice of the fractional
+    cuts (at most 2**12) is tried and the cheapest feasible one kept; failing that, rounding
+    up and :func:`_repair`.
+    """
+    floor = np.minimum(energy, np.floor(x + 1e-9)).astype(np.int64)
+    ceil = np.minimum(energy, np.ceil(x - 1e-9)).astype(np.int64)
+    frac = np.flatnonzero(ceil > floor)
+    if frac.size == 0 or frac.size > 12 or np.all(relief[:, frac] >= 0):
+        return ceil
+    best: np.ndarray | None = None
+    best_cost = 0
+    for mask in range(1 << frac.size):
+        up = np.array([(mask >> i) & 1 for i in range(frac.size)], dtype=bool)
+        cut = floor.copy()
+        cut[frac[up]] = ceil[frac[up]]
+        if np.all(relief @ cut >= need):
+            cost = int(weight @ cut)
+            if best is None or cost < best_cost:
+                best, best_cost = cut, cost
+    return ceil if best is None else best
+
+
 def _attribute(
     rows: Sequence[int], relief: np.ndarray, need: np.ndarray, cut: np.ndarray
 ) -> dict[int, int]:
@@ -246,7 +276,7 @@ def _attempt(
             plan = curtail(rule, limits, energy, weight - 1)
             return None, [int(rows[k]) for k in plan.unresolved] or [int(rows[-1])]
         x, dual = solved
-        cut = np.minimum(energy, np.ceil(x - 1e-9)).astype(np.int64)
+        cut = _round_lp(relief, need, energy, weight, x)
         certificate = tuple(math.floor(y * DUAL_SCALE) for y in dual.tolist())
     else:
         # the rules add 1 micro-token per kWh to each trade's cost: weight - 1 = seller price
@@ -273,6 +303,10 @@ def _attempt(
     except UnjustifiedCurtailment as error:
         if error.error == "NotRelieved":
             return None, [int(rows[error.args_[0]])]
+        if error.error == "BadCurtailmentCertificate":
+            # no integer rounding within the dual bound's slack (possible only where a cut
+            # loads another violated row): leave the row that cut loads most unresolved
+            return None, [int(rows[int(np.argmin(relief.min(axis=1)))])]
         msg = f"justify: the {rule} cuts fail the on-chain check: {error}"
         raise SecurityError(msg) from error
     return out, []
