@@ -46,7 +46,7 @@ def run() -> list[Row]:
         password.write_text("benchmark\n")
         os.chmod(password, 0o600)
         out = Path(tmp) / "run"
-        with start_anvil() as node:
+        with start_anvil(tx_gas_limit=True) as node:
             command = [
                 sys.executable,
                 "-m",

@@ -271,6 +271,10 @@ class ChainSpec(_Strict):
     many as fit a block; a larger settlement is paged over several transactions anyway).
     ``record_page_entries``: the most bids (readings) one page of a bidding round (of the
     meter readings) checks (unset: as many as fit a block; larger lists are paged anyway).
+    ``tx_gas_cap``: the most gas one transaction may carry, 16,777,216 by default (EIP-7825,
+    in force on Ethereum since the Osaka upgrade); steps that need more are paged, and a
+    market whose clearing or security verdict would need more is refused before it is
+    deployed. On a chain without the cap, set it to the block's gas limit.
     """
 
     backend: str = "embedded"
@@ -278,6 +282,7 @@ class ChainSpec(_Strict):
     key_password_file: str | None = Field(None, min_length=1)
     settle_page_members: int | None = Field(None, ge=1)
     record_page_entries: int | None = Field(None, ge=1)
+    tx_gas_cap: int = Field(2**24, ge=1_000_000)
 
     @model_validator(mode="after")
     def _backend(self) -> ChainSpec:

@@ -96,6 +96,7 @@ def test_a_step_larger_than_a_block_is_named() -> None:
     txq = market.ledger.txq
     market_address = market.ledger.market
     assert market_address is not None
+    market.ledger.backend.tx_gas_cap = 10**9  # no per-transaction cap: the block binds
     data = market.ledger.market_abi.encode_call("openInterval", 5) + b"\x01" * 800_000
     with pytest.raises(StepTooLarge, match=r"more than a block's gas limit of 30,000,000"):
         txq.submit("openInterval 5", market_address, data, 5)

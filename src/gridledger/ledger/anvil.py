@@ -57,10 +57,15 @@ class AnvilNode:
 
 
 def start_anvil(
-    timeout_s: float = 20.0, state: Path | None = None, *, block_gas_limit: int | None = None
+    timeout_s: float = 20.0,
+    state: Path | None = None,
+    *,
+    block_gas_limit: int | None = None,
+    tx_gas_limit: bool = False,
 ) -> AnvilNode:
     """Start anvil on a free port and wait until it accepts connections (``block_gas_limit``:
-    its blocks' gas limit, anvil's own 30M when None).
+    its blocks' gas limit, anvil's own 30M when None; ``tx_gas_limit``: enforce EIP-7825's
+    per-transaction cap of 16,777,216 gas, ``--enable-tx-gas-limit``).
 
     With ``state``, anvil loads its chain from that file if it exists and writes the chain
     to it when stopped (``anvil --state``; :meth:`AnvilNode.stop` sends SIGTERM, on which
@@ -79,6 +84,7 @@ def start_anvil(
             *("--host", "127.0.0.1", "--port", str(port), "--silent"),
             *(() if state is None else ("--state", str(state))),
             *(() if block_gas_limit is None else ("--gas-limit", str(block_gas_limit))),
+            *(("--enable-tx-gas-limit",) if tx_gas_limit else ()),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

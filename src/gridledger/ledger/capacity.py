@@ -4,7 +4,9 @@ Registration and deposits are paged at setup; the bidding rounds, the readings a
 settlement are paged over transactions when they do not fit a block (``upTo`` of
 ``Market.recordRound`` / ``recordReadings`` / ``settle``), and every page resubmits the
 whole list (a settlement page recomputes every member's change), so a page of one entry
-must fit a block. Clearing and the security verdict are one transaction each. The gas of
+must fit one transaction. Clearing and the security verdict are one transaction each. One
+transaction may carry the smaller of a block's gas limit and the per-transaction cap
+(``chain.tx_gas_cap``, EIP-7825's 16,777,216 by default). The gas of
 each step grows linearly with the members; the coefficients below were measured by
 ``benchmarks/bench_gas_scale.py`` (every member bids and reads, docs/ledger.md has the
 table) and are applied with the ledger's estimate margin
@@ -94,17 +96,17 @@ _PAGED = {
 }
 
 
-def _pages(step: str, members: int, block_gas_limit: int) -> int:
+def _pages(step: str, members: int, tx_gas: int) -> int:
     """Transactions a paged step takes (1 for a step that is never paged)."""
     if step not in _PAGED:
         return 1
-    return max(1, -(-predicted_gas(step, members) // block_gas_limit))
+    return max(1, -(-predicted_gas(step, members) // tx_gas))
 
 
-def _paged_gas(step: str, members: int, block_gas_limit: int) -> int:
+def _paged_gas(step: str, members: int, tx_gas: int) -> int:
     """Gas of a step with its pages: the whole step's, and a page of one entry's for each
     page after the first (each page resubmits the whole list)."""
-    extra = _pages(step, members, block_gas_limit) - 1
+    extra = _pages(step, members, tx_gas) - 1
     page = predicted_gas(_PAGED[step], members) if extra else 0
     return predicted_gas(step, members) + extra * page
 
@@ -116,13 +118,13 @@ def predicted_gas(step: str, members: int) -> int:
     return gas_limit(model.base + model.per_member * members)
 
 
-def max_members(step: str, block_gas_limit: int) -> int:
-    """The most members whose ``step`` fits one block."""
+def max_members(step: str, tx_gas: int) -> int:
+    """The most members whose ``step`` fits one transaction of at most ``tx_gas``."""
     model = STEP_GAS[step]
-    low, high = 0, block_gas_limit // max(model.per_member, 1) + 1
+    low, high = 0, tx_gas // max(model.per_member, 1) + 1
     while low < high:
         mid = (low + high + 1) // 2
-        if predicted_gas(step, mid) <= block_gas_limit:
+        if predicted_gas(step, mid) <= tx_gas:
             low = mid
         else:
             high = mid - 1
@@ -130,31 +132,43 @@ def max_members(step: str, block_gas_limit: int) -> int:
 
 
 def check_capacity(
-    members: int, rule: str, block_gas_limit: int, timing: ChainTiming | None = None
+    members: int,
+    rule: str,
+    block_gas_limit: int,
+    timing: ChainTiming | None = None,
+    tx_gas: int | None = None,
 ) -> None:
     """Refuse, by name and before anything is deployed, a market of ``members`` members
-    cleared by ``rule`` whose interval steps would not fit the chain's blocks or deadlines."""
+    cleared by ``rule`` whose interval steps would not fit the chain's transactions, blocks
+    or deadlines (``tx_gas``: the most one transaction may carry, the block's limit when
+    None)."""
+    one_tx = block_gas_limit if tx_gas is None else min(tx_gas, block_gas_limit)
+    limit = (
+        f"more than a block holds on this chain ({block_gas_limit:,})"
+        if one_tx == block_gas_limit
+        else f"more than one transaction may carry ({one_tx:,}, chain.tx_gas_cap)"
+    )
     steps = [s.format(rule=rule) for s in _INTERVAL_STEPS]
     single = [s.format(rule=rule) for s in _ONE_BLOCK]
     if any(step not in STEP_GAS for step in steps):
         return  # an unknown rule: the deployment refuses it by name
     for step in single:
         need = predicted_gas(step, members)
-        if need > block_gas_limit:
-            fits = min(max_members(s, block_gas_limit) for s in single)
+        if need > one_tx:
+            fits = min(max_members(s, one_tx) for s in single)
             message = (
                 f"{members:,} members: one transaction to {STEP_GAS[step].name} would need "
-                f"about {need:,} gas, more than a block holds on this chain "
-                f"({block_gas_limit:,}); at most {fits:,} members fit (clearing and the "
+                f"about {need:,} gas, {limit}; at most {fits:,} members fit (clearing and the "
                 "security verdict are one transaction each; the other steps are paged, but a "
-                "page of one entry resubmits the whole list), or use a chain with larger blocks"
+                "page of one entry resubmits the whole list), or use a chain with larger "
+                "transactions"
             )
             raise ChainCapacityExceeded(message)
     timing = timing or ChainTiming()
     block = block_gas_limit
-    after_binding = sum(_paged_gas(s, members, block) for s in steps[1:])
+    after_binding = sum(_paged_gas(s, members, one_tx) for s in steps[1:])
     # the binding round's later pages (a block each), then the steps packed by gas
-    step_blocks = _pages("recordRound", members, block) - 1 + -(-after_binding // block)
+    step_blocks = _pages("recordRound", members, one_tx) - 1 + -(-after_binding // block)
     needed = step_blocks + timing.reading_blocks
     if needed > timing.settle_blocks:
         message = (

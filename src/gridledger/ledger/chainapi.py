@@ -14,6 +14,7 @@ from gridledger.errors import ChainError
 
 __all__ = [
     "BLOCK_GAS_LIMIT",
+    "TX_GAS_CAP",
     "Backend",
     "CallReverted",
     "LogEntry",
@@ -23,6 +24,8 @@ __all__ = [
 ]
 
 BLOCK_GAS_LIMIT = 30_000_000
+TX_GAS_CAP = 2**24
+"""EIP-7825 (Osaka): the most gas one transaction may carry, 16,777,216."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,12 @@ class Backend(ABC):
     eager: bool
     #: Gas one block may hold (the sum of its transactions' gas limits stays below it).
     block_gas_limit: int = BLOCK_GAS_LIMIT
+    #: Gas one transaction may carry (EIP-7825's cap unless the scenario says otherwise).
+    tx_gas_cap: int = TX_GAS_CAP
+
+    def max_tx_gas(self) -> int:
+        """The most gas one transaction may use: the smaller of a block's and the cap."""
+        return min(self.block_gas_limit, self.tx_gas_cap)
 
     @abstractmethod
     def fund(self, address: bytes, wei: int) -> None:

@@ -3,9 +3,8 @@
 One ``Ledger`` drives one market deployment on one backend. Per interval the
 simulation calls, in order: :meth:`Ledger.record_round` (once per round),
 :meth:`Ledger.clear`, :meth:`Ledger.record_security`, :meth:`Ledger.record_readings`,
-:meth:`Ledger.settle`, :meth:`Ledger.end_interval`. That is ``rounds + 4``
-transactions per interval, all sent by the operator (the aggregator) with explicit
-nonces and gas limits (:mod:`~gridledger.ledger.txqueue`).
+:meth:`Ledger.settle`, :meth:`Ledger.end_interval`: ``rounds + 4`` transactions per
+interval or more (paged), sent by the operator with explicit nonces and gas limits.
 
 With a ``state_dir`` the deployment and every sealed block's transactions are saved
 (:mod:`~gridledger.ledger.store`); :meth:`Ledger.connect` reattaches to them (embedded:
@@ -277,7 +276,8 @@ class Ledger(ChainReader):
         if self.deployment is not None:
             message = "setup(): a market is already deployed on this ledger"
             raise ChainError(message)
-        check_capacity(len(members), clearing, self.backend.block_gas_limit, timing)
+        chain = self.backend
+        check_capacity(len(members), clearing, chain.block_gas_limit, timing, chain.max_tx_gas())
         d, table = plan_deployment(
             self.operator,
             self.txq.nonce,
@@ -525,7 +525,7 @@ class Ledger(ChainReader):
         def gas(_start: int, up_to: int) -> int:
             return self.step_gas(function, args, up_to)
 
-        pager = Pager(submit, gas, self.txq.seal_block, self.backend.block_gas_limit)
+        pager = Pager(submit, gas, self.txq.seal_block, self.backend.max_tx_gas())
         pager.send(label, span, cap, prepare)
 
     def step_gas(self, function: str, args: tuple[Any, ...], up_to: int) -> int:

@@ -1,7 +1,8 @@
 """Paging a step that does not fit one block: where the next page ends, and the pages sent.
 
 A bidding round, the readings and the settlement each handle one entry per member; past a
-few thousand members their transactions need more gas than a block holds, and
+thousand or so members their transactions need more gas than one transaction may carry (a
+block's gas limit, or EIP-7825's per-transaction cap where it is lower), and
 ``Market.recordRound`` / ``recordReadings`` / ``settle`` take their lists in pages
 (``upTo``). The page size is not guessed: it comes from the node's gas estimates of the
 actual calls (:meth:`~gridledger.ledger.txqueue.TxQueue.estimate`), a straight line
@@ -22,7 +23,7 @@ __all__ = ["FILL", "Pager", "page_end"]
 log = logging.getLogger(__name__)
 
 FILL = 0.9
-"""Share of a block's gas limit the first guess of a page aims at."""
+"""Share of a transaction's gas limit the first guess of a page aims at."""
 
 
 def page_end(
@@ -33,7 +34,8 @@ def page_end(
     end: int,
 ) -> int:
     """End (exclusive) of the page of items ``start..end-1`` that starts at ``start``:
-    ``end`` when the call ``gas(end)`` fits a block of ``block_gas``, else the largest
+    ``end`` when the call ``gas(end)`` fits ``block_gas`` (the most one transaction may
+    carry: the block's gas limit or the per-transaction cap), else the largest
     page the estimates allow (at least one item). ``gas(k)`` is the node's estimate of
     the page ending at ``k`` (:class:`StepTooLarge` when it does not fit a block, as a
     call that runs out of gas at the block's limit has no estimate); a page of one item
@@ -51,8 +53,8 @@ def page_end(
     one = fitting(start + 1)
     if one is None:
         message = (
-            f"{label}: a page of one item needs more than a block's gas limit of "
-            f"{block_gas:,} (the step is too large for this chain)"
+            f"{label}: a page of one item needs more than one transaction may carry "
+            f"({block_gas:,} gas; the step is too large for this chain)"
         )
         raise StepTooLarge(message)
     k, known = end, None  # halve until a page fits, then extrapolate to FILL of a block
@@ -81,7 +83,7 @@ class Pager:
     """How a paged step reaches the chain: ``submit(label, start, up_to)`` queues the page
     of entries ``start..up_to-1`` (raising :class:`StepTooLarge` when it cannot fit a
     block), ``gas(up_to)`` estimates the page from the current start, ``seal()`` ends a
-    block."""
+    block; ``block_gas`` is the most gas one transaction may carry."""
 
     submit: Callable[[str, int, int], None]
     gas: Callable[[int, int], int]

@@ -33,11 +33,18 @@ from gridledger.ledger.chainapi import OutOfBlockGas
 from gridledger.ledger.contracts import decode_error
 from gridledger.ledger.signers import OperatorSigner, TxSigner
 
-__all__ = ["ChainStats", "StepTooLarge", "TxQueue", "gas_limit"]
+__all__ = ["ChainStats", "StepTooLarge", "TxQueue", "gas_limit", "too_large"]
 
 GAS_MARGIN_NUM, GAS_MARGIN_DEN = 5, 4  # gas limit = estimate * 5/4 + GAS_MARGIN_FLAT
 GAS_MARGIN_FLAT = 10_000
 _INTERVAL = re.compile(r"^(\S+) \d+")  # a label's step and interval
+
+
+def too_large(backend: Backend) -> str:
+    """The limit a step must fit on ``backend``: a block's, or the per-transaction cap."""
+    if backend.tx_gas_cap < backend.block_gas_limit:
+        return f"one transaction may carry ({backend.tx_gas_cap:,}, chain.tx_gas_cap)"
+    return f"a block's gas limit of {backend.block_gas_limit:,}"
 
 
 def gas_limit(estimate: int) -> int:
@@ -156,25 +163,26 @@ class TxQueue:
             message = "ledger opened read-only: no transactions allowed (it holds no operator key)"
             raise ChainError(message)
         block_gas = self.backend.block_gas_limit
+        tx_gas = self.backend.max_tx_gas()
         step = _INTERVAL.sub(r"\1", label, count=1)  # "recordRound 7/4" -> "recordRound/4"
         probe = self._probes.get(step)
         estimate, probed = self._estimate(label, to, data, probe=probe)
-        limit = min(gas_limit(estimate), block_gas)
+        limit = min(gas_limit(estimate), tx_gas)
         confirmed = probed and probe is not None and probe <= limit
-        if estimate <= block_gas:
-            self._probes[step] = min(estimate + (gas_limit(estimate) - estimate) // 2, block_gas)
+        if estimate <= tx_gas:
+            self._probes[step] = min(estimate + (gas_limit(estimate) - estimate) // 2, tx_gas)
         if (
-            estimate <= block_gas
+            estimate <= tx_gas
             and not confirmed
             and not self.backend.confirm_limit(self.signer.address, to, data, limit)
         ):
             estimate = self.estimate(label, to, data, exact=True)
-            limit = min(gas_limit(estimate), block_gas)
-        if estimate > block_gas:
+            limit = min(gas_limit(estimate), tx_gas)
+        if estimate > tx_gas:
             message = (
-                f"{label}: needs {estimate:,} gas, more than a block's gas limit of "
-                f"{block_gas:,}; the market is too large for this chain (fewer members per "
-                "transaction, or a chain with larger blocks)"
+                f"{label}: needs {estimate:,} gas, more than {too_large(self.backend)}; the "
+                "market is too large for this chain (fewer members per transaction, or a "
+                "chain with larger transactions)"
             )
             raise StepTooLarge(message)
         if self._block_gas + limit > block_gas:
@@ -212,10 +220,7 @@ class TxQueue:
                 return self.backend.estimate_probed(sender, to, data, probe)
             return self.backend.estimate_gas(sender, to, data, exact=exact), False
         except OutOfBlockGas as error:
-            message = (
-                f"{label}: needs more gas than a block's gas limit of "
-                f"{self.backend.block_gas_limit:,} ({error}; not sent)"
-            )
+            message = f"{label}: needs more gas than {too_large(self.backend)} ({error}; not sent)"
             raise StepTooLarge(message) from error
         except CallReverted as error:
             reason = decode_error(error.data) if error.data else str(error)

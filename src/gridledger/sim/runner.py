@@ -106,6 +106,7 @@ def _open_ledger(
     ledger = Ledger.connect(backend, state_dir=state_dir, keys=keys)
     ledger.settle_page_members = scenario.chain.settle_page_members
     ledger.record_page_entries = scenario.chain.record_page_entries
+    ledger.backend.tx_gas_cap = scenario.chain.tx_gas_cap
     return ledger
 
 
