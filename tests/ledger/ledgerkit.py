@@ -473,3 +473,19 @@ def deploy_market(market: Market, **changes: object) -> tuple[str | None, bytes]
     res = market._send(raw)
     error = None if res.status else decode_error(res.revert_data).split("(")[0]
     return error, create_address(ledger.operator, nonce)
+
+
+def tx_gas_by_block(backend: EmbeddedBackend) -> list[list[tuple[int, int]]]:
+    """(gas limit, gas used) of every transaction, per sealed block."""
+    chain = backend.chain
+    head = int(chain.get_canonical_head().block_number)
+    out = []
+    for number in range(1, head + 1):
+        block = chain.get_canonical_block_by_number(number)
+        receipts = block.get_receipts(chain.chaindb)
+        used, before = [], 0
+        for receipt in receipts:
+            used.append(int(receipt.gas_used) - before)
+            before = int(receipt.gas_used)
+        out.append([(int(tx.gas), u) for tx, u in zip(block.transactions, used, strict=True)])
+    return out

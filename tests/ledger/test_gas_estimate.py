@@ -14,7 +14,7 @@ import pytest
 from benchmarks.markets import random_bids
 from eth_account.typed_transactions import TypedTransaction
 from hexbytes import HexBytes
-from ledgerkit import TARIFFS, bus_of, deliver_and_settle, make_market
+from ledgerkit import TARIFFS, bus_of, deliver_and_settle, make_market, tx_gas_by_block
 
 from gridledger.errors import ChainError
 from gridledger.ledger import Ledger, LedgerMember
@@ -35,22 +35,6 @@ def _tx(raw: bytes) -> dict[str, object]:
     return dict(TypedTransaction.from_bytes(HexBytes(raw)).as_dict())
 
 
-def _blocks(backend: EmbeddedBackend) -> list[list[tuple[int, int]]]:
-    """(gas limit, gas used) of every transaction, per sealed block."""
-    chain = backend.chain
-    head = int(chain.get_canonical_head().block_number)
-    out = []
-    for number in range(1, head + 1):
-        block = chain.get_canonical_block_by_number(number)
-        receipts = block.get_receipts(chain.chaindb)
-        used, before = [], 0
-        for receipt in receipts:
-            used.append(int(receipt.gas_used) - before)
-            before = int(receipt.gas_used)
-        out.append([(int(tx.gas), u) for tx, u in zip(block.transactions, used, strict=True)])
-    return out
-
-
 def test_every_limit_is_the_estimate_with_its_margin() -> None:
     """A whole interval: each transaction's limit covers its gas, calldata floor included
     (EIP-7623: a big security batch is charged by its calldata, not its execution), and
@@ -65,7 +49,7 @@ def test_every_limit_is_the_estimate_with_its_margin() -> None:
     )
     trades = ledger.clear(interval).trades
     deliver_and_settle(ledger, interval, trades, [random.Random(5).randint(-3_000, 3_000)] * 12)
-    blocks = _blocks(ledger.backend)  # type: ignore[arg-type]
+    blocks = tx_gas_by_block(ledger.backend)  # type: ignore[arg-type]
     assert sum(len(b) for b in blocks) == ledger.stats().tx_count
     for block in blocks:
         for limit, used in block:
@@ -102,7 +86,7 @@ def test_a_step_larger_than_a_block_is_named() -> None:
         txq.submit("openInterval 5", market_address, data, 5)
 
 
-def test_setup_is_paged_and_packed_into_blocks() -> None:
+def test_setup_is_paged_and_packed_intotx_gas_by_block() -> None:
     """300 members on a chain of 12M-gas blocks: registration and deposits in pages of
     128 members, no block over its gas limit, and the market works."""
     n = 300
@@ -111,7 +95,7 @@ def test_setup_is_paged_and_packed_into_blocks() -> None:
     backend = EmbeddedBackend(funded=ring.addresses(), block_gas_limit=12_000_000)
     ledger = Ledger(backend, "embedded", None, keys=ring)
     ledger.setup(members, TARIFFS, 1, 10**9)
-    blocks = _blocks(backend)
+    blocks = tx_gas_by_block(backend)
     assert len(blocks) >= 3
     assert all(sum(limit for limit, _ in block) <= 12_000_000 for block in blocks)
     pages = -(-n // SETUP_PAGE_MEMBERS)

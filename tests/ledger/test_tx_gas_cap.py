@@ -16,8 +16,7 @@ from typing import Any
 
 import pytest
 from benchmarks.markets import random_bids
-from ledgerkit import TARIFFS, band_bus, make_market, market_keys
-from test_gas_estimate import _blocks
+from ledgerkit import TARIFFS, band_bus, make_market, market_keys, tx_gas_by_block
 from tests.keykit import keystore_ring
 
 from gridledger.ledger import EmbeddedBackend, Ledger, LedgerMember
@@ -71,7 +70,7 @@ def test_steps_above_a_small_cap_are_paged_and_book_the_reference() -> None:
     ledger = Ledger(backend, "embedded", None, keys=ring)
     members = [LedgerMember(i, band_bus(i), 2) for i in range(n)]
     ledger.setup(members, TARIFFS, 1, 10**9)
-    setup_blocks = len(_blocks(backend))
+    setup_blocks = len(tx_gas_by_block(backend))
     backend.tx_gas_cap = cap
     bids = random_bids(members, random.Random(7), (1, 3_000), (80_000, 300_000))
     ledger.record_round(0, 0, bids, binding=True)
@@ -85,7 +84,7 @@ def test_steps_above_a_small_cap_are_paged_and_book_the_reference() -> None:
     names = [e.name for e in ledger.events()]
     for paged in ("RoundPaged", "ReadingsPaged", "SettlementPaged"):
         assert paged in names
-    limits = [limit for block in _blocks(backend)[setup_blocks:] for limit, _ in block]
+    limits = [limit for block in tx_gas_by_block(backend)[setup_blocks:] for limit, _ in block]
     assert limits and max(limits) <= cap
     assert ledger.conserved() and ledger.view("solvent")[0]
 
