@@ -203,7 +203,8 @@ def clearing_config(
     if len(packed) > MAX_FEE_TABLE_BYTES:
         message = (
             f"setup(): fee table of {table.shape[0]} buses is {len(packed)} bytes; one data "
-            f"contract holds at most {MAX_FEE_TABLE_BYTES} (78 buses)"
+            f"contract holds at most {MAX_FEE_TABLE_BYTES} (78 buses): run this feeder off "
+            'chain (chain.backend = "none", --chain none) or without a network fee'
         )
         raise ChainError(message)
     return ClearingConfig(clearing, table, kappa_frac), packed
