@@ -17,6 +17,12 @@ pragma solidity 0.8.28;
 ///      Rows: bus upper-voltage rows for buses 1..nBusRows (kind 0, row = bus - 1), then
 ///      upward-flow loading rows of lines 0..nLineRows-1 (kind 1), then of transformers
 ///      0..nTrafoRows-1 (kind 2).
+///      Version 2 (radial feeders, O(nBuses) bytes): the same header with version 2 and
+///      nBusRows = nBuses - 1, then per bus b (8 bytes): parent u16 | depth u16 | value int32
+///      (bus 0 is the root: its own parent, depth 0; every other bus one deeper than its
+///      parent), then per branch row (6 bytes): child u16 | value int32. Bus row of bus k at
+///      bus b: the value of the lowest common ancestor of k and b; branch row at bus b: its
+///      value if its child bus is b or an ancestor of b, else 0.
 ///      Words (bit 255 is the top bit; unused low bits must be zero):
 ///        trade words (2): w0 = buyer u32 <<224 | seller u32 <<192 | eWh u64 <<128 | buyerBus u16 <<112
 ///                              | sellerBus u16 <<96;  w1 = buyerPrice u64 <<192 | sellerPrice u64 <<128
@@ -55,14 +61,22 @@ contract SecurityVerifier {
         uint256 nBusRows;
         uint256 nLineRows;
         uint256 nTrafoRows;
+        uint256 version;
         bytes table;
     }
 
     // ----------------------------------------------------------------- errors
     /// @notice `cfg` names no congestion rule.
     error BadSecurityConfig(uint256 cfg);
-    /// @notice The data contract's code is not a version-1 network of the size its header states.
+    /// @notice The data contract's code is not a version-1 or version-2 network of the size its
+    ///         header states.
     error NetworkDataLength(uint256 expectedBytes, uint256 gotBytes);
+    /// @notice Version 2: the header's bus rows are not one per non-root bus.
+    error BadNetworkShape(uint256 nBuses, uint256 nBusRows);
+    /// @notice Version 2: bus entry `index` (< nBuses) is not a tree node one deeper than its
+    ///         parent (the root: its own parent at depth 0), or branch entry
+    ///         `index - nBuses` names no non-root bus.
+    error BadNetworkTree(uint256 index);
     /// @notice The trade list has an odd number of words.
     error BadTradeWords(uint256 words);
     /// @notice Margin word `index` is malformed, names no committed row, or its row does not
@@ -145,9 +159,97 @@ contract SecurityVerifier {
         net.nLineRows = (head >> 192) & _U16;
         net.nTrafoRows = (head >> 176) & _U16;
         uint256 nRows = net.nBusRows + net.nLineRows + net.nTrafoRows;
-        uint256 expected = HEADER_BYTES + 4 * nRows * net.nBuses;
-        if (head >> 248 != 1 || got != expected) revert NetworkDataLength(expected, got);
+        net.version = head >> 248;
+        uint256 expected = net.version == 2
+            ? HEADER_BYTES + 8 * net.nBuses + 6 * (net.nLineRows + net.nTrafoRows)
+            : HEADER_BYTES + 4 * nRows * net.nBuses;
+        if ((net.version != 1 && net.version != 2) || got != expected) revert NetworkDataLength(expected, got);
         net.table = table;
+        if (net.version == 2) _checkTree(net);
+    }
+
+    /// @dev Version 2: the root is its own parent at depth 0, every other bus is one deeper than
+    ///      its parent (so every walk to the root ends), every branch names a non-root bus.
+    function _checkTree(Network memory net) private pure {
+        uint256 nb = net.nBuses;
+        if (nb == 0 || net.nBusRows + 1 != nb) revert BadNetworkShape(nb, net.nBusRows);
+        for (uint256 b = 0; b < nb; ++b) {
+            (uint256 parent, uint256 depth) = _node(net, b);
+            bool ok = b == 0 ? (parent == 0 && depth == 0) : (parent < nb && depth == _depth(net, parent) + 1);
+            if (!ok) revert BadNetworkTree(b);
+        }
+        uint256 nBranches = net.nLineRows + net.nTrafoRows;
+        for (uint256 r = 0; r < nBranches; ++r) {
+            (uint256 child,) = _branch(net, r);
+            if (child == 0 || child >= nb) revert BadNetworkTree(nb + r);
+        }
+    }
+
+    /// @dev Version 2: bus `b`'s entry word (parent u16 | depth u16 | value int32 at the top).
+    function _nodeWord(Network memory net, uint256 b) private pure returns (uint256 w) {
+        bytes memory table = net.table;
+        uint256 offset = HEADER_BYTES + 8 * b;
+        assembly ("memory-safe") {
+            w := mload(add(add(table, 0x20), offset))
+        }
+    }
+
+    function _node(Network memory net, uint256 b) private pure returns (uint256 parent, uint256 depth) {
+        uint256 w = _nodeWord(net, b);
+        parent = w >> 240;
+        depth = (w >> 224) & _U16;
+    }
+
+    function _depth(Network memory net, uint256 b) private pure returns (uint256) {
+        return (_nodeWord(net, b) >> 224) & _U16;
+    }
+
+    /// @dev Version 2: branch row `r`'s child bus and value.
+    function _branch(Network memory net, uint256 r) private pure returns (uint256 child, int256 value) {
+        bytes memory table = net.table;
+        uint256 offset = HEADER_BYTES + 8 * net.nBuses + 6 * r;
+        uint256 w;
+        assembly ("memory-safe") {
+            w := mload(add(add(table, 0x20), offset))
+        }
+        child = w >> 240;
+        value = int256(int32(uint32((w >> 208) & _U32)));
+    }
+
+    /// @dev Version 2: the lowest common ancestor of buses `a` and `b` (a checked tree).
+    function _lca(Network memory net, uint256 a, uint256 b) private pure returns (uint256) {
+        (uint256 pa, uint256 da) = _node(net, a);
+        (uint256 pb, uint256 db) = _node(net, b);
+        while (da > db) {
+            a = pa;
+            (pa, da) = _node(net, a);
+        }
+        while (db > da) {
+            b = pb;
+            (pb, db) = _node(net, b);
+        }
+        while (a != b) {
+            a = pa;
+            b = pb;
+            (pa,) = _node(net, a);
+            (pb,) = _node(net, b);
+        }
+        return a;
+    }
+
+    /// @dev Version 2: relief of `row` at `bus` (bus < nBuses) from the tree.
+    function _treeRelief(Network memory net, uint256 row, uint256 bus) private pure returns (int256) {
+        if (row < net.nBusRows) {
+            return int256(int32(uint32((_nodeWord(net, _lca(net, row + 1, bus)) >> 192) & _U32)));
+        }
+        (uint256 child, int256 value) = _branch(net, row - net.nBusRows);
+        uint256 childDepth = _depth(net, child);
+        (uint256 parent, uint256 depth) = _node(net, bus);
+        while (depth > childDepth) {
+            bus = parent;
+            (parent, depth) = _node(net, bus);
+        }
+        return bus == child ? value : int256(0);
     }
 
     /// @dev Committed row of element (kind, index), _NONE if the network has no such row.
@@ -161,6 +263,7 @@ contract SecurityVerifier {
     /// @dev Sensitivity of `row` to a Wh cut at `bus` (0 for a bus outside the network).
     function _relief(Network memory net, uint256 row, uint256 bus) private pure returns (int256 s) {
         if (bus >= net.nBuses) return 0;
+        if (net.version == 2) return _treeRelief(net, row, bus);
         bytes memory table = net.table;
         uint256 offset = HEADER_BYTES + 4 * (row * net.nBuses + bus);
         assembly ("memory-safe") {

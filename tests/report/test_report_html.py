@@ -11,6 +11,7 @@ import pytest
 from gridledger.cli import main
 from gridledger.grid import load_feeder
 from gridledger.report.details import fig_best_response
+from gridledger.report.figures import fig_trade_map
 from gridledger.report.keyfigures import GROUPS, KEY_FIGURES, format_value, grouped
 from gridledger.report.tables import RunTables
 
@@ -63,6 +64,19 @@ def test_best_response_figure_has_rounds_and_the_equilibrium_check() -> None:
     assert fig.layout.yaxis2.type == "log" and min(fig.data[1].y) > 0  # gain 0 drawn at 1e-7
     no_br = RunTables({}, intervals.drop(columns="br_rounds"), *(pd.DataFrame() for _ in range(7)))
     assert fig_best_response(no_br, load_feeder("ieee33")) is None
+
+
+def test_trade_map_with_only_fully_curtailed_trades() -> None:
+    """Found on a congested SimBench LV feeder: every trade of the run curtailed to 0 kWh
+    made the map divide by zero; such trades move no energy and draw no arrow."""
+    trades = pd.DataFrame(
+        {"interval": [0, 0], "seller_bus": [3, 5], "buyer_bus": [7, 7], "e_kwh": [0.0, 0.0]}
+    )
+    empty = (pd.DataFrame() for _ in range(5))
+    tables = RunTables({}, pd.DataFrame(), pd.DataFrame(), trades, *empty)
+    fig = fig_trade_map(tables, load_feeder("ieee33"))
+    assert fig.data[0].name == "lines"
+    assert not any("->" in str(t.name) for t in fig.data)
 
 
 def test_key_figures_grouped_with_units_and_explanations(report: str) -> None:

@@ -12,8 +12,16 @@ keccak256 commitment. Layout (big endian)::
 
 One data contract holds ``MAX_NETWORK_BYTES`` = 24,575 bytes: with one bus row per non-slack
 bus and one row per branch of a radial feeder (R = 2 (B - 1)), up to B = 55 buses
-(:func:`max_radial_buses`). Larger networks raise :class:`NetworkDataTooLarge` (sharding the
-data over several contracts is a later issue).
+(:func:`max_radial_buses`). A larger radial network is packed in version 2, from its
+:class:`~gridledger.market.radial.RadialTree` (``LinearNetwork.tree``)::
+
+    header: as above with version u8 = 2 (n_bus_rows = n_buses - 1)
+    body: per bus (8 bytes): parent u16 | depth u16 | value int32,
+          then per branch row (6 bytes): child u16 | value int32
+
+which fits up to 1,754 buses (:func:`max_tree_buses`). Larger networks, and meshed ones
+past 55 buses, raise :class:`NetworkDataTooLarge` (sharding the data over several
+contracts is not built).
 
 Per interval the verdict carries margin words (:func:`pack_margin`)::
 
@@ -39,8 +47,10 @@ from gridledger.market.justification import (
     LinearNetwork,
     RowMargin,
     check_curtailments,
+    linear_network_from_tree,
 )
 from gridledger.market.orders import Curtailment, Trade
+from gridledger.market.radial import RadialTree
 
 __all__ = [
     "HEADER_BYTES",
@@ -51,10 +61,12 @@ __all__ = [
     "check_recorded",
     "data_contract_init_code",
     "max_radial_buses",
+    "max_tree_buses",
     "network_bytes",
     "network_hash",
     "pack_margin",
     "pack_network",
+    "pack_tree",
     "unpack_margin",
     "unpack_network",
     "verifier_args",
@@ -63,6 +75,7 @@ __all__ = [
 HEADER_BYTES = 16
 MAX_NETWORK_BYTES = 24_575
 NETWORK_VERSION = 1
+TREE_VERSION = 2
 SCALE_EXP = 9
 U32 = (1 << 32) - 1
 U64 = (1 << 64) - 1
@@ -76,6 +89,16 @@ class NetworkDataTooLarge(ChainError):
 def network_bytes(n_buses: int, n_rows: int) -> int:
     """Size of the packed network data."""
     return HEADER_BYTES + 4 * n_rows * n_buses
+
+
+def tree_bytes(n_buses: int, n_branches: int) -> int:
+    """Size of a version-2 (radial tree) network."""
+    return HEADER_BYTES + 8 * n_buses + 6 * n_branches
+
+
+def max_tree_buses() -> int:
+    """Largest radial feeder (B - 1 branches) whose version-2 data fits one data contract."""
+    return (MAX_NETWORK_BYTES - HEADER_BYTES + 6) // 14
 
 
 def max_radial_buses() -> int:
@@ -93,24 +116,74 @@ def pack_network(net: LinearNetwork) -> bytes:
         message = f"network shape {counts} / interval {net.interval_s} s outside the header fields"
         raise ChainError(message)
     size = network_bytes(net.n_buses, net.n_rows)
+    if size > MAX_NETWORK_BYTES and net.tree is not None:
+        return pack_tree(net)
     if size > MAX_NETWORK_BYTES:
         message = (
             f"linearised network of {net.n_buses} buses and {net.n_rows} rows needs {size} bytes; "
-            f"one data contract holds {MAX_NETWORK_BYTES} (radial feeders up to "
-            f"{max_radial_buses()} buses)"
+            f"one data contract holds {MAX_NETWORK_BYTES} (a meshed feeder of up to "
+            f"{max_radial_buses()} buses; a radial one of up to {max_tree_buses()} in tree form)"
         )
         raise NetworkDataTooLarge(message)
-    header = (
-        bytes([NETWORK_VERSION, SCALE_EXP])
+    header = _header(NETWORK_VERSION, counts, net.interval_s)
+    return header + np.asarray(net.relief, dtype=np.int64).astype(">i4").tobytes()
+
+
+def _header(version: int, counts: tuple[int, ...], interval_s: int) -> bytes:
+    return (
+        bytes([version, SCALE_EXP])
         + b"".join(c.to_bytes(2, "big") for c in counts)
-        + net.interval_s.to_bytes(4, "big")
+        + interval_s.to_bytes(4, "big")
         + b"\x00\x00"
     )
-    return header + np.asarray(net.relief, dtype=np.int64).astype(">i4").tobytes()
+
+
+def pack_tree(net: LinearNetwork) -> bytes:
+    """``net`` in version 2 (its radial tree form), whatever its size."""
+    tree = net.tree
+    if tree is None:
+        message = "pack_tree: the network has no radial tree form (a meshed feeder)"
+        raise ChainError(message)
+    counts = (net.n_buses, net.n_bus_rows, net.n_line_rows, net.n_trafo_rows)
+    size = tree_bytes(net.n_buses, net.n_line_rows + net.n_trafo_rows)
+    if size > MAX_NETWORK_BYTES:
+        message = (
+            f"radial network of {net.n_buses} buses needs {size} bytes in its tree form; one "
+            f"data contract holds {MAX_NETWORK_BYTES} (up to {max_tree_buses()} buses)"
+        )
+        raise NetworkDataTooLarge(message)
+    nodes = np.zeros(net.n_buses, dtype=[("p", ">u2"), ("d", ">u2"), ("v", ">i4")])
+    nodes["p"], nodes["d"], nodes["v"] = tree.parent, tree.depth, tree.bus_value
+    branches = np.zeros(tree.branch_child.shape[0], dtype=[("c", ">u2"), ("v", ">i4")])
+    branches["c"], branches["v"] = tree.branch_child, tree.branch_value
+    return _header(TREE_VERSION, counts, net.interval_s) + nodes.tobytes() + branches.tobytes()
+
+
+def _unpack_tree(data: bytes, counts: tuple[int, int, int, int], interval_s: int) -> LinearNetwork:
+    n_buses, n_bus, n_line, n_trafo = counts
+    size = tree_bytes(n_buses, n_line + n_trafo)
+    if len(data) != size or n_buses == 0 or n_bus != n_buses - 1:
+        message = f"network data (tree): {len(data)} bytes, {counts} rows; header says {size}"
+        raise ChainError(message)
+    end = HEADER_BYTES + 8 * n_buses
+    nodes = np.frombuffer(data[HEADER_BYTES:end], dtype=[("p", ">u2"), ("d", ">u2"), ("v", ">i4")])
+    branches = np.frombuffer(data[end:], dtype=[("c", ">u2"), ("v", ">i4")])
+    tree = RadialTree(
+        *(nodes[k].astype(np.int64) for k in ("p", "d", "v")),
+        *(branches[k].astype(np.int64) for k in ("c", "v")),
+    )
+    bad = tree.problem()
+    if bad is not None:
+        message = f"network data (tree): entry {bad} is not a tree node one deeper than its parent"
+        raise ChainError(message)
+    return linear_network_from_tree(tree, n_line, n_trafo, interval_s)
 
 
 def unpack_network(data: bytes) -> LinearNetwork:
     """Inverse of :func:`pack_network` (what the audit reads back from chain)."""
+    if len(data) >= HEADER_BYTES and data[0] == TREE_VERSION:
+        counts = tuple(int.from_bytes(data[i : i + 2], "big") for i in (2, 4, 6, 8))
+        return _unpack_tree(data, counts, int.from_bytes(data[10:14], "big"))  # type: ignore[arg-type]
     if len(data) < HEADER_BYTES or data[0] != NETWORK_VERSION:
         message = f"network data: {len(data)} bytes, version byte {data[:1].hex() or 'none'}"
         raise ChainError(message)

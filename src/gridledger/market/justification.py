@@ -29,6 +29,7 @@ import numpy as np
 
 from gridledger.errors import SecurityError
 from gridledger.market.orders import Curtailment, Trade
+from gridledger.market.radial import RadialTree
 
 __all__ = [
     "DUAL_LIMIT",
@@ -41,6 +42,7 @@ __all__ = [
     "UnjustifiedCurtailment",
     "check_curtailments",
     "cut_per_trade",
+    "linear_network_from_tree",
     "lp_weight",
 ]
 
@@ -73,6 +75,8 @@ class LinearNetwork:
     n_trafo_rows: int
     interval_s: int
     relief: np.ndarray
+    tree: RadialTree | None = None
+    """The radial form the relief was expanded from (committed as data version 2), if any."""
 
     def __post_init__(self) -> None:
         shape = (self.n_rows, self.n_buses)
@@ -135,6 +139,21 @@ class RowMargin:
     def need_npct(self) -> int:
         """Relief the cuts must bring: allowance - margin."""
         return self.allowance_npct - self.margin_npct
+
+
+def linear_network_from_tree(
+    tree: RadialTree, n_line_rows: int, n_trafo_rows: int, interval_s: int
+) -> LinearNetwork:
+    """The network of a radial feeder from its compact form (bus rows of every non-root bus,
+    then ``n_line_rows`` line and ``n_trafo_rows`` transformer rows, the tree's branches)."""
+    if tree.branch_child.shape[0] != n_line_rows + n_trafo_rows:
+        msg = (
+            f"radial network: {tree.branch_child.shape[0]} branch rows, "
+            f"expected {n_line_rows} lines + {n_trafo_rows} transformers"
+        )
+        raise SecurityError(msg)
+    n = tree.n_buses
+    return LinearNetwork(n, n - 1, n_line_rows, n_trafo_rows, interval_s, tree.relief(), tree)
 
 
 def lp_weight(trade: Trade) -> int:

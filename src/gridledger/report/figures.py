@@ -196,6 +196,7 @@ def fig_trade_map(tables: RunTables, feeder: Feeder, interval: int | None = None
     fig.add_scatter(x=lx, y=ly, mode="lines", line={"color": "#bbb"}, name="lines")
     tr = tables.trades if interval is None else tables.trades[tables.trades["interval"] == interval]
     pairs = tr.groupby(["seller_bus", "buyer_bus"])["e_kwh"].sum() if len(tr) else pd.Series()
+    pairs = pairs[pairs > 0]  # a trade curtailed to nothing moves no energy
     top = float(pairs.max()) if len(pairs) else 1.0
     for (s_bus, b_bus), e_kwh in pairs.sort_values(ascending=False).iloc[:60].items():
         (x0, y0), (x1, y1) = xy[int(s_bus)], xy[int(b_bus)]

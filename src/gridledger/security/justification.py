@@ -10,7 +10,11 @@ each row a cut of generation can relieve,
   magnitude over the branch rating (``sqrt(3) V_n I_max`` at 1 p.u., transformers ``S_n``);
 
 the integer margin gained per Wh cut from a seller at each bus within one interval, in
-nano-percent (1e-9 %) of the limit, rounded to the nearest integer. Per interval the AC
+nano-percent (1e-9 %) of the limit, rounded to the nearest integer. On a radial feeder both
+follow from the tree (a bus row's entry is a value of the lowest common ancestor, a branch
+row's is one value below the branch), so the network is built from one integer per bus and
+per branch (:class:`~gridledger.market.radial.RadialTree`), which the chain can hold for
+1,754 buses. Per interval the AC
 power flow gives each row's margin (:func:`row_margins_npct`, floored) and
 :func:`justify` chooses cuts with the congestion rule on that integer model, repairs them
 to exact integer feasibility and names, for each cut trade, the violated row it relieves
@@ -42,9 +46,11 @@ from gridledger.market.justification import (
     RowMargin,
     UnjustifiedCurtailment,
     check_curtailments,
+    linear_network_from_tree,
     lp_weight,
 )
 from gridledger.market.orders import Curtailment, Trade
+from gridledger.market.radial import RadialTree
 from gridledger.security.curtailment import LinearLimits, curtail, least_cost_cuts
 from gridledger.world import World
 
@@ -66,6 +72,8 @@ def linear_network(feeder: Feeder, sens: Sensitivities, interval_h: float) -> Li
         msg = f"linear_network: interval_h must be positive, got {interval_h}"
         raise SecurityError(msg)
     per_wh = 100.0 * NPCT_PER_PCT / (1000.0 * interval_h)  # npct per (pct per kW) per Wh
+    if not feeder.tree.meshed:
+        return _radial_network(feeder, sens, per_wh, round(interval_h * 3600.0))
     bus_rows = sens.dv_dp[1:] * per_wh
     s_line_kva = SQRT3 * feeder.line_vn_kv * feeder.line_max_i_ka * 1000.0
     line_rows = np.abs(sens.ptdf_line) / s_line_kva[:, None] * per_wh
@@ -81,6 +89,30 @@ def linear_network(feeder: Feeder, sens: Sensitivities, interval_h: float) -> Li
         interval_s=round(interval_h * 3600.0),
         relief=relief,
     )
+
+
+def _radial_network(
+    feeder: Feeder, sens: Sensitivities, per_wh: float, interval_s: int
+) -> LinearNetwork:
+    """A radial feeder's network from one integer per bus and per branch (market/radial.py):
+    a bus row at bus ``b`` is the value of the lowest common ancestor (LinDistFlow's shared
+    resistance, ``dv_dp[v, v]``), a branch row is ``1 / rating`` below the branch."""
+    tree = feeder.tree
+    parent = np.where(tree.parent < 0, 0, tree.parent).astype(np.int64)
+    depth = np.zeros(tree.n_buses, dtype=np.int64)
+    for b in range(1, tree.n_buses):
+        v, d = b, 0
+        while v != 0:
+            v, d = int(parent[v]), d + 1
+        depth[b] = d
+    bus_value = np.rint(np.diag(sens.dv_dp) * per_wh).astype(np.int64)
+    below = np.where(parent[tree.edge_to] == tree.edge_from, tree.edge_to, tree.edge_from)
+    rating = [SQRT3 * feeder.line_vn_kv * feeder.line_max_i_ka * 1000.0]
+    if feeder.n_trafos:
+        rating.append(np.asarray(feeder.trafo_sn_kva, dtype=float))
+    branch_value = np.rint(per_wh / np.concatenate(rating)).astype(np.int64)
+    radial = RadialTree(parent, depth, bus_value, below.astype(np.int64), branch_value)
+    return linear_network_from_tree(radial, feeder.n_lines, feeder.n_trafos, interval_s)
 
 
 def committed_network(world: World) -> LinearNetwork:
