@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from gridledger.ledger import LedgerMember
 from gridledger.market.orders import Bid, Side
+from gridledger.market.radial import RadialTree
 
 __all__ = [
     "FeeMarket",
@@ -25,6 +26,7 @@ __all__ = [
     "large_market",
     "random_bids",
     "random_fee_market",
+    "random_radial_tree",
     "small_market",
 ]
 
@@ -107,3 +109,25 @@ def small_market(seed: int, n_buses: int = 33) -> FeeMarket:
         Bid(i, Side(int(side[i])), int(e_wh[i]), int(price[i]), int(bus[i])) for i in range(n_bids)
     ]
     return bids, fees
+
+
+def random_radial_tree(
+    rng: random.Random, n: int, n_branches: int, trunk: int = 0, reach: int | None = None
+) -> RadialTree:
+    """A tree on buses 0..n-1 rooted at 0 with random relief values. Without ``reach``,
+    buses join in a random order (so a parent's number may exceed its child's), each under
+    a random earlier one; with it, buses 1..``trunk`` form a line and every later bus hangs
+    under one of the ``reach`` buses before it (a long, feeder-like tree)."""
+    order = [0, *rng.sample(range(1, n), n - 1)] if reach is None else list(range(n))
+    parent = np.zeros(n, dtype=np.int64)
+    depth = np.zeros(n, dtype=np.int64)
+    for i, b in enumerate(order[1:], start=1):
+        if reach is None:
+            p = order[rng.randrange(i)]
+        else:
+            p = b - 1 if b <= trunk else rng.randrange(max(1, b - reach), b)
+        parent[b], depth[b] = p, depth[p] + 1
+    value = np.array([rng.randint(-50, 400) for _ in range(n)], dtype=np.int64)
+    children = np.array([rng.randrange(1, n) for _ in range(n_branches)], dtype=np.int64)
+    branch = np.array([rng.randint(-20, 300) for _ in children], dtype=np.int64)
+    return RadialTree(parent, depth, value, children, branch)

@@ -169,6 +169,7 @@ GROUPS: dict[str, Callable[[], list[Row]]] = {
     "scale": _module_rows("bench_scale"),
     "scale_chain": _module_rows("bench_scale_chain"),
     "gas_scale": _module_rows("bench_gas_scale"),
+    "network_tree": _module_rows("bench_network_tree"),
 }
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from benchmarks.markets import random_radial_tree
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from test_security_verifier import Rejected, Verifier, _outcome, _tamper
@@ -61,18 +62,7 @@ def verifier() -> Iterator[Verifier]:
 
 
 def random_tree(rng: random.Random, n: int, n_lines: int, n_trafos: int) -> RadialTree:
-    """A tree on buses 0..n-1 rooted at 0, built in a random order (so a parent's number may
-    be larger than its child's), with random values."""
-    order = [0, *rng.sample(range(1, n), n - 1)]
-    parent = np.zeros(n, dtype=np.int64)
-    depth = np.zeros(n, dtype=np.int64)
-    for i, b in enumerate(order[1:], start=1):
-        p = order[rng.randrange(i)]
-        parent[b], depth[b] = p, depth[p] + 1
-    value = np.array([rng.randint(-50, 400) for _ in range(n)], dtype=np.int64)
-    children = np.array([rng.randrange(1, n) for _ in range(n_lines + n_trafos)], dtype=np.int64)
-    branch = np.array([rng.randint(-20, 300) for _ in children], dtype=np.int64)
-    return RadialTree(parent, depth, value, children, branch)
+    return random_radial_tree(rng, n, n_lines + n_trafos)
 
 
 def _network(tree: RadialTree, n_trafos: int = 0) -> LinearNetwork:
