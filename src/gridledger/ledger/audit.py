@@ -25,6 +25,7 @@ from typing import Any
 
 from eth_utils import keccak
 
+from gridledger.errors import ChainError
 from gridledger.ledger import encoding as enc
 from gridledger.ledger.contracts import DecodedEvent
 from gridledger.ledger.deploy import CLEARING_RULE_IDS
@@ -36,13 +37,13 @@ from gridledger.ledger.findings import (
     missing_readings,
     unsigned_verdicts,
 )
-from gridledger.ledger.network_data import check_recorded
+from gridledger.ledger.network_data import check_recorded, unpack_network
 from gridledger.ledger.reader import ChainReader
 from gridledger.ledger.receipts import Receipts
 from gridledger.ledger.reference import deltas_from_event, unpack_fee_table
 from gridledger.market.double_auction import clear_uniform
 from gridledger.market.greedy import clear_greedy
-from gridledger.market.justification import RULE_IDS, UnjustifiedCurtailment
+from gridledger.market.justification import RULE_IDS, LinearNetwork, UnjustifiedCurtailment
 from gridledger.market.optimal import clear_optimal
 from gridledger.market.orders import Bid, ClearingResult, Trade, apply_curtailments
 from gridledger.market.settlement import Tariffs, settle
@@ -66,6 +67,11 @@ def _network_check(events: Sequence[DecodedEvent]) -> VerdictCheck | None:
     rules = {rule_id: name for name, rule_id in RULE_IDS.items()}
     if cfg not in rules:
         return None  # signed-only: the DSO's signature is all there is to check
+    try:
+        network: LinearNetwork | None = unpack_network(table)
+        damaged = ""
+    except ChainError as error:
+        network, damaged = None, str(error)
 
     def check(
         interval: int,
@@ -74,9 +80,11 @@ def _network_check(events: Sequence[DecodedEvent]) -> VerdictCheck | None:
         margins: list[int],
         certificate: list[int],
     ) -> str | None:
+        if network is None:
+            return f"the committed network cannot be read: {damaged}"
         try:
             check_recorded(
-                table, rules[cfg], enc.unpack_trades(trades), curtailments, margins, certificate
+                network, rules[cfg], enc.unpack_trades(trades), curtailments, margins, certificate
             )
         except UnjustifiedCurtailment as error:
             return f"curtailment not justified by the committed network: {error}"

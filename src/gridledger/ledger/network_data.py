@@ -266,7 +266,7 @@ def verifier_args(
 
 
 def check_recorded(
-    data: bytes,
+    data: bytes | LinearNetwork,
     rule: str,
     trades: Sequence[Trade],
     curtailment_words: Sequence[int],
@@ -277,9 +277,10 @@ def check_recorded(
 
     Raises :class:`~gridledger.market.justification.UnjustifiedCurtailment` (named after
     the contract's error) for an unjustified curtailment; returns the lp cost otherwise.
+    ``data`` may be the network already unpacked (an audit unpacks it once).
     """
     return check_curtailments(
-        unpack_network(data),
+        data if isinstance(data, LinearNetwork) else unpack_network(data),
         rule,
         trades,
         [unpack_curtailment(w) for w in curtailment_words],
