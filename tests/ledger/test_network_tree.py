@@ -21,7 +21,7 @@ import pytest
 from benchmarks.markets import random_radial_tree
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from test_security_verifier import Rejected, Verifier, _outcome, _tamper
+from test_security_verifier import Rejected, Verifier, _outcome, _tamper, verdict_on
 
 from gridledger.cli import main
 from gridledger.errors import ChainError
@@ -92,29 +92,7 @@ def tree_verdicts(draw: Any) -> tuple[Any, ...]:
     n = draw(st.integers(2, 12))
     n_trafos = draw(st.integers(0, 1))
     tree = random_tree(rng, n, draw(st.integers(0, n)), n_trafos)
-    net = _network(tree, n_trafos)
-    trades = tuple(
-        Trade(
-            2 * t,
-            2 * t + 1,
-            draw(st.integers(1, 3_000)),
-            200_000,
-            draw(st.integers(0, 150_000)),
-            0,
-            draw(st.integers(0, n)),  # n: a bus off the network
-        )
-        for t in range(draw(st.integers(1, 5)))
-    )
-    rows = net.n_rows
-    margin = np.array(
-        draw(st.lists(st.integers(-3_000_000, 200_000), min_size=rows, max_size=rows)),
-        dtype=np.int64,
-    )
-    allowance = np.array(
-        draw(st.lists(st.integers(0, 50_000), min_size=rows, max_size=rows)), dtype=np.int64
-    )
-    rule = draw(st.sampled_from(["greedy", "lp"]))
-    return net, rule, trades, margin, allowance, draw(st.integers(0, 8)), draw(st.randoms())
+    return verdict_on(draw, _network(tree, n_trafos))
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

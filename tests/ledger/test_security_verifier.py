@@ -326,7 +326,13 @@ def verdicts(draw: st.DrawFn) -> tuple[Any, ...]:
         dtype=np.int64,
     ).reshape(rows, n_buses)
     relief[draw(st.integers(0, rows - 1)), 0] = 0
-    net = LinearNetwork(n_buses, n_bus, n_line, n_trafo, 900, relief)
+    return verdict_on(draw, LinearNetwork(n_buses, n_bus, n_line, n_trafo, 900, relief))
+
+
+def verdict_on(draw: st.DrawFn, net: LinearNetwork) -> tuple[Any, ...]:
+    """A verdict case on ``net``: trades (sellers on and off the network), the AC margins
+    and allowances of every row, the rule, a tampering kind and a random stream."""
+    n_buses, rows = net.n_buses, net.n_rows
     n_trades = draw(st.integers(1, 5))
     trades = tuple(
         Trade(
