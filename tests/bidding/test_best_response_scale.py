@@ -107,6 +107,7 @@ def test_two_member_cycle_is_detected_and_answered_with_anticipation() -> None:
     assert (mine[2] - mine[3]) / (game.players[0].cap_wh / 1000.0 * fine.span_micro) <= 1e-3
 
 
+@pytest.mark.slow  # two full runs of the dynamics (about 9 s)
 def test_target_settings_32_members_verified_and_reproducible() -> None:
     """32 members (seed 3): a 1e-3 equilibrium on the fine grid, verified by the
     independent check on the game's own grid (101 prices, own price +- one game

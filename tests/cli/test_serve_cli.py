@@ -64,6 +64,7 @@ def test_serve_bad_input(
     assert "Traceback" not in err
 
 
+@pytest.mark.slow  # waits out the retries (about 7 s)
 def test_unreachable_node_retried_and_ctrl_c_exits_cleanly(tmp_path: Path) -> None:
     run = _run_marker(tmp_path / "run")
     argv = [sys.executable, "-m", "gridledger.cli", "serve", str(run)]
