@@ -192,6 +192,7 @@ def test_node_killed_then_restarted(
     assert code == 0, said
 
 
+@pytest.mark.slow  # fast lane budget: two anvil nodes and three runs
 def test_node_restarted_from_older_state(
     reference: dict[str, Any],
     anvil_nodes: list[AnvilNode],
@@ -232,6 +233,7 @@ def test_node_restarted_from_older_state(
     assert code == 0, said
 
 
+@pytest.mark.slow  # fast lane budget: a run on anvil each (4-5 s), and the reference run
 @pytest.mark.parametrize(
     ("method", "number", "answer"),
     [
