@@ -245,6 +245,7 @@ def test_simbench_hv_grid_is_named_unsupported() -> None:
         load_feeder("1-HV-mixed--0-sw")
 
 
+@pytest.mark.slow  # fast lane budget: a run on the embedded chain (about 6 s)
 def test_meshed_curtailments_on_chain_audit_ok(tmp_path: Path) -> None:
     """The committed network of a meshed feeder (meshed dv_dp and PTDF) justifies the
     congestion stage's curtailments on chain: the run matches the reference and audits OK."""
