@@ -63,6 +63,7 @@ def test_run_on_a_node_without_keys_is_refused(
     assert not (out_dir / "chain").exists()
 
 
+@pytest.mark.slow  # fast lane budget: a run and an audit (about 5 s)
 def test_embedded_run_records_seed_keys_and_audit_checks_a_keys_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -201,6 +201,7 @@ def test_optimal_reference_certified(harness: FeeClearingHarness, market: tuple)
         assert err.error != "NonCanonicalOptimum"  # a welfare-level failure
 
 
+@pytest.mark.slow  # fast lane budget: 30 tampered optimal verdicts on chain (about 8 s)
 @settings(
     max_examples=30,
     deadline=None,

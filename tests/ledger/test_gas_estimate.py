@@ -86,7 +86,8 @@ def test_a_step_larger_than_a_block_is_named() -> None:
         txq.submit("openInterval 5", market_address, data, 5)
 
 
-def test_setup_is_paged_and_packed_intotx_gas_by_block() -> None:
+@pytest.mark.slow  # fast lane budget: 300 members set up (about 6 s)
+def test_setup_is_paged_and_packed_into_blocks() -> None:
     """300 members on a chain of 12M-gas blocks: registration and deposits in pages of
     128 members, no block over its gas limit, and the market works."""
     n = 300

@@ -95,7 +95,7 @@ def tree_verdicts(draw: Any) -> tuple[Any, ...]:
     return verdict_on(draw, _network(tree, n_trafos))
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=tree_verdicts())
 def test_tree_data_and_the_dense_reference_agree(verifier: Verifier, case: tuple[Any, ...]) -> None:
     net, rule, trades, margin, allowance, kind, rnd = case

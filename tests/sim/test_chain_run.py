@@ -40,6 +40,7 @@ def _run(out: Path, *extra: str) -> dict[str, Any]:
     return summary
 
 
+@pytest.mark.slow  # fast lane budget: a run on the embedded chain (about 7 s)
 def test_main_job_on_the_embedded_chain_audits_ok(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
