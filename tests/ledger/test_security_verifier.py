@@ -357,6 +357,25 @@ def verdict_on(draw: st.DrawFn, net: LinearNetwork) -> tuple[Any, ...]:
     return net, rule, trades, margin, allowance, draw(st.integers(0, 8)), draw(st.randoms())
 
 
+def agree(
+    verifier: Verifier, raw: bytes, case: tuple[Any, ...]
+) -> tuple[tuple[str, Any], Any, Any, Any]:
+    """Justify a verdict on the case's network, tamper with it as the case says, and check
+    that the contract on the committed bytes ``raw`` and the reference on the network
+    accept or reject it alike; the reference's outcome and the words checked."""
+    net, rule, trades, margin, allowance, kind, rnd = case
+    j = justify(rule, net, trades, margin, allowance)
+    curts, margins, cert = _tamper(kind, rnd, trades, j.curtailments, j.margins, j.certificate)
+    ref = _outcome(check_curtailments, net, rule, trades, curts, margins, cert)
+    chain = _outcome(verifier.verify, raw, rule, trades, curts, margins, cert)
+    event(chain[0])
+    assert chain[0] == ref[0]
+    assert tuple(chain[1]) == tuple(ref[1]) if ref[0] != "ok" else chain[1] == ref[1]
+    if kind == 0:
+        assert ref[0] == "ok"
+    return ref, curts, margins, cert
+
+
 def _tamper(
     kind: int,
     rnd: Any,
@@ -398,16 +417,8 @@ def _tamper(
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=verdicts())
 def test_reference_and_contract_agree(verifier: Verifier, case: tuple[Any, ...]) -> None:
-    net, rule, trades, margin, allowance, kind, rnd = case
-    j = justify(rule, net, trades, margin, allowance)
-    curts, margins, cert = _tamper(kind, rnd, trades, j.curtailments, j.margins, j.certificate)
-    ref = _outcome(check_curtailments, net, rule, trades, curts, margins, cert)
-    chain = _outcome(verifier.verify, net, rule, trades, curts, margins, cert)
-    event(chain[0])
-    assert chain[0] == ref[0]
-    assert tuple(chain[1]) == tuple(ref[1]) if ref[0] != "ok" else chain[1] == ref[1]
-    if kind == 0:
-        assert ref[0] == "ok"
+    net, rule, trades, *_ = case
+    ref, curts, margins, cert = agree(verifier, pack_network(net), case)
     if ref[0] == "ok":  # the audit's check of the recorded words agrees
         words = verifier_args(rule, trades, curts, margins, cert)[2:]
         assert check_recorded(pack_network(net), rule, trades, *words) == ref[1]
