@@ -1,11 +1,11 @@
 """Gas of the curtailment check on large radial feeders (SecurityVerifier data version 2).
 
 A radial feeder's committed network in tree form (one integer per bus and per branch,
-docs/security_on_chain.md) fits one data contract up to 1,754 buses. Rows: the gas of
-``verifyCurtailments`` (``eth_estimateGas`` on the embedded chain) for an lp verdict over
-21 trades that cuts the deepest seller for one violated bus row, on random trees of 300,
-1,000 and 1,754 buses and on a 1,754-bus tree with a 150-bus trunk (depth over 200), plus
-the bytes committed. Gas, not time: the figures do not depend on the machine.
+docs/security_on_chain.md) fits one data contract up to 1,754 buses, and shards beyond
+(docs/ledger.md). Rows: the gas of ``verifyCurtailments`` (``eth_estimateGas`` on the
+embedded chain) for an lp verdict over 21 trades that cuts the deepest seller for one
+violated bus row, on random trees of 300, 1,000, 1,754 and 5,000 buses (three shards) and
+on a 1,754-bus tree with a 150-bus trunk (depth over 200), plus the bytes committed. Gas, not time: the figures do not depend on the machine.
 
     python benchmarks/bench_network_tree.py
     python benchmarks/run.py --only network_tree
@@ -17,13 +17,10 @@ import random
 from typing import Any
 
 import numpy as np
+from datachain import DataChain
 from markets import random_radial_tree
 
-from gridledger.ledger.backends import EmbeddedBackend
-from gridledger.ledger.contracts import artifact
-from gridledger.ledger.deploy import create_address
-from gridledger.ledger.encoding import address_of, derive_key, sign_transaction
-from gridledger.ledger.network_data import data_contract_init_code, pack_network, verifier_args
+from gridledger.ledger.network_data import pack_network, verifier_args
 from gridledger.market.justification import linear_network_from_tree
 from gridledger.market.orders import Trade
 from gridledger.market.radial import RadialTree
@@ -36,30 +33,12 @@ CASES: tuple[tuple[str, int, int, int | None], ...] = (
     ("random tree", 1_000, 0, None),
     ("random tree", 1_754, 0, None),
     ("150-bus trunk", 1_754, 150, 40),
+    ("random tree", 5_000, 0, None),
 )
 
 
-class _Chain:
-    """An embedded chain with a SecurityVerifier; data contracts deployed on demand."""
-
-    def __init__(self) -> None:
-        self.key = derive_key(b"bench-network-tree", "dso")
-        self.sender = address_of(self.key)
-        self.backend = EmbeddedBackend(funded=[self.sender])
-        self.abi = artifact("SecurityVerifier")
-        self.verifier = self.create(self.abi.deploy_data(), 3_000_000)
-
-    def create(self, code: bytes, gas: int) -> bytes:
-        nonce = self.backend.nonce(self.sender)
-        raw = sign_transaction(self.backend.chain_id, self.key, None, code, gas, nonce, 10**9)
-        (result,) = self.backend.send([raw])
-        self.backend.seal()
-        assert result.status
-        return create_address(self.sender, nonce)
-
-
-def _case(chain: _Chain, tree: RadialTree) -> tuple[int, int, int]:
-    """(gas, bytes, depth) of an lp verdict cutting the deepest seller on ``tree``."""
+def _case(chain: DataChain, tree: RadialTree) -> tuple[int, int, int, int]:
+    """(gas, bytes, depth, shards) of an lp verdict cutting the deepest seller on ``tree``."""
     n = tree.n_buses
     net = linear_network_from_tree(tree, n - 1, 0, 900)
     raw = pack_network(net)
@@ -71,20 +50,20 @@ def _case(chain: _Chain, tree: RadialTree) -> tuple[int, int, int]:
     buses = [rng.randrange(n) for _ in range(20)] + [seller]
     trades = tuple(Trade(2 * i, 2 * i + 1, 500, 200_000, 50_000, 0, b) for i, b in enumerate(buses))
     j = justify("lp", net, trades, margin, np.zeros(net.n_rows, dtype=np.int64))
-    data = chain.create(data_contract_init_code(raw), 8_000_000)
+    data, shards, _ = chain.commit(raw)
     args = verifier_args("lp", trades, j.curtailments, j.margins, j.certificate)
-    payload = chain.abi.encode_call("verifyCurtailments", data, *args)
-    gas = chain.backend.estimate_gas(chain.sender, chain.verifier, payload, exact=True)
-    return gas, len(raw), int(tree.depth.max())
+    gas = chain.gas("verifyCurtailments", data, *args)
+    return gas, len(raw), int(tree.depth.max()), shards
 
 
 def run() -> list[dict[str, Any]]:
     """Rows for benchmarks/run.py."""
-    chain = _Chain()
+    chain = DataChain(b"bench-network-tree", "SecurityVerifier")
     rows = []
     for label, n, trunk, reach in CASES:
         tree = random_radial_tree(random.Random(9), n, n - 1, trunk, reach)
-        gas, size, depth = _case(chain, tree)
+        gas, size, depth, shards = _case(chain, tree)
+        where = f"{shards} shards" if shards else "one data contract"
         rows.append(
             {
                 "name": f"security_tree_{'trunk' if trunk else 'random'}_{n}_buses",
@@ -93,7 +72,7 @@ def run() -> list[dict[str, Any]]:
                 "target": 2**24,
                 "note": (
                     f"{label}, {n:,} buses, depth {depth}: verifyCurtailments of an lp verdict "
-                    f"over 21 trades, {size:,} bytes committed (one data contract: 24,575)"
+                    f"over 21 trades, {size:,} bytes committed ({where})"
                 ),
             }
         )

@@ -170,6 +170,7 @@ GROUPS: dict[str, Callable[[], list[Row]]] = {
     "scale_chain": _module_rows("bench_scale_chain"),
     "gas_scale": _module_rows("bench_gas_scale"),
     "network_tree": _module_rows("bench_network_tree"),
+    "data_shards": _module_rows("bench_data_shards"),
 }
 
 

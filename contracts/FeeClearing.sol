@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {DataShards} from "./DataShards.sol";
+
 /// @title FeeClearing
 /// @notice Verification of fee-aware clearing results (docs/methods.md section 3): the surplus-ranked
 ///         greedy rule of market/greedy.py re-executed to the unit, and the welfare-optimal rule
@@ -864,15 +866,18 @@ contract FeeClearingVerifier {
         return FeeClearing.verifyOptimal(c, fees, bids, trades, parties, duals);
     }
 
-    /// @dev Unpack the configuration and copy the fee table (code of `table` after its first byte).
+    /// @dev Unpack the configuration and read the fee table (code of `table` after its first
+    ///      byte, or the shards its directory lists).
     function _load(uint256 cfg, address table) private view returns (FeeClearing.Config memory c, bytes memory fees) {
         c = FeeClearing.Config(cfg >> 128, (cfg >> 64) & _U64, cfg & _U64);
         uint256 size = 4 * c.nBuses * c.nBuses;
-        uint256 codeSize = table.code.length;
-        if (codeSize != size + 1) revert FeeClearing.FeeTableLength(size, codeSize == 0 ? 0 : codeSize - 1);
-        fees = new bytes(size);
-        assembly ("memory-safe") {
-            extcodecopy(table, add(fees, 0x20), 1, size)
-        }
+        fees = DataShards.load(table);
+        if (fees.length != size) revert FeeClearing.FeeTableLength(size, fees.length);
+    }
+
+    /// @notice Length in bytes of the data committed at `data` (its shards' total for a
+    ///         directory; reverts with DataShards' errors if a shard does not match).
+    function dataBytes(address data) external view returns (uint256) {
+        return DataShards.load(data).length;
     }
 }

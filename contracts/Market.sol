@@ -632,6 +632,8 @@ contract Market is Escrow {
     /// @dev The table is stored once as the code of a data contract (0x00 || table, so it can
     ///      never run) and read by the verifier with EXTCODECOPY, instead of travelling in the
     ///      calldata of every clearing. The event repeats it so audits need only chain data.
+    ///      A table over MAX_FEE_TABLE_BYTES is given as a directory of shard contracts
+    ///      (contracts/DataShards.sol); the verifier checks that it holds 4 * nBuses_**2 bytes.
     function configureClearing(uint16 nBuses_, uint64 kappaNum_, uint64 kappaDen_, bytes calldata table)
         external
         onlyOperator
@@ -641,10 +643,10 @@ contract Market is Escrow {
         if (nBuses_ == 0 || kappaDen_ == 0 || kappaNum_ > kappaDen_) {
             revert FeeClearing.BadFeeConfig(nBuses_, kappaNum_, kappaDen_);
         }
-        uint256 size = table.length;
-        if (size != 4 * uint256(nBuses_) * nBuses_) revert FeeClearing.FeeTableLength(4 * uint256(nBuses_) * nBuses_, size);
-        if (size > MAX_FEE_TABLE_BYTES) revert FeeTableTooLarge(size);
         address data = _deployData(table);
+        uint256 size = 4 * uint256(nBuses_) * nBuses_;
+        uint256 got = feeVerifier.dataBytes(data);
+        if (got != size) revert FeeClearing.FeeTableLength(size, got);
         bytes32 h = keccak256(table);
         feeTableData = data;
         feeBuses = nBuses_;
@@ -652,17 +654,6 @@ contract Market is Escrow {
         kappaDen = kappaDen_;
         feeTableHash = h;
         emit ClearingConfigured(clearingRule, nBuses_, kappaNum_, kappaDen_, h, data, table);
-    }
-
-    /// @notice The configured fee table (empty before configureClearing), read from its data contract.
-    function feeTable() external view returns (bytes memory table) {
-        address data = feeTableData;
-        if (data == address(0)) return table;
-        uint256 size = data.code.length - 1;
-        table = new bytes(size);
-        assembly ("memory-safe") {
-            extcodecopy(data, add(table, 0x20), 1, size)
-        }
     }
 
     /// @notice Clear `interval` with the greedy rule (operator only): the operator submits the
@@ -734,6 +725,7 @@ contract Market is Escrow {
 
     /// @dev Deploy a data contract whose code is 0x00 || `table` (init code: copy and return).
     function _deployData(bytes calldata table) private returns (address data) {
+        if (table.length > MAX_FEE_TABLE_BYTES) revert FeeTableTooLarge(table.length);
         uint256 size = table.length + 1;
         assembly ("memory-safe") {
             let p := mload(0x40)
@@ -756,7 +748,6 @@ contract Market is Escrow {
         if (networkData != address(0)) revert NetworkAlreadyConfigured();
         bytes32 h = keccak256(table);
         _checkDso(keccak256(abi.encode(NETWORK_TYPEHASH, cfg, h)), dsoSig);
-        if (table.length > MAX_FEE_TABLE_BYTES) revert FeeTableTooLarge(table.length);
         address data = _deployData(table);
         networkData = data;
         networkCfg = cfg;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {DataShards} from "./DataShards.sol";
+
 /// @title SecurityVerifier
 /// @notice Checks that the curtailments of a security verdict are justified by the DSO's
 ///         committed linearised network (docs/security_on_chain.md): every curtailment names a
@@ -9,7 +11,7 @@ pragma solidity 0.8.28;
 ///         congestion rule an integer dual certificate also proves that no cheaper set of cuts
 ///         exists (up to one Wh per cut trade). Stateless; Market calls it from recordSecurity.
 /// @dev Network data: the code of a data contract, 0x00 || data (never runs), read with
-///      EXTCODECOPY. data = 16-byte header || R x nBuses big-endian int32 sensitivities:
+///      EXTCODECOPY, or a directory of shard contracts holding it in parts (DataShards). data = 16-byte header || R x nBuses big-endian int32 sensitivities:
 ///        header: version u8 (=1) | scaleExp u8 (=9) | nBuses u16 | nBusRows u16 | nLineRows u16
 ///                | nTrafoRows u16 | intervalSeconds u32 | 2 zero bytes
 ///        entry (r, b) at byte 16 + 4 * (r * nBuses + b): the growth of row r's margin, in 1e-9
@@ -141,15 +143,12 @@ contract SecurityVerifier {
     }
 
     // --------------------------------------------------------------- internals
-    /// @dev Copy the network data (code of `data` after its first byte) and check its size.
+    /// @dev Read the network data (code of `data` after its first byte, or the shards its
+    ///      directory lists: contracts/DataShards.sol) and check its size.
     function _load(address data) private view returns (Network memory net) {
-        uint256 codeSize = data.code.length;
-        uint256 got = codeSize == 0 ? 0 : codeSize - 1;
+        bytes memory table = DataShards.load(data);
+        uint256 got = table.length;
         if (got < HEADER_BYTES) revert NetworkDataLength(HEADER_BYTES, got);
-        bytes memory table = new bytes(got);
-        assembly ("memory-safe") {
-            extcodecopy(data, add(table, 0x20), 1, got)
-        }
         uint256 head;
         assembly ("memory-safe") {
             head := mload(add(table, 0x20))

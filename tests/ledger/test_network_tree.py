@@ -21,19 +21,15 @@ import pytest
 from benchmarks.markets import random_radial_tree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_security_verifier import Rejected, Verifier, agree, verdict_on
+from test_security_verifier import Rejected, Verifier, agree, lp_verdict_agrees, verdict_on
 
 from gridledger.cli import main
 from gridledger.errors import ChainError
 from gridledger.grid import load_feeder
 from gridledger.grid.sensitivities import sensitivities
 from gridledger.ledger import Ledger
-from gridledger.ledger.backends import EmbeddedBackend
-from gridledger.ledger.contracts import artifact
-from gridledger.ledger.encoding import address_of, derive_key
 from gridledger.ledger.network_data import (
     MAX_NETWORK_BYTES,
-    NetworkDataTooLarge,
     max_tree_buses,
     pack_network,
     pack_tree,
@@ -41,24 +37,17 @@ from gridledger.ledger.network_data import (
 )
 from gridledger.market.justification import (
     LinearNetwork,
-    check_curtailments,
     linear_network_from_tree,
 )
-from gridledger.market.orders import Trade
 from gridledger.market.radial import RadialTree
-from gridledger.security.justification import justify, linear_network
+from gridledger.security.justification import linear_network
 
 STRESSED = Path(__file__).resolve().parents[2] / "scenarios" / "ieee33_stressed.toml"
 
 
 @pytest.fixture(scope="module")
 def verifier() -> Iterator[Verifier]:
-    key = derive_key(b"tests-network-tree", "dso")
-    backend = EmbeddedBackend(funded=[address_of(key)])
-    abi = artifact("SecurityVerifier")
-    v = Verifier(backend, key, b"", abi, {})
-    v.address = v._create(abi.deploy_data(), 3_000_000)
-    yield v
+    yield Verifier.deploy(b"tests-network-tree")
 
 
 def random_tree(rng: random.Random, n: int, n_lines: int, n_trafos: int) -> RadialTree:
@@ -163,18 +152,9 @@ def test_a_1754_bus_radial_feeder_fits_one_data_contract(verifier: Verifier) -> 
     raw = pack_network(net)  # too large for version 1: packed as a tree
     assert raw[0] == 2 and len(raw) <= MAX_NETWORK_BYTES
     deeper = random_tree(random.Random(9), n + 1, n, 0)
-    with pytest.raises(NetworkDataTooLarge, match="up to 1754 buses"):
-        pack_network(_network(deeper))
-    # a verdict cutting the deepest seller for the row of a deep bus passes on chain
-    seller = int(np.argmax(tree.depth))
-    row = next(r for r in range(n - 1) if net.relief_at(r, seller) > 0)
-    margin = np.zeros(net.n_rows, dtype=np.int64)
-    margin[row] = -100
-    trades = (Trade(0, 1, 500, 200_000, 50_000, 0, seller),)
-    j = justify("lp", net, trades, margin, np.zeros(net.n_rows, dtype=np.int64))
-    assert j.curtailed_wh > 0
-    cost = verifier.verify(raw, "lp", trades, j.curtailments, j.margins, j.certificate)
-    assert cost == check_curtailments(net, "lp", trades, j.curtailments, j.margins, j.certificate)
+    raw_deeper = pack_network(_network(deeper))  # one bus more: deployed in shards
+    assert raw_deeper[0] == 2 and len(raw_deeper) > MAX_NETWORK_BYTES
+    lp_verdict_agrees(verifier, net, raw)
 
 
 @pytest.mark.slow

@@ -25,6 +25,7 @@ from gridledger.ledger.network_data import (
     NetworkDataTooLarge,
     check_recorded,
     data_contract_init_code,
+    max_meshed_buses,
     max_radial_buses,
     network_hash,
     pack_margin,
@@ -33,6 +34,7 @@ from gridledger.ledger.network_data import (
     unpack_network,
     verifier_args,
 )
+from gridledger.ledger.shards import MAX_SHARD_BYTES, directory, init_code, split
 from gridledger.market.justification import (
     DUAL_SCALE,
     LinearNetwork,
@@ -68,6 +70,15 @@ class Verifier:
     abi: Artifact
     networks: dict[bytes, bytes]
 
+    @classmethod
+    def deploy(cls, label: bytes) -> Verifier:
+        """A SecurityVerifier on a new embedded chain, sent by an account of ``label``."""
+        key = derive_key(label, "dso")
+        abi = artifact("SecurityVerifier")
+        v = cls(EmbeddedBackend(funded=[address_of(key)]), key, b"", abi, {})
+        v.address = v._create(abi.deploy_data(), 3_000_000)
+        return v
+
     @property
     def sender(self) -> bytes:
         return address_of(self.key)
@@ -81,9 +92,15 @@ class Verifier:
         return create_address(self.sender, nonce)
 
     def data(self, raw: bytes) -> bytes:
-        """Address of a data contract holding ``0x00 || raw`` (deployed once per content)."""
+        """Address of a data contract holding ``0x00 || raw`` (deployed once per content),
+        or over one contract of the directory of ``raw``'s shards (as the ledger deploys)."""
         if raw not in self.networks:
-            self.networks[raw] = self._create(data_contract_init_code(raw), 6_000_000)
+            if len(raw) <= MAX_SHARD_BYTES:
+                self.networks[raw] = self._create(data_contract_init_code(raw), 6_000_000)
+            else:
+                chunks = split(raw)
+                at = [self._create(init_code(c), 6_000_000) for c in chunks]
+                self.networks[raw] = self._create(init_code(directory(chunks, at)), 6_000_000)
         return self.networks[raw]
 
     def verify(
@@ -128,12 +145,7 @@ class Verifier:
 
 @pytest.fixture(scope="module")
 def verifier() -> Iterator[Verifier]:
-    key = derive_key(b"tests-security-verifier", "dso")
-    backend = EmbeddedBackend(funded=[address_of(key)])
-    abi = artifact("SecurityVerifier")
-    v = Verifier(backend, key, b"", abi, {})
-    v.address = v._create(abi.deploy_data(), 3_000_000)
-    yield v
+    yield Verifier.deploy(b"tests-security-verifier")
 
 
 def _outcome(fn: Any, *args: Any, **kw: Any) -> tuple[str, Any]:
@@ -432,10 +444,14 @@ def test_network_bytes_round_trip_and_limits() -> None:
     assert np.array_equal(back.relief, NET.relief) and back.interval_s == 900
     assert len(network_hash(raw)) == 32
     assert max_radial_buses() == 55
-    n = 56
+    assert max_meshed_buses() == 443
+    n = 444
     big = LinearNetwork(n, n - 1, n - 1, 0, 900, np.zeros((2 * (n - 1), n), dtype=np.int64))
-    with pytest.raises(NetworkDataTooLarge):
+    with pytest.raises(NetworkDataTooLarge, match="64 data contracts"):
         pack_network(big)
+    n = 56  # over one data contract: packed whole, deployed in shards
+    big = LinearNetwork(n, n - 1, n - 1, 0, 900, np.zeros((2 * (n - 1), n), dtype=np.int64))
+    assert len(pack_network(big)) == 16 + 4 * 110 * 56 > MAX_NETWORK_BYTES
     fits = LinearNetwork(55, 54, 54, 0, 900, np.zeros((108, 55), dtype=np.int64))
     assert len(pack_network(fits)) <= MAX_NETWORK_BYTES
     m = RowMargin("line", 3, -(1 << 40), 12345)
@@ -473,3 +489,18 @@ def test_ieee33_stressed_verdicts_pass_on_chain(verifier: Verifier, rule: str) -
     assert checked >= 10
     # a 33-bus verdict (about 20 trades, a few rows) costs well under a block's gas
     assert max(gas) < 1_500_000
+
+
+def lp_verdict_agrees(verifier: Verifier, net: LinearNetwork, raw: bytes) -> None:
+    """An lp verdict cutting the deepest seller of ``net``'s tree for the row of a deep bus
+    passes on chain from the committed bytes ``raw``, at the reference's cost."""
+    assert net.tree is not None
+    seller = int(np.argmax(net.tree.depth))
+    row = next(r for r in range(net.n_bus_rows) if net.relief_at(r, seller) > 0)
+    margin = np.zeros(net.n_rows, dtype=np.int64)
+    margin[row] = -100
+    trades = (Trade(0, 1, 500, 200_000, 50_000, 0, seller),)
+    j = justify("lp", net, trades, margin, np.zeros(net.n_rows, dtype=np.int64))
+    assert j.curtailed_wh > 0
+    cost = verifier.verify(raw, "lp", trades, j.curtailments, j.margins, j.certificate)
+    assert cost == check_curtailments(net, "lp", trades, j.curtailments, j.margins, j.certificate)

@@ -41,6 +41,7 @@ from gridledger.ledger.network_data import check_recorded, unpack_network
 from gridledger.ledger.reader import ChainReader
 from gridledger.ledger.receipts import Receipts
 from gridledger.ledger.reference import deltas_from_event, unpack_fee_table
+from gridledger.ledger.shards import resolve
 from gridledger.market.double_auction import clear_uniform
 from gridledger.market.greedy import clear_greedy
 from gridledger.market.justification import RULE_IDS, LinearNetwork, UnjustifiedCurtailment
@@ -57,9 +58,12 @@ def _address(value: Any) -> bytes:
     return bytes.fromhex(value[2:]) if isinstance(value, str) else bytes(value)
 
 
-def _network_check(events: Sequence[DecodedEvent]) -> VerdictCheck | None:
+def _network_check(
+    events: Sequence[DecodedEvent], code_at: Callable[[bytes], bytes]
+) -> VerdictCheck | None:
     """The reference check of curtailments against the network committed on chain (its
-    ``NetworkConfigured`` event); None without a checked network."""
+    ``NetworkConfigured`` event, with the shards its directory lists read by ``code_at``);
+    None without a checked network."""
     found = [e for e in events if e.name == "NetworkConfigured"]
     if not found:
         return None
@@ -68,7 +72,7 @@ def _network_check(events: Sequence[DecodedEvent]) -> VerdictCheck | None:
     if cfg not in rules:
         return None  # signed-only: the DSO's signature is all there is to check
     try:
-        network: LinearNetwork | None = unpack_network(table)
+        network: LinearNetwork | None = unpack_network(resolve(table, code_at))
         damaged = ""
     except ChainError as error:
         network, damaged = None, str(error)
@@ -170,11 +174,16 @@ def _clearing_rule(
     rule = int(ledger.view("clearingRule")[0])
     if rule == CLEARING_RULE_IDS["uniform"]:
         return clear_uniform
-    packed = bytes(ledger.view("feeTable")[0])
+    code = ledger.backend.code(_address(ledger.view("feeTableData")[0]))
     recorded = bytes(ledger.view("feeTableHash")[0])
-    if keccak(packed) != recorded:
+    if keccak(code[1:]) != recorded:
         report.problems.append("fee table read from its data contract differs from feeTableHash")
     n_buses = int(ledger.view("feeBuses")[0])
+    try:
+        packed = resolve(code[1:], ledger.backend.code)
+    except ChainError as error:
+        report.problems.append(f"fee table cannot be read from its shards: {error}")
+        packed = bytes(4 * n_buses * n_buses)
     fees = unpack_fee_table(packed, n_buses)
     kappa = Fraction(int(ledger.view("kappaNum")[0]), int(ledger.view("kappaDen")[0]))
     if rule == CLEARING_RULE_IDS["greedy"]:
@@ -274,7 +283,9 @@ def audit(
     report.findings += dropped_bids(events, receipts or {})
     report.findings += missing_readings(events)
     domain, dso = bytes(ledger.view("domainSeparator")[0]), _address(ledger.view("dso")[0])
-    report.findings += unsigned_verdicts(events, domain, dso, justify or _network_check(events))
+    report.findings += unsigned_verdicts(
+        events, domain, dso, justify or _network_check(events, ledger.backend.code)
+    )
     report.findings += AccountReplay(retail).run(events)
     if report.missing:
         report.problems.append(

@@ -114,6 +114,10 @@ class Backend(ABC):
         them already). :meth:`send` of the same transactions then only mines them."""
 
     @abstractmethod
+    def code(self, address: bytes) -> bytes:
+        """The contract code at ``address`` (empty: no contract)."""
+
+    @abstractmethod
     def logs(self, address: bytes, from_block: int = 0) -> list[LogEntry]:
         """All logs emitted by ``address`` from ``from_block`` on, in chain order."""
 

@@ -23,6 +23,7 @@ from gridledger.errors import ChainError
 from gridledger.ledger.contracts import Artifact, artifact
 from gridledger.ledger.fee_clearing import kappa_args, pack_fee_table
 from gridledger.ledger.keys import PublicKeys
+from gridledger.ledger.shards import MAX_SHARD_BYTES, DataTooLarge, directory, init_code, split
 from gridledger.market.settlement import Tariffs
 
 __all__ = [
@@ -41,6 +42,8 @@ __all__ = [
     "MemberLike",
     "NetworkCommitment",
     "clearing_config",
+    "configured_data",
+    "configured_network",
     "create_address",
     "members_for_ledger",
     "plan_deployment",
@@ -157,6 +160,9 @@ class Deployment:
     grid: bytes
     timing: ChainTiming = ChainTiming()
     network: NetworkCommitment | None = None
+    # Data contracts holding a fee table or network in parts (set by plan_deployment for
+    # setup; not saved in ledger.json: the directories on chain list them).
+    shards: tuple[bytes, ...] = ()
 
 
 def create_address(sender: bytes, nonce: int) -> bytes:
@@ -200,14 +206,51 @@ def clearing_config(
             f"{MAX_OPTIMAL_BUSES} buses, the fee table has {table.shape[0]}; use greedy"
         )
         raise ChainError(message)
-    if len(packed) > MAX_FEE_TABLE_BYTES:
+    try:
+        split(packed)
+    except DataTooLarge as error:
         message = (
-            f"setup(): fee table of {table.shape[0]} buses is {len(packed)} bytes; one data "
-            f"contract holds at most {MAX_FEE_TABLE_BYTES} (78 buses): run this feeder off "
+            f"setup(): fee table of {table.shape[0]} buses: {error}: run this feeder off "
             'chain (chain.backend = "none", --chain none) or without a network fee'
         )
-        raise ChainError(message)
+        raise ChainError(message) from error
     return ClearingConfig(clearing, table, kappa_frac), packed
+
+
+def _chunks(data: bytes | None) -> list[bytes]:
+    """The chunks ``data`` is deployed in as shards (none when one data contract holds it)."""
+    return [] if data is None or len(data) <= MAX_SHARD_BYTES else split(data)
+
+
+def configured_data(
+    table: bytes | None, network: bytes | None, addresses: Sequence[bytes]
+) -> tuple[bytes | None, bytes | None, list[bytes]]:
+    """What ``configureClearing`` and ``configureNetwork`` are given for the packed fee
+    ``table`` and ``network`` (each itself, or when over one data contract the directory of
+    its shards at ``addresses``: :mod:`~gridledger.ledger.shards`) and the chunks the
+    shards hold, in deployment order."""
+    given: list[bytes | None] = []
+    chunks: list[bytes] = []
+    for data in (table, network):
+        parts = _chunks(data)
+        if parts:
+            at = addresses[len(chunks) : len(chunks) + len(parts)]
+            given.append(directory(parts, at))
+            chunks += parts
+        else:
+            given.append(data)
+    if len(chunks) != len(addresses):
+        message = f"setup(): {len(chunks)} data shards planned at {len(addresses)} addresses"
+        raise ChainError(message)
+    return given[0], given[1], chunks
+
+
+def configured_network(d: Deployment, table: bytes | None) -> bytes:
+    """The network bytes ``configureNetwork`` is given, and the DSO signs: the packed
+    network, or the directory of its shards (``table``: the packed fee table, whose shards
+    come first)."""
+    network = b"" if d.network is None else d.network.table
+    return configured_data(table, network, d.shards)[1] or b""
 
 
 def plan_deployment(
@@ -227,7 +270,8 @@ def plan_deployment(
 
     The ``operator``'s transactions ``nonce`` .. ``nonce + 5`` create the token, the
     clearing checker, the settlement calculator, the curtailment verifier, the entry checks
-    library and the Market (linked to that library).
+    library and the Market (linked to that library); the next ones create the data shards of
+    a fee table or network over one data contract (:func:`configured_data`).
     ``deposits_micro`` is ``(per member, GRID account)``, GRID None: the members' total.
     ``clearing`` is ``(rule, fees, kappa)`` (:func:`clearing_config`); ``parties`` the DSO's
     and the GRID account's addresses; ``network`` the DSO's linearised network, if any.
@@ -236,6 +280,8 @@ def plan_deployment(
         message = f"setup(): rounds={rounds} must be in 1..255"
         raise ChainError(message)
     config, table = clearing_config(*clearing, members)
+    n_shards = len(_chunks(table)) + len(_chunks(None if network is None else network.table))
+    shards = tuple(create_address(operator, nonce + 6 + k) for k in range(n_shards))
     by_id = {m.id: m for m in members}
     deposit_micro, grid_micro = deposits_micro
     deployment = Deployment(
@@ -252,6 +298,7 @@ def plan_deployment(
         grid=parties[1],
         timing=timing,
         network=network,
+        shards=shards,
     )
     return deployment, table
 
@@ -306,19 +353,25 @@ def setup_transactions(
         ("deploy entry checks", None, artifact("EntryChecker").deploy_data()),
         ("deploy market", None, market_abi.deploy_data(config, library=h.entries)),
     ]
-    if table is not None:
+    fee_data, net_data, chunks = configured_data(
+        table, None if d.network is None else d.network.table, d.shards
+    )
+    for k, part in enumerate(chunks):
+        steps.append((f"deploy data shard {k}", None, init_code(part)))
+    if fee_data is not None:
         assert d.clearing.fees is not None
         n_buses = int(d.clearing.fees.shape[0])
         kappa = kappa_args(d.clearing.kappa)
-        data = market_abi.encode_call("configureClearing", n_buses, *kappa, table)
+        data = market_abi.encode_call("configureClearing", n_buses, *kappa, fee_data)
         steps.append(("configure clearing", d.market, data))
     if d.network is not None:
         if network_sig is None:
             message = "setup(): the network commitment needs the DSO's signature"
             raise ChainError(message)
-        net = d.network
-        data = market_abi.encode_call("configureNetwork", net.cfg, net.table, list(network_sig))
-        steps.append(("configure network", d.market, data))
+        args = (d.network.cfg, net_data, list(network_sig))
+        steps.append(
+            ("configure network", d.market, market_abi.encode_call("configureNetwork", *args))
+        )
     for start in range(0, len(d.members), SETUP_PAGE_MEMBERS):
         chunk = d.members[start : start + SETUP_PAGE_MEMBERS]
         data = market_abi.encode_call(

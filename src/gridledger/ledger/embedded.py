@@ -209,6 +209,9 @@ class EmbeddedBackend(Backend):
         self._receipts = []
         self._cumulative_gas = 0
 
+    def code(self, address: bytes) -> bytes:
+        return bytes(self._state_vm().state.get_code(address))
+
     def call(self, sender: bytes, to: bytes, data: bytes) -> bytes:
         vm = self._state_vm()
         state = vm.state

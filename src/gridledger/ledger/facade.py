@@ -1,10 +1,9 @@
 """The ``Ledger`` facade: the simulation's one entry point to the chain.
 
-One ``Ledger`` drives one market deployment on one backend. Per interval the
-simulation calls, in order: :meth:`Ledger.record_round` (once per round),
-:meth:`Ledger.clear`, :meth:`Ledger.record_security`, :meth:`Ledger.record_readings`,
-:meth:`Ledger.settle`, :meth:`Ledger.end_interval`: ``rounds + 4`` transactions per
-interval or more (paged), sent by the operator with explicit nonces and gas limits.
+One ``Ledger`` drives one market on one backend. Per interval the simulation calls
+:meth:`Ledger.record_round` (per round), :meth:`Ledger.clear`, :meth:`Ledger.record_security`,
+:meth:`Ledger.record_readings`, :meth:`Ledger.settle` and :meth:`Ledger.end_interval`: at least
+``rounds + 4`` operator transactions (more when paged), with explicit nonces and gas limits.
 
 With a ``state_dir`` the deployment and every sealed block's transactions are saved
 (:mod:`~gridledger.ledger.store`); :meth:`Ledger.connect` reattaches to them (embedded:
@@ -36,6 +35,7 @@ from gridledger.ledger.deploy import (
     Deployment,
     LedgerMember,
     NetworkCommitment,
+    configured_network,
     plan_deployment,
     setup_transactions,
 )
@@ -308,7 +308,7 @@ class Ledger(ChainReader):
         network_sig = None
         if network is not None:
             domain = enc.domain_separator(self.backend.chain_id, d.market)
-            digest = enc.network_digest(domain, network.cfg, network.table)
+            digest = enc.network_digest(domain, network.cfg, configured_network(d, table))
             network_sig = self.keys.dso.sign_digest(digest)
         for label, to, data in setup_transactions(self.keys, abis, d, table, network_sig):
             self.txq.submit(label, to, data, None)

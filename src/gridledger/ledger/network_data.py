@@ -19,9 +19,10 @@ bus and one row per branch of a radial feeder (R = 2 (B - 1)), up to B = 55 buse
     body: per bus (8 bytes): parent u16 | depth u16 | value int32,
           then per branch row (6 bytes): child u16 | value int32
 
-which fits up to 1,754 buses (:func:`max_tree_buses`). Larger networks, and meshed ones
-past 55 buses, raise :class:`NetworkDataTooLarge` (sharding the data over several
-contracts is not built).
+which fits up to 1,754 buses in one data contract (:func:`max_tree_buses`). Data over one
+contract is deployed in shards that a directory lists (:mod:`~gridledger.ledger.shards`):
+a radial feeder of up to 65,535 buses (the u16 fields), a meshed one of up to
+:func:`max_meshed_buses` (443); larger ones raise :class:`NetworkDataTooLarge`.
 
 Per interval the verdict carries margin words (:func:`pack_margin`)::
 
@@ -41,6 +42,7 @@ from eth_utils import keccak
 
 from gridledger.errors import ChainError
 from gridledger.ledger.encoding import pack_curtailment, pack_trades, unpack_curtailment
+from gridledger.ledger.shards import MAX_DATA_BYTES, MAX_SHARDS, DataTooLarge, init_code
 from gridledger.market.justification import (
     ELEMENT_KINDS,
     RULE_IDS,
@@ -60,6 +62,7 @@ __all__ = [
     "NetworkDataTooLarge",
     "check_recorded",
     "data_contract_init_code",
+    "max_meshed_buses",
     "max_radial_buses",
     "max_tree_buses",
     "network_bytes",
@@ -83,7 +86,7 @@ _KIND_NAMES = {v: k for k, v in ELEMENT_KINDS.items()}
 
 
 class NetworkDataTooLarge(ChainError):
-    """The packed network exceeds one data contract (``MAX_NETWORK_BYTES``)."""
+    """The packed network exceeds what the chain holds (:data:`MAX_SHARDS` data contracts)."""
 
 
 def network_bytes(n_buses: int, n_rows: int) -> int:
@@ -101,12 +104,19 @@ def max_tree_buses() -> int:
     return (MAX_NETWORK_BYTES - HEADER_BYTES + 6) // 14
 
 
-def max_radial_buses() -> int:
-    """Largest radial feeder (R = 2 (B - 1) rows) whose data fits one data contract."""
+def max_radial_buses(limit: int = MAX_NETWORK_BYTES) -> int:
+    """Largest feeder with R = 2 (B - 1) rows whose dense data fits ``limit`` bytes (one
+    data contract by default)."""
     b = 1
-    while network_bytes(b + 1, 2 * b) <= MAX_NETWORK_BYTES:
+    while network_bytes(b + 1, 2 * b) <= limit:
         b += 1
     return b
+
+
+def max_meshed_buses() -> int:
+    """Largest feeder with R = 2 (B - 1) rows whose dense data fits :data:`MAX_SHARDS`
+    shard contracts (a meshed feeder has a few more rows: its closing branches)."""
+    return max_radial_buses(MAX_DATA_BYTES)
 
 
 def pack_network(net: LinearNetwork) -> bytes:
@@ -118,11 +128,12 @@ def pack_network(net: LinearNetwork) -> bytes:
     size = network_bytes(net.n_buses, net.n_rows)
     if size > MAX_NETWORK_BYTES and net.tree is not None:
         return pack_tree(net)
-    if size > MAX_NETWORK_BYTES:
+    if size > MAX_DATA_BYTES:
         message = (
-            f"linearised network of {net.n_buses} buses and {net.n_rows} rows needs {size} bytes; "
-            f"one data contract holds {MAX_NETWORK_BYTES} (a meshed feeder of up to "
-            f"{max_radial_buses()} buses; a radial one of up to {max_tree_buses()} in tree form)"
+            f"linearised network of {net.n_buses} buses and {net.n_rows} rows needs "
+            f"{size:,} bytes; {MAX_SHARDS} data contracts hold {MAX_DATA_BYTES:,} (a meshed "
+            f"feeder of up to {max_meshed_buses()} buses; a radial one of up to 65,535 in "
+            "tree form)"
         )
         raise NetworkDataTooLarge(message)
     header = _header(NETWORK_VERSION, counts, net.interval_s)
@@ -146,10 +157,10 @@ def pack_tree(net: LinearNetwork) -> bytes:
         raise ChainError(message)
     counts = (net.n_buses, net.n_bus_rows, net.n_line_rows, net.n_trafo_rows)
     size = tree_bytes(net.n_buses, net.n_line_rows + net.n_trafo_rows)
-    if size > MAX_NETWORK_BYTES:
+    if size > MAX_DATA_BYTES or any(not 0 <= c <= 0xFFFF for c in counts):
         message = (
-            f"radial network of {net.n_buses} buses needs {size} bytes in its tree form; one "
-            f"data contract holds {MAX_NETWORK_BYTES} (up to {max_tree_buses()} buses)"
+            f"radial network of {net.n_buses} buses needs {size:,} bytes in its tree form; "
+            f"{MAX_SHARDS} data contracts hold {MAX_DATA_BYTES:,} (the u16 fields 65,535 buses)"
         )
         raise NetworkDataTooLarge(message)
     nodes = np.zeros(net.n_buses, dtype=[("p", ">u2"), ("d", ">u2"), ("v", ">i4")])
@@ -237,12 +248,10 @@ def unpack_margin(word: int) -> RowMargin:
 
 def data_contract_init_code(data: bytes) -> bytes:
     """Init code deploying a data contract whose code is ``0x00 || data`` (as Market does)."""
-    size = len(data) + 1
-    if size > MAX_NETWORK_BYTES + 1:
-        message = f"data of {len(data)} bytes exceeds one data contract ({MAX_NETWORK_BYTES})"
-        raise NetworkDataTooLarge(message)
-    # PUSH2 size, DUP1, PUSH1 12, PUSH1 0, CODECOPY, PUSH1 0, RETURN; then the code
-    return b"\x61" + size.to_bytes(2, "big") + bytes.fromhex("80600c6000396000f3") + b"\x00" + data
+    try:
+        return init_code(data)
+    except DataTooLarge as error:
+        raise NetworkDataTooLarge(str(error)) from error
 
 
 def verifier_args(

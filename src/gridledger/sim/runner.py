@@ -217,9 +217,10 @@ def connection_limits_wh(world: World) -> dict[int, int]:
 
 def network_commitment(world: World) -> NetworkCommitment | None:
     """The DSO's linearised network to commit at setup, for the scenario's congestion rule
-    (None without congestion management: then no curtailment can be recorded). A feeder
-    too large for one data contract is committed as signed-only: the DSO signs its
-    verdicts, the chain does not check the curtailments (docs/trust.md)."""
+    (None without congestion management: then no curtailment can be recorded). Data over
+    one contract is deployed in shards at setup; a feeder too large even for those (a
+    meshed one past 443 buses) is committed as signed-only: the DSO signs its verdicts,
+    the chain does not check the curtailments (docs/trust.md)."""
     rule = world.scenario.security.congestion
     if rule not in RULE_IDS:
         return None
