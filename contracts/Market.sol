@@ -22,6 +22,7 @@ interface ICurtailmentVerifier {
         uint256[] calldata margins,
         uint256[] calldata certificate
     ) external view returns (uint256 lostSurplusWhMicro);
+
 }
 
 /// @title Market
@@ -128,6 +129,8 @@ contract Market is Escrow {
     /// @notice Network configuration of a feeder too large for one data contract: the DSO
     ///         signs its verdicts, but curtailments are not checked on chain (docs/trust.md).
     uint256 public constant NETWORK_SIGNED_ONLY = type(uint256).max;
+    /// @dev SecurityVerifier.NETWORK_CHECKED: the committed data was checked in configureNetwork.
+    uint256 private constant _NETWORK_CHECKED = 1 << 128;
 
     /// @notice EIP-712 type of a bid.
     bytes32 public constant BID_TYPEHASH = BID_TYPE;
@@ -743,12 +746,20 @@ contract Market is Escrow {
     ///         Network(cfg, keccak256(table))): the sensitivities and limits the curtailment
     ///         checks use (layout: contracts/SecurityVerifier.sol), stored as a data contract;
     ///         `cfg` is the congestion rule the verifier checks (0 greedy, 1 lp), or
-    ///         NETWORK_SIGNED_ONLY with an empty table for a feeder too large to commit.
+    ///         NETWORK_SIGNED_ONLY with an empty table for a feeder too large to commit. The
+    ///         data is checked once here (the verifier on an empty verdict: its size, a tree's
+    ///         shape, the rule), so malformed data is refused before any verdict needs it.
     function configureNetwork(uint256 cfg, bytes calldata table, bytes32[2] calldata dsoSig) external onlyOperator {
         if (networkData != address(0)) revert NetworkAlreadyConfigured();
         bytes32 h = keccak256(table);
         _checkDso(keccak256(abi.encode(NETWORK_TYPEHASH, cfg, h)), dsoSig);
         address data = _deployData(table);
+        if (cfg != NETWORK_SIGNED_ONLY) {
+            uint256[] memory none = new uint256[](0);
+            // An empty verdict costs nothing: any other answer is not the deployed verifier's.
+            uint256 cost = curtailmentVerifier.verifyCurtailments(data, cfg & ~_NETWORK_CHECKED, none, none, none, none);
+            if (cost != 0) revert BadConfig();
+        }
         networkData = data;
         networkCfg = cfg;
         networkHash = h;
@@ -792,7 +803,7 @@ contract Market is Escrow {
             uint256 lost = 0;
             if (networkCfg != NETWORK_SIGNED_ONLY) {
                 lost = curtailmentVerifier.verifyCurtailments(
-                    networkData, networkCfg, trades, ev.curtailments, ev.margins, ev.certificate
+                    networkData, networkCfg | _NETWORK_CHECKED, trades, ev.curtailments, ev.margins, ev.certificate
                 );
             }
             emit CurtailmentEvidence(interval, ev.margins, ev.certificate, lost);

@@ -44,6 +44,10 @@ contract SecurityVerifier {
     uint256 public constant RULE_GREEDY = 0;
     /// @notice Configuration: lp congestion rule (feasibility and least cost certificate).
     uint256 public constant RULE_LP = 1;
+    /// @notice Configuration flag: the network data was checked when it was committed (Market
+    ///         calls verifyCurtailments without it, on an empty verdict, in configureNetwork), so
+    ///         a tree need not be checked again; Market sets it on every verdict.
+    uint256 public constant NETWORK_CHECKED = 1 << 128;
     /// @notice Length of the network data header (bytes).
     uint256 public constant HEADER_BYTES = 16;
     /// @notice Largest network data one data contract can hold (EIP-170 code size - 1).
@@ -108,7 +112,7 @@ contract SecurityVerifier {
     /// @notice Revert unless the curtailments are justified by the network in data contract
     ///         `data` and the DSO's margins.
     /// @param data Data contract holding 0x00 || network data (see the contract notes).
-    /// @param cfg RULE_GREEDY or RULE_LP.
+    /// @param cfg RULE_GREEDY or RULE_LP, with NETWORK_CHECKED if `data` was checked before.
     /// @param trades The interval's cleared trade word pairs.
     /// @param curtailments Curtailment words (each names the row its cut relieves).
     /// @param margins Margin words of every row the cuts are made for, rows ascending.
@@ -123,14 +127,15 @@ contract SecurityVerifier {
         uint256[] calldata margins,
         uint256[] calldata certificate
     ) external view returns (uint256 costWhMicro) {
-        if (cfg > RULE_LP) revert BadSecurityConfig(cfg);
-        Network memory net = _load(data);
+        uint256 rule = cfg & ~NETWORK_CHECKED;
+        if (rule > RULE_LP) revert BadSecurityConfig(cfg);
+        Network memory net = _load(data, cfg == rule);
         if (trades.length % 2 != 0) revert BadTradeWords(trades.length);
         (uint256[] memory rows, int256[] memory need) = _margins(net, margins);
         uint256[] memory cut = _cuts(net, trades, curtailments, rows);
         _relieved(net, trades, cut, rows, need);
         costWhMicro = _cost(trades, cut);
-        if (cfg == RULE_LP) {
+        if (rule == RULE_LP) {
             _certify(net, trades, cut, rows, need, certificate, costWhMicro);
         } else if (certificate.length != 0) {
             revert CertificateLength(0, certificate.length);
@@ -139,13 +144,13 @@ contract SecurityVerifier {
 
     /// @notice The committed row of element (`kind`, `index`), or type(uint256).max if none.
     function rowOf(address data, uint256 kind, uint256 index) external view returns (uint256) {
-        return _row(_load(data), kind, index);
+        return _row(_load(data, true), kind, index);
     }
 
     // --------------------------------------------------------------- internals
     /// @dev Read the network data (code of `data` after its first byte, or the shards its
     ///      directory lists: contracts/DataShards.sol) and check its size.
-    function _load(address data) private view returns (Network memory net) {
+    function _load(address data, bool checkTree) private view returns (Network memory net) {
         bytes memory table = DataShards.load(data);
         uint256 got = table.length;
         if (got < HEADER_BYTES) revert NetworkDataLength(HEADER_BYTES, got);
@@ -164,7 +169,7 @@ contract SecurityVerifier {
             : HEADER_BYTES + 4 * nRows * net.nBuses;
         if ((net.version != 1 && net.version != 2) || got != expected) revert NetworkDataLength(expected, got);
         net.table = table;
-        if (net.version == 2) _checkTree(net);
+        if (net.version == 2 && checkTree) _checkTree(net);
     }
 
     /// @dev Version 2: the root is its own parent at depth 0, every other bus is one deeper than

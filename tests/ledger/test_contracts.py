@@ -10,6 +10,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from eth_utils import to_checksum_address
 from ledgerkit import (
@@ -28,10 +29,26 @@ from gridledger.errors import ChainError
 from gridledger.ledger import encoding as enc
 from gridledger.ledger.backends import CallReverted
 from gridledger.ledger.contracts import artifact, decode_error
+from gridledger.ledger.network_data import pack_tree
 from gridledger.market import Bid, Side
+from gridledger.market.justification import linear_network_from_tree
 from gridledger.market.orders import Curtailment, Trade
+from gridledger.market.radial import RadialTree
 
 U64 = (1 << 64) - 1
+# A 4-bus radial feeder 0-1-2, 1-3 in tree form (one value per bus and per branch).
+FEEDER_TREE = linear_network_from_tree(
+    RadialTree(
+        parent=np.array([0, 0, 1, 1]),
+        depth=np.array([0, 1, 2, 2]),
+        bus_value=np.array([0, 40, 90, 70]),
+        branch_child=np.array([1, 2, 3]),
+        branch_value=np.array([5, 6, 7]),
+    ),
+    3,
+    0,
+    900,
+)
 GRID_ACCOUNT = (1 << 32) - 1
 OPERATOR_ACCOUNT = (1 << 32) - 2
 # Market errors no test can reach, and why.
@@ -417,14 +434,25 @@ def test_configuration_reverts(market: Market) -> None:
     big = b"\x01" * 24_576
     big_sig = list(enc.sign_compact(market.dso_key, enc.network_digest(market.domain, 0, big)))
     assert market.market_call("configureNetwork", 0, big, big_sig) == "FeeTableTooLarge"
-    # A fresh market (the module's must keep no network): commit once, never twice.
+    # A fresh market (the module's must keep no network): the data is checked when it is
+    # committed (size, a tree's shape, the rule), and it is committed once, never twice.
     error, fresh = deploy_market(market)
     assert error is None
     domain = enc.domain_separator(ledger.backend.chain_id, fresh)
-    sig = list(enc.sign_compact(market.dso_key, enc.network_digest(domain, 0, table)))
-    data = ledger.market_abi.encode_call("configureNetwork", 0, table, sig)
-    assert market.send_raw(fresh, data) is None
-    assert market.send_raw(fresh, data) == "NetworkAlreadyConfigured"
+
+    def commit(cfg: int, raw: bytes) -> str | None:
+        sig = list(enc.sign_compact(market.dso_key, enc.network_digest(domain, cfg, raw)))
+        return market.send_raw(
+            fresh, ledger.market_abi.encode_call("configureNetwork", cfg, raw, sig)
+        )
+
+    assert commit(0, table) == "NetworkDataLength"  # 16 bytes of garbage
+    tree = bytearray(pack_tree(FEEDER_TREE))
+    tree[16:18] = (3).to_bytes(2, "big")  # the root names a parent
+    assert commit(1, bytes(tree)) == "BadNetworkTree"
+    assert commit(2, pack_tree(FEEDER_TREE)) == "BadSecurityConfig"
+    assert commit(1, pack_tree(FEEDER_TREE)) is None
+    assert commit(1, pack_tree(FEEDER_TREE)) == "NetworkAlreadyConfigured"
 
 
 def test_interval_pending_and_expiry(market: Market) -> None:

@@ -30,8 +30,9 @@ from ledgerkit import N_MEMBERS, TARIFFS, Market, bids_of, deploy_market, make_m
 from test_security_verifier import Rejected, Verifier, agree, lp_verdict_agrees, verdict_on
 
 from gridledger.cli import main
-from gridledger.ledger import Ledger
+from gridledger.ledger import Ledger, LedgerMember
 from gridledger.ledger.audit import audit
+from gridledger.ledger.capacity import ChainCapacityExceeded, load_gas, max_members
 from gridledger.ledger.deploy import NetworkCommitment
 from gridledger.ledger.fee_clearing import pack_fee_table
 from gridledger.ledger.network_data import MAX_NETWORK_BYTES, pack_network
@@ -281,3 +282,19 @@ def test_simbench_mv_checks_curtailments_against_its_meshed_network_in_shards(
     assert (len(fees) - 64) // 64 == 2 and is_directory(fees)
     assert network["cfg"] == RULE_IDS["lp"] and (len(network["table"]) - 64) // 64 == 3
     assert any(e.name == "CurtailmentEvidence" for e in events)
+
+
+def test_a_market_too_large_for_its_sharded_fee_table_is_refused_before_deployment() -> None:
+    """Reading a 600-bus table (1.44 MB) costs every clearing about 5M gas: the capacity
+    check counts it (the figure matches bench_data_shards' 5.06M with 200 bids)."""
+    fee_bytes = 4 * 600 * 600
+    assert abs(load_gas(fee_bytes, 200) - 5_059_000) < 100_000
+    assert max_members("clear/greedy", 2**24) == 1_208
+    assert max_members("clear/greedy", 2**24, fee_bytes) == 614
+    ledger = Ledger.connect("embedded")
+    members = [LedgerMember(i, i % 600, i % 3) for i in range(700)]
+    with pytest.raises(
+        ChainCapacityExceeded, match=r"reads 1,440,000 bytes of shards.* at most 614"
+    ):
+        ledger.setup(members, TARIFFS, 1, 10, clearing="greedy", fees=np.zeros((600, 600)))
+    assert ledger.backend.nonce(ledger.operator) == 0  # nothing sent

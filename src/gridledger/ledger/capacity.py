@@ -28,8 +28,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from gridledger.errors import ChainError
-from gridledger.ledger.deploy import ChainTiming
+from gridledger.ledger.deploy import ChainTiming, NetworkCommitment
+from gridledger.ledger.shards import MAX_SHARD_BYTES
 from gridledger.ledger.txqueue import gas_limit
 
 __all__ = [
@@ -37,6 +41,8 @@ __all__ = [
     "ChainCapacityExceeded",
     "StepGas",
     "check_capacity",
+    "data_bytes",
+    "load_gas",
     "max_members",
     "predicted_gas",
 ]
@@ -96,6 +102,33 @@ _PAGED = {
 }
 
 
+#: Memory words the fee and curtailment verifiers hold per member besides the committed data
+#: (bench_data_shards: a 600-bus table costs 0.68M gas more with 200 bids than its own
+#: memory, the cross term of EVM memory's quadratic price).
+_MEMORY_WORDS_PER_MEMBER = 20
+
+
+def load_gas(n_bytes: int, members: int = 0) -> int:
+    """Gas of reading ``n_bytes`` of committed data (a fee table or network) into the
+    verifier's memory once: the copy and the memory (3 gas per word each, plus words**2 /
+    512), the cross term with the ``members``' own memory, and 2,600 per cold shard."""
+    if n_bytes <= 0:
+        return 0
+    words = -(-n_bytes // 32)
+    shards = 1 if n_bytes <= MAX_SHARD_BYTES else 1 + -(-n_bytes // MAX_SHARD_BYTES)
+    cross = 2 * words * _MEMORY_WORDS_PER_MEMBER * members // 512
+    return 6 * words + words * words // 512 + cross + 2_600 * shards
+
+
+def data_bytes(fees: npt.ArrayLike | None, network: NetworkCommitment | None) -> dict[str, int]:
+    """Bytes of committed data each step reads: the fee table (4 B**2) for clearing, the
+    network for the security verdict (steps without data read nothing)."""
+    n_buses = 0 if fees is None else int(np.shape(fees)[0])
+    fee = 4 * n_buses * n_buses
+    net = 0 if network is None else len(network.table)
+    return {"clear/greedy": fee, "clear/optimal": fee, "recordSecurity": net}
+
+
 def _pages(step: str, members: int, tx_gas: int) -> int:
     """Transactions a paged step takes (1 for a step that is never paged)."""
     if step not in _PAGED:
@@ -103,28 +136,28 @@ def _pages(step: str, members: int, tx_gas: int) -> int:
     return max(1, -(-predicted_gas(step, members) // tx_gas))
 
 
-def _paged_gas(step: str, members: int, tx_gas: int) -> int:
+def _paged_gas(step: str, members: int, tx_gas: int, data: int = 0) -> int:
     """Gas of a step with its pages: the whole step's, and a page of one entry's for each
     page after the first (each page resubmits the whole list)."""
     extra = _pages(step, members, tx_gas) - 1
     page = predicted_gas(_PAGED[step], members) if extra else 0
-    return predicted_gas(step, members) + extra * page
+    return predicted_gas(step, members, data) + extra * page
 
 
-def predicted_gas(step: str, members: int) -> int:
+def predicted_gas(step: str, members: int, data: int = 0) -> int:
     """The gas limit the ledger would give ``step`` with ``members`` members (its
-    predicted gas plus the estimate margin)."""
+    predicted gas plus the estimate margin), reading ``data`` bytes of committed data."""
     model = STEP_GAS[step]
-    return gas_limit(model.base + model.per_member * members)
+    return gas_limit(model.base + model.per_member * members + load_gas(data, members))
 
 
-def max_members(step: str, tx_gas: int) -> int:
+def max_members(step: str, tx_gas: int, data: int = 0) -> int:
     """The most members whose ``step`` fits one transaction of at most ``tx_gas``."""
     model = STEP_GAS[step]
     low, high = 0, tx_gas // max(model.per_member, 1) + 1
     while low < high:
         mid = (low + high + 1) // 2
-        if predicted_gas(step, mid) <= tx_gas:
+        if predicted_gas(step, mid, data) <= tx_gas:
             low = mid
         else:
             high = mid - 1
@@ -137,11 +170,14 @@ def check_capacity(
     block_gas_limit: int,
     timing: ChainTiming | None = None,
     tx_gas: int | None = None,
+    *,
+    data: dict[str, int] | None = None,
 ) -> None:
     """Refuse, by name and before anything is deployed, a market of ``members`` members
     cleared by ``rule`` whose interval steps would not fit the chain's transactions, blocks
     or deadlines (``tx_gas``: the most one transaction may carry, the block's limit when
-    None)."""
+    None; ``data``: the committed bytes each step reads, :func:`data_bytes`)."""
+    data = data or {}
     one_tx = block_gas_limit if tx_gas is None else min(tx_gas, block_gas_limit)
     limit = (
         f"more than a block holds on this chain ({block_gas_limit:,})"
@@ -153,12 +189,14 @@ def check_capacity(
     if any(step not in STEP_GAS for step in steps):
         return  # an unknown rule: the deployment refuses it by name
     for step in single:
-        need = predicted_gas(step, members)
+        need = predicted_gas(step, members, data.get(step, 0))
         if need > one_tx:
-            fits = min(max_members(s, one_tx) for s in single)
+            fits = min(max_members(s, one_tx, data.get(s, 0)) for s in single)
+            read = data.get(step, 0)
+            reading = f" (it reads {read:,} bytes of shards)" if read > MAX_SHARD_BYTES else ""
             message = (
                 f"{members:,} members: one transaction to {STEP_GAS[step].name} would need "
-                f"about {need:,} gas, {limit}; at most {fits:,} members fit (clearing and the "
+                f"about {need:,} gas{reading}, {limit}; at most {fits:,} members fit (clearing and the "
                 "security verdict are one transaction each; the other steps are paged, but a "
                 "page of one entry resubmits the whole list), or use a chain with larger "
                 "transactions"
@@ -166,7 +204,7 @@ def check_capacity(
             raise ChainCapacityExceeded(message)
     timing = timing or ChainTiming()
     block = block_gas_limit
-    after_binding = sum(_paged_gas(s, members, one_tx) for s in steps[1:])
+    after_binding = sum(_paged_gas(s, members, one_tx, data.get(s, 0)) for s in steps[1:])
     # the binding round's later pages (a block each), then the steps packed by gas
     step_blocks = _pages("recordRound", members, one_tx) - 1 + -(-after_binding // block)
     needed = step_blocks + timing.reading_blocks

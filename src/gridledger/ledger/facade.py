@@ -28,7 +28,7 @@ from gridledger.errors import ChainError, NodeStateLost, NodeUnreachable, SavedC
 from gridledger.ledger import encoding as enc
 from gridledger.ledger import store
 from gridledger.ledger.backends import Backend, RpcBackend, TxResult, open_backend
-from gridledger.ledger.capacity import check_capacity
+from gridledger.ledger.capacity import check_capacity, data_bytes
 from gridledger.ledger.contracts import DecodedEvent
 from gridledger.ledger.deploy import (
     ChainTiming,
@@ -269,15 +269,15 @@ class Ledger(ChainReader):
         once (``Market.configureClearing``). ``run`` is an opaque mapping saved in
         ``ledger.json`` and returned by :meth:`saved_run` on reattach.
 
-        With a ``state_dir``, ``ledger.json`` is written before the transactions are sent
-        and marked set up once the setup block is in the log; a kill in between leaves a
-        folder on which a new ledger runs the same setup again.
+        With a ``state_dir``, ``ledger.json`` is written before anything is sent and marked
+        set up once the setup is logged; after a kill in between, a new ledger redoes it.
         """
         if self.deployment is not None:
             message = "setup(): a market is already deployed on this ledger"
             raise ChainError(message)
         chain = self.backend
-        check_capacity(len(members), clearing, chain.block_gas_limit, timing, chain.max_tx_gas())
+        limits = (chain.block_gas_limit, timing, chain.max_tx_gas())
+        check_capacity(len(members), clearing, *limits, data=data_bytes(fees, network))
         d, table = plan_deployment(
             self.operator,
             self.txq.nonce,
