@@ -8,15 +8,21 @@ a few blocks (:meth:`Market.seal`).
 
 from __future__ import annotations
 
+import importlib.util
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 from eth_utils import to_checksum_address
 from hypothesis import strategies as st
 from tests.conftest import bid_rows
 
+from gridledger.cli import main
 from gridledger.errors import ChainError
 from gridledger.ledger import EmbeddedBackend, Ledger, LedgerMember
 from gridledger.ledger import encoding as enc
@@ -489,3 +495,20 @@ def tx_gas_by_block(backend: EmbeddedBackend) -> list[list[tuple[int, int]]]:
             before = int(receipt.gas_used)
         out.append([(int(tx.gas), u) for tx, u in zip(block.transactions, used, strict=True)])
     return out
+
+
+#: Skip a test without the optional simbench extra.
+needs_simbench = pytest.mark.skipif(
+    importlib.util.find_spec("simbench") is None,
+    reason="needs the optional simbench extra: pip install -e '.[simbench]'",
+)
+
+
+def run_cli(scenario: str, out: Path, sets: Mapping[str, str]) -> dict[str, Any]:
+    """``gridledger run scenario --out out -q --set key=value ...`` on the embedded chain:
+    its summary, after checking that the chain matched the reference and audited clean."""
+    args = [arg for key, value in sets.items() for arg in ("--set", f"{key}={value}")]
+    assert main(["run", scenario, "--out", str(out), "-q", *args]) == 0
+    summary: dict[str, Any] = json.loads((out / "summary.json").read_text())
+    assert summary["onchain_matches_reference"] is True and summary["audit_findings"] == 0
+    return summary

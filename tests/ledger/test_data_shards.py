@@ -13,8 +13,6 @@ meshed 95-bus network in three shards.
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import random
 from collections.abc import Iterator
 from fractions import Fraction
@@ -26,10 +24,18 @@ import pytest
 from benchmarks.markets import random_radial_tree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ledgerkit import N_MEMBERS, TARIFFS, Market, bids_of, deploy_market, make_market
+from ledgerkit import (
+    N_MEMBERS,
+    TARIFFS,
+    Market,
+    bids_of,
+    deploy_market,
+    make_market,
+    needs_simbench,
+    run_cli,
+)
 from test_security_verifier import Rejected, Verifier, agree, lp_verdict_agrees, verdict_on
 
-from gridledger.cli import main
 from gridledger.ledger import Ledger, LedgerMember
 from gridledger.ledger.audit import audit
 from gridledger.ledger.capacity import ChainCapacityExceeded, load_gas, max_members
@@ -252,10 +258,7 @@ def test_the_market_refuses_a_directory_that_does_not_hold_its_table(
 
 
 @pytest.mark.slow  # about 25 s: loads SimBench, 98 members on the embedded chain
-@pytest.mark.skipif(
-    importlib.util.find_spec("simbench") is None,
-    reason="needs the optional simbench extra: pip install -e '.[simbench]'",
-)
+@needs_simbench
 def test_simbench_mv_checks_curtailments_against_its_meshed_network_in_shards(
     tmp_path: Path,
 ) -> None:
@@ -270,10 +273,7 @@ def test_simbench_mv_checks_curtailments_against_its_meshed_network_in_shards(
         "horizon.intervals": "2",
         "horizon.first_interval": "48",
     }
-    args = [arg for key, value in sets.items() for arg in ("--set", f"{key}={value}")]
-    assert main(["run", "simbench_mv", "--out", str(out), "-q", *args]) == 0
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["onchain_matches_reference"] is True and summary["audit_findings"] == 0
+    summary = run_cli("simbench_mv", out, sets)
     assert summary["curtailed_kwh"] > 0
     ledger = Ledger.connect("embedded", state_dir=out / "chain", read_only=True)
     events = ledger.events()

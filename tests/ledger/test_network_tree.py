@@ -9,8 +9,6 @@ before; and a 1,754-bus feeder fits one data contract.
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +19,9 @@ import pytest
 from benchmarks.markets import random_radial_tree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ledgerkit import needs_simbench, run_cli
 from test_security_verifier import Rejected, Verifier, agree, lp_verdict_agrees, verdict_on
 
-from gridledger.cli import main
 from gridledger.errors import ChainError
 from gridledger.grid import load_feeder
 from gridledger.grid.sensitivities import sensitivities
@@ -158,10 +156,7 @@ def test_a_1754_bus_radial_feeder_fits_one_data_contract(verifier: Verifier) -> 
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    importlib.util.find_spec("simbench") is None,
-    reason="needs the optional simbench extra: pip install -e '.[simbench]'",
-)
+@needs_simbench
 def test_a_129_bus_lv_feeder_commits_its_tree_and_checks_curtailments_on_chain(
     tmp_path: Path,
 ) -> None:
@@ -178,10 +173,7 @@ def test_a_129_bus_lv_feeder_commits_its_tree_and_checks_curtailments_on_chain(
         "horizon.intervals": "3",
         "horizon.first_interval": "48",
     }
-    args = [arg for key, value in sets.items() for arg in ("--set", f"{key}={value}")]
-    assert main(["run", str(STRESSED), "--out", str(out), "-q", *args]) == 0
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["onchain_matches_reference"] is True and summary["audit_findings"] == 0
+    summary = run_cli(str(STRESSED), out, sets)
     assert summary["curtailed_kwh"] > 0
     ledger = Ledger.connect("embedded", state_dir=out / "chain")
     (configured,) = [e for e in ledger.events() if e.name == "NetworkConfigured"]
