@@ -42,6 +42,7 @@ from gridledger.ledger.capacity import ChainCapacityExceeded, load_gas, max_memb
 from gridledger.ledger.deploy import NetworkCommitment
 from gridledger.ledger.fee_clearing import pack_fee_table
 from gridledger.ledger.network_data import MAX_NETWORK_BYTES, pack_network
+from gridledger.ledger.saved import deployment_from_saved, saved_from_deployment
 from gridledger.ledger.shards import (
     MAGIC,
     MAX_SHARD_BYTES,
@@ -206,6 +207,10 @@ def test_a_market_with_sharded_fee_table_and_network_matches_the_reference(
     assert is_directory(fee_dir) and is_directory(net_dir)
     assert resolve(fee_dir, ledger.backend.code) == pack_fee_table(BIG_FEES)
     assert resolve(net_dir, ledger.backend.code) == pack_network(BIG_NET)
+    d = ledger._deployed()  # 2 shards of fee table, 2 of network, kept in ledger.json
+    keys = (ledger.keys.record(), ledger.operator)
+    saved = saved_from_deployment("embedded", ledger.backend.chain_id, keys, d, {})
+    assert len(d.shards) == 4 and deployment_from_saved(saved).shards == d.shards
     rng = random.Random(1)
     cut_wh = 0
     for _ in range(2):

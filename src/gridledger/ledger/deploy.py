@@ -160,9 +160,7 @@ class Deployment:
     grid: bytes
     timing: ChainTiming = ChainTiming()
     network: NetworkCommitment | None = None
-    # Data contracts holding a fee table or network in parts (set by plan_deployment for
-    # setup; not saved in ledger.json: the directories on chain list them).
-    shards: tuple[bytes, ...] = ()
+    shards: tuple[bytes, ...] = ()  # data contracts holding a fee table or network in parts
 
 
 def create_address(sender: bytes, nonce: int) -> bytes:

@@ -115,6 +115,7 @@ class SavedLedger(BaseModel):
     timing: dict[Literal["round_blocks", "reading_blocks", "settle_blocks"], int]
     network_cfg: int | None
     network_table: HexBytes | None
+    shards: list[Address] = []  # data contracts of a fee table or network in parts
     set_up: bool
     run: dict[str, str | int]
 
@@ -216,6 +217,7 @@ def saved_from_deployment(
         timing=asdict(d.timing),  # type: ignore[arg-type]  # the three ChainTiming fields
         network_cfg=None if d.network is None else d.network.cfg,
         network_table=None if d.network is None else d.network.table.hex(),
+        shards=[a.hex() for a in d.shards],
         set_up=set_up,
         run=dict(run),
     )
@@ -255,6 +257,7 @@ def deployment_from_saved(saved: SavedLedger) -> Deployment:
         grid=bytes.fromhex(saved.grid),
         timing=ChainTiming(**saved.timing),
         network=network,
+        shards=tuple(bytes.fromhex(a) for a in saved.shards),
     )
 
 
