@@ -22,7 +22,6 @@ interface ICurtailmentVerifier {
         uint256[] calldata margins,
         uint256[] calldata certificate
     ) external view returns (uint256 lostSurplusWhMicro);
-
 }
 
 /// @title Market
@@ -126,7 +125,7 @@ contract Market is Escrow {
     ///         under-voltage from load alone); the recorded curtailments (maybe none) are the
     ///         justified ones.
     uint8 public constant VERDICT_UNRESOLVED = 2;
-    /// @notice Network configuration of a feeder too large for one data contract: the DSO
+    /// @notice Network configuration of a feeder too large to commit, even in shards: the DSO
     ///         signs its verdicts, but curtailments are not checked on chain (docs/trust.md).
     uint256 public constant NETWORK_SIGNED_ONLY = type(uint256).max;
     /// @dev SecurityVerifier.NETWORK_CHECKED: the committed data was checked in configureNetwork.

@@ -52,7 +52,7 @@ __all__ = [
 
 CLEARING_RULE_IDS: dict[str, int] = {"uniform": 0, "greedy": 1, "optimal": 2}
 ROLE_CODES: dict[str, int] = {"consumer": 0, "producer": 1, "prosumer": 2}
-MAX_FEE_TABLE_BYTES = 24_575  # one data contract (EIP-170 code size limit - 1)
+MAX_FEE_TABLE_BYTES = MAX_SHARD_BYTES  # one data contract (EIP-170 code size limit - 1)
 SETUP_PAGE_MEMBERS = 128  # members registered, or deposited, per setup transaction
 MAX_OPTIMAL_BUSES = 36  # FeeClearing._MAX_OPTIMAL_BUSES: the tie-break weights fit 256 bits
 ZERO_ADDRESS = bytes(20)

@@ -42,7 +42,13 @@ from eth_utils import keccak
 
 from gridledger.errors import ChainError
 from gridledger.ledger.encoding import pack_curtailment, pack_trades, unpack_curtailment
-from gridledger.ledger.shards import MAX_DATA_BYTES, MAX_SHARDS, DataTooLarge, init_code
+from gridledger.ledger.shards import (
+    MAX_DATA_BYTES,
+    MAX_SHARD_BYTES,
+    MAX_SHARDS,
+    DataTooLarge,
+    init_code,
+)
 from gridledger.market.justification import (
     ELEMENT_KINDS,
     RULE_IDS,
@@ -76,7 +82,7 @@ __all__ = [
 ]
 
 HEADER_BYTES = 16
-MAX_NETWORK_BYTES = 24_575
+MAX_NETWORK_BYTES = MAX_SHARD_BYTES  # one data contract
 NETWORK_VERSION = 1
 TREE_VERSION = 2
 SCALE_EXP = 9
