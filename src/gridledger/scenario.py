@@ -227,6 +227,10 @@ class MarketSpec(_Strict):
     br_order: Literal["shuffle", "seeded", "member"] = "shuffle"
     """Best response: sweep order (fresh random permutation each round, one fixed
     random permutation, or member order), docs/best_response.md."""
+    br_settings: Literal["ladder", "at_scale"] = "ladder"
+    """Best response: "ladder" (the 1 % grid, one tick's worth then 1e-3 and 1e-4)
+    or "at_scale" (a verified 1e-3 equilibrium at 100-300 members: the 0.2 % bid
+    grid, one-tick shading, aggressive-first order), docs/best_response.md."""
 
     @model_validator(mode="after")
     def _tariffs(self) -> MarketSpec:
@@ -243,7 +247,30 @@ class MarketSpec(_Strict):
         if self.feed_in_per_kwh > self.retail_per_kwh:
             message = f"feed_in_per_kwh: must not exceed retail_per_kwh ({self.retail_per_kwh})"
             raise ValueError(message)
+        if self.br_settings == "at_scale":
+            self._check_at_scale()
         return self
+
+    def _check_at_scale(self) -> None:
+        """``br_settings = "at_scale"`` fixes the order and needs a 1 % tick that
+        divides into the 0.2 % grid (the tick is 1 % of the tariff span, in micro)."""
+        if "br_order" in self.model_fields_set:
+            message = (
+                "br_order: has no effect with br_settings = 'at_scale' (its order is "
+                "aggressive-first); remove it or use br_settings = 'ladder'"
+            )
+            raise ValueError(message)
+        span_micro = round(self.retail_per_kwh * 1_000_000) - round(
+            self.feed_in_per_kwh * 1_000_000
+        )
+        tick_micro = max(1, round(0.01 * span_micro))
+        if tick_micro % 5:
+            message = (
+                f"br_settings: 'at_scale' bids on a grid 5 times finer than the 1 % tick, "
+                f"but the tick of this tariff span is {tick_micro} micro-tokens/kWh (not a "
+                f"multiple of 5); adjust retail_per_kwh or feed_in_per_kwh, or use 'ladder'"
+            )
+            raise ValueError(message)
 
 
 def max_rounds(market: MarketSpec) -> int:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from gridledger.bidding.game.model import AT_SCALE
 from gridledger.errors import ScenarioError
 from gridledger.grid import load_feeder
 from gridledger.report.kpis import summary
 from gridledger.report.plots import plot_best_response
 from gridledger.report.tables import build_tables
 from gridledger.scenario import load_scenario
-from gridledger.sim.loop import run
+from gridledger.sim.loop import _br_settings, run
 
 ROOT = Path(__file__).resolve().parents[2]
 IEEE33 = ROOT / "scenarios" / "ieee33.toml"
@@ -53,3 +55,43 @@ def test_best_response_run_reports_rounds_convergence_and_nash_gain() -> None:
 def test_best_response_needs_greedy_clearing() -> None:
     with pytest.raises(ScenarioError, match="needs clearing = 'greedy'"):
         load_scenario(IEEE33, ['market.mechanism="best-response"', 'market.clearing="uniform"'])
+
+
+@pytest.mark.slow  # two intervals of the dynamics and the Nash check (about 8 s)
+def test_at_scale_settings_run_through_the_loop() -> None:
+    """``br_settings = "at_scale"``: the members bid on the 0.2 % grid (prices off the
+    1 % grid appear) and each interval ends verified within 1e-3 or reported as not
+    converged."""
+    scenario = load_scenario(
+        IEEE33,
+        [
+            'market.mechanism="best-response"',
+            'market.clearing="greedy"',
+            'market.br_settings="at_scale"',
+            "horizon.intervals=2",
+            "horizon.first_interval=44",
+            "chain.backend=none",
+        ],
+    )
+    settings = _br_settings(scenario.market, scenario.seed)
+    assert settings == replace(AT_SCALE, seed=scenario.seed)
+    result = run(scenario)
+    prices = {
+        bid.price_per_kwh_micro for outcome in result.outcomes for r in outcome.rounds for bid in r
+    }
+    assert any(p % 2200 for p in prices)  # the finer grid is in use
+    for outcome in result.outcomes:
+        info = outcome.mechanism_info
+        assert info["br_converged"] is True
+        assert info["br_epsilon"] == pytest.approx(1e-3)
+        assert info["nash_max_gain"] <= 1e-3 + 1e-12
+
+
+def test_at_scale_settings_refuse_what_they_cannot_honour() -> None:
+    base = ['market.mechanism="best-response"', 'market.clearing="greedy"']
+    at_scale = [*base, 'market.br_settings="at_scale"']
+    with pytest.raises(ScenarioError, match="br_order = 'seeded': has no effect"):
+        load_scenario(IEEE33, [*at_scale, 'market.br_order="seeded"'])
+    with pytest.raises(ScenarioError, match="tick of this tariff span is 2201"):
+        load_scenario(IEEE33, [*at_scale, "market.retail_per_kwh=0.3001"])
+    assert load_scenario(IEEE33, [*base, "market.retail_per_kwh=0.3001"])  # the ladder is fine

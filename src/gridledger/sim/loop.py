@@ -21,11 +21,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from gridledger.bidding import BestResponseMechanism, BRSettings
+from gridledger.bidding.game.model import AT_SCALE
 from gridledger.bidding.mechanism import Mechanism, Position, TraderMechanism
 from gridledger.market.optimal import solve_optimal
 from gridledger.market.orders import (
@@ -40,7 +41,7 @@ from gridledger.market.rules import clear
 from gridledger.market.settlement import Settlement, settle
 from gridledger.market.units import kwh_to_wh, price_to_micro
 from gridledger.market.welfare import bid_surplus_wh_micro as surplus_wh_micro
-from gridledger.scenario import Scenario
+from gridledger.scenario import MarketSpec, Scenario
 from gridledger.security import SecurityOutcome, SecurityStage, make_security
 from gridledger.sim.ports import LedgerPort
 from gridledger.world import World, build_world, welfare_micro
@@ -101,6 +102,20 @@ class RunResult:
     """The contract's own check: deposits = balances + withdrawals = tokens held."""
 
 
+def _br_settings(market: MarketSpec, seed: int) -> BRSettings:
+    """The best-response settings of the scenario's ``br_*`` keys (``br_settings``
+    picks the ladder or the at-scale target settings, docs/best_response.md)."""
+    base = AT_SCALE if market.br_settings == "at_scale" else BRSettings(order=market.br_order)
+    return replace(
+        base,
+        fees_in_utility=market.br_fees_in_utility,
+        k_max=market.br_max_rounds,
+        epsilon=base.epsilon if market.br_epsilon is None else market.br_epsilon,
+        start=market.br_start,
+        seed=seed,
+    )
+
+
 def make_mechanism(world: World) -> Mechanism:
     """The scenario's bidding mechanism."""
     scenario = world.scenario
@@ -113,14 +128,7 @@ def make_mechanism(world: World) -> Mechanism:
             world.kappa,
             market.feed_in_per_kwh,
             market.retail_per_kwh,
-            settings=BRSettings(
-                fees_in_utility=market.br_fees_in_utility,
-                k_max=market.br_max_rounds,
-                epsilon=market.br_epsilon,
-                start=market.br_start,
-                order=market.br_order,
-                seed=scenario.seed,
-            ),
+            settings=_br_settings(market, scenario.seed),
             nash_check=True,
         )
     return TraderMechanism(

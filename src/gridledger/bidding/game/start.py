@@ -6,10 +6,10 @@
   for its whole position. The prices are the bus duals of the welfare-optimal
   clearing LP (``market.optimal.solve_optimal``) of the truthful book, with each
   member's quadratic value or cost written as ``blocks`` equal steps priced at
-  the marginal value (cost) at each step's midpoint. Buyers at bus ``q`` bid
-  ``rho_q`` and sellers at bus ``p`` ask ``pi_p``, clipped to their limit prices
-  (a member priced out of the market bids its limit) and snapped to the game's
-  price grid. On every route that carries energy ``rho_q = pi_p + c_pq``: the
+  the marginal value (cost) at each step's midpoint (:data:`START_BLOCKS` steps).
+  Buyers at bus ``q`` bid ``rho_q`` and sellers at bus ``p`` ask ``pi_p``,
+  clipped to their limit prices (a member priced out of the market bids its
+  limit) and snapped to the game's price grid. On every route that carries energy ``rho_q = pi_p + c_pq``: the
   profile sits where the market's prices would settle if members took them as
   given, which is a short way from an equilibrium of the bidding game.
 
@@ -32,9 +32,23 @@ from gridledger.market.optimal import solve_optimal
 from gridledger.market.orders import Bid, Side
 from gridledger.market.units import MICRO
 
-__all__ = ["competitive_profile", "start_profile", "stepwise_book", "truthful_profile"]
+__all__ = [
+    "START_BLOCKS",
+    "competitive_profile",
+    "start_profile",
+    "stepwise_book",
+    "truthful_profile",
+]
 
 _ID_STRIDE = 1 << 16  # synthetic order ids: player index x stride + step
+
+#: Price steps per member in the LP of the competitive start. A bus price is the
+#: marginal value of one step, so where a bus has a few members it is off the
+#: curves' crossing by up to half a step's drop: with 8 steps up to 0.009 tokens/kWh
+#: (20 ticks of the 0.2 % grid, which the dynamics then climb a tick a round), with
+#: 64 about 0.001 (docs/best_response.md, "Start: competitive bus prices"). The LP
+#: takes about 0.1 s at 100 members and 0.4 s at 300.
+START_BLOCKS = 64
 
 
 def _limit_micro(player: Player) -> int:
@@ -53,7 +67,7 @@ def truthful_profile(game: Game) -> list[Strategy]:
     return [Strategy(_on_grid(game, p, _limit_micro(p)), p.cap_wh) for p in game.players]
 
 
-def stepwise_book(game: Game, blocks: int = 8) -> list[Bid]:
+def stepwise_book(game: Game, blocks: int = START_BLOCKS) -> list[Bid]:
     """The truthful book with each member's quadratic curve as ``blocks`` price steps.
 
     Order ids are ``player index x 65536 + step + 1`` (only bus prices are read
@@ -75,7 +89,7 @@ def stepwise_book(game: Game, blocks: int = 8) -> list[Bid]:
 
 
 def competitive_profile(
-    game: Game, fees: IntArray | None = None, blocks: int = 8
+    game: Game, fees: IntArray | None = None, blocks: int = START_BLOCKS
 ) -> list[Strategy]:
     """Bus competitive prices of the truthful book as bids (module docstring).
 
