@@ -301,7 +301,7 @@ def test_bursts_restart_deterministic_phase_and_count_cycles() -> None:
 
 @pytest.mark.parametrize("seed", [3, 4, 6])
 @pytest.mark.parametrize("start", ["competitive", "truthful"])
-@pytest.mark.parametrize("epsilon", [None, 1e-4])
+@pytest.mark.parametrize("epsilon", [None, pytest.param(1e-4, marks=pytest.mark.slow)])
 def test_shuffled_dynamics_32_members_within_50_rounds(
     seed: int, start: str, epsilon: float | None
 ) -> None:
@@ -392,6 +392,7 @@ def test_competitive_start_is_near_the_walrasian_price(seed: int) -> None:
             assert abs(st.price_per_kwh_micro - p_star) <= bound, (pl.member, st, p_star)
 
 
+@pytest.mark.slow  # several full runs of the ladder (about 8 s)
 def test_exact_refinement_or_fallback_to_the_tick_equilibrium() -> None:
     """Phase 1 settles at one tick's worth (0.005 with kappa 1/2); the refinement at
     1e-4 either settles (exact) or a last round returns to phase 1's profile."""
@@ -418,6 +419,7 @@ def test_exact_refinement_or_fallback_to_the_tick_equilibrium() -> None:
         BRSettings(restart_rounds=-1)
 
 
+@pytest.mark.slow  # several full runs of the ladder (about 7 s)
 def test_refinement_ladder_reports_the_tightest_tolerance_met() -> None:
     """Default ladder: one tick's worth, then 1e-3, then 1e-4; a rung that does not
     settle returns to the last settled profile, and the reported tolerance is met."""
