@@ -260,8 +260,9 @@ class MarketSpec(_Strict):
                 "aggressive-first); remove it or use br_settings = 'ladder'"
             )
             raise ValueError(message)
-        span_micro = round(self.retail_per_kwh * 1_000_000) - round(
-            self.feed_in_per_kwh * 1_000_000
+        # as the game computes it (market.units.price_to_micro: half a micro rounds up)
+        span_micro = int(self.retail_per_kwh * 1_000_000 + 0.5) - int(
+            self.feed_in_per_kwh * 1_000_000 + 0.5
         )
         tick_micro = max(1, round(0.01 * span_micro))
         if tick_micro % 5:

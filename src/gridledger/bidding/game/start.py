@@ -9,9 +9,10 @@
   the marginal value (cost) at each step's midpoint (:data:`START_BLOCKS` steps).
   Buyers at bus ``q`` bid ``rho_q`` and sellers at bus ``p`` ask ``pi_p``,
   clipped to their limit prices (a member priced out of the market bids its
-  limit) and snapped to the game's price grid. On every route that carries energy ``rho_q = pi_p + c_pq``: the
-  profile sits where the market's prices would settle if members took them as
-  given, which is a short way from an equilibrium of the bidding game.
+  limit) and snapped to the game's price grid. On every route that carries
+  energy ``rho_q = pi_p + c_pq``: the profile sits where the market's prices
+  would settle if members took them as given, which is a short way from an
+  equilibrium of the bidding game.
 
 The operator can publish these bus prices after a truthful first round; the
 members need no one else's private parameters.
