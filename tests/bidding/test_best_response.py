@@ -385,11 +385,14 @@ def test_competitive_start_is_near_the_walrasian_price(seed: int) -> None:
     drop = max(pl.lin if pl.side == Side.BUY else 2 * pl.lin for pl in game.players) * 1e6
     bound = drop / START_BLOCKS / 2 + game.tick_micro
     profile = competitive_profile(game)
+    checked = {Side.BUY: 0, Side.SELL: 0}
     for pl, st in zip(game.players, profile, strict=True):
         limit = pl.lin * 1e6
         inside = limit > p_star if pl.side == Side.BUY else limit < p_star
         if inside and abs(limit - p_star) > bound:  # trades at the competitive price
             assert abs(st.price_per_kwh_micro - p_star) <= bound, (pl.member, st, p_star)
+            checked[pl.side] += 1
+    assert checked[Side.BUY] >= 1 and checked[Side.SELL] >= 1, checked  # both sides checked
 
 
 @pytest.mark.slow  # several full runs of the ladder (about 8 s)

@@ -79,7 +79,9 @@ def test_at_scale_settings_run_through_the_loop() -> None:
     prices = {
         bid.price_per_kwh_micro for outcome in result.outcomes for r in outcome.rounds for bid in r
     }
-    assert any(p % 2200 for p in prices)  # the finer grid is in use
+    low_micro = round(scenario.market.feed_in_per_kwh * 1_000_000)  # the grid's origin
+    assert any((p - low_micro) % 2200 for p in prices)  # off the 1 % grid: the 0.2 % one
+    assert all((p - low_micro) % 440 == 0 for p in prices)  # on the 0.2 % grid
     for outcome in result.outcomes:
         info = outcome.mechanism_info
         assert info["br_converged"] is True
