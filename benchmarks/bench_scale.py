@@ -12,6 +12,7 @@ grid is timed as well.
 
 from __future__ import annotations
 
+import json
 import resource
 import sys
 import time
@@ -188,8 +189,64 @@ def clearing_rows(n_bids: int = 10_000, n_buses: int = 1_000, repeats: int = 7) 
     ]
 
 
+BIG_FEEDER = "1-MVLV-rural-all-0-sw"
+BIG_SETS = (
+    f'network.feeder="{BIG_FEEDER}"',
+    "members.household_pv_kwp=[3.0, 10.0]",  # LV households (the scenario's are MV plants)
+    "members.dg_kwp=100.0",
+    "members.load_scaling=1.0",
+    "horizon.intervals=2",
+    "horizon.first_interval=48",
+)
+
+
+def big_feeder_rows() -> list[Row]:
+    """The whole rural SimBench MV/LV grid (5,477 buses, one member per load element) off
+    chain, two noon intervals, as a user runs it: ``gridledger run simbench_mv --chain none``
+    in its own process (wall time and that process's peak memory). Needs the simbench extra."""
+    import subprocess
+    import tempfile
+
+    try:
+        import simbench  # noqa: F401  # lazy: optional extra
+    except ImportError:
+        return []
+    with tempfile.TemporaryDirectory() as out:
+        cli = "import sys; from gridledger.cli import main; sys.exit(main(sys.argv[1:]))"
+        args = [sys.executable, "-c", cli, "run", "simbench_mv", "--chain", "none"]
+        args += ["--out", out, "-q"]
+        for item in BIG_SETS:
+            args += ["--set", item]
+        started = time.perf_counter()
+        subprocess.run(args, check=True, capture_output=True)
+        elapsed = time.perf_counter() - started
+        summary = json.loads((Path(out) / "summary.json").read_text())
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+    note = (
+        f"{BIG_FEEDER}: {summary['members']} members, {summary['intervals']} noon intervals "
+        f"({summary['runtime_s']:.0f} s of it the market loop; the rest loads the grid, its "
+        "5,477 x 5,477 distances and impedances, and writes the report)"
+    )
+    return [
+        {
+            "name": "simbench_5477_buses_offchain",
+            "value": round(elapsed, 1),
+            "unit": "s",
+            "target": None,
+            "note": note,
+        },
+        {
+            "name": "simbench_5477_buses_peak_memory",
+            "value": round(peak_mb, 0),
+            "unit": "MB",
+            "target": None,
+            "note": "peak resident set size of the run's process",
+        },
+    ]
+
+
 def run() -> list[Row]:
-    return [*power_flow_rows(), *day_rows(), *clearing_rows()]
+    return [*power_flow_rows(), *day_rows(), *clearing_rows(), *big_feeder_rows()]
 
 
 if __name__ == "__main__":

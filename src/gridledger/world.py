@@ -57,12 +57,14 @@ def _fee_table(scenario: Scenario, distances: ElectricalDistances) -> np.ndarray
     if scenario.market.network_fee == "none":
         return None
     method = scenario.market.network_fee
+    params = dict(scenario.market.fee_params.get(method, {}))
+    uses_ptdf_distance = method == "distance" and params.get("metric") == "ptdf"
     return fee_table(
         method,
-        dict(scenario.market.fee_params.get(method, {})),
+        params,
         path_km=distances.path_km,
         path_ohm=distances.path_ohm,
-        ptdf_distance=distances.ptdf_distance,
+        ptdf_distance=distances.ptdf_distance if uses_ptdf_distance else None,
         ptdf=distances.ptdf,
         line_rating_kw=distances.line_rating_kw,
         line_length_km=distances.line_length_km,

@@ -263,3 +263,14 @@ def test_meshed_curtailments_on_chain_audit_ok(tmp_path: Path) -> None:
     assert summary["curtailed_kwh"] > 0
     assert summary["onchain_matches_reference"] is True
     assert audit_folder(out).ok
+
+
+def test_meshed_ptdf_distance_is_computed_only_when_asked(meshed: Feeder) -> None:
+    """On a meshed feeder the L x B^2 PTDF distance waits for its first use (20 min at
+    5,000 buses), and then equals the sum over lines."""
+    f = meshed
+    d = electrical_distances(f)
+    assert f.meshed and "ptdf_distance" not in vars(d)
+    expected = np.abs(d.ptdf[:, :, None] - d.ptdf[:, None, :]).sum(axis=0)
+    np.testing.assert_allclose(d.ptdf_distance, expected, atol=1e-12)
+    assert "ptdf_distance" in vars(d)

@@ -15,6 +15,7 @@ integer micro-token units of ``gridledger.market``.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
@@ -85,7 +86,7 @@ class RoundInfo:
         total = sum(self.trade_e_wh)
         if total <= 0:
             return math.fsum(self.trade_prices) / len(self.trade_prices)
-        weighted = math.fsum(p * e for p, e in zip(self.trade_prices, self.trade_e_wh, strict=True))
+        weighted = math.fsum(map(operator.mul, self.trade_prices, self.trade_e_wh))
         return weighted / total
 
 

@@ -22,19 +22,14 @@ from gridledger.bidding import zero_intelligence as _zi  # noqa: F401  (register
 from gridledger.bidding import zip as _zip  # noqa: F401  (registers "zip")
 from gridledger.bidding.adaptive_aggressive import AA_STRATEGY, AAPopulation
 from gridledger.bidding.base import (
-    FILLED,
-    NOT_MATCHED,
-    PARTLY_FILLED,
-    RATIONED,
-    OwnResult,
     PublicView,
-    RoundInfo,
     Trader,
     TraderSpec,
     make_trader,
 )
+from gridledger.bidding.public import own_results, round_info, round_infos
 from gridledger.market.orders import Bid, ClearingResult, Side
-from gridledger.market.units import micro_to_price, price_to_micro
+from gridledger.market.units import price_to_micro
 
 __all__ = [
     "ClearRule",
@@ -70,121 +65,6 @@ class Mechanism(Protocol):
     ) -> list[list[Bid]]:
         """Bids of every round of ``interval`` (last binding)."""
         ...
-
-
-def round_info(
-    bids: Sequence[Bid],
-    result: ClearingResult,
-    side: Side | None = None,
-    bus: int | None = None,
-    fees: np.ndarray | None = None,
-) -> RoundInfo:
-    """Public summary of a cleared round, as seen by a member on ``side`` at ``bus``.
-
-    With network fees a trade has two prices: what the buyer pays and what the
-    seller receives (the difference is the fee). ``side`` picks the prices that
-    side sees (buyers learn from buyer prices, sellers from seller prices);
-    ``None`` gives the midpoint of the two. With a fee table and a bus, the other
-    side's best quote is the one *delivered to that bus*: a buyer at q sees
-    ``min_j (a_j + c[bus_j, q])``, a seller at p sees ``max_i (b_i - c[p, bus_i])``,
-    so that "accepting the best offer" means a trade that can actually clear, and
-    trade prices likewise: the seller's price plus the fee to this bus for a buyer,
-    the buyer's price minus the fee from this bus for a seller.
-    """
-    fee = fees if fees is not None and bus is not None else None
-    buys = [b.price_per_kwh_micro for b in bids if b.side == Side.BUY]
-    sells = [b.price_per_kwh_micro for b in bids if b.side == Side.SELL]
-    trades = result.trades
-    if side == Side.BUY:
-        if fee is not None:
-            sells = [
-                b.price_per_kwh_micro + int(fee[b.bus, bus]) for b in bids if b.side == Side.SELL
-            ]
-            micro = [t.seller_price_per_kwh_micro + int(fee[t.seller_bus, bus]) for t in trades]
-        else:
-            micro = [t.buyer_price_per_kwh_micro for t in trades]
-    elif side == Side.SELL:
-        if fee is not None:
-            buys = [
-                b.price_per_kwh_micro - int(fee[bus, b.bus]) for b in bids if b.side == Side.BUY
-            ]
-            micro = [t.buyer_price_per_kwh_micro - int(fee[bus, t.buyer_bus]) for t in trades]
-        else:
-            micro = [t.seller_price_per_kwh_micro for t in trades]
-    else:
-        micro = [(t.buyer_price_per_kwh_micro + t.seller_price_per_kwh_micro) // 2 for t in trades]
-    prices = tuple(micro_to_price(m) for m in micro)
-    return RoundInfo(
-        best_bid=micro_to_price(max(buys)) if buys else None,
-        best_ask=micro_to_price(min(sells)) if sells else None,
-        trade_prices=prices,
-        trade_e_wh=tuple(t.e_wh for t in trades),
-    )
-
-
-def _fee(fees: np.ndarray | None, seller_bus: int, buyer_bus: int) -> int:
-    return 0 if fees is None else int(fees[seller_bus, buyer_bus])
-
-
-def own_results(
-    bids: Sequence[Bid], result: ClearingResult, fees: np.ndarray | None = None
-) -> list[OwnResult]:
-    """Each bid's own outcome in the cleared round (same order as ``bids``).
-
-    Filled / partly filled from the trades naming the member; an order with no trade is
-    *rationed* if its price is at or through the margin, i.e. it would have had a
-    non-negative net surplus ``b - a - c`` with some counterparty that did trade (the
-    other side ran out, or it lost a tie), else *not matched* (priced out). Prices are
-    the member's own: what a buyer pays (fee included), what a seller receives.
-    """
-    traded: dict[tuple[int, Side], int] = {}
-    paid: dict[tuple[int, Side], int] = {}
-    # cheapest traded ask per seller bus, dearest traded bid per buyer bus
-    ask_at: dict[int, int] = {}
-    bid_at: dict[int, int] = {}
-    price_of = {(b.member, b.side): b.price_per_kwh_micro for b in bids}
-    for t in result.trades:
-        for key, micro in (
-            ((t.buyer, Side.BUY), t.buyer_price_per_kwh_micro),
-            ((t.seller, Side.SELL), t.seller_price_per_kwh_micro),
-        ):
-            traded[key] = traded.get(key, 0) + t.e_wh
-            paid[key] = paid.get(key, 0) + micro * t.e_wh
-        ask = price_of.get((t.seller, Side.SELL))
-        bid = price_of.get((t.buyer, Side.BUY))
-        if ask is not None:
-            ask_at[t.seller_bus] = min(ask_at.get(t.seller_bus, ask), ask)
-        if bid is not None:
-            bid_at[t.buyer_bus] = max(bid_at.get(t.buyer_bus, bid), bid)
-    # a buyer at q is at the margin if b >= min_p (ask_p + c[p, q]); a seller at p if
-    # a <= max_q (bid_q - c[p, q])
-    buy_bar: dict[int, int | None] = {}
-    sell_bar: dict[int, int | None] = {}
-    out = []
-    for b in bids:
-        key = (b.member, b.side)
-        got = traded.get(key, 0)
-        if got > 0:
-            outcome = FILLED if got >= b.e_wh else PARTLY_FILLED
-            price = micro_to_price(paid[key] // got)
-            out.append(OwnResult(outcome, b.e_wh, got, price))
-            continue
-        if b.side == Side.BUY:
-            if b.bus not in buy_bar:
-                buy_bar[b.bus] = min(
-                    (a + _fee(fees, p, b.bus) for p, a in ask_at.items()), default=None
-                )
-            bar = buy_bar[b.bus]
-            at_margin = bar is not None and b.price_per_kwh_micro >= bar
-        else:
-            if b.bus not in sell_bar:
-                sell_bar[b.bus] = max(
-                    (v - _fee(fees, b.bus, q) for q, v in bid_at.items()), default=None
-                )
-            bar = sell_bar[b.bus]
-            at_margin = bar is not None and b.price_per_kwh_micro <= bar
-        out.append(OwnResult(RATIONED if at_margin else NOT_MATCHED, b.e_wh))
-    return out
 
 
 @dataclass
@@ -278,7 +158,7 @@ class TraderMechanism:
                 bids.append(Bid(pos.member, pos.side, pos.e_wh, price_to_micro(price), pos.bus))
             all_rounds.append(bids)
             result = clear(bids)
-            infos = {key: round_info(bids, result, key[0], key[1], self.fees) for key in views}
+            infos = round_infos(bids, result, views, self.fees)
             owns = own_results(bids, result, self.fees)
             if aa_at and self.aa is not None:
                 self.aa.observe_rows(

@@ -243,8 +243,8 @@ def fees_or_zero(fees: npt.ArrayLike | None, max_bus: int) -> IntArray:
     ):
         message = "fee table must hold integer micro-tokens per kWh"
         raise ClearingError(message)
-    out = table.astype(np.int64)
-    if np.any(out < 0) or np.any(out >= 2**48):
+    out = table.astype(np.int64, copy=False)
+    if out.size and (int(out.min()) < 0 or int(out.max()) >= 2**48):
         message = "fee table entries must be in 0..2**48-1 micro-tokens per kWh"
         raise ClearingError(message)
     return out

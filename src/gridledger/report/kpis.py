@@ -17,8 +17,8 @@ def _round(value: float, digits: int = 6) -> float:
 
 def _ratio(iv: Any, num: str, den: str) -> float | None:
     """Sum of column ``num`` over sum of ``den`` (None when the denominator is zero)."""
-    if num not in iv or den not in iv:
-        return None
+    if num not in iv or den not in iv or iv[den].isna().any():
+        return None  # a reference not computed in some interval: no honest ratio
     total = float(iv[den].sum())
     return _round(float(iv[num].sum()) / total) if total > 0 else None
 
@@ -55,6 +55,8 @@ def _best_response(iv: Any) -> dict[str, Any]:
 
 def _efficiency(tables: RunTables) -> float | None:
     iv = tables.intervals
+    if iv["optimal_welfare"].isna().any():
+        return None  # the optimum was too large to solve in some interval
     optimum = float(iv["optimal_welfare"].sum()) if len(iv) else 0.0
     return _round(float(iv["welfare"].sum()) / optimum) if optimum > 0 else None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -245,9 +246,13 @@ def build_tables(result: RunResult) -> RunTables:
                 grid_export_kwh=sum(m.grid_export_wh for m in st.members.values()) / 1000.0,
                 fees=micro_to_money(st.fees_micro),
                 welfare=micro_to_money(welfare_micro(world, out.settlement_trades)),
-                optimal_welfare=micro_to_money(out.optimum_welfare_micro),
+                optimal_welfare=math.nan
+                if out.optimum_welfare_micro is None
+                else micro_to_money(out.optimum_welfare_micro),
                 bid_surplus=out.bid_surplus_wh_micro / 1000 / 1_000_000,
-                bid_optimum=out.bid_optimum_wh_micro / 1000 / 1_000_000,
+                bid_optimum=math.nan
+                if out.bid_optimum_wh_micro is None
+                else out.bid_optimum_wh_micro / 1000 / 1_000_000,
                 trade_kwh_km=dist_kwh_km,
                 v_min_pu=float(np.min(after.v_pu)),
                 v_max_pu=float(np.max(after.v_pu)),

@@ -72,13 +72,15 @@ class IntervalOutcome:
     readings_wh: dict[int, int]
     settlement_trades: tuple[Trade, ...]
     settlement: Settlement
-    optimum_welfare_micro: int = 0
+    optimum_welfare_micro: int | None = 0
     """Competitive optimum of the interval: the welfare-optimal clearing of truthful
-    orders (members' true values and costs) under the same fees."""
+    orders (members' true values and costs) under the same fees. None when the LP was
+    too large to solve every interval (:data:`OPTIMUM_MAX_BUS_PAIRS`)."""
     bid_surplus_wh_micro: int = 0
     """Surplus of the clearing measured at the binding bids (Wh x micro/kWh)."""
-    bid_optimum_wh_micro: int = 0
-    """LP optimum of the same binding bids and fees (HiGHS), the clearing's reference."""
+    bid_optimum_wh_micro: int | None = 0
+    """LP optimum of the same binding bids and fees (HiGHS), the clearing's reference
+    (None, like ``optimum_welfare_micro``, when the LP was too large)."""
     mechanism_info: dict[str, MechanismValue] = field(default_factory=dict)
     """Per-interval diagnostics of the mechanism (best response: rounds, convergence, Nash gain)."""
     chain_mismatches: tuple[str, ...] = ()
@@ -226,10 +228,13 @@ def run_interval(
             mismatches.append("settlement")
         ledger.end_interval(interval)
     bid_surplus = surplus_wh_micro(cleared.trades, final_bids)
+    affordable = _lp_affordable(final_bids, interval)
+    bid_optimum: int | None = None
     if scenario.market.clearing == "optimal" or not final_bids:
         bid_optimum = bid_surplus  # the clearing already is the LP optimum (or nothing to clear)
-    else:
+    elif affordable:
         bid_optimum = solve_optimal(final_bids, world.fees, world.kappa).welfare_wh_micro
+    optimum = optimum_welfare_micro(world, positions) if affordable else None
     return IntervalOutcome(
         interval,
         rounds,
@@ -238,7 +243,7 @@ def run_interval(
         readings,
         trades,
         settlement,
-        optimum_welfare_micro(world, positions),
+        optimum,
         bid_surplus,
         bid_optimum,
         info,
@@ -262,6 +267,28 @@ def _mechanism_info(mechanism: Mechanism, interval: int) -> dict[str, MechanismV
         "br_epsilon": getattr(last, "epsilon", None),
         "br_restarts": getattr(last, "restarts", 0),
     }
+
+
+OPTIMUM_MAX_BUS_PAIRS = 40_000
+"""Largest seller-bus x buyer-bus count for which the two welfare optima (benchmarks of
+the clearing, not part of it) are solved every interval. The LP has a flow per bus
+pair: 10,000 orders on 200 buses take about 15 s, on 400 buses about 3 min."""
+
+
+def _lp_affordable(bids: Sequence[Bid], interval: int) -> bool:
+    sellers = {b.bus for b in bids if b.side == Side.SELL}
+    buyers = {b.bus for b in bids if b.side == Side.BUY}
+    pairs = len(sellers) * len(buyers)
+    if pairs <= OPTIMUM_MAX_BUS_PAIRS:
+        return True
+    log.info(
+        "interval %d: welfare optima not computed (%d seller x %d buyer buses > %d pairs)",
+        interval,
+        len(sellers),
+        len(buyers),
+        OPTIMUM_MAX_BUS_PAIRS,
+    )
+    return False
 
 
 def optimum_welfare_micro(world: World, positions: Sequence[Position]) -> int:
