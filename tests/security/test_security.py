@@ -148,3 +148,12 @@ def test_make_security_follows_the_scenario() -> None:
     assert isinstance(sec, CongestionSecurity)
     assert sec.rule == "greedy"
     assert sec.limits == SecurityLimits(0.95, 1.04, 100.0)
+
+
+def test_a_reason_names_at_most_twelve_violations() -> None:
+    """On a 5,000-bus feeder a reason listed hundreds of violations in one log line."""
+    from gridledger.security.congestion import NAMED_MAX, _listed
+
+    names = [f"bus {k}" for k in range(300)]
+    assert _listed(names[:NAMED_MAX]) == ", ".join(names[:NAMED_MAX])
+    assert _listed(names) == ", ".join(names[:NAMED_MAX]) + f" and {300 - NAMED_MAX} more"

@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -314,9 +315,7 @@ class CongestionSecurity:
                 iterations = k
                 break
             if k > 0 and attempt.cut_wh == just.cut_wh:
-                reason = "cuts at their fixable limit leave " + ", ".join(
-                    _violation_name(v) for v in remaining
-                )
+                reason = "cuts at their fixable limit leave " + _names(remaining)
                 break
             just = attempt
             p_now = p_bus.copy()
@@ -332,17 +331,16 @@ class CongestionSecurity:
             )
             short = violated & (after < 0)
             if not short.any():
-                names = ", ".join(_violation_name(v) for v in remaining)
-                reason = f"no trade can relieve {names} (not caused by traded generation)"
+                reason = (
+                    f"no trade can relieve {_names(remaining)} (not caused by traded generation)"
+                )
                 break
             allowance[short] += -after[short] + round(step * self.growth**k)
         else:
-            reason = f"iteration limit ({self.max_iterations}) reached with " + ", ".join(
-                _violation_name(v) for v in remaining
-            )
+            reason = f"iteration limit ({self.max_iterations}) reached with " + _names(remaining)
         unresolved = tuple(f"{a} {b}" for a, b in (net.element_of(r) for r in just.unresolvable))
         if remaining and unresolved and "no trade" not in reason:
-            reason += "; violated rows no cut can fix: " + ", ".join(unresolved)
+            reason += "; violated rows no cut can fix: " + _listed(list(unresolved))
         report = CongestionReport(
             interval=interval,
             violations_before=0,
@@ -361,7 +359,7 @@ def _why_stuck(
     net: LinearNetwork, trades: tuple[Trade, ...], remaining: list[Violation], margin: np.ndarray
 ) -> str:
     """Why no cut helps: the violated rows no trade loads enough, or no curtailable row."""
-    names = ", ".join(_violation_name(v) for v in remaining)
+    names = _names(remaining)
     rows = np.flatnonzero(margin < 0)
     if rows.size and (relief_columns(net, trades)[rows] > 0).any():
         return (
@@ -369,6 +367,20 @@ def _why_stuck(
             "enough; the rest comes from untraded exports or load"
         )
     return f"no trade can relieve {names} (not caused by traded generation)"
+
+
+NAMED_MAX = 12
+"""Violations named in a reason; the rest are counted (a 5,000-bus feeder can list hundreds)."""
+
+
+def _listed(names: list[str]) -> str:
+    if len(names) <= NAMED_MAX:
+        return ", ".join(names)
+    return ", ".join(names[:NAMED_MAX]) + f" and {len(names) - NAMED_MAX} more"
+
+
+def _names(violations: Sequence[Violation]) -> str:
+    return _listed([_violation_name(v) for v in violations])
 
 
 def _violation_name(v: Violation) -> str:
