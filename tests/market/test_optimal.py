@@ -110,6 +110,7 @@ def test_certificate_rejects_a_suboptimal_clearing() -> None:
     assert not cert.ok and any("dual infeasible" in p for p in cert.problems)
 
 
+@pytest.mark.slow  # 1,000 LPs, about 8 s: the fast lane keeps the certificate tests
 def test_thousand_markets_greedy_merit_and_lp(small_fee_markets: Sequence[FeeMarket]) -> None:
     """1,000 seeded markets on 33 buses: what holds between greedy, merit order and the LP."""
     greedy_gaps, merit_gaps = [], []

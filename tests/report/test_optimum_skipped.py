@@ -31,6 +31,7 @@ def _run(out: Path) -> tuple[dict[str, object], pd.DataFrame]:
     return kpis, pd.read_csv(out / "intervals.csv")
 
 
+@pytest.mark.slow  # two runs, about 12 s
 def test_optima_skipped_past_the_bus_pair_limit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

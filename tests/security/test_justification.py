@@ -64,7 +64,10 @@ def test_row_margins_follow_the_ac_verdict(world: World) -> None:
     assert margin[over[0]] == np.floor(100.0 * (1.05 - result.v_pu[over[0] + 1]) * NPCT_PER_PCT)
 
 
-@pytest.mark.parametrize("rule", ["greedy", "lp"])
+@pytest.mark.parametrize(
+    "rule",
+    [pytest.param("greedy", marks=pytest.mark.slow), "lp"],  # greedy: slow lane, 5 s
+)
 def test_stressed_day_curtailments_are_justified(world: World, rule: str) -> None:
     """Every curtailment of the stressed day passes the on-chain check (reference)."""
     sec = CongestionSecurity(rule, SecurityLimits.from_spec(world.scenario.security))  # type: ignore[arg-type]
