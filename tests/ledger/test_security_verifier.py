@@ -467,7 +467,10 @@ def test_margin_word_layout() -> None:
 
 
 # ---------------------------------------------------------------------- ieee33
-@pytest.mark.parametrize("rule", ["greedy", "lp"])
+@pytest.mark.parametrize(
+    "rule",
+    [pytest.param("greedy", marks=pytest.mark.slow), "lp"],  # greedy: slow lane, 6 s
+)
 def test_ieee33_stressed_verdicts_pass_on_chain(verifier: Verifier, rule: str) -> None:
     """The stressed day's curtailments are accepted on chain, at a bounded gas cost."""
     world = build_world(load_scenario(STRESSED, ['chain.backend="none"']))

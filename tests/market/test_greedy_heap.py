@@ -70,6 +70,7 @@ def tie_heavy_markets(draw: st.DrawFn) -> tuple[list[Bid], np.ndarray, np.ndarra
     return bids, fees, dist
 
 
+@pytest.mark.slow  # 800 examples, about 8 s; the fast lane keeps the other rescan checks
 @settings(max_examples=800, deadline=None)
 @given(tie_heavy_markets(), st.sampled_from(KAPPAS))
 def test_equals_matrix_rescan_on_tie_heavy_markets(
