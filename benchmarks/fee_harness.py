@@ -36,6 +36,7 @@ from gridledger.ledger.fee_clearing import (
     pack_fee_table,
 )
 from gridledger.market.orders import Bid, Trade
+from gridledger.market.path_fees import PathFees
 
 __all__ = [
     "HARNESS_ARTIFACT",
@@ -67,7 +68,7 @@ def fee_table_hash(packed: bytes) -> bytes:
 
 
 def greedy_args(
-    bids: Sequence[Bid], fees: npt.ArrayLike, trades: Sequence[Trade]
+    bids: Sequence[Bid], fees: npt.ArrayLike | PathFees, trades: Sequence[Trade]
 ) -> tuple[bytes, list[int], list[int], int, list[int]]:
     """Arguments of ``verifyGreedy(feeTable, bids, order, nBuys, trades)``."""
     order, n_buys = greedy_order(bids)
@@ -76,7 +77,7 @@ def greedy_args(
 
 def optimal_args(
     bids: Sequence[Bid],
-    fees: npt.ArrayLike,
+    fees: npt.ArrayLike | PathFees,
     trades: Sequence[Trade],
     buyer_dual: Mapping[int, int],
     seller_dual: Mapping[int, int],
@@ -164,10 +165,11 @@ class FeeClearingHarness:
             return ChainError(message)
         return FeeClearingRejected(found[0], tuple(found[1]))
 
-    def set_fee_table(self, fees: npt.ArrayLike) -> bytes:
-        """Record the hash and size of ``fees``; returns the packed table."""
+    def set_fee_table(self, fees: npt.ArrayLike | PathFees) -> bytes:
+        """Record the hash and size of ``fees`` (a table or path form); returns the packed
+        data."""
         packed = pack_fee_table(fees)
-        n_buses = int(np.asarray(fees).shape[0])
+        n_buses = fees.n_buses if isinstance(fees, PathFees) else int(np.asarray(fees).shape[0])
         self.transact("setFeeTable", n_buses, fee_table_hash(packed), gas=100_000)
         return packed
 
@@ -175,7 +177,7 @@ class FeeClearingHarness:
         self.transact("setKappa", *kappa_args(kappa), gas=100_000)
 
     def verify_greedy(
-        self, bids: Sequence[Bid], fees: npt.ArrayLike, trades: Sequence[Trade]
+        self, bids: Sequence[Bid], fees: npt.ArrayLike | PathFees, trades: Sequence[Trade]
     ) -> int:
         """Welfare (micro-tokens/kWh x Wh) if the chain accepts ``trades`` as the greedy result."""
         return int(self.call("verifyGreedy", *greedy_args(bids, fees, trades))[0])
@@ -183,7 +185,7 @@ class FeeClearingHarness:
     def verify_optimal(
         self,
         bids: Sequence[Bid],
-        fees: npt.ArrayLike,
+        fees: npt.ArrayLike | PathFees,
         trades: Sequence[Trade],
         buyer_dual: Mapping[int, int],
         seller_dual: Mapping[int, int],

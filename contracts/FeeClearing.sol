@@ -2,6 +2,7 @@
 pragma solidity 0.8.28;
 
 import {DataShards} from "./DataShards.sol";
+import {PathFees} from "./PathFees.sol";
 
 /// @title FeeClearing
 /// @notice Verification of fee-aware clearing results (docs/methods.md section 3): the surplus-ranked
@@ -15,7 +16,10 @@ import {DataShards} from "./DataShards.sol";
 ///                              | sellerBus u16 <<96;  w1 = buyerPrice u64 <<192 | sellerPrice u64 <<128
 ///      Fee table: `nBuses * nBuses` big-endian uint32 entries, entry (p, q) at byte offset
 ///      4 * (p * nBuses + q) is the fee in micro-tokens per kWh of a trade from a seller at bus p
-///      to a buyer at bus q (market/fees.py: fees[seller_bus, buyer_bus]).
+///      to a buyer at bus q (market/fees.py: fees[seller_bus, buyer_bus]). Fees in path form
+///      (PathFees.sol, market/path_fees.py) are used wherever a table is: greedy computes the
+///      row of a leaving head's bus into `Queues.row` and scans it like a table row; optimal
+///      (at most 36 buses) expands the whole table first.
 ///      Surplus of buyer i (bid b, bus q) and seller j (ask a, bus p): s = b - a - c[p][q]
 ///      (micro-tokens per kWh). Trade prices: the seller receives a + floor(s * num / den), the
 ///      buyer pays that plus c (kappa = num / den, the seller's share of the surplus).
@@ -38,6 +42,7 @@ library FeeClearing {
         uint256[] sellState;
         uint256[] activeBuy;
         uint256[] activeSell;
+        bytes row;
     }
 
     /// @dev Optimal: inputs of one certificate check (bids and duals copied to memory) and the
@@ -123,8 +128,9 @@ library FeeClearing {
     uint256 private constant _CHECK_PAIRING = 3;
 
     // ------------------------------------------------------------ fee table
-    /// @notice Revert unless `fees` is a table for `cfg` hashing to `recorded`.
+    /// @notice Revert unless `fees` is a table (or path-form data) for `cfg` hashing to `recorded`.
     function checkFeeTable(Config memory cfg, bytes memory fees, bytes32 recorded) internal pure {
+        if (PathFees.isPathForm(fees)) PathFees.check(fees);
         _checkConfig(cfg, fees);
         bytes32 h = keccak256(fees);
         if (h != recorded) revert FeeTableMismatch(recorded, h);
@@ -136,6 +142,7 @@ library FeeClearing {
         pure
         returns (uint256 c)
     {
+        if (PathFees.isPathForm(fees)) return PathFees.fee(fees, sellerBus, buyerBus);
         assembly ("memory-safe") {
             c := shr(224, mload(add(add(fees, 0x20), shl(2, add(mul(sellerBus, nBuses), buyerBus)))))
         }
@@ -146,7 +153,12 @@ library FeeClearing {
         if (nb == 0 || nb > 65536 || cfg.kappaDen == 0 || cfg.kappaNum > cfg.kappaDen || cfg.kappaDen > _U64) {
             revert BadFeeConfig(nb, cfg.kappaNum, cfg.kappaDen);
         }
-        if (fees.length != 4 * nb * nb) revert FeeTableLength(4 * nb * nb, fees.length);
+        if (PathFees.isPathForm(fees)) {
+            (uint256 pathBuses,,,) = PathFees.header(fees);
+            if (pathBuses != nb) revert FeeTableLength(4 * nb * nb, 4 * pathBuses * pathBuses);
+        } else if (fees.length != 4 * nb * nb) {
+            revert FeeTableLength(4 * nb * nb, fees.length);
+        }
     }
 
     // --------------------------------------------------------------- greedy
@@ -170,6 +182,7 @@ library FeeClearing {
     ) internal pure returns (uint256 welfareWhMicro) {
         _checkConfig(cfg, fees);
         Queues memory qs = _queues(cfg.nBuses, bids, order, nBuys);
+        if (PathFees.isPathForm(fees)) qs.row = new bytes(4 * cfg.nBuses + 32);
         welfareWhMicro = _greedyTrades(cfg, fees, qs, trades);
         _noSurplusLeft(fees, cfg.nBuses, qs);
     }
@@ -194,8 +207,45 @@ library FeeClearing {
 
     /// @dev Revert with SurplusLeft if an active bus pair still has surplus > 0.
     function _noSurplusLeft(bytes memory fees, uint256 nb, Queues memory qs) private pure {
-        (uint256 p, uint256 q) = _surplusLeft(fees, nb, qs.buyState, qs.sellState, qs.activeBuy, qs.activeSell);
+        (uint256 p, uint256 q) = qs.row.length == 0
+            ? _surplusLeft(fees, nb, qs.buyState, qs.sellState, qs.activeBuy, qs.activeSell)
+            : _surplusLeftPath(fees, qs);
         if (p != _NONE) revert SurplusLeft(p, q);
+    }
+
+    /// @dev _surplusLeft for fees in path form: the active sellers in list order, each against
+    ///      the active buyers in list order (the seller's fees computed into qs.row first).
+    function _surplusLeftPath(bytes memory fees, Queues memory qs) private pure returns (uint256, uint256) {
+        uint256[] memory sellers = qs.activeSell;
+        for (uint256 i = 0; i < sellers.length; ++i) {
+            uint256 p = sellers[i];
+            PathFees.fillRow(fees, qs.row, p, qs.activeBuy);
+            uint256 q = _buyerAbove(qs.row, qs.buyState, qs.activeBuy, qs.sellState[p] >> 192);
+            if (q != _NONE) return (p, q);
+        }
+        return (_NONE, _NONE);
+    }
+
+    /// @dev The first bus q of `buyers` whose head price exceeds `ask` + row[q], or _NONE.
+    function _buyerAbove(bytes memory row, uint256[] memory buyState, uint256[] memory buyers, uint256 ask)
+        private
+        pure
+        returns (uint256 q)
+    {
+        q = _NONE;
+        assembly ("memory-safe") {
+            let fees := add(row, 0x20)
+            let heads := add(buyState, 0x20)
+            let ptr := add(buyers, 0x20)
+            let last := add(ptr, shl(5, mload(buyers)))
+            for {} lt(ptr, last) { ptr := add(ptr, 0x20) } {
+                let b := mload(ptr)
+                if gt(shr(192, mload(add(heads, shl(5, b)))), add(ask, shr(224, mload(add(fees, shl(2, b)))))) {
+                    q := b
+                    break
+                }
+            }
+        }
     }
 
     /// @dev Check the queue order and build the per-bus queues.
@@ -208,8 +258,10 @@ library FeeClearing {
         qs.book = _permute(nb, bids, order);
         qs.buyState = new uint256[](nb);
         qs.sellState = new uint256[](nb);
-        qs.activeBuy = _emptyList(nb);
-        qs.activeSell = _emptyList(nb);
+        // at most one entry per bus and one per bid (a bus joins with its first bid)
+        uint256 capacity = nb < bids.length ? nb : bids.length;
+        qs.activeBuy = _emptyList(capacity);
+        qs.activeSell = _emptyList(capacity);
         uint256[] memory book = qs.book;
         uint256 prevKey = 0;
         for (uint256 k = 0; k < book.length; ++k) {
@@ -272,7 +324,8 @@ library FeeClearing {
         }
     }
 
-    /// @dev Append v to a list made by _emptyList (no capacity check: at most one entry per bus).
+    /// @dev Append v to a list made by _emptyList (no capacity check: the callers push at most
+    ///      one entry per bus and per bid).
     function _push(uint256[] memory list, uint256 v) private pure returns (uint256 pos) {
         assembly ("memory-safe") {
             pos := mload(list)
@@ -344,11 +397,15 @@ library FeeClearing {
         if ((w0 >> 128) & _U64 != e) revert WrongQuantity(t, e, (w0 >> 128) & _U64);
         // Pair versions ending now: row p if the seller leaves, column q if the buyer leaves.
         if (rs == e) {
-            uint256 bad = _rowCheck(fees, nb, (w0 >> 96) & 0xffff, sw, qs, key);
+            uint256 bad = qs.row.length == 0
+                ? _rowCheck(fees, nb, (w0 >> 96) & 0xffff, sw, qs, key)
+                : _pathRowCheck(fees, (w0 >> 96) & 0xffff, sw, qs, key);
             if (bad != _NONE) revert BetterPairExists(t, (w0 >> 96) & 0xffff, bad);
         }
         if (rb == e) {
-            uint256 bad = _columnCheck(fees, nb, (w0 >> 112) & 0xffff, bw, qs, key);
+            uint256 bad = qs.row.length == 0
+                ? _columnCheck(fees, nb, (w0 >> 112) & 0xffff, bw, qs, key)
+                : _pathColumnCheck(fees, (w0 >> 112) & 0xffff, bw, qs, key);
             if (bad != _NONE) revert BetterPairExists(t, bad, (w0 >> 112) & 0xffff);
         }
         if (rs == e) _advance(qs.book, qs.sellState, qs.activeSell, (w0 >> 96) & 0xffff);
@@ -417,6 +474,29 @@ library FeeClearing {
                 }
             }
         }
+    }
+
+    /// @dev _rowCheck for fees in path form: the fees of seller bus p to the active buyer buses
+    ///      are computed into qs.row, which _rowCheck then reads as row 0 of a one-row table.
+    function _pathRowCheck(bytes memory fees, uint256 p, uint256 sw, Queues memory qs, uint256 k)
+        private
+        pure
+        returns (uint256)
+    {
+        PathFees.fillRow(fees, qs.row, p, qs.activeBuy);
+        return _rowCheck(qs.row, 0, 0, sw, qs, k);
+    }
+
+    /// @dev _columnCheck for fees in path form (symmetric): the fees of the active seller buses
+    ///      to buyer bus q are computed into qs.row, read by _columnCheck as column 0 of a
+    ///      one-column table (stride 4 bytes).
+    function _pathColumnCheck(bytes memory fees, uint256 q, uint256 bw, Queues memory qs, uint256 k)
+        private
+        pure
+        returns (uint256)
+    {
+        PathFees.fillRow(fees, qs.row, q, qs.activeSell);
+        return _columnCheck(qs.row, 1, 0, bw, qs, k);
     }
 
     /// @dev Move the queue of `bus` to its next order, or drop the bus from the active list.
@@ -507,6 +587,7 @@ library FeeClearing {
     ) internal pure returns (uint256 welfareWhMicro) {
         _checkConfig(cfg, fees);
         if (cfg.nBuses > _MAX_OPTIMAL_BUSES) revert BadFeeConfig(cfg.nBuses, cfg.kappaNum, cfg.kappaDen);
+        if (PathFees.isPathForm(fees)) fees = PathFees.dense(fees);
         if (duals.length != 2 * bids.length) revert FeeInputLength(2 * bids.length, duals.length);
         if (trades.length != 2 * parties.length) revert FeeInputLength(2 * parties.length, trades.length);
         Certificate memory cert = Certificate(cfg, fees, bids, duals, new uint256[](bids.length), 0);
@@ -867,17 +948,27 @@ contract FeeClearingVerifier {
     }
 
     /// @dev Unpack the configuration and read the fee table (code of `table` after its first
-    ///      byte, or the shards its directory lists).
+    ///      byte, or the shards its directory lists; a table or path-form data for nBuses).
     function _load(uint256 cfg, address table) private view returns (FeeClearing.Config memory c, bytes memory fees) {
         c = FeeClearing.Config(cfg >> 128, (cfg >> 64) & _U64, cfg & _U64);
-        uint256 size = 4 * c.nBuses * c.nBuses;
         fees = DataShards.load(table);
-        if (fees.length != size) revert FeeClearing.FeeTableLength(size, fees.length);
+        uint256 size = 4 * c.nBuses * c.nBuses;
+        uint256 got = fees.length;
+        if (PathFees.isPathForm(fees)) {
+            (uint256 nb,,,) = PathFees.header(fees);
+            got = 4 * nb * nb;
+        }
+        if (got != size) revert FeeClearing.FeeTableLength(size, got);
     }
 
-    /// @notice Length in bytes of the data committed at `data` (its shards' total for a
-    ///         directory; reverts with DataShards' errors if a shard does not match).
+    /// @notice Length in bytes of the fee table committed at `data` (its shards' total for a
+    ///         directory; reverts with DataShards' errors if a shard does not match). Path-form
+    ///         data is validated in full (PathFees.check: reverts with BadPathFees) and counts
+    ///         as the 4 * nBuses**2 bytes of the table it stands for.
     function dataBytes(address data) external view returns (uint256) {
-        return DataShards.load(data).length;
+        bytes memory d = DataShards.load(data);
+        if (!PathFees.isPathForm(d)) return d.length;
+        uint256 nb = PathFees.check(d);
+        return 4 * nb * nb;
     }
 }

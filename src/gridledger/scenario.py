@@ -207,6 +207,10 @@ class MarketSpec(_Strict):
     network_fee: Literal["none", "flat", "zonal", "distance", "mw_mile"] = "none"
     fee_params: dict[str, dict[str, float | str]] = Field(default_factory=_default_fee_params)
     """Parameters per fee method (tokens/kWh, tokens/kWh/km, ...), see docs/clearing.md."""
+    fee_form: Literal["auto", "table", "path"] = "auto"
+    """How the fee is defined and committed: "table" rounds each bus pair's fee, "path"
+    sums the rounded fees of the branches on the least path (any feeder size on chain),
+    "auto" is "table" up to 627 buses and "path" beyond (docs/clearing.md)."""
     kappa: float = Field(0.5, ge=0, le=1)
     retail_per_kwh: float = Field(0.30, gt=0)
     feed_in_per_kwh: float = Field(0.08, ge=0)

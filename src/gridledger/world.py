@@ -13,9 +13,16 @@ from fractions import Fraction
 
 import numpy as np
 
-from gridledger.grid import ElectricalDistances, Feeder, electrical_distances, load_feeder
+from gridledger.grid import (
+    ElectricalDistances,
+    Feeder,
+    branch_impedances,
+    electrical_distances,
+    load_feeder,
+)
 from gridledger.market.fees import fee_table
 from gridledger.market.orders import Trade
+from gridledger.market.path_fees import TABLE_MAX_BUSES, PathFees, path_fees
 from gridledger.market.settlement import Tariffs, tolerance_bp_from_pct
 from gridledger.market.units import price_to_micro
 from gridledger.market.welfare import welfare_micro as trade_welfare_micro
@@ -36,6 +43,12 @@ class World:
     tariffs: Tariffs
     fees: np.ndarray | None
     kappa: Fraction
+    fee_paths: PathFees | None = None  # the fees in path form (market.fee_form)
+
+    @property
+    def committed_fees(self) -> np.ndarray | PathFees | None:
+        """The fees as the chain commits them: in path form when they are defined so."""
+        return self.fee_paths if self.fee_paths is not None else self.fees
 
     @property
     def interval_h(self) -> float:
@@ -72,6 +85,30 @@ def _fee_table(scenario: Scenario, distances: ElectricalDistances) -> np.ndarray
     )
 
 
+def _path_fees(scenario: Scenario, feeder: Feeder) -> PathFees | None:
+    """The fees in path form when the scenario defines them so (``market.fee_form``)."""
+    market = scenario.market
+    form = market.fee_form
+    n_buses = len(feeder.bus_ids)
+    if market.network_fee == "none" or form == "table":
+        return None
+    if form == "auto" and n_buses <= TABLE_MAX_BUSES:
+        return None
+    imp = branch_impedances(feeder)
+    rating = np.concatenate([feeder.line_rating_kva, np.ones(feeder.n_trafos)])
+    return path_fees(
+        market.network_fee,
+        market.fee_params.get(market.network_fee, {}),
+        n_buses=n_buses,
+        edge_from=feeder.tree.edge_from,
+        edge_to=feeder.tree.edge_to,
+        edge_km=imp.length_km,
+        edge_ohm=np.hypot(imp.r_ohm, imp.x_ohm),
+        edge_is_line=imp.is_line,
+        edge_rating_kw=rating,
+    )
+
+
 def build_world(scenario: Scenario) -> World:
     """Load the feeder, build members and profiles, and the fee table."""
     security = scenario.security
@@ -90,9 +127,9 @@ def build_world(scenario: Scenario) -> World:
         tolerance_bp=tolerance_bp_from_pct(market.tolerance_pct),
     )
     kappa = Fraction(market.kappa).limit_denominator(1000)
-    return World(
-        scenario, feeder, distances, members, tariffs, _fee_table(scenario, distances), kappa
-    )
+    paths = _path_fees(scenario, feeder)
+    fees = _fee_table(scenario, distances) if paths is None else paths.table
+    return World(scenario, feeder, distances, members, tariffs, fees, kappa, paths)
 
 
 def true_limits_micro(world: World) -> tuple[list[int], list[int]]:

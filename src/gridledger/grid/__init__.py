@@ -14,7 +14,12 @@ from gridledger.grid.catalogue import (
     load_feeder,
     prepare_feeder,
 )
-from gridledger.grid.distances import ElectricalDistances, electrical_distances
+from gridledger.grid.distances import (
+    BranchImpedances,
+    ElectricalDistances,
+    branch_impedances,
+    electrical_distances,
+)
 from gridledger.grid.powerflow import (
     PowerFlowResult,
     Violation,
@@ -25,6 +30,7 @@ from gridledger.grid.powerflow import (
 from gridledger.grid.sensitivities import ScreenResult, Sensitivities, screen, sensitivities
 
 __all__ = [
+    "BranchImpedances",
     "ElectricalDistances",
     "Feeder",
     "FeederUnsupported",
@@ -32,6 +38,7 @@ __all__ = [
     "ScreenResult",
     "Sensitivities",
     "Violation",
+    "branch_impedances",
     "default_q_kvar",
     "electrical_distances",
     "known_feeders",

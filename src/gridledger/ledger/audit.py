@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+import numpy as np
 from eth_utils import keccak
 
 from gridledger.errors import ChainError
@@ -38,6 +39,7 @@ from gridledger.ledger.findings import (
     unsigned_verdicts,
 )
 from gridledger.ledger.network_data import check_recorded, unpack_network
+from gridledger.ledger.path_data import is_path_form, sparse_consistent, unpack_path_fees
 from gridledger.ledger.reader import ChainReader
 from gridledger.ledger.receipts import Receipts
 from gridledger.ledger.reference import deltas_from_event, unpack_fee_table
@@ -184,7 +186,16 @@ def _clearing_rule(
     except ChainError as error:
         report.problems.append(f"fee table cannot be read from its shards: {error}")
         packed = bytes(4 * n_buses * n_buses)
-    fees = unpack_fee_table(packed, n_buses)
+    try:
+        fees = unpack_fee_table(packed, n_buses)
+    except ChainError as error:
+        report.problems.append(f"fee table cannot be read: {error}")
+        fees = np.zeros((n_buses, n_buses), dtype=np.int64)
+    if is_path_form(packed) and not sparse_consistent(unpack_path_fees(packed)):
+        report.problems.append(
+            "fee data in path form: its range-minimum rows are not the minima of its levels "
+            "(the chain computed the fees from them as they are)"
+        )
     kappa = Fraction(int(ledger.view("kappaNum")[0]), int(ledger.view("kappaDen")[0]))
     if rule == CLEARING_RULE_IDS["greedy"]:
         return lambda bids: clear_greedy(bids, fees, kappa)

@@ -35,15 +35,18 @@ from gridledger.errors import ChainError
 from gridledger.ledger.deploy import ChainTiming, NetworkCommitment
 from gridledger.ledger.shards import MAX_SHARD_BYTES
 from gridledger.ledger.txqueue import gas_limit
+from gridledger.market.path_fees import PathFees
 
 __all__ = [
     "STEP_GAS",
     "ChainCapacityExceeded",
     "StepGas",
     "check_capacity",
+    "check_setup",
     "data_bytes",
     "load_gas",
     "max_members",
+    "pair_gas",
     "predicted_gas",
 ]
 
@@ -120,13 +123,54 @@ def load_gas(n_bytes: int, members: int = 0) -> int:
     return 6 * words + words * words // 512 + cross + 2_600 * shards
 
 
-def data_bytes(fees: npt.ArrayLike | None, network: NetworkCommitment | None) -> dict[str, int]:
+def data_bytes(
+    fees: npt.ArrayLike | PathFees | None, network: NetworkCommitment | None
+) -> dict[str, int]:
     """Bytes of committed data each step reads: the fee table (4 B**2) for clearing, the
-    network for the security verdict (steps without data read nothing)."""
-    n_buses = 0 if fees is None else int(np.shape(fees)[0])
-    fee = 4 * n_buses * n_buses
+    network for the security verdict (steps without data read nothing). Fees in path form
+    count their data and the greedy verifier's state, 4 words and a fee row per bus."""
+    if isinstance(fees, PathFees):
+        layout = fees.layout
+        b, e = fees.n_buses, int(layout.level.shape[0])
+        path = 64 + 4 * (b + e.bit_length() * e + b * int(layout.portals.shape[0]))
+        fee = path + 132 * b
+    else:
+        n_buses = 0 if fees is None else int(np.shape(fees)[0])
+        fee = 4 * n_buses * n_buses
     net = 0 if network is None else len(network.table)
     return {"clear/greedy": fee, "clear/optimal": fee, "recordSecurity": net}
+
+
+#: Fees in path form: the greedy verifier computes each fee it compares (about 270 EVM
+#: instructions, against 40 for a table read), and it compares a leaving head with every active
+#: bus of the other side, so its gas grows with the members squared. Gas per member**2 and per
+#: portal per member**2, fitted from above to benchmarks/bench_data_shards.py (200 bids on a
+#: 5,000-bus feeder with 4 portals: 17.3M gas measured, 18.8M predicted).
+PATH_PAIR_GAS = 280
+PATH_PORTAL_PAIR_GAS = 10
+
+
+def pair_gas(fees: npt.ArrayLike | PathFees | None) -> dict[str, int]:
+    """Gas per member**2 of the steps that compute fees in path form (none for a table)."""
+    if not isinstance(fees, PathFees):
+        return {}
+    portals = int(fees.layout.portals.shape[0])
+    return {"clear/greedy": PATH_PAIR_GAS + PATH_PORTAL_PAIR_GAS * portals}
+
+
+def check_setup(
+    members: int,
+    rule: str,
+    limits: tuple[int, ChainTiming | None, int | None],
+    fees: npt.ArrayLike | PathFees | None,
+    network: NetworkCommitment | None,
+) -> None:
+    """:func:`check_capacity` of a setup: ``limits`` are the block's gas limit, the timing
+    and the per-transaction cap; the committed data and pair gas come from ``fees`` and
+    ``network``."""
+    block, timing, tx_gas = limits
+    data = data_bytes(fees, network)
+    check_capacity(members, rule, block, timing, tx_gas, data=data, pairs=pair_gas(fees))
 
 
 def _pages(step: str, members: int, tx_gas: int) -> int:
@@ -144,20 +188,22 @@ def _paged_gas(step: str, members: int, tx_gas: int, data: int = 0) -> int:
     return predicted_gas(step, members, data) + extra * page
 
 
-def predicted_gas(step: str, members: int, data: int = 0) -> int:
+def predicted_gas(step: str, members: int, data: int = 0, pairs: int = 0) -> int:
     """The gas limit the ledger would give ``step`` with ``members`` members (its
-    predicted gas plus the estimate margin), reading ``data`` bytes of committed data."""
+    predicted gas plus the estimate margin), reading ``data`` bytes of committed data and
+    spending ``pairs`` gas per member**2 on fees in path form (:func:`pair_gas`)."""
     model = STEP_GAS[step]
-    return gas_limit(model.base + model.per_member * members + load_gas(data, members))
+    linear = model.base + model.per_member * members
+    return gas_limit(linear + load_gas(data, members) + pairs * members * members)
 
 
-def max_members(step: str, tx_gas: int, data: int = 0) -> int:
+def max_members(step: str, tx_gas: int, data: int = 0, pairs: int = 0) -> int:
     """The most members whose ``step`` fits one transaction of at most ``tx_gas``."""
     model = STEP_GAS[step]
     low, high = 0, tx_gas // max(model.per_member, 1) + 1
     while low < high:
         mid = (low + high + 1) // 2
-        if predicted_gas(step, mid, data) <= tx_gas:
+        if predicted_gas(step, mid, data, pairs) <= tx_gas:
             low = mid
         else:
             high = mid - 1
@@ -172,12 +218,15 @@ def check_capacity(
     tx_gas: int | None = None,
     *,
     data: dict[str, int] | None = None,
+    pairs: dict[str, int] | None = None,
 ) -> None:
     """Refuse, by name and before anything is deployed, a market of ``members`` members
     cleared by ``rule`` whose interval steps would not fit the chain's transactions, blocks
     or deadlines (``tx_gas``: the most one transaction may carry, the block's limit when
-    None; ``data``: the committed bytes each step reads, :func:`data_bytes`)."""
+    None; ``data``: the committed bytes each step reads, :func:`data_bytes`; ``pairs``: gas
+    per member**2 of fees in path form, :func:`pair_gas`)."""
     data = data or {}
+    pairs = pairs or {}
     one_tx = block_gas_limit if tx_gas is None else min(tx_gas, block_gas_limit)
     limit = (
         f"more than a block holds on this chain ({block_gas_limit:,})"
@@ -189,11 +238,14 @@ def check_capacity(
     if any(step not in STEP_GAS for step in steps):
         return  # an unknown rule: the deployment refuses it by name
     for step in single:
-        need = predicted_gas(step, members, data.get(step, 0))
+        need = predicted_gas(step, members, data.get(step, 0), pairs.get(step, 0))
         if need > one_tx:
-            fits = min(max_members(s, one_tx, data.get(s, 0)) for s in single)
+            fits = min(max_members(s, one_tx, data.get(s, 0), pairs.get(s, 0)) for s in single)
             read = data.get(step, 0)
-            reading = f" (it reads {read:,} bytes of shards)" if read > MAX_SHARD_BYTES else ""
+            why = [f"it reads {read:,} bytes of shards"] if read > MAX_SHARD_BYTES else []
+            if pairs.get(step):
+                why.append("it computes every fee it compares from the fees' path form")
+            reading = f" ({'; '.join(why)})" if why else ""
             message = (
                 f"{members:,} members: one transaction to {STEP_GAS[step].name} would need "
                 f"about {need:,} gas{reading}, {limit}; at most {fits:,} members fit (clearing and the "
@@ -204,7 +256,10 @@ def check_capacity(
             raise ChainCapacityExceeded(message)
     timing = timing or ChainTiming()
     block = block_gas_limit
-    after_binding = sum(_paged_gas(s, members, one_tx, data.get(s, 0)) for s in steps[1:])
+    after_binding = sum(
+        _paged_gas(s, members, one_tx, data.get(s, 0)) + pairs.get(s, 0) * members * members
+        for s in steps[1:]
+    )
     # the binding round's later pages (a block each), then the steps packed by gas
     step_blocks = _pages("recordRound", members, one_tx) - 1 + -(-after_binding // block)
     needed = step_blocks + timing.reading_blocks

@@ -23,7 +23,9 @@ from gridledger.errors import ChainError
 from gridledger.ledger.contracts import Artifact, artifact
 from gridledger.ledger.fee_clearing import kappa_args, pack_fee_table
 from gridledger.ledger.keys import PublicKeys
+from gridledger.ledger.path_data import zero_path_fees
 from gridledger.ledger.shards import MAX_SHARD_BYTES, DataTooLarge, directory, init_code, split
+from gridledger.market.path_fees import TABLE_MAX_BUSES, PathFees
 from gridledger.market.settlement import Tariffs
 
 __all__ = [
@@ -136,11 +138,13 @@ def members_for_ledger(
 
 @dataclass(frozen=True, slots=True, eq=False)
 class ClearingConfig:
-    """The clearing rule run on chain; for the fee rules the fee table and kappa."""
+    """The clearing rule run on chain; for the fee rules the fee table, kappa and the bytes
+    committed for the table (the table itself, or its path form)."""
 
     rule: str = "uniform"
     fees: npt.NDArray[np.int64] | None = None
     kappa: Fraction = Fraction(1, 2)
+    packed: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -170,11 +174,15 @@ def create_address(sender: bytes, nonce: int) -> bytes:
 
 def clearing_config(
     clearing: str,
-    fees: npt.ArrayLike | None,
+    fees: npt.ArrayLike | PathFees | None,
     kappa: Fraction | float,
     members: Sequence[LedgerMember],
 ) -> tuple[ClearingConfig, bytes | None]:
-    """Validate the rule; the configuration and, for a fee rule, the packed fee table."""
+    """Validate the rule; the configuration and, for a fee rule, the packed fee table.
+
+    ``fees`` is a (B, B) table, fees in path form (:class:`~gridledger.market.path_fees.
+    PathFees`) or None (no fees: a zero table, or past ``TABLE_MAX_BUSES`` buses a zero path
+    form)."""
     if clearing not in CLEARING_RULE_IDS:
         message = (
             f"setup(): clearing rule {clearing!r} is not implemented on chain; "
@@ -183,16 +191,23 @@ def clearing_config(
         raise ChainError(message)
     kappa_frac = Fraction(*kappa_args(kappa))
     if clearing == "uniform":
-        if fees is not None and np.any(np.asarray(fees)):
+        given = fees.table if isinstance(fees, PathFees) else fees
+        if given is not None and np.any(np.asarray(given)):
             message = "setup(): clearing 'uniform' charges no network fees; use greedy/optimal"
             raise ChainError(message)
         return ClearingConfig(clearing, None, kappa_frac), None
     max_bus = max((m.bus for m in members), default=0)
-    if fees is None:
-        table = np.zeros((max_bus + 1, max_bus + 1), dtype=np.int64)
+    if fees is None and max_bus >= TABLE_MAX_BUSES:
+        fees = zero_path_fees(max_bus + 1)
+    if isinstance(fees, PathFees):
+        table = fees.table
+        packed = pack_fee_table(fees)
     else:
-        table = np.asarray(fees).astype(np.int64)
-    packed = pack_fee_table(table)
+        if fees is None:
+            table = np.zeros((max_bus + 1, max_bus + 1), dtype=np.int64)
+        else:
+            table = np.asarray(fees).astype(np.int64)
+        packed = pack_fee_table(table)
     if table.shape[0] <= max_bus:
         message = (
             f"setup(): fee table covers buses 0..{table.shape[0] - 1}, a member is at bus {max_bus}"
@@ -208,11 +223,12 @@ def clearing_config(
         split(packed)
     except DataTooLarge as error:
         message = (
-            f"setup(): fee table of {table.shape[0]} buses: {error}: run this feeder off "
-            'chain (chain.backend = "none", --chain none) or without a network fee'
+            f"setup(): fee table of {table.shape[0]} buses: {error}: commit it in path form "
+            '(market.fee_form = "path"), run this feeder off chain (chain.backend = "none", '
+            "--chain none) or without a network fee"
         )
         raise ChainError(message) from error
-    return ClearingConfig(clearing, table, kappa_frac), packed
+    return ClearingConfig(clearing, table, kappa_frac, packed), packed
 
 
 def _chunks(data: bytes | None) -> list[bytes]:
@@ -258,7 +274,7 @@ def plan_deployment(
     tariffs: Tariffs,
     rounds: int,
     deposits_micro: tuple[int, int | None],
-    clearing: tuple[str, npt.ArrayLike | None, Fraction | float],
+    clearing: tuple[str, npt.ArrayLike | PathFees | None, Fraction | float],
     *,
     parties: tuple[bytes, bytes],
     timing: ChainTiming = ChainTiming(),

@@ -28,7 +28,7 @@ from gridledger.errors import ChainError, NodeStateLost, NodeUnreachable, SavedC
 from gridledger.ledger import encoding as enc
 from gridledger.ledger import store
 from gridledger.ledger.backends import Backend, RpcBackend, TxResult, open_backend
-from gridledger.ledger.capacity import check_capacity, data_bytes
+from gridledger.ledger.capacity import check_setup
 from gridledger.ledger.contracts import DecodedEvent
 from gridledger.ledger.deploy import (
     ChainTiming,
@@ -66,6 +66,7 @@ from gridledger.ledger.saved import (
 from gridledger.ledger.txqueue import ChainStats, TxQueue
 from gridledger.market.justification import RowMargin
 from gridledger.market.orders import Bid, ClearingResult, Curtailment, Trade, validate_bids
+from gridledger.market.path_fees import PathFees
 from gridledger.market.settlement import Tariffs
 
 __all__ = ["Ledger"]
@@ -249,7 +250,7 @@ class Ledger(ChainReader):
         grid_deposit_micro: int | None = None,
         *,
         clearing: str = "uniform",
-        fees: npt.ArrayLike | None = None,
+        fees: npt.ArrayLike | PathFees | None = None,
         kappa: Fraction | float = Fraction(1, 2),
         run: Mapping[str, str | int] | None = None,
         timing: ChainTiming | None = None,
@@ -259,15 +260,15 @@ class Ledger(ChainReader):
 
         ``timing`` sets the deadlines in blocks (:class:`~gridledger.ledger.deploy.ChainTiming`);
         ``network`` is the DSO's linearised network, committed with the DSO's signature so
-        that curtailments can be checked on chain.
-
-        ``grid_deposit_micro`` defaults to ``deposit_micro * len(members)``.
+        that curtailments can be checked on chain. ``grid_deposit_micro`` defaults to
+        ``deposit_micro * len(members)``.
         ``clearing`` is the rule of :mod:`gridledger.market.rules` run on chain
         (``"uniform"``, ``"greedy"`` or ``"optimal"``); for the fee rules ``fees`` is the
         (B, B) table in micro-tokens per kWh (``fees[seller_bus, buyer_bus]``, None = no
-        fees) and ``kappa`` the seller's share of a pair's surplus, both recorded on chain
-        once (``Market.configureClearing``). ``run`` is an opaque mapping saved in
-        ``ledger.json`` and returned by :meth:`saved_run` on reattach.
+        fees) or the fees in path form (:mod:`~gridledger.market.path_fees`) and ``kappa``
+        the seller's share of a pair's surplus, both recorded on chain once
+        (``Market.configureClearing``). ``run`` is an opaque mapping saved in ``ledger.json``
+        and returned by :meth:`saved_run` on reattach.
 
         With a ``state_dir``, ``ledger.json`` is written before anything is sent and marked
         set up once the setup is logged; after a kill in between, a new ledger redoes it.
@@ -275,9 +276,8 @@ class Ledger(ChainReader):
         if self.deployment is not None:
             message = "setup(): a market is already deployed on this ledger"
             raise ChainError(message)
-        chain = self.backend
-        limits = (chain.block_gas_limit, timing, chain.max_tx_gas())
-        check_capacity(len(members), clearing, *limits, data=data_bytes(fees, network))
+        limits = (self.backend.block_gas_limit, timing, self.backend.max_tx_gas())
+        check_setup(len(members), clearing, limits, fees, network)
         d, table = plan_deployment(
             self.operator,
             self.txq.nonce,

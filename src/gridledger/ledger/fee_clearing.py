@@ -31,8 +31,10 @@ import numpy as np
 import numpy.typing as npt
 
 from gridledger.errors import ChainError
+from gridledger.ledger.path_data import is_path_form, pack_path_fees
 from gridledger.market.greedy import kappa_fraction
 from gridledger.market.orders import Bid, Side, Trade
+from gridledger.market.path_fees import PathFees
 
 __all__ = ["dual_words", "greedy_order", "kappa_args", "optimal_parties", "pack_fee_table"]
 
@@ -41,8 +43,11 @@ U64 = (1 << 64) - 1
 TIE_DUAL_BOUND = 1 << 240
 
 
-def pack_fee_table(fees: npt.ArrayLike) -> bytes:
-    """The fee table as ``B*B`` big-endian uint32 (row = seller bus, column = buyer bus)."""
+def pack_fee_table(fees: npt.ArrayLike | PathFees) -> bytes:
+    """The fee table as ``B*B`` big-endian uint32 (row = seller bus, column = buyer bus), or
+    fees in path form as :func:`~gridledger.ledger.path_data.pack_path_fees` packs them."""
+    if isinstance(fees, PathFees):
+        return pack_path_fees(fees)
     table = np.asarray(fees)
     if table.ndim != 2 or table.shape[0] != table.shape[1] or table.shape[0] == 0:
         message = f"fee table must be square (B, B) with B >= 1, got shape {table.shape}"
@@ -60,7 +65,11 @@ def pack_fee_table(fees: npt.ArrayLike) -> bytes:
             f"(got {int(ints.min())}..{int(ints.max())})"
         )
         raise ChainError(message)
-    return ints.astype(">u4").tobytes()
+    packed = ints.astype(">u4").tobytes()
+    if is_path_form(packed):  # eight fees that spell the path form's magic: never in practice
+        message = "fee table: its first eight entries read as path-form data; change one fee"
+        raise ChainError(message)
+    return packed
 
 
 def kappa_args(kappa: Fraction | float) -> tuple[int, int]:

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from gridledger.errors import ChainError
 from gridledger.ledger import encoding as enc
 from gridledger.ledger.fee_clearing import dual_words, greedy_order, optimal_parties
+from gridledger.ledger.path_data import is_path_form, path_table
 from gridledger.market.double_auction import sorted_books
 from gridledger.market.greedy import clear_greedy
 from gridledger.market.optimal import solve_optimal
@@ -121,7 +122,9 @@ def deltas_from_event(args: Mapping[str, Any]) -> dict[int, int]:
 
 
 def unpack_fee_table(packed: bytes, n_buses: int) -> npt.NDArray[np.int64]:
-    """Inverse of :func:`~gridledger.ledger.fee_clearing.pack_fee_table`."""
+    """Inverse of :func:`~gridledger.ledger.fee_clearing.pack_fee_table` (either form)."""
+    if is_path_form(packed):
+        return path_table(packed, n_buses)
     if len(packed) != 4 * n_buses * n_buses:
         message = f"fee table: {len(packed)} bytes for {n_buses} buses (expected {4 * n_buses**2})"
         raise ChainError(message)

@@ -202,7 +202,7 @@ def saved_from_deployment(
         kappa_num=d.clearing.kappa.numerator,
         kappa_den=d.clearing.kappa.denominator,
         fee_buses=None if fees is None else int(fees.shape[0]),
-        fee_table=None if fees is None else pack_fee_table(fees).hex(),
+        fee_table=None if fees is None else (d.clearing.packed or pack_fee_table(fees)).hex(),
         deposit_micro=d.deposit_micro,
         grid_deposit_micro=d.grid_deposit_micro,
         members=[SavedMember(**asdict(m)) for m in d.members],
@@ -226,11 +226,13 @@ def saved_from_deployment(
 def deployment_from_saved(saved: SavedLedger) -> Deployment:
     """The :class:`Deployment` recorded in a validated ``ledger.json``."""
     fees = None
+    packed = None
     if saved.fee_table is not None:
         if saved.fee_buses is None:
             message = "a fee table needs 'fee_buses'"
             raise ValueError(message)
-        fees = unpack_fee_table(bytes.fromhex(saved.fee_table), saved.fee_buses)
+        packed = bytes.fromhex(saved.fee_table)
+        fees = unpack_fee_table(packed, saved.fee_buses)
     by_id = {m.id: LedgerMember(m.id, m.bus, m.role, m.limit_wh) for m in saved.members}
     network = None
     if saved.network_cfg is not None and saved.network_table is not None:
@@ -243,7 +245,9 @@ def deployment_from_saved(saved: SavedLedger) -> Deployment:
         tariffs=Tariffs(
             saved.retail_per_kwh_micro, saved.feed_in_per_kwh_micro, saved.tolerance_bp
         ),
-        clearing=ClearingConfig(saved.clearing, fees, Fraction(saved.kappa_num, saved.kappa_den)),
+        clearing=ClearingConfig(
+            saved.clearing, fees, Fraction(saved.kappa_num, saved.kappa_den), packed
+        ),
         members=tuple(by_id[i] for i in sorted(by_id)),
         deposit_micro=saved.deposit_micro,
         grid_deposit_micro=saved.grid_deposit_micro,

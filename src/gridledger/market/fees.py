@@ -48,6 +48,8 @@ from gridledger.market.units import MICRO
 __all__ = [
     "FEE_METHODS",
     "FeeSpec",
+    "check_fee_params",
+    "fee_parameter",
     "fee_table",
     "fees_or_zero",
 ]
@@ -76,7 +78,35 @@ class FeeSpec:
     params: Mapping[str, float | str] = field(default_factory=dict)
 
 
-def _number(method: str, params: Mapping[str, float | str], key: str) -> float:
+def check_fee_params(
+    method: str, params: Mapping[str, float | str] | None
+) -> dict[str, float | str]:
+    """``params`` as a dict, once ``method`` is known and every parameter allowed for it
+    (:class:`ClearingError` naming the method and the parameter otherwise)."""
+    out = dict(params or {})
+    if method not in _PARAMS:
+        message = f"network fee method {method!r} is not known; known: {list(FEE_METHODS)}"
+        raise ClearingError(message)
+    unknown = sorted(set(out) - set(_PARAMS[method]))
+    if unknown:
+        message = (
+            f"network fee {method!r}: unknown parameter(s) {unknown}; "
+            f"allowed: {list(_PARAMS[method])}"
+        )
+        raise ClearingError(message)
+    if method == "mw_mile":
+        given = [k for k in ("cost_per_km_year", "cost_per_km_hour") if k in out]
+        if len(given) != 1:
+            message = (
+                "network fee 'mw_mile': give exactly one of fee_params.cost_per_km_year "
+                f"or fee_params.cost_per_km_hour (given: {given})"
+            )
+            raise ClearingError(message)
+    return out
+
+
+def fee_parameter(method: str, params: Mapping[str, float | str], key: str) -> float:
+    """The numeric parameter ``key`` of ``method``: present, a number, finite and >= 0."""
     if key not in params:
         message = (
             f"network fee {method!r}: missing parameter fee_params.{key} (given: {sorted(params)})"
@@ -148,25 +178,15 @@ def fee_table(
     for an unknown method, an unknown, missing, non-numeric or negative
     parameter, or a missing or malformed input array.
     """
-    params = dict(params or {})
-    if method not in _PARAMS:
-        message = f"network fee method {method!r} is not known; known: {list(FEE_METHODS)}"
-        raise ClearingError(message)
-    unknown = sorted(set(params) - set(_PARAMS[method]))
-    if unknown:
-        message = (
-            f"network fee {method!r}: unknown parameter(s) {unknown}; "
-            f"allowed: {list(_PARAMS[method])}"
-        )
-        raise ClearingError(message)
+    params = check_fee_params(method, params)
     b = _n_buses(path_km, path_ohm, ptdf_distance, zone, ptdf, n_buses=n_buses)
     if method == "none":
         return np.zeros((b, b), dtype=np.int64)
     if method == "flat":
-        return _to_micro(np.full((b, b), _number(method, params, "gamma_u")))
+        return _to_micro(np.full((b, b), fee_parameter(method, params, "gamma_u")))
     if method == "zonal":
-        gamma_in = _number(method, params, "gamma_in")
-        gamma_out = _number(method, params, "gamma_out")
+        gamma_in = fee_parameter(method, params, "gamma_in")
+        gamma_out = fee_parameter(method, params, "gamma_out")
         if zone is None:
             message = "network fee 'zonal' needs the zone array (branch id per bus), not given"
             raise ClearingError(message)
@@ -177,7 +197,7 @@ def fee_table(
         same = zones[:, None] == zones[None, :]
         return _to_micro(np.where(same, gamma_in, gamma_out))
     if method == "distance":
-        gamma_d = _number(method, params, "gamma_d")
+        gamma_d = fee_parameter(method, params, "gamma_d")
         metric = params.get("metric", "km")
         sources = {"km": path_km, "ohm": path_ohm, "ptdf": ptdf_distance}
         if metric not in sources:
@@ -191,13 +211,7 @@ def fee_table(
         return _to_micro(gamma_d * dist)
     # mw_mile
     given = [k for k in ("cost_per_km_year", "cost_per_km_hour") if k in params]
-    if len(given) != 1:
-        message = (
-            "network fee 'mw_mile': give exactly one of fee_params.cost_per_km_year "
-            f"or fee_params.cost_per_km_hour (given: {given})"
-        )
-        raise ClearingError(message)
-    cost = _number(method, params, given[0])
+    cost = fee_parameter(method, params, given[0])
     cost_per_km_hour = cost / HOURS_PER_YEAR if given[0] == "cost_per_km_year" else cost
     if ptdf is None or line_rating_kw is None or line_length_km is None:
         message = "network fee 'mw_mile' needs ptdf, line_rating_kw and line_length_km"

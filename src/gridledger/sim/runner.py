@@ -258,7 +258,7 @@ def run_with_chain(
                 max_rounds(scenario.market),
                 deposit_micro=10**12,
                 clearing=scenario.market.clearing,
-                fees=world.fees,
+                fees=world.committed_fees,
                 kappa=world.kappa,
                 run=run_facts(scenario),
                 network=network_commitment(world),
