@@ -130,7 +130,9 @@ library FeeClearing {
     // ------------------------------------------------------------ fee table
     /// @notice Revert unless `fees` is a table (or path-form data) for `cfg` hashing to `recorded`.
     function checkFeeTable(Config memory cfg, bytes memory fees, bytes32 recorded) internal pure {
-        if (PathFees.isPathForm(fees)) PathFees.check(fees);
+        if (PathFees.isPathForm(fees) && PathFees.check(fees) != cfg.nBuses) {
+            revert FeeTableLength(4 * cfg.nBuses * cfg.nBuses, fees.length);
+        }
         _checkConfig(cfg, fees);
         bytes32 h = keccak256(fees);
         if (h != recorded) revert FeeTableMismatch(recorded, h);
@@ -154,7 +156,7 @@ library FeeClearing {
             revert BadFeeConfig(nb, cfg.kappaNum, cfg.kappaDen);
         }
         if (PathFees.isPathForm(fees)) {
-            (uint256 pathBuses,,,) = PathFees.header(fees);
+            uint256 pathBuses = PathFees.buses(fees);
             if (pathBuses != nb) revert FeeTableLength(4 * nb * nb, 4 * pathBuses * pathBuses);
         } else if (fees.length != 4 * nb * nb) {
             revert FeeTableLength(4 * nb * nb, fees.length);
@@ -955,7 +957,7 @@ contract FeeClearingVerifier {
         uint256 size = 4 * c.nBuses * c.nBuses;
         uint256 got = fees.length;
         if (PathFees.isPathForm(fees)) {
-            (uint256 nb,,,) = PathFees.header(fees);
+            uint256 nb = PathFees.buses(fees);
             got = 4 * nb * nb;
         }
         if (got != size) revert FeeClearing.FeeTableLength(size, got);

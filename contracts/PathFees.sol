@@ -62,6 +62,11 @@ library PathFees {
         ) revert BadPathFees(0, d.length);
     }
 
+    /// @notice The number of buses of path-form data `d`, its header and length checked.
+    function buses(bytes memory d) internal pure returns (uint256 nb) {
+        (nb,,,) = header(d);
+    }
+
     /// @notice Validate path-form data `d` (see the layout); returns its number of buses.
     /// @dev Checks what keeps every read inside the data and every fee below 2**32: the header
     ///      and length, `first` inside the tour, levels and portal fees below 2**30. The rows
@@ -103,14 +108,14 @@ library PathFees {
         c = _fees(d, p, q, 0, 0);
     }
 
-    /// @notice Write fee(bus, q) as a uint32 at byte 4 * q of `row` for every q in `buses`
+    /// @notice Write fee(bus, q) as a uint32 at byte 4 * q of `row` for every q in `targets`
     ///         (read by the fee table's row and column scans in place of a table row; `row`
     ///         holds 4 * nBuses + 32 bytes, so no write leaves it).
-    function fillRow(bytes memory d, bytes memory row, uint256 bus, uint256[] memory buses) internal pure {
+    function fillRow(bytes memory d, bytes memory row, uint256 bus, uint256[] memory targets) internal pure {
         uint256 list;
         uint256 out;
         assembly ("memory-safe") {
-            list := buses
+            list := targets
             out := add(row, 0x20)
         }
         _fees(d, bus, 0, list, out);
@@ -209,7 +214,7 @@ library PathFees {
 
     /// @notice The (nBuses, nBuses) fee table of path-form data `d` (small feeders only).
     function dense(bytes memory d) internal pure returns (bytes memory table) {
-        (uint256 nb,,,) = header(d);
+        uint256 nb = buses(d);
         table = new bytes(4 * nb * nb);
         for (uint256 p = 0; p < nb; ++p) {
             for (uint256 q = 0; q < nb; ++q) {

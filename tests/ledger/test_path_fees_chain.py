@@ -158,6 +158,10 @@ def test_rows_that_are_not_range_minima_give_the_same_fees_on_chain_and_off(
     for p in range(25):
         for q in range(0, 25, 4):
             assert harness.call("feeOf", bytes(packed), p, q)[0] == table[p, q]
+    harness.transact("setFeeTable", 24, fee_table_hash(bytes(packed)), gas=100_000)
+    with pytest.raises(FeeClearingRejected) as info:
+        harness.call("feeOf", bytes(packed), 0, 1)
+    assert info.value.error == "FeeTableLength"  # data for 25 buses, 24 recorded
 
 
 # ------------------------------------------------------------------ verifiers
