@@ -30,8 +30,10 @@ from markets import random_bids
 
 from gridledger.ledger import Ledger, LedgerMember
 from gridledger.ledger.anvil import start_anvil
+from gridledger.ledger.contracts import artifact
 from gridledger.ledger.keys import KeyRing
 from gridledger.ledger.keystore import MIN_SCRYPT_N, write_keystores
+from gridledger.ledger.reference import clearing_call
 from gridledger.ledger.txqueue import gas_limit
 from gridledger.market.settlement import Tariffs
 from gridledger.scenario import load_scenario
@@ -53,6 +55,7 @@ STEPS = (
     ("recordRound/page", "record round, a page of one bid"),
     ("clear/uniform", "clear, uniform"),
     ("clear/greedy", "clear, greedy"),
+    ("clear/greedy/page", "clear, greedy: the last page of one trade"),
     ("clear/optimal", "clear, optimal"),
     ("recordSecurity", "security"),
     ("recordReadings", "readings"),
@@ -61,7 +64,7 @@ STEPS = (
     ("settle/page", "settle, a page of one member"),
 )
 #: Steps that are paged when they do not fit a block (the rest must fit one).
-PAGED = ("register", "deposit", "recordRound", "recordReadings", "settle")
+PAGED = ("register", "deposit", "recordRound", "clear/greedy", "recordReadings", "settle")
 
 
 def _members(n: int) -> list[LedgerMember]:
@@ -95,6 +98,8 @@ def _market(url: str, ring: KeyRing, n: int, rule: str, fees: Any) -> dict[str, 
         words, sigs = ledger.keys.sign_round(0, 0, bids)
         out["recordRound/page"] = ledger.step_gas("recordRound", (0, 0, True, words, sigs), 1)
     ledger.record_round(0, 0, bids, binding=True)
+    if rule == "greedy":
+        out["clear/greedy/page"] = _greedy_last_page(ledger)
     before = dict(ledger.stats().gas_by_step)
     ledger.clear(0)
     out[f"clear/{rule}"] = _step_gas(ledger, before)
@@ -128,6 +133,30 @@ def _market(url: str, ring: KeyRing, n: int, rule: str, fees: Any) -> dict[str, 
         out[step] = _step_gas(ledger, before)
     ledger.end_interval(0)
     return out
+
+
+def _greedy_last_page(ledger: Ledger) -> int:
+    """The node's estimate of the greedy clearing's costliest page, its last of one trade:
+    the Market's own part of the whole call (its estimate less the verifier's run of the
+    whole) plus the verifier's run of that page (every earlier trade replayed)."""
+    ledger.txq.flush()
+    d = ledger._deployed()
+    call = clearing_call("greedy", ledger._interval(0).bids, d.clearing.fees, d.clearing.kappa)
+    n = len(call.args[-1]) // 2
+    whole = ledger.step_gas("clearGreedy", (0, *call.args), n)
+    cfg = 0
+    for name, shift in (("feeBuses", 128), ("kappaNum", 64), ("kappaDen", 0)):
+        cfg |= int(ledger.view(name)[0]) << shift
+    verifier = artifact("FeeClearingVerifier")
+    (address,) = ledger.view("feeVerifier")
+    (data,) = ledger.view("feeTableData")
+    to = bytes.fromhex(address[2:]) if isinstance(address, str) else address
+
+    def run(span: int) -> int:
+        payload = verifier.encode_call("verifyGreedyPage", cfg, data, *call.args, span)
+        return ledger.txq.estimate("verifyGreedyPage 0", to, payload)
+
+    return whole - run(n) + run(((n - 1) << 128) | n) if n else whole
 
 
 def measure(sizes: Sequence[int]) -> dict[int, dict[str, int]]:
@@ -180,6 +209,7 @@ def rows(results: dict[int, dict[str, int]]) -> list[dict[str, Any]]:
                 "register": "paged: 128 members per transaction",
                 "deposit": "paged: 128 members per transaction",
                 "settle": "paged when it does not fit a block (Market.settle upTo)",
+                "clear/greedy": "paged when it does not fit a block (Market.clearGreedy upTo)",
             }.get(key, "one transaction; with the estimate margin it must fit a 30M block")
             out.append(
                 {

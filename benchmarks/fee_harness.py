@@ -182,6 +182,19 @@ class FeeClearingHarness:
         """Welfare (micro-tokens/kWh x Wh) if the chain accepts ``trades`` as the greedy result."""
         return int(self.call("verifyGreedy", *greedy_args(bids, fees, trades))[0])
 
+    def verify_greedy_page(
+        self,
+        bids: Sequence[Bid],
+        fees: npt.ArrayLike | PathFees,
+        trades: Sequence[Trade],
+        start: int,
+        up_to: int,
+    ) -> int:
+        """Welfare of trades ``[0, up_to)`` if the chain accepts the page ``[start, up_to)``
+        of ``trades`` as the greedy result (earlier trades replayed, not scanned)."""
+        args = greedy_args(bids, fees, trades)
+        return int(self.call("verifyGreedyPage", *args, (start << 128) | up_to)[0])
+
     def verify_optimal(
         self,
         bids: Sequence[Bid],

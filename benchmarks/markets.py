@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gridledger.ledger import LedgerMember
+from gridledger.market.loops import LoopCorrection
 from gridledger.market.orders import Bid, Side
 from gridledger.market.radial import RadialTree
 
@@ -26,6 +27,7 @@ __all__ = [
     "large_market",
     "random_bids",
     "random_fee_market",
+    "random_loops",
     "random_radial_tree",
     "small_market",
 ]
@@ -131,3 +133,17 @@ def random_radial_tree(
     children = np.array([rng.randrange(1, n) for _ in range(n_branches)], dtype=np.int64)
     branch = np.array([rng.randint(-20, 300) for _ in children], dtype=np.int64)
     return RadialTree(parent, depth, value, children, branch)
+
+
+def random_loops(
+    rng: random.Random, n_buses: int, n_rows: int, n_loops: int, bits: int = 10, shift: int = 12
+) -> LoopCorrection:
+    """A loop correction with random vectors below ``2**bits`` in magnitude and ``shift`` (a
+    meshed network's data version 3 on top of a random tree)."""
+    lim = (1 << bits) - 1
+
+    def vectors(n: int) -> np.ndarray:
+        values = [rng.randint(-lim, lim) for _ in range(n * 2 * n_loops)]
+        return np.array(values, dtype=np.int64).reshape(n, 2 * n_loops)
+
+    return LoopCorrection(shift, vectors(n_buses), vectors(n_rows))

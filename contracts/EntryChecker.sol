@@ -44,11 +44,15 @@ library EntryChecker {
     error DirectEntryMissing(uint256 expected, uint256 included);
     /// @notice A default reading before the reading window closed.
     error ReadingWindowOpen(uint32 interval, uint256 deadlineBlock);
+    /// @notice Curtailment `index` names no trade, has non-zero unused bits or an unknown
+    ///         element kind, or cuts more than its trade has left (the Market's error).
+    error BadCurtailment(uint256 index);
 
     /// @notice A meter's reading was missing and its default was recorded (the Market's event).
     event ReadingDefaulted(uint32 indexed interval, uint32 indexed member);
 
 
+    uint256 private constant _CURT_LOW = (1 << 120) - 1;
     uint256 private constant _E_ASC = 0x0674878600000000000000000000000000000000000000000000000000000000; // NotAscending(uint256,uint32)
     uint256 private constant _E_BAD = 0x90bf108100000000000000000000000000000000000000000000000000000000; // MalformedBid(uint256,uint32)
     uint256 private constant _E_UNKNOWN = 0x083b386400000000000000000000000000000000000000000000000000000000; // UnknownMember(uint32)
@@ -59,6 +63,28 @@ library EntryChecker {
     uint256 private constant _E_DUP = 0x4c411b4300000000000000000000000000000000000000000000000000000000; // DuplicateReading(uint256,uint32)
     uint256 private constant _E_CAP = 0xf8e2b5b400000000000000000000000000000000000000000000000000000000; // PriceAboveCap(uint256,uint32,uint64)
     uint256 private constant _E_LIMIT = 0x1a08b67e00000000000000000000000000000000000000000000000000000000; // AboveLimit(uint256,uint32,uint64)
+
+    /// @notice keccak256 of the trade words after the curtailments (each cuts one trade's
+    ///         energy, never below zero): what the Market records as the delivery hash.
+    function curtailedHash(uint256[] calldata trades, uint256[] calldata curtailments)
+        external
+        pure
+        returns (bytes32)
+    {
+        uint256[] memory cut = trades;
+        uint256 nTrades = trades.length / 2;
+        for (uint256 k = 0; k < curtailments.length; ++k) {
+            uint256 c = curtailments[k];
+            uint256 t = c >> 224;
+            uint256 cutWh = (c >> 160) & U64_MASK;
+            if (t >= nTrades || c & _CURT_LOW != 0 || (c >> 152) & 0xff > 2) revert BadCurtailment(k);
+            uint256 w0 = cut[2 * t];
+            uint256 e = (w0 >> 128) & U64_MASK;
+            if (cutWh > e) revert BadCurtailment(k);
+            cut[2 * t] = (w0 & ~(U64_MASK << 128)) | ((e - cutWh) << 128);
+        }
+        return keccak256(abi.encodePacked(cut));
+    }
 
     /// @notice Check the members' own (direct) bids in the whole list `bids` (an unsigned entry
     ///         must be the member's direct bid, a member who sent one cannot be relayed, every

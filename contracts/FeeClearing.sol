@@ -35,7 +35,9 @@ library FeeClearing {
     /// @dev Greedy book: bid words in queue order and per-bus queue state.
     ///      Bus state word: headPrice u64 <<192 | headId u32 <<160 | headRemainingWh u64 <<96
     ///      | head u32 <<64 | end u32 <<32 | position in the active list u32. The queue of a bus
-    ///      is book[head:end]; it is active while head < end.
+    ///      is book[head:end]; it is active while head < end. A page checks trades up to
+    ///      `upTo`; those before `scanFrom` were verified by earlier pages: their steps are
+    ///      replayed without the pair scans.
     struct Queues {
         uint256[] book;
         uint256[] buyState;
@@ -43,6 +45,8 @@ library FeeClearing {
         uint256[] activeBuy;
         uint256[] activeSell;
         bytes row;
+        uint256 scanFrom;
+        uint256 upTo;
     }
 
     /// @dev Optimal: inputs of one certificate check (bids and duals copied to memory) and the
@@ -182,25 +186,63 @@ library FeeClearing {
         uint256 nBuys,
         uint256[] calldata trades
     ) internal pure returns (uint256 welfareWhMicro) {
+        return verifyGreedyPage(cfg, fees, bids, order, nBuys, trades, trades.length >> 1);
+    }
+
+    /// @notice One page of verifyGreedy: `span` = from << 128 | upTo. Trades [0, from) were
+    ///         verified by earlier pages: their steps are replayed (queues, keys, energies,
+    ///         prices) without the scans for a better pair; trades [from, upTo) are verified in
+    ///         full, and the last page (upTo = all trades) checks that no surplus is left.
+    /// @return welfareWhMicro Sum of s * eWh over trades [0, upTo).
+    function verifyGreedyPage(
+        Config memory cfg,
+        bytes memory fees,
+        uint256[] calldata bids,
+        uint256[] calldata order,
+        uint256 nBuys,
+        uint256[] calldata trades,
+        uint256 span
+    ) internal pure returns (uint256 welfareWhMicro) {
         _checkConfig(cfg, fees);
         Queues memory qs = _queues(cfg.nBuses, bids, order, nBuys);
         if (PathFees.isPathForm(fees)) qs.row = new bytes(4 * cfg.nBuses + 32);
+        qs.scanFrom = span >> 128;
+        qs.upTo = span & _U128;
         welfareWhMicro = _greedyTrades(cfg, fees, qs, trades);
-        _noSurplusLeft(fees, cfg.nBuses, qs);
+        if (qs.upTo == trades.length >> 1) _noSurplusLeft(fees, cfg.nBuses, qs);
     }
 
-    /// @dev Re-run the greedy steps of `trades`; returns the welfare.
+    /// @dev Re-run the greedy steps of trades [0, qs.upTo); returns their welfare.
     function _greedyTrades(Config memory cfg, bytes memory fees, Queues memory qs, uint256[] calldata trades)
         private
         pure
         returns (uint256 welfareWhMicro)
     {
         if (trades.length & 1 != 0) revert FeeInputLength(trades.length + 1, trades.length);
-        uint256 nt = trades.length >> 1;
-        uint256 prevKey = _NONE;
-        for (uint256 t = 0; t < nt; ++t) {
+        uint256 upTo = qs.upTo;
+        if (upTo > trades.length >> 1 || qs.scanFrom > upTo) revert FeeInputLength(trades.length >> 1, upTo);
+        uint256 prevKey;
+        (prevKey, welfareWhMicro) = _replay(cfg, fees, qs, trades);
+        for (uint256 t = qs.scanFrom; t < upTo; ++t) {
             uint256 gain;
             (prevKey, gain) = _greedyStep(cfg, fees, qs, t, prevKey, trades[2 * t], trades[2 * t + 1]);
+            unchecked {
+                welfareWhMicro += gain;
+            }
+        }
+    }
+
+    /// @dev Replay the steps of the trades before qs.scanFrom (_replayStep); returns the last
+    ///      one's key (_NONE if none) and their welfare.
+    function _replay(Config memory cfg, bytes memory fees, Queues memory qs, uint256[] calldata trades)
+        private
+        pure
+        returns (uint256 key, uint256 welfareWhMicro)
+    {
+        key = _NONE;
+        for (uint256 t = 0; t < qs.scanFrom; ++t) {
+            uint256 gain;
+            (key, gain) = _replayStep(cfg, fees, qs, t, trades[2 * t]);
             unchecked {
                 welfareWhMicro += gain;
             }
@@ -414,6 +456,46 @@ library FeeClearing {
         else qs.sellState[(w0 >> 96) & 0xffff] = sw - (e << 96);
         if (rb == e) _advance(qs.book, qs.buyState, qs.activeBuy, (w0 >> 112) & 0xffff);
         else qs.buyState[(w0 >> 112) & 0xffff] = bw - (e << 96);
+    }
+
+    /// @dev Take `e` Wh from the heads of trade word `w0`'s queues (state words bw, sw): a head
+    ///      with nothing left leaves its queue.
+    function _take(Queues memory qs, uint256 bw, uint256 sw, uint256 w0, uint256 e) private pure {
+        if ((sw >> 96) & _U64 == e) _advance(qs.book, qs.sellState, qs.activeSell, (w0 >> 96) & 0xffff);
+        else qs.sellState[(w0 >> 96) & 0xffff] = sw - (e << 96);
+        if ((bw >> 96) & _U64 == e) _advance(qs.book, qs.buyState, qs.activeBuy, (w0 >> 112) & 0xffff);
+        else qs.buyState[(w0 >> 112) & 0xffff] = bw - (e << 96);
+    }
+
+    /// @dev A step an earlier page verified in full: trade `t`'s heads, key and energy (the
+    ///      same checks, so the state is the one that page left), and the queues advanced,
+    ///      without the scans for a better pair. Returns the trade's key and s * eWh.
+    function _replayStep(Config memory cfg, bytes memory fees, Queues memory qs, uint256 t, uint256 w0)
+        private
+        pure
+        returns (uint256 key, uint256 gain)
+    {
+        (uint256 bw, uint256 sw) = _heads(qs, cfg.nBuses, t, w0);
+        uint256 c = fee(fees, cfg.nBuses, (w0 >> 96) & 0xffff, (w0 >> 112) & 0xffff);
+        uint256 s;
+        (key, s) = _stepKey(bw, sw, c, t);
+        uint256 rb = (bw >> 96) & _U64;
+        uint256 rs = (sw >> 96) & _U64;
+        uint256 e = rb < rs ? rb : rs;
+        if ((w0 >> 128) & _U64 != e) revert WrongQuantity(t, e, (w0 >> 128) & _U64);
+        _take(qs, bw, sw, w0, e);
+        gain = s * e;
+    }
+
+    /// @dev Trade `t`'s surplus s = b - a - c > 0 (heads bw, sw; fee c) and its ranking key.
+    function _stepKey(uint256 bw, uint256 sw, uint256 c, uint256 t) private pure returns (uint256 key, uint256 s) {
+        unchecked {
+            // prices < 2**64 and c < 2**32: no overflow
+            if ((bw >> 192) <= (sw >> 192) + c) revert NonPositiveSurplus(t);
+            s = (bw >> 192) - (sw >> 192) - c;
+            key = ((s + _OFF) << 96) | ((_U32 - c) << 64) | ((_U32 - ((bw >> 160) & _U32)) << 32)
+                | (_U32 - ((sw >> 160) & _U32));
+        }
     }
 
     /// @dev First buyer bus q (active) whose pair with seller bus p (head word sw) has a key
@@ -934,6 +1016,20 @@ contract FeeClearingVerifier {
     ) external view returns (uint256 welfareWhMicro) {
         (FeeClearing.Config memory c, bytes memory fees) = _load(cfg, table);
         return FeeClearing.verifyGreedy(c, fees, bids, order, nBuys, trades);
+    }
+
+    /// @notice FeeClearing.verifyGreedyPage with the fee table of data contract `table`.
+    function verifyGreedyPage(
+        uint256 cfg,
+        address table,
+        uint256[] calldata bids,
+        uint256[] calldata order,
+        uint256 nBuys,
+        uint256[] calldata trades,
+        uint256 span
+    ) external view returns (uint256 welfareWhMicro) {
+        (FeeClearing.Config memory c, bytes memory fees) = _load(cfg, table);
+        return FeeClearing.verifyGreedyPage(c, fees, bids, order, nBuys, trades, span);
     }
 
     /// @notice FeeClearing.verifyOptimal with the fee table of data contract `table`.

@@ -69,6 +69,21 @@ contract FeeClearingHarness {
         return FeeClearing.verifyGreedy(cfg, fees, bids, order, nBuys, trades);
     }
 
+    /// @notice One page of verifyGreedy (`span` = from << 128 | upTo); see
+    ///         FeeClearing.verifyGreedyPage.
+    /// @return welfareWhMicro Sum of s * eWh over trades [0, upTo).
+    function verifyGreedyPage(
+        bytes calldata feeTable,
+        uint256[] calldata bids,
+        uint256[] calldata order,
+        uint256 nBuys,
+        uint256[] calldata trades,
+        uint256 span
+    ) external view returns (uint256 welfareWhMicro) {
+        (FeeClearing.Config memory cfg, bytes memory fees) = _load(feeTable);
+        return FeeClearing.verifyGreedyPage(cfg, fees, bids, order, nBuys, trades, span);
+    }
+
     /// @notice Check `trades` for welfare optimality with duals; see FeeClearing.verifyOptimal.
     /// @return welfareWhMicro Sum of s * eWh over the trades.
     function verifyOptimal(

@@ -142,7 +142,6 @@ contract Market is Escrow {
     /// @notice EIP-712 type of the DSO's network commitment.
     bytes32 public constant NETWORK_TYPEHASH = keccak256("Network(uint256 cfg,bytes32 tableHash)");
 
-    uint256 private constant _CURT_LOW = (1 << 120) - 1;
     uint256 private constant _EXCLUDED_ROUND = 257;
 
     // ----------------------------------------------------------------- errors
@@ -252,6 +251,8 @@ contract Market is Escrow {
     /// @notice Bids [fromIndex, upTo) of a round's list were checked (and, binding, locked);
     ///         RoundRecorded follows with the whole list at its last page.
     event RoundPaged(uint32 indexed interval, uint8 round, uint32 fromIndex, uint32 upTo);
+    /// @notice Greedy clearing: trades [fromTrade, upTo) of `interval` were verified (not the last page).
+    event ClearingPaged(uint32 indexed interval, uint32 fromTrade, uint32 upTo);
     /// @notice Readings [fromIndex, upTo) were checked; ReadingsRecorded follows at the last page.
     event ReadingsPaged(uint32 indexed interval, uint32 fromIndex, uint32 upTo);
     /// @notice A member's balance is negative after settlement: the debt is recorded, not lost.
@@ -612,12 +613,7 @@ contract Market is Escrow {
         external
         onlyOperator
     {
-        if (clearingRule != RULE_UNIFORM) revert WrongClearingRule(clearingRule, RULE_UNIFORM);
-        IntervalState storage st = _intervals[interval];
-        if (st.phase != Phase.Clearing) revert WrongPhase(interval, Phase.Clearing, st.phase);
-        bytes32 recorded = st.bidsHash;
-        bytes32 h = _hashWords(bids);
-        if (h != recorded) revert HashMismatch(interval, recorded, h);
+        IntervalState storage st = _clearingBids(interval, RULE_UNIFORM, bids);
         (uint256[] memory trades, uint64 price) = uniformClearing.clear(bids, order, nBuys);
         bytes32 th = keccak256(abi.encodePacked(trades));
         st.tradesHash = th;
@@ -659,21 +655,38 @@ contract Market is Escrow {
     }
 
     /// @notice Clear `interval` with the greedy rule (operator only): the operator submits the
-    ///         result of market/greedy.py and the contract re-executes it to the unit.
+    ///         result of market/greedy.py and the contract re-executes it to the unit, in pages
+    ///         when it does not fit one transaction: each call verifies trades [done, upTo),
+    ///         `done` = `tradeCount` while the interval is in Clearing (0 at first), and the
+    ///         whole list travels with every page (its hash fixed by the first).
     /// @param bids The last round's bid words (checked against the stored hash).
     /// @param order Queue order: order[0:nBuys] indexes the buy bids by (bus asc, price desc,
     ///        member asc), order[nBuys:] the sell bids by (bus asc, price asc, member asc).
     /// @param trades Trade word pairs in clearing order (see FeeClearing.verifyGreedy).
+    /// @param upTo End of this page (trades); the number of trades on the last page.
     function clearGreedy(
         uint32 interval,
         uint256[] calldata bids,
         uint256[] calldata order,
         uint256 nBuys,
-        uint256[] calldata trades
+        uint256[] calldata trades,
+        uint256 upTo
     ) external onlyOperator {
         (FeeClearingVerifier verifier, uint256 cfg, address data) = _feeClearingInput(interval, RULE_GREEDY, bids);
-        uint256 welfare = verifier.verifyGreedy(cfg, data, bids, order, nBuys, trades);
-        _recordCleared(interval, RULE_GREEDY, trades, welfare);
+        IntervalState storage st = _intervals[interval];
+        uint256 from = st.tradeCount;
+        uint256 n = trades.length / 2;
+        if (upTo > n || (upTo <= from && n != 0)) revert BadPage(interval, from, upTo, n);
+        bytes32 th = _hashWords(trades);
+        if (from != 0 && th != st.tradesHash) revert HashMismatch(interval, st.tradesHash, th);
+        uint256 welfare = verifier.verifyGreedyPage(cfg, data, bids, order, nBuys, trades, (from << 128) | upTo);
+        if (upTo < n) {
+            st.tradesHash = th;
+            st.tradeCount = upTo.toUint32();
+            emit ClearingPaged(interval, uint32(from), uint32(upTo));
+            return;
+        }
+        _recordCleared(interval, RULE_GREEDY, trades, th, welfare);
     }
 
     /// @notice Clear `interval` with the welfare-optimal rule (operator only): the operator
@@ -691,7 +704,7 @@ contract Market is Escrow {
     ) external onlyOperator {
         (FeeClearingVerifier verifier, uint256 cfg, address data) = _feeClearingInput(interval, RULE_OPTIMAL, bids);
         uint256 welfare = verifier.verifyOptimal(cfg, data, bids, trades, parties, duals);
-        _recordCleared(interval, RULE_OPTIMAL, trades, welfare);
+        _recordCleared(interval, RULE_OPTIMAL, trades, _hashWords(trades), welfare);
     }
 
     /// @dev Checks shared by the fee rules (rule, configuration, phase, bid hash); returns the
@@ -702,22 +715,33 @@ contract Market is Escrow {
         view
         returns (FeeClearingVerifier verifier, uint256 cfg, address data)
     {
-        if (clearingRule != rule) revert WrongClearingRule(clearingRule, rule);
+        _clearingBids(interval, rule, bids);
         data = feeTableData;
         if (data == address(0)) revert ClearingNotConfigured();
-        IntervalState storage st = _intervals[interval];
-        if (st.phase != Phase.Clearing) revert WrongPhase(interval, Phase.Clearing, st.phase);
-        bytes32 recorded = st.bidsHash;
-        bytes32 h = _hashWords(bids);
-        if (h != recorded) revert HashMismatch(interval, recorded, h);
         verifier = feeVerifier;
         cfg = (uint256(feeBuses) << 128) | (uint256(kappaNum) << 64) | kappaDen;
     }
 
-    /// @dev Store a verified clearing (trades hash, count, next phase) and emit it.
-    function _recordCleared(uint32 interval, uint8 rule, uint256[] calldata trades, uint256 welfare) private {
+    /// @dev Checks shared by every clearing: the deployed rule is `rule`, the interval is in
+    ///      Clearing and `bids` are its binding bids (stored hash). Returns its state.
+    function _clearingBids(uint32 interval, uint8 rule, uint256[] calldata bids)
+        private
+        view
+        returns (IntervalState storage st)
+    {
+        if (clearingRule != rule) revert WrongClearingRule(clearingRule, rule);
+        st = _intervals[interval];
+        if (st.phase != Phase.Clearing) revert WrongPhase(interval, Phase.Clearing, st.phase);
+        bytes32 recorded = st.bidsHash;
+        bytes32 h = _hashWords(bids);
+        if (h != recorded) revert HashMismatch(interval, recorded, h);
+    }
+
+    /// @dev Store a verified clearing (trades hash `th`, count, next phase) and emit it.
+    function _recordCleared(uint32 interval, uint8 rule, uint256[] calldata trades, bytes32 th, uint256 welfare)
+        private
+    {
         IntervalState storage st = _intervals[interval];
-        bytes32 th = _hashWords(trades);
         st.tradesHash = th;
         st.tradeCount = (trades.length / 2).toUint32();
         st.phase = Phase.Security;
@@ -797,7 +821,7 @@ contract Market is Escrow {
         _checkDso(_verdictHash(interval, h, verdict, ev), ev.dsoSig);
         bytes32 dh = h;
         if (nc > 0) {
-            dh = _curtailed(trades, ev.curtailments);
+            dh = EntryChecker.curtailedHash(trades, ev.curtailments);
             if (networkData == address(0)) revert NetworkNotConfigured();
             uint256 lost = 0;
             if (networkCfg != NETWORK_SIGNED_ONLY) {
@@ -826,23 +850,6 @@ contract Market is Escrow {
         return keccak256(
             abi.encode(VERDICT_TYPEHASH, interval, tradesHash, verdict, curtailmentsHash, marginsHash, certificateHash)
         );
-    }
-
-    /// @dev Hash of the trades after the curtailments (each cuts one trade, never below zero).
-    function _curtailed(uint256[] calldata trades, uint256[] calldata curtailments) private pure returns (bytes32) {
-        uint256[] memory cut = trades;
-        uint256 nTrades = trades.length / 2;
-        for (uint256 k = 0; k < curtailments.length; ++k) {
-            uint256 c = curtailments[k];
-            uint256 t = c >> 224;
-            uint256 cutWh = (c >> 160) & U64_MASK;
-            if (t >= nTrades || c & _CURT_LOW != 0 || (c >> 152) & 0xff > 2) revert BadCurtailment(k);
-            uint256 w0 = cut[2 * t];
-            uint256 e = (w0 >> 128) & U64_MASK;
-            if (cutWh > e) revert BadCurtailment(k);
-            cut[2 * t] = (w0 & ~(U64_MASK << 128)) | ((e - cutWh) << 128);
-        }
-        return keccak256(abi.encodePacked(cut));
     }
 
     // --------------------------------------------------------------- delivery

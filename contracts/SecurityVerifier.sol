@@ -25,6 +25,12 @@ import {DataShards} from "./DataShards.sol";
 ///      parent), then per branch row (6 bytes): child u16 | value int32. Bus row of bus k at
 ///      bus b: the value of the lowest common ancestor of k and b; branch row at bus b: its
 ///      value if its child bus is b or an ancestor of b, else 0.
+///      Version 3 (meshed feeders, O(nBuses x loops) bytes): version 2's body for a spanning
+///      tree (a loop-closing branch has value 0), header byte 14 = k loops and byte 15 = shift
+///      S, then per bus b 2k int32 (its loop vector), then per row r 2k int32 (its row
+///      vector). A row's relief at bus b is its tree relief plus the loop correction
+///      (sum_i rowVec[r][i] * busVec[b][i] + 2**(S-1)) >> S (no rounding term when S = 0);
+///      a branch row takes the absolute value of the sum (docs/security_on_chain.md).
 ///      Words (bit 255 is the top bit; unused low bits must be zero):
 ///        trade words (2): w0 = buyer u32 <<224 | seller u32 <<192 | eWh u64 <<128 | buyerBus u16 <<112
 ///                              | sellerBus u16 <<96;  w1 = buyerPrice u64 <<192 | sellerPrice u64 <<128
@@ -68,18 +74,21 @@ contract SecurityVerifier {
         uint256 nLineRows;
         uint256 nTrafoRows;
         uint256 version;
+        uint256 nLoops;
+        uint256 shift;
+        uint256 loopBase;
         bytes table;
     }
 
     // ----------------------------------------------------------------- errors
     /// @notice `cfg` names no congestion rule.
     error BadSecurityConfig(uint256 cfg);
-    /// @notice The data contract's code is not a version-1 or version-2 network of the size its
+    /// @notice The data contract's code is not a version-1, 2 or 3 network of the size its
     ///         header states.
     error NetworkDataLength(uint256 expectedBytes, uint256 gotBytes);
-    /// @notice Version 2: the header's bus rows are not one per non-root bus.
+    /// @notice Versions 2 and 3: the header's bus rows are not one per non-root bus.
     error BadNetworkShape(uint256 nBuses, uint256 nBusRows);
-    /// @notice Version 2: bus entry `index` (< nBuses) is not a tree node one deeper than its
+    /// @notice Versions 2 and 3: bus entry `index` (< nBuses) is not a tree node one deeper than its
     ///         parent (the root: its own parent at depth 0), or branch entry
     ///         `index - nBuses` names no non-root bus.
     error BadNetworkTree(uint256 index);
@@ -164,15 +173,22 @@ contract SecurityVerifier {
         net.nTrafoRows = (head >> 176) & _U16;
         uint256 nRows = net.nBusRows + net.nLineRows + net.nTrafoRows;
         net.version = head >> 248;
-        uint256 expected = net.version == 2
-            ? HEADER_BYTES + 8 * net.nBuses + 6 * (net.nLineRows + net.nTrafoRows)
-            : HEADER_BYTES + 4 * nRows * net.nBuses;
-        if ((net.version != 1 && net.version != 2) || got != expected) revert NetworkDataLength(expected, got);
+        uint256 expected = HEADER_BYTES + 4 * nRows * net.nBuses;
+        if (net.version > 1) {
+            expected = HEADER_BYTES + 8 * net.nBuses + 6 * (net.nLineRows + net.nTrafoRows);
+            if (net.version == 3) {
+                net.nLoops = (head >> 136) & 0xff;
+                net.shift = (head >> 128) & 0xff;
+                net.loopBase = expected;
+                expected += 8 * net.nLoops * (net.nBuses + nRows);
+            }
+        }
+        if (net.version == 0 || net.version > 3 || got != expected) revert NetworkDataLength(expected, got);
         net.table = table;
-        if (net.version == 2 && checkTree) _checkTree(net);
+        if (net.version != 1 && checkTree) _checkTree(net);
     }
 
-    /// @dev Version 2: the root is its own parent at depth 0, every other bus is one deeper than
+    /// @dev Versions 2 and 3: the root is its own parent at depth 0, every other bus is one deeper than
     ///      its parent (so every walk to the root ends), every branch names a non-root bus.
     function _checkTree(Network memory net) private pure {
         uint256 nb = net.nBuses;
@@ -189,7 +205,7 @@ contract SecurityVerifier {
         }
     }
 
-    /// @dev Version 2: bus `b`'s entry word (parent u16 | depth u16 | value int32 at the top).
+    /// @dev Versions 2 and 3: bus `b`'s entry word (parent u16 | depth u16 | value int32 at the top).
     function _nodeWord(Network memory net, uint256 b) private pure returns (uint256 w) {
         bytes memory table = net.table;
         uint256 offset = HEADER_BYTES + 8 * b;
@@ -208,7 +224,7 @@ contract SecurityVerifier {
         return (_nodeWord(net, b) >> 224) & _U16;
     }
 
-    /// @dev Version 2: branch row `r`'s child bus and value.
+    /// @dev Versions 2 and 3: branch row `r`'s child bus and value.
     function _branch(Network memory net, uint256 r) private pure returns (uint256 child, int256 value) {
         bytes memory table = net.table;
         uint256 offset = HEADER_BYTES + 8 * net.nBuses + 6 * r;
@@ -220,7 +236,7 @@ contract SecurityVerifier {
         value = int256(int32(uint32((w >> 208) & _U32)));
     }
 
-    /// @dev Version 2: the lowest common ancestor of buses `a` and `b` (a checked tree).
+    /// @dev Versions 2 and 3: the lowest common ancestor of buses `a` and `b` (a checked tree).
     function _lca(Network memory net, uint256 a, uint256 b) private pure returns (uint256) {
         (uint256 pa, uint256 da) = _node(net, a);
         (uint256 pb, uint256 db) = _node(net, b);
@@ -241,7 +257,7 @@ contract SecurityVerifier {
         return a;
     }
 
-    /// @dev Version 2: relief of `row` at `bus` (bus < nBuses) from the tree.
+    /// @dev Versions 2 and 3: relief of `row` at `bus` (bus < nBuses) from the tree.
     function _treeRelief(Network memory net, uint256 row, uint256 bus) private pure returns (int256) {
         if (row < net.nBusRows) {
             return int256(int32(uint32((_nodeWord(net, _lca(net, row + 1, bus)) >> 192) & _U32)));
@@ -256,6 +272,26 @@ contract SecurityVerifier {
         return bus == child ? value : int256(0);
     }
 
+    /// @dev Version 3: the loop correction of `row` at `bus` (< nBuses): the rounded, shifted
+    ///      dot product of the row's and the bus's 2k int32 loop vectors (|x| < 2**31, so the
+    ///      sum of at most 510 products cannot overflow).
+    function _loopRelief(Network memory net, uint256 row, uint256 bus) private pure returns (int256 s) {
+        uint256 m = 2 * net.nLoops;
+        bytes memory table = net.table;
+        uint256 atBus = net.loopBase + 4 * m * bus;
+        uint256 atRow = net.loopBase + 4 * m * (net.nBuses + row);
+        assembly ("memory-safe") {
+            let base := add(table, 0x20)
+            for { let i := 0 } lt(i, m) { i := add(i, 1) } {
+                let x := signextend(3, shr(224, mload(add(base, add(atBus, mul(4, i))))))
+                let y := signextend(3, shr(224, mload(add(base, add(atRow, mul(4, i))))))
+                s := add(s, mul(x, y))
+            }
+        }
+        uint256 sh = net.shift;
+        if (sh > 0) s = (s + int256(1 << (sh - 1))) >> sh;
+    }
+
     /// @dev Committed row of element (kind, index), _NONE if the network has no such row.
     function _row(Network memory net, uint256 kind, uint256 index) private pure returns (uint256) {
         if (kind == 0) return (index >= 1 && index <= net.nBusRows) ? index - 1 : _NONE;
@@ -267,7 +303,14 @@ contract SecurityVerifier {
     /// @dev Sensitivity of `row` to a Wh cut at `bus` (0 for a bus outside the network).
     function _relief(Network memory net, uint256 row, uint256 bus) private pure returns (int256 s) {
         if (bus >= net.nBuses) return 0;
-        if (net.version == 2) return _treeRelief(net, row, bus);
+        if (net.version != 1) {
+            s = _treeRelief(net, row, bus);
+            if (net.version == 3) {
+                s += _loopRelief(net, row, bus);
+                if (row >= net.nBusRows && s < 0) s = -s;
+            }
+            return s;
+        }
         bytes memory table = net.table;
         uint256 offset = HEADER_BYTES + 4 * (row * net.nBuses + bus);
         assembly ("memory-safe") {
@@ -336,7 +379,8 @@ contract SecurityVerifier {
         }
     }
 
-    /// @dev Every margin row's linearised margin after all cuts is >= 0.
+    /// @dev Every margin row's linearised margin after all cuts is >= 0 (the trades that are
+    ///      cut listed once, so each row visits only them).
     function _relieved(
         Network memory net,
         uint256[] calldata trades,
@@ -344,10 +388,15 @@ contract SecurityVerifier {
         uint256[] memory rows,
         int256[] memory need
     ) private pure {
+        uint256[] memory cutTrades = new uint256[](cut.length);
+        uint256 n = 0;
+        for (uint256 t = 0; t < cut.length; ++t) {
+            if (cut[t] != 0) cutTrades[n++] = t;
+        }
         for (uint256 k = 0; k < rows.length; ++k) {
             int256 after_ = -need[k];
-            for (uint256 t = 0; t < cut.length; ++t) {
-                if (cut[t] == 0) continue;
+            for (uint256 i = 0; i < n; ++i) {
+                uint256 t = cutTrades[i];
                 after_ += _relief(net, rows[k], (trades[2 * t] >> 96) & _U16) * int256(cut[t]);
             }
             if (after_ < 0) revert NotRelieved(k);
@@ -361,15 +410,25 @@ contract SecurityVerifier {
         }
     }
 
-    /// @dev sum_r y_r S[r, bus]: the scaled dual value of one Wh cut at `bus`.
-    function _dualLoad(Network memory net, uint256[] memory rows, uint256[] calldata certificate, uint256 bus)
-        private
-        pure
-        returns (int256 g)
-    {
+    /// @dev sum_r y_r S[r, bus]: the scaled dual value of one Wh cut at `bus`, computed once
+    ///      per bus (`loads[bus]`, marked in the bitmap `known`): trades share seller buses, so
+    ///      the certificate costs rows x distinct buses reliefs, not rows x trades.
+    function _dualLoad(
+        Network memory net,
+        uint256[] memory rows,
+        uint256[] calldata certificate,
+        uint256 bus,
+        int256[] memory loads,
+        uint256[] memory known
+    ) private pure returns (int256 g) {
+        if (bus >= net.nBuses) return 0; // off the network: no relief on any row
+        uint256 bit = 1 << (bus & 0xff);
+        if (known[bus >> 8] & bit != 0) return loads[bus];
         for (uint256 k = 0; k < rows.length; ++k) {
             g += int256(certificate[k]) * _relief(net, rows[k], bus);
         }
+        loads[bus] = g;
+        known[bus >> 8] |= bit;
     }
 
     /// @dev lp: with duals y (scaled), z_t = max(0, sum_r y_r S[r, bus_t] - DUAL_SCALE w_t) makes
@@ -388,8 +447,12 @@ contract SecurityVerifier {
         uint256 m = rows.length;
         if (certificate.length != m) revert CertificateLength(m, certificate.length);
         int256 bound = _rowBound(need, certificate);
+        int256[] memory loads = new int256[](net.nBuses);
+        uint256[] memory known = new uint256[]((net.nBuses >> 8) + 1);
         for (uint256 t = 0; t < cut.length; ++t) {
-            bound += _tradeBound(net, trades[2 * t], trades[2 * t + 1], cut[t] != 0, rows, certificate);
+            uint256 w0 = trades[2 * t];
+            int256 g = _dualLoad(net, rows, certificate, (w0 >> 96) & _U16, loads, known);
+            bound += _tradeBound(w0, trades[2 * t + 1], cut[t] != 0, g);
         }
         int256 scaled = int256(DUAL_SCALE) * int256(cost);
         if (scaled > bound) revert BadCurtailmentCertificate(scaled, bound);
@@ -404,21 +467,10 @@ contract SecurityVerifier {
         }
     }
 
-    /// @dev One trade's share of the bound: -z_t E_t, plus DUAL_SCALE w_t if the trade is cut.
-    function _tradeBound(
-        Network memory net,
-        uint256 w0,
-        uint256 w1,
-        bool isCut,
-        uint256[] memory rows,
-        uint256[] calldata certificate
-    ) private pure returns (int256 share) {
+    /// @dev One trade's share of the bound (g: the dual load of its seller's bus): -z_t E_t,
+    ///      plus DUAL_SCALE w_t if the trade is cut.
+    function _tradeBound(uint256 w0, uint256 w1, bool isCut, int256 g) private pure returns (int256 share) {
         int256 weight = int256(DUAL_SCALE) * int256(((w1 >> 128) & _U64) + 1);
-        uint256 bus = (w0 >> 96) & _U16;
-        int256 g = 0;
-        for (uint256 k = 0; k < rows.length; ++k) {
-            g += int256(certificate[k]) * _relief(net, rows[k], bus);
-        }
         if (g > weight) share = -(g - weight) * int256((w0 >> 128) & _U64);
         if (isCut) share += weight;
     }

@@ -290,6 +290,10 @@ class SecuritySpec(_Strict):
     v_max_pu: float = Field(1.05, gt=1.0, lt=1.5)
     thermal_limit_pct: float = Field(100.0, gt=0, le=200)
     congestion: Literal["none", "greedy", "lp"] = "none"
+    network_form: Literal["auto", "dense", "loops"] = "auto"
+    """How a meshed feeder's linearised network is committed: "dense" (one integer per row
+    and bus, up to 443 buses on chain), "loops" (spanning tree plus a correction per loop,
+    any size) or "auto" (dense up to 443 buses, loops beyond); docs/security_on_chain.md."""
 
 
 class ChainSpec(_Strict):
@@ -301,8 +305,9 @@ class ChainSpec(_Strict):
     environment variable ``GRIDLEDGER_KEY_PASSWORD``).
     ``settle_page_members``: the most members one settlement transaction books (unset: as
     many as fit a block; a larger settlement is paged over several transactions anyway).
-    ``record_page_entries``: the most bids (readings) one page of a bidding round (of the
-    meter readings) checks (unset: as many as fit a block; larger lists are paged anyway).
+    ``record_page_entries``: the most bids (readings, trades) one page of a bidding round
+    (of the meter readings, of a greedy clearing) checks (unset: as many as fit a block;
+    larger lists are paged anyway).
     ``tx_gas_cap``: the most gas one transaction may carry, 16,777,216 by default (EIP-7825,
     in force on Ethereum since the Osaka upgrade); steps that need more are paged, and a
     market whose clearing or security verdict would need more is refused before it is

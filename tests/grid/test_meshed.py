@@ -34,6 +34,7 @@ from gridledger.grid import (
 from gridledger.grid.distances import branch_impedances, line_ptdf, meshed_ptdf
 from gridledger.grid.meshed import bus_impedance_matrix, shortest_paths
 from gridledger.grid.topology import build_tree
+from gridledger.ledger import Ledger
 from gridledger.report.folder import run_to_folder
 from gridledger.scenario import load_scenario, validate_scenario
 from gridledger.security.justification import committed_network
@@ -246,9 +247,11 @@ def test_simbench_hv_grid_is_named_unsupported() -> None:
 
 
 @pytest.mark.slow  # fast lane budget: a run on the embedded chain (about 6 s)
-def test_meshed_curtailments_on_chain_audit_ok(tmp_path: Path) -> None:
-    """The committed network of a meshed feeder (meshed dv_dp and PTDF) justifies the
-    congestion stage's curtailments on chain: the run matches the reference and audits OK."""
+@pytest.mark.parametrize(("form", "version"), [("dense", 1), ("loops", 3)])
+def test_meshed_curtailments_on_chain_audit_ok(tmp_path: Path, form: str, version: int) -> None:
+    """The committed network of a meshed feeder (meshed dv_dp and PTDF), dense or as
+    spanning tree plus loop correction, justifies the congestion stage's curtailments on
+    chain: the run matches the reference and audits OK."""
     sc = load_scenario(
         "ieee33_stressed",
         [
@@ -256,6 +259,7 @@ def test_meshed_curtailments_on_chain_audit_ok(tmp_path: Path) -> None:
             "horizon.intervals=3",
             "horizon.first_interval=50",
             "security.v_max_pu=1.005",
+            f'security.network_form="{form}"',
         ],
     )
     out = tmp_path / "run"
@@ -263,6 +267,9 @@ def test_meshed_curtailments_on_chain_audit_ok(tmp_path: Path) -> None:
     assert summary["curtailed_kwh"] > 0
     assert summary["onchain_matches_reference"] is True
     assert audit_folder(out).ok
+    ledger = Ledger.connect("embedded", state_dir=out / "chain")
+    (configured,) = [e for e in ledger.events() if e.name == "NetworkConfigured"]
+    assert bytes(configured.args["table"])[0] == version
 
 
 def test_meshed_ptdf_distance_is_computed_only_when_asked(meshed: Feeder) -> None:

@@ -290,16 +290,19 @@ def test_simbench_mv_checks_curtailments_against_its_meshed_network_in_shards(
 
 
 def test_a_market_too_large_for_its_sharded_fee_table_is_refused_before_deployment() -> None:
-    """Reading a 600-bus table (1.44 MB) costs every clearing about 5M gas: the capacity
-    check counts it (the figure matches bench_data_shards' 5.06M with 200 bids)."""
+    """Reading a 600-bus table (1.44 MB) costs every clearing page about 5M gas: the
+    capacity check counts it (the figure matches bench_data_shards' 5.06M with 200 bids).
+    The greedy clearing is paged, but every page reads the table: its last page of one trade
+    bounds the market at 1,185 members (614 if the clearing were one transaction)."""
     fee_bytes = 4 * 600 * 600
     assert abs(load_gas(fee_bytes, 200) - 5_059_000) < 100_000
     assert max_members("clear/greedy", 2**24) == 1_208
     assert max_members("clear/greedy", 2**24, fee_bytes) == 614
+    assert max_members("clear/greedy/page", 2**24, fee_bytes) == 1_185
     ledger = Ledger.connect("embedded")
-    members = [LedgerMember(i, i % 600, i % 3) for i in range(700)]
+    members = [LedgerMember(i, i % 600, i % 3) for i in range(1_200)]
     with pytest.raises(
-        ChainCapacityExceeded, match=r"reads 1,440,000 bytes of shards.* at most 614"
+        ChainCapacityExceeded, match=r"reads 1,440,000 bytes of shards.* at most 1,185"
     ):
         ledger.setup(members, TARIFFS, 1, 10, clearing="greedy", fees=np.zeros((600, 600)))
     assert ledger.backend.nonce(ledger.operator) == 0  # nothing sent

@@ -5,6 +5,7 @@ rejected with the named custom error."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 
@@ -172,6 +173,40 @@ def test_greedy_tampered_rejected(
         name, args = _greedy_error(harness, bids, fees, worse)
         assert name == "BetterPairExists"
         assert isinstance(args[0], int) and args[0] >= k
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(market=tied_fee_markets(), data=st.data())
+def test_greedy_pages_verify_what_one_call_verifies(
+    harness: FeeClearingHarness, market: tuple, data: st.DataObject
+) -> None:
+    """Paged verification (Market.clearGreedy in pages): every page of the reference passes
+    and the pages' welfare adds up to the whole; a tampered trade in a page is rejected with
+    the error the whole verification gives, and a page may not start past its end."""
+    bids, fees = market
+    trades = list(clear_greedy(bids, fees, KAPPA).trades)
+    n = len(trades)
+    harness.set_fee_table(fees)
+    cuts = sorted({0, n, *data.draw(st.lists(st.integers(0, n), max_size=3))})
+    welfare = 0
+    for start, up_to in itertools.pairwise(cuts):
+        welfare = harness.verify_greedy_page(bids, fees, trades, start, up_to)
+    assert welfare == (surplus_wh_micro(trades, bids) if n else 0)
+    if n:
+        k = data.draw(st.integers(0, n - 1))
+        t = trades[k]
+        bumped = [*trades[:k], dataclasses.replace(t, e_wh=t.e_wh + 1), *trades[k + 1 :]]
+        whole = _greedy_error(harness, bids, fees, bumped)
+        paged = _rejected(harness.verify_greedy_page, bids, fees, bumped, k, n)
+        assert (paged.error, paged.args_) == whole
+        short = _rejected(harness.verify_greedy_page, bids, fees, trades[:-1], n - 1, n - 1)
+        assert short.error == "SurplusLeft"  # the last page checks that nothing is left
+        late = _rejected(harness.verify_greedy_page, bids, fees, trades, n, n + 1)
+        assert (late.error, late.args_) == ("FeeInputLength", (n, n + 1))
 
 
 @settings(

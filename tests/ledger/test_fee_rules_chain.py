@@ -167,11 +167,11 @@ def test_wrong_rule_calls_revert(
         "WrongClearingRule"
     )
     interval, _, words = _round(optimal_market)
-    assert optimal_market.market_call("clearGreedy", interval, words, [], 0, []) == (
+    assert optimal_market.market_call("clearGreedy", interval, words, [], 0, [], 0) == (
         "WrongClearingRule"
     )
     # the uniform market (module fixture of conftest) has neither entry point's rule
-    assert market.market_call("clearGreedy", 0, [], [], 0, []) == "WrongClearingRule"
+    assert market.market_call("clearGreedy", 0, [], [], 0, [], 0) == "WrongClearingRule"
     assert market.market_call("configureClearing", 1, 1, 2, b"\0" * 4) == (
         "UnsupportedClearingRule"
     )
@@ -182,7 +182,9 @@ def test_fee_rule_before_configuration_reverts(greedy_market: Market) -> None:
     ledger = market.ledger
     error, fresh = deploy_market(market)  # the same Config, fee table not configured yet
     assert error is None
-    data = ledger.market_abi.encode_call("clearGreedy", 0, [], [], 0, [])
+    for call in (("openInterval", 0), ("recordRound", 0, 0, True, [], [], 0)):
+        assert market.send_raw(fresh, ledger.market_abi.encode_call(*call)) is None  # no members
+    data = ledger.market_abi.encode_call("clearGreedy", 0, [], [], 0, [], 0)
     assert market.send_raw(fresh, data) == "ClearingNotConfigured"
     bad = ledger.market_abi.encode_call("configureClearing", 2, 3, 2, b"\0" * 16)
     assert market.send_raw(fresh, bad) == "BadFeeConfig"
@@ -199,7 +201,8 @@ def test_greedy_tampered_submissions_revert(greedy_market: Market) -> None:
     order, n_buys = greedy_order(bids)
 
     def submit(w: list[int], o: list[int], tr: list) -> str | None:
-        return greedy_market.market_call("clearGreedy", interval, w, o, n_buys, enc.pack_trades(tr))
+        packed = enc.pack_trades(tr)
+        return greedy_market.market_call("clearGreedy", interval, w, o, n_buys, packed, len(tr))
 
     t = trades[0]
     assert submit(words, order, [dataclasses.replace(t, e_wh=t.e_wh + 1), *trades[1:]]) == (
@@ -212,9 +215,43 @@ def test_greedy_tampered_submissions_revert(greedy_market: Market) -> None:
     other = [*words[:-1], words[-1] + (1 << 88)]
     assert submit(other, order, trades) == "HashMismatch"
     assert ledger.clear(interval).trades == tuple(trades)  # the honest result still clears
-    assert greedy_market.market_call("clearGreedy", interval, words, order, n_buys, []) == (
+    assert greedy_market.market_call("clearGreedy", interval, words, order, n_buys, [], 0) == (
         "WrongPhase"
     )
+
+
+def test_greedy_clearing_in_pages(greedy_market: Market) -> None:
+    """clearGreedy in pages: each page verifies trades [done, upTo) of the list the first
+    page fixed (its hash); a page that does not continue where the last ended, or a changed
+    list, is refused by name; the last page records the clearing like one call."""
+    ledger = greedy_market.ledger
+    interval, bids, words = _round(greedy_market)
+    trades = list(clear_greedy(bids, FEES, KAPPA).trades)
+    n = len(trades)
+    assert n >= 3
+    order, n_buys = greedy_order(bids)
+    packed = enc.pack_trades(trades)
+
+    def page(tw: list[int], up_to: int) -> str | None:
+        return greedy_market.market_call("clearGreedy", interval, words, order, n_buys, tw, up_to)
+
+    assert page(packed, n + 1) == "BadPage"  # past the end
+    assert page(packed, 1) is None
+    state = ledger.view("intervalState", interval)[0]
+    assert state[0] == 2 and state[5] == 1  # still clearing, one trade verified
+    assert page(packed, 1) == "BadPage"  # does not go past what is done
+    changed = enc.pack_trades([*trades[:-1], dataclasses.replace(trades[-1], e_wh=1)])
+    assert page(changed, n) == "HashMismatch"  # not the list the first page fixed
+    assert page(packed, n - 1) is None
+    assert page(packed, n) is None
+    greedy_market.seal()
+    paged = [e for e in ledger.events() if e.name == "ClearingPaged"]
+    assert [(e.args["fromTrade"], e.args["upTo"]) for e in paged[-2:]] == [(0, 1), (1, n - 1)]
+    (cleared,) = [
+        e for e in ledger.events() if e.name == "IntervalCleared" and e.args["interval"] == interval
+    ]
+    assert list(cleared.args["trades"]) == packed
+    assert page(packed, n) == "WrongPhase"
 
 
 def test_optimal_tampered_submissions_revert(optimal_market: Market) -> None:
@@ -257,7 +294,9 @@ def test_greedy_malformed_submissions_revert(greedy_market: Market) -> None:
     packed = enc.pack_trades(trades)
 
     def submit(o: list[int], tw: list[int]) -> str | None:
-        return greedy_market.market_call("clearGreedy", interval, words, o, n_buys, tw)
+        return greedy_market.market_call(
+            "clearGreedy", interval, words, o, n_buys, tw, len(tw) // 2
+        )
 
     low_bits = [*packed[:1], packed[1] | 1, *packed[2:]]
     assert submit(order, low_bits) == "MalformedTrade"

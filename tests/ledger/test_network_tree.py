@@ -93,7 +93,8 @@ def test_tree_data_and_the_dense_reference_agree(verifier: Verifier, case: tuple
     agree(verifier, raw, case)
 
 
-def _bad(verifier: Verifier, raw: bytes) -> tuple[str, tuple[Any, ...]]:
+def refused_alike(verifier: Verifier, raw: bytes) -> tuple[str, tuple[Any, ...]]:
+    """The error the verifier names for network data ``raw``; the reader refuses it too."""
     with pytest.raises(Rejected) as caught:
         verifier.call(verifier.data(raw), 0, [], [], [], [])
     with pytest.raises(ChainError):
@@ -111,25 +112,25 @@ def test_malformed_trees_are_refused_by_name(verifier: Verifier) -> None:
 
     cyclic = bytearray(raw)
     cyclic[node(0) : node(0) + 2] = (3).to_bytes(2, "big")  # the root names a parent
-    assert _bad(verifier, bytes(cyclic)) == ("BadNetworkTree", (0,))
+    assert refused_alike(verifier, bytes(cyclic)) == ("BadNetworkTree", (0,))
     b = int(np.flatnonzero(tree.depth == 2)[0])
     shallow = bytearray(raw)
     shallow[node(b) + 2 : node(b) + 4] = (1).to_bytes(2, "big")  # depth not parent's + 1
-    assert _bad(verifier, bytes(shallow)) == ("BadNetworkTree", (b,))
+    assert refused_alike(verifier, bytes(shallow)) == ("BadNetworkTree", (b,))
     beyond = bytearray(raw)
     beyond[node(4) : node(4) + 2] = (6).to_bytes(2, "big")  # parent outside the network
-    assert _bad(verifier, bytes(beyond)) == ("BadNetworkTree", (4,))
+    assert refused_alike(verifier, bytes(beyond)) == ("BadNetworkTree", (4,))
     root_branch = bytearray(raw)
     at = 16 + 8 * 6 + 6 * 2
     root_branch[at : at + 2] = (0).to_bytes(2, "big")  # a branch above the root
-    assert _bad(verifier, bytes(root_branch)) == ("BadNetworkTree", (6 + 2,))
+    assert refused_alike(verifier, bytes(root_branch)) == ("BadNetworkTree", (6 + 2,))
     shape = bytearray(raw)
     shape[4:6] = (4).to_bytes(2, "big")  # 4 bus rows for 6 buses: not one per non-root bus
     shape = shape[:-6]  # and one branch fewer, so the length matches the header
     shape[6:8] = (4).to_bytes(2, "big")
-    assert _bad(verifier, bytes(shape)) == ("BadNetworkShape", (6, 4))
+    assert refused_alike(verifier, bytes(shape)) == ("BadNetworkShape", (6, 4))
     short = bytes(raw[:-1])
-    assert _bad(verifier, short) == ("NetworkDataLength", (len(raw), len(raw) - 1))
+    assert refused_alike(verifier, short) == ("NetworkDataLength", (len(raw), len(raw) - 1))
 
 
 @pytest.mark.parametrize("name", ["ieee33", "cigre_lv"])

@@ -36,15 +36,22 @@ def test_the_default_cap_is_eip_7825s() -> None:
 
 
 def test_capacity_names_the_cap_and_the_members_that_fit() -> None:
-    fits = max_members("clear/greedy", TX_GAS_CAP)
-    assert 1_100 < fits < max_members("clear/greedy", 30_000_000)
+    # the greedy clearing is paged: its last page of one trade fits more members than the
+    # settlement's page of one member, which then bounds every rule
+    assert max_members("clear/greedy/page", TX_GAS_CAP) > max_members("settle/page", TX_GAS_CAP)
+    assert max_members("clear/greedy", TX_GAS_CAP) < max_members("settle/page", TX_GAS_CAP)
+    fits = max_members("settle/page", TX_GAS_CAP)
+    assert 1_500 < fits < max_members("settle/page", 30_000_000)
     check_capacity(1_026, "greedy", 30_000_000, tx_gas=TX_GAS_CAP)  # the run fits
-    with pytest.raises(ChainCapacityExceeded) as caught:
-        check_capacity(fits + 1, "greedy", 30_000_000, tx_gas=TX_GAS_CAP)
-    message = str(caught.value)
-    assert "more than one transaction may carry (16,777,216, chain.tx_gas_cap)" in message
-    assert f"at most {fits:,} members fit" in message
-    check_capacity(fits + 1, "greedy", 30_000_000)  # without the cap it fits the block
+    for rule in ("greedy", "optimal", "uniform"):
+        check_capacity(fits, rule, 30_000_000, tx_gas=TX_GAS_CAP)
+        with pytest.raises(ChainCapacityExceeded) as caught:
+            check_capacity(fits + 1, rule, 30_000_000, tx_gas=TX_GAS_CAP)
+        message = str(caught.value)
+        assert "settle a page of one member would need" in message
+        assert "more than one transaction may carry (16,777,216, chain.tx_gas_cap)" in message
+        assert f"at most {fits:,} members fit" in message
+        check_capacity(fits + 1, rule, 30_000_000)  # without the cap it fits the block
 
 
 def test_a_call_above_the_cap_is_refused_before_it_is_sent() -> None:

@@ -1,15 +1,15 @@
 """Interval steps paged over several transactions (``chain.settle_page_members``,
-``chain.record_page_entries``).
+``chain.record_page_entries``: bids, readings and the greedy clearing's trades).
 
 Paging changes how many transactions and blocks an interval takes, never the money: a
 paged run books the same changes as a run that records each step in one transaction,
 and the audit re-derives them from chain data. The page-boundary tests kill a real
 ``gridledger run`` (SIGKILL) on anvil when it hands the node the second page of one of
-interval 1's paged steps (a bidding round, the readings, the settlement), after the first
-page is mined: the node then holds a half-recorded step. ``--resume`` finds the mined page
-by nonce, reads how far the step got (``intervalState``: ``pagedBids``,
-``pagedReadings``, ``settledMembers``) and records the rest; the folder must equal the
-uninterrupted run's.
+interval 1's paged steps (a bidding round, the greedy clearing, the readings, the
+settlement), after the first page is mined: the node then holds a half-recorded step.
+``--resume`` finds the mined page by nonce, reads how far the step got (``intervalState``:
+``pagedBids``, ``tradeCount``, ``pagedReadings``, ``settledMembers``) and records the rest;
+the folder must equal the uninterrupted run's.
 """
 
 from __future__ import annotations
@@ -43,7 +43,12 @@ HORIZON = ("--set", "horizon.first_interval=48", "--set", f"horizon.intervals={I
 PAGED = ("--set", f"chain.settle_page_members={PAGE}", "--set", f"chain.record_page_entries={PAGE}")
 #: The paged steps: the index of their page counter in ``Market.intervalState`` and of
 #: ``upTo`` among their arguments.
-STEPS = {"recordRound": (13, 5), "recordReadings": (15, 3), "settle": (8, 4)}
+STEPS = {
+    "recordRound": (13, 5),
+    "clearGreedy": (5, 5),
+    "recordReadings": (15, 3),
+    "settle": (8, 4),
+}
 KILLED_INTERVAL = 1
 UNCOMPARED = {"runtime_s", "chain"}  # wall clock; the node's URL differs between runs
 
@@ -59,8 +64,8 @@ def _outputs(out: Path) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_paged_steps_book_what_one_transaction_books(tmp_path: Path) -> None:
-    """Embedded chain: pages of 10 bids, readings and settlement changes give the same
-    tables as one transaction per step, more transactions, and the audit passes."""
+    """Embedded chain: pages of 10 bids, trades, readings and settlement changes give the
+    same tables as one transaction per step, more transactions, and the audit passes."""
     whole, paged = tmp_path / "whole", tmp_path / "paged"
     base = ["run", str(IEEE33), *HORIZON, "-q"]
     assert main([*base, "--out", str(whole)]) == 0
@@ -131,6 +136,7 @@ SIGNATURES = {
     "recordRound": "recordRound(uint32,uint8,bool,uint256[],bytes32[],uint256)",
     "recordReadings": "recordReadings(uint32,uint256[],bytes32[],uint256)",
     "settle": "settle(uint32,uint256[],uint256[],uint256[],uint256)",
+    "clearGreedy": "clearGreedy(uint32,uint256[],uint256[],uint256,uint256[],uint256)",
 }
 
 

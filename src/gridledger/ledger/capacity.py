@@ -1,10 +1,12 @@
 """Will a market fit its chain? A check made before anything is deployed.
 
-Registration and deposits are paged at setup; the bidding rounds, the readings and the
-settlement are paged over transactions when they do not fit a block (``upTo`` of
-``Market.recordRound`` / ``recordReadings`` / ``settle``), and every page resubmits the
-whole list (a settlement page recomputes every member's change), so a page of one entry
-must fit one transaction. Clearing and the security verdict are one transaction each. One
+Registration and deposits are paged at setup; the bidding rounds, the greedy clearing,
+the readings and the settlement are paged over transactions when they do not fit a block
+(``upTo`` of ``Market.recordRound`` / ``clearGreedy`` / ``recordReadings`` / ``settle``),
+and every page resubmits the whole list (a settlement page recomputes every member's
+change, a clearing page replays the trades verified before it and the last checks that no
+surplus is left), so a page of one entry must fit one transaction. The uniform and optimal
+clearings and the security verdict are one transaction each. One
 transaction may carry the smaller of a block's gas limit and the per-transaction cap
 (``chain.tx_gas_cap``, EIP-7825's 16,777,216 by default). The gas of
 each step grows linearly with the members; the coefficients below were measured by
@@ -78,8 +80,14 @@ STEP_GAS: dict[str, StepGas] = {
     "recordReadings/page": StepGas("record a page of one reading", 60_000, 3_300),
     "clear/uniform": StepGas("clear (uniform)", 60_000, 2_800),
     "clear/greedy": StepGas("clear (greedy)", 120_000, 11_000),
+    # the last page of one trade (the queues built, every earlier trade replayed without
+    # its scans, no surplus left checked; measured 0.49M, 1.30M, 3.67M and 7.46M gas at
+    # 100, 300, 1,000 and 2,000 members, benchmarks/bench_gas_scale.py)
+    "clear/greedy/page": StepGas("verify the last page of the greedy clearing", 120_000, 4_000),
     "clear/optimal": StepGas("clear (optimal)", 120_000, 6_600),
-    "recordSecurity": StepGas("record the security verdict", 60_000, 1_100),
+    # a congested verdict: an lp verdict over 450 trades with 30 violated rows costs 1.89M
+    # gas (benchmarks/bench_network_tree.py), 1,900 per member of a 1,000-member market
+    "recordSecurity": StepGas("record the security verdict", 60_000, 2_000),
     "recordReadings": StepGas("record the readings", 60_000, 10_200),
     "settle": StepGas("settle", 100_000, 15_000),
     # a settlement page of one member (every change computed, the reserve of the whole
@@ -89,17 +97,11 @@ STEP_GAS: dict[str, StepGas] = {
 
 #: The steps of an interval under each clearing rule, in order.
 _INTERVAL_STEPS = ("recordRound", "clear/{rule}", "recordSecurity", "recordReadings", "settle")
-#: What must fit one block: clearing and security whole, a page of one entry of the others.
-_ONE_BLOCK = (
-    "recordRound/page",
-    "clear/{rule}",
-    "recordSecurity",
-    "recordReadings/page",
-    "settle/page",
-)
-#: The paged steps and their pages.
+#: The paged steps and their pages (a page of one entry); the other steps must fit one
+#: transaction whole.
 _PAGED = {
     "recordRound": "recordRound/page",
+    "clear/greedy": "clear/greedy/page",
     "recordReadings": "recordReadings/page",
     "settle": "settle/page",
 }
@@ -138,14 +140,21 @@ def data_bytes(
         n_buses = 0 if fees is None else int(np.shape(fees)[0])
         fee = 4 * n_buses * n_buses
     net = 0 if network is None else len(network.table)
-    return {"clear/greedy": fee, "clear/optimal": fee, "recordSecurity": net}
+    return {
+        "clear/greedy": fee,
+        "clear/greedy/page": fee,
+        "clear/optimal": fee,
+        "recordSecurity": net,
+    }
 
 
 #: Fees in path form: the greedy verifier computes each fee it compares (about 270 EVM
 #: instructions, against 40 for a table read), and it compares a leaving head with every active
 #: bus of the other side, so its gas grows with the members squared. Gas per member**2 and per
 #: portal per member**2, fitted from above to benchmarks/bench_data_shards.py (200 bids on a
-#: 5,000-bus feeder with 4 portals: 17.3M gas measured, 18.8M predicted).
+#: 5,000-bus feeder with 4 portals: 17.3M gas measured, 18.8M predicted). The last page of a
+#: paged greedy clearing computes one fee per pair of active buses left, at most a quarter
+#: of the members squared.
 PATH_PAIR_GAS = 280
 PATH_PORTAL_PAIR_GAS = 10
 
@@ -155,7 +164,8 @@ def pair_gas(fees: npt.ArrayLike | PathFees | None) -> dict[str, int]:
     if not isinstance(fees, PathFees):
         return {}
     portals = int(fees.layout.portals.shape[0])
-    return {"clear/greedy": PATH_PAIR_GAS + PATH_PORTAL_PAIR_GAS * portals}
+    whole = PATH_PAIR_GAS + PATH_PORTAL_PAIR_GAS * portals
+    return {"clear/greedy": whole, "clear/greedy/page": -(-whole // 4)}
 
 
 def check_setup(
@@ -234,7 +244,7 @@ def check_capacity(
         else f"more than one transaction may carry ({one_tx:,}, chain.tx_gas_cap)"
     )
     steps = [s.format(rule=rule) for s in _INTERVAL_STEPS]
-    single = [s.format(rule=rule) for s in _ONE_BLOCK]
+    single = [_PAGED.get(s, s) for s in steps]
     if any(step not in STEP_GAS for step in steps):
         return  # an unknown rule: the deployment refuses it by name
     for step in single:
@@ -248,10 +258,10 @@ def check_capacity(
             reading = f" ({'; '.join(why)})" if why else ""
             message = (
                 f"{members:,} members: one transaction to {STEP_GAS[step].name} would need "
-                f"about {need:,} gas{reading}, {limit}; at most {fits:,} members fit (clearing and the "
-                "security verdict are one transaction each; the other steps are paged, but a "
-                "page of one entry resubmits the whole list), or use a chain with larger "
-                "transactions"
+                f"about {need:,} gas{reading}, {limit}; at most {fits:,} members fit (the "
+                "uniform and optimal clearings and the security verdict are one transaction "
+                "each; the other steps are paged, but a page of one entry resubmits the whole "
+                "list), or use a chain with larger transactions"
             )
             raise ChainCapacityExceeded(message)
     timing = timing or ChainTiming()

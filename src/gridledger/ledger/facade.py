@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import partial
 from pathlib import Path
@@ -39,6 +38,7 @@ from gridledger.ledger.deploy import (
     plan_deployment,
     setup_transactions,
 )
+from gridledger.ledger.interval_cache import IntervalCache
 from gridledger.ledger.keys import KeyRing, resolve_keys
 from gridledger.ledger.network_data import pack_margin
 from gridledger.ledger.node import SentJournal, SentStep, reconcile
@@ -65,7 +65,7 @@ from gridledger.ledger.saved import (
 )
 from gridledger.ledger.txqueue import ChainStats, TxQueue
 from gridledger.market.justification import RowMargin
-from gridledger.market.orders import Bid, ClearingResult, Curtailment, Trade, validate_bids
+from gridledger.market.orders import Bid, ClearingResult, Curtailment, validate_bids
 from gridledger.market.path_fees import PathFees
 from gridledger.market.settlement import Tariffs
 
@@ -74,18 +74,6 @@ __all__ = ["Ledger"]
 log = logging.getLogger(__name__)
 
 VERDICT_UNRESOLVED = 2  # Market.VERDICT_UNRESOLVED
-
-
-@dataclass(slots=True)
-class _IntervalCache:
-    opened: bool = False
-    seals: int = 0  # blocks sealed since the open round opened
-    rounds: int = 0  # rounds recorded
-    binding: bool = False  # the binding round is recorded
-    bids: list[int] = field(default_factory=list)
-    trades: tuple[Trade, ...] = ()
-    delivery: tuple[Trade, ...] = ()
-    readings: list[int] = field(default_factory=list)
 
 
 class Ledger(ChainReader):
@@ -110,14 +98,14 @@ class Ledger(ChainReader):
         self.txq = TxQueue(backend, operator, read_only=read_only)
         self.resume = ResumeGuard(self.view, self.events)
         self.presign = Presigner(self.keys)
-        self._cache: dict[int, _IntervalCache] = {}
+        self._cache: dict[int, IntervalCache] = {}
         self._txlog: store.TxLog | None = None
         self._saved: SavedLedger | None = None
         self.settle_page_members: int | None = None
         """The most readings one settlement transaction books (None: as many as fit a block)."""
         self.record_page_entries: int | None = None
-        """The most bids (readings) one page of a round (of the readings) checks (None: as
-        many as fit a block)."""
+        """The most bids (readings, trades) one page of a round (of the readings, of a greedy
+        clearing) checks (None: as many as fit a block)."""
 
     @classmethod
     def connect(
@@ -319,7 +307,7 @@ class Ledger(ChainReader):
             write_ledger_file(self.state_dir, self._saved)
 
     # ------------------------------------------------------------ interval
-    def _open(self, interval: int) -> _IntervalCache:
+    def _open(self, interval: int) -> IntervalCache:
         """The interval's cache; opens the interval on chain at its first step."""
         cache = self._interval(interval)
         if not cache.opened:
@@ -329,7 +317,7 @@ class Ledger(ChainReader):
             cache.seals = 0
         return cache
 
-    def _await_deadline(self, cache: _IntervalCache, n_bids: int, paged: bool = False) -> None:
+    def _await_deadline(self, cache: IntervalCache, n_bids: int, paged: bool = False) -> None:
         """Seal blocks until the open round's deadline has passed, unless every member bids
         in one transaction (then the contract lets the round close at once)."""
         if n_bids == len(self.members) and not paged:
@@ -433,10 +421,16 @@ class Ledger(ChainReader):
         if event is not None:
             return self._cleared(cache, event)
         call = clearing_call(d.clearing.rule, words, d.clearing.fees, d.clearing.kappa)
-        self._submit(f"clear {interval}", interval, *call.args, function=call.function)
-        return self._cleared(cache, self._one_event(f"clear {interval}", "IntervalCleared"))
+        label, args = f"clear {interval}", (interval, *call.args)
+        if call.function == "clearGreedy":  # verified in pages when it does not fit a block
+            trades = call.args[-1]
+            span = (self.resume.clearing_paged(interval, trades), len(trades) // 2)
+            self._paged(label, call.function, args, span, self.record_page_entries)
+        else:
+            self._submit(label, *args, function=call.function)
+        return self._cleared(cache, self._one_event(label, "IntervalCleared"))
 
-    def _cleared(self, cache: _IntervalCache, event: DecodedEvent) -> ClearingResult:
+    def _cleared(self, cache: IntervalCache, event: DecodedEvent) -> ClearingResult:
         emitted = enc.unpack_trades(event.args["trades"])
         cache.trades = emitted
         uniform = self._deployed().clearing.rule == "uniform"
@@ -569,8 +563,8 @@ class Ledger(ChainReader):
         data = self.market_abi.encode_call(name, interval, *args)
         self.txq.submit(label, self._deployed().market, data, interval, bids)
 
-    def _interval(self, interval: int) -> _IntervalCache:
-        return self._cache.setdefault(interval, _IntervalCache())
+    def _interval(self, interval: int) -> IntervalCache:
+        return self._cache.setdefault(interval, IntervalCache())
 
     def _recent_events(self) -> list[DecodedEvent]:
         """The Market's events of the transactions sent since the last call (flushed)."""

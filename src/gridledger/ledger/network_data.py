@@ -19,10 +19,18 @@ bus and one row per branch of a radial feeder (R = 2 (B - 1)), up to B = 55 buse
     body: per bus (8 bytes): parent u16 | depth u16 | value int32,
           then per branch row (6 bytes): child u16 | value int32
 
-which fits up to 1,754 buses in one data contract (:func:`max_tree_buses`). Data over one
-contract is deployed in shards that a directory lists (:mod:`~gridledger.ledger.shards`):
-a radial feeder of up to 65,535 buses (the u16 fields), a meshed one of up to
-:func:`max_meshed_buses` (443); larger ones raise :class:`NetworkDataTooLarge`.
+which fits up to 1,754 buses in one data contract (:func:`max_tree_buses`). A meshed feeder
+past :func:`max_meshed_buses` (443) buses is packed in version 3, from its spanning tree and
+:class:`~gridledger.market.loops.LoopCorrection` (``LinearNetwork.loops``)::
+
+    header: as version 2 with version u8 = 3, byte 14 = k loops, byte 15 = shift
+    body: version 2's body (a loop-closing branch row has value 0),
+          then per bus 2k int32 (its loop vector), then per row 2k int32 (its row vector)
+
+Data over one contract is deployed in shards that a directory lists
+(:mod:`~gridledger.ledger.shards`): a radial feeder of up to 65,535 buses (the u16 fields),
+a meshed one of up to 14,297 buses with 4 loops, 25,367 with 2 (:func:`max_looped_buses`); larger
+ones raise :class:`NetworkDataTooLarge`.
 
 Per interval the verdict carries margin words (:func:`pack_margin`)::
 
@@ -40,7 +48,7 @@ from collections.abc import Sequence
 import numpy as np
 from eth_utils import keccak
 
-from gridledger.errors import ChainError
+from gridledger.errors import ChainError, SecurityError
 from gridledger.ledger.encoding import pack_curtailment, pack_trades, unpack_curtailment
 from gridledger.ledger.shards import (
     MAX_DATA_BYTES,
@@ -57,6 +65,7 @@ from gridledger.market.justification import (
     check_curtailments,
     linear_network_from_tree,
 )
+from gridledger.market.loops import LoopCorrection
 from gridledger.market.orders import Curtailment, Trade
 from gridledger.market.radial import RadialTree
 
@@ -68,6 +77,8 @@ __all__ = [
     "NetworkDataTooLarge",
     "check_recorded",
     "data_contract_init_code",
+    "looped_bytes",
+    "max_looped_buses",
     "max_meshed_buses",
     "max_radial_buses",
     "max_tree_buses",
@@ -85,6 +96,7 @@ HEADER_BYTES = 16
 MAX_NETWORK_BYTES = MAX_SHARD_BYTES  # one data contract
 NETWORK_VERSION = 1
 TREE_VERSION = 2
+LOOPS_VERSION = 3
 SCALE_EXP = 9
 U32 = (1 << 32) - 1
 U64 = (1 << 64) - 1
@@ -103,6 +115,20 @@ def network_bytes(n_buses: int, n_rows: int) -> int:
 def tree_bytes(n_buses: int, n_branches: int) -> int:
     """Size of a version-2 (radial tree) network."""
     return HEADER_BYTES + 8 * n_buses + 6 * n_branches
+
+
+def looped_bytes(n_buses: int, n_branches: int, n_loops: int) -> int:
+    """Size of a version-3 (meshed, spanning tree and loop vectors) network."""
+    n_rows = n_buses - 1 + n_branches
+    return tree_bytes(n_buses, n_branches) + 8 * n_loops * (n_buses + n_rows)
+
+
+def max_looped_buses(n_loops: int) -> int:
+    """Largest meshed feeder (B - 1 + ``n_loops`` branches) whose version-3 data fits the
+    :data:`MAX_SHARDS` data contracts a network may span (at most 65,535: the u16 fields)."""
+    per_bus = 14 + 8 * n_loops * 3  # a bus, its tree branch and bus row, all loop vectors
+    fixed = HEADER_BYTES - 6 + n_loops * (6 + 8 * n_loops) - 8 * n_loops * 2
+    return min(0xFFFF, (MAX_DATA_BYTES - fixed) // per_bus)
 
 
 def max_tree_buses() -> int:
@@ -126,13 +152,15 @@ def max_meshed_buses() -> int:
 
 
 def pack_network(net: LinearNetwork) -> bytes:
-    """The committed network as data-contract bytes (layout in the module docstring)."""
+    """The committed network as data-contract bytes (layout in the module docstring):
+    version 3 for a network with loops, version 2 for a radial tree too large for one data
+    contract in version 1, else version 1."""
     counts = (net.n_buses, net.n_bus_rows, net.n_line_rows, net.n_trafo_rows)
     if any(not 0 <= c <= 0xFFFF for c in counts) or not 0 < net.interval_s <= U32:
         message = f"network shape {counts} / interval {net.interval_s} s outside the header fields"
         raise ChainError(message)
     size = network_bytes(net.n_buses, net.n_rows)
-    if size > MAX_NETWORK_BYTES and net.tree is not None:
+    if net.loops is not None or (size > MAX_NETWORK_BYTES and net.tree is not None):
         return pack_tree(net)
     if size > MAX_DATA_BYTES:
         message = (
@@ -156,16 +184,24 @@ def _header(version: int, counts: tuple[int, ...], interval_s: int) -> bytes:
 
 
 def pack_tree(net: LinearNetwork) -> bytes:
-    """``net`` in version 2 (its radial tree form), whatever its size."""
-    tree = net.tree
+    """``net`` in version 2 (its radial tree form) or, with loops, version 3, whatever its
+    size."""
+    tree, loops = net.tree, net.loops
     if tree is None:
-        message = "pack_tree: the network has no radial tree form (a meshed feeder)"
+        message = "pack_tree: the network has no tree form (a meshed feeder in dense form)"
         raise ChainError(message)
     counts = (net.n_buses, net.n_bus_rows, net.n_line_rows, net.n_trafo_rows)
-    size = tree_bytes(net.n_buses, net.n_line_rows + net.n_trafo_rows)
-    if size > MAX_DATA_BYTES or any(not 0 <= c <= 0xFFFF for c in counts):
+    n_branches = net.n_line_rows + net.n_trafo_rows
+    k = 0 if loops is None else loops.n_loops
+    size = (
+        tree_bytes(net.n_buses, n_branches)
+        if loops is None
+        else looped_bytes(net.n_buses, n_branches, k)
+    )
+    if size > MAX_DATA_BYTES or any(not 0 <= c <= 0xFFFF for c in counts) or k > 0xFF:
+        kind = "radial" if loops is None else f"meshed ({k} loops)"
         message = (
-            f"radial network of {net.n_buses} buses needs {size:,} bytes in its tree form; "
+            f"{kind} network of {net.n_buses} buses needs {size:,} bytes in its tree form; "
             f"{MAX_SHARDS} data contracts hold {MAX_DATA_BYTES:,} (the u16 fields 65,535 buses)"
         )
         raise NetworkDataTooLarge(message)
@@ -173,18 +209,29 @@ def pack_tree(net: LinearNetwork) -> bytes:
     nodes["p"], nodes["d"], nodes["v"] = tree.parent, tree.depth, tree.bus_value
     branches = np.zeros(tree.branch_child.shape[0], dtype=[("c", ">u2"), ("v", ">i4")])
     branches["c"], branches["v"] = tree.branch_child, tree.branch_value
-    return _header(TREE_VERSION, counts, net.interval_s) + nodes.tobytes() + branches.tobytes()
+    if loops is None:
+        head = _header(TREE_VERSION, counts, net.interval_s)
+        return head + nodes.tobytes() + branches.tobytes()
+    head = _header(LOOPS_VERSION, counts, net.interval_s)[:14] + bytes([k, loops.shift])
+    vectors = np.vstack([loops.bus_vec, loops.row_vec]).astype(">i4")
+    return head + nodes.tobytes() + branches.tobytes() + vectors.tobytes()
 
 
-def _unpack_tree(data: bytes, counts: tuple[int, int, int, int], interval_s: int) -> LinearNetwork:
-    n_buses, n_bus, n_line, n_trafo = counts
+def _unpack_tree(data: bytes) -> LinearNetwork:
+    """A version-2 or version-3 network (the audit's reader; refuses what the chain does)."""
+    n_buses, n_bus, n_line, n_trafo = (int.from_bytes(data[i : i + 2], "big") for i in (2, 4, 6, 8))
+    counts = (n_buses, n_bus, n_line, n_trafo)
+    k = data[14] if data[0] == LOOPS_VERSION else 0
     size = tree_bytes(n_buses, n_line + n_trafo)
+    if data[0] == LOOPS_VERSION:
+        size = looped_bytes(n_buses, n_line + n_trafo, k)
     if len(data) != size or n_buses == 0 or n_bus != n_buses - 1:
         message = f"network data (tree): {len(data)} bytes, {counts} rows; header says {size}"
         raise ChainError(message)
     end = HEADER_BYTES + 8 * n_buses
     nodes = np.frombuffer(data[HEADER_BYTES:end], dtype=[("p", ">u2"), ("d", ">u2"), ("v", ">i4")])
-    branches = np.frombuffer(data[end:], dtype=[("c", ">u2"), ("v", ">i4")])
+    stop = end + 6 * (n_line + n_trafo)
+    branches = np.frombuffer(data[end:stop], dtype=[("c", ">u2"), ("v", ">i4")])
     tree = RadialTree(
         *(nodes[k].astype(np.int64) for k in ("p", "d", "v")),
         *(branches[k].astype(np.int64) for k in ("c", "v")),
@@ -193,14 +240,23 @@ def _unpack_tree(data: bytes, counts: tuple[int, int, int, int], interval_s: int
     if bad is not None:
         message = f"network data (tree): entry {bad} is not a tree node one deeper than its parent"
         raise ChainError(message)
-    return linear_network_from_tree(tree, n_line, n_trafo, interval_s)
+    loops = None
+    if data[0] == LOOPS_VERSION:
+        vectors = np.frombuffer(data[stop:], dtype=">i4").astype(np.int64)
+        vectors = vectors.reshape(n_buses + n_bus + n_line + n_trafo, 2 * k)
+        loops = LoopCorrection(data[15], vectors[:n_buses], vectors[n_buses:])
+    interval_s = int.from_bytes(data[10:14], "big")
+    try:
+        return linear_network_from_tree(tree, n_line, n_trafo, interval_s, loops)
+    except SecurityError as error:
+        message = f"network data (version {data[0]}): {error}"
+        raise ChainError(message) from error
 
 
 def unpack_network(data: bytes) -> LinearNetwork:
     """Inverse of :func:`pack_network` (what the audit reads back from chain)."""
-    if len(data) >= HEADER_BYTES and data[0] == TREE_VERSION:
-        counts = tuple(int.from_bytes(data[i : i + 2], "big") for i in (2, 4, 6, 8))
-        return _unpack_tree(data, counts, int.from_bytes(data[10:14], "big"))  # type: ignore[arg-type]
+    if len(data) >= HEADER_BYTES and data[0] in (TREE_VERSION, LOOPS_VERSION):
+        return _unpack_tree(data)
     if len(data) < HEADER_BYTES or data[0] != NETWORK_VERSION:
         message = f"network data: {len(data)} bytes, version byte {data[:1].hex() or 'none'}"
         raise ChainError(message)

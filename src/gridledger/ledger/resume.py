@@ -21,6 +21,7 @@ from gridledger.ledger.contracts import DecodedEvent
 
 __all__ = [
     "PHASE_BIDDING",
+    "PHASE_CLEARING",
     "PHASE_DELIVERY",
     "PHASE_SECURITY",
     "PHASE_SETTLED",
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 # Codes of ``Market.Phase``.
 PHASE_BIDDING = 1
+PHASE_CLEARING = 2
 PHASE_SECURITY = 3
 PHASE_DELIVERY = 4
 PHASE_SETTLED = 5
@@ -57,6 +59,8 @@ class ChainInterval:
     """Bids of the round being recorded in pages checked so far (0: none)."""
     paged_readings: int = 0
     """Readings being recorded in pages checked so far (0: none)."""
+    trade_count: int = 0
+    """Trades (while clearing in pages: verified so far; after: all of them)."""
 
 
 def last_settled_interval(view: View) -> int | None:
@@ -96,6 +100,7 @@ class ResumeGuard:
                 settled_members=int(raw[8]),
                 paged_bids=int(raw[13]),
                 paged_readings=int(raw[15]),
+                trade_count=int(raw[5]),
             )
         return self._states[interval]
 
@@ -147,18 +152,37 @@ class ResumeGuard:
         """Bids of round ``round_`` that pages recorded before the kill (0: none); the
         round's list must be the one they were recorded from."""
         state = self.state(interval)
-        if state is None or state.phase != PHASE_BIDDING or state.rounds_recorded != round_:
+        if state is None or state.rounds_recorded != round_:
             return 0
-        if not state.paged_bids:
+        step = f"round {round_}"
+        return self._paged(interval, state, PHASE_BIDDING, state.paged_bids, step, words)
+
+    def _paged(
+        self,
+        interval: int,
+        state: ChainInterval,
+        phase: int,
+        done: int,
+        step: str,
+        words: Sequence[int],
+    ) -> int:
+        """``done`` entries of ``step``'s list paged in ``phase`` (0 when the interval is in
+        another phase or no page was recorded); the list must hash to the stored one."""
+        if state.phase != phase or not done:
             return 0
-        self.same(interval, f"round {round_}", state.bids_hash, words)
+        recorded = {
+            PHASE_BIDDING: state.bids_hash,
+            PHASE_CLEARING: state.trades_hash,
+            PHASE_DELIVERY: state.readings_hash,
+        }[phase]
+        self.same(interval, step, recorded, words)
         log.info(
-            "resume: interval %d round %d has %d bids recorded in pages; it goes on from there",
+            "resume: interval %d %s has %d entries recorded in pages; it goes on from there",
             interval,
-            round_,
-            state.paged_bids,
+            step,
+            done,
         )
-        return state.paged_bids
+        return done
 
     def excluded_members(self, interval: int) -> set[int]:
         """Members whose binding bids of ``interval`` the chain left out (``BidExcluded``)."""
@@ -177,6 +201,14 @@ class ResumeGuard:
         self.same(interval, "clearing", state.trades_hash, event.args["trades"])
         log.info("resume: interval %d already cleared on chain, skipped", interval)
         return event
+
+    def clearing_paged(self, interval: int, trades: Sequence[int]) -> int:
+        """Trades of a greedy clearing of ``interval`` that pages verified before the kill
+        (0: none); the trade list must be the one they were verified from."""
+        state = self.state(interval)
+        if state is None:
+            return 0
+        return self._paged(interval, state, PHASE_CLEARING, state.trade_count, "clearing", trades)
 
     def security_recorded(self, interval: int, delivery: Sequence[int]) -> bool:
         state = self.state(interval)
@@ -197,15 +229,10 @@ class ResumeGuard:
     def readings_paged(self, interval: int, words: Sequence[int]) -> int:
         """Readings of ``interval`` that pages checked before the kill (0: none)."""
         state = self.state(interval)
-        if state is None or state.phase != PHASE_DELIVERY or not state.paged_readings:
+        if state is None:
             return 0
-        self.same(interval, "readings", state.readings_hash, words)
-        log.info(
-            "resume: interval %d has %d readings recorded in pages; it goes on from there",
-            interval,
-            state.paged_readings,
-        )
-        return state.paged_readings
+        done = state.paged_readings
+        return self._paged(interval, state, PHASE_DELIVERY, done, "readings", words)
 
     def settled_members(self, interval: int) -> int:
         """Readings of ``interval`` a paged settlement has booked already (0: none)."""

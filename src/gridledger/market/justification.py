@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gridledger.errors import SecurityError
+from gridledger.market.loops import LoopCorrection
 from gridledger.market.orders import Curtailment, Trade
 from gridledger.market.radial import RadialTree
 
@@ -76,7 +77,10 @@ class LinearNetwork:
     interval_s: int
     relief: np.ndarray
     tree: RadialTree | None = None
-    """The radial form the relief was expanded from (committed as data version 2), if any."""
+    """The radial form the relief was expanded from (committed as data version 2), if any;
+    for a meshed feeder, its spanning tree (with ``loops``: data version 3)."""
+    loops: LoopCorrection | None = None
+    """A meshed feeder's loop correction of the tree's relief (market/loops.py), if any."""
 
     def __post_init__(self) -> None:
         shape = (self.n_rows, self.n_buses)
@@ -142,10 +146,15 @@ class RowMargin:
 
 
 def linear_network_from_tree(
-    tree: RadialTree, n_line_rows: int, n_trafo_rows: int, interval_s: int
+    tree: RadialTree,
+    n_line_rows: int,
+    n_trafo_rows: int,
+    interval_s: int,
+    loops: LoopCorrection | None = None,
 ) -> LinearNetwork:
     """The network of a radial feeder from its compact form (bus rows of every non-root bus,
-    then ``n_line_rows`` line and ``n_trafo_rows`` transformer rows, the tree's branches)."""
+    then ``n_line_rows`` line and ``n_trafo_rows`` transformer rows, the tree's branches);
+    with ``loops``, of a meshed feeder from its spanning tree and loop correction."""
     if tree.branch_child.shape[0] != n_line_rows + n_trafo_rows:
         msg = (
             f"radial network: {tree.branch_child.shape[0]} branch rows, "
@@ -153,7 +162,8 @@ def linear_network_from_tree(
         )
         raise SecurityError(msg)
     n = tree.n_buses
-    return LinearNetwork(n, n - 1, n_line_rows, n_trafo_rows, interval_s, tree.relief(), tree)
+    relief = tree.relief() if loops is None else loops.apply(tree.relief(), n - 1)
+    return LinearNetwork(n, n - 1, n_line_rows, n_trafo_rows, interval_s, relief, tree, loops)
 
 
 def lp_weight(trade: Trade) -> int:

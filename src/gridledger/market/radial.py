@@ -70,19 +70,49 @@ class RadialTree:
                 out[v, b] = True
         return out
 
+    def preorder(self) -> tuple[np.ndarray, np.ndarray]:
+        """Depth-first preorder of the buses from the root, and each bus's subtree size:
+        the subtree of ``v`` is ``order[pos[v] : pos[v] + size[v]]``."""
+        n = self.n_buses
+        children: list[list[int]] = [[] for _ in range(n)]
+        for v in range(1, n):
+            children[int(self.parent[v])].append(v)
+        order: list[int] = []
+        stack = [0]
+        while stack:
+            v = stack.pop()
+            order.append(v)
+            stack.extend(reversed(children[v]))
+        size = np.ones(n, dtype=np.int64)
+        for v in reversed(order[1:]):
+            size[int(self.parent[v])] += size[v]
+        return np.asarray(order, dtype=np.int64), size
+
     def relief(self) -> np.ndarray:
         """Dense ``(B - 1 + branches, B)`` relief: bus rows of buses ``1..B-1``, then the
-        branch rows, as the contract computes them."""
-        anc = self.ancestors()
+        branch rows, as the contract computes them (integers throughout, O(B^2))."""
+        if self.problem() is not None:
+            msg = f"RadialTree: entry {self.problem()} is not a valid tree node or branch"
+            raise SecurityError(msg)
+        n = self.n_buses
+        order, size = self.preorder()
+        pos = np.empty(n, dtype=np.int64)
+        pos[order] = np.arange(n)
         value = self.bus_value.astype(np.int64)
-        step = value - value[self.parent.astype(np.int64)]
-        step[0] = 0
-        # bus_value[lca(k, b)] = bus_value[0] + sum of the value steps on the shared path;
-        # integers below 2**53 throughout, so the float product is exact
-        a = anc.astype(float)
-        shared = a.T @ (step.astype(float)[:, None] * a)
-        bus_rows = np.rint(shared[1:]).astype(np.int64) + int(value[0])
-        branch_rows = self.branch_value.astype(np.int64)[:, None] * anc[
-            self.branch_child.astype(np.int64)
-        ].astype(np.int64)
-        return np.vstack([bus_rows, branch_rows])
+        # in preorder columns, the subtree of v is one slice; bus_value[lca(v, b)] is v's own
+        # value inside it and its parent's row elsewhere
+        lca_value = np.empty((n, n), dtype=np.int64)
+        lca_value[0] = value[0]
+        for v in order[1:].tolist():
+            lca_value[v] = lca_value[int(self.parent[v])]
+            lca_value[v, pos[v] : pos[v] + size[v]] = value[v]
+        n_branches = int(self.branch_child.shape[0])
+        rows = np.zeros((n - 1 + n_branches, n), dtype=np.int64)
+        rows[: n - 1] = lca_value[1:][:, pos]
+        for r, (child, v) in enumerate(
+            zip(self.branch_child.tolist(), self.branch_value.tolist(), strict=True)
+        ):
+            below = np.zeros(n, dtype=np.int64)
+            below[pos[child] : pos[child] + size[child]] = v
+            rows[n - 1 + r] = below[pos]
+        return rows

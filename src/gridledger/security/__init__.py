@@ -28,4 +28,8 @@ def make_security(scenario: Scenario) -> SecurityStage:
     spec = scenario.security
     if spec.congestion == "none":
         return CheckOnlySecurity()
-    return CongestionSecurity(rule=spec.congestion, limits=SecurityLimits.from_spec(spec))
+    return CongestionSecurity(
+        rule=spec.congestion,
+        limits=SecurityLimits.from_spec(spec),
+        network_form=spec.network_form,
+    )

@@ -193,6 +193,8 @@ class CongestionSecurity:
     max_iterations: int = 8
     margin_pct: float = 0.01
     growth: float = 3.0
+    network_form: str = "auto"
+    """Form of a meshed feeder's committed network (``security.network_form``)."""
     reports: dict[int, CongestionReport] = field(default_factory=dict)
     _sens: tuple[Feeder, Sensitivities] | None = field(default=None, repr=False)
     _net: tuple[Feeder, float, LinearNetwork] | None = field(default=None, repr=False)
@@ -220,7 +222,7 @@ class CongestionSecurity:
             self._net = (
                 feeder,
                 interval_h,
-                linear_network(feeder, self.sensitivities(feeder), interval_h),
+                linear_network(feeder, self.sensitivities(feeder), interval_h, self.network_form),
             )
         return self._net[2]
 

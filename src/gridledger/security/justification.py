@@ -49,12 +49,15 @@ from gridledger.market.justification import (
     linear_network_from_tree,
     lp_weight,
 )
+from gridledger.market.loops import DENSE_MESHED_MAX_BUSES
 from gridledger.market.orders import Curtailment, Trade
 from gridledger.market.radial import RadialTree
 from gridledger.security.curtailment import LinearLimits, curtail, least_cost_cuts
+from gridledger.security.meshed_network import looped_network
 from gridledger.world import World
 
 __all__ = [
+    "NETWORK_FORMS",
     "Justified",
     "committed_network",
     "justify",
@@ -66,14 +69,31 @@ __all__ = [
 SQRT3 = math.sqrt(3.0)
 
 
-def linear_network(feeder: Feeder, sens: Sensitivities, interval_h: float) -> LinearNetwork:
-    """The feeder's committed linearised network (npct per Wh cut, see the module docstring)."""
+NETWORK_FORMS = ("auto", "dense", "loops")
+
+
+def linear_network(
+    feeder: Feeder, sens: Sensitivities, interval_h: float, form: str = "auto"
+) -> LinearNetwork:
+    """The feeder's committed linearised network (npct per Wh cut, see the module docstring).
+
+    A meshed feeder's ``form``: ``"dense"`` (one integer per row and bus), ``"loops"``
+    (spanning tree plus loop correction, :mod:`gridledger.security.meshed_network`) or
+    ``"auto"``: dense up to :data:`~gridledger.market.loops.DENSE_MESHED_MAX_BUSES` buses,
+    loops beyond. A radial feeder always has its tree form.
+    """
     if interval_h <= 0:
         msg = f"linear_network: interval_h must be positive, got {interval_h}"
         raise SecurityError(msg)
+    if form not in NETWORK_FORMS:
+        msg = f"linear_network: form {form!r} is not one of {NETWORK_FORMS}"
+        raise SecurityError(msg)
     per_wh = 100.0 * NPCT_PER_PCT / (1000.0 * interval_h)  # npct per (pct per kW) per Wh
+    interval_s = round(interval_h * 3600.0)
     if not feeder.tree.meshed:
-        return _radial_network(feeder, sens, per_wh, round(interval_h * 3600.0))
+        return _radial_network(feeder, sens, per_wh, interval_s)
+    if form == "loops" or (form == "auto" and feeder.n_buses > DENSE_MESHED_MAX_BUSES):
+        return looped_network(feeder, sens.v0_pu, per_wh, interval_s)
     bus_rows = sens.dv_dp[1:] * per_wh
     s_line_kva = SQRT3 * feeder.line_vn_kv * feeder.line_max_i_ka * 1000.0
     line_rows = np.abs(sens.ptdf_line) / s_line_kva[:, None] * per_wh
@@ -86,7 +106,7 @@ def linear_network(feeder: Feeder, sens: Sensitivities, interval_h: float) -> Li
         n_bus_rows=feeder.n_buses - 1,
         n_line_rows=feeder.n_lines,
         n_trafo_rows=feeder.n_trafos,
-        interval_s=round(interval_h * 3600.0),
+        interval_s=interval_s,
         relief=relief,
     )
 
@@ -117,7 +137,12 @@ def _radial_network(
 
 def committed_network(world: World) -> LinearNetwork:
     """The network the DSO commits at setup for ``world`` (its feeder and interval length)."""
-    return linear_network(world.feeder, sensitivities(world.feeder), world.interval_h)
+    return linear_network(
+        world.feeder,
+        sensitivities(world.feeder),
+        world.interval_h,
+        world.scenario.security.network_form,
+    )
 
 
 def row_margins_npct(
