@@ -55,7 +55,7 @@ STEPS = (
     ("recordRound/page", "record round, a page of one bid"),
     ("clear/uniform", "clear, uniform"),
     ("clear/greedy", "clear, greedy"),
-    ("clear/greedy/page", "clear, greedy: the last page of one trade"),
+    ("clear/greedy/page", "clear, greedy: the costliest page of one entry"),
     ("clear/optimal", "clear, optimal"),
     ("recordSecurity", "security"),
     ("recordReadings", "readings"),
@@ -136,14 +136,15 @@ def _market(url: str, ring: KeyRing, n: int, rule: str, fees: Any) -> dict[str, 
 
 
 def _greedy_last_page(ledger: Ledger) -> int:
-    """The node's estimate of the greedy clearing's costliest page, its last of one trade:
-    the Market's own part of the whole call (its estimate less the verifier's run of the
-    whole) plus the verifier's run of that page (every earlier trade replayed)."""
+    """The node's estimate of the greedy clearing's costliest page of one entry, its last
+    trade or its last seller's final check (every trade before replayed): the Market's own
+    part of the whole call (its estimate less the verifier's run of the whole) plus the
+    verifier's run of that page."""
     ledger.txq.flush()
     d = ledger._deployed()
     call = clearing_call("greedy", ledger._interval(0).bids, d.clearing.fees, d.clearing.kappa)
-    n = len(call.args[-1]) // 2
-    whole = ledger.step_gas("clearGreedy", (0, *call.args), n)
+    n, end = len(call.args[-1]) // 2, call.entries or 0
+    whole = ledger.step_gas("clearGreedy", (0, *call.args), end)
     cfg = 0
     for name, shift in (("feeBuses", 128), ("kappaNum", 64), ("kappaDen", 0)):
         cfg |= int(ledger.view(name)[0]) << shift
@@ -156,7 +157,11 @@ def _greedy_last_page(ledger: Ledger) -> int:
         payload = verifier.encode_call("verifyGreedyPage", cfg, data, *call.args, span)
         return ledger.txq.estimate("verifyGreedyPage 0", to, payload)
 
-    return whole - run(n) + run(((n - 1) << 128) | n) if n else whole
+    if not end:
+        return whole
+    pages = [((n - 1) << 128) | n] if n else []
+    pages.append(((end - 1) << 128) | end)
+    return whole - run(end) + max(run(span) for span in pages)
 
 
 def measure(sizes: Sequence[int]) -> dict[int, dict[str, int]]:

@@ -114,7 +114,7 @@ class FeeClearingHarness:
     abi: Artifact
 
     @classmethod
-    def deploy(cls, backend: Backend, key: bytes, gas: int = 3_000_000) -> FeeClearingHarness:
+    def deploy(cls, backend: Backend, key: bytes, gas: int = 6_000_000) -> FeeClearingHarness:
         """Deploy the harness (the account of ``key`` must hold ether for gas)."""
         abi = load_harness_artifact()
         sender = address_of(key)

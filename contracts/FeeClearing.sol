@@ -115,6 +115,8 @@ library FeeClearing {
     uint256 private constant _U32 = 0xffffffff;
     uint256 private constant _U64 = 0xffffffffffffffff;
     uint256 private constant _U128 = 0xffffffffffffffffffffffffffffffff;
+    /// @notice Flag (bit 255) of verifyGreedyPage's result: the page checked the last entry.
+    uint256 internal constant DONE = 1 << 255;
     /// @dev Offset that keeps signed surpluses non-negative (|s| < 2**65).
     uint256 private constant _OFF = 0x40000000000000000;
     uint256 private constant _TRADE0_LOW = (1 << 96) - 1;
@@ -186,14 +188,17 @@ library FeeClearing {
         uint256 nBuys,
         uint256[] calldata trades
     ) internal pure returns (uint256 welfareWhMicro) {
-        return verifyGreedyPage(cfg, fees, bids, order, nBuys, trades, trades.length >> 1);
+        return verifyGreedyPage(cfg, fees, bids, order, nBuys, trades, _U128) & ~DONE;
     }
 
-    /// @notice One page of verifyGreedy: `span` = from << 128 | upTo. Trades [0, from) were
-    ///         verified by earlier pages: their steps are replayed (queues, keys, energies,
-    ///         prices) without the scans for a better pair; trades [from, upTo) are verified in
-    ///         full, and the last page (upTo = all trades) checks that no surplus is left.
-    /// @return welfareWhMicro Sum of s * eWh over trades [0, upTo).
+    /// @notice One page of verifyGreedy over its entries: the T trades, then the S seller buses
+    ///         left active after them (the final check, one seller against every active buyer
+    ///         bus). `span` = from << 128 | upTo (upTo = 2**128 - 1: to the end). Trades
+    ///         before `from` were verified by earlier pages: their steps are replayed (queues,
+    ///         keys, energies) without the scans for a better pair; the page's trades are
+    ///         verified in full and its sellers checked for surplus left.
+    /// @return welfareWhMicro Sum of s * eWh over the trades it reached, with DONE set when
+    ///         the page ends at T + S (every entry checked).
     function verifyGreedyPage(
         Config memory cfg,
         bytes memory fees,
@@ -206,10 +211,28 @@ library FeeClearing {
         _checkConfig(cfg, fees);
         Queues memory qs = _queues(cfg.nBuses, bids, order, nBuys);
         if (PathFees.isPathForm(fees)) qs.row = new bytes(4 * cfg.nBuses + 32);
-        qs.scanFrom = span >> 128;
-        qs.upTo = span & _U128;
+        uint256 nt = trades.length >> 1;
+        uint256 from = span >> 128;
+        uint256 upTo = span & _U128;
+        if (from > upTo) revert FeeInputLength(from, upTo);
+        qs.scanFrom = from < nt ? from : nt;
+        qs.upTo = upTo < nt ? upTo : nt;
         welfareWhMicro = _greedyTrades(cfg, fees, qs, trades);
-        if (qs.upTo == trades.length >> 1) _noSurplusLeft(fees, cfg.nBuses, qs);
+        if (upTo < nt) return welfareWhMicro;
+        uint256 end = nt + qs.activeSell.length;
+        if (upTo == _U128) upTo = end;
+        if (upTo > end) revert FeeInputLength(end, upTo);
+        qs.activeSell = _slice(qs.activeSell, from > nt ? from - nt : 0, upTo - nt);
+        _noSurplusLeft(fees, cfg.nBuses, qs);
+        if (upTo == end) welfareWhMicro |= DONE;
+    }
+
+    /// @dev A copy of list[a:b].
+    function _slice(uint256[] memory list, uint256 a, uint256 b) private pure returns (uint256[] memory out) {
+        out = new uint256[](b - a);
+        for (uint256 i = a; i < b; ++i) {
+            out[i - a] = list[i];
+        }
     }
 
     /// @dev Re-run the greedy steps of trades [0, qs.upTo); returns their welfare.

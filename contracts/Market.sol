@@ -656,14 +656,16 @@ contract Market is Escrow {
 
     /// @notice Clear `interval` with the greedy rule (operator only): the operator submits the
     ///         result of market/greedy.py and the contract re-executes it to the unit, in pages
-    ///         when it does not fit one transaction: each call verifies trades [done, upTo),
-    ///         `done` = `tradeCount` while the interval is in Clearing (0 at first), and the
-    ///         whole list travels with every page (its hash fixed by the first).
+    ///         when it does not fit one transaction: each call checks the entries [done, upTo)
+    ///         (the trades, then the seller buses left active, checked for surplus left;
+    ///         FeeClearing.verifyGreedyPage), `done` = `tradeCount` while the interval is in
+    ///         Clearing (0 at first); the whole list travels with every page (its hash fixed by
+    ///         the first) and the page that checks the last entry records the clearing.
     /// @param bids The last round's bid words (checked against the stored hash).
     /// @param order Queue order: order[0:nBuys] indexes the buy bids by (bus asc, price desc,
     ///        member asc), order[nBuys:] the sell bids by (bus asc, price asc, member asc).
     /// @param trades Trade word pairs in clearing order (see FeeClearing.verifyGreedy).
-    /// @param upTo End of this page (trades); the number of trades on the last page.
+    /// @param upTo End of this page (entries: trades, then active seller buses).
     function clearGreedy(
         uint32 interval,
         uint256[] calldata bids,
@@ -676,17 +678,17 @@ contract Market is Escrow {
         IntervalState storage st = _intervals[interval];
         uint256 from = st.tradeCount;
         uint256 n = trades.length / 2;
-        if (upTo > n || (upTo <= from && n != 0)) revert BadPage(interval, from, upTo, n);
+        if (upTo <= from && n != 0) revert BadPage(interval, from, upTo, n);
         bytes32 th = _hashWords(trades);
         if (from != 0 && th != st.tradesHash) revert HashMismatch(interval, st.tradesHash, th);
         uint256 welfare = verifier.verifyGreedyPage(cfg, data, bids, order, nBuys, trades, (from << 128) | upTo);
-        if (upTo < n) {
+        if (welfare < FeeClearing.DONE) {
             st.tradesHash = th;
             st.tradeCount = upTo.toUint32();
             emit ClearingPaged(interval, uint32(from), uint32(upTo));
             return;
         }
-        _recordCleared(interval, RULE_GREEDY, trades, th, welfare);
+        _recordCleared(interval, RULE_GREEDY, trades, th, welfare ^ FeeClearing.DONE);
     }
 
     /// @notice Clear `interval` with the welfare-optimal rule (operator only): the operator

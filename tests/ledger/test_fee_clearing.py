@@ -19,12 +19,13 @@ from tests.conftest import tied_fee_markets
 
 from gridledger.ledger.backends import EmbeddedBackend
 from gridledger.ledger.encoding import address_of, derive_key, pack_bid, pack_trades
-from gridledger.ledger.fee_clearing import greedy_order, pack_fee_table
+from gridledger.ledger.fee_clearing import greedy_entries, greedy_order, pack_fee_table
 from gridledger.market.greedy import clear_greedy, make_trade
 from gridledger.market.optimal import OptimalSolution, certify, solve_optimal
 from gridledger.market.orders import Bid, Side, Trade
 from gridledger.market.welfare import bid_surplus_wh_micro as surplus_wh_micro
 
+DONE = 1 << 255  # FeeClearing.DONE: the page checked the last entry
 KAPPA = Fraction(1, 2)
 
 
@@ -184,29 +185,36 @@ def test_greedy_tampered_rejected(
 def test_greedy_pages_verify_what_one_call_verifies(
     harness: FeeClearingHarness, market: tuple, data: st.DataObject
 ) -> None:
-    """Paged verification (Market.clearGreedy in pages): every page of the reference passes
-    and the pages' welfare adds up to the whole; a tampered trade in a page is rejected with
-    the error the whole verification gives, and a page may not start past its end."""
+    """Paged verification (Market.clearGreedy in pages) over the entries: the trades, then
+    the seller buses left active. Every page of the reference passes, only the last is DONE
+    and its welfare is the whole's; a tampered trade in a page is rejected with the error
+    the whole verification gives; a short list fails the final check in whatever page checks
+    the seller concerned; a page past the end or ending before it starts is refused."""
     bids, fees = market
     trades = list(clear_greedy(bids, fees, KAPPA).trades)
-    n = len(trades)
+    n, end = len(trades), greedy_entries(bids, trades)
     harness.set_fee_table(fees)
-    cuts = sorted({0, n, *data.draw(st.lists(st.integers(0, n), max_size=3))})
-    welfare = 0
-    for start, up_to in itertools.pairwise(cuts):
-        welfare = harness.verify_greedy_page(bids, fees, trades, start, up_to)
-    assert welfare == (surplus_wh_micro(trades, bids) if n else 0)
+    cuts = sorted({0, end, *data.draw(st.lists(st.integers(0, end), max_size=4))})
+    pages = list(itertools.pairwise(cuts)) or [(0, 0)]
+    results = [harness.verify_greedy_page(bids, fees, trades, a, b) for a, b in pages]
+    assert all(r < DONE for r in results[:-1]) and results[-1] >= DONE
+    assert results[-1] - DONE == (surplus_wh_micro(trades, bids) if n else 0)
     if n:
         k = data.draw(st.integers(0, n - 1))
         t = trades[k]
         bumped = [*trades[:k], dataclasses.replace(t, e_wh=t.e_wh + 1), *trades[k + 1 :]]
         whole = _greedy_error(harness, bids, fees, bumped)
-        paged = _rejected(harness.verify_greedy_page, bids, fees, bumped, k, n)
+        paged = _rejected(harness.verify_greedy_page, bids, fees, bumped, k, end)
         assert (paged.error, paged.args_) == whole
-        short = _rejected(harness.verify_greedy_page, bids, fees, trades[:-1], n - 1, n - 1)
-        assert short.error == "SurplusLeft"  # the last page checks that nothing is left
-        late = _rejected(harness.verify_greedy_page, bids, fees, trades, n, n + 1)
-        assert (late.error, late.args_) == ("FeeInputLength", (n, n + 1))
+        short = trades[:-1]
+        short_end = greedy_entries(bids, short)
+        left = _rejected(harness.verify_greedy_page, bids, fees, short, n - 1, short_end)
+        assert left.error == "SurplusLeft"  # the final check of the sellers left
+    late = _rejected(harness.verify_greedy_page, bids, fees, trades, end, end + 1)
+    assert (late.error, late.args_) == ("FeeInputLength", (end, end + 1))
+    if end:
+        back = _rejected(harness.verify_greedy_page, bids, fees, trades, end, end - 1)
+        assert (back.error, back.args_) == ("FeeInputLength", (end, end - 1))
 
 
 @settings(

@@ -39,6 +39,7 @@ from gridledger.ledger import encoding as enc
 from gridledger.ledger.audit import audit
 from gridledger.ledger.fee_clearing import (
     dual_words,
+    greedy_entries,
     greedy_order,
     optimal_parties,
     pack_fee_table,
@@ -201,8 +202,8 @@ def test_greedy_tampered_submissions_revert(greedy_market: Market) -> None:
     order, n_buys = greedy_order(bids)
 
     def submit(w: list[int], o: list[int], tr: list) -> str | None:
-        packed = enc.pack_trades(tr)
-        return greedy_market.market_call("clearGreedy", interval, w, o, n_buys, packed, len(tr))
+        packed, up_to = enc.pack_trades(tr), greedy_entries(bids, tr)  # to the end
+        return greedy_market.market_call("clearGreedy", interval, w, o, n_buys, packed, up_to)
 
     t = trades[0]
     assert submit(words, order, [dataclasses.replace(t, e_wh=t.e_wh + 1), *trades[1:]]) == (
@@ -221,37 +222,44 @@ def test_greedy_tampered_submissions_revert(greedy_market: Market) -> None:
 
 
 def test_greedy_clearing_in_pages(greedy_market: Market) -> None:
-    """clearGreedy in pages: each page verifies trades [done, upTo) of the list the first
-    page fixed (its hash); a page that does not continue where the last ended, or a changed
-    list, is refused by name; the last page records the clearing like one call."""
+    """clearGreedy in pages over its entries (the trades, then the seller buses left, checked
+    for surplus left): each page checks [done, upTo) of the list the first page fixed (its
+    hash); a page that does not continue where the last ended, a changed list or a page past
+    the end is refused by name; the page that checks the last entry records the clearing
+    like one call."""
     ledger = greedy_market.ledger
     interval, bids, words = _round(greedy_market)
     trades = list(clear_greedy(bids, FEES, KAPPA).trades)
-    n = len(trades)
-    assert n >= 3
+    n, end = len(trades), greedy_entries(bids, trades)
+    assert n >= 3 and end > n  # sellers are left: the final check has entries of its own
     order, n_buys = greedy_order(bids)
     packed = enc.pack_trades(trades)
 
     def page(tw: list[int], up_to: int) -> str | None:
         return greedy_market.market_call("clearGreedy", interval, words, order, n_buys, tw, up_to)
 
-    assert page(packed, n + 1) == "BadPage"  # past the end
+    assert page(packed, end + 1) == "FeeInputLength"  # past the end
     assert page(packed, 1) is None
     state = ledger.view("intervalState", interval)[0]
-    assert state[0] == 2 and state[5] == 1  # still clearing, one trade verified
+    assert state[0] == 2 and state[5] == 1  # still clearing, one entry checked
     assert page(packed, 1) == "BadPage"  # does not go past what is done
     changed = enc.pack_trades([*trades[:-1], dataclasses.replace(trades[-1], e_wh=1)])
-    assert page(changed, n) == "HashMismatch"  # not the list the first page fixed
-    assert page(packed, n - 1) is None
-    assert page(packed, n) is None
+    assert page(changed, end) == "HashMismatch"  # not the list the first page fixed
+    cuts = [n - 1, n, end]  # the rest of the trades; all of them, no seller; the sellers
+    for up_to in cuts:
+        assert page(packed, up_to) is None
     greedy_market.seal()
     paged = [e for e in ledger.events() if e.name == "ClearingPaged"]
-    assert [(e.args["fromTrade"], e.args["upTo"]) for e in paged[-2:]] == [(0, 1), (1, n - 1)]
+    assert [(e.args["fromTrade"], e.args["upTo"]) for e in paged[-3:]] == [
+        (0, 1),
+        (1, n - 1),
+        (n - 1, n),
+    ]
     (cleared,) = [
         e for e in ledger.events() if e.name == "IntervalCleared" and e.args["interval"] == interval
     ]
     assert list(cleared.args["trades"]) == packed
-    assert page(packed, n) == "WrongPhase"
+    assert page(packed, end) == "WrongPhase"
 
 
 def test_optimal_tampered_submissions_revert(optimal_market: Market) -> None:

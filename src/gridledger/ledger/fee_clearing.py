@@ -36,7 +36,14 @@ from gridledger.market.greedy import kappa_fraction
 from gridledger.market.orders import Bid, Side, Trade
 from gridledger.market.path_fees import PathFees
 
-__all__ = ["dual_words", "greedy_order", "kappa_args", "optimal_parties", "pack_fee_table"]
+__all__ = [
+    "dual_words",
+    "greedy_entries",
+    "greedy_order",
+    "kappa_args",
+    "optimal_parties",
+    "pack_fee_table",
+]
 
 U32 = (1 << 32) - 1
 U64 = (1 << 64) - 1
@@ -89,6 +96,17 @@ def greedy_order(bids: Sequence[Bid]) -> tuple[list[int], int]:
     buys.sort(key=lambda k: (bids[k].bus, -bids[k].price_per_kwh_micro, bids[k].member))
     sells.sort(key=lambda k: (bids[k].bus, bids[k].price_per_kwh_micro, bids[k].member))
     return buys + sells, len(buys)
+
+
+def greedy_entries(bids: Sequence[Bid], trades: Sequence[Trade]) -> int:
+    """The entries a paged greedy verification checks (``Market.clearGreedy``'s ``upTo``
+    runs over them): the trades, then the seller buses left with energy after them, each
+    checked for surplus left against every buyer bus still active."""
+    sold: dict[int, int] = {}
+    for t in trades:
+        sold[t.seller] = sold.get(t.seller, 0) + t.e_wh
+    left = {b.bus for b in bids if b.side == Side.SELL and b.e_wh > sold.get(b.member, 0)}
+    return len(trades) + len(left)
 
 
 def optimal_parties(bids: Sequence[Bid], trades: Sequence[Trade]) -> list[int]:

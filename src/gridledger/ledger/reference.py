@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from gridledger.errors import ChainError
 from gridledger.ledger import encoding as enc
-from gridledger.ledger.fee_clearing import dual_words, greedy_order, optimal_parties
+from gridledger.ledger.fee_clearing import dual_words, greedy_entries, greedy_order, optimal_parties
 from gridledger.ledger.path_data import is_path_form, path_table
 from gridledger.market.double_auction import sorted_books
 from gridledger.market.greedy import clear_greedy
@@ -40,11 +40,14 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class ClearingCall:
     """A Market clearing call: function, arguments after the interval, and the number of
-    trades submitted (None: uniform, the chain matches the book itself)."""
+    trades submitted (None: uniform, the chain matches the book itself); ``entries``: what a
+    paged greedy verification runs over (:func:`~gridledger.ledger.fee_clearing.greedy_entries`),
+    else the trades."""
 
     function: str
     args: tuple[Any, ...]
     n_trades: int | None
+    entries: int | None = None
 
 
 def clearing_call(
@@ -62,10 +65,11 @@ def clearing_call(
     """
     bids = [enc.unpack_bid(w) for w in words]
     if rule == "greedy":
-        trades = enc.pack_trades(clear_greedy(bids, fees, kappa).trades)
+        result = clear_greedy(bids, fees, kappa).trades
+        trades = enc.pack_trades(result)
         order, n_buys = greedy_order(bids)
         args: tuple[Any, ...] = (list(words), order, n_buys, trades)
-        return ClearingCall("clearGreedy", args, len(trades) // 2)
+        return ClearingCall("clearGreedy", args, len(result), greedy_entries(bids, result))
     if rule == "optimal":
         sol = solve_optimal(bids, fees, kappa)
         trades = enc.pack_trades(sol.trades)
