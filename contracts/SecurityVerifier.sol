@@ -411,24 +411,29 @@ contract SecurityVerifier {
     }
 
     /// @dev sum_r y_r S[r, bus]: the scaled dual value of one Wh cut at `bus`, computed once
-    ///      per bus (`loads[bus]`, marked in the bitmap `known`): trades share seller buses, so
-    ///      the certificate costs rows x distinct buses reliefs, not rows x trades.
+    ///      per bus: trades share seller buses, so the certificate costs rows x distinct buses
+    ///      reliefs, not rows x trades. The loads are kept in a hash table sized by the trades
+    ///      (`keys` = bus + 1, 0 empty; a power of two above twice the trades, so a probe ends).
     function _dualLoad(
         Network memory net,
         uint256[] memory rows,
         uint256[] calldata certificate,
         uint256 bus,
-        int256[] memory loads,
-        uint256[] memory known
+        uint256[] memory keys,
+        int256[] memory loads
     ) private pure returns (int256 g) {
         if (bus >= net.nBuses) return 0; // off the network: no relief on any row
-        uint256 bit = 1 << (bus & 0xff);
-        if (known[bus >> 8] & bit != 0) return loads[bus];
+        uint256 mask = keys.length - 1;
+        uint256 i = (bus * 0x9E3779B1) & mask;
+        for (uint256 key = keys[i]; key != 0; key = keys[i]) {
+            if (key == bus + 1) return loads[i];
+            i = (i + 1) & mask;
+        }
         for (uint256 k = 0; k < rows.length; ++k) {
             g += int256(certificate[k]) * _relief(net, rows[k], bus);
         }
-        loads[bus] = g;
-        known[bus >> 8] |= bit;
+        keys[i] = bus + 1;
+        loads[i] = g;
     }
 
     /// @dev lp: with duals y (scaled), z_t = max(0, sum_r y_r S[r, bus_t] - DUAL_SCALE w_t) makes
@@ -447,11 +452,13 @@ contract SecurityVerifier {
         uint256 m = rows.length;
         if (certificate.length != m) revert CertificateLength(m, certificate.length);
         int256 bound = _rowBound(need, certificate);
-        int256[] memory loads = new int256[](net.nBuses);
-        uint256[] memory known = new uint256[]((net.nBuses >> 8) + 1);
+        uint256 size = 1;
+        while (size <= 2 * cut.length) size <<= 1;
+        uint256[] memory keys = new uint256[](size);
+        int256[] memory loads = new int256[](size);
         for (uint256 t = 0; t < cut.length; ++t) {
             uint256 w0 = trades[2 * t];
-            int256 g = _dualLoad(net, rows, certificate, (w0 >> 96) & _U16, loads, known);
+            int256 g = _dualLoad(net, rows, certificate, (w0 >> 96) & _U16, keys, loads);
             bound += _tradeBound(w0, trades[2 * t + 1], cut[t] != 0, g);
         }
         int256 scaled = int256(DUAL_SCALE) * int256(cost);

@@ -89,7 +89,7 @@ STEP_GAS: dict[str, StepGas] = {
         "verify a page of one entry of the greedy clearing", 120_000, 4_000
     ),
     "clear/optimal": StepGas("clear (optimal)", 120_000, 6_600),
-    # a congested verdict: an lp verdict over 450 trades with 30 violated rows costs 1.89M
+    # a congested verdict: an lp verdict over 450 trades with 30 violated rows costs 1.96M
     # gas (benchmarks/bench_network_tree.py), 1,900 per member of a 1,000-member market
     "recordSecurity": StepGas("record the security verdict", 60_000, 2_000),
     "recordReadings": StepGas("record the readings", 60_000, 10_200),

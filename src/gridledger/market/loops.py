@@ -80,10 +80,9 @@ class LoopCorrection:
             * int(np.abs(buses).max(initial=0))
             * max(1, rows.shape[1])
         )
-        if bound < (1 << 62):
-            dot = rows @ buses.T
-        else:  # products beyond int64: Python integers (only for extreme committed data)
-            dot = (rows.astype(object) @ buses.T.astype(object)).astype(object)
+        if bound >= (1 << 62):  # products beyond int64: Python integers (extreme data only)
+            rows, buses = rows.astype(object), buses.astype(object)
+        dot = rows @ buses.T
         if self.shift:
             dot = (dot + (1 << (self.shift - 1))) >> self.shift
         if dot.dtype == object:
