@@ -74,6 +74,12 @@ abstract contract Escrow is Registry {
     /// @notice Member changes booked by the settlement being paged (their counter-entries
     ///         come with its last page); 0 otherwise.
     int256 public settlingMicro;
+    /// @notice The GRID's change of the readings a paged settlement has checked so far.
+    int256 internal settlingGridMicro;
+    /// @notice The OPERATOR's change of the readings a paged settlement has checked so far.
+    int256 internal settlingFeesMicro;
+    /// @notice The change of member debt the checked readings' changes will make.
+    int256 internal settlingDebtMicro;
 
     /// @param token_ The settlement token.
     constructor(SettlementToken token_) {
@@ -231,16 +237,25 @@ abstract contract Escrow is Registry {
         }
     }
 
-    /// @dev Member debt after adding each of `deltas` to the balance of `ids[k]` (a paged
-    ///      settlement's reserve check before its first page).
-    function _debtAfter(uint32[] memory ids, int256[] memory deltas) internal view returns (uint256 debt) {
-        debt = memberDebtMicro;
+    /// @dev A paged settlement's check of one page: add up its GRID, OPERATOR and member-debt
+    ///      changes (`ids[k]` changes by `deltas[k]`); the last check verifies the reserve the
+    ///      whole settlement will leave, before any member is booked.
+    function _checkPage(uint32[] memory ids, int256[] memory deltas, int256 gridDelta, int256 fees, bool last)
+        internal
+    {
+        int256 debt = settlingDebtMicro;
         for (uint256 k = 0; k < ids.length; ++k) {
             int256 before = _accounts[ids[k]].balance;
             int256 balance = before + deltas[k];
-            if (before < 0) debt -= uint256(-before);
-            if (balance < 0) debt += uint256(-balance);
+            if (before < 0) debt += before;
+            if (balance < 0) debt -= balance;
         }
+        settlingDebtMicro = debt;
+        gridDelta += settlingGridMicro;
+        fees += settlingFeesMicro;
+        settlingGridMicro = gridDelta;
+        settlingFeesMicro = fees;
+        if (last) _checkReserve(gridDelta, fees, (memberDebtMicro.toInt256() + debt).toUint256());
     }
 
     /// @dev Check the reserve an interval's settlement would leave: GRID and OPERATOR after
@@ -255,14 +270,27 @@ abstract contract Escrow is Registry {
         if (g < 0 || o < 0 || g + o < debt.toInt256()) revert ReserveShort(g, o, debt);
     }
 
-    /// @dev Book an interval's GRID and OPERATOR changes and check the reserve.
-    function _bookAccounts(int256 gridDelta, int256 operatorDelta) internal {
-        (int256 g, int256 o) = _checkReserve(gridDelta, operatorDelta, memberDebtMicro);
-        gridBalanceMicro = g;
-        operatorBalanceMicro = o;
+    /// @dev A settlement's last entry: book the GRID and OPERATOR changes its checks added up
+    ///      (the reserve checked again), reset the settlement's totals and let deposits and
+    ///      withdrawals resume. Returns the two changes.
+    function _closeBooks() internal returns (int256 gridDelta, int256 operatorDelta) {
+        (gridDelta, operatorDelta) = (settlingGridMicro, settlingFeesMicro);
+        (gridBalanceMicro, operatorBalanceMicro) = _checkReserve(gridDelta, operatorDelta, memberDebtMicro);
+        _endPaging();
+    }
+
+    /// @dev No settlement is under way any more: reset its totals; deposits and withdrawals
+    ///      resume.
+    function _endPaging() internal {
+        settlementPaging = false;
+        settlingMicro = 0;
+        settlingGridMicro = 0;
+        settlingFeesMicro = 0;
+        settlingDebtMicro = 0;
     }
 
     function _credit(uint32 id, uint256 amountMicro) private {
+        if (settlementPaging) revert SettlementPaging();
         _bookMember(id, amountMicro.toInt256());
         totalDepositedMicro += amountMicro;
         emit Deposited(id, msg.sender, amountMicro);

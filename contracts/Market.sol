@@ -245,9 +245,13 @@ contract Market is Escrow {
     );
     /// @notice The interval passed its settle deadline unsettled: void, its locks released.
     event IntervalExpired(uint32 indexed interval);
-    /// @notice A settlement page booked the readings [fromMember, upTo) of `interval`
-    ///         (their deltas are in the final IntervalSettled; DebtRecorded as booked).
-    event SettlementPaged(uint32 indexed interval, uint32 fromMember, uint32 upTo);
+    /// @notice A settlement page covered the entries [fromEntry, upTo) of `interval` (n checks,
+    ///         then n bookings for n readings) and booked `deltasMicro` to `members` (none on a
+    ///         check page; DebtRecorded as booked). The last page's IntervalSettled carries the
+    ///         last members booked: the pages' lists and its own are the whole settlement.
+    event SettlementPaged(
+        uint32 indexed interval, uint32 fromEntry, uint32 upTo, uint32[] members, int256[] deltasMicro
+    );
     /// @notice Bids [fromIndex, upTo) of a round's list were checked (and, binding, locked);
     ///         RoundRecorded follows with the whole list at its last page.
     event RoundPaged(uint32 indexed interval, uint8 round, uint32 fromIndex, uint32 upTo);
@@ -290,8 +294,6 @@ contract Market is Escrow {
     uint32 public immutable readingBlocks;
     /// @notice Blocks after the binding round after which an unsettled interval may be expired.
     uint32 public immutable settleBlocks;
-    uint256 private immutable _cachedChainId;
-    bytes32 private immutable _cachedDomainSeparator;
 
     mapping(uint32 => IntervalState) internal _intervals;
     mapping(bytes32 => uint256) private _direct;
@@ -342,17 +344,11 @@ contract Market is Escrow {
         roundBlocks = cfg.roundBlocks;
         readingBlocks = cfg.readingBlocks;
         settleBlocks = cfg.settleBlocks;
-        _cachedChainId = block.chainid;
-        _cachedDomainSeparator = _buildDomainSeparator();
     }
 
     // ------------------------------------------------------------------ views
     /// @notice EIP-712 domain separator (name "gridledger", version "1", this chain and contract).
     function domainSeparator() public view returns (bytes32) {
-        return block.chainid == _cachedChainId ? _cachedDomainSeparator : _buildDomainSeparator();
-    }
-
-    function _buildDomainSeparator() private view returns (bytes32) {
         return keccak256(
             abi.encode(
                 keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
@@ -378,8 +374,7 @@ contract Market is Escrow {
     // ---------------------------------------------------------------- bidding
     /// @notice Open `interval` for bidding (operator only): round 0 opens now.
     function openInterval(uint32 interval) external onlyOperator {
-        IntervalState storage st = _intervals[interval];
-        if (st.phase != Phase.None) revert WrongPhase(interval, Phase.None, st.phase);
+        IntervalState storage st = _inPhase(interval, Phase.None);
         st.phase = Phase.Bidding;
         st.openedBlock = uint64(block.number);
         emit IntervalOpened(interval, block.number);
@@ -390,8 +385,7 @@ contract Market is Escrow {
     ///         operator's batch must then hold exactly this bid for the member, even if the
     ///         member is suspended after sending it.
     function submitBid(uint32 interval, uint8 round, uint256 bid) external {
-        IntervalState storage st = _intervals[interval];
-        if (st.phase != Phase.Bidding) revert WrongPhase(interval, Phase.Bidding, st.phase);
+        IntervalState storage st = _inPhase(interval, Phase.Bidding);
         if (round != st.roundsRecorded) revert WrongRound(interval, st.roundsRecorded, round);
         uint256 deadline = uint256(st.openedBlock) + roundBlocks;
         if (block.number >= deadline) revert SubmissionClosed(interval, deadline);
@@ -427,8 +421,7 @@ contract Market is Escrow {
         bytes32[] calldata sigs,
         uint256 upTo
     ) external onlyOperator {
-        IntervalState storage st = _intervals[interval];
-        if (st.phase != Phase.Bidding) revert WrongPhase(interval, Phase.Bidding, st.phase);
+        IntervalState storage st = _inPhase(interval, Phase.Bidding);
         if (round != st.roundsRecorded) revert WrongRound(interval, st.roundsRecorded, round);
         uint256 n = bids.length;
         uint256 from = st.pagedBids;
@@ -439,8 +432,7 @@ contract Market is Escrow {
         if (sigs.length != 2 * n) revert LengthMismatch(2 * n, sigs.length);
         uint256 deadline = uint256(st.openedBlock) + roundBlocks;
         if (block.number < deadline && (upTo != n || n != activeMemberCount)) revert RoundStillOpen(interval, deadline);
-        bytes32 h = _hashWords(bids);
-        if (from != 0 && h != st.bidsHash) revert HashMismatch(interval, st.bidsHash, h);
+        bytes32 h = from == 0 ? _hashWords(bids) : _checkHash(interval, bids, st.bidsHash);
         _checkBids(interval, round, bids, sigs, from, upTo);
         if (binding && from == 0) {
             if (hasPendingInterval) revert IntervalPending(pendingInterval);
@@ -562,6 +554,18 @@ contract Market is Escrow {
         }
     }
 
+    /// @dev The state of `interval`, which must be in `phase`.
+    function _inPhase(uint32 interval, Phase phase) private view returns (IntervalState storage st) {
+        st = _intervals[interval];
+        if (st.phase != phase) revert WrongPhase(interval, phase, st.phase);
+    }
+
+    /// @dev The hash of `words`, which must be `recorded`.
+    function _checkHash(uint32 interval, uint256[] calldata words, bytes32 recorded) private pure returns (bytes32 h) {
+        h = _hashWords(words);
+        if (h != recorded) revert HashMismatch(interval, recorded, h);
+    }
+
     /// @dev keccak256 of the words concatenated (= keccak256(abi.encodePacked(words))).
     function _hashWords(uint256[] calldata words) private pure returns (bytes32 h) {
         assembly ("memory-safe") {
@@ -679,8 +683,7 @@ contract Market is Escrow {
         uint256 from = st.tradeCount;
         uint256 n = trades.length / 2;
         if (upTo <= from && n != 0) revert BadPage(interval, from, upTo, n);
-        bytes32 th = _hashWords(trades);
-        if (from != 0 && th != st.tradesHash) revert HashMismatch(interval, st.tradesHash, th);
+        bytes32 th = from == 0 ? _hashWords(trades) : _checkHash(interval, trades, st.tradesHash);
         uint256 welfare = verifier.verifyGreedyPage(cfg, data, bids, order, nBuys, trades, (from << 128) | upTo);
         if (welfare < FeeClearing.DONE) {
             st.tradesHash = th;
@@ -732,11 +735,8 @@ contract Market is Escrow {
         returns (IntervalState storage st)
     {
         if (clearingRule != rule) revert WrongClearingRule(clearingRule, rule);
-        st = _intervals[interval];
-        if (st.phase != Phase.Clearing) revert WrongPhase(interval, Phase.Clearing, st.phase);
-        bytes32 recorded = st.bidsHash;
-        bytes32 h = _hashWords(bids);
-        if (h != recorded) revert HashMismatch(interval, recorded, h);
+        st = _inPhase(interval, Phase.Clearing);
+        _checkHash(interval, bids, st.bidsHash);
     }
 
     /// @dev Store a verified clearing (trades hash `th`, count, next phase) and emit it.
@@ -812,10 +812,8 @@ contract Market is Escrow {
         external
         onlyOperator
     {
-        IntervalState storage st = _intervals[interval];
-        if (st.phase != Phase.Security) revert WrongPhase(interval, Phase.Security, st.phase);
-        bytes32 h = _hashWords(trades);
-        if (h != st.tradesHash) revert HashMismatch(interval, st.tradesHash, h);
+        IntervalState storage st = _inPhase(interval, Phase.Security);
+        bytes32 h = _checkHash(interval, trades, st.tradesHash);
         uint256 nc = ev.curtailments.length;
         if (verdict > VERDICT_UNRESOLVED || (verdict == VERDICT_SECURE && nc != 0) || (verdict == VERDICT_CURTAILED && nc == 0)) {
             revert BadVerdict(verdict, nc);
@@ -859,8 +857,7 @@ contract Market is Escrow {
     ///         in the first `readingBlocks` blocks of delivery, before the batch; the batch
     ///         must then hold exactly this reading.
     function submitReading(uint32 interval, uint256 reading) external {
-        IntervalState storage st = _intervals[interval];
-        if (st.phase != Phase.Delivery) revert WrongPhase(interval, Phase.Delivery, st.phase);
+        IntervalState storage st = _inPhase(interval, Phase.Delivery);
         if (st.readingsRecorded || st.pagedReadings != 0) revert ReadingsAlreadyRecorded(interval);
         uint256 deadline = uint256(st.openedBlock) + readingBlocks;
         if (block.number >= deadline) revert SubmissionClosed(interval, deadline);
@@ -888,15 +885,13 @@ contract Market is Escrow {
         external
         onlyOperator
     {
-        IntervalState storage st = _intervals[interval];
-        if (st.phase != Phase.Delivery) revert WrongPhase(interval, Phase.Delivery, st.phase);
+        IntervalState storage st = _inPhase(interval, Phase.Delivery);
         if (st.readingsRecorded) revert ReadingsAlreadyRecorded(interval);
         uint256 n = readings.length;
         uint256 from = st.pagedReadings;
         if (upTo > n || (upTo <= from && n != 0)) revert BadPage(interval, from, upTo, n);
         if (sigs.length != 2 * n) revert LengthMismatch(2 * n, sigs.length);
-        bytes32 h = _hashWords(readings);
-        if (from != 0 && h != st.readingsHash) revert HashMismatch(interval, st.readingsHash, h);
+        bytes32 h = from == 0 ? _hashWords(readings) : _checkHash(interval, readings, st.readingsHash);
         uint256 deadline = uint256(st.openedBlock) + readingBlocks;
         uint256 active = st.pagedActive + _checkReadings(interval, deadline, readings, sigs, from, upTo);
         st.readingsHash = h;
@@ -929,23 +924,31 @@ contract Market is Escrow {
     }
 
     // ------------------------------------------------------------- settlement
-    /// @notice Settle `interval` exactly like market/settlement.py (SettlementCalculator) and
-    ///         book the changes of the readings [settledMembers, upTo): the whole interval in
-    ///         one call (upTo = readings.length) or paged over several. The operator starts a
-    ///         settlement; once a page is booked anyone may book the next ones (the inputs are
+    /// @notice Settle `interval` exactly like market/settlement.py (SettlementCalculator). The
+    ///         settlement has 2n entries for n readings: n checks, then n bookings. A call
+    ///         covers the entries [settledMembers, upTo): all 2n at once, or pages. A check
+    ///         page computes its readings' changes and adds up what they do to GRID, OPERATOR
+    ///         and the member debt; the page that ends the checks verifies the reserve the
+    ///         whole settlement leaves, before anything is booked. A booking page computes its
+    ///         readings' changes again and books them. From the first page until the last,
+    ///         deposits and withdrawals wait (balances stay as checked). The operator starts a
+    ///         settlement; once a page is done anyone may send the next ones (the inputs are
     ///         checked against the recorded hashes, so the result is the same whoever sends
-    ///         them) and the interval can no longer expire. The last page books GRID and
-    ///         OPERATOR, releases the locks and emits IntervalSettled with every change.
+    ///         them); once a member is booked the interval can no longer expire. The last
+    ///         entry books GRID and OPERATOR, releases the locks and emits IntervalSettled.
+    /// @dev The fourth argument, `parties`, holds for trade k the buyer's reading index << 128
+    ///      | the seller's (a lookup hint the calculator checks: a wrong or impossible hint
+    ///      reverts with MissingReading); it reaches the calculator in this call's own
+    ///      calldata (_compute), so it has no name here.
     /// @param trades The curtailed trade words (checked against the delivery hash).
     /// @param readings The reading words (checked against the readings hash).
-    /// @param parties For trade k: buyer's reading index << 128 | seller's reading index
-    ///        (a lookup hint, checked: a wrong or impossible hint reverts with MissingReading).
-    /// @param upTo End (exclusive) of the readings this call books.
+    /// @param upTo End (exclusive) of the entries this call covers (2 * readings.length: to the
+    ///        end).
     function settle(
         uint32 interval,
         uint256[] calldata trades,
         uint256[] calldata readings,
-        uint256[] calldata parties,
+        uint256[] calldata, /* parties */
         uint256 upTo
     ) external {
         IntervalState storage st = _intervals[interval];
@@ -953,69 +956,84 @@ contract Market is Escrow {
         if (from == 0 && msg.sender != operator) revert NotOperator(msg.sender);
         if (st.phase != Phase.Delivery || !st.readingsRecorded) revert WrongPhase(interval, Phase.Delivery, st.phase);
         uint256 n = readings.length;
-        if (upTo > n || (upTo <= from && n != 0)) revert BadPage(interval, from, upTo, n);
-        bytes32 h = _hashWords(trades);
-        if (h != st.deliveryHash) revert HashMismatch(interval, st.deliveryHash, h);
-        h = _hashWords(readings);
-        if (h != st.readingsHash) revert HashMismatch(interval, st.readingsHash, h);
-        uint256 tariffs =
-            (uint256(retailPerKwhMicro) << 128) | (uint256(feedInPerKwhMicro) << 64) | uint256(toleranceBp);
-        (int256[] memory deltas, int256 gridDelta, int256 fees) = calculator.compute(trades, readings, parties, tariffs);
-        if (upTo < n) {
-            if (from == 0) {
-                // nothing may move before every page is booked: check the reserve the whole
-                // settlement leaves, and hold withdrawals until its last page
-                _checkReserve(gridDelta, fees, _debtAfter(_ids(readings), deltas));
-                settlementPaging = true;
-            }
-            st.settledMembers = upTo.toUint32();
-            settlingMicro += _bookDeltas(interval, readings, deltas, from, upTo);
-            emit SettlementPaged(interval, uint32(from), uint32(upTo));
+        uint256 entries = 2 * n;
+        if (upTo > entries || (upTo <= from && n != 0)) revert BadPage(interval, from, upTo, entries);
+        _checkHash(interval, trades, st.deliveryHash);
+        _checkHash(interval, readings, st.readingsHash);
+        settlementPaging = true;
+        st.settledMembers = upTo.toUint32();
+        // empty unless a check or a booking fills them (no readings: the settlement is empty)
+        // slither-disable-next-line uninitialized-local
+        int256[] memory deltas;
+        int256 gridDelta;
+        int256 fees;
+        // slither-disable-next-line uninitialized-local
+        uint32[] memory ids;
+        if (from < n) {
+            uint256 checked = upTo < n ? upTo : n;
+            ids = _ids(readings, from, checked);
+            st.pagedReadings = uint32(checked);
+            (deltas, gridDelta, fees) = _compute(from, checked);
+            _checkPage(ids, deltas, gridDelta, fees, checked == n);
+        }
+        if (from != 0 || upTo < entries) {
+            // the bookings of this call (none on a page of checks only)
+            uint256 bookFrom = from < n ? 0 : from - n;
+            uint256 bookTo = upTo < n ? 0 : upTo - n;
+            ids = _ids(readings, bookFrom, bookTo);
+            (deltas,,) = _compute(bookFrom, bookTo);
+        }
+        settlingMicro += _bookDeltas(interval, ids, deltas);
+        if (upTo < entries) {
+            emit SettlementPaged(interval, uint32(from), uint32(upTo), ids, deltas);
             return;
         }
-        _closeSettlement(st, interval);
-        _bookDeltas(interval, readings, deltas, from, upTo);
-        _bookAccounts(gridDelta, fees);
-        emit IntervalSettled(interval, gridDelta, fees, _ids(readings), deltas);
-    }
-
-    /// @dev The interval's last settlement page: mark it settled and count it.
-    function _closeSettlement(IntervalState storage st, uint32 interval) private {
         st.phase = Phase.Settled;
+        st.settledMembers = 0;
         hasPendingInterval = false;
-        if (settlementPaging) {
-            st.settledMembers = 0;
-            settlementPaging = false;
-            settlingMicro = 0;
-        }
         settledIntervals += 1;
         if (interval > lastSettledInterval || settledIntervals == 1) lastSettledInterval = interval;
+        (gridDelta, fees) = _closeBooks();
+        emit IntervalSettled(interval, gridDelta, fees, ids, deltas);
     }
 
-    /// @dev Book the changes of readings [from, upTo); returns their sum.
-    function _bookDeltas(
-        uint32 interval,
-        uint256[] calldata readings,
-        int256[] memory deltas,
-        uint256 from,
-        uint256 upTo
-    ) private returns (int256 booked) {
-        for (uint256 k = from; k < upTo; ++k) {
+    /// @dev The changes of readings [from, upTo): SettlementCalculator.compute over that span,
+    ///      called with settle's own calldata. Its arguments (tariffs, trades, readings,
+    ///      parties, span) have settle's head layout (interval, trades, readings, parties,
+    ///      upTo), so the three lists travel as sent and only the two end words change.
+    function _compute(uint256 from, uint256 upTo) private view returns (int256[] memory, int256, int256) {
+        if (from == upTo) return (new int256[](0), 0, 0);
+        uint256 tariffs =
+            (uint256(retailPerKwhMicro) << 128) | (uint256(feedInPerKwhMicro) << 64) | uint256(toleranceBp);
+        bytes memory input = abi.encodePacked(
+            SettlementCalculator.compute.selector, tariffs, msg.data[36:132], (from << 128) | upTo, msg.data[164:]
+        );
+        (bool ok, bytes memory out) = address(calculator).staticcall(input);
+        if (!ok) {
+            assembly ("memory-safe") {
+                revert(add(out, 0x20), mload(out))
+            }
+        }
+        return abi.decode(out, (int256[], int256, int256));
+    }
+
+    /// @dev Book the change `deltas[k]` of member `ids[k]`; returns their sum.
+    function _bookDeltas(uint32 interval, uint32[] memory ids, int256[] memory deltas) private returns (int256 booked) {
+        for (uint256 k = 0; k < ids.length; ++k) {
             int256 m = deltas[k];
             if (m != 0) {
-                uint32 id = uint32(readings[k] >> 224);
-                int256 balance = _bookMember(id, m);
-                if (balance < 0) emit DebtRecorded(id, interval, balance);
+                int256 balance = _bookMember(ids[k], m);
+                if (balance < 0) emit DebtRecorded(ids[k], interval, balance);
                 booked += m;
             }
         }
     }
 
-    /// @dev The member ids of reading words.
-    function _ids(uint256[] calldata readings) private pure returns (uint32[] memory ids) {
-        ids = new uint32[](readings.length);
-        for (uint256 k = 0; k < readings.length; ++k) {
-            ids[k] = uint32(readings[k] >> 224);
+    /// @dev The member ids of reading words [from, upTo).
+    function _ids(uint256[] calldata readings, uint256 from, uint256 upTo) private pure returns (uint32[] memory ids) {
+        ids = new uint32[](upTo - from);
+        for (uint256 k = from; k < upTo; ++k) {
+            ids[k - from] = uint32(readings[k] >> 224);
         }
     }
 
@@ -1026,7 +1044,9 @@ contract Market is Escrow {
         if (!hasPendingInterval || pendingInterval != interval || block.number <= st.deadlineBlock) {
             revert NotExpirable(interval, st.deadlineBlock);
         }
-        if (st.settledMembers != 0) revert SettlementUnderway(interval, st.settledMembers);
+        // a settlement that has booked nothing (checks only, its reserve short) is void too
+        if (st.settledMembers > st.pagedReadings) revert SettlementUnderway(interval, st.settledMembers);
+        _endPaging();
         st.phase = Phase.Expired;
         hasPendingInterval = false;
         emit IntervalExpired(interval);

@@ -25,32 +25,50 @@ contract SettlementCalculator {
     /// @notice The party hints do not match the trades.
     error LengthMismatch(uint256 expected, uint256 got);
 
-    uint256 private constant _U64 = 0xffffffffffffffff;
+    /// @notice The members [from, upTo) of the readings, in `span` = from << 128 | upTo, are
+    ///         out of range.
+    error BadSpan(uint256 from, uint256 upTo, uint256 members);
 
-    /// @notice Settle one interval.
+    uint256 private constant _U64 = 0xffffffffffffffff;
+    /// @dev A member's entry of pass 1: quantity (low bits) | side << 254 (1 buyer, 2 seller).
+    uint256 private constant _SIDE_SHIFT = 254;
+    uint256 private constant _QUANTITY = (uint256(1) << 254) - 1;
+
+    uint256 private constant _MODE_SHORT = 1;
+    uint256 private constant _MODE_SURPLUS = 2;
+    uint256 private constant _MODE_OVER = 3;
+    uint256 private constant _MODE_UNDER = 4;
+
+    /// @notice Settle one interval, or the part of it that falls to the members [from, upTo)
+    ///         of the readings (a page).
+    /// @dev A page returns its members' changes in full (every trade of theirs is settled,
+    ///      with each trade partner's position in its own trades), the GRID's change of their
+    ///      residuals and of the trades whose buyer is theirs, and the fees of those trades:
+    ///      the pages of a partition of the members add up to the whole settlement exactly.
+    /// @param tariffs retail << 128 | feedIn << 64 | toleranceBp.
     /// @param trades The delivered trade word pairs.
     /// @param readings One reading word per member, ids ascending.
     /// @param parties For trade k: buyer's reading index << 128 | seller's reading index.
-    /// @param tariffs retail << 128 | feedIn << 64 | toleranceBp.
-    /// @return deltas Each reading's member's change, micro-tokens (same order as readings).
-    /// @return gridDelta The GRID account's change.
-    /// @return fees The OPERATOR account's change (network fees).
+    /// @param span from << 128 | upTo: the members computed (0 << 128 | readings.length: all).
+    /// @return deltas The change of each member of [from, upTo), micro-tokens (deltas[k - from]).
+    /// @return gridDelta The GRID account's change due to these members.
+    /// @return fees The OPERATOR account's change (network fees) due to these members.
     function compute(
+        uint256 tariffs,
         uint256[] calldata trades,
         uint256[] calldata readings,
         uint256[] calldata parties,
-        uint256 tariffs
+        uint256 span
     ) external pure returns (int256[] memory deltas, int256 gridDelta, int256 fees) {
-        Book[] memory books = _schedules(trades, readings, parties);
-        gridDelta = _memberDeviations(readings, books, tariffs);
+        uint256 from = span >> 128;
+        uint256 upTo = uint128(span);
+        if (from > upTo || upTo > readings.length) revert BadSpan(from, upTo, readings.length);
+        uint256[] memory books = _schedules(trades, readings, parties);
+        deltas = new int256[](upTo - from);
+        gridDelta = _residuals(readings, books, tariffs, from, deltas);
         int256 tradeGrid;
-        (tradeGrid, fees) = _settleTrades(trades, parties, books, tariffs);
+        (tradeGrid, fees) = _settleTrades(trades, parties, readings, books, tariffs, from, deltas);
         gridDelta += tradeGrid;
-        uint256 n = readings.length;
-        deltas = new int256[](n);
-        for (uint256 k = 0; k < n; ++k) {
-            deltas[k] = books[k].money;
-        }
     }
 
     function _retail(uint256 tariffs) private pure returns (uint256) {
@@ -65,35 +83,16 @@ contract SettlementCalculator {
         return tariffs & 0xffff;
     }
 
-    /// @dev Per-member working record of one settlement (memory only).
-    ///      flags: bit 0 buyer, bit 1 seller; mode: 0 none, 1 seller short, 2 seller surplus,
-    ///      3 buyer over-consumption, 4 buyer under-consumption.
-    struct Book {
-        int256 money;
-        int256 scheduled;
-        uint256 quantity;
-        uint256 sliceTotal;
-        uint256 cumulative;
-        uint256 allocated;
-        uint256 flags;
-        uint256 mode;
-    }
-
-    uint256 private constant _MODE_SHORT = 1;
-    uint256 private constant _MODE_SURPLUS = 2;
-    uint256 private constant _MODE_OVER = 3;
-    uint256 private constant _MODE_UNDER = 4;
-
-    /// @dev Pass 1: check the party hints, sum each member's contracted energy and schedule,
+    /// @dev Pass 1 over every trade: check the party hints, sum each member's contracted energy,
     ///      reject a member on both sides. Bounded: e < 2**64 and at most 2**32 trades.
     function _schedules(uint256[] calldata trades, uint256[] calldata readings, uint256[] calldata parties)
         private
         pure
-        returns (Book[] memory books)
+        returns (uint256[] memory books)
     {
         if (parties.length * 2 != trades.length) revert LengthMismatch(trades.length / 2, parties.length);
         uint256 n = readings.length;
-        books = new Book[](n);
+        books = new uint256[](n);
         for (uint256 k = 0; k < parties.length; ++k) {
             uint256 w0 = trades[2 * k];
             uint256 hint = parties[k];
@@ -104,131 +103,156 @@ contract SettlementCalculator {
             if (b >= n || uint32(readings[b] >> 224) != buyerId) revert MissingReading(buyerId);
             if (s >= n || uint32(readings[s] >> 224) != sellerId) revert MissingReading(sellerId);
             uint256 e = (w0 >> 128) & _U64;
-            Book memory buyer = books[b];
-            Book memory seller = books[s];
-            if (b == s || buyer.flags & 2 != 0) revert BothSides(buyerId);
-            if (seller.flags & 1 != 0) revert BothSides(sellerId);
+            uint256 buyer = books[b];
+            uint256 seller = books[s];
+            if (b == s || buyer >> _SIDE_SHIFT == 2) revert BothSides(buyerId);
+            if (seller >> _SIDE_SHIFT == 1) revert BothSides(sellerId);
             unchecked {
-                buyer.flags = 1;
-                seller.flags = 2;
-                buyer.quantity += e;
-                seller.quantity += e;
-                buyer.scheduled -= int256(e);
-                seller.scheduled += int256(e);
+                books[b] = ((buyer & _QUANTITY) + e) | (uint256(1) << _SIDE_SHIFT);
+                books[s] = ((seller & _QUANTITY) + e) | (uint256(2) << _SIDE_SHIFT);
             }
         }
     }
 
-    /// @dev Each member's branch and slice total; its residual with the GRID at the tariffs.
-    ///      Returns the GRID's change.
-    function _memberDeviations(uint256[] calldata readings, Book[] memory books, uint256 tariffs)
+    /// @dev A member's deviation branch (mode: 0 none, 1 seller short, 2 seller surplus,
+    ///      3 buyer over-consumption, 4 buyer under-consumption), the slice it splits over its
+    ///      trades, and the residual it settles with the GRID at the tariffs.
+    function _branch(uint256 reading, uint256 book)
         private
         pure
-        returns (int256 grid)
+        returns (uint256 mode, uint256 sliceTotal, int256 residual)
     {
-        uint256 retail = _retail(tariffs);
-        uint256 feedIn = _feedIn(tariffs);
-        for (uint256 k = 0; k < readings.length; ++k) {
-            Book memory bk = books[k];
-            int256 deviation = int256(int64(uint64(readings[k] >> 160))) - bk.scheduled;
-            int256 residual = deviation;
-            uint256 q = bk.quantity;
-            if (q > 0) {
-                if (bk.flags == 2) {
-                    if (deviation < 0) {
-                        uint256 x = uint256(-deviation) < q ? uint256(-deviation) : q;
-                        (bk.mode, bk.sliceTotal) = (_MODE_SHORT, x);
-                        residual = deviation + SafeCast.toInt256(x);
-                    } else if (deviation > 0) {
-                        (bk.mode, bk.sliceTotal) = (_MODE_SURPLUS, uint256(deviation));
-                        residual = 0;
-                    }
-                } else if (deviation < 0) {
-                    (bk.mode, bk.sliceTotal) = (_MODE_OVER, uint256(-deviation));
-                    residual = 0;
-                } else if (deviation > 0) {
-                    uint256 x = uint256(deviation) < q ? uint256(deviation) : q;
-                    (bk.mode, bk.sliceTotal) = (_MODE_UNDER, x);
-                    residual = deviation - SafeCast.toInt256(x);
-                }
+        uint256 q = book & _QUANTITY;
+        bool seller = book >> _SIDE_SHIFT == 2;
+        int256 scheduled = seller ? SafeCast.toInt256(q) : -SafeCast.toInt256(q);
+        int256 deviation = int256(int64(uint64(reading >> 160))) - scheduled;
+        residual = deviation;
+        if (q == 0 || deviation == 0) return (0, 0, residual);
+        if (seller) {
+            if (deviation < 0) {
+                uint256 x = uint256(-deviation) < q ? uint256(-deviation) : q;
+                return (_MODE_SHORT, x, deviation + SafeCast.toInt256(x));
             }
+            return (_MODE_SURPLUS, uint256(deviation), 0);
+        }
+        if (deviation < 0) return (_MODE_OVER, uint256(-deviation), 0);
+        uint256 y = uint256(deviation) < q ? uint256(deviation) : q;
+        return (_MODE_UNDER, y, deviation - SafeCast.toInt256(y));
+    }
+
+    /// @dev Each member of the page settles its residual with the GRID at the tariffs (into
+    ///      `deltas`); returns the GRID's change.
+    function _residuals(
+        uint256[] calldata readings,
+        uint256[] memory books,
+        uint256 tariffs,
+        uint256 from,
+        int256[] memory deltas
+    ) private pure returns (int256 grid) {
+        for (uint256 k = 0; k < deltas.length; ++k) {
+            (,, int256 residual) = _branch(readings[from + k], books[from + k]);
+            int256 amount = 0;
             if (residual > 0) {
-                int256 amount = SafeCast.toInt256((uint256(residual) * feedIn) / 1000);
-                bk.money += amount;
-                grid -= amount;
+                amount = SafeCast.toInt256((uint256(residual) * _feedIn(tariffs)) / 1000);
             } else if (residual < 0) {
-                int256 amount = SafeCast.toInt256((uint256(-residual) * retail) / 1000);
-                bk.money -= amount;
-                grid += amount;
+                amount = -SafeCast.toInt256((uint256(-residual) * _retail(tariffs)) / 1000);
             }
+            deltas[k] = amount;
+            grid -= amount;
         }
     }
 
-    /// @dev Pass 2 over the trades in order; returns the GRID's and OPERATOR's changes.
-    function _settleTrades(uint256[] calldata trades, uint256[] calldata parties, Book[] memory books, uint256 tariffs)
-        private
-        pure
-        returns (int256 grid, int256 fees)
-    {
+    /// @dev Pass 2 over the trades in order, each member's position in its own trades kept for
+    ///      every member; the trades with a party in the page are settled. Returns the GRID's
+    ///      and OPERATOR's changes of the trades whose buyer is in the page.
+    function _settleTrades(
+        uint256[] calldata trades,
+        uint256[] calldata parties,
+        uint256[] calldata readings,
+        uint256[] memory books,
+        uint256 tariffs,
+        uint256 from,
+        int256[] memory deltas
+    ) private pure returns (int256 grid, int256 fees) {
+        uint256[] memory done = new uint256[](books.length);
+        uint256 width = deltas.length;
         for (uint256 k = 0; k < parties.length; ++k) {
             uint256 hint = parties[k];
-            (int256 g, int256 f) = _settleTrade(books[hint >> 128], books[uint128(hint)], trades[2 * k], trades[2 * k + 1], tariffs);
-            grid += g;
-            fees += f;
+            uint256 b = hint >> 128;
+            uint256 s = uint128(hint);
+            uint256 w0 = trades[2 * k];
+            uint256 e = (w0 >> 128) & _U64;
+            uint256 bBefore = done[b];
+            uint256 sBefore = done[s];
+            unchecked {
+                done[b] = bBefore + e;
+                done[s] = sBefore + e;
+            }
+            bool buyerIn;
+            bool sellerIn;
+            unchecked {
+                buyerIn = b - from < width;
+                sellerIn = s - from < width;
+            }
+            if (!buyerIn && !sellerIn) continue;
+            uint256 sSlice = _slice(readings[s], books[s], sBefore, e);
+            uint256 bSlice = _slice(readings[b], books[b], bBefore, e);
+            (int256 toBuyer, int256 toSeller, int256 g, int256 f) =
+                _settleTrade(trades[2 * k + 1], e, sSlice, bSlice, tariffs);
+            if (buyerIn) {
+                deltas[b - from] += toBuyer;
+                grid += g;
+                fees += f;
+            }
+            if (sellerIn) deltas[s - from] += toSeller;
         }
     }
 
-    /// @dev The member's slice of a trade of `e` Wh: cumulative floors in trade order.
-    function _slice(Book memory bk, uint256 e) private pure returns (uint256 piece) {
-        if (bk.mode == 0) return 0;
-        uint256 cumulative = bk.cumulative + e;
-        bk.cumulative = cumulative;
-        uint256 after_ = (bk.sliceTotal * cumulative) / bk.quantity;
-        piece = after_ - bk.allocated;
-        bk.allocated = after_;
+    /// @dev The member's slice of a trade of `e` Wh that follows `before` Wh of its own trades
+    ///      (cumulative floors in trade order), as slice << 8 | mode (0 when it has no branch).
+    function _slice(uint256 reading, uint256 book, uint256 before, uint256 e) private pure returns (uint256) {
+        (uint256 mode, uint256 sliceTotal,) = _branch(reading, book);
+        if (mode == 0) return 0;
+        uint256 q = book & _QUANTITY;
+        return (((sliceTotal * (before + e)) / q - (sliceTotal * before) / q) << 8) | mode;
     }
 
-    /// @dev Pass 2 for one trade: P2P money on delivered energy, then the seller's and the
-    ///      buyer's deviation slices. Returns the GRID's and OPERATOR's changes.
-    function _settleTrade(Book memory buyer, Book memory seller, uint256 w0, uint256 w1, uint256 tariffs)
+    /// @dev One trade of `e` Wh: P2P money on delivered energy, then the seller's and the
+    ///      buyer's deviation slices (`sliceMode`, `bSliceMode`: slice << 8 | mode, of _slice).
+    ///      Returns the buyer's, the seller's, the GRID's and the OPERATOR's changes.
+    function _settleTrade(uint256 w1, uint256 e, uint256 sSliceMode, uint256 bSliceMode, uint256 tariffs)
         private
         pure
-        returns (int256 grid, int256 fee)
+        returns (int256 toBuyer, int256 toSeller, int256 grid, int256 fee)
     {
-        uint256 e = (w0 >> 128) & _U64;
-        uint256 sSlice = _slice(seller, e);
-        uint256 bSlice = _slice(buyer, e);
-        uint256 delivered = seller.mode == _MODE_SHORT ? e - sSlice : e;
+        uint256 sMode = sSliceMode & 0xff;
+        uint256 sSlice = sSliceMode >> 8;
+        uint256 bSlice = bSliceMode >> 8;
+        uint256 delivered = sMode == _MODE_SHORT ? e - sSlice : e;
         uint256 paid = (delivered * (w1 >> 192)) / 1000;
         uint256 received = (delivered * ((w1 >> 128) & _U64)) / 1000;
-        buyer.money -= SafeCast.toInt256(paid);
-        seller.money += SafeCast.toInt256(received);
+        toBuyer = -SafeCast.toInt256(paid);
+        toSeller = SafeCast.toInt256(received);
         fee = SafeCast.toInt256(paid) - SafeCast.toInt256(received);
-        if (sSlice > 0) grid = _sellerSlice(buyer, seller, e, w1, sSlice, paid, tariffs);
-        if (bSlice > 0) grid += _buyerSlice(buyer, w1 >> 192, (e * _toleranceBp(tariffs)) / 10_000, bSlice, tariffs);
-    }
-
-    /// @dev A seller's short or surplus slice on one trade of `e` Wh; returns the GRID's change.
-    function _sellerSlice(
-        Book memory buyer,
-        Book memory seller,
-        uint256 e,
-        uint256 w1,
-        uint256 slice,
-        uint256 paid,
-        uint256 tariffs
-    ) private pure
-        returns (int256 grid)
-    {
-        (uint256 inBand, uint256 outBand) = _bands(slice, (e * _toleranceBp(tariffs)) / 10_000);
-        if (seller.mode == _MODE_SHORT) {
-            uint256 penalty;
-            (grid, penalty) = _shortfall(e, w1 >> 192, outBand, paid, _retail(tariffs));
-            buyer.money += SafeCast.toInt256(penalty) - grid;
-            seller.money -= SafeCast.toInt256(penalty);
-        } else {
-            grid = -SafeCast.toInt256((inBand * ((w1 >> 128) & _U64)) / 1000 + (outBand * _feedIn(tariffs)) / 1000);
-            seller.money -= grid;
+        uint256 band = (e * _toleranceBp(tariffs)) / 10_000;
+        if (sSlice > 0) {
+            (uint256 inBand, uint256 outBand) = _bands(sSlice, band);
+            if (sMode == _MODE_SHORT) {
+                uint256 penalty;
+                (grid, penalty) = _shortfall(e, w1 >> 192, outBand, paid, _retail(tariffs));
+                toBuyer += SafeCast.toInt256(penalty) - grid;
+                toSeller -= SafeCast.toInt256(penalty);
+            } else {
+                grid = -SafeCast.toInt256(
+                    (inBand * ((w1 >> 128) & _U64)) / 1000 + (outBand * _feedIn(tariffs)) / 1000
+                );
+                toSeller -= grid;
+            }
+        }
+        if (bSlice > 0) {
+            int256 g = _buyerSlice(w1 >> 192, band, bSlice, bSliceMode & 0xff, tariffs);
+            toBuyer -= g;
+            grid += g;
         }
     }
 
@@ -253,19 +277,18 @@ contract SettlementCalculator {
         grid = SafeCast.toInt256(covered - paid + atRetail);
     }
 
-    /// @dev A buyer's over- or under-consumption slice on one trade; returns the GRID's change.
-    function _buyerSlice(Book memory buyer, uint256 pb, uint256 band, uint256 slice, uint256 tariffs)
+    /// @dev A buyer's over- or under-consumption slice on one trade at its price `pb`; returns
+    ///      the GRID's change (the buyer's is its negative).
+    function _buyerSlice(uint256 pb, uint256 band, uint256 slice, uint256 mode, uint256 tariffs)
         private
         pure
         returns (int256 grid)
     {
-        uint256 inBand = slice < band ? slice : band;
-        uint256 outBand = slice - inBand;
-        if (buyer.mode == _MODE_OVER) {
+        (uint256 inBand, uint256 outBand) = _bands(slice, band);
+        if (mode == _MODE_OVER) {
             grid = SafeCast.toInt256((inBand * pb) / 1000 + (outBand * _retail(tariffs)) / 1000);
         } else {
             grid = -SafeCast.toInt256((inBand * pb) / 1000 + (outBand * _feedIn(tariffs)) / 1000);
         }
-        buyer.money -= grid;
     }
 }

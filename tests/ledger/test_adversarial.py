@@ -198,7 +198,7 @@ def test_withdrawing_locked_escrow_reverts_until_settled(market: Market) -> None
     rw, rs = market.signed_readings(t, values)
     assert market.market_call("recordReadings", t, rw, rs, len(rw)) is None
     parties = [(buyer << 128) | seller]  # reading index = member id here
-    assert market.market_call("settle", t, trades, rw, parties, len(rw)) is None
+    assert market.market_call("settle", t, trades, rw, parties, 2 * len(rw)) is None
     for member in (buyer, seller):
         balance = int(ledger.view("balanceMicro", member)[0])
         assert int(ledger.view("lockedMicro", member)[0]) == 0
@@ -491,7 +491,7 @@ def test_readings_batch_rules(market: Market) -> None:
         "ReadingsAlreadyRecorded"
     )
     trades: list[int] = []
-    assert market.market_call("settle", t, trades, rw, [], len(rw)) is None
+    assert market.market_call("settle", t, trades, rw, [], 2 * len(rw)) is None
     _healthy(market)
 
 
@@ -520,7 +520,7 @@ def test_default_reading_rules(market: Market) -> None:
     kind[pos] = enc.pack_reading(silent, LIMIT_WH)
     assert market.market_call("recordReadings", t, kind, s, len(kind)) == "DirectEntryMismatch"
     assert market.market_call("recordReadings", t, w, s, len(w)) is None
-    assert market.market_call("settle", t, [], w, [], len(w)) is None
+    assert market.market_call("settle", t, [], w, [], 2 * len(w)) is None
     _healthy(market)
     market.seal()
     report = audit(ledger)
@@ -548,7 +548,7 @@ def test_default_reading_never_pays_better_than_a_real_one() -> None:
                 w[k] = enc.pack_reading(k, -10_000)
                 s[2 * k], s[2 * k + 1] = ZERO_SIG, ZERO_SIG
         assert m.market_call("recordReadings", 0, w, s, len(w)) is None
-        assert m.market_call("settle", 0, enc.pack_trades([trade]), w, [1], len(w)) is None
+        assert m.market_call("settle", 0, enc.pack_trades([trade]), w, [1], 2 * len(w)) is None
         outcomes.append(int(ledger.view("balanceMicro", 1)[0]))
     assert outcomes[1] <= outcomes[0]
     limit = 10_000

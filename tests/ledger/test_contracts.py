@@ -290,20 +290,20 @@ def test_security_readings_settlement_reverts(market: Market) -> None:
     )
     parties = [(1 << 128) | 2]
     assert (
-        market.market_call("settle", t, trades, words, [(2 << 128) | 1], len(words))
+        market.market_call("settle", t, trades, words, [(2 << 128) | 1], 2 * len(words))
         == "MissingReading"
     )
     assert (
-        market.market_call("settle", t, [*trades[:1], 0], words, parties, len(words))
+        market.market_call("settle", t, [*trades[:1], 0], words, parties, 2 * len(words))
         == "HashMismatch"
     )
     assert (
-        market.market_call("settle", t, trades, words[:-1], parties, len(words) - 1)
+        market.market_call("settle", t, trades, words[:-1], parties, 2 * len(words) - 2)
         == "HashMismatch"
     )
-    assert market.market_call("settle", t, trades, words, [], len(words)) == "LengthMismatch"
-    assert market.market_call("settle", t, trades, words, parties, len(words)) is None
-    assert market.market_call("settle", t, trades, words, parties, len(words)) == "WrongPhase"
+    assert market.market_call("settle", t, trades, words, [], 2 * len(words)) == "LengthMismatch"
+    assert market.market_call("settle", t, trades, words, parties, 2 * len(words)) is None
+    assert market.market_call("settle", t, trades, words, parties, 2 * len(words)) == "WrongPhase"
     assert market.market_call("expireInterval", t, key=market.outsider_key) == "NotExpirable"
     assert ledger.view("solvent")[0] and ledger.conserved()
 
@@ -393,7 +393,7 @@ def test_reserve_short_when_the_grid_cannot_pay() -> None:
     small.deposit_grid(10**9)
     readings = ledger._interval(0).readings
     parties: list[int] = []
-    assert small.market_call("settle", 0, [], readings, parties, len(readings)) is None
+    assert small.market_call("settle", 0, [], readings, parties, 2 * len(readings)) is None
     assert ledger.view("solvent")[0] and ledger.conserved()
 
 
@@ -498,18 +498,25 @@ def _calculator_error(market: Market, *args: object) -> str | None:
 
 def test_settlement_calculator_refuses_a_member_on_both_sides(market: Market) -> None:
     """Unreachable through the Market (one bid per member, so no clearing makes a member
-    buyer and seller), but the calculator refuses it by name all the same."""
+    buyer and seller, and the Market passes spans within the readings), but the calculator
+    refuses it by name all the same."""
     tariffs = (TARIFFS.retail_per_kwh_micro << 128) | (TARIFFS.feed_in_per_kwh_micro << 64)
     readings = [enc.pack_reading(m, 0) for m in (1, 2, 3)]
+    whole = 3
+
+    def error(trades: list[int], parties: list[int], span: int = whole) -> str | None:
+        return _calculator_error(market, tariffs, trades, readings, parties, span)
+
     self_trade = enc.pack_trades([Trade(1, 1, 10, 100, 100, bus_of(1), bus_of(1))])
-    assert _calculator_error(market, self_trade, readings, [(0 << 128) | 0], tariffs) == (
-        "BothSides"
-    )
+    assert error(self_trade, [(0 << 128) | 0]) == "BothSides"
     both = enc.pack_trades(
         [Trade(1, 2, 10, 100, 100, bus_of(1), bus_of(2)), Trade(3, 1, 10, 100, 100, 3, 1)]
     )
-    assert _calculator_error(market, both, readings, [1, (2 << 128) | 0], tariffs) == "BothSides"
-    assert _calculator_error(market, both[:2], readings, [1], tariffs) is None
+    assert error(both, [1, (2 << 128) | 0]) == "BothSides"
+    assert error(both[:2], [1]) is None
+    assert error(both[:2], [1], (1 << 128) | 3) is None
+    assert error(both[:2], [1], (2 << 128) | 1) == "BadSpan"
+    assert error(both[:2], [1], 4) == "BadSpan"
 
 
 def test_every_market_error_is_asserted() -> None:

@@ -110,8 +110,8 @@ def test_capacity_is_checked_before_anything_is_deployed() -> None:
     ring = KeyRing.from_seed(b"capacity", member_ids=range(3))
     backend = EmbeddedBackend(funded=ring.addresses(), block_gas_limit=3_000_000)
     ledger = Ledger(backend, "embedded", None, keys=ring)
-    members = [LedgerMember(i, 1, 2) for i in range(400)]
-    with pytest.raises(ChainCapacityExceeded, match=r"400 members: one transaction to "):
+    members = [LedgerMember(i, 1, 2) for i in range(1_000)]
+    with pytest.raises(ChainCapacityExceeded, match=r"1,000 members: one transaction to "):
         ledger.setup(members, TARIFFS, 1, 10**9)
     assert backend.block_number() == 0 and ledger.deployment is None
 
@@ -122,7 +122,7 @@ def test_capacity_model() -> None:
         assert predicted_gas(step, fits) <= 30_000_000 < predicted_gas(step, fits + 1)
     check_capacity(1_026, "greedy", 30_000_000)  # the 1,000-member run fits
     with pytest.raises(ChainCapacityExceeded, match=r"at most [\d,]+ members fit") as caught:
-        check_capacity(3_000, "greedy", 30_000_000)
+        check_capacity(7_000, "greedy", 30_000_000)
     assert caught.value.exit_code == 2
     with pytest.raises(ChainCapacityExceeded, match=r"more than settle_blocks = 3"):
         check_capacity(1_500, "greedy", 30_000_000, ChainTiming(settle_blocks=3, reading_blocks=1))

@@ -116,13 +116,17 @@ class MarketMachine(RuleBasedStateMachine):
         got = self.m.market_call(function, *args, key=key)
         assert got == expected, (function, args, got, expected)
         listed = {"recordRound": 3, "recordReadings": 1, "settle": 2}.get(function)
-        page = listed is not None and args[-1] != len(args[listed])  # type: ignore[arg-type]
+        per = 2 if function == "settle" else 1  # a settlement: a check and a booking per reading
+        page = listed is not None and args[-1] != per * len(args[listed])  # type: ignore[arg-type]
         name = f"{function}{' page' if page else ''}:{got or 'ok'}"
         COUNTER.outcomes[name] = COUNTER.outcomes.get(name, 0) + 1
 
     # ------------------------------------------------------------------ money
     @rule(member=members, amount=st.integers(0, 5_000_000))
     def deposit(self, member: int, amount: int) -> None:
+        if self.view("settlementPaging"):  # balances stay as a paged settlement checked them
+            self.call("SettlementPaging", "deposit", member, amount)
+            return
         self.m.deposit(member, amount)
 
     @rule(amount=st.integers(0, 5_000_000))
@@ -397,44 +401,45 @@ class MarketMachine(RuleBasedStateMachine):
         lambda self: (
             self.m.phase(self.cur) == DELIVERY
             and self.state()[2]
-            and int(self.state()[8]) < len(self.readings) - 1
+            and int(self.state()[8]) < 2 * len(self.readings) - 1
         )
     )
     @rule(cut=st.floats(0, 1), party=st.sampled_from(["operator", "outsider"]))
     def settle_page(self, cut: float, party: str) -> None:
-        """Book a page of the settlement (not its last): the operator starts, anyone goes on."""
-        start, n = int(self.state()[8]), len(self.readings)
-        self._settle_page(start + 1 + int(cut * (n - 2 - start)), party)
+        """Send a page of the settlement (not its last): the operator starts, anyone goes on."""
+        start, entries = int(self.state()[8]), 2 * len(self.readings)
+        self._settle_page(start + 1 + int(cut * (entries - 2 - start)), party)
 
     def _settle_page(self, up_to: int | None, party: str = "operator") -> None:
-        """Settle up to reading ``up_to`` (None: the rest) and check what was booked."""
+        """Settle up to entry ``up_to`` (n checks, then n bookings; None: the rest) and check
+        what was booked."""
         st_ = self.state()
         trades, readings = self.trades, self.readings
         if st_[0] != DELIVERY or not st_[2]:
             self.call("WrongPhase", "settle", self.cur, [], [], [], 0)
             return
-        start = int(st_[8])
-        end = len(readings) if up_to is None else up_to
+        start, n = int(st_[8]), len(readings)
+        end = 2 * n if up_to is None else up_to
         metered = dict(enc.unpack_reading(w) for w in readings)
         deltas = settle(list(trades), metered, TARIFFS).deltas()
-        booked = set(list(metered)[:start])
         before = {k: int(self.view("balanceMicro", k)) for k in range(N)}
         grid = int(self.view("gridBalanceMicro")) + deltas[-1]
         operator = int(self.view("operatorBalanceMicro")) + deltas[-2]
-        debt = sum(max(0, -(before[k] + (0 if k in booked else deltas[k]))) for k in range(N))
-        # the reserve is checked before anything is booked; pages after the first cannot fail
-        short = start == 0 and (grid < 0 or operator < 0 or grid + operator < debt)
+        debt = sum(max(0, -(before[k] + deltas[k])) for k in range(N))
+        # the last check verifies the reserve, before anything is booked; no booking can fail
+        short = start < n <= end and (grid < 0 or operator < 0 or grid + operator < debt)
         key = self.key_of(party, 1)
         expected = "NotOperator" if start == 0 and party != "operator" else None
         expected = expected or ("ReserveShort" if short else None)
         parties_ = settlement_parties(self.cur, trades, readings)
         words = enc.pack_trades(trades)
         self.call(expected, "settle", self.cur, words, readings, parties_, end, key=key)
-        page = set(list(metered)[start:end]) if expected is None else set()
+        booked = list(metered)[max(start - n, 0) : max(end - n, 0)]
+        page = set(booked) if expected is None else set()
         for k in range(N):
             assert int(self.view("balanceMicro", k)) == before[k] + (deltas[k] if k in page else 0)
         if expected is None:
-            assert self.m.phase(self.cur) == (SETTLED if end == len(readings) else DELIVERY)
+            assert self.m.phase(self.cur) == (SETTLED if end == 2 * n else DELIVERY)
 
     @rule(offset=st.integers(0, 1), party=parties)
     def expire(self, offset: int, party: str) -> None:
@@ -443,8 +448,9 @@ class MarketMachine(RuleBasedStateMachine):
         pending = self.view("hasPendingInterval") and self.view("pendingInterval") == interval
         ok = pending and self.m.block() > deadline
         expected = None if ok else "NotExpirable"
-        if ok and int(self.m.state(interval)[8]):
-            expected = "SettlementUnderway"  # a paged settlement is finished, never voided
+        state = self.m.state(interval)
+        if ok and int(state[8]) > int(state[15]):
+            expected = "SettlementUnderway"  # a settlement that booked a member is never voided
         self.call(expected, "expireInterval", interval, key=self.key_of(party, 2))
 
     # ------------------------------------------------------------ honest driving

@@ -1,9 +1,11 @@
 """A settlement paged over several transactions (``Market.settle(.., upTo)``).
 
-The money is the one-transaction settlement's to the unit (random markets and page
-sizes); the reserve the whole settlement leaves is checked before the first page books
-anything; while pages are outstanding nobody withdraws, the interval cannot expire, the
-accounting identity holds (``settlingMicro``), and anyone may book the remaining pages;
+A settlement of n readings has 2n entries: n checks, then n bookings. The money is the
+one-transaction settlement's to the unit (random markets and page sizes), and the pages'
+events add up to it; the reserve the whole settlement leaves is checked by the last check,
+before anything is booked; while pages are outstanding nobody deposits or withdraws, the
+interval cannot expire once a member is booked (it can while only checks are done), the
+accounting identity holds (``settlingMicro``), and anyone may send the remaining pages;
 every revert path of paging by name.
 """
 
@@ -81,9 +83,16 @@ def test_paged_settlement_equals_reference(market: Market, rows, errors, page: i
     finally:
         ledger.settle_page_members = None
     pages = [e for e in ledger.events() if e.name == "SettlementPaged" and e.args["interval"] == t]
-    assert len(pages) == -(-N // page) - 1
-    assert [int(e.args["upTo"]) for e in pages] == list(range(page, N, page))
+    assert len(pages) == -(-2 * N // page) - 1
+    assert [int(e.args["upTo"]) for e in pages] == list(range(page, 2 * N, page))
+    for e in pages:  # a page books the readings of its entries past the n checks
+        first, last = max(int(e.args["fromEntry"]) - N, 0), max(int(e.args["upTo"]) - N, 0)
+        assert list(e.args["members"]) == list(range(first, last))
     ledger.end_interval(t)
+    (whole,) = [
+        e for e in ledger.events() if e.name == "IntervalSettled" and e.args["interval"] == t
+    ]
+    assert list(whole.args["members"]) == list(range(N))  # the pages' members merged in
     assert ledger.conserved()
     assert ledger.view("solvent")[0]
     assert ledger.view("settlingMicro")[0] == 0
@@ -114,10 +123,15 @@ def test_pages_hold_withdrawals_and_expiry_and_anyone_may_finish(market: Market)
 
     assert page(3, key=outsider) == "NotOperator"  # only the operator starts a settlement
     assert page(0) == "BadPage"
-    assert page(N + 1) == "BadPage"
-    assert page(3) is None
+    assert page(2 * N + 1) == "BadPage"
+    assert page(3) is None  # checks readings [0, 3), books nothing
     assert int(market.state(t)[8]) == 3
+    assert int(market.state(t)[15]) == 3  # pagedReadings: the readings checked
     assert ledger.view("settlementPaging")[0]
+    assert ledger.view("settlingMicro")[0] == 0
+    assert {m: int(ledger.view("balanceMicro", m)[0]) for m in range(N)} == before
+    assert page(N + 3) is None  # checks [3, N) and the reserve, books readings [0, 3)
+    assert int(market.state(t)[8]) == N + 3
     assert ledger.conserved()  # the booked part is held in settlingMicro
     booked = sum(expected[m] for m in metered if list(metered).index(m) < 3)
     assert ledger.view("settlingMicro")[0] == booked
@@ -128,12 +142,13 @@ def test_pages_hold_withdrawals_and_expiry_and_anyone_may_finish(market: Market)
     assert market.market_call("withdraw", 0, 1, key=market.member_key(0)) == "SettlementPaging"
     assert market.market_call("withdrawGrid", a, 1, key=market.grid_key) == "SettlementPaging"
     assert market.market_call("withdrawOperator", a, 1) == "SettlementPaging"
+    assert market.market_call("deposit", 0, 0) == "SettlementPaging"  # balances stay as checked
     market.seal_until(int(market.state(t)[7]) + 1)
     assert market.market_call("expireInterval", t, key=outsider) == "SettlementUnderway"
-    assert page(3) == "BadPage"  # already booked
+    assert page(N + 3) == "BadPage"  # already booked
     assert page(2, key=outsider) == "BadPage"
-    assert page(6, key=outsider) is None  # anyone may go on: the inputs are hash-checked
-    assert page(N, key=market.member_key(4)) is None
+    assert page(N + 6, key=outsider) is None  # anyone may go on: the inputs are hash-checked
+    assert page(2 * N, key=market.member_key(4)) is None
     assert market.phase(t) == PHASE_SETTLED
     assert {m: int(ledger.view("balanceMicro", m)[0]) - before[m] for m in range(N)} == {
         m: expected[m] for m in range(N)
@@ -145,10 +160,12 @@ def test_pages_hold_withdrawals_and_expiry_and_anyone_may_finish(market: Market)
     ledger._cache.pop(t, None)
 
 
-def test_first_page_checks_the_reserve_of_the_whole_settlement() -> None:
+def test_the_last_check_verifies_the_reserve_of_the_whole_settlement() -> None:
     """Every member exports at its limit into an empty GRID account: the whole settlement
-    would leave GRID negative, so the first page reverts ReserveShort and books nothing;
-    the interval then expires as an unpaged one would."""
+    would leave GRID negative. In one call it reverts ReserveShort; in pages the first check
+    page passes (books nothing) and the page that ends the checks reverts ReserveShort, so
+    nothing is ever booked; a settlement of checks only does not hold the interval, which
+    then expires as an unpaged one would, and deposits and withdrawals resume."""
     m = make_market(4, 1, tariffs=TARIFFS, deposit=10**6, grid_deposit=0, seed=SEED)
     ledger = m.ledger
     t = m.take_interval()
@@ -159,11 +176,17 @@ def test_first_page_checks_the_reserve_of_the_whole_settlement() -> None:
     ledger.record_readings(t, dict.fromkeys(range(4), limit))
     trades, readings, parties = _args(m, t)
     before = [int(ledger.view("balanceMicro", k)[0]) for k in range(4)]
-    assert m.market_call("settle", t, trades, readings, parties, 2) == "ReserveShort"
+    assert m.market_call("settle", t, trades, readings, parties, 8) == "ReserveShort"
+    assert m.market_call("settle", t, trades, readings, parties, 2) is None
+    assert ledger.view("settlementPaging")[0]
     assert m.market_call("settle", t, trades, readings, parties, 4) == "ReserveShort"
+    assert m.market_call("settle", t, trades, readings, parties, 6) == "ReserveShort"
     assert [int(ledger.view("balanceMicro", k)[0]) for k in range(4)] == before
-    assert int(m.state(t)[8]) == 0
+    assert int(m.state(t)[8]) == 2
     m.expire(t)
+    assert not ledger.view("settlementPaging")[0]
+    assert ledger.conserved()
+    m.deposit(0, 1)
 
 
 @pytest.mark.slow
@@ -186,7 +209,8 @@ def test_a_settlement_larger_than_a_block_is_paged_by_the_estimates() -> None:
         ledger.settle_gas(0)  # one transaction would not fit
     assert ledger.settle(0) == settle([], readings, TARIFFS).deltas()
     pages = [e for e in ledger.events() if e.name == "SettlementPaged"]
-    assert pages and int(pages[0].args["fromMember"]) == 0
+    assert pages and int(pages[0].args["fromEntry"]) == 0
+    assert sum(len(e.args["members"]) for e in pages) < n  # the last page booked some
     ledger.end_interval(0)
     assert ledger.conserved()
     assert ledger.view("solvent")[0]

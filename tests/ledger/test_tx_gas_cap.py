@@ -21,8 +21,9 @@ from tests.keykit import keystore_ring
 
 from gridledger.ledger import EmbeddedBackend, Ledger, LedgerMember
 from gridledger.ledger.anvil import find_anvil, start_anvil
-from gridledger.ledger.capacity import ChainCapacityExceeded, check_capacity, max_members
-from gridledger.ledger.chainapi import TX_GAS_CAP
+from gridledger.ledger.backends import RpcBackend
+from gridledger.ledger.capacity import STEP_GAS, ChainCapacityExceeded, check_capacity, max_members
+from gridledger.ledger.chainapi import TX_GAS_CAP, CallReverted, OutOfBlockGas
 from gridledger.ledger.txqueue import StepTooLarge
 from gridledger.market import clear_uniform, settle
 
@@ -36,19 +37,23 @@ def test_the_default_cap_is_eip_7825s() -> None:
 
 
 def test_capacity_names_the_cap_and_the_members_that_fit() -> None:
-    # the greedy clearing is paged: its last page of one trade fits more members than the
-    # settlement's page of one member, which then bounds every rule
-    assert max_members("clear/greedy/page", TX_GAS_CAP) > max_members("settle/page", TX_GAS_CAP)
-    assert max_members("clear/greedy", TX_GAS_CAP) < max_members("settle/page", TX_GAS_CAP)
-    fits = max_members("settle/page", TX_GAS_CAP)
-    assert 1_500 < fits < max_members("settle/page", 30_000_000)
+    # the settlement's calculation is paged: its page of one entry fits more members than
+    # any other step, so each rule is bound by its own largest step
+    binding = {
+        "greedy": "clear/greedy/page",
+        "optimal": "clear/optimal",
+        "uniform": "recordRound/page",
+    }
     check_capacity(1_026, "greedy", 30_000_000, tx_gas=TX_GAS_CAP)  # the issue's run fits
-    for rule in ("greedy", "optimal", "uniform"):
+    for rule, step in binding.items():
+        fits = max_members(step, TX_GAS_CAP)
+        assert 1_500 < fits < max_members("settle/page", TX_GAS_CAP)
+        assert fits < max_members(step, 30_000_000)
         check_capacity(fits, rule, 30_000_000, tx_gas=TX_GAS_CAP)
         with pytest.raises(ChainCapacityExceeded) as caught:
             check_capacity(fits + 1, rule, 30_000_000, tx_gas=TX_GAS_CAP)
         message = str(caught.value)
-        assert "settle a page of one member would need" in message
+        assert f"{STEP_GAS[step].name} would need" in message
         assert "more than one transaction may carry (16,777,216, chain.tx_gas_cap)" in message
         assert f"at most {fits:,} members fit" in message
         check_capacity(fits + 1, rule, 30_000_000)  # without the cap it fits the block
@@ -137,3 +142,34 @@ def test_a_node_enforcing_eip_7825_refuses_more_and_the_ledger_stays_under(
             assert ledger.settle(t) == expected
             ledger.end_interval(t)
         assert ledger.conserved()
+
+
+#: Deployment code that creates a child whose code loops forever (the child runs out of gas,
+#: the parent keeps 1/64 of its gas and reverts without data), and code that just reverts.
+NESTED_OUT_OF_GAS = bytes.fromhex("635b6000566000526004601c6000f0600060006000fd")
+PLAIN_REVERT = bytes.fromhex("60006000fd")
+
+
+def test_running_out_in_a_nested_call_is_out_of_gas_not_a_revert() -> None:
+    """A call that runs out of gas in a nested frame reverts without data at the top: the
+    embedded backend reads it as running out (the step is then paged), a plain revert
+    without data stays a revert."""
+    backend = EmbeddedBackend(funded=[b"\x11" * 20])
+    with pytest.raises(OutOfBlockGas):
+        backend.estimate_gas(b"\x11" * 20, None, NESTED_OUT_OF_GAS)
+    with pytest.raises(CallReverted):
+        backend.estimate_gas(b"\x11" * 20, None, PLAIN_REVERT)
+
+
+@pytest.mark.anvil
+@pytest.mark.skipif(find_anvil() is None, reason="anvil not found: run `npm ci`")
+def test_a_node_s_nested_out_of_gas_is_read_from_its_trace() -> None:
+    """anvil answers eth_estimateGas of the nested case with "execution reverted" and no
+    data; the ledger traces the call (debug_traceCall) and reads that it ran out."""
+    with start_anvil(tx_gas_limit=True) as node:
+        backend = RpcBackend(node.url)
+        sender = bytes.fromhex(_rpc(node.url, "eth_accounts", [])["result"][0][2:])
+        with pytest.raises(OutOfBlockGas):
+            backend.estimate_gas(sender, None, NESTED_OUT_OF_GAS)
+        with pytest.raises(CallReverted):
+            backend.estimate_gas(sender, None, PLAIN_REVERT)

@@ -37,6 +37,7 @@ from gridledger.explorer.chain import ChainSnapshot, Follower
 from gridledger.ledger.backends import Backend, LogEntry, TxResult, parse_log_entry
 from gridledger.ledger.contracts import DecodedEvent
 from gridledger.ledger.reader import ChainReader
+from gridledger.ledger.reference import merge_settlement_pages
 from gridledger.market.settlement import Tariffs
 
 __all__ = [
@@ -304,7 +305,7 @@ class MarketReader(ChainReader):
             }
             self._events += self.market_abi.decode_logs(self.node.find_logs(query), self.address)
             self._next_block = head + 1
-        return list(self._events)
+        return merge_settlement_pages(self._events)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from gridledger.ledger.chainapi import (
     OutOfBlockGas,
     TxResult,
     calldata_floor_gas,
+    nested_out_of_gas,
 )
 from gridledger.ledger.embedded import EmbeddedBackend
 
@@ -246,6 +247,7 @@ class RpcBackend(Backend):
         # EVM runs), which TxQueue confirms at the limit it chooses (confirm_limit); exact:
         # eth_estimateGas (anvil's binary search runs the call about 30 times).
         call = self._call_object(sender, to, data)
+        where = f"0x{to.hex()}" if to is not None else "a deployment"
         if not exact:
             answer = self._post(self._request("eth_createAccessList", [call, "pending"]))
             result = answer.get("result")
@@ -256,13 +258,24 @@ class RpcBackend(Backend):
             err = answer["error"]
             raw = err.get("data") if isinstance(err, dict) else None
             data_out = _unhex(raw) if isinstance(raw, str) and raw.startswith("0x") else b""
-            where = f"0x{to.hex()}" if to is not None else "a deployment"
             text = str(err.get("message", "")) if isinstance(err, dict) else str(err)
-            if not data_out and ("out of gas" in text or "gas required exceeds" in text):
+            if not data_out and (
+                "out of gas" in text or "gas required exceeds" in text or self._ran_out(call)
+            ):
                 message = f"eth_estimateGas of a call to {where}: {text}"
                 raise OutOfBlockGas(message)
             raise CallReverted(f"eth_estimateGas of a call to {where} failed: {err}", data_out)
         return int(answer["result"], 16)
+
+    def _ran_out(self, call: dict[str, str]) -> bool:
+        """Whether ``call``, which reverts without data, runs out of gas in a nested call
+        when given the most one transaction may carry (the node's call trace; False when
+        the node has no ``debug_traceCall``)."""
+        request = [{**call, "gas": hex(self.max_tx_gas())}, "pending", {"tracer": "callTracer"}]
+        trace = self._post(self._request("debug_traceCall", request)).get("result")
+        if not isinstance(trace, dict) or "gasUsed" not in trace or "gas" not in trace:
+            return False
+        return nested_out_of_gas(int(trace["gasUsed"], 16), int(trace["gas"], 16))
 
     def estimate_probed(
         self, sender: bytes, to: bytes | None, data: bytes, probe: int

@@ -3,10 +3,11 @@
 Registration and deposits are paged at setup; the bidding rounds, the greedy clearing,
 the readings and the settlement are paged over transactions when they do not fit a block
 (``upTo`` of ``Market.recordRound`` / ``clearGreedy`` / ``recordReadings`` / ``settle``),
-and every page resubmits the whole list (a settlement page recomputes every member's
-change, a clearing page replays the trades verified before it; the clearing's entries are
-its trades, then the seller buses left, each checked for surplus left), so a page of one
-entry must fit one transaction. The uniform and optimal
+and every page resubmits the whole list (a settlement page walks every trade for its
+readings' positions, a clearing page replays the trades verified before it; the
+settlement's entries are a check, then a booking, per reading, the clearing's its trades,
+then the seller buses left, each checked for surplus left), so a page of one entry must
+fit one transaction. The uniform and optimal
 clearings and the security verdict are one transaction each. One
 transaction may carry the smaller of a block's gas limit and the per-transaction cap
 (``chain.tx_gas_cap``, EIP-7825's 16,777,216 by default). The gas of
@@ -93,10 +94,12 @@ STEP_GAS: dict[str, StepGas] = {
     # gas (benchmarks/bench_network_tree.py), 1,900 per member of a 1,000-member market
     "recordSecurity": StepGas("record the security verdict", 60_000, 2_000),
     "recordReadings": StepGas("record the readings", 60_000, 10_200),
-    "settle": StepGas("settle", 100_000, 15_000),
-    # a settlement page of one member (every change computed, the reserve of the whole
-    # settlement checked; measured 8,030 per member at 100-300 members on the embedded chain)
-    "settle/page": StepGas("settle a page of one member", 100_000, 8_500),
+    "settle": StepGas("settle", 100_000, 16_000),
+    # a settlement page of one entry (the whole lists resubmitted and hashed, every trade
+    # walked for its parties' positions, one reading checked or booked; measured 0.24M,
+    # 0.56M, 1.52M and 4.88M gas at 100, 300, 1,000 and 3,000 members,
+    # benchmarks/bench_gas_scale.py)
+    "settle/page": StepGas("settle a page of one entry", 100_000, 1_700),
 }
 
 #: The steps of an interval under each clearing rule, in order.

@@ -21,6 +21,7 @@ __all__ = [
     "OutOfBlockGas",
     "TxResult",
     "calldata_floor_gas",
+    "nested_out_of_gas",
 ]
 
 BLOCK_GAS_LIMIT = 30_000_000
@@ -140,6 +141,14 @@ def calldata_floor_gas(data: bytes) -> int:
     whose limit is below it is invalid, whatever its execution costs."""
     zeros = data.count(0)
     return 21_000 + 10 * (zeros + 4 * (len(data) - zeros))
+
+
+def nested_out_of_gas(used: int, given: int) -> bool:
+    """Whether a call that reverted without revert data after using ``used`` of the
+    ``given`` gas ran out of gas in a nested call: a frame keeps only 1/64 of its gas when
+    it calls (EIP-150), so a nested call that runs out leaves its caller to revert with at
+    least 63/64 of the gas spent. Our contracts revert with named errors, never empty."""
+    return used * 64 >= given * 63
 
 
 class OutOfBlockGas(ChainError):

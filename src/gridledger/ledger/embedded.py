@@ -26,6 +26,7 @@ from gridledger.ledger.chainapi import (
     OutOfBlockGas,
     TxResult,
     calldata_floor_gas,
+    nested_out_of_gas,
 )
 
 __all__ = ["EmbeddedBackend"]
@@ -268,10 +269,12 @@ class EmbeddedBackend(Backend):
             if not self._txs:
                 self._vm, self._header = None, None
             where = f"0x{(to or b'').hex()}"
-            if isinstance(computation.error, OutOfGas):
+            output = bytes(computation.output or b"")
+            if isinstance(computation.error, OutOfGas) or (
+                not output and nested_out_of_gas(executed, self.block_gas_limit)
+            ):
                 message = f"a call to {where} ran out of gas at the block's limit"
                 raise OutOfBlockGas(message)
-            output = bytes(computation.output or b"")
             raise CallReverted(f"estimate of a call to {where} reverted", output)
         self._speculation = _Speculation(
             sender, to or b"", data, nonce, executed, gas_price, snapshot, computation, spoof

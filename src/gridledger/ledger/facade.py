@@ -50,6 +50,7 @@ from gridledger.ledger.reference import (
     clearing_call,
     delivered,
     deltas_from_event,
+    merge_settlement_pages,
     settlement_parties,
 )
 from gridledger.ledger.resume import ResumeGuard
@@ -102,7 +103,8 @@ class Ledger(ChainReader):
         self._txlog: store.TxLog | None = None
         self._saved: SavedLedger | None = None
         self.settle_page_members: int | None = None
-        """The most readings one settlement transaction books (None: as many as fit a block)."""
+        """The most entries one settlement transaction covers: readings checked or booked (n
+        of each for n readings; None: as many as fit a block)."""
         self.record_page_entries: int | None = None
         """The most bids (readings, trades) one page of a round (of the readings, of a greedy
         clearing) checks (None: as many as fit a block)."""
@@ -493,9 +495,12 @@ class Ledger(ChainReader):
         args = (interval, trades, readings, parties)
         start = self.resume.settled_members(interval)
         label = f"settle {interval}"
-        span = (start, len(readings))
+        span = (start, 2 * len(readings))
         self._paged(label, "settle", args, span, self.settle_page_members)
-        return deltas_from_event(self._one_event(label, "IntervalSettled").args)
+        settled = self._one_event(label, "IntervalSettled")
+        if start:  # pages booked before the resume: the whole settlement from the chain
+            settled = self.resume.recorded_event(interval, "IntervalSettled")
+        return deltas_from_event(settled.args)
 
     def _paged(
         self,
@@ -534,10 +539,11 @@ class Ledger(ChainReader):
         return enc.pack_trades(cache.delivery), cache.readings, parties
 
     def settle_gas(self, interval: int, up_to: int | None = None) -> int:
-        """The node's gas estimate of the settlement page of ``interval`` ending at reading
-        ``up_to`` (None: all of them), after what is queued (its readings recorded)."""
+        """The node's gas estimate of the settlement page of ``interval`` ending at entry
+        ``up_to`` (n checks, then n bookings for n readings; None: the whole settlement in
+        one call), after what is queued (its readings recorded)."""
         trades, readings, parties = self._settle_args(interval)
-        end = len(readings) if up_to is None else up_to
+        end = 2 * len(readings) if up_to is None else up_to
         return self.step_gas("settle", (interval, trades, readings, parties), end)
 
     def end_interval(self, interval: int) -> None:
@@ -566,9 +572,10 @@ class Ledger(ChainReader):
         return self._cache.setdefault(interval, IntervalCache())
 
     def _recent_events(self) -> list[DecodedEvent]:
-        """The Market's events of the transactions sent since the last call (flushed)."""
+        """The Market's events of the transactions sent since the last call (flushed; a
+        settlement paged among them made whole, :func:`merge_settlement_pages`)."""
         logs = [entry for res in self.txq.take_recent() for entry in res.logs]
-        return self.market_abi.decode_logs(logs, self._deployed().market)
+        return merge_settlement_pages(self.market_abi.decode_logs(logs, self._deployed().market))
 
     def _one_event(self, label: str, name: str) -> DecodedEvent:
         """The one ``name`` event of the Market among the transactions just sent."""

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from gridledger.ledger.txqueue import StepTooLarge
+from gridledger.ledger.txqueue import StepTooLarge, gas_limit, inverse_gas_limit
 
 __all__ = ["FILL", "Pager", "page_end"]
 
@@ -35,18 +35,21 @@ def page_end(
 ) -> int:
     """End (exclusive) of the page of items ``start..end-1`` that starts at ``start``:
     ``end`` when the call ``gas(end)`` fits ``block_gas`` (the most one transaction may
-    carry: the block's gas limit or the per-transaction cap), else the largest
-    page the estimates allow (at least one item). ``gas(k)`` is the node's estimate of
+    carry: the block's gas limit or the per-transaction cap) with the queue's margin
+    (:func:`~gridledger.ledger.txqueue.gas_limit`), else the largest page the estimates
+    allow (at least one item). ``gas(k)`` is the node's estimate of
     the page ending at ``k`` (:class:`StepTooLarge` when it does not fit a block, as a
     call that runs out of gas at the block's limit has no estimate); a page of one item
     that does not fit raises :class:`StepTooLarge`."""
 
     def fitting(k: int) -> int | None:
+        # the page's gas limit, its estimate and the margin, must fit: the estimate is what
+        # the run used, and nested calls need more to succeed (the 63/64 rule)
         try:
             estimate = gas(k)
         except StepTooLarge:
             return None
-        return estimate if estimate <= block_gas else None
+        return estimate if gas_limit(estimate) <= block_gas else None
 
     if end - start <= 1 or fitting(end) is not None:
         return end
@@ -65,7 +68,8 @@ def page_end(
         k, known = start + 1, one
     if k > start + 1:
         per_item = max((known - one) / (k - start - 1), 1.0)
-        guess = min(end - 1, start + 1 + int((FILL * block_gas - one) / per_item))
+        target = inverse_gas_limit(int(FILL * block_gas))  # the estimate whose limit fills it
+        guess = min(end - 1, start + 1 + int((target - one) / per_item))
         if guess > k and fitting(guess) is not None:
             k = guess
     log.info(

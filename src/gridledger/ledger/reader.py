@@ -12,6 +12,7 @@ from gridledger.errors import ChainError
 from gridledger.ledger.backends import Backend, CallReverted
 from gridledger.ledger.contracts import DecodedEvent, artifact, decode_error
 from gridledger.ledger.deploy import Deployment, LedgerMember
+from gridledger.ledger.reference import merge_settlement_pages
 from gridledger.ledger.resume import last_settled_interval
 from gridledger.market.settlement import GRID, OPERATOR
 
@@ -67,9 +68,12 @@ class ChainReader:
         return self.token_abi.decode_output(function, self.backend.call(self.operator, token, data))
 
     def events(self) -> list[DecodedEvent]:
-        """Every Market event on chain, in chain order."""
+        """Every Market event on chain, in chain order (a paged settlement's
+        ``IntervalSettled`` made whole: :func:`~gridledger.ledger.reference.merge_settlement_pages`)."""
         market = self._deployed().market
-        return self.market_abi.decode_logs(self.backend.logs(market), market)
+        return merge_settlement_pages(
+            self.market_abi.decode_logs(self.backend.logs(market), market)
+        )
 
     def last_settled_interval(self) -> int | None:
         """Highest settled interval on chain, or None before the first settlement."""

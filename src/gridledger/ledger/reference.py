@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from gridledger.errors import ChainError
 from gridledger.ledger import encoding as enc
+from gridledger.ledger.contracts import DecodedEvent
 from gridledger.ledger.fee_clearing import dual_words, greedy_entries, greedy_order, optimal_parties
 from gridledger.ledger.path_data import is_path_form, path_table
 from gridledger.market.double_auction import sorted_books
@@ -32,6 +33,7 @@ __all__ = [
     "clearing_call",
     "delivered",
     "deltas_from_event",
+    "merge_settlement_pages",
     "settlement_parties",
     "unpack_fee_table",
 ]
@@ -117,8 +119,34 @@ def binding_lock_micro(bid: Bid, retail_per_kwh_micro: int) -> int:
     return -(-bid.e_wh * (retail_per_kwh_micro - bid.price_per_kwh_micro) // 1000) + 1
 
 
+def merge_settlement_pages(events: Sequence[DecodedEvent]) -> list[DecodedEvent]:
+    """``events`` with every paged settlement's ``IntervalSettled`` made whole.
+
+    A settlement paged over several transactions books some members on each page: each
+    ``SettlementPaged`` lists those it booked, and the last page's ``IntervalSettled`` lists
+    its own (docs/ledger.md, "Paged steps"). Here that ``IntervalSettled`` gets every page's
+    members and changes before its own, in booking order, so it reads as one transaction's
+    does; the ``SettlementPaged`` events stay as they are."""
+    booked: dict[int, tuple[list[int], list[int]]] = {}
+    out: list[DecodedEvent] = []
+    for event in events:
+        if event.name == "SettlementPaged":
+            members, deltas = booked.setdefault(int(event.args["interval"]), ([], []))
+            members += event.args["members"]
+            deltas += event.args["deltasMicro"]
+        elif event.name == "IntervalSettled" and int(event.args["interval"]) in booked:
+            members, deltas = booked.pop(int(event.args["interval"]))
+            args = dict(event.args)
+            args["members"] = (*members, *args["members"])
+            args["deltasMicro"] = (*deltas, *args["deltasMicro"])
+            event = DecodedEvent(event.name, args, event.block_number)
+        out.append(event)
+    return out
+
+
 def deltas_from_event(args: Mapping[str, Any]) -> dict[int, int]:
-    """Account changes of an ``IntervalSettled`` event in ``Settlement.deltas()`` form."""
+    """Account changes of an ``IntervalSettled`` event in ``Settlement.deltas()`` form (whole:
+    :func:`merge_settlement_pages`)."""
     out = {int(m): int(d) for m, d in zip(args["members"], args["deltasMicro"], strict=True)}
     out[GRID] = int(args["gridDeltaMicro"])
     out[OPERATOR] = int(args["operatorDeltaMicro"])

@@ -54,7 +54,7 @@ class ChainInterval:
     delivery_hash: bytes
     readings_hash: bytes
     settled_members: int = 0
-    """Readings booked so far by a paged settlement (0: none)."""
+    """Entries a paged settlement has covered so far: n checks, then n bookings (0: none)."""
     paged_bids: int = 0
     """Bids of the round being recorded in pages checked so far (0: none)."""
     paged_readings: int = 0
@@ -235,12 +235,13 @@ class ResumeGuard:
         return self._paged(interval, state, PHASE_DELIVERY, done, "readings", words)
 
     def settled_members(self, interval: int) -> int:
-        """Readings of ``interval`` a paged settlement has booked already (0: none)."""
+        """Entries of ``interval``'s settlement that pages covered already (0: none): n
+        readings checked, then n booked."""
         state = self.state(interval)
         if state is None or state.phase != PHASE_DELIVERY or not state.settled_members:
             return 0
         log.info(
-            "resume: interval %d settlement booked %d readings already; it goes on from there",
+            "resume: interval %d settlement covered %d entries already; it goes on from there",
             interval,
             state.settled_members,
         )

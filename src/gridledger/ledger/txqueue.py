@@ -33,7 +33,7 @@ from gridledger.ledger.chainapi import OutOfBlockGas
 from gridledger.ledger.contracts import decode_error
 from gridledger.ledger.signers import OperatorSigner, TxSigner
 
-__all__ = ["ChainStats", "StepTooLarge", "TxQueue", "gas_limit", "too_large"]
+__all__ = ["ChainStats", "StepTooLarge", "TxQueue", "gas_limit", "inverse_gas_limit", "too_large"]
 
 GAS_MARGIN_NUM, GAS_MARGIN_DEN = 5, 4  # gas limit = estimate * 5/4 + GAS_MARGIN_FLAT
 GAS_MARGIN_FLAT = 10_000
@@ -52,6 +52,16 @@ def gas_limit(estimate: int) -> int:
     quarter more plus 10,000 (the nested calls' 63/64 rule and state that a concurrent
     member transaction may change), capped by the caller at the block's gas limit."""
     return estimate * GAS_MARGIN_NUM // GAS_MARGIN_DEN + GAS_MARGIN_FLAT
+
+
+def inverse_gas_limit(limit: int) -> int:
+    """The largest estimate whose :func:`gas_limit` is at most ``limit`` (0 if none)."""
+    estimate = max(0, (limit - GAS_MARGIN_FLAT) * GAS_MARGIN_DEN // GAS_MARGIN_NUM)
+    while estimate and gas_limit(estimate) > limit:
+        estimate -= 1
+    while gas_limit(estimate + 1) <= limit:
+        estimate += 1
+    return estimate
 
 
 @dataclass(slots=True)
