@@ -33,6 +33,10 @@ contract SettlementCalculator {
     /// @dev A member's entry of pass 1: quantity (low bits) | side << 254 (1 buyer, 2 seller).
     uint256 private constant _SIDE_SHIFT = 254;
     uint256 private constant _QUANTITY = (uint256(1) << 254) - 1;
+    /// @dev Pass 2's word per member: its branch is known (_slice).
+    uint256 private constant _KNOWN = uint256(1) << 255;
+    uint256 private constant _U120 = (uint256(1) << 120) - 1;
+    uint256 private constant _U128 = (uint256(1) << 128) - 1;
 
     uint256 private constant _MODE_SHORT = 1;
     uint256 private constant _MODE_SURPLUS = 2;
@@ -64,10 +68,11 @@ contract SettlementCalculator {
         uint256 upTo = uint128(span);
         if (from > upTo || upTo > readings.length) revert BadSpan(from, upTo, readings.length);
         uint256[] memory books = _schedules(trades, readings, parties);
+        uint256[] memory done = new uint256[](readings.length);
         deltas = new int256[](upTo - from);
-        gridDelta = _residuals(readings, books, tariffs, from, deltas);
+        gridDelta = _residuals(readings, books, done, tariffs, from, deltas);
         int256 tradeGrid;
-        (tradeGrid, fees) = _settleTrades(trades, parties, readings, books, tariffs, from, deltas);
+        (tradeGrid, fees) = _settleTrades(trades, parties, readings, books, done, tariffs, from, deltas);
         gridDelta += tradeGrid;
     }
 
@@ -141,16 +146,18 @@ contract SettlementCalculator {
     }
 
     /// @dev Each member of the page settles its residual with the GRID at the tariffs (into
-    ///      `deltas`); returns the GRID's change.
+    ///      `deltas`, its branch kept in `done`: _slice); returns the GRID's change.
     function _residuals(
         uint256[] calldata readings,
         uint256[] memory books,
+        uint256[] memory done,
         uint256 tariffs,
         uint256 from,
         int256[] memory deltas
     ) private pure returns (int256 grid) {
         for (uint256 k = 0; k < deltas.length; ++k) {
-            (,, int256 residual) = _branch(readings[from + k], books[from + k]);
+            (uint256 mode, uint256 total, int256 residual) = _branch(readings[from + k], books[from + k]);
+            done[from + k] = _KNOWN | (mode << 248) | (total << 128);
             int256 amount = 0;
             if (residual > 0) {
                 amount = SafeCast.toInt256((uint256(residual) * _feedIn(tariffs)) / 1000);
@@ -163,40 +170,40 @@ contract SettlementCalculator {
     }
 
     /// @dev Pass 2 over the trades in order, each member's position in its own trades kept for
-    ///      every member; the trades with a party in the page are settled. Returns the GRID's
-    ///      and OPERATOR's changes of the trades whose buyer is in the page.
+    ///      every member (`done`); the trades with a party in the page are settled. Returns
+    ///      the GRID's and OPERATOR's changes of the trades whose buyer is in the page.
     function _settleTrades(
         uint256[] calldata trades,
         uint256[] calldata parties,
         uint256[] calldata readings,
         uint256[] memory books,
+        uint256[] memory done,
         uint256 tariffs,
         uint256 from,
         int256[] memory deltas
     ) private pure returns (int256 grid, int256 fees) {
-        uint256[] memory done = new uint256[](books.length);
         uint256 width = deltas.length;
         for (uint256 k = 0; k < parties.length; ++k) {
             uint256 hint = parties[k];
             uint256 b = hint >> 128;
             uint256 s = uint128(hint);
-            uint256 w0 = trades[2 * k];
-            uint256 e = (w0 >> 128) & _U64;
-            uint256 bBefore = done[b];
-            uint256 sBefore = done[s];
-            unchecked {
-                done[b] = bBefore + e;
-                done[s] = sBefore + e;
-            }
+            uint256 e = (trades[2 * k] >> 128) & _U64;
             bool buyerIn;
             bool sellerIn;
             unchecked {
                 buyerIn = b - from < width;
                 sellerIn = s - from < width;
             }
-            if (!buyerIn && !sellerIn) continue;
-            uint256 sSlice = _slice(readings[s], books[s], sBefore, e);
-            uint256 bSlice = _slice(readings[b], books[b], bBefore, e);
+            if (!buyerIn && !sellerIn) {
+                unchecked {
+                    // positions only (low bits, below 2**96: no carry into the branch bits)
+                    done[b] += e;
+                    done[s] += e;
+                }
+                continue;
+            }
+            uint256 sSlice = _slice(done, s, readings[s], books[s], e);
+            uint256 bSlice = _slice(done, b, readings[b], books[b], e);
             (int256 toBuyer, int256 toSeller, int256 g, int256 f) =
                 _settleTrade(trades[2 * k + 1], e, sSlice, bSlice, tariffs);
             if (buyerIn) {
@@ -208,11 +215,28 @@ contract SettlementCalculator {
         }
     }
 
-    /// @dev The member's slice of a trade of `e` Wh that follows `before` Wh of its own trades
-    ///      (cumulative floors in trade order), as slice << 8 | mode (0 when it has no branch).
-    function _slice(uint256 reading, uint256 book, uint256 before, uint256 e) private pure returns (uint256) {
-        (uint256 mode, uint256 sliceTotal,) = _branch(reading, book);
+    /// @dev Member `k`'s slice of its next trade, of `e` Wh (cumulative floors in trade order),
+    ///      as slice << 8 | mode (0 when it has no branch). `done[k]` holds the member's
+    ///      position in its own trades (low 128 bits: contracts sum below 2**96) and, once
+    ///      known, its branch: _KNOWN | mode << 248 | sliceTotal << 128 (sliceTotal is at most
+    ///      |reading| + quantity < 2**97), so each member's branch is computed once.
+    function _slice(uint256[] memory done, uint256 k, uint256 reading, uint256 book, uint256 e)
+        private
+        pure
+        returns (uint256)
+    {
+        uint256 w = done[k];
+        if (w & _KNOWN == 0) {
+            (uint256 branchMode, uint256 total,) = _branch(reading, book);
+            w |= _KNOWN | (branchMode << 248) | (total << 128);
+        }
+        unchecked {
+            done[k] = w + e;
+        }
+        uint256 mode = (w >> 248) & 0x7f;
         if (mode == 0) return 0;
+        uint256 sliceTotal = (w >> 128) & _U120;
+        uint256 before = w & _U128;
         uint256 q = book & _QUANTITY;
         return (((sliceTotal * (before + e)) / q - (sliceTotal * before) / q) << 8) | mode;
     }
