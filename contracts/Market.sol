@@ -931,11 +931,12 @@ contract Market is Escrow {
     ///         and the member debt; the page that ends the checks verifies the reserve the
     ///         whole settlement leaves, before anything is booked. A booking page computes its
     ///         readings' changes again and books them. From the first page until the last,
-    ///         deposits and withdrawals wait (balances stay as checked). The operator starts a
-    ///         settlement; once a page is done anyone may send the next ones (the inputs are
-    ///         checked against the recorded hashes, so the result is the same whoever sends
-    ///         them); once a member is booked the interval can no longer expire. The last
-    ///         entry books GRID and OPERATOR, releases the locks and emits IntervalSettled.
+    ///         member deposits and withdrawals wait (balances stay as checked). The operator
+    ///         starts a settlement; once a page is done anyone may send the next ones (the
+    ///         inputs are checked against the recorded hashes, so the result is the same
+    ///         whoever sends them); once a member is booked the interval can no longer
+    ///         expire. The last entry books GRID and OPERATOR, releases the locks and emits
+    ///         IntervalSettled.
     /// @dev The fourth argument, `parties`, holds for trade k the buyer's reading index << 128
     ///      | the seller's (a lookup hint the calculator checks: a wrong or impossible hint
     ///      reverts with MissingReading); it reaches the calculator in this call's own
