@@ -57,6 +57,7 @@ STEPS = (
     ("clear/greedy", "clear, greedy"),
     ("clear/greedy/page", "clear, greedy: the costliest page of one entry"),
     ("clear/optimal", "clear, optimal"),
+    ("clear/optimal/page", "clear, optimal: the costliest page of one entry"),
     ("recordSecurity", "security"),
     ("recordReadings", "readings"),
     ("recordReadings/page", "readings, a page of one member"),
@@ -64,7 +65,15 @@ STEPS = (
     ("settle/page", "settle, a page of one member"),
 )
 #: Steps that are paged when they do not fit a block (the rest must fit one).
-PAGED = ("register", "deposit", "recordRound", "clear/greedy", "recordReadings", "settle")
+PAGED = (
+    "register",
+    "deposit",
+    "recordRound",
+    "clear/greedy",
+    "clear/optimal",
+    "recordReadings",
+    "settle",
+)
 
 
 def _members(n: int) -> list[LedgerMember]:
@@ -98,8 +107,8 @@ def _market(url: str, ring: KeyRing, n: int, rule: str, fees: Any) -> dict[str, 
         words, sigs = ledger.keys.sign_round(0, 0, bids)
         out["recordRound/page"] = ledger.step_gas("recordRound", (0, 0, True, words, sigs), 1)
     ledger.record_round(0, 0, bids, binding=True)
-    if rule == "greedy":
-        out["clear/greedy/page"] = _greedy_last_page(ledger)
+    if rule != "uniform":
+        out[f"clear/{rule}/page"] = _last_page(ledger, rule)
     before = dict(ledger.stats().gas_by_step)
     ledger.clear(0)
     out[f"clear/{rule}"] = _step_gas(ledger, before)
@@ -135,16 +144,17 @@ def _market(url: str, ring: KeyRing, n: int, rule: str, fees: Any) -> dict[str, 
     return out
 
 
-def _greedy_last_page(ledger: Ledger) -> int:
-    """The node's estimate of the greedy clearing's costliest page of one entry, its last
-    trade or its last seller's final check (every trade before replayed): the Market's own
-    part of the whole call (its estimate less the verifier's run of the whole) plus the
-    verifier's run of that page."""
+def _last_page(ledger: Ledger, rule: str) -> int:
+    """The node's estimate of a fee rule's costliest page of one entry (greedy: its last trade
+    or its last seller's final check, every trade before replayed; optimal: its last trade, its
+    first bid or its final check): the Market's own part of the whole call (its estimate less
+    the verifier's run of the whole) plus the verifier's run of that page."""
     ledger.txq.flush()
     d = ledger._deployed()
-    call = clearing_call("greedy", ledger._interval(0).bids, d.clearing.fees, d.clearing.kappa)
-    n, end = len(call.args[-1]) // 2, call.entries or 0
-    whole = ledger.step_gas("clearGreedy", (0, *call.args), end)
+    call = clearing_call(rule, ledger._interval(0).bids, d.clearing.fees, d.clearing.kappa)
+    function = "clearGreedy" if rule == "greedy" else "clearOptimal"
+    n, end = call.n_trades or 0, call.entries or 0
+    whole = ledger.step_gas(function, (0, *call.args), end)
     cfg = 0
     for name, shift in (("feeBuses", 128), ("kappaNum", 64), ("kappaDen", 0)):
         cfg |= int(ledger.view(name)[0]) << shift
@@ -152,14 +162,17 @@ def _greedy_last_page(ledger: Ledger) -> int:
     (address,) = ledger.view("feeVerifier")
     (data,) = ledger.view("feeTableData")
     to = bytes.fromhex(address[2:]) if isinstance(address, str) else address
+    check = "verifyGreedyPage" if rule == "greedy" else "verifyOptimalPage"
 
     def run(span: int) -> int:
-        payload = verifier.encode_call("verifyGreedyPage", cfg, data, *call.args, span)
-        return ledger.txq.estimate("verifyGreedyPage 0", to, payload)
+        payload = verifier.encode_call(check, cfg, data, *call.args, span)
+        return ledger.txq.estimate(f"{check} 0", to, payload)
 
     if not end:
         return whole
     pages = [((n - 1) << 128) | n] if n else []
+    if rule == "optimal" and end > n + 1:  # a page of one bid: every trade's hint walked
+        pages.append((n << 128) | (n + 1))
     pages.append(((end - 1) << 128) | end)
     return whole - run(end) + max(run(span) for span in pages)
 

@@ -4,6 +4,7 @@ load bus (1,026 members, 96 intervals, 5 rounds), recorded on anvil.
     python benchmarks/run.py --only scale_chain
     python benchmarks/bench_scale_chain.py        # the same rows, printed
     python benchmarks/bench_scale_chain.py --per-load-bus 100 --intervals 1   # 3,202 members
+    python benchmarks/bench_scale_chain.py --per-load-bus 100 --intervals 1 --clearing optimal
 
 The run is ``gridledger run`` in a child process (its keystores made with the fastest
 scrypt setting: a benchmark, not custody); time is the child's wall clock, memory its
@@ -37,14 +38,19 @@ SETS = (f"members.per_load_bus={PER_LOAD_BUS}", "members.pv_share=0.2")
 Row = dict[str, Any]
 
 
-def run(per_load_bus: int = PER_LOAD_BUS, intervals: int | None = None) -> list[Row]:
-    """The day on anvil (``intervals`` from noon instead, when given): wall time and peak
-    memory of the run."""
+def run(
+    per_load_bus: int = PER_LOAD_BUS, intervals: int | None = None, clearing: str | None = None
+) -> list[Row]:
+    """The day on anvil (``intervals`` from noon instead, when given; ``clearing``: another
+    rule than the scenario's): wall time and peak memory of the run."""
     scenario_path = ROOT / "scenarios" / "ieee33.toml"
     sets = [f"members.per_load_bus={per_load_bus}", *SETS[1:]]
     if intervals is not None:
         sets += ["horizon.first_interval=48", f"horizon.intervals={intervals}"]
+    if clearing is not None:
+        sets.append(f"market.clearing={clearing}")
     name = "members_1000_day_anvil" if intervals is None else f"members_{per_load_bus}x_anvil"
+    name += "" if clearing is None else f"_{clearing}"
     target = 300.0 if intervals is None else None  # the issue's goal is for the day
     scenario = load_scenario(scenario_path, sets)
     with tempfile.TemporaryDirectory() as tmp:
@@ -112,6 +118,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-load-bus", type=int, default=PER_LOAD_BUS)
     parser.add_argument("--intervals", type=int, default=None, help="from noon (default: a day)")
+    parser.add_argument("--clearing", choices=("greedy", "optimal", "uniform"), default=None)
     args = parser.parse_args()
-    for row in run(args.per_load_bus, args.intervals):
+    for row in run(args.per_load_bus, args.intervals, args.clearing):
         print(f"{row['name']:36s} {row['value']!s:>10} {row['unit']:4s}  {row.get('note', '')}")

@@ -91,7 +91,14 @@ def optimal_args(
         [pack_bid(b) for b in bids],
         pack_trades(trades),
         optimal_parties(bids, trades),
-        dual_words(bids, buyer_dual, seller_dual, tie_buyer_dual, tie_seller_dual),
+        dual_words(
+            bids,
+            buyer_dual,
+            seller_dual,
+            tie_buyer_dual,
+            tie_seller_dual,
+            n_buses=fees.n_buses if isinstance(fees, PathFees) else int(np.shape(fees)[0]),
+        ),
     )
 
 
@@ -211,3 +218,18 @@ class FeeClearingHarness:
             bids, fees, trades, buyer_dual, seller_dual, tie_buyer_dual, tie_seller_dual
         )
         return int(self.call("verifyOptimal", *args)[0])
+
+    def verify_optimal_page(
+        self,
+        bids: Sequence[Bid],
+        fees: npt.ArrayLike | PathFees,
+        trades: Sequence[Trade],
+        duals: tuple[Mapping[int, int], ...],
+        start: int,
+        up_to: int,
+    ) -> int:
+        """The page ``[start, up_to)`` of the optimal verification's entries (the trades,
+        then the final check) of ``trades`` certified by ``duals`` (welfare duals of buyers
+        and sellers, then their tie-break duals): its result, with DONE at the final check."""
+        args = optimal_args(bids, fees, trades, *duals)
+        return int(self.call("verifyOptimalPage", *args, (start << 128) | up_to)[0])

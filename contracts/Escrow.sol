@@ -67,6 +67,9 @@ abstract contract Escrow is Registry {
     /// @notice True while `pendingInterval` is between its binding round and settlement.
     bool public hasPendingInterval;
     /// @notice The interval whose locks are active (valid while hasPendingInterval).
+    /// @dev Written by the Market's binding round and read by its desk's expiry, in the same
+    ///      storage (DELEGATECALL); Slither reads the desk alone.
+    // slither-disable-next-line uninitialized-state
     uint32 public pendingInterval;
     /// @notice True while a settlement is paged: some members are booked, the rest, GRID and
     ///         OPERATOR follow with its later pages (withdrawals wait).

@@ -98,6 +98,10 @@ library FeeClearing {
     error DualOutOfRange(uint256 index);
     /// @notice Optimal: u_i + v_j != s_ij on trade `trade` (complementary slackness).
     error SlacknessViolated(uint256 trade);
+    /// @notice Optimal: bid `index`'s dual-adjusted price (b - u of a buyer, a + v of a seller)
+    ///         lies beyond the bound the certificate claims for its bus, or at it with a
+    ///         tie-break term beyond the claimed one.
+    error BoundNotClaimed(uint256 index);
     /// @notice Optimal: bid `index` trades more than its order.
     error Overfilled(uint256 index, uint256 tradedWh, uint256 orderWh);
     /// @notice Optimal: bid `index` has a positive dual but is not fully traded.
@@ -667,23 +671,29 @@ library FeeClearing {
     ///         optima the one of least tie-break penalty sum (w_i + w_j + d_pq) * eWh, certified
     ///         by the tie-break duals; split into trades north-west-corner style.
     /// @param parties For trade k: buyer bid index << 128 | seller bid index (checked hint).
-    /// @param duals 2n words for n bids: duals[k] is the welfare dual u_i (buy bid k) or v_j
-    ///        (sell bid k), micro-tokens per kWh, < 2**64; duals[n + k] the tie-break dual of bid
-    ///        k, int256 (two's complement), |x| < 2**240.
+    /// @param duals 2n + 4 nBuses words for n bids: duals[k] is the welfare dual u_i (buy bid k)
+    ///        or v_j (sell bid k), micro-tokens per kWh, < 2**64; duals[n + k] the tie-break dual
+    ///        of bid k, int256 (two's complement), |x| < 2**240; then the claimed bounds per bus
+    ///        (the words _dualInfeasible compares): top[0..2 nBuses) (max over buyers at q of b -
+    ///        u + OFF, 0 for none; then max of -w - u' over the buyers attaining it), then
+    ///        bottom[0..2 nBuses) (min over sellers at p of a + v + OFF, 0 for none; then min of
+    ///        w + v' over the sellers attaining it). Every bid is checked inside its bus's claim,
+    ///        so claims that pass bound the true maxima and minima and dual feasibility checked
+    ///        on the claims holds for the bids (the reference claims the exact values).
     /// @return welfareWhMicro Sum of s * eWh over the trades.
     /// @dev Welfare checks (named welfare errors): primal feasibility (each bid's trades <= its
     ///      order, eWh > 0, kappa-split prices), u_i + v_j == s_ij on every trade, welfare duals
-    ///      zero on bids not fully traded, per bus pair max_{i at q}(b_i - u_i) - min_{j at p}
-    ///      (a_j + v_j) <= c_pq. Tie-break checks on the welfare-optimal face (reverting
-    ///      NonCanonicalOptimum(check, index) once every welfare check passed): u'_i + v'_j
-    ///      == -(w_i + w_j + d_pq) on every trade (check 0); tie duals zero on bids not fully
-    ///      traded and negative only where the welfare dual is positive (1); on every bus pair
-    ///      whose welfare check holds with equality, max(-w_i - u'_i) over the buyers at q that
-    ///      attain the max of b_i - u_i, minus min(w_j + v'_j) over the sellers at p attaining
-    ///      the min of a_j + v_j, <= d_pq (2); then the pairing order (3): trades sorted by
-    ///      (sellerBus, buyerBus), at each bus the traded bids used up one after the other in
-    ///      queue order, within a bus pair every trade but the last using up its seller or buyer.
-    ///      Cost O(n + trades + S*Q).
+    ///      zero on bids not fully traded, each bid within its bus's claimed bound, per bus pair
+    ///      max_{i at q}(b_i - u_i) - min_{j at p}(a_j + v_j) <= c_pq (on the claims). Tie-break
+    ///      checks on the welfare-optimal face (reverting NonCanonicalOptimum(check, index) once
+    ///      every welfare check of the call passed): u'_i + v'_j == -(w_i + w_j + d_pq) on every
+    ///      trade (check 0); tie duals zero on bids not fully traded and negative only where the
+    ///      welfare dual is positive (1); on every bus pair whose welfare check holds with
+    ///      equality, max(-w_i - u'_i) over the buyers at q that attain the max of b_i - u_i,
+    ///      minus min(w_j + v'_j) over the sellers at p attaining the min of a_j + v_j, <= d_pq
+    ///      (2); then the pairing order (3): trades sorted by (sellerBus, buyerBus), at each bus
+    ///      the traded bids used up one after the other in queue order, within a bus pair every
+    ///      trade but the last using up its seller or buyer. Cost O(n + trades + S*Q).
     function verifyOptimal(
         Config memory cfg,
         bytes memory fees,
@@ -692,20 +702,175 @@ library FeeClearing {
         uint256[] calldata parties,
         uint256[] calldata duals
     ) internal pure returns (uint256 welfareWhMicro) {
+        return verifyOptimalPage(cfg, fees, bids, trades, parties, duals, _U128) & ~DONE;
+    }
+
+    /// @notice verifyOptimal in pages. The entries are the T trades (each checked in full, with
+    ///         its two bids' words and duals), the n bids (word, duals, claimed bound, fill: the
+    ///         energy the trades give it, found by a walk over the trades' hints) and one final
+    ///         entry (dual feasibility on the claimed bounds, the pairing order and the welfare
+    ///         of every trade, s = u_i + v_j by the slackness each trade passed). `span` = from
+    ///         << 128 | upTo (upTo = 2**128 - 1: to the end). Pages that partition [0, T + n +
+    ///         1) on the same lists reject exactly what the whole check rejects; the error named
+    ///         may be the first failure of the page that finds one.
+    /// @return welfareWhMicro With DONE set when the page ends at T + n + 1: the sum of s * eWh
+    ///         over every trade (else the page's own trades' sum).
+    function verifyOptimalPage(
+        Config memory cfg,
+        bytes memory fees,
+        uint256[] calldata bids,
+        uint256[] calldata trades,
+        uint256[] calldata parties,
+        uint256[] calldata duals,
+        uint256 span
+    ) internal pure returns (uint256 welfareWhMicro) {
         _checkConfig(cfg, fees);
         if (cfg.nBuses > _MAX_OPTIMAL_BUSES) revert BadFeeConfig(cfg.nBuses, cfg.kappaNum, cfg.kappaDen);
         if (PathFees.isPathForm(fees)) fees = PathFees.dense(fees);
-        if (duals.length != 2 * bids.length) revert FeeInputLength(2 * bids.length, duals.length);
+        if (duals.length != 2 * bids.length + 4 * cfg.nBuses) {
+            revert FeeInputLength(2 * bids.length + 4 * cfg.nBuses, duals.length);
+        }
         if (trades.length != 2 * parties.length) revert FeeInputLength(2 * parties.length, trades.length);
+        uint256 nt = parties.length;
+        uint256 end = nt + bids.length + 1;
+        (uint256 from, uint256 upTo) = _pageSpan(span, end);
         Certificate memory cert = Certificate(cfg, fees, bids, duals, new uint256[](bids.length), 0);
-        (uint256[] memory top, uint256[] memory bottom) = _dualBounds(cert);
-        welfareWhMicro = _optimalTrades(cert, trades, parties);
-        _fillCheck(cert);
-        _dualFeasible(cert, top, bottom);
-        // every welfare check passed: the result is optimal but maybe not the canonical one
+        welfareWhMicro = _optimalTrades(cert, trades, parties, from, upTo < nt ? upTo : nt);
+        if (upTo > nt && from + 1 < end) _optimalBids(cert, trades, parties, from > nt ? from - nt : 0, upTo - nt);
+        if (upTo == end) {
+            cert.traded = new uint256[](bids.length);
+            welfareWhMicro = _welfare(cert, trades, parties);
+            (uint256[] memory top, uint256[] memory bottom) = _claims(cert);
+            _dualFeasible(cert, top, bottom);
+        }
+        // every welfare check of the call passed: the result may not be the canonical one
         uint256 tie = cert.tieFailure;
         if (tie != 0) revert NonCanonicalOptimum((tie - 1) >> 128, (tie - 1) & _U128);
+        if (upTo < end) return welfareWhMicro;
         _pairingCheck(cert, trades, parties);
+        welfareWhMicro |= DONE;
+    }
+
+    /// @dev [from, upTo) of `span` = from << 128 | upTo (upTo = 2**128 - 1: `end`), which must
+    ///      be a non-empty part of [0, end).
+    function _pageSpan(uint256 span, uint256 end) private pure returns (uint256 from, uint256 upTo) {
+        from = span >> 128;
+        upTo = span & _U128;
+        if (upTo == _U128) upTo = end;
+        if (from >= upTo || upTo > end) revert FeeInputLength(end, upTo);
+    }
+
+    /// @dev Check trades [from, upTo) in full; returns their welfare.
+    function _optimalTrades(
+        Certificate memory cert,
+        uint256[] calldata trades,
+        uint256[] calldata parties,
+        uint256 from,
+        uint256 upTo
+    ) private pure returns (uint256 welfareWhMicro) {
+        for (uint256 t = from; t < upTo; ++t) {
+            uint256 gain = _optimalTrade(cert, t, trades[2 * t], trades[2 * t + 1], parties[t]);
+            welfareWhMicro += gain;
+        }
+    }
+
+    /// @dev Check bids [a, min(b, n)) (b past n: the final entry is in the page too).
+    function _optimalBids(
+        Certificate memory cert,
+        uint256[] calldata trades,
+        uint256[] calldata parties,
+        uint256 a,
+        uint256 b
+    ) private pure {
+        uint256 n = cert.bids.length;
+        if (b > n) b = n;
+        _tally(cert, trades, parties, a, b);
+        for (uint256 k = a; k < b; ++k) {
+            _optimalBid(cert, k);
+        }
+    }
+
+    /// @dev The energy the trades give the bids [a, b) (their hints, each checked in range;
+    ///      the hints themselves are checked against their trades by the trades' entries).
+    function _tally(Certificate memory cert, uint256[] calldata trades, uint256[] calldata parties, uint256 a, uint256 b)
+        private
+        pure
+    {
+        uint256 n = cert.bids.length;
+        uint256[] memory traded = cert.traded;
+        for (uint256 t = 0; t < parties.length; ++t) {
+            uint256 hint = parties[t];
+            uint256 bi = hint >> 128;
+            uint256 si = hint & _U128;
+            if (bi >= n || si >= n) revert BadParty(t);
+            uint256 e = (trades[2 * t] >> 128) & _U64;
+            if (bi >= a && bi < b) traded[bi] += e;
+            if (si >= a && si < b) traded[si] += e;
+        }
+    }
+
+    /// @dev Check bid k: its word, its duals, its bus's claimed bound, its fill (cert.traded).
+    function _optimalBid(Certificate memory cert, uint256 k) private pure {
+        uint256 nb = cert.cfg.nBuses;
+        uint256 w = cert.bids[k];
+        _checkBid(w, k, nb);
+        (uint256 d, int256 d2) = _duals(cert, k);
+        uint256 bus = (w >> 72) & 0xffff;
+        uint256 price = (w >> 88) & _U64;
+        int256 weight = int256(w >> 224) + 1;
+        uint256[] memory duals = cert.duals;
+        uint256 claims = 2 * cert.bids.length;
+        if ((w >> 216) & 0xff == 0) {
+            uint256 x = price + _OFF - d;
+            uint256 top = duals[claims + bus];
+            if (x > top || (x == top && -weight - d2 > int256(duals[claims + nb + bus]))) revert BoundNotClaimed(k);
+        } else {
+            uint256 x = price + _OFF + d;
+            uint256 bottom = duals[claims + 2 * nb + bus];
+            if (bottom == 0 || x < bottom || (x == bottom && weight + d2 < int256(duals[claims + 3 * nb + bus]))) {
+                revert BoundNotClaimed(k);
+            }
+        }
+        uint256 order = (w >> 152) & _U64;
+        uint256 got = cert.traded[k];
+        if (got > order) revert Overfilled(k, got, order);
+        if (d != 0 && got != order) revert SlackOrderHasDual(k);
+        if (d2 != 0 && got != order) _noteTie(cert, _CHECK_FILL, k);
+    }
+
+    /// @dev Every trade's parties (so the pairing check's reads stay in range) and energy
+    ///      (cert.traded, which the pairing check reads); returns the welfare, s = u_i + v_j.
+    function _welfare(Certificate memory cert, uint256[] calldata trades, uint256[] calldata parties)
+        private
+        pure
+        returns (uint256 welfareWhMicro)
+    {
+        uint256 nb = cert.cfg.nBuses;
+        uint256[] memory duals = cert.duals;
+        uint256[] memory traded = cert.traded;
+        for (uint256 t = 0; t < parties.length; ++t) {
+            uint256 w0 = trades[2 * t];
+            (uint256 bi, uint256 si) = _parties(cert.bids, t, w0, parties[t]);
+            if ((w0 >> 96) & 0xffff >= nb) revert BusOutOfRange(si, (w0 >> 96) & 0xffff);
+            if ((w0 >> 112) & 0xffff >= nb) revert BusOutOfRange(bi, (w0 >> 112) & 0xffff);
+            uint256 e = (w0 >> 128) & _U64;
+            traded[bi] += e;
+            traded[si] += e;
+            welfareWhMicro += (duals[bi] + duals[si]) * e;
+        }
+    }
+
+    /// @dev The claimed bounds (the last 4 nBuses words of the duals) as _dualInfeasible's
+    ///      top and bottom arrays.
+    function _claims(Certificate memory cert) private pure returns (uint256[] memory top, uint256[] memory bottom) {
+        uint256 nb = cert.cfg.nBuses;
+        uint256 claims = 2 * cert.bids.length;
+        top = new uint256[](2 * nb);
+        bottom = new uint256[](2 * nb);
+        for (uint256 k = 0; k < 2 * nb; ++k) {
+            top[k] = cert.duals[claims + k];
+            bottom[k] = cert.duals[claims + 2 * nb + k];
+        }
     }
 
     /// @dev Remember the first tie-level failure (reported once the welfare checks passed).
@@ -720,35 +885,6 @@ library FeeClearing {
         if (soft != _NONE) _noteTie(cert, _CHECK_DUAL, soft);
     }
 
-    /// @dev Per bus: top[q] = max over buyers at q of b - u + OFF and top[nBuses + q] = max of
-    ///      -w - u' over the buyers attaining it; bottom[p] = min over sellers at p of a + v + OFF
-    ///      and bottom[nBuses + p] = min of w + v' over the sellers attaining it (int256 words;
-    ///      top[q] or bottom[p] = 0: no order at the bus). Checks bids and dual ranges; a
-    ///      negative tie dual on a bid whose welfare dual is zero is a tie-level failure.
-    function _dualBounds(Certificate memory cert)
-        private
-        pure
-        returns (uint256[] memory top, uint256[] memory bottom)
-    {
-        uint256 nb = cert.cfg.nBuses;
-        uint256[] memory bids = cert.bids;
-        top = new uint256[](2 * nb);
-        bottom = new uint256[](2 * nb);
-        for (uint256 k = 0; k < bids.length; ++k) {
-            uint256 w = bids[k];
-            _checkBid(w, k, nb);
-            (uint256 d, int256 d2) = _duals(cert, k);
-            uint256 bus = (w >> 72) & 0xffff;
-            uint256 price = (w >> 88) & _U64;
-            int256 weight = int256(w >> 224) + 1;
-            if ((w >> 216) & 0xff == 0) {
-                _raise(top, nb, bus, price + _OFF - d, -weight - d2);
-            } else {
-                _lower(bottom, nb, bus, price + _OFF + d, weight + d2);
-            }
-        }
-    }
-
     /// @dev Welfare dual and tie dual of bid k, range-checked.
     function _duals(Certificate memory cert, uint256 k) private pure returns (uint256 d, int256 d2) {
         uint256 n = cert.bids.length;
@@ -759,62 +895,52 @@ library FeeClearing {
         if (d2 < 0 && d == 0) _noteTie(cert, _CHECK_FILL, k);
     }
 
-    /// @dev top[bus] = max(top[bus], x); top[nb + bus] = max of y over the entries attaining it.
-    function _raise(uint256[] memory top, uint256 nb, uint256 bus, uint256 x, int256 y) private pure {
-        uint256 old = top[bus];
-        if (x > old) {
-            top[bus] = x;
-            top[nb + bus] = uint256(y);
-        } else if (x == old && y > int256(top[nb + bus])) {
-            top[nb + bus] = uint256(y);
-        }
-    }
-
-    /// @dev bottom[bus] = min(bottom[bus], x) (0 = unset); bottom[nb + bus] = min of y over the
-    ///      entries attaining it.
-    function _lower(uint256[] memory bottom, uint256 nb, uint256 bus, uint256 x, int256 y) private pure {
-        uint256 old = bottom[bus];
-        if (old == 0 || x < old) {
-            bottom[bus] = x;
-            bottom[nb + bus] = uint256(y);
-        } else if (x == old && y < int256(bottom[nb + bus])) {
-            bottom[nb + bus] = uint256(y);
-        }
-    }
-
-    /// @dev Check every trade (parties, energy, slackness, prices), book energy; returns welfare.
-    function _optimalTrades(Certificate memory cert, uint256[] calldata trades, uint256[] calldata parties)
-        private
-        pure
-        returns (uint256 welfareWhMicro)
-    {
-        for (uint256 t = 0; t < parties.length; ++t) {
-            welfareWhMicro += _optimalTrade(cert, t, trades[2 * t], trades[2 * t + 1], parties[t]);
-        }
-    }
-
-    /// @dev Check one trade of verifyOptimal (hint = buyer index << 128 | seller index), book its
-    ///      energy on both bids; returns s * eWh.
+    /// @dev Check one trade of verifyOptimal (hint = buyer index << 128 | seller index); returns
+    ///      s * eWh (its energy is booked on its bids by _tally and _welfare). Its two bids' words and duals are checked
+    ///      first (the fee lookup and the sums below rely on them).
     function _optimalTrade(Certificate memory cert, uint256 t, uint256 w0, uint256 w1, uint256 hint)
         private
         pure
         returns (uint256 gain)
     {
         (uint256 bi, uint256 si) = _parties(cert.bids, t, w0, hint);
+        _checkPair(cert, bi, si);
         if (w0 & _TRADE0_LOW != 0 || w1 & _TRADE1_LOW != 0) revert MalformedTrade(t);
         uint256 e = (w0 >> 128) & _U64;
         if (e == 0) revert ZeroQuantity(t);
+        uint256 s = _surplus(cert, t, w0, w1, (bi << 128) | si);
+        gain = s * e;
+    }
+
+    /// @dev Surplus s = b - a - c of trade `t` (pair = buyer bid << 128 | seller bid), checked:
+    ///      welfare slackness, tie-break slackness (remembered), the kappa-split prices.
+    function _surplus(Certificate memory cert, uint256 t, uint256 w0, uint256 w1, uint256 pair)
+        private
+        pure
+        returns (uint256 s)
+    {
+        uint256 bi = pair >> 128;
+        uint256 si = pair & _U128;
         uint256 b = (cert.bids[bi] >> 88) & _U64;
         uint256 a = (cert.bids[si] >> 88) & _U64;
         uint256 c = fee(cert.fees, cert.cfg.nBuses, (w0 >> 96) & 0xffff, (w0 >> 112) & 0xffff);
         // duals < 2**64 (checked), prices < 2**64, c < 2**32: the sum cannot overflow
         if (cert.duals[bi] + cert.duals[si] + a + c != b) revert SlacknessViolated(t);
         _tieSlackness(cert, t, bi, si);
-        uint256 s = b - a - c;
-        _checkPrices(cert.cfg, t, w1, a, c, s);
-        cert.traded[bi] += e;
-        cert.traded[si] += e;
-        gain = s * e;
+        s = b - a - c;
+        // the kappa-split prices, as _checkPrices (a call to it here is too deep for the
+        // compiler's stack)
+        uint256 sp = a + (s * cert.cfg.kappaNum) / cert.cfg.kappaDen;
+        if (w1 != (((sp + c) << 192) | (sp << 128))) revert WrongPrice(t, sp + c, sp);
+    }
+
+    /// @dev A trade's two bids: their words and their duals' ranges.
+    function _checkPair(Certificate memory cert, uint256 bi, uint256 si) private pure {
+        uint256 nb = cert.cfg.nBuses;
+        _checkBid(cert.bids[bi], bi, nb);
+        _checkBid(cert.bids[si], si, nb);
+        _duals(cert, bi);
+        _duals(cert, si);
     }
 
     /// @dev Tie-break slackness of trade `t` (buyer bid bi, seller bid si):
@@ -866,20 +992,6 @@ library FeeClearing {
         if (w1 != (((sp + c) << 192) | (sp << 128))) revert WrongPrice(t, sp + c, sp);
     }
 
-    /// @dev Primal feasibility and complementary slackness per bid.
-    function _fillCheck(Certificate memory cert) private pure {
-        uint256[] memory bids = cert.bids;
-        uint256[] memory duals = cert.duals;
-        uint256[] memory traded = cert.traded;
-        for (uint256 k = 0; k < bids.length; ++k) {
-            uint256 order = (bids[k] >> 152) & _U64;
-            uint256 got = traded[k];
-            if (got > order) revert Overfilled(k, got, order);
-            if (duals[k] != 0 && got != order) revert SlackOrderHasDual(k);
-            if (duals[bids.length + k] != 0 && got != order) _noteTie(cert, _CHECK_FILL, k);
-        }
-    }
-
     /// @dev North-west-corner pairing order (see verifyOptimal); reverts
     ///      NonCanonicalOptimum(3, trade). heads[bus] (sellers) and heads[nBuses + bus] (buyers):
     ///      queue key << 128 | Wh left of the head bid << 1 | 1 (0 = no bid used yet at the bus).
@@ -889,7 +1001,7 @@ library FeeClearing {
     {
         uint256[] memory heads = new uint256[](2 * cert.cfg.nBuses);
         uint256 bad;
-        // Bid indexes and buses were checked by _optimalTrade / _dualBounds: every memory read
+        // Bid indexes and the trades' buses were checked by _welfare: every memory read
         // below is in range.
         assembly ("memory-safe") {
             // Move the head at hp by a trade (first word `word`) of the bid at bp (tp: its traded
@@ -1053,6 +1165,20 @@ contract FeeClearingVerifier {
     ) external view returns (uint256 welfareWhMicro) {
         (FeeClearing.Config memory c, bytes memory fees) = _load(cfg, table);
         return FeeClearing.verifyGreedyPage(c, fees, bids, order, nBuys, trades, span);
+    }
+
+    /// @notice FeeClearing.verifyOptimalPage with the fee table of data contract `table`.
+    function verifyOptimalPage(
+        uint256 cfg,
+        address table,
+        uint256[] calldata bids,
+        uint256[] calldata trades,
+        uint256[] calldata parties,
+        uint256[] calldata duals,
+        uint256 span
+    ) external view returns (uint256 welfareWhMicro) {
+        (FeeClearing.Config memory c, bytes memory fees) = _load(cfg, table);
+        return FeeClearing.verifyOptimalPage(c, fees, bids, trades, parties, duals, span);
     }
 
     /// @notice FeeClearing.verifyOptimal with the fee table of data contract `table`.

@@ -97,6 +97,21 @@ contract FeeClearingHarness {
         return FeeClearing.verifyOptimal(cfg, fees, bids, trades, parties, duals);
     }
 
+    /// @notice One page of verifyOptimal (`span` = from << 128 | upTo, the entries: the
+    ///         trades, then the final check); see FeeClearing.verifyOptimalPage.
+    /// @return welfareWhMicro With FeeClearing.DONE at the final check: the whole welfare.
+    function verifyOptimalPage(
+        bytes calldata feeTable,
+        uint256[] calldata bids,
+        uint256[] calldata trades,
+        uint256[] calldata parties,
+        uint256[] calldata duals,
+        uint256 span
+    ) external view returns (uint256 welfareWhMicro) {
+        (FeeClearing.Config memory cfg, bytes memory fees) = _load(feeTable);
+        return FeeClearing.verifyOptimalPage(cfg, fees, bids, trades, parties, duals, span);
+    }
+
     /// @notice Fee from `sellerBus` to `buyerBus` read from a checked fee table.
     function feeOf(bytes calldata feeTable, uint256 sellerBus, uint256 buyerBus) external view returns (uint256) {
         (FeeClearing.Config memory cfg, bytes memory fees) = _load(feeTable);

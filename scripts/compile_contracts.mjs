@@ -22,9 +22,11 @@ const productDir = path.join(root, "src", "gridledger", "ledger", "artifacts");
 const devDir = path.join(root, "dev-artifacts");
 const outDirs = [productDir, devDir];
 // Deployed by the product (EntryChecker is a library linked into Market's bytecode, whose
-// placeholder the deployment replaces with the library's address).
+// placeholder the deployment replaces with the library's address; MarketDesk is deployed by
+// the Market's constructor, and its artifact lets readers check the desk's code).
 const PRODUCT = new Set([
   "Market",
+  "MarketDesk",
   "EntryChecker",
   "SettlementToken",
   "FeeClearingVerifier",
@@ -90,6 +92,23 @@ const id = crypto.createHash("sha256").update(JSON.stringify(input) + longVersio
 files[devDir][path.join("build-info", `${id}.json`)] = JSON.stringify({
   id, _format: "hh-sol-build-info-1", solcVersion: shortVersion, solcLongVersion: longVersion, input, output,
 }) + "\n";
+
+// The Market forwards every call it does not implement to its desk (contracts/MarketDesk.sol,
+// deployed by the Market's constructor): its ABI, what callers encode against, is its own
+// plus the desk's functions, errors and events it lacks.
+{
+  const market = JSON.parse(files[productDir]["Market.json"]);
+  const desk = JSON.parse(files[productDir]["MarketDesk.json"]);
+  const key = (e) => `${e.type}:${e.name || ""}:${JSON.stringify((e.inputs || []).map((i) => i.type))}`;
+  const seen = new Set(market.abi.map(key));
+  for (const e of desk.abi) {
+    if (e.type === "constructor" || seen.has(key(e))) continue;
+    market.abi.push(e);
+    seen.add(key(e));
+  }
+  market.forwardsTo = "MarketDesk";
+  files[productDir]["Market.json"] = stable(market);
+}
 
 // Relative paths of the .json files now in dir.
 const existing = (dir) => {

@@ -6,6 +6,7 @@ is ``test_explorer_node.py::test_serve_chain_url_without_a_run_folder``."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 import pytest
@@ -177,21 +178,33 @@ def test_code_check_ignores_only_the_immutables() -> None:
 
 
 class _StubNode:
-    """The three calls discovery makes, on a chain of two Markets (one not ours)."""
+    """The calls discovery makes, on a chain of three Markets: two ours, one whose code is
+    not, and one running our code whose desk has another operator than the Market."""
 
     def __init__(self, head: int) -> None:
         self.head = head
         ours = shipped_code()  # linked to a library at address zero, the shipped EntryChecker
         library = bytes.fromhex(artifact("EntryChecker").deployed_hex)
+        desk = bytes.fromhex(
+            re.sub(r"__\$[0-9a-f]{34}\$__", "0" * 40, artifact("MarketDesk").deployed_hex)
+        )
+        self.desks = {
+            b"\x01" * 20: b"\x11" * 20,
+            b"\x03" * 20: b"\x13" * 20,
+            b"\x04" * 20: b"\x14" * 20,
+        }
         self.codes = {
             b"\x01" * 20: ours,
             b"\x02" * 20: b"\x60\x00",
             b"\x03" * 20: ours,
+            b"\x04" * 20: ours,
             bytes(20): library,
+            **{d: desk for d in self.desks.values()},
         }
         topic = market_topics()[0]
         self.entries = [
             LogEntry(b"\x01" * 20, (topic,), b"", 3),
+            LogEntry(b"\x04" * 20, (topic,), b"", 4),
             LogEntry(b"\x02" * 20, (topic,), b"", 5),
             LogEntry(b"\x03" * 20, (topic,), b"", 8),
             LogEntry(b"\x03" * 20, (topic,), b"", 9),
@@ -207,12 +220,21 @@ class _StubNode:
     def code(self, address: bytes) -> bytes:
         return self.codes[address]
 
+    def call(self, sender: bytes, to: bytes, data: bytes) -> bytes:
+        abi = artifact("Market")
+        if data == abi.encode_call("desk"):
+            return bytes(12) + self.desks[to]
+        if to == b"\x14" * 20 and data == abi.encode_call("operator"):
+            return bytes(12) + b"\x09" * 20  # not the Market's operator
+        return bytes(31) + b"\x01"
+
 
 def test_discovery_follows_the_newest_shipped_market_or_the_one_named() -> None:
     node = _StubNode(head=6)
     found = find_markets(node)  # type: ignore[arg-type]
     assert [(m.address[0], m.first_block, m.code_matches) for m in found] == [
         (1, 3, True),
+        (4, 4, False),  # the shipped Market's code, but its desk has another operator
         (2, 5, False),  # emits Market events, but its code is not the shipped Market's
     ]
     watcher = NodeWatcher(url="stub")

@@ -78,7 +78,7 @@ def test_access_control(market: Market) -> None:
         ("recordRound", 500, 0, False, [], [], 0),
         ("clear", 500, [], [], 0),
         ("clearGreedy", 500, [], [], 0, [], 0),
-        ("clearOptimal", 500, [], [], [], []),
+        ("clearOptimal", 500, [], [], [], [], 1),
         ("configureClearing", 2, 1, 2, b"\0" * 16),
         ("configureNetwork", 0, b"", [ZERO_SIG, ZERO_SIG]),
         ("recordSecurity", 500, 0, [], ev),
@@ -186,7 +186,7 @@ def test_bidding_reverts(market: Market) -> None:
     assert market.market_call("clear", t, words, [0, 0], 1) == "BadOrder"  # not a permutation
     assert market.market_call("clear", t, words[:1], [0], 1) == "HashMismatch"
     assert market.market_call("clearGreedy", t, words, [0, 1], 1, [], 0) == "WrongClearingRule"
-    assert market.market_call("clearOptimal", t, words, [], [], []) == "WrongClearingRule"
+    assert market.market_call("clearOptimal", t, words, [], [], [], 1) == "WrongClearingRule"
     assert market.market_call("clear", t, words, [0, 1], 1) is None
     w3, s3 = market.signed_bids(t, 1, good)
     assert market.market_call("recordRound", t, 1, True, w3, s3, len(w3)) == "WrongPhase"

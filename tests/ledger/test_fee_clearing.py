@@ -11,7 +11,12 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from benchmarks.fee_harness import FeeClearingHarness, FeeClearingRejected, greedy_args
+from benchmarks.fee_harness import (
+    FeeClearingHarness,
+    FeeClearingRejected,
+    greedy_args,
+    optimal_args,
+)
 from benchmarks.markets import random_fee_market
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -244,6 +249,69 @@ def test_optimal_reference_certified(harness: FeeClearingHarness, market: tuple)
         assert err.error != "NonCanonicalOptimum"  # a welfare-level failure
 
 
+def _rejects(call: object) -> bool:
+    try:
+        call()  # type: ignore[operator]
+    except FeeClearingRejected:
+        return True
+    return False
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(market=tied_fee_markets(), data=st.data())
+def test_optimal_pages_verify_what_one_call_verifies(
+    harness: FeeClearingHarness, market: tuple, data: st.DataObject
+) -> None:
+    """Paged verification (Market.clearOptimal in pages) over the entries: the trades, the
+    bids, then one final check. Every page of the reference passes, only the final one is DONE and its
+    welfare is the whole's; a tampered certificate or trade list that the whole verification
+    rejects is rejected by some page of any partition, and one it accepts by none; a page
+    past the end or an empty one is refused."""
+    bids, fees = market
+    sol = solve_optimal(bids, fees, KAPPA)
+    trades, duals = list(sol.trades), _tie(sol)
+    end = len(trades) + len(bids) + 1
+    harness.set_fee_table(fees)
+
+    def pages_of(tr: list[Trade], du: Duals, cuts: list[int]) -> list[int]:
+        bounds = sorted({0, end, *cuts})
+        return [
+            harness.verify_optimal_page(bids, fees, tr, du, a, b)
+            for a, b in itertools.pairwise(bounds)
+        ]
+
+    cuts = data.draw(st.lists(st.integers(1, end), max_size=4))
+    results = pages_of(trades, duals, cuts)
+    assert all(r < DONE for r in results[:-1]) and results[-1] >= DONE
+    assert results[-1] - DONE == harness.verify_optimal(bids, fees, trades, *duals)
+    # tampered: one welfare dual up, or one trade's energy up
+    u = dict(duals[0])
+    if u:
+        member = data.draw(st.sampled_from(sorted(u)))
+        u[member] += 1
+        tampered: list[tuple[list[Trade], Duals]] = [(trades, (u, *duals[1:]))]
+    else:
+        tampered = []
+    if trades:
+        k = data.draw(st.integers(0, len(trades) - 1))
+        t = trades[k]
+        tampered.append(
+            ([*trades[:k], dataclasses.replace(t, e_wh=t.e_wh + 1), *trades[k + 1 :]], duals)
+        )
+    for tr, du in tampered:
+        whole = _rejects(lambda tr=tr, du=du: harness.verify_optimal(bids, fees, tr, *du))
+        paged = _rejects(lambda tr=tr, du=du: pages_of(tr, du, cuts))
+        assert paged == whole
+    late = _rejected(harness.verify_optimal_page, bids, fees, trades, duals, end, end + 1)
+    assert (late.error, late.args_) == ("FeeInputLength", (end, end + 1))
+    empty = _rejected(harness.verify_optimal_page, bids, fees, trades, duals, 1, 1)
+    assert (empty.error, empty.args_) == ("FeeInputLength", (end, 1))
+
+
 @pytest.mark.slow  # fast lane budget: 30 tampered optimal verdicts on chain (about 8 s)
 @settings(
     max_examples=30,
@@ -369,6 +437,38 @@ def test_nearby_wins_ties_and_when_fee_gap_exceeds_price_gap(
         assert surplus_wh_micro(wrong, bids) == sol.welfare_wh_micro
     else:
         assert name == "SlacknessViolated"
+
+
+def test_every_bid_must_lie_within_its_bus_bound(harness: FeeClearingHarness) -> None:
+    """The certificate's bounds per bus (the last 4 B words of the duals) must hold every bid:
+    a buyer above its bus's claimed max of b - u, a seller below its bus's claimed min of
+    a + v, or a bus with sellers claimed empty is BoundNotClaimed; the exact bounds pass."""
+    fees = np.array([[0, 0], [0, 8]], dtype=np.int64)
+    bids = [
+        Bid(1, Side.BUY, 10, 100, 0),
+        Bid(2, Side.BUY, 10, 99, 1),
+        Bid(3, Side.SELL, 10, 90, 0),
+        Bid(4, Side.SELL, 10, 91, 1),
+    ]
+    harness.set_fee_table(fees)
+    sol = solve_optimal(bids, fees, KAPPA)
+    table, words, trades, parties, duals = optimal_args(bids, fees, sol.trades, *_tie(sol))
+    claims, nb = 2 * len(bids), len(fees)
+
+    def verify(change: int, delta: int) -> str | None:
+        changed = list(duals)
+        changed[claims + change] = (changed[claims + change] + delta) % 2**256
+        try:
+            harness.call("verifyOptimal", table, words, trades, parties, changed)
+        except FeeClearingRejected as error:
+            return error.error
+        return None
+
+    assert verify(0, 0) is None
+    assert verify(0, -1) == "BoundNotClaimed"  # bus 0's buyers: max below bid A's b - u
+    assert verify(nb, -1) == "BoundNotClaimed"  # its tie-break term below A's
+    assert verify(2 * nb + 1, 1) == "BoundNotClaimed"  # bus 1's sellers: min above Y's a + v
+    assert verify(2 * nb + 1, -duals[claims + 2 * nb + 1]) == "BoundNotClaimed"  # none claimed
 
 
 def test_greedy_not_optimal_case(harness: FeeClearingHarness) -> None:

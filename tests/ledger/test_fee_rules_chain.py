@@ -127,6 +127,17 @@ def test_configuration_on_chain(rule: str, request: pytest.FixtureRequest) -> No
     assert name == "ClearingAlreadyConfigured"
 
 
+def test_desk_events_are_the_markets(greedy_market: Market) -> None:
+    """The configuration events the desk (contracts/MarketDesk.sol) emits through the
+    Market's fallback are logged at the Market's address; the desk's own address has none."""
+    ledger = greedy_market.ledger
+    topics = {log.topics[0] for log in ledger.backend.logs(ledger.market)}
+    assert keccak(b"NetworkConfigured(uint256,bytes32,address,bytes)") in topics
+    assert keccak(b"ClearingConfigured(uint8,uint16,uint64,uint64,bytes32,address,bytes)") in topics
+    (desk,) = ledger.view("desk")
+    assert not ledger.backend.logs(bytes.fromhex(desk[2:]))
+
+
 def test_setup_rejects_bad_configurations() -> None:
     ledger = Ledger.connect("embedded")
     members = [LedgerMember(0, 7, 0)]
@@ -164,7 +175,7 @@ def test_wrong_rule_calls_revert(
     assert greedy_market.market_call("clear", interval, words, list(range(n)), 0) == (
         "WrongClearingRule"
     )
-    assert greedy_market.market_call("clearOptimal", interval, words, [], [], [0] * n) == (
+    assert greedy_market.market_call("clearOptimal", interval, words, [], [], [0] * n, 1) == (
         "WrongClearingRule"
     )
     interval, _, words = _round(optimal_market)
@@ -268,13 +279,18 @@ def test_optimal_tampered_submissions_revert(optimal_market: Market) -> None:
     sol = solve_optimal(bids, FEES, KAPPA)
     assert sol.trades
     duals = dual_words(
-        bids, sol.buyer_dual, sol.seller_dual, sol.tie_buyer_dual, sol.tie_seller_dual
+        bids,
+        sol.buyer_dual,
+        sol.seller_dual,
+        sol.tie_buyer_dual,
+        sol.tie_seller_dual,
+        n_buses=len(FEES),
     )
     parties = optimal_parties(bids, sol.trades)
 
     def submit(tr: list, p: list[int], d: list[int]) -> str | None:
         return optimal_market.market_call(
-            "clearOptimal", interval, words, enc.pack_trades(tr), p, d
+            "clearOptimal", interval, words, enc.pack_trades(tr), p, d, len(p) + len(words) + 1
         )
 
     trades = list(sol.trades)
@@ -289,8 +305,130 @@ def test_optimal_tampered_submissions_revert(optimal_market: Market) -> None:
     nudged = [*duals[:tie], (duals[tie] + 1) % 2**256, *duals[tie + 1 :]]
     assert submit(trades, parties, nudged) == "NonCanonicalOptimum"
     assert submit(trades, [parties[0] ^ 1, *parties[1:]], duals) == "BadParty"
-    assert submit([], [], [0] * (2 * len(bids))) == "DualInfeasible"
+    assert submit([], [], dual_words(bids, {}, {}, n_buses=len(FEES))) == "DualInfeasible"
     assert ledger.clear(interval).trades == sol.trades
+
+
+def test_optimal_clearing_in_pages(optimal_market: Market) -> None:
+    """clearOptimal in pages over its entries (the trades, the bids, then one final check):
+    each page checks [done, upTo) of the lists the first page fixed (the trades' hash and the
+    certificate's); a page that does not go on from where the last ended, a changed list or
+    certificate, or a page past the end is refused by name; the page of the final check
+    records the clearing and its welfare like one call."""
+    ledger = optimal_market.ledger
+    interval, bids, words = _round(optimal_market)
+    sol = solve_optimal(bids, FEES, KAPPA)
+    trades = list(sol.trades)
+    duals = dual_words(
+        bids,
+        sol.buyer_dual,
+        sol.seller_dual,
+        sol.tie_buyer_dual,
+        sol.tie_seller_dual,
+        n_buses=len(FEES),
+    )
+    parties = optimal_parties(bids, trades)
+    n, end = len(trades), len(trades) + len(bids) + 1
+    assert n >= 3
+    packed = enc.pack_trades(trades)
+
+    def page(tw: list[int], up_to: int, p: list[int] = parties, d: list[int] = duals) -> str | None:
+        return optimal_market.market_call("clearOptimal", interval, words, tw, p, d, up_to)
+
+    assert page(packed, end + 1) == "BadPage"  # past the end
+    assert page(packed, 0) == "BadPage"  # an empty page
+    bad = [dataclasses.replace(trades[1], e_wh=trades[1].e_wh + 1)]
+    tampered = enc.pack_trades([trades[0], *bad, *trades[2:]])
+    assert page(packed, 1) is None
+    state = ledger.view("intervalState", interval)[0]
+    assert state[0] == 2 and state[5] == 1  # still clearing, one entry checked
+    assert page(packed, 1) == "BadPage"  # does not go past what is done
+    assert page(tampered, end) == "HashMismatch"  # not the trades the first page fixed
+    bumped = [*duals[:-1], (duals[-1] + 1) % 2**256]
+    assert page(packed, end, d=bumped) == "HashMismatch"  # not the certificate it fixed
+    # the rest of the trades but one; the last trade and two bids; the other bids; the final
+    for up_to in (n - 1, n + 2, end - 1, end):
+        assert page(packed, up_to) is None
+    optimal_market.seal()
+    paged = [e for e in ledger.events() if e.name == "ClearingPaged"]
+    assert [(e.args["fromTrade"], e.args["upTo"]) for e in paged[-4:]] == [
+        (0, 1),
+        (1, n - 1),
+        (n - 1, n + 2),
+        (n + 2, end - 1),
+    ]
+    (cleared,) = [
+        e for e in ledger.events() if e.name == "IntervalCleared" and e.args["interval"] == interval
+    ]
+    assert list(cleared.args["trades"]) == packed
+    (welfare,) = [
+        e for e in ledger.events() if e.name == "ClearingWelfare" and e.args["interval"] == interval
+    ]
+    assert welfare.args["welfareWhMicro"] == sum(
+        (b.price_per_kwh_micro - s.price_per_kwh_micro - int(FEES[s.bus, b.bus])) * t.e_wh
+        for t in trades
+        for b in bids
+        if b.member == t.buyer
+        for s in bids
+        if s.member == t.seller
+    )
+    assert ledger.view("intervalState", interval)[0][11] == bytes(32)  # certificate hash gone
+    assert page(packed, end) == "WrongPhase"
+
+
+def test_optimal_page_refuses_its_own_bad_trade(optimal_market: Market) -> None:
+    """A page checks its trades in full, with their bids' words and duals: a tampered price
+    or a dual out of range is refused by the page that holds it, and nothing is recorded; a
+    trade's energy is checked against its bids' orders in the bids' entries."""
+    interval, bids, words = _round(optimal_market)
+    sol = solve_optimal(bids, FEES, KAPPA)
+    trades = list(sol.trades)
+    duals = dual_words(
+        bids,
+        sol.buyer_dual,
+        sol.seller_dual,
+        sol.tie_buyer_dual,
+        sol.tie_seller_dual,
+        n_buses=len(FEES),
+    )
+    parties = optimal_parties(bids, trades)
+
+    def page(tw: list, up_to: int, d: list[int] = duals) -> str | None:
+        packed = enc.pack_trades(tw)
+        return optimal_market.market_call(
+            "clearOptimal", interval, words, packed, parties, d, up_to
+        )
+
+    t = trades[1]
+    assert page([trades[0], dataclasses.replace(t, e_wh=t.e_wh + 1), *trades[2:]], 2) is None
+    # energy is checked in the bids' entries (Overfilled there); a price is the trade's own
+    moved = dataclasses.replace(t, buyer_price_per_kwh_micro=t.buyer_price_per_kwh_micro + 1)
+    optimal_market.release()
+    interval, bids, words = _round(optimal_market)
+    assert page([trades[0], moved, *trades[2:]], 2) == "WrongPrice"
+    buyer = next(k for k, b in enumerate(bids) if b.member == t.buyer)
+    wild = [*duals[:buyer], 2**64, *duals[buyer + 1 :]]
+    assert page(trades, 2, d=wild) == "DualOutOfRange"
+    assert optimal_market.ledger.view("intervalState", interval)[0][5] == 0  # nothing checked
+    assert page(trades, len(trades) + len(bids) + 1) is None
+
+
+@pytest.mark.parametrize("page", [1, 2, 5])
+def test_optimal_ledger_pages_equal_reference(optimal_market: Market, page: int) -> None:
+    """The Ledger pages an optimal clearing when told to (``record_page_entries``) and the
+    chain's result equals market/optimal.py, as in one call."""
+    interval, bids, _ = _round(optimal_market)
+    ledger = optimal_market.ledger
+    ledger.record_page_entries = page
+    try:
+        assert ledger.clear(interval) == clear_optimal(bids, FEES, KAPPA)
+    finally:
+        ledger.record_page_entries = None
+    pages = [
+        e for e in ledger.events() if e.name == "ClearingPaged" and e.args["interval"] == interval
+    ]
+    entries = len(clear_optimal(bids, FEES, KAPPA).trades) + len(bids) + 1
+    assert len(pages) == -(-entries // page) - 1
 
 
 def test_greedy_malformed_submissions_revert(greedy_market: Market) -> None:

@@ -41,7 +41,7 @@ def test_capacity_names_the_cap_and_the_members_that_fit() -> None:
     # any other step, so each rule is bound by its own largest step
     binding = {
         "greedy": "clear/greedy/page",
-        "optimal": "clear/optimal",
+        "optimal": "clear/optimal/page",
         "uniform": "recordRound/page",
     }
     check_capacity(1_026, "greedy", 30_000_000, tx_gas=TX_GAS_CAP)  # the run fits

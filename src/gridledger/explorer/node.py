@@ -4,8 +4,9 @@
 Markets there from their events alone: :func:`find_markets` scans ``eth_getLogs`` from
 block 0 for the Market contract's event topics (any address) and compares each emitter's
 code with the shipped artifact (``gridledger/ledger/artifacts/Market.json``; the
-immutables are zero there and differ on chain, every other byte must match). The newest
-Market is followed unless ``--market 0xADDRESS`` names one.
+immutables are zero there and differ on chain, every other byte must match), and the code
+and parameters of the desk it forwards to (:func:`desk_matches`). The newest Market is
+followed unless ``--market 0xADDRESS`` names one.
 
 :class:`NodeReader` is a read-only :class:`~gridledger.ledger.backends.Backend`: unlike
 :class:`~gridledger.ledger.RpcBackend` it never switches the node's automine off, never
@@ -35,7 +36,7 @@ from eth_utils import keccak
 from gridledger.errors import ChainError, NodeUnreachable, UsageError
 from gridledger.explorer.chain import ChainSnapshot, Follower
 from gridledger.ledger.backends import Backend, LogEntry, TxResult, parse_log_entry
-from gridledger.ledger.contracts import DecodedEvent
+from gridledger.ledger.contracts import DecodedEvent, artifact
 from gridledger.ledger.reader import ChainReader
 from gridledger.ledger.reference import merge_settlement_pages
 from gridledger.market.settlement import Tariffs
@@ -48,6 +49,7 @@ __all__ = [
     "NodeView",
     "NodeWatcher",
     "code_matches",
+    "desk_matches",
     "find_markets",
     "market_params",
     "market_topics",
@@ -234,6 +236,58 @@ def code_matches(code: bytes, code_at: Callable[[bytes], bytes] | None = None) -
     return all(_same(library, code_at(code[k : k + 20])) for k in _library_offsets())
 
 
+#: The Market's deployment parameters (its immutables), which its desk must share.
+_PARAMETERS = (
+    "operator",
+    "dso",
+    "grid",
+    "token",
+    "feeVerifier",
+    "uniformClearing",
+    "calculator",
+    "curtailmentVerifier",
+    "rounds",
+    "clearingRule",
+    "toleranceBp",
+    "retailPerKwhMicro",
+    "feedInPerKwhMicro",
+    "roundBlocks",
+    "readingBlocks",
+    "settleBlocks",
+)
+
+
+def desk_matches(
+    market: bytes,
+    code_at: Callable[[bytes], bytes],
+    call_at: Callable[[bytes, bytes], bytes],
+) -> bool:
+    """True when the desk the Market at ``market`` forwards to (``desk()``, reached by
+    DELEGATECALL, so it acts on the Market's storage) runs the shipped MarketDesk code,
+    linked to the shipped EntryChecker, with the Market's own parameters (each getter
+    answers the same at both addresses): a Market whose code is the shipped one could
+    otherwise have been deployed with a desk of someone else's choosing."""
+    abi = artifact("Market")
+    try:
+        (desk_hex,) = abi.decode_output("desk", call_at(market, abi.encode_call("desk")))
+        desk = _unhex(desk_hex)
+        shipped = _artifact_json("MarketDesk")["deployedBytecode"]
+        code = code_at(desk)
+        if not _same(_unhex(_PLACEHOLDER.sub("0" * 40, shipped)), code):
+            return False
+        library = _unhex(_artifact_json("EntryChecker")["deployedBytecode"])
+        offsets = [m.start() // 2 for m in _PLACEHOLDER.finditer(shipped[2:])]
+        if not all(_same(library, code_at(code[k : k + 20])) for k in offsets):
+            return False
+        for name in _PARAMETERS:
+            data = abi.encode_call(name)
+            if call_at(market, data) != call_at(desk, data):
+                return False
+    except ChainError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class MarketOnChain:
     """A contract that emitted Market events: where, since when, how many, and whether its
@@ -264,8 +318,14 @@ def find_markets(
     for entry in reader.find_logs(query):
         first_count = seen.setdefault(entry.address, [entry.block_number, 0])
         first_count[1] += 1
+
+    def ours(address: bytes) -> bool:
+        if not code_matches(reader.code(address), reader.code):
+            return False
+        return desk_matches(address, reader.code, lambda to, data: reader.call(bytes(20), to, data))
+
     return [
-        MarketOnChain(address, first, count, code_matches(reader.code(address), reader.code))
+        MarketOnChain(address, first, count, ours(address))
         for address, (first, count) in sorted(seen.items(), key=lambda kv: kv[1][0])
     ]
 

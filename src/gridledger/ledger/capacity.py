@@ -1,14 +1,16 @@
 """Will a market fit its chain? A check made before anything is deployed.
 
-Registration and deposits are paged at setup; the bidding rounds, the greedy clearing,
+Registration and deposits are paged at setup; the bidding rounds, the fee rules' clearings,
 the readings and the settlement are paged over transactions when they do not fit a block
-(``upTo`` of ``Market.recordRound`` / ``clearGreedy`` / ``recordReadings`` / ``settle``),
-and every page resubmits the whole list (a settlement page walks every trade for its
-readings' positions, a clearing page replays the trades verified before it; the
-settlement's entries are a check, then a booking, per reading, the clearing's its trades,
-then the seller buses left, each checked for surplus left), so a page of one entry must
-fit one transaction. The uniform and optimal
-clearings and the security verdict are one transaction each. One
+(``upTo`` of ``Market.recordRound`` / ``clearGreedy`` / ``clearOptimal`` /
+``recordReadings`` / ``settle``), and every page resubmits the whole list (a settlement
+page walks every trade for its readings' positions, a greedy clearing page replays the
+trades verified before it; the settlement's entries are a check, then a booking, per
+reading, the greedy clearing's its trades, then the seller buses left, each checked for
+surplus left, the optimal clearing's its trades, then one final check over every bid), so a
+page of one entry must fit one transaction. The uniform clearing and the security verdict
+are one transaction each (both cost less per member than a page of one bid of the round
+before them, so that page binds first; :data:`STEP_GAS`). One
 transaction may carry the smaller of a block's gas limit and the per-transaction cap
 (``chain.tx_gas_cap``, EIP-7825's 16,777,216 by default). The gas of
 each step grows linearly with the members; the coefficients below were measured by
@@ -89,7 +91,17 @@ STEP_GAS: dict[str, StepGas] = {
     "clear/greedy/page": StepGas(
         "verify a page of one entry of the greedy clearing", 120_000, 4_000
     ),
-    "clear/optimal": StepGas("clear (optimal)", 120_000, 6_600),
+    # the whole check (trades, bids, final) in one transaction: 1.06M, 2.83M, 8.06M and
+    # 25.66M gas at 100, 300, 1,000 and 3,000 members
+    "clear/optimal": StepGas("clear (optimal)", 220_000, 8_600),
+    # the costliest page of one entry: the final check (dual feasibility on the claimed bus
+    # bounds, every trade's parties and welfare, the pairing order); a page of one trade or
+    # of one bid (every trade's hint walked for its fill) costs less; measured 0.58M,
+    # 1.29M, 3.31M and 10.60M gas at 100, 300, 1,000 and 3,000 members,
+    # benchmarks/bench_gas_scale.py)
+    "clear/optimal/page": StepGas(
+        "verify a page of one entry of the optimal clearing", 240_000, 3_600
+    ),
     # a congested verdict: an lp verdict over 450 trades with 30 violated rows costs 1.96M
     # gas (benchmarks/bench_network_tree.py), 1,900 per member of a 1,000-member market
     "recordSecurity": StepGas("record the security verdict", 60_000, 2_000),
@@ -109,6 +121,7 @@ _INTERVAL_STEPS = ("recordRound", "clear/{rule}", "recordSecurity", "recordReadi
 _PAGED = {
     "recordRound": "recordRound/page",
     "clear/greedy": "clear/greedy/page",
+    "clear/optimal": "clear/optimal/page",
     "recordReadings": "recordReadings/page",
     "settle": "settle/page",
 }
@@ -151,6 +164,7 @@ def data_bytes(
         "clear/greedy": fee,
         "clear/greedy/page": fee,
         "clear/optimal": fee,
+        "clear/optimal/page": fee,
         "recordSecurity": net,
     }
 
@@ -269,9 +283,9 @@ def check_capacity(
             message = (
                 f"{members:,} members: one transaction to {STEP_GAS[step].name} would need "
                 f"about {need:,} gas{reading}, {limit}; at most {fits:,} members fit (the "
-                "uniform and optimal clearings and the security verdict are one transaction "
-                "each; the other steps are paged, but a page of one entry resubmits the whole "
-                "list), or use a chain with larger transactions"
+                "uniform clearing and the security verdict are one transaction each; the other "
+                "steps are paged, but a page of one entry resubmits the whole list), or use a "
+                "chain with larger transactions"
             )
             raise ChainCapacityExceeded(message)
     timing = timing or ChainTiming()

@@ -424,8 +424,8 @@ class Ledger(ChainReader):
             return self._cleared(cache, event)
         call = clearing_call(d.clearing.rule, words, d.clearing.fees, d.clearing.kappa)
         label, args = f"clear {interval}", (interval, *call.args)
-        if call.function == "clearGreedy" and call.entries is not None:  # paged if need be
-            span = (self.resume.clearing_paged(interval, call.args[-1]), call.entries)
+        if call.entries is not None:  # a fee rule: paged if need be
+            span = (self.resume.clearing_paged(interval, call.trade_words), call.entries)
             self._paged(label, call.function, args, span, self.record_page_entries)
         else:
             self._submit(label, *args, function=call.function)

@@ -37,6 +37,7 @@ from gridledger.market.orders import Bid, Side, Trade
 from gridledger.market.path_fees import PathFees
 
 __all__ = [
+    "bus_bounds",
     "dual_words",
     "greedy_entries",
     "greedy_order",
@@ -127,12 +128,15 @@ def dual_words(
     seller_dual: Mapping[int, int],
     tie_buyer_dual: Mapping[int, int] | None = None,
     tie_seller_dual: Mapping[int, int] | None = None,
+    *,
+    n_buses: int,
 ) -> list[int]:
-    """The ``duals`` argument of ``verifyOptimal``: ``2 n`` words for ``n`` bids.
+    """The ``duals`` argument of ``verifyOptimal``: ``2 n + 4 n_buses`` words for ``n`` bids.
 
     Word ``k`` is bid ``k``'s welfare dual (u for a buy bid, v for a sell bid; micro-tokens
     per kWh, 0..2**64-1); word ``n + k`` its tie-break dual (signed, two's complement,
-    ``|x| < 2**240``). Missing entries are 0.
+    ``|x| < 2**240``); then the bounds per bus the chain checks every bid against
+    (:func:`bus_bounds`). Missing entries are 0.
     """
     out = []
     for b in bids:
@@ -141,11 +145,48 @@ def dual_words(
             message = f"dual of member {b.member} is {value}, not an integer in 0..2**64-1"
             raise ChainError(message)
         out.append(int(value))
+    ties = []
     for b in bids:
         table = tie_buyer_dual if b.side == Side.BUY else tie_seller_dual
         value = 0 if table is None else table.get(b.member, 0)
         if value != int(value) or not -TIE_DUAL_BOUND < value < TIE_DUAL_BOUND:
             message = f"tie-break dual of member {b.member} is {value}, not an integer below 2**240"
             raise ChainError(message)
-        out.append(int(value) % (1 << 256))
-    return out
+        ties.append(int(value))
+    return out + [t % (1 << 256) for t in ties] + bus_bounds(bids, out, ties, n_buses)
+
+
+#: FeeClearing's offset that keeps b - u and a + v positive (|s| < 2**65).
+_OFF = 1 << 66
+
+
+def bus_bounds(
+    bids: Sequence[Bid], duals: Sequence[int], ties: Sequence[int], n_buses: int
+) -> list[int]:
+    """The bounds per bus an optimal certificate claims (``FeeClearing.verifyOptimal``):
+    ``top`` (per bus, the max over its buyers of ``b - u + OFF``, 0 for none; then the max
+    of ``-(member + 1) - u'`` over the buyers attaining it) and ``bottom`` (the min over its
+    sellers of ``a + v + OFF``, 0 for none; then the min of ``member + 1 + v'`` over the
+    sellers attaining it), ``4 n_buses`` words, signed ones in two's complement. The chain
+    checks every bid inside its bus's bound and dual feasibility on the bounds; these are
+    the exact ones. A bid at a bus past ``n_buses`` is left out (the chain refuses it)."""
+    top, top_tie = [0] * n_buses, [0] * n_buses
+    bottom, bottom_tie = [0] * n_buses, [0] * n_buses
+    for b, d, tie in zip(bids, duals, ties, strict=True):
+        if not 0 <= b.bus < n_buses:
+            continue
+        weight = b.member + 1
+        if b.side == Side.BUY:
+            x, y = b.price_per_kwh_micro + _OFF - d, -weight - tie
+            if x > top[b.bus]:
+                top[b.bus], top_tie[b.bus] = x, y
+            elif x == top[b.bus] and y > top_tie[b.bus]:
+                top_tie[b.bus] = y
+        else:
+            x, y = b.price_per_kwh_micro + _OFF + d, weight + tie
+            if bottom[b.bus] == 0 or x < bottom[b.bus]:
+                bottom[b.bus], bottom_tie[b.bus] = x, y
+            elif x == bottom[b.bus] and y < bottom_tie[b.bus]:
+                bottom_tie[b.bus] = y
+    words = [*top, *top_tie, *bottom, *bottom_tie]
+    return [w % (1 << 256) for w in words]

@@ -43,13 +43,21 @@ __all__ = [
 class ClearingCall:
     """A Market clearing call: function, arguments after the interval, and the number of
     trades submitted (None: uniform, the chain matches the book itself); ``entries``: what a
-    paged greedy verification runs over (:func:`~gridledger.ledger.fee_clearing.greedy_entries`),
-    else the trades."""
+    paged verification runs over (greedy:
+    :func:`~gridledger.ledger.fee_clearing.greedy_entries`; optimal: the trades, the bids and
+    one final check), None for the uniform rule (one transaction)."""
 
     function: str
     args: tuple[Any, ...]
     n_trades: int | None
     entries: int | None = None
+
+    @property
+    def trade_words(self) -> list[int]:
+        """The trade words submitted (a fee rule's; none for the uniform rule)."""
+        if self.function == "clearGreedy":
+            return list(self.args[-1])
+        return list(self.args[1]) if self.function == "clearOptimal" else []
 
 
 def clearing_call(
@@ -77,10 +85,16 @@ def clearing_call(
         trades = enc.pack_trades(sol.trades)
         parties = optimal_parties(bids, sol.trades)
         duals = dual_words(
-            bids, sol.buyer_dual, sol.seller_dual, sol.tie_buyer_dual, sol.tie_seller_dual
+            bids,
+            sol.buyer_dual,
+            sol.seller_dual,
+            sol.tie_buyer_dual,
+            sol.tie_seller_dual,
+            n_buses=0 if fees is None else int(np.shape(fees)[0]),
         )
         args = (list(words), trades, parties, duals)
-        return ClearingCall("clearOptimal", args, len(trades) // 2)
+        entries = len(parties) + len(words) + 1  # the trades, the bids, the final check
+        return ClearingCall("clearOptimal", args, len(trades) // 2, entries)
     index = {b.member: k for k, b in enumerate(bids)}
     buys, sells = sorted_books(bids)
     order = [index[b.member] for b in buys] + [index[b.member] for b in sells]

@@ -203,8 +203,9 @@ class ResumeGuard:
         return event
 
     def clearing_paged(self, interval: int, trades: Sequence[int]) -> int:
-        """Trades of a greedy clearing of ``interval`` that pages verified before the kill
-        (0: none); the trade list must be the one they were verified from."""
+        """Entries of a fee rule's clearing of ``interval`` that pages verified before the
+        kill (0: none); the trade list must be the one they were verified from (an optimal
+        clearing's certificate is checked by the chain: the reference's is deterministic)."""
         state = self.state(interval)
         if state is None:
             return 0
