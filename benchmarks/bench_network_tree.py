@@ -122,6 +122,8 @@ def _congested_row(chain: DataChain) -> dict[str, Any]:
     data, _, _ = chain.commit(pack_network(net))
     cfg, *args = verifier_args("lp", trades, j.curtailments, j.margins, j.certificate)
     gas = chain.gas("verifyCurtailments", data, cfg | NETWORK_CHECKED, *args)
+    m, n = len(j.margins), len(trades)
+    page = _costliest_page(chain, data, cfg | NETWORK_CHECKED, args, m, n)
     return {
         "name": "security_lp_ieee33_450_trades_30_rows",
         "value": gas,
@@ -132,9 +134,33 @@ def _congested_row(chain: DataChain) -> dict[str, Any]:
             f"({len(j.curtailments)} curtailments): each seller bus's dual load is computed "
             "once and each violated row visits only the cut trades (the contract before, "
             "once per trade and every trade per row, took 14,368,208 gas for this verdict "
-            "on 2026-12-03)"
+            f"on 2026-12-03); its costliest page of one entry {page:,} (a row, a trade's "
+            "term or the final entry, verifyCurtailmentsPage)"
         ),
     }
+
+
+def _costliest_page(
+    chain: DataChain, data: bytes, cfg: int, args: list[Any], rows: int, trades: int
+) -> int:
+    """The most gas a page of one entry of a verdict's check takes (its first row, its first
+    trade's term, its final entry with the terms of the trades carried)."""
+    out = chain.backend.call(
+        chain.sender,
+        chain.verifier,
+        chain.abi.encode_call(
+            "verifyCurtailmentsPage", data, cfg, *args, (rows << 128) | (rows + trades), 0
+        ),
+    )
+    _, carried = chain.abi.decode_output("verifyCurtailmentsPage", out)
+    end = rows + trades + 1
+    spans = [(0, 1), (rows, rows + 1), (end - 1, end)]
+    return max(
+        chain.gas(
+            "verifyCurtailmentsPage", data, cfg, *args, (a << 128) | b, carried if b == end else 0
+        )
+        for a, b in spans
+    )
 
 
 def _meshed_rows(chain: DataChain) -> list[dict[str, Any]]:

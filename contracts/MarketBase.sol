@@ -22,6 +22,21 @@ interface ICurtailmentVerifier {
         uint256[] calldata margins,
         uint256[] calldata certificate
     ) external view returns (uint256 lostSurplusWhMicro);
+
+    /// @notice The same check in pages (contracts/SecurityVerifier.sol): entries [from, upTo)
+    ///         of `span` = from << 128 | upTo; `carried` the trade terms of earlier pages.
+    ///         Returns the cost with bit 255 set at the last entry (0 before), and this
+    ///         page's trade terms.
+    function verifyCurtailmentsPage(
+        address data,
+        uint256 cfg,
+        uint256[] calldata trades,
+        uint256[] calldata curtailments,
+        uint256[] calldata margins,
+        uint256[] calldata certificate,
+        uint256 span,
+        int256 carried
+    ) external view returns (uint256 result, int256 terms);
 }
 
 /// @title MarketBase
@@ -258,6 +273,9 @@ abstract contract MarketBase is Escrow {
     ///         the last page; the entries are the trades, then the greedy rule's seller buses
     ///         left active or the optimal rule's final check).
     event ClearingPaged(uint32 indexed interval, uint32 fromTrade, uint32 upTo);
+    /// @notice Entries [fromEntry, upTo) of a curtailed verdict were checked (its margin rows,
+    ///         then its trades' terms of the lp bound; SecurityRecorded follows at the last page).
+    event SecurityPaged(uint32 indexed interval, uint32 fromEntry, uint32 upTo);
     /// @notice Readings [fromIndex, upTo) were checked; ReadingsRecorded follows at the last page.
     event ReadingsPaged(uint32 indexed interval, uint32 fromIndex, uint32 upTo);
     /// @notice A member's balance is negative after settlement: the debt is recorded, not lost.

@@ -24,6 +24,8 @@ contract MarketDesk is MarketBase {
     error NotDelegated();
 
     address private immutable _self;
+    /// @dev SecurityVerifier.DONE: bit 255 of a verdict page's result, set at its last entry.
+    uint256 private constant _VERDICT_DONE = 1 << 255;
 
     /// @param cfg The Market's deployment parameters.
     constructor(Config memory cfg) MarketBase(cfg) {
@@ -178,10 +180,20 @@ contract MarketDesk is MarketBase {
         bytes32[2] dsoSig;
     }
 
-    /// @notice Record the DSO-signed security verdict of `interval` (operator relays).
+    /// @notice Record the DSO-signed security verdict of `interval` (operator relays), in
+    ///         pages when its check does not fit one transaction. A curtailed verdict's entries
+    ///         are its m margin rows, then the T trades (their terms of the lp certificate's
+    ///         bound), then one final entry (SecurityVerifier.verifyCurtailmentsPage); any other
+    ///         verdict, or one on a signed-only or uncommitted network, has one entry. Each call checks the
+    ///         entries [done, upTo), `done` = `pagedBids` while the interval is in Security (0
+    ///         at first); every page resubmits the verdict, signed, its struct hash fixed by the
+    ///         first page (kept in `deliveryHash`, unused until the verdict is recorded), and the
+    ///         sum of the trade terms checked so far is kept in `readingsHash` (unused until the
+    ///         readings); the page of the final entry records the verdict.
     /// @param trades The cleared trade words (checked against the stored hash).
     /// @param ev The curtailments, their evidence and the DSO's signature (see Evidence).
-    function recordSecurity(uint32 interval, uint8 verdict, uint256[] calldata trades, Evidence calldata ev)
+    /// @param upTo End (exclusive) of the entries this call checks.
+    function recordSecurity(uint32 interval, uint8 verdict, uint256[] calldata trades, Evidence calldata ev, uint256 upTo)
         external
         onlyDelegated
         onlyOperator
@@ -192,18 +204,44 @@ contract MarketDesk is MarketBase {
         if (verdict > VERDICT_UNRESOLVED || (verdict == VERDICT_SECURE && nc != 0) || (verdict == VERDICT_CURTAILED && nc == 0)) {
             revert BadVerdict(verdict, nc);
         }
-        _checkDso(_verdictHash(interval, h, verdict, ev), ev.dsoSig);
+        bytes32 vh = _verdictHash(interval, h, verdict, ev);
+        _checkDso(vh, ev.dsoSig);
+        uint256 from = st.pagedBids;
+        if (from != 0 && vh != st.deliveryHash) revert HashMismatch(interval, st.deliveryHash, vh);
+        bool checked = nc > 0 && networkData != address(0) && networkCfg != NETWORK_SIGNED_ONLY;
+        uint256 end = checked ? ev.margins.length + trades.length / 2 + 1 : 1;
+        if (upTo <= from || upTo > end) revert BadPage(interval, from, upTo, end);
         bytes32 dh = h;
         if (nc > 0) {
             dh = EntryChecker.curtailedHash(trades, ev.curtailments);
             if (networkData == address(0)) revert NetworkNotConfigured();
             uint256 lost = 0;
-            if (networkCfg != NETWORK_SIGNED_ONLY) {
-                lost = curtailmentVerifier.verifyCurtailments(
-                    networkData, networkCfg | _NETWORK_CHECKED, trades, ev.curtailments, ev.margins, ev.certificate
+            if (checked) {
+                int256 carried = int256(uint256(st.readingsHash));
+                (uint256 result, int256 terms) = curtailmentVerifier.verifyCurtailmentsPage(
+                    networkData,
+                    networkCfg | _NETWORK_CHECKED,
+                    trades,
+                    ev.curtailments,
+                    ev.margins,
+                    ev.certificate,
+                    (from << 128) | upTo,
+                    carried
                 );
+                if (result < _VERDICT_DONE) {
+                    st.pagedBids = upTo.toUint32();
+                    st.deliveryHash = vh;
+                    st.readingsHash = bytes32(uint256(carried + terms));
+                    emit SecurityPaged(interval, uint32(from), uint32(upTo));
+                    return;
+                }
+                lost = result ^ _VERDICT_DONE;
             }
             emit CurtailmentEvidence(interval, ev.margins, ev.certificate, lost);
+        }
+        if (from != 0) {
+            st.pagedBids = 0;
+            st.readingsHash = bytes32(0);
         }
         st.verdict = verdict;
         st.deliveryHash = dh;

@@ -58,6 +58,9 @@ contract SecurityVerifier {
     uint256 public constant HEADER_BYTES = 16;
     /// @notice Largest network data one data contract can hold (EIP-170 code size - 1).
     uint256 public constant MAX_NETWORK_BYTES = 24_575;
+    /// @notice Flag (bit 255) of verifyCurtailmentsPage's result: the page checked the last
+    ///         entry (the result's other bits are the cost).
+    uint256 public constant DONE = 1 << 255;
 
     uint256 private constant _U16 = 0xffff;
     uint256 private constant _U32 = 0xffffffff;
@@ -117,6 +120,8 @@ contract SecurityVerifier {
     error DualOutOfRange(uint256 index);
     /// @notice lp: the cuts cost more than the dual bound allows (costScaled > boundScaled).
     error BadCurtailmentCertificate(int256 costScaled, int256 boundScaled);
+    /// @notice A page of a verdict's entries must be a non-empty part of [0, `entries`).
+    error BadVerdictSpan(uint256 entries, uint256 upTo);
 
     /// @notice Revert unless the curtailments are justified by the network in data contract
     ///         `data` and the DSO's margins.
@@ -136,19 +141,77 @@ contract SecurityVerifier {
         uint256[] calldata margins,
         uint256[] calldata certificate
     ) external view returns (uint256 costWhMicro) {
+        (uint256 result,) = _verify(data, cfg, trades, curtailments, margins, certificate, type(uint128).max, 0);
+        return result & ~DONE;
+    }
+
+    /// @notice verifyCurtailments in pages. The entries are the m margin rows (each: its
+    ///         linearised margin after all cuts is >= 0), then the T trades (each: its term of
+    ///         the lp certificate's bound, nothing under the greedy rule), then one final entry
+    ///         (the cost and, lp, cost against bound); every page checks the margin words and
+    ///         the curtailments (the cuts every entry needs). `span` = from << 128 | upTo (upTo =
+    ///         2**128 - 1: to the end). `carried`: the sum of the trade terms earlier pages
+    ///         returned (the caller keeps it). Pages that partition [0, m + T + 1) on the same
+    ///         lists reject exactly what the whole check rejects.
+    /// @return result The cost (verifyCurtailments' return) with DONE set, at the final entry;
+    ///         0 on an earlier page.
+    /// @return terms This page's trade terms of the bound (scaled, signed).
+    function verifyCurtailmentsPage(
+        address data,
+        uint256 cfg,
+        uint256[] calldata trades,
+        uint256[] calldata curtailments,
+        uint256[] calldata margins,
+        uint256[] calldata certificate,
+        uint256 span,
+        int256 carried
+    ) external view returns (uint256 result, int256 terms) {
+        return _verify(data, cfg, trades, curtailments, margins, certificate, span, carried);
+    }
+
+    function _verify(
+        address data,
+        uint256 cfg,
+        uint256[] calldata trades,
+        uint256[] calldata curtailments,
+        uint256[] calldata margins,
+        uint256[] calldata certificate,
+        uint256 span,
+        int256 carried
+    ) private view returns (uint256 result, int256 terms) {
         uint256 rule = cfg & ~NETWORK_CHECKED;
         if (rule > RULE_LP) revert BadSecurityConfig(cfg);
         Network memory net = _load(data, cfg == rule);
         if (trades.length % 2 != 0) revert BadTradeWords(trades.length);
         (uint256[] memory rows, int256[] memory need) = _margins(net, margins);
         uint256[] memory cut = _cuts(net, trades, curtailments, rows);
-        _relieved(net, trades, cut, rows, need);
-        costWhMicro = _cost(trades, cut);
+        uint256 m = rows.length;
+        (uint256 from, uint256 upTo) = _verdictSpan(span, m + cut.length + 1);
+        _relieved(net, trades, cut, rows, need, from, upTo < m ? upTo : m);
         if (rule == RULE_LP) {
-            _certify(net, trades, cut, rows, need, certificate, costWhMicro);
+            if (certificate.length != m) revert CertificateLength(m, certificate.length);
+            _rowBound(need, certificate); // the duals' ranges, before any term uses them
+            terms = _tradeTerms(net, trades, cut, rows, certificate, (from << 128) | upTo);
         } else if (certificate.length != 0) {
             revert CertificateLength(0, certificate.length);
         }
+        if (upTo <= m + cut.length) return (0, terms);
+        uint256 cost = _cost(trades, cut);
+        if (rule == RULE_LP) {
+            int256 bound = _rowBound(need, certificate) + carried + terms;
+            int256 scaled = int256(DUAL_SCALE) * int256(cost);
+            if (scaled > bound) revert BadCurtailmentCertificate(scaled, bound);
+        }
+        result = cost | DONE;
+    }
+
+    /// @dev [from, upTo) of `span` (upTo = 2**128 - 1: `entries`), a non-empty part of
+    ///      [0, entries).
+    function _verdictSpan(uint256 span, uint256 entries) private pure returns (uint256 from, uint256 upTo) {
+        from = span >> 128;
+        upTo = span & type(uint128).max;
+        if (upTo == type(uint128).max) upTo = entries;
+        if (from >= upTo || upTo > entries) revert BadVerdictSpan(entries, upTo);
     }
 
     /// @notice The committed row of element (`kind`, `index`), or type(uint256).max if none.
@@ -379,21 +442,24 @@ contract SecurityVerifier {
         }
     }
 
-    /// @dev Every margin row's linearised margin after all cuts is >= 0 (the trades that are
-    ///      cut listed once, so each row visits only them).
+    /// @dev The linearised margin after all cuts of margin rows [a, b) is >= 0 (the trades
+    ///      that are cut listed once, so each row visits only them).
     function _relieved(
         Network memory net,
         uint256[] calldata trades,
         uint256[] memory cut,
         uint256[] memory rows,
-        int256[] memory need
+        int256[] memory need,
+        uint256 a,
+        uint256 b
     ) private pure {
+        if (a >= b) return;
         uint256[] memory cutTrades = new uint256[](cut.length);
         uint256 n = 0;
         for (uint256 t = 0; t < cut.length; ++t) {
             if (cut[t] != 0) cutTrades[n++] = t;
         }
-        for (uint256 k = 0; k < rows.length; ++k) {
+        for (uint256 k = a; k < b; ++k) {
             int256 after_ = -need[k];
             for (uint256 i = 0; i < n; ++i) {
                 uint256 t = cutTrades[i];
@@ -439,30 +505,31 @@ contract SecurityVerifier {
     /// @dev lp: with duals y (scaled), z_t = max(0, sum_r y_r S[r, bus_t] - DUAL_SCALE w_t) makes
     ///      (y, z) dual feasible; the dual bound D = sum_r y_r need_r - sum_t z_t E_t. The cuts pass
     ///      if DUAL_SCALE * cost <= D + DUAL_SCALE * sum_{cut t} w_t + sum_r need_r (one Wh per cut
-    ///      trade for rounding up, one dual unit per row for flooring the duals).
-    function _certify(
+    ///      trade for rounding up, one dual unit per row for flooring the duals): _rowBound is
+    ///      the rows' part, this the trades' of the entries in `span` (trade t is entry m + t).
+    function _tradeTerms(
         Network memory net,
         uint256[] calldata trades,
         uint256[] memory cut,
         uint256[] memory rows,
-        int256[] memory need,
         uint256[] calldata certificate,
-        uint256 cost
-    ) private pure {
+        uint256 span
+    ) private pure returns (int256 terms) {
         uint256 m = rows.length;
-        if (certificate.length != m) revert CertificateLength(m, certificate.length);
-        int256 bound = _rowBound(need, certificate);
+        uint256 from = span >> 128;
+        uint256 upTo = span & type(uint128).max;
+        uint256 a = from > m ? from - m : 0;
+        uint256 b = upTo > m + cut.length ? cut.length : (upTo > m ? upTo - m : 0);
+        if (a >= b) return 0;
         uint256 size = 1;
-        while (size <= 2 * cut.length) size <<= 1;
+        while (size <= 2 * (b - a)) size <<= 1;
         uint256[] memory keys = new uint256[](size);
         int256[] memory loads = new int256[](size);
-        for (uint256 t = 0; t < cut.length; ++t) {
+        for (uint256 t = a; t < b; ++t) {
             uint256 w0 = trades[2 * t];
             int256 g = _dualLoad(net, rows, certificate, (w0 >> 96) & _U16, keys, loads);
-            bound += _tradeBound(w0, trades[2 * t + 1], cut[t] != 0, g);
+            terms += _tradeBound(w0, trades[2 * t + 1], cut[t] != 0, g);
         }
-        int256 scaled = int256(DUAL_SCALE) * int256(cost);
-        if (scaled > bound) revert BadCurtailmentCertificate(scaled, bound);
     }
 
     /// @dev sum_r (y_r + 1) need_r, checking every dual's range.

@@ -305,9 +305,9 @@ class ChainSpec(_Strict):
     environment variable ``GRIDLEDGER_KEY_PASSWORD``).
     ``settle_page_members``: the most members one settlement transaction books (unset: as
     many as fit a block; a larger settlement is paged over several transactions anyway).
-    ``record_page_entries``: the most bids (readings, trades) one page of a bidding round
-    (of the meter readings, of a greedy clearing) checks (unset: as many as fit a block;
-    larger lists are paged anyway).
+    ``record_page_entries``: the most entries one page of a bidding round, of the meter
+    readings, of a fee rule's clearing or of a security verdict checks (unset: as many as
+    fit a block; larger lists are paged anyway).
     ``tx_gas_cap``: the most gas one transaction may carry, 16,777,216 by default (EIP-7825,
     in force on Ethereum since the Osaka upgrade); steps that need more are paged, and a
     market whose clearing or security verdict would need more is refused before it is

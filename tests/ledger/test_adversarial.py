@@ -5,6 +5,7 @@ cannot be refused on chain (docs/trust.md)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,6 +26,7 @@ from gridledger.ledger import encoding as enc
 from gridledger.ledger.audit import audit
 from gridledger.ledger.deploy import ChainTiming, NetworkCommitment
 from gridledger.ledger.network_data import check_recorded, pack_margin, pack_network
+from gridledger.ledger.resume import ResumeGuard
 from gridledger.market import Bid, Side, Tariffs, settle
 from gridledger.market.justification import (
     RULE_IDS,
@@ -193,7 +195,7 @@ def test_withdrawing_locked_escrow_reverts_until_settled(market: Market) -> None
     assert market.market_call("clear", t, words, [0, 1], 1) is None
     trades = enc.pack_trades(_trades_of(market, t))
     proof = market.security_proof(t, trades)
-    assert market.market_call("recordSecurity", t, 0, trades, proof) is None
+    assert market.market_call("recordSecurity", t, 0, trades, proof, 1) is None
     values = dict.fromkeys(market.member_ids, 0) | {buyer: -2_000, seller: 2_000}
     rw, rs = market.signed_readings(t, values)
     assert market.market_call("recordReadings", t, rw, rs, len(rw)) is None
@@ -302,14 +304,17 @@ def test_curtailments_need_the_dsos_signature_and_the_network(grid_market: Marke
     def record(curt_words, margin_words, key=None) -> str | None:
         ev = (curt_words, margin_words, cert)
         sig = m.verdict_sig(t, words, 1, ev, key)
-        return m.market_call("recordSecurity", t, 1, words, (curt_words, margin_words, cert, sig))
+        end = len(margin_words) + len(words) // 2 + 1
+        return m.market_call(
+            "recordSecurity", t, 1, words, (curt_words, margin_words, cert, sig), end
+        )
 
     # Not signed by the DSO (the operator, the GRID account, a member).
     for key in (enc.derive_key(m.seed, "operator"), m.grid_key, m.member_key(1)):
         assert record(curts, margins, key) == "BadDsoSignature"
     # Signed by the DSO over other evidence than relayed.
     sig = m.verdict_sig(t, words, 1, (curts, margins, cert))
-    assert m.market_call("recordSecurity", t, 1, words, (curts, margins[:0], cert, sig)) == (
+    assert m.market_call("recordSecurity", t, 1, words, (curts, [], cert, sig), 2) == (
         "BadDsoSignature"
     )
     # DSO-signed, but naming an element the network does not have, or one not violated.
@@ -326,6 +331,69 @@ def test_curtailments_need_the_dsos_signature_and_the_network(grid_market: Marke
     m.release()
 
 
+def _curtailed_interval(m: Market) -> tuple[int, list[int], Any]:
+    """A binding round of one trade across NET whose flow violates two rows; the DSO's
+    justified verdict of it."""
+    t = m.take_interval()
+    bids = [Bid(1, BUY, 1_000, 200_000, 1), Bid(3, SELL, 1_000, 100_000, 3)]
+    m.ledger.record_round(t, 0, bids, binding=True)
+    (trade,) = m.ledger.clear(t).trades
+    margin = np.array([5, -30_000, -90_000, 1, 1, 1], dtype=np.int64)
+    j = justify("greedy", NET, [trade], margin, np.zeros(6, dtype=np.int64))
+    assert len(j.margins) == 2 and j.curtailments
+    return t, enc.pack_trades([trade]), j
+
+
+def test_a_verdict_in_pages(grid_market: Market) -> None:
+    """recordSecurity in pages over a curtailed verdict's entries (its margin rows, its
+    trades, the final entry): each page resubmits the DSO-signed verdict, whose struct hash
+    the first page fixed; a page out of order or past the end is BadPage, another signed
+    verdict HashMismatch; the final page records it like one call; the Ledger pages it when
+    told to, and on resume goes on from the entries already checked."""
+    m = grid_market
+    ledger = m.ledger
+    t, words, j = _curtailed_interval(m)
+    curts = [enc.pack_curtailment(c) for c in j.curtailments]
+    margins = [pack_margin(x) for x in j.margins]
+    end = len(margins) + 1 + 1
+
+    def page(margin_words: list[int], up_to: int) -> str | None:
+        ev = (curts, margin_words, [])
+        sig = m.verdict_sig(t, words, 1, ev)
+        return m.market_call("recordSecurity", t, 1, words, (*ev, sig), up_to)
+
+    assert page(margins, end + 1) == "BadPage"
+    assert page(margins, 1) is None
+    state = m.state(t)
+    assert state[0] == 3 and state[13] == 1  # still Security, one entry checked
+    assert page(margins, 1) == "BadPage"
+    assert page(margins[:1], 2) == "HashMismatch"  # signed too, but not the verdict begun
+    assert page(margins, 3) is None
+    assert page(margins, end) is None
+    state = m.state(t)
+    assert state[0] == 4 and state[13] == 0 and state[12] == bytes(32)
+    m.seal()
+    paged = [e for e in ledger.events() if e.name == "SecurityPaged" and e.args["interval"] == t]
+    assert [(e.args["fromEntry"], e.args["upTo"]) for e in paged] == [(0, 1), (1, 3)]
+    m.release()
+    # the Ledger, reattached after a first page (a resume), pages the rest one entry at a time
+    t, words, j = _curtailed_interval(m)
+    assert page(margins, 1) is None
+    guard = ledger.resume
+    ledger.resume = ResumeGuard(ledger.view, ledger.events, active=True)
+    ledger.record_page_entries = 1
+    try:
+        ledger.record_security(t, j.curtailments, j.margins, j.certificate)
+    finally:
+        ledger.record_page_entries = None
+        ledger.resume = guard
+    assert m.phase(t) == 4
+    m.seal()
+    paged = [e for e in ledger.events() if e.name == "SecurityPaged" and e.args["interval"] == t]
+    assert [(e.args["fromEntry"], e.args["upTo"]) for e in paged] == [(0, 1), (1, 2), (2, 3)]
+    m.release()
+
+
 def test_curtailment_on_a_market_without_network(market: Market) -> None:
     t = market.take_interval()
     bids = [_bid(1, BUY, 1_000, 200_000), _bid(2, SELL, 1_000, 100_000)]
@@ -335,7 +403,7 @@ def test_curtailment_on_a_market_without_network(market: Market) -> None:
     words = enc.pack_trades([trade])
     cut = [enc.pack_curtailment(Curtailment(0, 10, "line", 0))]
     proof = market.security_proof(t, words, 1, cut)
-    assert market.market_call("recordSecurity", t, 1, words, proof) == "NetworkNotConfigured"
+    assert market.market_call("recordSecurity", t, 1, words, proof, 1) == "NetworkNotConfigured"
     market.expire(t)
 
 
@@ -600,7 +668,7 @@ def test_unsettled_interval_expires_and_members_withdraw_everything() -> None:
         assert m.market_call("withdraw", member, balance, key=m.member_key(member)) is None
     for function, args in (
         ("clear", (t, [enc.pack_bid(b) for b in bids], [0, 1], 1)),
-        ("recordSecurity", (t, 0, [], ([], [], [], [ZERO_SIG, ZERO_SIG]))),
+        ("recordSecurity", (t, 0, [], ([], [], [], [ZERO_SIG, ZERO_SIG]), 1)),
         ("recordReadings", (t, [], [], 0)),
         ("settle", (t, [], [], [], 0)),
     ):
@@ -728,7 +796,7 @@ def test_direct_submissions_close_at_the_deadline(market: Market) -> None:
     assert market.market_call("clear", t, words, [0], 1) is None
     trades: list[int] = []
     proof = market.security_proof(t, trades)
-    assert market.market_call("recordSecurity", t, 0, trades, proof) is None
+    assert market.market_call("recordSecurity", t, 0, trades, proof, 1) is None
     reading = enc.pack_reading(4, 5)
     assert market.market_call("submitReading", t, reading, key=market.meter_key(4)) is None
     market.seal(2)

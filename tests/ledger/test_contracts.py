@@ -81,7 +81,7 @@ def test_access_control(market: Market) -> None:
         ("clearOptimal", 500, [], [], [], [], 1),
         ("configureClearing", 2, 1, 2, b"\0" * 16),
         ("configureNetwork", 0, b"", [ZERO_SIG, ZERO_SIG]),
-        ("recordSecurity", 500, 0, [], ev),
+        ("recordSecurity", 500, 0, [], ev, 1),
         ("recordReadings", 500, [], [], 0),
         ("settle", 500, [], [], [], 0),
         ("withdrawOperator", a, 1),
@@ -219,7 +219,7 @@ def test_security_readings_settlement_reverts(market: Market) -> None:
     ledger = market.ledger
     t = market.take_interval()
     proof = ([], [], [], [ZERO_SIG, ZERO_SIG])
-    assert market.market_call("recordSecurity", t, 0, [], proof) == "WrongPhase"
+    assert market.market_call("recordSecurity", t, 0, [], proof, 1) == "WrongPhase"
     for k in range(2):
         ledger.record_round(
             t, k, [_bid(1, e_wh=1000, price=200_000), _bid(2, Side.SELL, e_wh=600, price=100_000)]
@@ -235,7 +235,7 @@ def test_security_readings_settlement_reverts(market: Market) -> None:
 
     def security(verdict: int, words: list[int], curts: list[int], key=None) -> str | None:
         return market.market_call(
-            "recordSecurity", t, verdict, words, _ev(market, t, words, verdict, curts, key)
+            "recordSecurity", t, verdict, words, _ev(market, t, words, verdict, curts, key), 1
         )
 
     assert security(0, trades, [cut_line]) == "BadVerdict"
@@ -252,7 +252,7 @@ def test_security_readings_settlement_reverts(market: Market) -> None:
     assert security(1, trades, [cut_line]) == "NetworkNotConfigured"
     # The signature covers the interval: the DSO's verdict of another interval is refused.
     other = market.security_proof(t + 1, trades, 0)
-    assert market.market_call("recordSecurity", t, 0, trades, other) == "BadDsoSignature"
+    assert market.market_call("recordSecurity", t, 0, trades, other, 1) == "BadDsoSignature"
     assert market.market_call("recordReadings", t, [], [], len([])) == "WrongPhase"
     ledger.record_security(t, [])
     values = dict.fromkeys(market.member_ids, 0) | {1: -1000, 2: 600}

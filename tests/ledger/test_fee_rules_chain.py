@@ -47,7 +47,7 @@ from gridledger.ledger.fee_clearing import (
 from gridledger.ledger.reference import unpack_fee_table
 from gridledger.market import Bid, Side, Trade
 from gridledger.market.greedy import clear_greedy
-from gridledger.market.optimal import clear_optimal, solve_optimal
+from gridledger.market.optimal import OptimalSolution, clear_optimal, solve_optimal
 
 KAPPA = Fraction(1, 3)
 # 6 buses (members sit at 1..5), asymmetric, coarse values so that surpluses tie often.
@@ -273,11 +273,10 @@ def test_greedy_clearing_in_pages(greedy_market: Market) -> None:
     assert page(packed, end) == "WrongPhase"
 
 
-def test_optimal_tampered_submissions_revert(optimal_market: Market) -> None:
-    ledger = optimal_market.ledger
-    interval, bids, words = _round(optimal_market)
+def _certificate(bids: list[Bid]) -> tuple[OptimalSolution, list[int], list[int]]:
+    """market/optimal.py's solution of ``bids`` and the certificate the chain checks: the
+    duals (with the bus bounds) and the trades' party hints."""
     sol = solve_optimal(bids, FEES, KAPPA)
-    assert sol.trades
     duals = dual_words(
         bids,
         sol.buyer_dual,
@@ -286,7 +285,14 @@ def test_optimal_tampered_submissions_revert(optimal_market: Market) -> None:
         sol.tie_seller_dual,
         n_buses=len(FEES),
     )
-    parties = optimal_parties(bids, sol.trades)
+    return sol, duals, optimal_parties(bids, sol.trades)
+
+
+def test_optimal_tampered_submissions_revert(optimal_market: Market) -> None:
+    ledger = optimal_market.ledger
+    interval, bids, words = _round(optimal_market)
+    sol, duals, parties = _certificate(bids)
+    assert sol.trades
 
     def submit(tr: list, p: list[int], d: list[int]) -> str | None:
         return optimal_market.market_call(
@@ -317,17 +323,8 @@ def test_optimal_clearing_in_pages(optimal_market: Market) -> None:
     records the clearing and its welfare like one call."""
     ledger = optimal_market.ledger
     interval, bids, words = _round(optimal_market)
-    sol = solve_optimal(bids, FEES, KAPPA)
+    sol, duals, parties = _certificate(bids)
     trades = list(sol.trades)
-    duals = dual_words(
-        bids,
-        sol.buyer_dual,
-        sol.seller_dual,
-        sol.tie_buyer_dual,
-        sol.tie_seller_dual,
-        n_buses=len(FEES),
-    )
-    parties = optimal_parties(bids, trades)
     n, end = len(trades), len(trades) + len(bids) + 1
     assert n >= 3
     packed = enc.pack_trades(trades)
@@ -381,17 +378,8 @@ def test_optimal_page_refuses_its_own_bad_trade(optimal_market: Market) -> None:
     or a dual out of range is refused by the page that holds it, and nothing is recorded; a
     trade's energy is checked against its bids' orders in the bids' entries."""
     interval, bids, words = _round(optimal_market)
-    sol = solve_optimal(bids, FEES, KAPPA)
+    sol, duals, parties = _certificate(bids)
     trades = list(sol.trades)
-    duals = dual_words(
-        bids,
-        sol.buyer_dual,
-        sol.seller_dual,
-        sol.tie_buyer_dual,
-        sol.tie_seller_dual,
-        n_buses=len(FEES),
-    )
-    parties = optimal_parties(bids, trades)
 
     def page(tw: list, up_to: int, d: list[int] = duals) -> str | None:
         packed = enc.pack_trades(tw)

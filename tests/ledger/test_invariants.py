@@ -309,7 +309,7 @@ class MarketMachine(RuleBasedStateMachine):
         expected = "WrongPhase" if phase != SECURITY else None
         if expected is None and signer != "dso":
             expected = "BadDsoSignature"
-        self.call(expected, "recordSecurity", self.cur, 0, words, proof)
+        self.call(expected, "recordSecurity", self.cur, 0, words, proof, 1)
 
     # ---------------------------------------------------------------- delivery
     @rule(member=members, net=st.integers(-LIMIT_WH - 20, LIMIT_WH + 20), own=st.booleans())
@@ -526,7 +526,7 @@ class MarketMachine(RuleBasedStateMachine):
             "openInterval": (self.cur,),
             "recordRound": (self.cur, 0, True, [], [], 0),
             "clear": (self.cur, [], [], 0),
-            "recordSecurity": (self.cur, 0, [], ([], [], [], [ZERO_SIG, ZERO_SIG])),
+            "recordSecurity": (self.cur, 0, [], ([], [], [], [ZERO_SIG, ZERO_SIG]), 1),
             "recordReadings": (self.cur, [], [], 0),
             "settle": (self.cur, [], [], [], 0),
         }[function]

@@ -29,7 +29,7 @@ def test_desk_functions_refuse_direct_calls(market: Market) -> None:
         ("configureClearing", 2, 1, 2, b"\0" * 16),
         ("configureNetwork", 0, b"", [ZERO_SIG, ZERO_SIG]),
         ("clearOptimal", 500, [], [], [], [], 1),
-        ("recordSecurity", 500, 0, [], ev),
+        ("recordSecurity", 500, 0, [], ev, 1),
         ("expireInterval", 500),
     ]
     for function, *args in calls:

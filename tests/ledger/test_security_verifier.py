@@ -5,6 +5,7 @@ error; every custom error has a test; justified ieee33 verdicts pass on chain.""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,8 @@ from gridledger.world import build_world
 
 MAX_FEE_WEI = 10**9
 STRESSED = Path(__file__).resolve().parents[2] / "scenarios" / "ieee33_stressed.toml"
+
+DONE = 1 << 255  # SecurityVerifier.DONE: the page checked the last entry
 
 
 class Rejected(ChainError):
@@ -128,6 +131,35 @@ class Verifier:
             assert found is not None, f"unknown revert 0x{error.data.hex()}"
             raise Rejected(found[0], tuple(found[1])) from error
         return int(self.abi.decode_output("verifyCurtailments", out)[0])
+
+    def verify_pages(
+        self,
+        raw: bytes,
+        rule: str,
+        trades: Sequence[Trade],
+        curtailments: Sequence[Curtailment],
+        margins: Sequence[RowMargin],
+        certificate: Sequence[int],
+        cuts: Sequence[int],
+    ) -> int:
+        """verifyCurtailmentsPage over the pages between ``cuts`` (0 first, the last entry
+        last), the trade terms carried as the Market carries them; the final cost."""
+        args = verifier_args(rule, trades, curtailments, margins, certificate)
+        data, carried, result = self.data(raw), 0, 0
+        for a, b in itertools.pairwise(cuts):
+            payload = self.abi.encode_call(
+                "verifyCurtailmentsPage", data, *args, (a << 128) | b, carried
+            )
+            try:
+                out = self.backend.call(self.sender, self.address, payload)
+            except CallReverted as error:
+                found = self.abi.decode_error(error.data)
+                assert found is not None, f"unknown revert 0x{error.data.hex()}"
+                raise Rejected(found[0], tuple(found[1])) from error
+            result, terms = self.abi.decode_output("verifyCurtailmentsPage", out)
+            carried += int(terms)
+            assert (int(result) >= DONE) == (b == cuts[-1])
+        return int(result) - DONE
 
     def gas(self, net: LinearNetwork, rule: str, *args: Any) -> int:
         payload = self.abi.encode_call(
@@ -434,6 +466,29 @@ def test_reference_and_contract_agree(verifier: Verifier, case: tuple[Any, ...])
     if ref[0] == "ok":  # the audit's check of the recorded words agrees
         words = verifier_args(rule, trades, curts, margins, cert)[2:]
         assert check_recorded(pack_network(net), rule, trades, *words) == ref[1]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=verdicts(), data=st.data())
+def test_pages_check_what_one_call_checks(
+    verifier: Verifier, case: tuple[Any, ...], data: st.DataObject
+) -> None:
+    """verifyCurtailmentsPage over any partition of the entries (the margin rows, the
+    trades' terms of the lp bound, the final entry), the terms carried between pages,
+    accepts exactly what one call accepts, with the same cost; a page past the end or an
+    empty one is BadVerdictSpan."""
+    net, rule, trades, *_ = case
+    raw = pack_network(net)
+    ref, curts, margins, cert = agree(verifier, raw, case)
+    end = len(margins) + len(trades) + 1
+    cuts = sorted({0, end, *data.draw(st.lists(st.integers(1, end), max_size=4))})
+    paged = _outcome(verifier.verify_pages, raw, rule, trades, curts, margins, cert, cuts)
+    assert (paged[0] == "ok") == (ref[0] == "ok"), (paged, ref)
+    if ref[0] == "ok":
+        assert paged[1] == ref[1]
+        for bad in ([0, end + 1], [1, 1]):
+            refused = _outcome(verifier.verify_pages, raw, rule, trades, curts, margins, cert, bad)
+            assert refused[0] == "BadVerdictSpan"
 
 
 # ------------------------------------------------------------------ data layout

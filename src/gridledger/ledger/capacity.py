@@ -1,16 +1,18 @@
 """Will a market fit its chain? A check made before anything is deployed.
 
 Registration and deposits are paged at setup; the bidding rounds, the fee rules' clearings,
-the readings and the settlement are paged over transactions when they do not fit a block
-(``upTo`` of ``Market.recordRound`` / ``clearGreedy`` / ``clearOptimal`` /
-``recordReadings`` / ``settle``), and every page resubmits the whole list (a settlement
+the security verdict, the readings and the settlement are paged over transactions when they
+do not fit a block (``upTo`` of ``Market.recordRound`` / ``clearGreedy`` / ``clearOptimal`` /
+``recordSecurity`` / ``recordReadings`` / ``settle``), and every page resubmits the whole
+list (a verdict's page checks every curtailment, then its margin rows, trade terms or final
+entry; a settlement
 page walks every trade for its readings' positions, a greedy clearing page replays the
 trades verified before it; the settlement's entries are a check, then a booking, per
 reading, the greedy clearing's its trades, then the seller buses left, each checked for
 surplus left, the optimal clearing's its trades, then one final check over every bid), so a
-page of one entry must fit one transaction. The uniform clearing and the security verdict
-are one transaction each (both cost less per member than a page of one bid of the round
-before them, so that page binds first; :data:`STEP_GAS`). One
+page of one entry must fit one transaction. The uniform clearing is one transaction (it
+costs less per member than a page of one bid of the round before it, so that page binds
+first; :data:`STEP_GAS`). One
 transaction may carry the smaller of a block's gas limit and the per-transaction cap
 (``chain.tx_gas_cap``, EIP-7825's 16,777,216 by default). The gas of
 each step grows linearly with the members; the coefficients below were measured by
@@ -105,6 +107,14 @@ STEP_GAS: dict[str, StepGas] = {
     # a congested verdict: an lp verdict over 450 trades with 30 violated rows costs 1.96M
     # gas (benchmarks/bench_network_tree.py), 1,900 per member of a 1,000-member market
     "recordSecurity": StepGas("record the security verdict", 60_000, 2_000),
+    # a page of one entry of a congested verdict: the verdict resubmitted, signed and hashed,
+    # every curtailment checked, one margin row (or trade term, or the final entry): the
+    # verifier's page of the 450-trade, 30-row lp verdict above 0.52M gas
+    # (benchmarks/bench_network_tree.py), the Market's part as a secure verdict's (514 per
+    # member, benchmarks/bench_gas_scale.py)
+    "recordSecurity/page": StepGas(
+        "record a page of one entry of the security verdict", 60_000, 1_100
+    ),
     "recordReadings": StepGas("record the readings", 60_000, 10_200),
     "settle": StepGas("settle", 100_000, 16_000),
     # a settlement page of one entry (the whole lists resubmitted and hashed, every trade
@@ -122,6 +132,7 @@ _PAGED = {
     "recordRound": "recordRound/page",
     "clear/greedy": "clear/greedy/page",
     "clear/optimal": "clear/optimal/page",
+    "recordSecurity": "recordSecurity/page",
     "recordReadings": "recordReadings/page",
     "settle": "settle/page",
 }
@@ -166,6 +177,7 @@ def data_bytes(
         "clear/optimal": fee,
         "clear/optimal/page": fee,
         "recordSecurity": net,
+        "recordSecurity/page": net,
     }
 
 
@@ -283,9 +295,8 @@ def check_capacity(
             message = (
                 f"{members:,} members: one transaction to {STEP_GAS[step].name} would need "
                 f"about {need:,} gas{reading}, {limit}; at most {fits:,} members fit (the "
-                "uniform clearing and the security verdict are one transaction each; the other "
-                "steps are paged, but a page of one entry resubmits the whole list), or use a "
-                "chain with larger transactions"
+                "uniform clearing is one transaction; the other steps are paged, but a page of "
+                "one entry resubmits the whole list), or use a chain with larger transactions"
             )
             raise ChainCapacityExceeded(message)
     timing = timing or ChainTiming()

@@ -52,6 +52,7 @@ from gridledger.ledger.reference import (
     deltas_from_event,
     merge_settlement_pages,
     settlement_parties,
+    verdict_entries,
 )
 from gridledger.ledger.resume import ResumeGuard
 from gridledger.ledger.saved import (
@@ -408,12 +409,9 @@ class Ledger(ChainReader):
 
     def clear(self, interval: int) -> ClearingResult:
         """Clear ``interval`` on chain from its binding round with the deployed rule (an
-        interval without bids records an empty binding round first).
-
-        Greedy / optimal: the reference is computed here and submitted with its hints
-        (:func:`~gridledger.ledger.reference.clearing_call`); the chain checks it. The
-        trades returned are the ones the chain emitted in ``IntervalCleared``.
-        """
+        interval without bids records an empty binding round first). Greedy / optimal: the
+        reference is submitted with its hints (:func:`~gridledger.ledger.reference.clearing_call`),
+        in pages if need be; the chain checks it and its ``IntervalCleared`` trades are returned."""
         d = self._deployed()
         cache = self._open(interval)
         if not cache.binding:
@@ -450,8 +448,8 @@ class Ledger(ChainReader):
         """Record the DSO-signed verdict of ``interval``: secure, secure after
         ``curtailments``, or ``unresolved`` (violations no cut can fix remain). ``margins``
         and ``certificate`` are the DSO's evidence for the curtailed rows, which the contract
-        checks against the committed network."""
-        self._deployed()
+        checks against the committed network, in pages if need be."""
+        network = self._deployed().network
         cache = self._interval(interval)
         words = enc.pack_trades(cache.trades)
         cache.delivery = delivered(interval, cache.trades, curtailments)
@@ -464,9 +462,11 @@ class Ledger(ChainReader):
         digest = enc.verdict_digest(
             self.keys.domain, interval, words, verdict, (packed, margin_words, proof)
         )
-        signature = list(self.keys.dso.sign_digest(digest))
-        evidence = (packed, margin_words, proof, signature)
-        self._submit(f"recordSecurity {interval}", interval, verdict, words, evidence)
+        evidence = (packed, margin_words, proof, list(self.keys.dso.sign_digest(digest)))
+        end = verdict_entries(network, len(packed), len(margin_words), len(cache.trades))
+        span = (self.resume.security_paged(interval), end)
+        label, args = f"recordSecurity {interval}", (interval, verdict, words, evidence)
+        self._paged(label, "recordSecurity", args, span, self.record_page_entries)
 
     def record_readings(self, interval: int, actual_net_wh: Mapping[int, int]) -> None:
         """Sign each member's reading with its meter key and record them as one batch, or in

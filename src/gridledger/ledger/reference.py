@@ -19,6 +19,7 @@ import numpy.typing as npt
 from gridledger.errors import ChainError
 from gridledger.ledger import encoding as enc
 from gridledger.ledger.contracts import DecodedEvent
+from gridledger.ledger.deploy import NETWORK_SIGNED_ONLY, NetworkCommitment
 from gridledger.ledger.fee_clearing import dual_words, greedy_entries, greedy_order, optimal_parties
 from gridledger.ledger.path_data import is_path_form, path_table
 from gridledger.market.double_auction import sorted_books
@@ -36,6 +37,7 @@ __all__ = [
     "merge_settlement_pages",
     "settlement_parties",
     "unpack_fee_table",
+    "verdict_entries",
 ]
 
 
@@ -99,6 +101,17 @@ def clearing_call(
     buys, sells = sorted_books(bids)
     order = [index[b.member] for b in buys] + [index[b.member] for b in sells]
     return ClearingCall("clear", (list(words), order, len(buys)), None)
+
+
+def verdict_entries(
+    network: NetworkCommitment | None, curtailments: int, margins: int, trades: int
+) -> int:
+    """The entries a verdict's check runs over (``Market.recordSecurity``'s ``upTo``): a
+    curtailed verdict checked against a committed network has its margin rows, its trades
+    (their terms of the lp bound) and one final entry; any other verdict one (a signed-only
+    network's or, refused on chain, one without a network)."""
+    checked = curtailments and network is not None and network.cfg != NETWORK_SIGNED_ONLY
+    return margins + trades + 1 if checked else 1
 
 
 def delivered(

@@ -211,6 +211,19 @@ class ResumeGuard:
             return 0
         return self._paged(interval, state, PHASE_CLEARING, state.trade_count, "clearing", trades)
 
+    def security_paged(self, interval: int) -> int:
+        """Entries of ``interval``'s verdict that pages checked before the kill (0: none; the
+        chain checks that the rest comes with the same signed verdict)."""
+        state = self.state(interval)
+        if state is None or state.phase != PHASE_SECURITY or not state.paged_bids:
+            return 0
+        log.info(
+            "resume: interval %d verdict has %d entries checked in pages",
+            interval,
+            state.paged_bids,
+        )
+        return state.paged_bids
+
     def security_recorded(self, interval: int, delivery: Sequence[int]) -> bool:
         state = self.state(interval)
         if state is None or state.phase < PHASE_DELIVERY:
