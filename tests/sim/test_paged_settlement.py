@@ -5,8 +5,8 @@ Paging changes how many transactions and blocks an interval takes, never the mon
 paged run books the same changes as a run that records each step in one transaction,
 and the audit re-derives them from chain data. The page-boundary tests kill a real
 ``gridledger run`` (SIGKILL) on anvil when it hands the node the second page of one of
-interval 1's paged steps (a bidding round, the greedy clearing, the readings, the
-settlement), after the first page is mined: the node then holds a half-recorded step.
+interval 1's paged steps (a bidding round, the greedy clearing, an optimal clearing in a
+run of that rule, the readings, the settlement), after the first page is mined: the node then holds a half-recorded step.
 ``--resume`` finds the mined page by nonce, reads how far the step got (``intervalState``:
 ``pagedBids``, ``tradeCount``, ``pagedReadings``, ``settledMembers``) and records the rest;
 the folder must equal the uninterrupted run's.
@@ -46,9 +46,12 @@ PAGED = ("--set", f"chain.settle_page_members={PAGE}", "--set", f"chain.record_p
 STEPS = {
     "recordRound": (13, 5),
     "clearGreedy": (5, 5),
+    "clearOptimal": (5, 5),
     "recordReadings": (15, 3),
     "settle": (8, 4),
 }
+#: The clearing rule of the runs that kill a step (the scenario's, greedy, otherwise).
+RULES = {"clearOptimal": "optimal"}
 KILLED_INTERVAL = 1
 UNCOMPARED = {"runtime_s", "chain"}  # wall clock; the node's URL differs between runs
 
@@ -92,8 +95,9 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     return ["--keys", str(folder), "--key-password-file", str(password_file(folder))]
 
 
-def _args(out: Path, url: str, keys: list[str]) -> list[str]:
-    return ["run", str(IEEE33), "--chain", url, *HORIZON, *PAGED, "--out", str(out), "-q", *keys]
+def _args(out: Path, url: str, keys: list[str], rule: str = "greedy") -> list[str]:
+    run = ["run", str(IEEE33), "--chain", url, *HORIZON, *PAGED, "--out", str(out), "-q"]
+    return [*run, "--set", f"market.clearing={rule}", *keys]
 
 
 class _KillOnPage(Proxy):
@@ -137,6 +141,7 @@ SIGNATURES = {
     "recordReadings": "recordReadings(uint32,uint256[],bytes32[],uint256)",
     "settle": "settle(uint32,uint256[],uint256[],uint256[],uint256)",
     "clearGreedy": "clearGreedy(uint32,uint256[],uint256[],uint256,uint256[],uint256)",
+    "clearOptimal": "clearOptimal(uint32,uint256[],uint256[],uint256[],uint256[],uint256)",
 }
 
 
@@ -155,12 +160,20 @@ def _paged_count(url: str, market: str, interval: int, field: int) -> int:
 
 
 @pytest.fixture(scope="module")
-def reference(keys: list[str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The outputs of the paged run, uninterrupted."""
-    out = tmp_path_factory.mktemp("reference") / "run"
-    with start_anvil() as node:
-        assert main(_args(out, node.url, keys)) == 0
-    return _outputs(out)
+def references(keys: list[str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The outputs of the paged run, uninterrupted, by clearing rule (made when first
+    needed)."""
+    made: dict[str, Any] = {}
+
+    def reference(rule: str) -> Any:
+        if rule not in made:
+            out = tmp_path_factory.mktemp(f"reference-{rule}") / "run"
+            with start_anvil() as node:
+                assert main(_args(out, node.url, keys, rule)) == 0
+            made[rule] = _outputs(out)
+        return made[rule]
+
+    return {"get": reference}
 
 
 @pytest.mark.anvil
@@ -169,7 +182,7 @@ def reference(keys: list[str], tmp_path_factory: pytest.TempPathFactory) -> dict
 def test_kill_between_pages_resumes(
     step: str,
     keys: list[str],
-    reference: dict[str, Any],
+    references: dict[str, Any],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -177,9 +190,11 @@ def test_kill_between_pages_resumes(
     holds a half-recorded step; --resume records the rest, the folder equals an
     uninterrupted run's, and the audit passes."""
     out = tmp_path / "run"
+    rule = RULES.get(step, "greedy")
+    reference = references["get"](rule)
     with start_anvil() as node:
         proxy = _KillOnPage(node.url, step, KILLED_INTERVAL)
-        command = [sys.executable, "-m", "gridledger.cli", *_args(out, proxy.url, keys)]
+        command = [sys.executable, "-m", "gridledger.cli", *_args(out, proxy.url, keys, rule)]
         proxy.victim = subprocess.Popen(command, preexec_fn=interruptible)
         proxy.victim.wait(timeout=600)
         proxy.close()
@@ -192,6 +207,7 @@ def test_kill_between_pages_resumes(
         assert _paged_count(node.url, market, KILLED_INTERVAL, STEPS[step][0]) == PAGE
 
         capsys.readouterr()
-        assert main([*_args(out, node.url, keys), "--resume"]) == 0, capsys.readouterr().err
+        resumed = [*_args(out, node.url, keys, rule), "--resume"]
+        assert main(resumed) == 0, capsys.readouterr().err
         assert _outputs(out) == reference
         assert main(["audit", str(out), "--chain", node.url]) == 0
