@@ -190,7 +190,9 @@ contract SecurityVerifier {
         _relieved(net, trades, cut, rows, need, from, upTo < m ? upTo : m);
         if (rule == RULE_LP) {
             if (certificate.length != m) revert CertificateLength(m, certificate.length);
-            _rowBound(need, certificate); // the duals' ranges, before any term uses them
+            // the rows' part of the bound (checking the duals' ranges before any term uses
+            // them), carried with the trades' terms to the final entry
+            carried += _rowBound(need, certificate);
             terms = _tradeTerms(net, trades, cut, rows, certificate, (from << 128) | upTo);
         } else if (certificate.length != 0) {
             revert CertificateLength(0, certificate.length);
@@ -198,7 +200,7 @@ contract SecurityVerifier {
         if (upTo <= m + cut.length) return (0, terms);
         uint256 cost = _cost(trades, cut);
         if (rule == RULE_LP) {
-            int256 bound = _rowBound(need, certificate) + carried + terms;
+            int256 bound = carried + terms;
             int256 scaled = int256(DUAL_SCALE) * int256(cost);
             if (scaled > bound) revert BadCurtailmentCertificate(scaled, bound);
         }
